@@ -1,0 +1,88 @@
+//! JSON request bodies the way the original daemon read them: any content type, an empty body
+//! is `{}`, a non-object counts as `{}` for object routes, 1 MiB at most.
+
+use axum::body::Body;
+use axum::extract::FromRequest;
+use axum::http::Request;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+fn too_large() -> ApiError {
+    ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body exceeds 1 MiB.")
+}
+
+async fn read_value(req: Request<Body>) -> Result<Value, ApiError> {
+    if let Some(len) = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > BODY_LIMIT {
+            return Err(too_large());
+        }
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|_| too_large())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| ApiError::new(400, "INVALID_JSON", "Malformed JSON body."))
+}
+
+/// A body for routes that expect an object.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request<Body>, _: &S) -> Result<Self, ApiError> {
+        let v = read_value(req).await?;
+        Ok(JsonBody(if v.is_object() { v } else { Value::Object(Map::new()) }))
+    }
+}
+
+/// A body taken as is (bus publish distinguishes non-objects).
+pub struct AnyJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for AnyJson {
+    type Rejection = ApiError;
+    async fn from_request(req: Request<Body>, _: &S) -> Result<Self, ApiError> {
+        Ok(AnyJson(read_value(req).await?))
+    }
+}
+
+/// Field helpers over a JSON object body.
+pub trait Fields {
+    fn str_field(&self, key: &str) -> Option<String>;
+    fn bool_field(&self, key: &str) -> bool;
+    /// Integer, or a string holding one (spawn's cols/rows).
+    fn int_field(&self, key: &str) -> Option<Result<i64, ()>>;
+    /// `None` when the key is absent, `Some(None)` for an explicit null.
+    fn nullable_str(&self, key: &str) -> Option<Option<String>>;
+}
+
+impl Fields for Value {
+    fn str_field(&self, key: &str) -> Option<String> {
+        self.get(key).and_then(Value::as_str).map(str::to_string)
+    }
+    fn bool_field(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(Value::Bool(true)))
+    }
+    fn int_field(&self, key: &str) -> Option<Result<i64, ()>> {
+        match self.get(key)? {
+            Value::Null => None,
+            Value::Number(n) => Some(n.as_i64().ok_or(())),
+            Value::String(s) => Some(s.trim().parse::<i64>().map_err(|_| ())),
+            _ => Some(Err(())),
+        }
+    }
+    fn nullable_str(&self, key: &str) -> Option<Option<String>> {
+        match self.get(key)? {
+            Value::Null => Some(None),
+            Value::String(s) => Some(Some(s.clone())),
+            other => Some(Some(other.to_string())),
+        }
+    }
+}

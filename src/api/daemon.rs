@@ -1,0 +1,133 @@
+//! `telepty daemon`: the singleton lock, the token and state files, binding, signals.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use crate::config::{EngineSettings, Paths, load_or_create_token};
+use crate::engine::Engine;
+use crate::httpc::HttpClient;
+use crate::util::{now_iso, write_atomic};
+
+pub struct DaemonOptions {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// Bind address: flag, then `HOST`; never `TELEPTY_HOST`, which is a client setting
+/// (API.md §1.1). Port: flag, `PORT`, `TELEPTY_PORT`, 3848.
+pub fn resolve_bind(opts: &DaemonOptions) -> anyhow::Result<(String, u16)> {
+    let host = opts
+        .host
+        .clone()
+        .or_else(|| std::env::var("HOST").ok().filter(|h| !h.trim().is_empty()))
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = match opts.port {
+        Some(p) => p,
+        None => {
+            let raw = std::env::var("PORT")
+                .ok()
+                .filter(|p| !p.trim().is_empty())
+                .or_else(|| std::env::var("TELEPTY_PORT").ok().filter(|p| !p.trim().is_empty()));
+            match raw {
+                Some(p) => p.trim().parse::<u16>().with_context(|| format!("invalid port {p:?}"))?,
+                None => 3848,
+            }
+        }
+    };
+    Ok((host, port))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
+async fn health_version(port: u16) -> Option<String> {
+    let r = HttpClient::new()
+        .request("GET", &format!("http://127.0.0.1:{port}/api/health"), &[], None, Duration::from_secs(2))
+        .await
+        .ok()?;
+    let v = r.json()?;
+    (v.get("status")? == "ok").then(|| v.get("version").and_then(Value::as_str).unwrap_or("").to_string())
+}
+
+fn remove_state_if_ours(paths: &Paths) {
+    let path = paths.daemon_state();
+    let ours = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("pid").and_then(Value::as_u64))
+        == Some(std::process::id() as u64);
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    tokio::select! {
+        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.
+pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
+    let paths = Paths::from_env();
+    let (host, port) = resolve_bind(&opts)?;
+    let token = load_or_create_token(&paths).context("cannot create ~/.telepty/config.json")?;
+
+    // Singleton: a live daemon recorded in the state file that still answers wins.
+    if let Some(state) = std::fs::read_to_string(paths.daemon_state())
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
+        let pid = state.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let sport = state.get("port").and_then(Value::as_u64).unwrap_or(0) as u16;
+        if pid != std::process::id() && pid_alive(pid) && sport != 0 && health_version(sport).await.is_some() {
+            println!("telepty daemon already running (pid {pid}, port {sport}). Exiting.");
+            return Ok(0);
+        }
+    }
+    let state = json!({"pid": std::process::id(), "host": host, "port": port, "startedAt": now_iso(), "version": super::VERSION});
+    write_atomic(&paths.daemon_state(), serde_json::to_string_pretty(&state)?.as_bytes())
+        .context("cannot write ~/.telepty/daemon-state.json")?;
+
+    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            remove_state_if_ours(&paths);
+            return Ok(match health_version(port).await {
+                Some(v) => {
+                    println!("telepty daemon already running on port {port} (v{v}). Exiting.");
+                    0
+                }
+                None => {
+                    eprintln!("Port {port} is already in use by another process.");
+                    1
+                }
+            });
+        }
+        Err(e) => {
+            remove_state_if_ours(&paths);
+            anyhow::bail!("cannot listen on {host}:{port}: {e}");
+        }
+    };
+
+    let engine = Engine::new(EngineSettings::from_env(&paths));
+    engine.start();
+    let api = Arc::new(ApiState::new(engine.clone(), paths.clone(), token, &host, port));
+    tracing::info!("telepty daemon {} listening on {host}:{port}", super::VERSION);
+    eprintln!("telepty daemon listening on http://{host}:{port}");
+    let served = super::serve(listener, api, shutdown_signal()).await;
+    engine.persist_now();
+    remove_state_if_ours(&paths);
+    served.context("server error")?;
+    Ok(0)
+}

@@ -1,0 +1,122 @@
+//! Origin, Host, trust and token checks (API.md §1.2) for every request and upgrade, plus
+//! CORS for allowed origins.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiState;
+use super::auth::{self, RequestFacts};
+use super::error::ApiError;
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    let q = query?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "token").then(|| percent_decode(v))
+    })
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn cors_headers(resp: &mut Response, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+pub async fn guard(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let origin = text("origin");
+    let host = text("host");
+    let token_header = text("x-telepty-token");
+    let authorization = text("authorization");
+    let qtoken = query_token(req.uri().query());
+    let skip_token = req.method() == Method::GET && req.uri().path() == "/api/health";
+    let facts = RequestFacts {
+        peer: peer.ip(),
+        origin: origin.as_deref(),
+        host: host.as_deref(),
+        token_header: token_header.as_deref(),
+        query_token: qtoken.as_deref(),
+        authorization: authorization.as_deref(),
+        skip_token,
+    };
+    if let Err(f) = auth::check(&state.trust, &facts) {
+        tracing::debug!("refused {} {} from {}: {:?}", req.method(), req.uri().path(), peer, f);
+        return ApiError::from(f).into_response();
+    }
+    let allowed_origin = origin.filter(|o| auth::origin_allowed(&state.trust, o));
+    if req.method() == Method::OPTIONS {
+        if let Some(o) = &allowed_origin {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            cors_headers(&mut resp, o);
+            let h = resp.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Content-Type, X-Telepty-Token, Authorization"),
+            );
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            return resp;
+        }
+    }
+    let mut resp = next.run(req).await;
+    if let Some(o) = &allowed_origin {
+        cors_headers(&mut resp, o);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decodes_percent_and_plus() {
+        assert_eq!(super::percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+        assert_eq!(super::query_token(Some("x=1&token=ab%2Dc")).as_deref(), Some("ab-c"));
+        assert_eq!(super::query_token(Some("x=1")), None);
+    }
+}

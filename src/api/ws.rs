@@ -1,0 +1,221 @@
+//! WebSocket endpoints: `/api/sessions/<id>` (owner and viewers) and `/api/bus` (API.md §11).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{Request, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ApiState;
+use super::error::{ApiError, ApiResult, ok};
+use super::routes::session_id;
+use crate::engine::{ClientFrame, Engine, Kind, Session};
+
+const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+fn is_upgrade(req: &Request<Body>) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn query_flag(req: &Request<Body>, key: &str) -> bool {
+    req.uri().query().is_some_and(|q| {
+        q.split('&').any(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            k == key && (v == "1" || v == "true")
+        })
+    })
+}
+
+/// `GET /api/sessions/:id`: the session object, or a WebSocket upgrade on the same path.
+pub async fn session_get(
+    State(st): State<Arc<ApiState>>,
+    p: Result<Path<String>, PathRejection>,
+    req: Request<Body>,
+) -> ApiResult {
+    let id = session_id(p)?;
+    if !is_upgrade(&req) {
+        let s = st.engine.resolve(&id)?;
+        return ok(st.engine.view(&s, Some(&id)));
+    }
+    let owner = query_flag(&req, "owner");
+    let snapshot = query_flag(&req, "snapshot");
+    let (mut parts, _) = req.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &st)
+        .await
+        .map_err(|e| ApiError::invalid(format!("WebSocket upgrade failed: {e}")))?;
+    let (session, conn_id, is_owner, frames) = st.engine.attach(&id, owner)?;
+    let engine = st.engine.clone();
+    Ok(upgrade.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| async move {
+        session_socket(engine.clone(), session.clone(), conn_id, is_owner, snapshot, frames, socket).await;
+        engine.detach(&session, conn_id);
+    }))
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
+    socket.send(Message::Text(v.to_string().into())).await.is_ok()
+}
+
+async fn session_socket(
+    engine: Engine,
+    session: Arc<Session>,
+    _conn_id: u64,
+    is_owner: bool,
+    want_snapshot: bool,
+    mut frames: tokio::sync::mpsc::UnboundedReceiver<ClientFrame>,
+    mut socket: WebSocket,
+) {
+    // Owners produce the output; everyone else watches it.
+    let mut output = if is_owner {
+        None
+    } else if want_snapshot {
+        let (snap, rx) = session.term.snapshot_and_subscribe();
+        let frame = json!({"type": "snapshot", "data": snap.data, "cols": snap.cols, "rows": snap.rows, "generation": snap.generation});
+        if !send_json(&mut socket, &frame).await {
+            return;
+        }
+        Some(rx)
+    } else {
+        Some(session.term.subscribe())
+    };
+    if session.kind == Kind::Spawned && session.exited() {
+        let _ = socket.send(close(1000, "Session exited")).await;
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut awaiting_pong = false;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    Message::Text(t) => t.to_string(),
+                    Message::Binary(b) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },
+                    Message::Pong(_) => { awaiting_pong = false; continue }
+                    Message::Ping(_) => continue,
+                    Message::Close(_) => break,
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                if v.is_object() && session.kind != Kind::Aterm {
+                    engine.client_frame(&session, is_owner, &v);
+                }
+            }
+            frame = frames.recv() => {
+                match frame {
+                    Some(ClientFrame::Json(v)) => if !send_json(&mut socket, &v).await { break },
+                    Some(ClientFrame::Close(code, reason)) => {
+                        // Flush output that is already queued before closing.
+                        if let Some(rx) = output.as_mut() {
+                            let mut data = String::new();
+                            while let Ok(c) = rx.try_recv() { data.push_str(&c.text); }
+                            if !data.is_empty() { let _ = send_json(&mut socket, &json!({"type": "output", "data": data})).await; }
+                        }
+                        let _ = socket.send(close(code, &reason)).await;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            chunk = async { match output.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                match chunk {
+                    Ok(c) => {
+                        let rx = output.as_mut().expect("output receiver");
+                        let mut data = c.text.to_string();
+                        // Coalesce what is already waiting into one frame.
+                        while data.len() < 256 * 1024 {
+                            match rx.try_recv() { Ok(more) => data.push_str(&more.text), Err(_) => break }
+                        }
+                        if !send_json(&mut socket, &json!({"type": "output", "data": data})).await { break }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // This viewer fell behind: start it over from a fresh screen.
+                        let (snap, rx) = session.term.snapshot_and_subscribe();
+                        output = Some(rx);
+                        let frame = json!({"type": "snapshot", "data": snap.data, "cols": snap.cols, "rows": snap.rows, "generation": snap.generation});
+                        if !send_json(&mut socket, &frame).await { break }
+                    }
+                    Err(RecvError::Closed) => { output = None; }
+                }
+            }
+            _ = ping.tick() => {
+                if awaiting_pong { break }
+                awaiting_pong = true;
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
+        }
+    }
+}
+
+/// `GET /api/bus`
+pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
+    if !is_upgrade(&req) {
+        return ApiError::invalid("Expected a WebSocket upgrade.").into_response();
+    }
+    let (mut parts, _) = req.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &st).await {
+        Ok(u) => u,
+        Err(e) => return ApiError::invalid(format!("WebSocket upgrade failed: {e}")).into_response(),
+    };
+    upgrade.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| bus_socket(st, socket))
+}
+
+async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
+    let engine = &st.engine;
+    let conn_id = engine.next_conn_id();
+    let mut events = engine.bus().subscribe();
+    engine.bus().client_joined();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut awaiting_pong = false;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    Message::Text(t) => t.to_string(),
+                    Message::Binary(b) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },
+                    Message::Pong(_) => { awaiting_pong = false; continue }
+                    Message::Ping(_) => continue,
+                    Message::Close(_) => break,
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                if !v.is_object() { continue }
+                match engine.publish(Some(conn_id), v.clone()) {
+                    Ok(Some(ev)) => st.relay.relay(ev),
+                    Ok(None) => st.relay.relay(v),
+                    Err(_) => {} // invalid state reports are dropped silently
+                }
+            }
+            ev = events.recv() => {
+                match ev {
+                    Ok(ev) => {
+                        if ev.origin == Some(conn_id) { continue }
+                        if socket.send(Message::Text(ev.value.to_string().into())).await.is_err() { break }
+                    }
+                    Err(RecvError::Lagged(n)) => tracing::warn!("bus client {conn_id} lagged, {n} events dropped"),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            _ = ping.tick() => {
+                if awaiting_pong { break }
+                awaiting_pong = true;
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
+        }
+    }
+    engine.bus().client_left();
+}

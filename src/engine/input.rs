@@ -1,0 +1,445 @@
+//! One FIFO input queue per session and the task that delivers it (API.md §6.2).
+//!
+//! Each message is delivered completely before the next starts: the text as one write, then,
+//! after the Enter gate, a lone `\r` as a separate write. Concurrent injects therefore never
+//! merge, interleave or reorder. A failed text write is retried (1 s, 2 s) ahead of later
+//! messages and dead-lettered after three attempts.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::EngineError;
+use super::session::{Kind, Session};
+use super::terminal::Terminal;
+use super::{Shared, aterm};
+use crate::util::unix_secs;
+
+pub const MAX_QUEUED: usize = 1024;
+const MAX_ATTEMPTS: u32 = 3;
+const RETAINED_TERMINAL: usize = 100;
+const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Inject,
+    Multicast,
+    Broadcast,
+    BusAutoRoute,
+    AutoReport,
+    Submit,
+    Keys,
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Inject => "inject",
+            Source::Multicast => "multicast",
+            Source::Broadcast => "broadcast",
+            Source::BusAutoRoute => "bus_auto_route",
+            Source::AutoReport => "auto_report",
+            Source::Submit => "submit",
+            Source::Keys => "keys",
+        }
+    }
+}
+
+/// What happened to a message, for `?wait=delivered` and `/submit`.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub submitted: bool,
+    /// When the Enter write started (output after it belongs to the submitted line).
+    pub submitted_at: Option<Instant>,
+}
+
+pub struct Message {
+    pub msg_id: String,
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub inject_id: Option<String>,
+    pub text: String,
+    pub enter: bool,
+    /// Keys and viewer-style input: written verbatim, never paste-wrapped.
+    pub raw: bool,
+    pub source: Source,
+    pub created_at: SystemTime,
+    pub done: Option<oneshot::Sender<Result<Delivered, EngineError>>>,
+}
+
+impl Message {
+    pub fn new(text: String, enter: bool, source: Source, from: Option<String>) -> Self {
+        let sender = match (&from, source) {
+            (Some(f), Source::Inject) => f.clone(),
+            (None, Source::Inject) => "inject".to_string(),
+            _ => "daemon".to_string(),
+        };
+        let created_at = SystemTime::now();
+        let msg_id = format!(
+            "{sender}:{}:{}",
+            crate::util::unix_ms(created_at),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Message {
+            msg_id,
+            from,
+            reply_to: None,
+            inject_id: None,
+            text,
+            enter,
+            raw: false,
+            source,
+            created_at,
+            done: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    msg_id: String,
+    from: Option<String>,
+    to: String,
+    payload: String,
+    created_at: SystemTime,
+    attempt: u32,
+    state: &'static str,
+    failed_at: Option<SystemTime>,
+    reason: Option<String>,
+}
+
+#[derive(Default)]
+struct Book {
+    entries: VecDeque<Entry>,
+    dead: Vec<Entry>,
+}
+
+pub struct Queue {
+    tx: Mutex<Option<mpsc::UnboundedSender<Message>>>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
+    queued: AtomicUsize,
+    book: Mutex<Book>,
+}
+
+impl Queue {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Queue {
+            tx: Mutex::new(Some(tx)),
+            rx: Mutex::new(Some(rx)),
+            queued: AtomicUsize::new(0),
+            book: Mutex::new(Book::default()),
+        }
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<Message>> {
+        self.rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Enqueue; fails with QUEUE_FULL past 1024 waiting messages.
+    pub fn push(&self, to: &str, msg: Message) -> Result<(), EngineError> {
+        if self.queued() >= MAX_QUEUED {
+            return Err(EngineError::QueueFull);
+        }
+        let entry = Entry {
+            msg_id: msg.msg_id.clone(),
+            from: msg.from.clone(),
+            to: to.to_string(),
+            payload: msg.text.clone(),
+            created_at: msg.created_at,
+            attempt: 0,
+            state: "pending",
+            failed_at: None,
+            reason: None,
+        };
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = guard.as_ref().ok_or_else(|| EngineError::disconnected("Session is closing."))?;
+        self.book().entries.push_back(entry);
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if tx.send(msg).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(EngineError::disconnected("Session is closing."));
+        }
+        Ok(())
+    }
+
+    /// Stop accepting messages; the delivery task drains and ends.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut book = self.book();
+        book.entries.clear();
+        book.dead.clear();
+    }
+
+    /// (pending + in_flight, dead_letter)
+    pub fn counts(&self) -> (usize, usize) {
+        let book = self.book();
+        let pending = book.entries.iter().filter(|e| e.state == "pending" || e.state == "in_flight").count();
+        (pending, book.dead.len())
+    }
+
+    fn set_state(&self, msg_id: &str, state: &'static str, attempt: u32, reason: Option<String>) {
+        let mut book = self.book();
+        let terminal = !matches!(state, "pending" | "in_flight");
+        let mut dead = None;
+        if let Some(e) = book.entries.iter_mut().find(|e| e.msg_id == msg_id) {
+            e.state = state;
+            e.attempt = attempt;
+            if terminal {
+                e.failed_at = Some(SystemTime::now());
+                e.reason = reason;
+            }
+            if state == "dead_letter" {
+                dead = Some(e.clone());
+            }
+        }
+        if let Some(d) = dead {
+            book.dead.push(d);
+        }
+        // Keep every live entry and only the most recent terminal ones.
+        let terminal_count = book.entries.iter().filter(|e| !matches!(e.state, "pending" | "in_flight")).count();
+        let mut excess = terminal_count.saturating_sub(RETAINED_TERMINAL);
+        book.entries.retain(|e| {
+            if excess > 0 && !matches!(e.state, "pending" | "in_flight") {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// `GET /api/sessions/:id/mailbox`
+    pub fn view(&self, session_id: &str) -> Value {
+        let book = self.book();
+        let pending: Vec<Value> = book
+            .entries
+            .iter()
+            .map(|e| {
+                json!({"msg_id": e.msg_id, "from": e.from, "created_at": unix_secs(e.created_at),
+                       "attempt": e.attempt, "state": e.state})
+            })
+            .collect();
+        let dead: Vec<Value> = book
+            .dead
+            .iter()
+            .map(|e| {
+                json!({"msg_id": e.msg_id, "from": e.from, "to": e.to, "payload": e.payload,
+                       "reason": e.reason, "failed_at": e.failed_at.map(unix_secs), "attempts": e.attempt})
+            })
+            .collect();
+        json!({"session_id": session_id, "pending": pending, "dead_letter": dead})
+    }
+
+    pub fn ack(&self, msg_id: &str) {
+        let mut book = self.book();
+        if let Some(e) = book.entries.iter_mut().find(|e| e.msg_id == msg_id) {
+            if !matches!(e.state, "pending" | "in_flight") {
+                e.state = "acked";
+            }
+        }
+    }
+
+    /// Drop retained (terminal) entries; queued messages still drain but are no longer listed.
+    pub fn clear(&self) {
+        let mut book = self.book();
+        book.entries.clear();
+    }
+
+    pub fn clear_dead(&self) {
+        self.book().dead.clear();
+    }
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The per-session delivery task.
+pub(crate) async fn run(session: Arc<Session>, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Message>) {
+    let mut last_submit: Option<Instant> = None;
+    while let Some(mut msg) = rx.recv().await {
+        // Let the previous submit's output settle before typing again, so the tty's echo of
+        // the next text never lands in the middle of the previous command's output.
+        if let (Some(t), false) = (last_submit, msg.text.is_empty()) {
+            let st = &shared.settings;
+            let max = if session.kind == Kind::Wrapped { st.submit_max_wrapped } else { st.submit_max };
+            enter_gate(&session.term, t, Duration::ZERO, st.submit_quiet, max).await;
+        }
+        let result = deliver(&session, &shared, &msg).await;
+        last_submit = match &result {
+            Ok(d) => d.submitted_at,
+            _ => None,
+        };
+        session.queue.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some(done) = msg.done.take() {
+            let _ = done.send(result);
+        }
+    }
+}
+
+async fn deliver(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) -> Result<Delivered, EngineError> {
+    let settings = &shared.settings;
+    let id = session.id();
+    let mut attempt = 0;
+    let mut t0 = Instant::now();
+    if !msg.text.is_empty() {
+        loop {
+            // T0 is taken before the write: a fast echo can beat the write's acknowledgement.
+            t0 = Instant::now();
+            attempt += 1;
+            session.queue.set_state(&msg.msg_id, "in_flight", attempt, None);
+            let res = match tokio::time::timeout(IN_FLIGHT_LIMIT, write_text(session, shared, msg)).await {
+                Ok(r) => r,
+                Err(_) => Err(EngineError::Timeout("Delivery exceeded the in-flight limit.".into())),
+            };
+            match res {
+                Ok(()) => break,
+                Err(e) => {
+                    shared.emit_envelope(
+                        "mailbox_delivery_failed",
+                        Some(session),
+                        json!({"msg_id": msg.msg_id, "error": e.to_string()}),
+                    );
+                    if attempt >= MAX_ATTEMPTS || session.meta().closing {
+                        session.queue.set_state(&msg.msg_id, "dead_letter", attempt, Some("max_retries exhausted".into()));
+                        shared.emit_inject_failed(session, &id, msg, &e, "text");
+                        return Err(e);
+                    }
+                    session.queue.set_state(&msg.msg_id, "nacked", attempt, Some(e.to_string()));
+                    session.queue.set_state(&msg.msg_id, "pending", attempt, None);
+                    tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
+                }
+            }
+        }
+        session.meta().last_activity_at = Some(SystemTime::now());
+        shared.emit_envelope("mailbox_delivered", Some(session), json!({"msg_id": msg.msg_id}));
+    }
+    session.queue.set_state(&msg.msg_id, "acked", attempt, None);
+    if !msg.enter || session.kind == Kind::Aterm {
+        return Ok(Delivered { submitted: false, submitted_at: None });
+    }
+    if !msg.text.is_empty() {
+        let max = if session.kind == Kind::Wrapped { settings.submit_max_wrapped } else { settings.submit_max };
+        enter_gate(&session.term, t0, settings.submit_min, settings.submit_quiet, max).await;
+    }
+    let at = Instant::now();
+    if let Err(e) = write_enter(session).await {
+        shared.emit_inject_failed(session, &id, msg, &e, "submit");
+        return Err(e);
+    }
+    Ok(Delivered { submitted: true, submitted_at: Some(at) })
+}
+
+/// Wait until the text has visibly landed: output after `t0` followed by `quiet` of silence,
+/// no earlier than `min`, and in any case no later than `max`.
+pub async fn enter_gate(term: &Terminal, t0: Instant, min: Duration, quiet: Duration, max: Duration) {
+    let mut changes = term.watch_generation();
+    let hard = t0 + max;
+    loop {
+        let now = Instant::now();
+        if now >= hard {
+            return;
+        }
+        let ready_at = match term.last_output().filter(|l| *l >= t0) {
+            Some(last) => (t0 + min).max(last + quiet),
+            None => hard,
+        };
+        if now >= ready_at {
+            return;
+        }
+        let wake = ready_at.min(hard);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            r = changes.changed() => if r.is_err() { tokio::time::sleep_until(wake.into()).await; }
+        }
+    }
+}
+
+fn paste_wrap(term: &Terminal, text: &str) -> Vec<u8> {
+    if (text.contains('\n') || text.contains('\r')) && term.bracketed_paste() {
+        let inner = text.replace("\x1b[201~", "");
+        format!("\x1b[200~{inner}\x1b[201~").into_bytes()
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
+async fn write_text(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) -> Result<(), EngineError> {
+    match session.kind {
+        Kind::Spawned => {
+            let pty = session.pty.as_ref().ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
+            if session.exited() {
+                return Err(EngineError::disconnected("PTY process is not connected."));
+            }
+            let bytes = if msg.raw { msg.text.as_bytes().to_vec() } else { paste_wrap(&session.term, &msg.text) };
+            pty.write(bytes).await.map_err(|_| EngineError::disconnected("PTY process is not connected."))
+        }
+        Kind::Wrapped => {
+            let mut frame = json!({"type": "inject", "data": msg.text});
+            if msg.raw {
+                frame["raw"] = json!(true);
+            }
+            if session.send_to_owner(frame) {
+                Ok(())
+            } else {
+                Err(EngineError::disconnected("Session owner is disconnected."))
+            }
+        }
+        Kind::Aterm => {
+            let (endpoint, transport_uds) = {
+                let m = session.meta();
+                let uds = m
+                    .delivery
+                    .as_ref()
+                    .and_then(|d| d.get("transport"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t == "unix_socket");
+                (m.delivery_endpoint.clone(), uds)
+            };
+            let res = aterm::deliver(endpoint.as_deref(), transport_uds, &session.id(), &msg.text, shared.settings.delivery_timeout).await;
+            if let Err(EngineError::Disconnected { .. }) = &res {
+                let mut m = session.meta();
+                if m.endpoint_ok {
+                    m.endpoint_ok = false;
+                    m.last_disconnected_at = Some(SystemTime::now());
+                }
+            }
+            res
+        }
+    }
+}
+
+async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
+    match session.kind {
+        Kind::Spawned => {
+            let pty = session.pty.as_ref().ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
+            if session.exited() {
+                return Err(EngineError::disconnected("PTY process is not connected."));
+            }
+            pty.write(b"\r".to_vec()).await.map_err(|_| EngineError::disconnected("PTY process is not connected."))
+        }
+        Kind::Wrapped => {
+            if session.send_to_owner(json!({"type": "inject", "data": "\r"})) {
+                Ok(())
+            } else {
+                Err(EngineError::disconnected("Session owner is disconnected."))
+            }
+        }
+        Kind::Aterm => Ok(()),
+    }
+}

@@ -1,0 +1,354 @@
+//! The session engine: PTYs, emulators, input queues, the event bus. No HTTP, no UI.
+//!
+//! `Engine` is a cheap handle (an `Arc`) that the API server, the dashboard and tests share.
+//! Every mutation goes through it; it publishes what happened on the bus and asks the
+//! persister to write session metadata.
+
+pub mod aterm;
+pub mod classifier;
+pub mod error;
+pub mod handoff;
+pub mod input;
+pub mod keys;
+pub mod pty;
+pub mod session;
+pub mod store;
+pub mod terminal;
+mod ops;
+mod tasks;
+mod wait;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, broadcast};
+
+pub use error::EngineError;
+pub use input::Source;
+pub use ops::{InjectOutcome, InjectRequest, RegisterRequest, SpawnRequest, TargetResult};
+pub use session::{ClientFrame, Kind, Session};
+pub use wait::{WaitParams, WaitResult, WaitScope};
+
+use crate::config::EngineSettings;
+use crate::util::{now_iso, valid_session_id};
+use classifier::Classifier;
+use handoff::Coordination;
+
+/// A message on the bus: daemon events (origin `None`) and client-published messages.
+#[derive(Clone, Debug)]
+pub struct BusEvent {
+    /// The bus connection that published it, so it is not echoed back.
+    pub origin: Option<u64>,
+    pub value: Arc<Value>,
+}
+
+pub struct Bus {
+    tx: broadcast::Sender<BusEvent>,
+    clients: AtomicUsize,
+}
+
+impl Bus {
+    fn new() -> Self {
+        let (tx, _) = broadcast::channel(4096);
+        Bus { tx, clients: AtomicUsize::new(0) }
+    }
+    pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
+        self.tx.subscribe()
+    }
+    pub fn send(&self, origin: Option<u64>, value: Value) {
+        let _ = self.tx.send(BusEvent { origin, value: Arc::new(value) });
+    }
+    /// Bus WebSocket clients currently connected (the `delivered` count of publish).
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::Acquire)
+    }
+    pub fn client_joined(&self) {
+        self.clients.fetch_add(1, Ordering::AcqRel);
+    }
+    pub fn client_left(&self) {
+        self.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub sessions: HashMap<String, Arc<Session>>,
+    /// alias -> current id (rename and replace create them; API.md §1.4)
+    pub aliases: HashMap<String, String>,
+    /// Recently deleted ids still being torn down: a repeated DELETE answers "closing".
+    pub closing: HashMap<String, Instant>,
+}
+
+impl Registry {
+    pub fn resolve(&self, id: &str) -> Option<Arc<Session>> {
+        if let Some(s) = self.sessions.get(id) {
+            return Some(s.clone());
+        }
+        self.aliases.get(id).and_then(|t| self.sessions.get(t)).cloned()
+    }
+
+    pub fn aliases_of(&self, id: &str) -> Vec<String> {
+        let mut v: Vec<String> = self.aliases.iter().filter(|(_, t)| *t == id).map(|(a, _)| a.clone()).collect();
+        v.sort();
+        v
+    }
+
+    pub fn ordered(&self) -> Vec<Arc<Session>> {
+        let mut v: Vec<Arc<Session>> = self.sessions.values().cloned().collect();
+        v.sort_by_key(|s| s.meta().created_at);
+        v
+    }
+}
+
+pub struct Shared {
+    pub settings: EngineSettings,
+    pub bus: Bus,
+    registry: RwLock<Registry>,
+    persist: Notify,
+    persist_enabled: AtomicBool,
+    next_conn: AtomicU64,
+    pub coordination: Mutex<Coordination>,
+    /// Pids of deleted sessions still to be reaped.
+    orphans: Mutex<Vec<u32>>,
+    /// Notified whenever the set of sessions or their titles/states change (dashboard).
+    pub changed: Notify,
+    started: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(crate) fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn request_persist(&self) {
+        self.persist.notify_one();
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn emit(&self, value: Value) {
+        self.bus.send(None, value);
+    }
+
+    /// Envelope events (API.md §12): `{type, event_type, sender, session_id, timestamp,
+    /// transport, semantic}` plus extras.
+    pub(crate) fn envelope(&self, ty: &str, session: Option<&Session>, id: Option<&str>, extras: Value) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), json!(ty));
+        m.insert("event_type".into(), json!(ty));
+        m.insert("sender".into(), json!("daemon"));
+        let sid = session.map(|s| s.id()).or_else(|| id.map(str::to_string));
+        m.insert("session_id".into(), json!(sid));
+        m.insert("timestamp".into(), json!(now_iso()));
+        m.insert(
+            "transport".into(),
+            session.map(|s| s.transport(self.settings.stale_secs)).unwrap_or(Value::Null),
+        );
+        m.insert("semantic".into(), session.map(|s| s.semantic()).unwrap_or(Value::Null));
+        if let Value::Object(x) = extras {
+            m.extend(x);
+        }
+        Value::Object(m)
+    }
+
+    pub(crate) fn emit_envelope(&self, ty: &str, session: Option<&Session>, extras: Value) {
+        let v = self.envelope(ty, session, None, extras);
+        self.emit(v);
+    }
+
+    pub(crate) fn emit_inject_failed(
+        &self,
+        session: &Session,
+        target: &str,
+        msg: &input::Message,
+        err: &EngineError,
+        phase: &str,
+    ) {
+        let v = self.envelope(
+            "inject_failed",
+            Some(session),
+            None,
+            json!({
+                "target_agent": target,
+                "code": err.code(),
+                "error": err.to_string(),
+                "phase": phase,
+                "source": msg.source.as_str(),
+                "inject_id": msg.inject_id,
+                "from": msg.from,
+                "reply_to": msg.reply_to,
+            }),
+        );
+        self.emit(v);
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    fn new_classifier(&self) -> Classifier {
+        Classifier::new(self.settings.classifier.clone(), tasks::mono_ms(), SystemTime::now())
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Build the engine and restore persisted wrapped sessions. Background tasks start with
+    /// [`Engine::start`], inside a tokio runtime.
+    pub fn new(settings: EngineSettings) -> Self {
+        let shared = Arc::new(Shared {
+            settings,
+            bus: Bus::new(),
+            registry: RwLock::new(Registry::default()),
+            persist: Notify::new(),
+            persist_enabled: AtomicBool::new(true),
+            next_conn: AtomicU64::new(0),
+            coordination: Mutex::new(Coordination::default()),
+            orphans: Mutex::new(Vec::new()),
+            changed: Notify::new(),
+            started: AtomicBool::new(false),
+        });
+        let engine = Engine { shared };
+        engine.restore();
+        engine
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.shared.settings
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.shared.bus
+    }
+
+    pub fn machine_id(&self) -> &str {
+        &self.shared.settings.machine_id
+    }
+
+    /// Resolve an id as the HTTP routes do: exact id, then an explicit alias.
+    pub fn resolve(&self, id: &str) -> Result<Arc<Session>, EngineError> {
+        if !valid_session_id(id) {
+            return Err(EngineError::InvalidSessionId { requested: id.to_string() });
+        }
+        self.shared.registry().resolve(id).ok_or_else(|| EngineError::not_found(id))
+    }
+
+    /// Exact id only (multicast targets, WebSocket attach).
+    pub fn get_exact(&self, id: &str) -> Option<Arc<Session>> {
+        self.shared.registry().sessions.get(id).cloned()
+    }
+
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        self.shared.registry().ordered()
+    }
+
+    pub fn aliases_of(&self, id: &str) -> Vec<String> {
+        self.shared.registry().aliases_of(id)
+    }
+
+    pub fn view(&self, s: &Session, detail: Option<&str>) -> Value {
+        let aliases = self.aliases_of(&s.id());
+        s.view(&self.shared.settings.machine_id, self.shared.settings.stale_secs, aliases, detail)
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        self.sessions().iter().map(|s| self.view(s, None)).collect()
+    }
+
+    /// Wakes when sessions are added, removed, renamed or change state.
+    pub fn changed(&self) -> &Notify {
+        &self.shared.changed
+    }
+
+    pub fn coordination(&self) -> std::sync::MutexGuard<'_, Coordination> {
+        self.shared.coordination.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn emit(&self, value: Value) {
+        self.shared.emit(value);
+    }
+
+    /// A fresh id for a bus or session connection.
+    pub fn next_conn_id(&self) -> u64 {
+        self.shared.next_conn_id()
+    }
+
+    /// Write session metadata now (shutdown path).
+    pub fn persist_now(&self) {
+        tasks::persist_once(&self.shared);
+    }
+
+    /// Stop writing sessions.json (used when the process is about to exit after a failed start).
+    pub fn disable_persistence(&self) {
+        self.shared.persist_enabled.store(false, Ordering::Release);
+    }
+
+    fn restore(&self) {
+        let Some(path) = self.shared.settings.sessions_path.clone() else { return };
+        let now = SystemTime::now();
+        for r in store::load(&path) {
+            let meta = session::Meta {
+                command: r.command,
+                cwd: if r.cwd.is_empty() { self.shared.settings.daemon_cwd.display().to_string() } else { r.cwd },
+                backend: r.backend,
+                term_program: r.term_program,
+                term: r.term,
+                cmux_workspace_id: r.cmux_workspace_id,
+                cmux_surface_id: r.cmux_surface_id,
+                created_at: r.created_at.or(Some(now)),
+                last_activity_at: r.last_activity_at,
+                last_connected_at: r.last_connected_at,
+                // The owner gets a fresh window to come back after a daemon restart.
+                last_disconnected_at: Some(now),
+                last_state_report_at: r.last_state_report_at,
+                semantic: r.semantic,
+                ..Default::default()
+            };
+            let s = self.new_session(Kind::Wrapped, r.id.clone(), meta, 80, 30);
+            let mut reg = self.shared.registry_mut();
+            for a in r.aliases {
+                if !reg.sessions.contains_key(&a) {
+                    reg.aliases.insert(a, r.id.clone());
+                }
+            }
+            reg.sessions.insert(r.id, s);
+        }
+    }
+
+    /// Start background work: delivery tasks of restored sessions, the reaper, the health
+    /// sweep, the classifier tick and the persister.
+    pub fn start(&self) {
+        if self.shared.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for s in self.sessions() {
+            self.start_delivery(&s);
+        }
+        tasks::start(self.shared.clone());
+    }
+
+    pub(crate) fn start_delivery(&self, s: &Arc<Session>) {
+        if !self.shared.started.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(rx) = s.queue.take_receiver() {
+            tokio::spawn(input::run(s.clone(), self.shared.clone(), rx));
+        }
+    }
+
+    /// A session without a PTY (wrapped or aterm).
+    pub(crate) fn new_session(&self, kind: Kind, id: String, meta: session::Meta, cols: u16, rows: u16) -> Arc<Session> {
+        let term = Arc::new(terminal::Terminal::new(rows, cols, self.shared.settings.scrollback_lines));
+        let done = Arc::new((AtomicBool::new(true), Notify::new()));
+        Arc::new(Session::new(kind, id, meta, term, None, self.shared.new_classifier(), done))
+    }
+}

@@ -1,0 +1,965 @@
+//! Engine operations: everything the API and the dashboard can ask of sessions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::error::EngineError;
+use super::input::{Delivered, Message, Source};
+use super::session::{Client, ClientFrame, Kind, Meta, PendingReport, Session};
+use super::terminal::Terminal;
+use super::{Engine, keys, pty, tasks};
+use crate::util::{now_iso, valid_session_id};
+
+const CELL_BYTES: usize = 32;
+
+pub struct SpawnRequest {
+    pub id: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: Option<String>,
+    pub cols: u16,
+    pub rows: u16,
+    /// "AGENT" or "USER": only the colour of the prompt badge.
+    pub prompt_type: String,
+}
+
+#[derive(Default)]
+pub struct RegisterRequest {
+    pub id: String,
+    pub command: Option<String>,
+    pub cwd: Option<String>,
+    pub backend: Option<String>,
+    pub cmux_workspace_id: Option<String>,
+    pub cmux_surface_id: Option<String>,
+    /// Outer `None`: key absent; `Some(None)`: explicit null (clears it).
+    pub term_program: Option<Option<String>>,
+    pub term: Option<Option<String>>,
+    pub aterm: bool,
+    pub delivery_endpoint: Option<String>,
+    pub delivery: Option<Value>,
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
+}
+
+#[derive(Default, Clone)]
+pub struct InjectRequest {
+    pub prompt: String,
+    pub no_enter: bool,
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub thread_id: Option<String>,
+    pub reply_expected: bool,
+    pub deliberation_session_id: Option<String>,
+}
+
+pub struct InjectOutcome {
+    pub inject_id: String,
+    pub session_id: String,
+    pub submit: &'static str,
+    /// Resolves once the message was delivered (or finally failed).
+    pub done: oneshot::Receiver<Result<Delivered, EngineError>>,
+}
+
+/// One target of multicast / broadcast / submit-all.
+pub enum TargetResult {
+    Ok(String),
+    Failed { id: String, code: &'static str, error: String },
+}
+
+fn strip_env_for_child() -> Vec<String> {
+    let mut v: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("CLAUDECODE_"))
+        .collect();
+    v.extend(["CLAUDECODE", "CODEX_CI", "CODEX_THREAD_ID"].map(String::from));
+    v
+}
+
+fn prompt_env(command: &str, id: &str, prompt_type: &str) -> Vec<(String, String)> {
+    let user = prompt_type == "USER";
+    let mut env = Vec::new();
+    if command.contains("bash") {
+        let c = if user { 32 } else { 35 };
+        env.push(("PS1".into(), format!("\\[\\e[{c}m\\][{prompt_type}: {id}]\\[\\e[0m\\] \\w \\$ ")));
+    }
+    if command.contains("zsh") {
+        let c = if user { "green" } else { "magenta" };
+        env.push(("PROMPT".into(), format!("%F{{{c}}}[{prompt_type}: {id}]%f %~ %# ")));
+        env.push(("DISABLE_AUTO_TITLE".into(), "true".into()));
+    }
+    env
+}
+
+impl Engine {
+    /// Checks 2 and 3 of spawn (invalid id, id held by a live session).
+    pub fn check_spawn_id(&self, id: &str) -> Result<(), EngineError> {
+        if !valid_session_id(id) {
+            return Err(EngineError::InvalidSessionId { requested: id.to_string() });
+        }
+        if let Some(s) = self.get_exact(id) {
+            if !(s.kind == Kind::Spawned && s.exited()) {
+                return Err(EngineError::SessionActive(id.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Scrollback for a new session: the configured cap, shrunk so that all sessions together
+    /// stay within the memory budget.
+    fn scrollback_for(&self, cols: u16) -> usize {
+        let st = &self.shared.settings;
+        let n = self.shared.registry().sessions.len() + 1;
+        let per_session = st.memory_budget_bytes / n;
+        let lines = per_session / (cols.max(1) as usize * CELL_BYTES);
+        st.scrollback_lines.min(lines)
+    }
+
+    pub fn spawn(&self, req: SpawnRequest) -> Result<Value, EngineError> {
+        self.check_spawn_id(&req.id)?;
+        let cwd = req.cwd.clone().unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
+        let mut env = vec![
+            ("TERM".to_string(), "xterm-256color".to_string()),
+            ("TELEPTY_SESSION_ID".to_string(), req.id.clone()),
+        ];
+        env.extend(prompt_env(&req.command, &req.id, &req.prompt_type));
+        let term = Arc::new(Terminal::new(req.rows, req.cols, self.scrollback_for(req.cols)));
+        let done = Arc::new((AtomicBool::new(false), Notify::new()));
+        let done2 = done.clone();
+        let spec = pty::SpawnSpec {
+            command: req.command.clone(),
+            args: req.args.clone(),
+            cwd: cwd.clone().into(),
+            cols: req.cols,
+            rows: req.rows,
+            env,
+            env_remove: strip_env_for_child(),
+        };
+        let pty = pty::spawn(spec, term.clone(), move || {
+            done2.0.store(true, Ordering::Release);
+            done2.1.notify_waiters();
+        })
+        .map_err(EngineError::SpawnFailed)?;
+        let now = SystemTime::now();
+        let meta = Meta {
+            command: req.command.clone(),
+            args: req.args.clone(),
+            cwd: cwd.clone(),
+            backend: "pty".into(),
+            created_at: Some(now),
+            last_activity_at: Some(now),
+            last_connected_at: Some(now),
+            ready: true,
+            ..Default::default()
+        };
+        let s = Arc::new(Session::new(Kind::Spawned, req.id.clone(), meta, term, Some(pty), self.shared.new_classifier(), done));
+        {
+            let mut reg = self.shared.registry_mut();
+            if let Some(old) = reg.sessions.get(&req.id) {
+                if !(old.kind == Kind::Spawned && old.exited()) {
+                    // Lost a race with another spawn of the same id.
+                    drop(reg);
+                    if let Some(p) = &s.pty {
+                        p.signal_group(libc::SIGKILL);
+                        self.shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(p.pid);
+                    }
+                    return Err(EngineError::SessionActive(req.id));
+                }
+                old.queue.close();
+            }
+            reg.aliases.remove(&req.id);
+            reg.sessions.insert(req.id.clone(), s.clone());
+        }
+        self.start_delivery(&s);
+        self.shared.emit(json!({
+            "type": "session_spawn", "sender": "daemon", "session_id": req.id,
+            "command": req.command, "cwd": cwd, "timestamp": now_iso(),
+        }));
+        self.shared.request_persist();
+        Ok(json!({"session_id": req.id, "command": req.command, "cwd": cwd}))
+    }
+
+    /// `POST /api/sessions/register`: (status, body).
+    pub fn register(&self, req: RegisterRequest) -> Result<(u16, Value), EngineError> {
+        if !valid_session_id(&req.id) {
+            return Err(EngineError::InvalidSessionId { requested: req.id });
+        }
+        let daemon_cwd = self.shared.settings.daemon_cwd.display().to_string();
+        if let Some(s) = self.get_exact(&req.id) {
+            if !(s.kind == Kind::Spawned && s.exited()) {
+                let body = {
+                    let mut m = s.meta();
+                    if let Some(tp) = req.term_program.clone() {
+                        m.term_program = tp;
+                    }
+                    if let Some(t) = req.term.clone() {
+                        m.term = t;
+                    }
+                    if let Some(b) = req.backend.clone() {
+                        m.backend = b;
+                    }
+                    if s.kind != Kind::Spawned {
+                        if let Some(c) = req.command.clone() {
+                            m.command = c;
+                        }
+                        if let Some(c) = req.cwd.clone() {
+                            m.cwd = c;
+                        }
+                        if req.cmux_workspace_id.is_some() {
+                            m.cmux_workspace_id = req.cmux_workspace_id.clone();
+                        }
+                        if req.cmux_surface_id.is_some() {
+                            m.cmux_surface_id = req.cmux_surface_id.clone();
+                        }
+                        if req.delivery.is_some() {
+                            m.delivery = req.delivery.clone();
+                        }
+                        if req.delivery_endpoint.is_some() {
+                            m.delivery_endpoint = req.delivery_endpoint.clone();
+                        }
+                        if req.aterm {
+                            m.ready = true;
+                            m.endpoint_ok = true;
+                            m.last_connected_at = Some(SystemTime::now());
+                        }
+                    }
+                    json!({"session_id": req.id, "type": s.kind.as_str(), "command": m.command,
+                           "cwd": m.cwd, "reregistered": true})
+                };
+                if s.kind == Kind::Wrapped {
+                    if let (Some(c), Some(r)) = (req.cols, req.rows) {
+                        s.term.resize(r, c);
+                    }
+                }
+                self.shared.request_persist();
+                return Ok((200, body));
+            }
+        }
+        let kind = if req.aterm { Kind::Aterm } else { Kind::Wrapped };
+        let now = SystemTime::now();
+        let command = req.command.clone().unwrap_or_else(|| "wrapped".into());
+        let cwd = req.cwd.clone().unwrap_or(daemon_cwd);
+        let endpoint_ok = match req.delivery_endpoint.as_deref() {
+            Some(p) if p.starts_with('/') => tasks::socket_exists(p),
+            Some(_) => true,
+            None => false,
+        };
+        let meta = Meta {
+            command: command.clone(),
+            cwd: cwd.clone(),
+            backend: req.backend.clone().unwrap_or_else(|| if req.aterm { "aterm".into() } else { "pty".into() }),
+            term_program: req.term_program.clone().flatten(),
+            term: req.term.clone().flatten(),
+            cmux_workspace_id: req.cmux_workspace_id.clone(),
+            cmux_surface_id: req.cmux_surface_id.clone(),
+            delivery: req.delivery.clone(),
+            delivery_endpoint: req.delivery_endpoint.clone(),
+            created_at: Some(now),
+            last_activity_at: Some(now),
+            last_connected_at: if req.aterm { Some(now) } else { None },
+            last_disconnected_at: if req.aterm { None } else { Some(now) },
+            ready: req.aterm,
+            endpoint_ok,
+            ..Default::default()
+        };
+        let s = self.new_session(kind, req.id.clone(), meta, req.cols.unwrap_or(80), req.rows.unwrap_or(30));
+        let base = base_alias(&req.id);
+        let replaced = {
+            let mut reg = self.shared.registry_mut();
+            let old = reg
+                .ordered()
+                .into_iter()
+                .map(|o| o.id())
+                .filter(|o| o != &req.id && base_alias(o) == base)
+                .last();
+            if let Some(old_id) = &old {
+                if base != req.id {
+                    reg.aliases.insert(base.to_string(), req.id.clone());
+                }
+                reg.aliases.insert(old_id.clone(), req.id.clone());
+            }
+            reg.aliases.remove(&req.id);
+            if let Some(prev) = reg.sessions.insert(req.id.clone(), s.clone()) {
+                prev.queue.close();
+            }
+            old
+        };
+        self.start_delivery(&s);
+        self.shared.emit(json!({
+            "type": "session_register", "sender": "daemon", "session_id": req.id,
+            "command": command, "cwd": cwd, "timestamp": now_iso(),
+        }));
+        if let Some(old_id) = replaced {
+            self.shared.emit(json!({
+                "type": "session.replaced", "sender": "daemon", "old_id": old_id,
+                "new_id": req.id, "alias": base, "timestamp": now_iso(),
+            }));
+        }
+        self.shared.request_persist();
+        Ok((201, json!({"session_id": req.id, "type": "wrapped", "command": command, "cwd": cwd})))
+    }
+
+    /// `PATCH /api/sessions/:id`: returns (old_id, new_id).
+    pub fn rename(&self, requested: &str, new_id: &str) -> Result<(String, String), EngineError> {
+        let s = self.resolve(requested)?;
+        if !valid_session_id(new_id) {
+            return Err(EngineError::InvalidSessionId { requested: new_id.to_string() });
+        }
+        let old_id = s.id();
+        if old_id == new_id {
+            return Ok((old_id, new_id.to_string()));
+        }
+        {
+            let mut reg = self.shared.registry_mut();
+            if reg.sessions.contains_key(new_id) {
+                return Err(EngineError::SessionInUse(new_id.to_string()));
+            }
+            reg.sessions.remove(&old_id);
+            s.set_id(new_id);
+            reg.sessions.insert(new_id.to_string(), s.clone());
+            for target in reg.aliases.values_mut() {
+                if target == &old_id {
+                    *target = new_id.to_string();
+                }
+            }
+            reg.aliases.remove(new_id);
+            reg.aliases.insert(old_id.clone(), new_id.to_string());
+        }
+        s.send_to_owner(json!({"type": "rename", "old_id": old_id, "new_id": new_id}));
+        self.shared.emit(json!({
+            "type": "session_rename", "sender": "daemon", "old_id": old_id,
+            "new_id": new_id, "timestamp": now_iso(),
+        }));
+        self.shared.request_persist();
+        Ok((old_id, new_id.to_string()))
+    }
+
+    /// `DELETE /api/sessions/:id`: "closing" (or "force-removed").
+    pub fn delete(&self, requested: &str) -> Result<&'static str, EngineError> {
+        if !valid_session_id(requested) {
+            return Err(EngineError::InvalidSessionId { requested: requested.to_string() });
+        }
+        let s = {
+            let mut reg = self.shared.registry_mut();
+            reg.closing.retain(|_, t| t.elapsed() < Duration::from_secs(5));
+            let Some(s) = reg.resolve(requested) else {
+                if reg.closing.contains_key(requested) {
+                    return Ok("closing");
+                }
+                return Err(EngineError::not_found(requested));
+            };
+            let id = s.id();
+            reg.sessions.remove(&id);
+            reg.aliases.retain(|_, t| t != &id);
+            reg.closing.insert(id, Instant::now());
+            s
+        };
+        s.meta().closing = true;
+        s.queue.close();
+        match s.kind {
+            Kind::Spawned => {
+                s.close_all(1000, "Session exited");
+                if let Some(p) = &s.pty {
+                    if !s.exited() {
+                        p.signal_group(libc::SIGHUP);
+                        let pid = p.pid;
+                        self.shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+                        let shared = self.shared.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            if shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).contains(&pid) {
+                                // SAFETY: signalling the process group we created.
+                                unsafe {
+                                    libc::kill(-(pid as i32), libc::SIGKILL);
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+            Kind::Wrapped | Kind::Aterm => s.close_all(1000, "Session destroyed"),
+        }
+        self.shared.request_persist();
+        Ok("closing")
+    }
+
+    /// Pre-flight health check of API.md §6.1 step 3.
+    fn preflight(&self, s: &Session) -> Result<(), EngineError> {
+        let h = s.health(self.shared.settings.stale_secs);
+        match h.status {
+            "STALE" => Err(EngineError::Stale),
+            "DISCONNECTED" => Err(EngineError::disconnected(match s.kind {
+                Kind::Spawned => "PTY process is not connected.",
+                Kind::Wrapped => "Session owner is disconnected.",
+                Kind::Aterm => {
+                    if s.meta().delivery_endpoint.is_some() {
+                        "UDS endpoint is unreachable."
+                    } else {
+                        "Delivery endpoint is missing."
+                    }
+                }
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    fn enqueue(&self, s: &Arc<Session>, mut msg: Message) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        msg.done = Some(tx);
+        s.queue.push(&s.id(), msg)?;
+        if s.kind == Kind::Aterm {
+            tasks::schedule_wake(&self.shared, s);
+        }
+        Ok(rx)
+    }
+
+    fn emit_preflight_failure(&self, s: &Session, target: &str, e: &EngineError, inject_id: &str, from: &Option<String>, reply_to: &Option<String>, source: Source) {
+        let v = self.shared.envelope(
+            "inject_failed",
+            Some(s),
+            None,
+            json!({"target_agent": target, "code": e.code(), "error": e.to_string(), "source": source.as_str(),
+                   "inject_id": inject_id, "from": from, "reply_to": reply_to}),
+        );
+        self.shared.emit(v);
+    }
+
+    /// `POST /api/sessions/:id/inject`
+    pub fn inject(&self, requested: &str, req: InjectRequest) -> Result<InjectOutcome, EngineError> {
+        let s = self.resolve(requested)?;
+        let id = s.id();
+        let inject_id = uuid::Uuid::new_v4().to_string();
+        let reply_to = req.reply_to.clone().or_else(|| req.from.clone());
+        if let Err(e) = self.preflight(&s) {
+            self.emit_preflight_failure(&s, &id, &e, &inject_id, &req.from, &reply_to, Source::Inject);
+            return Err(e);
+        }
+        let mut msg = Message::new(req.prompt.clone(), !req.no_enter, Source::Inject, req.from.clone());
+        msg.inject_id = Some(inject_id.clone());
+        msg.reply_to = reply_to.clone();
+        let done = match self.enqueue(&s, msg) {
+            Ok(d) => d,
+            Err(e) => {
+                self.emit_preflight_failure(&s, &id, &e, &inject_id, &req.from, &reply_to, Source::Inject);
+                return Err(e);
+            }
+        };
+        {
+            let mut m = s.meta();
+            m.last_inject_from = req.from.clone();
+            m.last_inject_reply_to = reply_to.clone();
+            if req.thread_id.is_some() {
+                m.last_thread_id = req.thread_id.clone();
+            }
+            if let Some(from) = &req.from {
+                m.pending_report = Some(PendingReport {
+                    source: from.clone(),
+                    injected_at: SystemTime::now(),
+                    inject_id: inject_id.clone(),
+                });
+            }
+        }
+        self.shared.emit_envelope(
+            "inject_written",
+            Some(&s),
+            json!({"inject_id": inject_id, "target_agent": id, "content": req.prompt, "from": req.from,
+                   "reply_to": reply_to, "thread_id": req.thread_id, "reply_expected": req.reply_expected}),
+        );
+        if let Some(from) = &req.from {
+            self.shared.emit(json!({
+                "type": "message_routed", "message_id": inject_id, "from": from, "to": id,
+                "reply_to": reply_to, "inject_id": inject_id,
+                "deliberation_session_id": req.deliberation_session_id, "thread_id": req.thread_id,
+                "timestamp": now_iso(),
+            }));
+        }
+        s.send_to_viewers(&json!({
+            "type": "inject_notification", "inject_id": inject_id, "session_id": id,
+            "from": req.from, "content": req.prompt, "timestamp": now_iso(),
+        }));
+        Ok(InjectOutcome {
+            inject_id,
+            session_id: id,
+            submit: if req.no_enter { "skipped" } else { "deferred" },
+            done,
+        })
+    }
+
+    /// Queue text + Enter to one session without the HTTP inject bookkeeping (multicast,
+    /// broadcast, bus routes, auto-reports, the dashboard).
+    pub fn deliver(&self, s: &Arc<Session>, text: &str, enter: bool, source: Source) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
+        if let Err(e) = self.preflight(s) {
+            if source != Source::Submit {
+                self.emit_preflight_failure(s, &s.id(), &e, "", &None, &None, source);
+            }
+            return Err(e);
+        }
+        self.enqueue(s, Message::new(text.to_string(), enter, source, None))
+    }
+
+    fn fan_out(&self, targets: Vec<(String, Option<Arc<Session>>, Option<EngineError>)>, prompt: &str, source: Source) -> Vec<TargetResult> {
+        let mut out = Vec::new();
+        for (id, s, err) in targets {
+            if let Some(e) = err {
+                out.push(TargetResult::Failed { id, code: e.code(), error: e.to_string() });
+                continue;
+            }
+            let Some(s) = s else { continue };
+            match self.deliver(&s, prompt, true, source) {
+                Ok(_) => out.push(TargetResult::Ok(id)),
+                Err(e) => out.push(TargetResult::Failed { id, code: e.code(), error: e.to_string() }),
+            }
+        }
+        out
+    }
+
+    /// `POST /api/sessions/multicast/inject` (exact ids, in order).
+    pub fn multicast(&self, ids: &[String], prompt: &str) -> Vec<TargetResult> {
+        let targets = ids
+            .iter()
+            .map(|id| {
+                if !valid_session_id(id) {
+                    (id.clone(), None, Some(EngineError::InvalidSessionId { requested: id.clone() }))
+                } else {
+                    match self.get_exact(id) {
+                        Some(s) => (id.clone(), Some(s), None),
+                        None => (id.clone(), None, Some(EngineError::not_found(id))),
+                    }
+                }
+            })
+            .collect();
+        let results = self.fan_out(targets, prompt, Source::Multicast);
+        for r in &results {
+            if let TargetResult::Ok(id) = r {
+                self.shared.emit(json!({"type": "injection", "sender": "cli", "target_agent": id,
+                                        "content": prompt, "timestamp": now_iso()}));
+            }
+        }
+        results
+    }
+
+    /// `POST /api/sessions/broadcast/inject` (every session, disconnected ones fail).
+    pub fn broadcast(&self, prompt: &str) -> Vec<TargetResult> {
+        let targets = self.sessions().into_iter().map(|s| (s.id(), Some(s), None)).collect();
+        let results = self.fan_out(targets, prompt, Source::Broadcast);
+        let ok: Vec<Value> = results
+            .iter()
+            .filter_map(|r| match r {
+                TargetResult::Ok(id) => Some(json!({"id": id, "strategy": "mailbox"})),
+                _ => None,
+            })
+            .collect();
+        if !ok.is_empty() {
+            self.shared.emit(json!({"type": "injection", "sender": "cli", "target_agent": "all",
+                                    "content": prompt, "session_ids": ok, "timestamp": now_iso()}));
+        }
+        results
+    }
+
+    /// `POST /api/sessions/:id/submit`: Ok(attempts) or Err((error, attempts)).
+    pub async fn submit(&self, requested: &str, retries: u32, retry_delay: Duration, pre_delay: Duration) -> Result<u32, (EngineError, u32)> {
+        let s = self.resolve(requested).map_err(|e| (e, 0))?;
+        if s.kind == Kind::Aterm {
+            return Err((EngineError::Unsupported("aterm sessions have no terminal to submit to.".into()), 0));
+        }
+        tokio::time::sleep(pre_delay).await;
+        let mut attempts = 0;
+        for i in 0..=retries {
+            if i > 0 {
+                tokio::time::sleep(retry_delay).await;
+            }
+            attempts += 1;
+            let rx = self.deliver(&s, "", true, Source::Submit).map_err(|e| (e, attempts))?;
+            match rx.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err((e, attempts)),
+                Err(_) => return Err((EngineError::disconnected("Session is closing."), attempts)),
+            }
+        }
+        self.shared.emit(json!({"type": "submit", "sender": "daemon", "session_id": s.id(),
+                                "strategy": "pty_cr", "attempts": attempts, "timestamp": now_iso()}));
+        Ok(attempts)
+    }
+
+    /// `POST /api/sessions/submit-all`
+    pub fn submit_all(&self) -> Vec<TargetResult> {
+        self.sessions()
+            .into_iter()
+            .map(|s| {
+                let id = s.id();
+                if s.kind == Kind::Aterm {
+                    return TargetResult::Failed { id, code: "UNSUPPORTED_SESSION_TYPE", error: "Submit failed".into() };
+                }
+                match self.deliver(&s, "", true, Source::Submit) {
+                    Ok(_) => TargetResult::Ok(id),
+                    Err(e) => TargetResult::Failed { id, code: e.code(), error: "Submit failed".into() },
+                }
+            })
+            .collect()
+    }
+
+    /// `POST /api/sessions/:id/keys`: queued in order as one raw message.
+    pub fn keys(&self, requested: &str, names: &[String]) -> Result<(String, usize), EngineError> {
+        let s = self.resolve(requested)?;
+        if s.kind == Kind::Aterm {
+            return Err(EngineError::Unsupported("aterm sessions have no terminal to send keys to.".into()));
+        }
+        if names.is_empty() || names.len() > 64 {
+            return Err(EngineError::InvalidRequest("keys must be an array of 1-64 key names".into()));
+        }
+        let app_cursor = s.term.application_cursor();
+        let mut bytes = Vec::new();
+        for n in names {
+            bytes.extend(keys::key_bytes(n, app_cursor).ok_or_else(|| EngineError::UnknownKey(n.clone()))?);
+        }
+        self.preflight(&s)?;
+        let mut msg = Message::new(String::from_utf8_lossy(&bytes).into_owned(), false, Source::Keys, None);
+        msg.raw = true;
+        self.enqueue(&s, msg)?;
+        Ok((s.id(), names.len()))
+    }
+
+    /// `POST /api/sessions/:id/resize`
+    pub fn resize(&self, requested: &str, cols: u16, rows: u16) -> Result<String, EngineError> {
+        let s = self.resolve(requested)?;
+        self.resize_session(&s, cols, rows)?;
+        Ok(s.id())
+    }
+
+    pub fn resize_session(&self, s: &Session, cols: u16, rows: u16) -> Result<(), EngineError> {
+        match s.kind {
+            Kind::Spawned => {
+                if let Some(p) = &s.pty {
+                    let _ = p.resize(rows, cols);
+                }
+                s.term.resize(rows, cols);
+                Ok(())
+            }
+            Kind::Wrapped => {
+                s.send_to_owner(json!({"type": "resize", "cols": cols, "rows": rows}));
+                Ok(())
+            }
+            Kind::Aterm => Err(EngineError::Unsupported("aterm sessions have no terminal to resize.".into())),
+        }
+    }
+
+    /// `GET /api/sessions/:id/state`
+    pub fn state(&self, requested: &str) -> Result<Value, EngineError> {
+        let s = self.resolve(requested)?;
+        let auto = s.classifier.lock().unwrap_or_else(|p| p.into_inner()).view(tasks::mono_ms());
+        let m = s.meta();
+        Ok(json!({
+            "session_id": s.id(),
+            "auto": auto,
+            "self_report": m.semantic,
+            "last_state_report_at": m.last_state_report_at.map(crate::util::iso),
+        }))
+    }
+
+    /// Apply a self-report (HTTP state route or bus `session_state_report`); returns the
+    /// session and the normalized event.
+    pub fn self_report(&self, requested: &str, body: &Value) -> Result<(Arc<Session>, Value), EngineError> {
+        let s = self.resolve(requested)?;
+        let Value::Object(b) = body else {
+            return Err(EngineError::InvalidRequest("state report payload must be a JSON object".into()));
+        };
+        let text = |k: &str| -> Option<String> {
+            b.get(k).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string)
+        };
+        let phase = text("phase").or_else(|| text("task_phase")).ok_or_else(|| EngineError::InvalidRequest("phase is required".into()))?;
+        let seq = match b.get("seq") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| EngineError::InvalidRequest("seq must be a non-negative integer".into()))?),
+        };
+        let needs_input = match b.get("needs_input") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(x)) => *x,
+            Some(_) => return Err(EngineError::InvalidRequest("needs_input must be a boolean".into())),
+        };
+        let now = SystemTime::now();
+        let semantic = {
+            let mut m = s.meta();
+            let prev_seq = m.semantic.as_ref().and_then(|x| x.get("seq")).and_then(Value::as_u64);
+            let seq = seq.unwrap_or_else(|| prev_seq.map(|p| p + 1).unwrap_or(0));
+            let thread_id = text("thread_id");
+            let sem = json!({
+                "phase": phase,
+                "current_task": text("current_task").or_else(|| text("task")),
+                "blocker": text("blocker"),
+                "needs_input": needs_input,
+                "thread_id": thread_id,
+                "source": text("source").unwrap_or_else(|| "self_report".into()),
+                "seq": seq,
+            });
+            if thread_id.is_some() {
+                m.last_thread_id = thread_id;
+            }
+            m.semantic = Some(sem.clone());
+            m.last_state_report_at = Some(now);
+            sem
+        };
+        let mut ev = self.shared.envelope("session_state_report", Some(&s), None, json!({}));
+        ev["timestamp"] = json!(crate::util::iso(now));
+        let _ = semantic;
+        self.shared.request_persist();
+        Ok((s, ev))
+    }
+
+    /// Auto-routing of bus messages (API.md §9). Returns nothing; results go on the bus.
+    pub fn auto_route(&self, msg: &Value) {
+        let kind = msg.get("type").and_then(Value::as_str).or_else(|| msg.get("kind").and_then(Value::as_str));
+        if !matches!(kind, Some("turn_request") | Some("deliberation_route_turn")) {
+            return;
+        }
+        let Some(target) = msg
+            .get("target")
+            .and_then(Value::as_str)
+            .or_else(|| msg.get("target_session_id").and_then(Value::as_str))
+        else {
+            return;
+        };
+        let stripped = match target.rfind('@') {
+            Some(i) if i > 0 && i + 1 < target.len() => &target[..i],
+            _ => target,
+        };
+        let payload = msg.get("payload");
+        let text = payload
+            .and_then(|p| p.get("prompt"))
+            .and_then(Value::as_str)
+            .or_else(|| msg.get("content").and_then(Value::as_str))
+            .or_else(|| msg.get("prompt").and_then(Value::as_str))
+            .map(str::to_string)
+            .unwrap_or_else(|| msg.to_string());
+        let turn_id = payload.and_then(|p| p.get("turn_id")).cloned().unwrap_or(Value::Null);
+        let message_id = msg.get("message_id").cloned().unwrap_or(Value::Null);
+        let source_host = msg.get("source_host").cloned().unwrap_or(Value::Null);
+        let inject_id = uuid::Uuid::new_v4().to_string();
+        let session = valid_session_id(stripped).then(|| self.shared.registry().resolve(stripped)).flatten();
+        let Some(s) = session else {
+            let v = self.shared.envelope(
+                "inject_failed",
+                None,
+                Some(stripped),
+                json!({"target_agent": stripped, "code": "SESSION_NOT_FOUND", "error": "Target session was not found.",
+                       "source": "bus_auto_route", "inject_id": inject_id, "turn_id": turn_id, "original_message_id": message_id}),
+            );
+            self.shared.emit(v);
+            return;
+        };
+        let id = s.id();
+        let res = self.preflight(&s).and_then(|_| {
+            let mut m = Message::new(text, true, Source::BusAutoRoute, None);
+            m.inject_id = Some(inject_id.clone());
+            s.queue.push(&id, m)
+        });
+        let (delivered, code, error) = match &res {
+            Ok(()) => (true, Value::Null, Value::Null),
+            Err(e) => (false, json!(e.code()), json!(e.to_string())),
+        };
+        let v = self.shared.envelope(
+            "inject_written",
+            Some(&s),
+            None,
+            json!({"inject_id": inject_id, "source_host": source_host, "target_agent": id,
+                   "source_type": "bus_auto_route", "turn_id": turn_id, "original_message_id": message_id,
+                   "delivered": delivered, "code": code, "error": error}),
+        );
+        self.shared.emit(v);
+        if let Err(e) = res {
+            let v = self.shared.envelope(
+                "inject_failed",
+                Some(&s),
+                None,
+                json!({"target_agent": id, "code": e.code(), "error": e.to_string(), "source": "bus_auto_route",
+                       "inject_id": inject_id, "turn_id": turn_id, "original_message_id": message_id}),
+            );
+            self.shared.emit(v);
+        } else if s.kind == Kind::Aterm {
+            tasks::schedule_wake(&self.shared, &s);
+        }
+    }
+
+    /// Publish a client message on the bus: state reports are applied (and only the
+    /// normalized event goes out), everything else is sent verbatim and auto-routed.
+    pub fn publish(&self, origin: Option<u64>, msg: Value) -> Result<Option<Value>, EngineError> {
+        if msg.get("type").and_then(Value::as_str) == Some("session_state_report") {
+            let id = msg.get("session_id").and_then(Value::as_str).unwrap_or("");
+            if id.is_empty() {
+                return Err(EngineError::SessionNotFound { requested: String::new() });
+            }
+            let (_, ev) = self.self_report(id, &msg)?;
+            self.shared.emit(ev.clone());
+            return Ok(Some(ev));
+        }
+        self.shared.bus.send(origin, msg.clone());
+        self.auto_route(&msg);
+        Ok(None)
+    }
+
+    // ---- WebSocket attachment -------------------------------------------------------
+
+    /// Attach a socket to a session (exact id), auto-creating a wrapped session for an
+    /// unknown id. Returns the session, this connection's id, whether it is the owner, and
+    /// the frames the engine will send it.
+    pub fn attach(&self, id: &str, want_owner: bool) -> Result<(Arc<Session>, u64, bool, mpsc::UnboundedReceiver<ClientFrame>), EngineError> {
+        if !valid_session_id(id) {
+            return Err(EngineError::InvalidSessionId { requested: id.to_string() });
+        }
+        let s = match self.get_exact(id) {
+            Some(s) => s,
+            None => {
+                let now = SystemTime::now();
+                let meta = Meta {
+                    command: "wrapped".into(),
+                    cwd: self.shared.settings.daemon_cwd.display().to_string(),
+                    backend: "pty".into(),
+                    created_at: Some(now),
+                    last_activity_at: Some(now),
+                    last_disconnected_at: Some(now),
+                    ..Default::default()
+                };
+                let s = self.new_session(Kind::Wrapped, id.to_string(), meta, 80, 30);
+                let mut reg = self.shared.registry_mut();
+                let s = reg.sessions.entry(id.to_string()).or_insert(s).clone();
+                drop(reg);
+                self.start_delivery(&s);
+                self.shared.request_persist();
+                s
+            }
+        };
+        let conn_id = self.shared.next_conn_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut owner = false;
+        if s.kind == Kind::Wrapped {
+            let has_owner = s.has_owner();
+            if want_owner || !has_owner {
+                owner = true;
+                if let Some(prev) = s.take_owner() {
+                    let _ = prev.tx.send(ClientFrame::Close(4001, "Owner replaced".into()));
+                }
+            }
+        }
+        s.add_client(Client { conn_id, owner, tx });
+        if owner {
+            let reconnect = {
+                let mut m = s.meta();
+                let was_disconnected = m.last_connected_at.is_some() && m.last_disconnected_at.is_some();
+                m.last_connected_at = Some(SystemTime::now());
+                m.stale_announced = false;
+                was_disconnected
+            };
+            if reconnect {
+                let h = s.health(self.shared.settings.stale_secs);
+                self.shared.emit_envelope("session_reconnect", Some(&s), json!({"healthStatus": h.status, "healthReason": h.reason}));
+            }
+            self.shared.request_persist();
+        } else {
+            self.shared.changed.notify_waiters();
+        }
+        Ok((s, conn_id, owner, rx))
+    }
+
+    pub fn detach(&self, s: &Arc<Session>, conn_id: u64) {
+        let Some(was_owner) = s.remove_client(conn_id) else { return };
+        if was_owner && s.kind == Kind::Wrapped && !s.has_owner() {
+            {
+                let mut m = s.meta();
+                m.ready = false;
+                m.last_disconnected_at = Some(SystemTime::now());
+            }
+            let h = s.health(self.shared.settings.stale_secs);
+            let clients = s.client_count();
+            self.shared.emit_envelope(
+                "session_disconnect",
+                Some(s),
+                json!({"healthStatus": h.status, "healthReason": h.reason, "clients": clients}),
+            );
+            if self.get_exact(&s.id()).is_some() {
+                self.shared.request_persist();
+            }
+        }
+        self.shared.changed.notify_waiters();
+    }
+
+    /// A frame from an attached socket (API.md §11.2 table).
+    pub fn client_frame(&self, s: &Arc<Session>, is_owner: bool, frame: &Value) {
+        let ty = frame.get("type").and_then(Value::as_str).unwrap_or("");
+        let dims = || {
+            let c = frame.get("cols").and_then(Value::as_u64).filter(|c| (1..=1000).contains(c))?;
+            let r = frame.get("rows").and_then(Value::as_u64).filter(|r| (1..=1000).contains(r))?;
+            Some((c as u16, r as u16))
+        };
+        match (s.kind, is_owner, ty) {
+            (Kind::Spawned, _, "input") => {
+                if let (Some(p), Some(d)) = (&s.pty, frame.get("data").and_then(Value::as_str)) {
+                    p.write_now(d.as_bytes().to_vec());
+                }
+            }
+            (Kind::Spawned, _, "resize") => {
+                if let Some((c, r)) = dims() {
+                    let _ = self.resize_session(s, c, r);
+                }
+            }
+            (Kind::Wrapped, false, "input") => {
+                if let Some(d) = frame.get("data").and_then(Value::as_str) {
+                    s.send_to_owner(json!({"type": "inject", "data": d, "raw": true}));
+                }
+            }
+            (Kind::Wrapped, false, "resize") => {
+                s.send_to_owner(frame.clone());
+            }
+            (Kind::Wrapped, true, "output") => {
+                if let Some(d) = frame.get("data").and_then(Value::as_str) {
+                    s.term.feed(d.as_bytes());
+                    s.meta().last_activity_at = Some(SystemTime::now());
+                }
+            }
+            (Kind::Wrapped, true, "ready") => {
+                {
+                    let mut m = s.meta();
+                    m.ready = true;
+                    m.last_activity_at = Some(SystemTime::now());
+                }
+                self.shared.emit(json!({"type": "session_ready", "session_id": s.id(), "timestamp": now_iso()}));
+                tasks::fire_auto_report(self, s);
+                self.shared.changed.notify_waiters();
+            }
+            (Kind::Wrapped, true, "resize") => {
+                if let Some((c, r)) = dims() {
+                    s.term.resize(r, c);
+                }
+            }
+            (Kind::Wrapped, true, "session_died") => {
+                let code = frame.get("exitCode").and_then(Value::as_i64);
+                let signal = frame.get("signal").cloned().unwrap_or(Value::Null);
+                self.shared.emit_envelope("session_exit", Some(s), json!({"exit_code": code, "signal": signal}));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The id with a trailing `-<digits>` removed (register's replace detection).
+fn base_alias(id: &str) -> &str {
+    if let Some(i) = id.rfind('-') {
+        let tail = &id[i + 1..];
+        if i > 0 && !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+            return &id[..i];
+        }
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base_alias_strips_numeric_suffix() {
+        assert_eq!(super::base_alias("proj-claude-2"), "proj-claude");
+        assert_eq!(super::base_alias("proj-claude"), "proj-claude");
+        assert_eq!(super::base_alias("x-"), "x-");
+        assert_eq!(super::base_alias("-12"), "-12");
+    }
+}

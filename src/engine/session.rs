@@ -1,0 +1,384 @@
+//! One session: metadata, its terminal, its backend (PTY, owner socket or external endpoint),
+//! its attached clients and its input queue.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+use super::classifier::Classifier;
+use super::input::Queue;
+use super::pty::Pty;
+use super::terminal::Terminal;
+use crate::util::{iso, secs_since};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Spawned,
+    Wrapped,
+    Aterm,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Spawned => "spawned",
+            Kind::Wrapped => "wrapped",
+            Kind::Aterm => "aterm",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<String>,
+    pub at: SystemTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct PendingReport {
+    pub source: String,
+    pub injected_at: SystemTime,
+    pub inject_id: String,
+}
+
+/// Frames the engine sends to an attached client; the API turns them into WebSocket frames.
+#[derive(Debug)]
+pub enum ClientFrame {
+    Json(Value),
+    Close(u16, String),
+}
+
+pub struct Client {
+    pub conn_id: u64,
+    pub owner: bool,
+    pub tx: mpsc::UnboundedSender<ClientFrame>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Meta {
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub backend: String,
+    pub term_program: Option<String>,
+    pub term: Option<String>,
+    pub cmux_workspace_id: Option<String>,
+    pub cmux_surface_id: Option<String>,
+    pub delivery: Option<Value>,
+    pub delivery_endpoint: Option<String>,
+    pub created_at: Option<SystemTime>,
+    pub last_activity_at: Option<SystemTime>,
+    pub last_connected_at: Option<SystemTime>,
+    pub last_disconnected_at: Option<SystemTime>,
+    pub last_state_report_at: Option<SystemTime>,
+    pub ready: bool,
+    pub semantic: Option<Value>,
+    pub last_inject_from: Option<String>,
+    pub last_inject_reply_to: Option<String>,
+    pub last_thread_id: Option<String>,
+    pub exit: Option<ExitInfo>,
+    pub pending_report: Option<PendingReport>,
+    /// aterm: whether the socket endpoint was there at the last check.
+    pub endpoint_ok: bool,
+    pub stale_announced: bool,
+    pub idle_announced: bool,
+    pub closing: bool,
+}
+
+pub struct Session {
+    pub kind: Kind,
+    id: RwLock<String>,
+    meta: Mutex<Meta>,
+    pub term: Arc<Terminal>,
+    pub pty: Option<Pty>,
+    clients: Mutex<Vec<Client>>,
+    pub queue: Queue,
+    pub classifier: Mutex<Classifier>,
+    /// Set by the PTY reader thread at EOF, so exit handling can wait for the last output.
+    pub reader_done: Arc<(AtomicBool, Notify)>,
+}
+
+/// Health as computed on every read (API.md §2).
+pub struct Health {
+    pub status: &'static str,
+    pub reason: &'static str,
+}
+
+impl Session {
+    pub fn new(
+        kind: Kind,
+        id: String,
+        meta: Meta,
+        term: Arc<Terminal>,
+        pty: Option<Pty>,
+        classifier: Classifier,
+        reader_done: Arc<(AtomicBool, Notify)>,
+    ) -> Self {
+        Session {
+            kind,
+            id: RwLock::new(id),
+            meta: Mutex::new(meta),
+            term,
+            pty,
+            clients: Mutex::new(Vec::new()),
+            queue: Queue::new(),
+            classifier: Mutex::new(classifier),
+            reader_done,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        self.id.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_id(&self, new: &str) {
+        *self.id.write().unwrap_or_else(|p| p.into_inner()) = new.to_string();
+    }
+
+    pub fn meta(&self) -> MutexGuard<'_, Meta> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn clients(&self) -> MutexGuard<'_, Vec<Client>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients().len()
+    }
+
+    pub fn has_owner(&self) -> bool {
+        self.clients().iter().any(|c| c.owner)
+    }
+
+    pub fn exited(&self) -> bool {
+        self.meta().exit.is_some()
+    }
+
+    pub fn reader_finished(&self) -> bool {
+        self.reader_done.0.load(Ordering::Acquire)
+    }
+
+    /// Send a frame to the owner socket; false when there is no owner.
+    pub fn send_to_owner(&self, frame: Value) -> bool {
+        let clients = self.clients();
+        match clients.iter().find(|c| c.owner) {
+            Some(c) => c.tx.send(ClientFrame::Json(frame)).is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn send_to_viewers(&self, frame: &Value) {
+        for c in self.clients().iter().filter(|c| !c.owner) {
+            let _ = c.tx.send(ClientFrame::Json(frame.clone()));
+        }
+    }
+
+    pub fn close_all(&self, code: u16, reason: &str) {
+        for c in self.clients().drain(..) {
+            let _ = c.tx.send(ClientFrame::Close(code, reason.to_string()));
+        }
+        self.term.set_answer_queries(true);
+    }
+
+    pub(crate) fn add_client(&self, client: Client) {
+        let mut clients = self.clients();
+        clients.push(client);
+        if self.kind == Kind::Spawned {
+            // Attached terminals answer queries themselves (API.md §11.2).
+            self.term.set_answer_queries(false);
+        }
+    }
+
+    /// Remove a client; returns whether it was the owner.
+    pub(crate) fn remove_client(&self, conn_id: u64) -> Option<bool> {
+        let mut clients = self.clients();
+        let pos = clients.iter().position(|c| c.conn_id == conn_id)?;
+        let c = clients.remove(pos);
+        if clients.is_empty() {
+            self.term.set_answer_queries(true);
+        }
+        Some(c.owner)
+    }
+
+    /// Demote the current owner (closed with 4001) so a new one can take over.
+    pub(crate) fn take_owner(&self) -> Option<Client> {
+        let mut clients = self.clients();
+        let pos = clients.iter().position(|c| c.owner)?;
+        Some(clients.remove(pos))
+    }
+
+    pub fn health(&self, stale_secs: u64) -> Health {
+        let m = self.meta();
+        match self.kind {
+            Kind::Spawned => {
+                if m.exit.is_none() {
+                    Health { status: "CONNECTED", reason: "PTY_RUNNING" }
+                } else {
+                    Health { status: "DISCONNECTED", reason: "PTY_EXITED" }
+                }
+            }
+            Kind::Wrapped => {
+                drop(m);
+                let owner = self.has_owner();
+                let m = self.meta();
+                if owner {
+                    let reason = if m.ready { "OWNER_CONNECTED" } else { "OWNER_CONNECTED_NOT_READY" };
+                    Health { status: "CONNECTED", reason }
+                } else if m.last_disconnected_at.is_some_and(|t| secs_since(t) >= stale_secs) {
+                    Health { status: "STALE", reason: "OWNER_DISCONNECTED_STALE" }
+                } else {
+                    Health { status: "DISCONNECTED", reason: "OWNER_DISCONNECTED" }
+                }
+            }
+            Kind::Aterm => match m.delivery_endpoint.as_deref() {
+                Some(ep) if ep.starts_with('/') => {
+                    if m.endpoint_ok {
+                        Health { status: "CONNECTED", reason: "DELIVERY_ENDPOINT_AVAILABLE" }
+                    } else {
+                        Health { status: "DISCONNECTED", reason: "DELIVERY_ENDPOINT_MISSING" }
+                    }
+                }
+                Some(_) => Health { status: "CONNECTED", reason: "DELIVERY_ENDPOINT_AVAILABLE" },
+                None => {
+                    let since = m.last_disconnected_at.or(m.created_at);
+                    if since.is_some_and(|t| secs_since(t) >= stale_secs) {
+                        Health { status: "STALE", reason: "DELIVERY_ENDPOINT_STALE" }
+                    } else {
+                        Health { status: "DISCONNECTED", reason: "DELIVERY_ENDPOINT_MISSING" }
+                    }
+                }
+            },
+        }
+    }
+
+    pub fn idle_seconds(&self) -> Option<u64> {
+        self.meta().last_activity_at.map(secs_since)
+    }
+
+    fn terminal_label(&self, m: &Meta) -> Option<String> {
+        if let Some(tp) = m.term_program.as_deref().filter(|s| !s.is_empty()) {
+            return Some(tp.to_string());
+        }
+        if let Some(term) = m.term.as_deref() {
+            let lower = term.to_ascii_lowercase();
+            for w in ["kitty", "ghostty", "tmux"] {
+                if lower.contains(w) {
+                    return Some(w.to_string());
+                }
+            }
+        }
+        if self.kind == Kind::Aterm {
+            return Some("aterm".into());
+        }
+        if m.backend == "cmux" || m.backend == "kitty" {
+            return Some(m.backend.clone());
+        }
+        if self.kind == Kind::Spawned {
+            return Some("daemon-pty".into());
+        }
+        None
+    }
+
+    /// The `transport` block (API.md §2), also used in bus envelopes.
+    pub fn transport(&self, stale_secs: u64) -> Value {
+        let health = self.health(stale_secs);
+        let clients = self.client_count();
+        let m = self.meta();
+        json!({
+            "health_status": health.status,
+            "health_reason": health.reason,
+            "type": self.kind.as_str(),
+            "backend": m.backend,
+            "terminal": self.terminal_label(&m),
+            "active_clients": clients,
+            "ready": self.ready_flag(&m),
+            "idle_seconds": m.last_activity_at.map(secs_since),
+            "disconnected_seconds": m.last_disconnected_at.map(secs_since),
+            "last_activity_at": m.last_activity_at.map(iso),
+            "last_connected_at": m.last_connected_at.map(iso),
+            "last_disconnected_at": m.last_disconnected_at.map(iso),
+            "last_inject_from": m.last_inject_from,
+            "last_reply_to": m.last_inject_reply_to,
+            "last_thread_id": m.last_thread_id,
+        })
+    }
+
+    pub fn semantic(&self) -> Value {
+        self.meta().semantic.clone().unwrap_or(Value::Null)
+    }
+
+    fn ready_flag(&self, m: &Meta) -> bool {
+        match self.kind {
+            Kind::Spawned => m.exit.is_none(),
+            Kind::Wrapped => m.ready,
+            Kind::Aterm => true,
+        }
+    }
+
+    /// The session object of `GET /api/sessions[/:id]`.
+    pub fn view(&self, machine_id: &str, stale_secs: u64, aliases: Vec<String>, detail: Option<&str>) -> Value {
+        let id = self.id();
+        let health = self.health(stale_secs);
+        let clients = self.client_count();
+        let transport = self.transport(stale_secs);
+        let auto = self.classifier.lock().unwrap_or_else(|p| p.into_inner()).brief();
+        let (pending, dead) = self.queue.counts();
+        let (rows, cols) = self.term.size();
+        let last_output = self.term.last_output_at();
+        let m = self.meta();
+        let project = std::path::Path::new(&m.cwd)
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut v = json!({
+            "id": id,
+            "locator": {"machine_id": machine_id, "session_id": id, "project_id": project},
+            "type": self.kind.as_str(),
+            "command": m.command,
+            "cwd": m.cwd,
+            "backend": m.backend,
+            "terminal": self.terminal_label(&m),
+            "termProgram": m.term_program,
+            "term": m.term,
+            "cmuxWorkspaceId": m.cmux_workspace_id,
+            "cmuxSurfaceId": m.cmux_surface_id,
+            "createdAt": m.created_at.map(iso),
+            "lastActivityAt": m.last_activity_at.map(iso),
+            "lastConnectedAt": m.last_connected_at.map(iso),
+            "lastDisconnectedAt": m.last_disconnected_at.map(iso),
+            "lastStateReportAt": m.last_state_report_at.map(iso),
+            "idleSeconds": m.last_activity_at.map(secs_since),
+            "active_clients": clients,
+            "ready": self.ready_flag(&m),
+            "delivery": m.delivery,
+            "deliveryEndpoint": m.delivery_endpoint,
+            "healthStatus": health.status,
+            "healthReason": health.reason,
+            "disconnectedSeconds": m.last_disconnected_at.map(secs_since),
+            "transport": transport,
+            "semantic": m.semantic,
+            "autoState": auto,
+            "mailbox": {"pending": pending, "dead_letter": dead},
+            "exitCode": m.exit.as_ref().and_then(|e| e.code),
+            "exitSignal": m.exit.as_ref().and_then(|e| e.signal.clone()),
+            "exitedAt": m.exit.as_ref().map(|e| iso(e.at)),
+            "lastOutputAt": last_output.map(iso),
+            "pid": self.pty.as_ref().map(|p| p.pid),
+            "cols": cols,
+            "rows": rows,
+            "args": m.args,
+            "aliases": aliases,
+        });
+        if let Some(requested) = detail {
+            v["alias"] = if requested != id { json!(requested) } else { Value::Null };
+            v["lastInjectFrom"] = json!(m.last_inject_from);
+            v["lastInjectReplyTo"] = json!(m.last_inject_reply_to);
+        }
+        v
+    }
+}

@@ -1,0 +1,300 @@
+//! Background work of the engine, one task per concern: reaping children, the health sweep,
+//! the state classifier tick, and persisting metadata.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+use super::classifier::strip_escapes;
+use super::session::{ExitInfo, Kind, Session};
+use super::{Engine, Shared, Source, aterm, pty, store};
+use crate::util::{now_iso, secs_since, signal_name};
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Monotonic milliseconds for the classifier.
+pub(crate) fn mono_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
+
+pub(crate) fn socket_exists(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false)
+}
+
+pub(crate) fn start(shared: Arc<Shared>) {
+    LazyLock::force(&EPOCH);
+    tokio::spawn(reaper(shared.clone()));
+    tokio::spawn(health_sweep(shared.clone()));
+    tokio::spawn(classifier_tick(shared.clone()));
+    tokio::spawn(persister(shared));
+}
+
+/// Reap children by pid: on SIGCHLD, and every 500 ms in case a signal was coalesced.
+async fn reaper(shared: Arc<Shared>) {
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        match sigchld.as_mut() {
+            Some(sig) => {
+                tokio::select! {
+                    _ = sig.recv() => {}
+                    _ = tick.tick() => {}
+                }
+            }
+            None => {
+                tick.tick().await;
+            }
+        }
+        shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).retain(|pid| pty::try_reap(*pid).is_none());
+        let running: Vec<Arc<Session>> = shared
+            .registry()
+            .sessions
+            .values()
+            .filter(|s| s.kind == Kind::Spawned && !s.exited() && !s.meta().closing)
+            .cloned()
+            .collect();
+        for s in running {
+            let Some(pid) = s.pty.as_ref().map(|p| p.pid) else { continue };
+            if let Some((code, sig)) = pty::try_reap(pid) {
+                if s.meta().exit.is_some() {
+                    continue;
+                }
+                // Mark at once so the next pass does not reap twice, then let the output drain.
+                s.meta().exit = Some(ExitInfo { code, signal: sig.map(signal_name), at: SystemTime::now() });
+                tokio::spawn(finish_exit(shared.clone(), s));
+            }
+        }
+    }
+}
+
+/// Let the reader drain the last output (bounded, since a background job may keep the tty
+/// open), then tell everyone the session exited.
+async fn finish_exit(shared: Arc<Shared>, s: Arc<Session>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !s.reader_finished() {
+        let notified = s.reader_done.1.notified();
+        if s.reader_finished() {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            break;
+        }
+    }
+    {
+        let mut m = s.meta();
+        if let Some(e) = m.exit.as_mut() {
+            e.at = SystemTime::now();
+        }
+        m.ready = false;
+    }
+    let (code, signal) = {
+        let m = s.meta();
+        let e = m.exit.clone();
+        (e.as_ref().and_then(|e| e.code), e.and_then(|e| e.signal))
+    };
+    s.close_all(1000, "Session exited");
+    shared.emit_envelope("session_exit", Some(&s), json!({"exit_code": code, "signal": signal}));
+    shared.request_persist();
+}
+
+async fn health_sweep(shared: Arc<Shared>) {
+    let engine = Engine { shared: shared.clone() };
+    let mut tick = tokio::time::interval(shared.settings.health_poll);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        sweep_once(&engine);
+    }
+}
+
+fn sweep_once(engine: &Engine) {
+    let shared = &engine.shared;
+    let st = &shared.settings;
+    let mut removed = Vec::new();
+    for s in shared.registry().ordered() {
+        if s.kind == Kind::Aterm {
+            let ep = s.meta().delivery_endpoint.clone();
+            if let Some(p) = ep.filter(|p| p.starts_with('/')) {
+                let ok = socket_exists(&p);
+                let mut m = s.meta();
+                if m.endpoint_ok != ok {
+                    m.endpoint_ok = ok;
+                    if ok {
+                        m.last_connected_at = Some(SystemTime::now());
+                    } else {
+                        m.last_disconnected_at = Some(SystemTime::now());
+                    }
+                }
+            }
+        }
+        let h = s.health(st.stale_secs);
+        let (idle, pid, last_activity, disc) = {
+            let m = s.meta();
+            (m.last_activity_at.map(secs_since), s.pty.as_ref().map(|p| p.pid), m.last_activity_at, m.last_disconnected_at.map(secs_since))
+        };
+        let alive = match s.kind {
+            Kind::Spawned => !s.exited(),
+            _ => h.status == "CONNECTED",
+        };
+        shared.emit_envelope(
+            "session_health",
+            Some(&s),
+            json!({"payload": {"alive": alive, "pid": pid, "type": s.kind.as_str(), "clients": s.client_count(),
+                               "idleSeconds": idle, "healthStatus": h.status, "healthReason": h.reason,
+                               "disconnectedSeconds": if h.status == "CONNECTED" { Value::Null } else { json!(disc) }}}),
+        );
+        if let Some(idle) = idle {
+            let mut m = s.meta();
+            if idle >= 60 && !m.idle_announced {
+                m.idle_announced = true;
+                drop(m);
+                shared.emit(json!({"type": "session.idle", "session_id": s.id(), "idleSeconds": idle,
+                                   "lastActivityAt": last_activity.map(crate::util::iso), "timestamp": now_iso()}));
+            } else if idle < 60 {
+                m.idle_announced = false;
+            }
+        }
+        if s.kind != Kind::Wrapped && idle.is_some_and(|i| i >= st.auto_report_idle_secs) {
+            fire_auto_report(engine, &s);
+        }
+        if h.status == "STALE" {
+            let first = {
+                let mut m = s.meta();
+                !std::mem::replace(&mut m.stale_announced, true)
+            };
+            if first {
+                shared.emit_envelope(
+                    "session_stale",
+                    Some(&s),
+                    json!({"healthStatus": h.status, "healthReason": h.reason, "disconnectedSeconds": disc}),
+                );
+            }
+        }
+        if s.kind != Kind::Spawned && h.status != "CONNECTED" && s.client_count() == 0 && disc.is_some_and(|d| d >= st.cleanup_secs) {
+            removed.push((s, h.status, h.reason, disc));
+        }
+    }
+    for (s, status, reason, disc) in removed {
+        let id = s.id();
+        {
+            let mut reg = shared.registry_mut();
+            reg.sessions.remove(&id);
+            reg.aliases.retain(|_, t| t != &id);
+        }
+        s.queue.close();
+        shared.emit_envelope(
+            "session_cleanup",
+            Some(&s),
+            json!({"healthStatus": status, "healthReason": reason, "reason": "STALE_DISCONNECTED", "disconnectedSeconds": disc}),
+        );
+        shared.request_persist();
+    }
+}
+
+/// Deliver the pending `TASK_COMPLETE` report of a target to whoever injected into it.
+pub(crate) fn fire_auto_report(engine: &Engine, target: &Arc<Session>) {
+    let Some(report) = target.meta().pending_report.take() else { return };
+    let Some(source) = engine.shared.registry().resolve(&report.source) else { return };
+    let secs = SystemTime::now().duration_since(report.injected_at).unwrap_or_default().as_secs_f64();
+    let text = format!("TASK_COMPLETE: {} is now idle after processing inject ({secs:.1}s)", target.id());
+    let _ = engine.deliver(&source, &text, true, Source::AutoReport);
+}
+
+/// Once a second: feed each session's new output to its classifier and publish transitions.
+async fn classifier_tick(shared: Arc<Shared>) {
+    let mut seen: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let sessions = shared.registry().ordered();
+        let mut live = HashSet::new();
+        for s in sessions {
+            let key = Arc::as_ptr(&s) as usize;
+            live.insert(key);
+            let generation = s.term.generation();
+            let last = seen.get(&key).copied().unwrap_or(0);
+            let now_ms = mono_ms();
+            let wall = SystemTime::now();
+            if generation > last {
+                let raw = s.term.raw_since(last);
+                let text = strip_escapes(&String::from_utf8_lossy(&raw));
+                s.classifier.lock().unwrap_or_else(|p| p.into_inner()).observe_output(&text, now_ms, wall);
+                seen.insert(key, generation);
+            }
+            let tail: Vec<String> = {
+                let v = s.term.visible_text();
+                let lines: Vec<String> = v.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+                let start = lines.len().saturating_sub(5);
+                lines[start..].to_vec()
+            };
+            let transition = s.classifier.lock().unwrap_or_else(|p| p.into_inner()).tick(&tail, now_ms, wall);
+            if let Some(t) = transition {
+                shared.emit_envelope(
+                    "session_auto_state",
+                    Some(&s),
+                    json!({"auto_state": t.to.as_str(), "auto_state_from": t.from.as_str(), "auto_detail": t.detail}),
+                );
+                shared.changed.notify_waiters();
+            }
+        }
+        seen.retain(|k, _| live.contains(k));
+    }
+}
+
+/// Coalesce MailboxWake nudges per session over 25 ms.
+pub(crate) fn schedule_wake(shared: &Arc<Shared>, s: &Arc<Session>) {
+    static PENDING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+    let Some(path) = s.meta().delivery_endpoint.clone().filter(|p| p.starts_with('/')) else { return };
+    let id = s.id();
+    if !PENDING.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone()) {
+        return;
+    }
+    let _ = shared;
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        PENDING.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        aterm::wake(&path, &id).await;
+    });
+}
+
+fn snapshot_doc(shared: &Shared) -> Map<String, Value> {
+    let reg = shared.registry();
+    let mut doc = Map::new();
+    for s in reg.ordered() {
+        let id = s.id();
+        doc.insert(id.clone(), store::entry(&s, reg.aliases_of(&id)));
+    }
+    doc
+}
+
+pub(crate) fn persist_once(shared: &Shared) {
+    if !shared.persist_enabled.load(Ordering::Acquire) {
+        return;
+    }
+    if let Some(path) = &shared.settings.sessions_path {
+        if let Err(e) = store::save(path, &snapshot_doc(shared)) {
+            tracing::warn!("could not write {}: {e}", path.display());
+        }
+    }
+}
+
+/// Writes happen off the runtime threads and coalesce: many changes, one write.
+async fn persister(shared: Arc<Shared>) {
+    loop {
+        shared.persist.notified().await;
+        if !shared.persist_enabled.load(Ordering::Acquire) {
+            continue;
+        }
+        let Some(path) = shared.settings.sessions_path.clone() else { continue };
+        let doc = snapshot_doc(&shared);
+        let res = tokio::task::spawn_blocking(move || store::save(&path, &doc)).await;
+        if let Ok(Err(e)) = res {
+            tracing::warn!("could not persist sessions: {e}");
+        }
+    }
+}
+

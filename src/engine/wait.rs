@@ -1,0 +1,109 @@
+//! `wait`: block until the screen (or the output stream) matches a pattern, or output settles.
+//! A pattern wait never returns on mere silence: only a match, the timeout, or exit/delete.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::Engine;
+use super::classifier::strip_escapes;
+use super::session::Session;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitScope {
+    Screen,
+    Stream,
+}
+
+pub struct WaitParams {
+    pub pattern: Option<Regex>,
+    pub settle_ms: u64,
+    pub timeout_ms: u64,
+    pub since_generation: Option<u64>,
+    pub scope: WaitScope,
+}
+
+#[derive(Debug, Default)]
+pub struct WaitResult {
+    pub matched: bool,
+    pub matched_text: Option<String>,
+    pub timed_out: bool,
+    pub exited: bool,
+    pub settled: bool,
+    pub generation: u64,
+}
+
+impl Engine {
+    fn gone(&self, s: &Arc<Session>) -> bool {
+        s.exited() || s.meta().closing || self.get_exact(&s.id()).is_none_or(|x| !Arc::ptr_eq(&x, s))
+    }
+
+    pub async fn wait(&self, s: &Arc<Session>, p: WaitParams) -> WaitResult {
+        let mut changes = s.term.watch_generation();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(p.timeout_ms);
+        let start_gen = s.term.generation();
+        let floor = p.since_generation.unwrap_or(match p.scope {
+            WaitScope::Stream => start_gen,
+            WaitScope::Screen => 0,
+        });
+        let mut stream_text = String::new();
+        let mut stream_seen = floor;
+        let settle = Duration::from_millis(p.settle_ms);
+        // Settling counts from the call, or from the first output past since_generation.
+        let mut settle_from = if p.since_generation.is_some_and(|g| start_gen <= g) {
+            None
+        } else {
+            Some(tokio::time::Instant::now())
+        };
+        let mut first_check = true;
+        loop {
+            let generation = s.term.generation();
+            if let Some(re) = &p.pattern {
+                let fresh = generation > floor || (first_check && p.since_generation.is_none() && p.scope == WaitScope::Screen);
+                if fresh || (generation > stream_seen && p.scope == WaitScope::Stream) {
+                    let found = match p.scope {
+                        WaitScope::Screen => re.find(&s.term.visible_text()).map(|m| m.as_str().to_string()),
+                        WaitScope::Stream => {
+                            if generation > stream_seen {
+                                let raw = s.term.raw_since(stream_seen);
+                                stream_text.push_str(&strip_escapes(&String::from_utf8_lossy(&raw)));
+                                stream_seen = generation;
+                            }
+                            re.find(&stream_text).map(|m| m.as_str().to_string())
+                        }
+                    };
+                    if let Some(m) = found {
+                        return WaitResult { matched: true, matched_text: Some(m), generation, ..Default::default() };
+                    }
+                }
+            }
+            first_check = false;
+            if self.gone(s) {
+                return WaitResult { exited: true, generation: s.term.generation(), ..Default::default() };
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return WaitResult { timed_out: true, generation, ..Default::default() };
+            }
+            let mut wake = deadline.min(now + Duration::from_millis(100));
+            if p.pattern.is_none() {
+                if let Some(from) = settle_from {
+                    let last = s.term.last_output().map(tokio::time::Instant::from_std).filter(|l| *l > from).unwrap_or(from);
+                    if now >= last + settle {
+                        return WaitResult { settled: true, generation, ..Default::default() };
+                    }
+                    wake = wake.min(last + settle);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                r = changes.changed() => {
+                    if r.is_ok() && settle_from.is_none() && s.term.generation() > floor {
+                        settle_from = Some(tokio::time::Instant::now());
+                    }
+                }
+            }
+        }
+    }
+}

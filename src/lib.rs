@@ -1,0 +1,12 @@
+//! telepty: supervise and drive many interactive terminal programs (AI coding agents above all).
+//!
+//! Layers (dependencies point one way): `cli -> client`, `api -> engine`, `tui -> engine | client`.
+//! The engine knows nothing of HTTP or of any UI.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod httpc;
+pub mod util;

@@ -1,0 +1,196 @@
+//! Small shared helpers: timestamps, id validation, atomic file writes.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// ISO-8601 UTC with milliseconds, the only timestamp format on the wire.
+pub fn iso(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub fn now_iso() -> String {
+    iso(SystemTime::now())
+}
+
+pub fn parse_iso(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}
+
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// Whole seconds elapsed since `t` (0 if `t` is in the future).
+pub fn secs_since(t: SystemTime) -> u64 {
+    SystemTime::now().duration_since(t).unwrap_or(Duration::ZERO).as_secs()
+}
+
+pub const INVALID_ID_MESSAGE: &str =
+    "Invalid session id: use 1-128 characters from A-Z a-z 0-9 . _ -";
+
+/// Session ids end up in paths, shell strings and `id@host` addresses, so the charset is strict.
+pub fn valid_session_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && !id.contains("..")
+        && id != "multicast"
+        && id != "broadcast"
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Write via a temp file and rename so readers never see a torn file; mode 0600.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all().ok();
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Signal number to its conventional name ("SIGTERM"), as the API reports `exitSignal`.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("SIG{sig}"),
+    };
+    name.to_string()
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for 256 bytes and gethostname NUL-terminates within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Split a UTF-8 stream into chunks without cutting a character: returns the longest valid
+/// prefix (lossily decoded where bytes are invalid) and keeps an incomplete tail in `carry`.
+pub fn decode_utf8_stream(carry: &mut Vec<u8>, input: &[u8]) -> String {
+    carry.extend_from_slice(input);
+    let mut cut = carry.len();
+    // An incomplete sequence can only be the last 1-3 bytes.
+    for back in 1..=3.min(carry.len()) {
+        let b = carry[carry.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // continuation byte, keep looking for the lead byte
+        }
+        let need = if b >= 0xF0 {
+            4
+        } else if b >= 0xE0 {
+            3
+        } else if b >= 0xC0 {
+            2
+        } else {
+            1
+        };
+        if need > back {
+            cut = carry.len() - back;
+        }
+        break;
+    }
+    let rest = carry.split_off(cut);
+    let out = String::from_utf8_lossy(carry).into_owned();
+    *carry = rest;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(valid_session_id("a"));
+        assert!(valid_session_id("claude-main_1.x"));
+        assert!(valid_session_id(&"a".repeat(128)));
+        assert!(!valid_session_id(&"a".repeat(129)));
+        assert!(!valid_session_id(""));
+        assert!(!valid_session_id("."));
+        assert!(!valid_session_id("a..b"));
+        assert!(!valid_session_id("a/b"));
+        assert!(!valid_session_id("a@b"));
+        assert!(!valid_session_id("a b"));
+        assert!(!valid_session_id("multicast"));
+        assert!(!valid_session_id("broadcast"));
+        assert!(!valid_session_id("é"));
+    }
+
+    #[test]
+    fn utf8_stream_never_splits_a_character() {
+        let text = "aé€😀z";
+        let bytes = text.as_bytes();
+        for split in 0..=bytes.len() {
+            let mut carry = Vec::new();
+            let mut out = decode_utf8_stream(&mut carry, &bytes[..split]);
+            out.push_str(&decode_utf8_stream(&mut carry, &bytes[split..]));
+            assert_eq!(out, text, "split at {split}");
+            assert!(carry.is_empty());
+        }
+    }
+
+    #[test]
+    fn utf8_stream_replaces_invalid_bytes() {
+        let mut carry = Vec::new();
+        assert_eq!(decode_utf8_stream(&mut carry, b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn iso_has_millis_and_z() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_775_651_696_789);
+        assert_eq!(iso(t), "2026-04-08T12:34:56.789Z");
+        assert_eq!(parse_iso("2026-04-08T12:34:56.789Z"), Some(t));
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+    }
+}
