@@ -77,10 +77,43 @@ async fn shutdown_signal() {
     }
 }
 
-/// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.
-pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
+/// A running engine + API server (the daemon, or the dashboard's embedded one).
+pub struct RunningServer {
+    pub engine: Engine,
+    pub state: Arc<ApiState>,
+    pub host: String,
+    pub port: u16,
+    paths: Paths,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stop serving, persist metadata and release the singleton lock.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = (&mut self.task).await;
+        self.engine.persist_now();
+        remove_state_if_ours(&self.paths);
+        served.context("server task failed")?.context("server error")?;
+        Ok(())
+    }
+}
+
+pub enum Startup {
+    Started(Box<RunningServer>),
+    /// Another telepty daemon answers; the message says which.
+    AlreadyRunning { message: String, port: u16 },
+    /// The port is taken by something that is not telepty.
+    PortBusy { message: String },
+}
+
+/// Take the singleton lock, bind, build the engine and serve the API in the background.
+pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     let paths = Paths::from_env();
-    let (host, port) = resolve_bind(&opts)?;
+    let (host, port) = resolve_bind(opts)?;
     let token = load_or_create_token(&paths).context("cannot create ~/.telepty/config.json")?;
 
     // Singleton: a live daemon recorded in the state file that still answers wins.
@@ -91,8 +124,10 @@ pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
         let pid = state.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32;
         let sport = state.get("port").and_then(Value::as_u64).unwrap_or(0) as u16;
         if pid != std::process::id() && pid_alive(pid) && sport != 0 && health_version(sport).await.is_some() {
-            println!("telepty daemon already running (pid {pid}, port {sport}). Exiting.");
-            return Ok(0);
+            return Ok(Startup::AlreadyRunning {
+                message: format!("telepty daemon already running (pid {pid}, port {sport}). Exiting."),
+                port: sport,
+            });
         }
     }
     let state = json!({"pid": std::process::id(), "host": host, "port": port, "startedAt": now_iso(), "version": super::VERSION});
@@ -104,14 +139,11 @@ pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             remove_state_if_ours(&paths);
             return Ok(match health_version(port).await {
-                Some(v) => {
-                    println!("telepty daemon already running on port {port} (v{v}). Exiting.");
-                    0
-                }
-                None => {
-                    eprintln!("Port {port} is already in use by another process.");
-                    1
-                }
+                Some(v) => Startup::AlreadyRunning {
+                    message: format!("telepty daemon already running on port {port} (v{v}). Exiting."),
+                    port,
+                },
+                None => Startup::PortBusy { message: format!("Port {port} is already in use by another process.") },
             });
         }
         Err(e) => {
@@ -123,11 +155,30 @@ pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
     let engine = Engine::new(EngineSettings::from_env(&paths));
     engine.start();
     let api = Arc::new(ApiState::new(engine.clone(), paths.clone(), token, &host, port));
-    tracing::info!("telepty daemon {} listening on {host}:{port}", super::VERSION);
-    eprintln!("telepty daemon listening on http://{host}:{port}");
-    let served = super::serve(listener, api, shutdown_signal()).await;
-    engine.persist_now();
-    remove_state_if_ours(&paths);
-    served.context("server error")?;
-    Ok(0)
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(super::serve(listener, api.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    tracing::info!("telepty {} serving on {host}:{port}", super::VERSION);
+    Ok(Startup::Started(Box::new(RunningServer { engine, state: api, host, port, paths, stop: Some(stop_tx), task })))
+}
+
+/// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.
+pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
+    match start_server(&opts).await? {
+        Startup::AlreadyRunning { message, .. } => {
+            println!("{message}");
+            Ok(0)
+        }
+        Startup::PortBusy { message } => {
+            eprintln!("{message}");
+            Ok(1)
+        }
+        Startup::Started(server) => {
+            eprintln!("telepty daemon listening on http://{}:{}", server.host, server.port);
+            shutdown_signal().await;
+            server.shutdown().await?;
+            Ok(0)
+        }
+    }
 }
