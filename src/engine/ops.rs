@@ -64,6 +64,14 @@ pub struct InjectOutcome {
     pub done: oneshot::Receiver<Result<Delivered, EngineError>>,
 }
 
+/// Who an inject came from, for `inject_failed` events.
+struct Who<'a> {
+    inject_id: &'a str,
+    from: &'a Option<String>,
+    reply_to: &'a Option<String>,
+    source: Source,
+}
+
 /// One target of multicast / broadcast / submit-all.
 pub enum TargetResult {
     Ok(String),
@@ -416,13 +424,13 @@ impl Engine {
         Ok(rx)
     }
 
-    fn emit_preflight_failure(&self, s: &Session, target: &str, e: &EngineError, inject_id: &str, from: &Option<String>, reply_to: &Option<String>, source: Source) {
+    fn emit_preflight_failure(&self, s: &Session, e: &EngineError, who: &Who<'_>) {
         let v = self.shared.envelope(
             "inject_failed",
             Some(s),
             None,
-            json!({"target_agent": target, "code": e.code(), "error": e.to_string(), "source": source.as_str(),
-                   "inject_id": inject_id, "from": from, "reply_to": reply_to}),
+            json!({"target_agent": s.id(), "code": e.code(), "error": e.to_string(), "source": who.source.as_str(),
+                   "inject_id": who.inject_id, "from": who.from, "reply_to": who.reply_to}),
         );
         self.shared.emit(v);
     }
@@ -433,8 +441,9 @@ impl Engine {
         let id = s.id();
         let inject_id = uuid::Uuid::new_v4().to_string();
         let reply_to = req.reply_to.clone().or_else(|| req.from.clone());
+        let who = Who { inject_id: &inject_id, from: &req.from, reply_to: &reply_to, source: Source::Inject };
         if let Err(e) = self.preflight(&s) {
-            self.emit_preflight_failure(&s, &id, &e, &inject_id, &req.from, &reply_to, Source::Inject);
+            self.emit_preflight_failure(&s, &e, &who);
             return Err(e);
         }
         let mut msg = Message::new(req.prompt.clone(), !req.no_enter, Source::Inject, req.from.clone());
@@ -443,7 +452,7 @@ impl Engine {
         let done = match self.enqueue(&s, msg) {
             Ok(d) => d,
             Err(e) => {
-                self.emit_preflight_failure(&s, &id, &e, &inject_id, &req.from, &reply_to, Source::Inject);
+                self.emit_preflight_failure(&s, &e, &who);
                 return Err(e);
             }
         };
@@ -493,7 +502,7 @@ impl Engine {
     pub fn deliver(&self, s: &Arc<Session>, text: &str, enter: bool, source: Source) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
         if let Err(e) = self.preflight(s) {
             if source != Source::Submit {
-                self.emit_preflight_failure(s, &s.id(), &e, "", &None, &None, source);
+                self.emit_preflight_failure(s, &e, &Who { inject_id: "", from: &None, reply_to: &None, source });
             }
             return Err(e);
         }

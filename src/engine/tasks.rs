@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use super::classifier::strip_escapes;
+use super::classifier::EscapeStripper;
 use super::session::{ExitInfo, Kind, Session};
 use super::{Engine, Shared, Source, aterm, pty, store};
 use crate::util::{now_iso, secs_since, signal_name};
@@ -206,7 +206,9 @@ pub(crate) fn fire_auto_report(engine: &Engine, target: &Arc<Session>) {
 
 /// Once a second: feed each session's new output to its classifier and publish transitions.
 async fn classifier_tick(shared: Arc<Shared>) {
-    let mut seen: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    // Per session: the generation already classified and a stripper that carries escape
+    // sequences split between ticks.
+    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper)> = std::collections::HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -216,14 +218,14 @@ async fn classifier_tick(shared: Arc<Shared>) {
             let key = Arc::as_ptr(&s) as usize;
             live.insert(key);
             let generation = s.term.generation();
-            let last = seen.get(&key).copied().unwrap_or(0);
+            let entry = seen.entry(key).or_insert_with(|| (0, EscapeStripper::new()));
             let now_ms = mono_ms();
             let wall = SystemTime::now();
-            if generation > last {
-                let raw = s.term.raw_since(last);
-                let text = strip_escapes(&String::from_utf8_lossy(&raw));
+            if generation > entry.0 {
+                let raw = s.term.raw_since(entry.0);
+                let text = entry.1.push(&String::from_utf8_lossy(&raw));
                 s.classifier.lock().unwrap_or_else(|p| p.into_inner()).observe_output(&text, now_ms, wall);
-                seen.insert(key, generation);
+                entry.0 = generation;
             }
             let tail: Vec<String> = {
                 let v = s.term.visible_text();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::Engine;
-use super::classifier::strip_escapes;
+use super::classifier::EscapeStripper;
 use super::session::Session;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,7 @@ impl Engine {
             WaitScope::Screen => 0,
         });
         let mut stream_text = String::new();
+        let mut stripper = EscapeStripper::new();
         let mut stream_seen = floor;
         let settle = Duration::from_millis(p.settle_ms);
         // Settling counts from the call, or from the first output past since_generation.
@@ -67,7 +68,7 @@ impl Engine {
                         WaitScope::Stream => {
                             if generation > stream_seen {
                                 let raw = s.term.raw_since(stream_seen);
-                                stream_text.push_str(&strip_escapes(&String::from_utf8_lossy(&raw)));
+                                stream_text.push_str(&stripper.push(&String::from_utf8_lossy(&raw)));
                                 stream_seen = generation;
                             }
                             re.find(&stream_text).map(|m| m.as_str().to_string())
