@@ -1,0 +1,83 @@
+//! `telepty daemon`: run the daemon in the foreground.
+
+use clap::Args;
+
+use super::examples;
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::DAEMON)]
+pub struct DaemonArgs {
+    /// Address to bind [env: HOST; default 127.0.0.1]
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Port to listen on [env: PORT, then TELEPTY_PORT; default 3848]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Flags > `HOST`/`PORT` > `TELEPTY_PORT` > the daemon's defaults. `TELEPTY_HOST` selects the
+/// daemon a *client* talks to and is never used for binding (API.md §1.1).
+pub(crate) fn resolve(
+    args: &DaemonArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Option<String>, Option<u16>), String> {
+    let host = args.host.clone().or_else(|| env("HOST"));
+    let port = match args.port {
+        Some(p) => Some(p),
+        None => {
+            let from_env = env("PORT")
+                .map(|v| ("PORT", v))
+                .or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v)));
+            match from_env {
+                None => None,
+                Some((name, v)) => Some(
+                    v.parse::<u16>()
+                        .ok()
+                        .filter(|&p| p != 0)
+                        .ok_or_else(|| format!("{name} is not a valid port: {v:?}"))?,
+                ),
+            }
+        }
+    };
+    Ok((host, port))
+}
+
+pub fn run(args: DaemonArgs) -> i32 {
+    let (host, port) = match resolve(&args, env_nonempty) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("telepty: {e}");
+            return 2;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("telepty: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async move {
+        crate::api::run_daemon(crate::api::DaemonOptions { host, port }).await
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!(
+                "telepty: daemon failed: {}",
+                format!("{e:#}").replace('\n', " ")
+            );
+            1
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Information: status and version.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use super::output::{self, Failure, opt, s, short_duration};
+use super::sessions::state_label;
+use super::{Ctx, examples};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::STATUS)]
+pub struct StatusArgs {
+    /// A session id (or alias), optionally id@host; without it, the daemon's status
+    pub target: Option<String>,
+    /// Print JSON (`{meta, sessions}` or `{session, state}`)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Session counts by health, plus exited processes.
+pub(crate) fn session_counts(sessions: &[Value]) -> Value {
+    let mut by_health = Map::new();
+    let mut exited = 0u64;
+    for sess in sessions {
+        let h = match s(sess, "healthStatus") {
+            "" => "UNKNOWN",
+            h => h,
+        };
+        let n = by_health.get(h).and_then(Value::as_u64).unwrap_or(0);
+        by_health.insert(h.to_string(), json!(n + 1));
+        if state_label(sess).starts_with("exited(") {
+            exited += 1;
+        }
+    }
+    json!({ "total": sessions.len(), "by_health": by_health, "exited": exited })
+}
+
+pub(crate) fn daemon_status_text(meta: &Value, counts: &Value, authority: &str) -> String {
+    let mut out = String::new();
+    let implementation = match s(meta, "implementation") {
+        "" => "telepty",
+        i => i,
+    };
+    let mut daemon = format!("{implementation} {}", s(meta, "version"));
+    if let Some(pid) = opt(meta, "pid") {
+        daemon.push_str(&format!(" (pid {pid})"));
+    }
+    daemon.push_str(&format!(" at {authority}"));
+    out.push_str(&format!("Daemon:    {daemon}\n"));
+    let mut machine = s(meta, "machine_id").to_string();
+    if let Some(t) = opt(meta, "terminal") {
+        machine.push_str(&format!(" (terminal: {t})"));
+    }
+    if !machine.is_empty() {
+        out.push_str(&format!("Machine:   {}\n", machine.trim_start()));
+    }
+    let total = counts.get("total").and_then(Value::as_u64).unwrap_or(0);
+    let mut line = format!("Sessions:  {total}");
+    if let Some(map) = counts
+        .get("by_health")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+    {
+        let mut keys: Vec<&String> = map.keys().collect();
+        let rank = |k: &str| match k {
+            "CONNECTED" => 0,
+            "DISCONNECTED" => 1,
+            "STALE" => 2,
+            _ => 3,
+        };
+        keys.sort_by_key(|k| (rank(k), k.to_string()));
+        let parts: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{} {}", map[k.as_str()], k.to_lowercase()))
+            .collect();
+        line.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    let exited = counts.get("exited").and_then(Value::as_u64).unwrap_or(0);
+    if exited > 0 {
+        line.push_str(&format!(", {exited} exited"));
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// Readable `key: value` lines for one session and its `/state` answer.
+pub(crate) fn session_status_text(
+    sess: &Value,
+    state: Option<&Value>,
+    home: Option<&str>,
+) -> String {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut id = s(sess, "id").to_string();
+    if let Some(alias) = opt(sess, "alias") {
+        id.push_str(&format!(" (requested as {alias})"));
+    }
+    rows.push(("Session", id));
+    let mut ty = s(sess, "type").to_string();
+    if let Some(t) = opt(sess, "terminal") {
+        ty.push_str(&format!(" ({t})"));
+    }
+    rows.push(("Type", ty));
+    rows.push(("Command", s(sess, "command").to_string()));
+    rows.push(("Cwd", output::tilde(s(sess, "cwd"), home)));
+    let mut health = state_label(sess);
+    if let Some(r) = opt(sess, "healthReason") {
+        health.push_str(&format!(" ({r})"));
+    }
+    rows.push(("Health", health));
+    if let Some(at) = opt(sess, "exitedAt") {
+        rows.push(("Exited at", at));
+    }
+    if let Some(pid) = opt(sess, "pid") {
+        rows.push(("PID", pid));
+    }
+    if let (Some(c), Some(r)) = (opt(sess, "cols"), opt(sess, "rows")) {
+        rows.push(("Size", format!("{c}x{r}")));
+    }
+    if let Some(n) = opt(sess, "active_clients") {
+        rows.push(("Clients", n));
+    }
+    rows.push((
+        "Idle",
+        short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
+    ));
+    if let Some(c) = opt(sess, "createdAt") {
+        rows.push(("Created", c));
+    }
+
+    let auto = state
+        .and_then(|st| st.get("auto"))
+        .filter(|a| a.is_object());
+    if let Some(auto) = auto {
+        let mut st = s(auto, "state").to_string();
+        let mut extra = Vec::new();
+        if let Some(c) = auto.get("confidence").and_then(Value::as_f64) {
+            extra.push(format!("confidence {c}"));
+        }
+        if let Some(ms) = auto.get("duration_ms").and_then(Value::as_u64) {
+            extra.push(format!("for {}", short_duration(Some(ms / 1000))));
+        }
+        if let Some(d) = opt(auto, "detail").filter(|d| !d.is_empty()) {
+            extra.push(d);
+        }
+        if !extra.is_empty() {
+            st.push_str(&format!(" ({})", extra.join(", ")));
+        }
+        rows.push(("State", st));
+        if let Some(p) = opt(auto, "last_output_preview").filter(|p| !p.trim().is_empty()) {
+            rows.push((
+                "Last output",
+                format!("\"{}\"", output::shorten(p.trim(), 70)),
+            ));
+        }
+    } else if let Some(a) = sess.get("autoState").filter(|a| a.is_object()) {
+        rows.push(("State", s(a, "state").to_string()));
+    }
+    let semantic = state
+        .and_then(|st| st.get("self_report"))
+        .filter(|v| v.is_object())
+        .or_else(|| sess.get("semantic").filter(|v| v.is_object()));
+    if let Some(sem) = semantic {
+        let mut parts = Vec::new();
+        for (key, label) in [
+            ("phase", "phase"),
+            ("current_task", "task"),
+            ("blocker", "blocker"),
+        ] {
+            if let Some(v) = opt(sem, key) {
+                parts.push(format!("{label}: {v}"));
+            }
+        }
+        if sem.get("needs_input").and_then(Value::as_bool) == Some(true) {
+            parts.push("needs input".into());
+        }
+        if !parts.is_empty() {
+            rows.push(("Self-report", parts.join("; ")));
+        }
+    }
+    if let Some(from) = opt(sess, "lastInjectFrom") {
+        let mut v = from;
+        if let Some(r) = opt(sess, "lastInjectReplyTo") {
+            v.push_str(&format!(" (reply to {r})"));
+        }
+        rows.push(("Last inject", v));
+    }
+    if let Some(mb) = sess.get("mailbox").filter(|m| m.is_object()) {
+        let n = |k: &str| mb.get(k).and_then(Value::as_u64).unwrap_or(0);
+        rows.push((
+            "Mailbox",
+            format!("{} pending, {} dead-letter", n("pending"), n("dead_letter")),
+        ));
+    }
+    if let Some(aliases) = sess
+        .get("aliases")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        let list: Vec<&str> = aliases.iter().filter_map(Value::as_str).collect();
+        rows.push(("Aliases", list.join(", ")));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for (k, v) in rows {
+        let key = format!("{k}:");
+        out.push_str(format!("{key:<width$}{v}").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
+    let Some(spec) = a.target else {
+        let client = ctx.local().await?;
+        let meta = client
+            .meta()
+            .await
+            .map_err(|e| Failure::client("status", e))?;
+        let sessions = client
+            .list_sessions()
+            .await
+            .map_err(|e| Failure::client("status", e))?;
+        let counts = session_counts(sessions.as_array().map(Vec::as_slice).unwrap_or(&[]));
+        if a.json {
+            output::json(&json!({ "meta": meta, "sessions": counts }));
+        } else {
+            output::text_block(&daemon_status_text(
+                &meta,
+                &counts,
+                &client.addr().authority(),
+            ));
+        }
+        return Ok(());
+    };
+    let (client, target) = ctx.target(&spec).await?;
+    let sess = client
+        .session(&target.id)
+        .await
+        .map_err(|e| Failure::client("status", e))?;
+    // Use the resolved id so an alias that moves meanwhile still reads the same session.
+    let id = match s(&sess, "id") {
+        "" => target.id.clone(),
+        id => id.to_string(),
+    };
+    let state = client.session_state(&id).await.ok();
+    if a.json {
+        output::json(&json!({ "session": sess, "state": state }));
+    } else {
+        let home = std::env::var("HOME").ok();
+        output::text_block(&session_status_text(&sess, state.as_ref(), home.as_deref()));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::VERSION)]
+pub struct VersionArgs {
+    /// Also report the daemon's version (if it answers)
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), Failure> {
+    if !a.json {
+        output::line(format!("telepty {VERSION}"));
+        return Ok(());
+    }
+    // Never starts a daemon: only report one that is already there.
+    let daemon = match ctx.local_client() {
+        Ok(c) => match c.health_within(Duration::from_secs(2)).await {
+            Ok(h) => json!({
+                "address": c.addr().authority(),
+                "version": h.get("version").cloned().unwrap_or(Value::Null),
+                "status": h.get("status").cloned().unwrap_or(Value::Null),
+            }),
+            Err(_) => Value::Null,
+        },
+        Err(_) => Value::Null,
+    };
+    output::json(&json!({ "name": "telepty", "version": VERSION, "daemon": daemon }));
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! Input: inject, enter, keys, multicast, broadcast, submit-all.
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::output::{self, Failure, s};
+use super::{Ctx, examples};
+use crate::client::{Client, ClientError, InjectRequest, Target};
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::INJECT)]
+pub struct InjectArgs {
+    /// Type the text without pressing Enter
+    #[arg(long)]
+    pub no_enter: bool,
+    /// Sender session id, for replies and the completion report
+    #[arg(long, value_name = "ID", env = "TELEPTY_SESSION_ID")]
+    pub from: Option<String>,
+    /// Where replies should go [default: --from]
+    #[arg(long, value_name = "ID")]
+    pub reply_to: Option<String>,
+    /// Thread id to record with the message
+    #[arg(long, value_name = "ID")]
+    pub thread_id: Option<String>,
+    /// Return only once the text (and Enter) were written (at most 30 s)
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the daemon's JSON answer (with the inject id)
+    #[arg(long)]
+    pub json: bool,
+    /// Session id (or alias), optionally id@host
+    pub target: String,
+    /// Text to type; the words are joined with spaces ("" = Enter only)
+    #[arg(value_name = "TEXT", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub text: Vec<String>,
+}
+
+pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
+    let (client, target) = ctx.target(&a.target).await?;
+    let req = InjectRequest {
+        prompt: a.text.join(" "),
+        no_enter: a.no_enter,
+        from: a.from.filter(|f| !f.is_empty()),
+        reply_to: a.reply_to,
+        thread_id: a.thread_id,
+    };
+    let resp = client
+        .inject(&target.id, &req, a.wait)
+        .await
+        .map_err(|e| Failure::client("inject", e))?;
+    if a.json {
+        output::json(&resp);
+    } else {
+        output::line(format!("Injected into {}", target.label()));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::ENTER)]
+pub struct EnterArgs {
+    /// Session id (or alias), optionally id@host
+    pub target: String,
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn enter(ctx: &mut Ctx, a: EnterArgs) -> Result<(), Failure> {
+    let (client, target) = ctx.target(&a.target).await?;
+    let resp = client
+        .submit(&target.id)
+        .await
+        .map_err(|e| Failure::client("enter", e))?;
+    if a.json {
+        output::json(&resp);
+    } else {
+        output::line(format!("Sent Enter to {}", target.label()));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::KEYS)]
+pub struct KeysArgs {
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+    /// Session id (or alias), optionally id@host
+    pub target: String,
+    /// Key names: ctrl+a…ctrl+z, enter, tab, shift+tab, escape, backspace, delete, insert,
+    /// up, down, left, right, home, end, pageup, pagedown, f1…f12, ctrl+left, ctrl+right
+    #[arg(value_name = "KEY", required = true, num_args = 1..)]
+    pub keys: Vec<String>,
+}
+
+pub async fn keys(ctx: &mut Ctx, a: KeysArgs) -> Result<(), Failure> {
+    let (client, target) = ctx.target(&a.target).await?;
+    let resp = client.keys(&target.id, &a.keys).await.map_err(|e| {
+        let valid = e
+            .body()
+            .and_then(|b| b.get("valid_keys"))
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        match valid {
+            Some(list) if !list.is_empty() => {
+                Failure::new("keys failed", format!("{e}; valid keys: {list}"))
+            }
+            _ => Failure::client("keys", e),
+        }
+    })?;
+    if a.json {
+        output::json(&resp);
+    } else {
+        let n = resp
+            .get("count")
+            .and_then(Value::as_u64)
+            .unwrap_or(a.keys.len() as u64);
+        let plural = if n == 1 { "" } else { "s" };
+        output::line(format!("Sent {n} key{plural} to {}", target.label()));
+    }
+    Ok(())
+}
+
+/// One line per target of a `{successful:[{id}], failed:[{id, code, error}]}` result.
+pub(crate) fn result_line(entry: &Value, ok: bool, label: &str) -> String {
+    if ok {
+        format!("ok   {label}")
+    } else {
+        let code = match s(entry, "code") {
+            "" => "ERROR",
+            c => c,
+        };
+        format!("FAIL {label}: {code} {}", s(entry, "error"))
+    }
+}
+
+fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
+    let list = |k: &str| {
+        resp.get("results")
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    (list("successful"), list("failed"))
+}
+
+/// Print every entry of a results object (daemon order); returns (ok, failed) counts.
+fn print_results(resp: &Value) -> (usize, usize) {
+    let (ok, failed) = results_lists(resp);
+    for e in &ok {
+        output::line(result_line(e, true, s(e, "id")));
+    }
+    for e in &failed {
+        output::line(result_line(e, false, s(e, "id")));
+    }
+    (ok.len(), failed.len())
+}
+
+fn partial_failure(what: &str, failed: usize, total: usize) -> Result<(), Failure> {
+    if failed == 0 {
+        return Ok(());
+    }
+    let noun = if total == 1 { "target" } else { "targets" };
+    Err(Failure::new(
+        &format!("{what} failed"),
+        format!("{failed} of {total} {noun} failed"),
+    ))
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::MULTICAST)]
+pub struct MulticastArgs {
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+    /// Comma-separated exact session ids, each optionally id@host
+    #[arg(value_name = "ID1,ID2")]
+    pub ids: String,
+    /// Text to type; the words are joined with spaces
+    #[arg(value_name = "TEXT", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub text: Vec<String>,
+}
+
+/// Targets that live on the same daemon, in first-appearance order.
+struct Group {
+    client: Client,
+    targets: Vec<Target>,
+}
+
+pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
+    let specs: Vec<&str> = a
+        .ids
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .collect();
+    if specs.is_empty() {
+        return Err(Failure::usage("multicast needs at least one session id"));
+    }
+    let prompt = a.text.join(" ");
+    let mut groups: Vec<Group> = Vec::new();
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    for spec in &specs {
+        let (client, target) = ctx.target(spec).await?;
+        let gi = match groups.iter().position(|g| g.client.addr() == client.addr()) {
+            Some(i) => i,
+            None => {
+                groups.push(Group {
+                    client,
+                    targets: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        groups[gi].targets.push(target);
+        order.push((gi, groups[gi].targets.len() - 1));
+    }
+
+    let mut answers: Vec<Result<Value, ClientError>> = Vec::new();
+    for g in &groups {
+        let ids: Vec<String> = g.targets.iter().map(|t| t.id.clone()).collect();
+        answers.push(g.client.multicast(&ids, &prompt).await);
+    }
+    if let [only] = answers.as_mut_slice() {
+        // One daemon: its failure is the command's failure; --json prints its answer as is.
+        if let Err(e) = only {
+            let e = std::mem::replace(e, ClientError::BadAddress(String::new()));
+            return Err(Failure::client("multicast", e));
+        }
+        if let (Ok(resp), true) = (&*only, a.json) {
+            output::json(resp);
+            let (ok, failed) = results_lists(resp);
+            return partial_failure("multicast", failed.len(), ok.len() + failed.len());
+        }
+    }
+
+    // One line per target, in the order given; entries taken from each daemon's answer.
+    let mut used: Vec<Vec<bool>> = answers.iter().map(|_| Vec::new()).collect();
+    let mut merged_ok = Vec::new();
+    let mut merged_failed = Vec::new();
+    let mut lines = Vec::new();
+    for (gi, ti) in order {
+        let target = &groups[gi].targets[ti];
+        let label = target.label();
+        let (ok, entry) = match &answers[gi] {
+            Err(e) => (
+                false,
+                json!({ "id": target.id, "code": e.code().unwrap_or("UNREACHABLE"), "error": e.to_string() }),
+            ),
+            Ok(resp) => {
+                let (succ, fail) = results_lists(resp);
+                let all: Vec<(bool, Value)> = succ
+                    .into_iter()
+                    .map(|e| (true, e))
+                    .chain(fail.into_iter().map(|e| (false, e)))
+                    .collect();
+                if used[gi].len() < all.len() {
+                    used[gi].resize(all.len(), false);
+                }
+                match all
+                    .iter()
+                    .enumerate()
+                    .find(|(i, (_, e))| !used[gi][*i] && s(e, "id") == target.id)
+                {
+                    Some((i, (ok, e))) => {
+                        used[gi][i] = true;
+                        (*ok, e.clone())
+                    }
+                    None => (
+                        false,
+                        json!({ "id": target.id, "code": "NO_RESULT", "error": "the daemon reported nothing for this id" }),
+                    ),
+                }
+            }
+        };
+        lines.push(result_line(&entry, ok, &label));
+        let mut entry = entry;
+        entry["id"] = json!(label);
+        if ok {
+            merged_ok.push(entry)
+        } else {
+            merged_failed.push(entry)
+        }
+    }
+    let total = merged_ok.len() + merged_failed.len();
+    let failed = merged_failed.len();
+    if a.json {
+        output::json(
+            &json!({ "success": true, "results": { "successful": merged_ok, "failed": merged_failed } }),
+        );
+    } else {
+        for l in lines {
+            output::line(l);
+        }
+    }
+    partial_failure("multicast", failed, total)
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::BROADCAST)]
+pub struct BroadcastArgs {
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+    /// Text to type; the words are joined with spaces
+    #[arg(value_name = "TEXT", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub text: Vec<String>,
+}
+
+pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
+    let client = ctx.local().await?;
+    let resp = client
+        .broadcast(&a.text.join(" "))
+        .await
+        .map_err(|e| Failure::client("broadcast", e))?;
+    finish_results("broadcast", &resp, a.json)
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::SUBMIT_ALL)]
+pub struct SubmitAllArgs {
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn submit_all(ctx: &mut Ctx, a: SubmitAllArgs) -> Result<(), Failure> {
+    let client = ctx.local().await?;
+    let resp = client
+        .submit_all()
+        .await
+        .map_err(|e| Failure::client("submit-all", e))?;
+    finish_results("submit-all", &resp, a.json)
+}
+
+fn finish_results(what: &str, resp: &Value, json: bool) -> Result<(), Failure> {
+    let (ok, failed) = if json {
+        output::json(resp);
+        let (ok, failed) = results_lists(resp);
+        (ok.len(), failed.len())
+    } else {
+        let counts = print_results(resp);
+        if counts == (0, 0) {
+            output::line("No sessions.");
+        }
+        counts
+    };
+    partial_failure(what, failed, ok + failed)
+}

@@ -1,0 +1,231 @@
+//! Command-line entry points.
+//!
+//! Exit codes: 0 success; 1 failure (one `telepty: <what failed>: <why>` line on stderr);
+//! 2 usage errors. Client commands run on a current-thread runtime; `daemon` builds its own
+//! multi-thread runtime.
+
+mod attach;
+mod daemon;
+mod events;
+mod info;
+mod input;
+mod output;
+mod screen;
+mod sessions;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{self, Client, ClientEnv, Peer, Target};
+use output::Failure;
+
+/// Supervise and drive interactive terminal sessions through the telepty daemon.
+#[derive(Parser, Debug)]
+#[command(
+    name = "telepty",
+    version,
+    arg_required_else_help = true,
+    after_help = "Every session argument also accepts id@host[:port] to address another daemon.\n\
+                  Environment: TELEPTY_HOST, TELEPTY_PORT, TELEPTY_TOKEN, TELEPTY_SESSION_ID."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon in the foreground
+    Daemon(daemon::DaemonArgs),
+    /// Start a command in a new daemon-owned PTY session
+    Spawn(sessions::SpawnArgs),
+    /// Step into a session's terminal (detach with ctrl+], the session keeps running)
+    Attach(attach::AttachArgs),
+    /// List sessions
+    #[command(visible_alias = "ls")]
+    List(sessions::ListArgs),
+    /// Type text into a session (and press Enter)
+    Inject(input::InjectArgs),
+    /// Press Enter in a session
+    Enter(input::EnterArgs),
+    /// Send named keys (ctrl+c, up, enter, …) to a session
+    Keys(input::KeysArgs),
+    /// Type text into several sessions
+    Multicast(input::MulticastArgs),
+    /// Type text into every session
+    Broadcast(input::BroadcastArgs),
+    /// Press Enter in every session
+    SubmitAll(input::SubmitAllArgs),
+    /// Rename a session
+    Rename(sessions::RenameArgs),
+    /// Print what a session's terminal shows
+    ReadScreen(screen::ReadScreenArgs),
+    /// Wait for a pattern on a session's screen, or for its output to settle
+    Wait(screen::WaitArgs),
+    /// Stop a session and remove it
+    #[command(visible_alias = "delete")]
+    Kill(sessions::KillArgs),
+    /// Show the daemon's status, or one session's
+    Status(info::StatusArgs),
+    /// Remove exited and stale sessions
+    Clean(sessions::CleanArgs),
+    /// Follow bus events, one readable line each
+    Monitor(events::MonitorArgs),
+    /// Follow bus events as JSON lines
+    Listen(events::ListenArgs),
+    /// Print the version
+    Version(info::VersionArgs),
+}
+
+/// Run the CLI with the process arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    run(cli)
+}
+
+/// Run a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    if let Command::Daemon(args) = cli.command {
+        return daemon::run(args);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("telepty: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async move {
+        let mut ctx = Ctx::new();
+        match cli.command {
+            Command::Daemon(_) => Ok(()),
+            Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
+            Command::Attach(a) => attach::attach(&mut ctx, a).await,
+            Command::List(a) => sessions::list(&mut ctx, a).await,
+            Command::Inject(a) => input::inject(&mut ctx, a).await,
+            Command::Enter(a) => input::enter(&mut ctx, a).await,
+            Command::Keys(a) => input::keys(&mut ctx, a).await,
+            Command::Multicast(a) => input::multicast(&mut ctx, a).await,
+            Command::Broadcast(a) => input::broadcast(&mut ctx, a).await,
+            Command::SubmitAll(a) => input::submit_all(&mut ctx, a).await,
+            Command::Rename(a) => sessions::rename(&mut ctx, a).await,
+            Command::ReadScreen(a) => screen::read_screen(&mut ctx, a).await,
+            Command::Wait(a) => screen::wait(&mut ctx, a).await,
+            Command::Kill(a) => sessions::kill(&mut ctx, a).await,
+            Command::Status(a) => info::status(&mut ctx, a).await,
+            Command::Clean(a) => sessions::clean(&mut ctx, a).await,
+            Command::Monitor(a) => events::monitor(&mut ctx, a).await,
+            Command::Listen(a) => events::listen(&mut ctx, a).await,
+            Command::Version(a) => info::version(&mut ctx, a).await,
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("{}", f.line);
+            f.code
+        }
+    }
+}
+
+/// Per-invocation state: the client environment and the local daemon client, started on
+/// first use.
+pub(crate) struct Ctx {
+    env: ClientEnv,
+    local: Option<Client>,
+    ensured: bool,
+    peers: Option<Vec<Peer>>,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        Ctx {
+            env: ClientEnv::from_env(),
+            local: None,
+            ensured: false,
+            peers: None,
+        }
+    }
+
+    /// The daemon chosen by the environment, without starting anything.
+    fn local_client(&mut self) -> Result<Client, Failure> {
+        if let Some(c) = &self.local {
+            return Ok(c.clone());
+        }
+        let addr = self.env.local_addr().map_err(Failure::plain)?;
+        let c = Client::new(addr);
+        self.local = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The daemon chosen by the environment, started first if it is local and not running.
+    async fn local(&mut self) -> Result<Client, Failure> {
+        let mut c = self.local_client()?;
+        if !self.ensured {
+            client::ensure_daemon(&mut c)
+                .await
+                .map_err(|e| Failure::client("start", e))?;
+            self.ensured = true;
+            self.local = Some(c.clone());
+        }
+        Ok(c)
+    }
+
+    /// A session argument (`id` or `id@host`) and a client of its daemon. Local targets get
+    /// the daemon started on demand; remote ones never do.
+    async fn target(&mut self, spec: &str) -> Result<(Client, Target), Failure> {
+        if spec.is_empty() {
+            return Err(Failure::usage("session id must not be empty"));
+        }
+        if self.peers.is_none() && client::split_target(spec).1.is_some() {
+            self.peers = Some(client::load_peers(&crate::config::Paths::from_env()));
+        }
+        let peers = self.peers.as_deref().unwrap_or(&[]);
+        let target = client::resolve_target(spec, &self.env, peers)
+            .map_err(|e| Failure::usage(format!("invalid target {spec:?}: {e}")))?;
+        if target.is_remote() {
+            let base = self.local_client().ok();
+            let c = match base {
+                Some(b) => b.with_addr(target.addr.clone()),
+                None => Client::new(target.addr.clone()),
+            };
+            return Ok((c, target));
+        }
+        let c = self.local().await?;
+        Ok((c, target))
+    }
+}
+
+/// Examples shown under each subcommand's `--help`.
+pub(crate) mod examples {
+    pub const DAEMON: &str = "Example: telepty daemon --port 3848";
+    pub const SPAWN: &str = "Example: telepty spawn --id worker-1 --cwd ~/src/app -- bash -l";
+    pub const ATTACH: &str = "Example: telepty attach worker-1   (detach with ctrl+], the session keeps running)";
+    pub const LIST: &str = "Example: telepty list --json";
+    pub const INJECT: &str = "Example: telepty inject --from orchestrator worker-1 run the tests";
+    pub const ENTER: &str = "Example: telepty enter worker-1";
+    pub const KEYS: &str = "Example: telepty keys worker-1 ctrl+c up enter";
+    pub const MULTICAST: &str = "Example: telepty multicast worker-1,worker-2@box git pull";
+    pub const BROADCAST: &str = "Example: telepty broadcast /compact";
+    pub const SUBMIT_ALL: &str = "Example: telepty submit-all";
+    pub const RENAME: &str = "Example: telepty rename worker-1 reviewer";
+    pub const READ_SCREEN: &str = "Example: telepty read-screen worker-1 --lines 20";
+    pub const WAIT: &str = "Example: telepty wait worker-1 --pattern '\\$ $' --timeout-ms 30000";
+    pub const KILL: &str = "Example: telepty kill worker-1";
+    pub const STATUS: &str = "Example: telepty status worker-1";
+    pub const CLEAN: &str = "Example: telepty clean";
+    pub const MONITOR: &str = "Example: telepty monitor --all";
+    pub const LISTEN: &str = "Example: telepty listen | jq -c 'select(.type==\"session_exit\")'";
+    pub const VERSION: &str = "Example: telepty version --json";
+}
+
+#[cfg(test)]
+mod tests;

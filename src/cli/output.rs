@@ -1,0 +1,269 @@
+//! Printing helpers shared by the commands: failures, stdout lines, JSON, small formatters.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::client::ClientError;
+
+/// A command failure: exactly one line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub line: String,
+    pub code: i32,
+}
+
+impl Failure {
+    /// `telepty: <what>: <why>` with exit code 1.
+    pub fn new(what: &str, why: impl Display) -> Failure {
+        Failure {
+            line: format!("telepty: {what}: {}", one_line(&why.to_string())),
+            code: 1,
+        }
+    }
+
+    /// `telepty: <why>` with exit code 1.
+    pub fn plain(why: impl Display) -> Failure {
+        Failure {
+            line: format!("telepty: {}", one_line(&why.to_string())),
+            code: 1,
+        }
+    }
+
+    /// A usage problem found after parsing (exit code 2).
+    pub fn usage(msg: impl Display) -> Failure {
+        Failure {
+            line: format!("telepty: {}", one_line(&msg.to_string())),
+            code: 2,
+        }
+    }
+
+    /// A client error while doing `action` ("inject" → `telepty: inject failed: …`). Errors
+    /// that are about reaching/starting the daemon stand on their own.
+    pub fn client(action: &str, err: ClientError) -> Failure {
+        match err {
+            ClientError::Connect { .. }
+            | ClientError::DaemonStart(_)
+            | ClientError::Timeout { .. } => Failure {
+                line: format!("telepty: {}", one_line(&err.to_string())),
+                code: 1,
+            },
+            other => Failure::new(&format!("{action} failed"), other),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Write one line to stdout. Returns false when stdout is gone (closed pipe).
+pub fn line(s: impl Display) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").and_then(|_| out.flush()).is_ok()
+}
+
+/// Write text that may or may not end in a newline, ending it with exactly one.
+pub fn text_block(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let mut out = std::io::stdout().lock();
+    let res = if s.ends_with('\n') {
+        write!(out, "{s}")
+    } else {
+        writeln!(out, "{s}")
+    };
+    res.and_then(|_| out.flush()).is_ok()
+}
+
+/// Pretty JSON on stdout.
+pub fn json(v: &Value) -> bool {
+    line(serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()))
+}
+
+/// A string field (or "").
+pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A field as display text: strings bare, null/missing as `None`, others as JSON.
+pub fn opt(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `12s`, `5m`, `3h`, `2d`; `-` when unknown.
+pub fn short_duration(secs: Option<u64>) -> String {
+    match secs {
+        None => "-".into(),
+        Some(s) if s < 60 => format!("{s}s"),
+        Some(s) if s < 3600 => format!("{}m", s / 60),
+        Some(s) if s < 86_400 => format!("{}h", s / 3600),
+        Some(s) => format!("{}d", s / 86_400),
+    }
+}
+
+/// Cut to `max` characters with a trailing `…`, and show control characters as escapes.
+pub fn shorten(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    if out.chars().count() > max {
+        let mut cut: String = out.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        out
+    }
+}
+
+/// Replace the home directory prefix by `~`.
+pub fn tilde(path: &str, home: Option<&str>) -> String {
+    match home {
+        Some(h) if !h.is_empty() && h != "/" => {
+            if path == h {
+                "~".into()
+            } else if let Some(rest) = path.strip_prefix(h).filter(|r| r.starts_with('/')) {
+                format!("~{rest}")
+            } else {
+                path.to_string()
+            }
+        }
+        _ => path.to_string(),
+    }
+}
+
+/// `HH:MM:SS` in local time.
+pub fn clock(t: SystemTime) -> String {
+    let secs = crate::util::unix_secs(t) as libc::time_t;
+    // SAFETY: localtime_r only writes into the zeroed `tm` we pass it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if ok {
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    } else {
+        let s = secs.rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    }
+}
+
+/// Render rows as a left-aligned table with two spaces between columns; the last column is
+/// not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headers.len();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push_row = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut line = String::new();
+        for (i, cell) in cells.enumerate().take(n) {
+            if i + 1 < n {
+                line.push_str(cell);
+                let pad = widths[i] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    push_row(&mut headers.iter().copied());
+    for r in rows {
+        push_row(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures() {
+        let f = Failure::client(
+            "inject",
+            ClientError::from_response(
+                404,
+                br#"{"code":"SESSION_NOT_FOUND","error":"Session not found","requested":"no-such"}"#,
+            ),
+        );
+        assert_eq!(
+            f.line,
+            "telepty: inject failed: Session not found (SESSION_NOT_FOUND: no-such)"
+        );
+        assert_eq!(f.code, 1);
+        let f = Failure::client(
+            "list",
+            ClientError::Connect {
+                addr: "127.0.0.1:3848".into(),
+                reason: "connection refused".into(),
+            },
+        );
+        assert_eq!(
+            f.line,
+            "telepty: cannot reach the telepty daemon at 127.0.0.1:3848: connection refused"
+        );
+        assert_eq!(Failure::new("x", "a\nb").line, "telepty: x: a b");
+    }
+
+    #[test]
+    fn durations_and_strings() {
+        assert_eq!(short_duration(None), "-");
+        assert_eq!(short_duration(Some(0)), "0s");
+        assert_eq!(short_duration(Some(59)), "59s");
+        assert_eq!(short_duration(Some(61)), "1m");
+        assert_eq!(short_duration(Some(7200)), "2h");
+        assert_eq!(short_duration(Some(200_000)), "2d");
+        assert_eq!(shorten("a\nb", 10), "a\\nb");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("\x1b[0m", 20), "\\u{1b}[0m");
+        assert_eq!(tilde("/home/u/p", Some("/home/u")), "~/p");
+        assert_eq!(tilde("/home/u", Some("/home/u")), "~");
+        assert_eq!(tilde("/home/user2", Some("/home/u")), "/home/user2");
+        assert_eq!(tilde("/x", None), "/x");
+    }
+
+    #[test]
+    fn table_layout() {
+        let t = table(
+            &["ID", "TYPE", "CWD"],
+            &[
+                vec!["worker-1".into(), "spawned".into(), "/tmp".into()],
+                vec!["a".into(), "wrapped".into(), "".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "ID        TYPE     CWD\nworker-1  spawned  /tmp\na         wrapped\n"
+        );
+    }
+
+    #[test]
+    fn clock_format() {
+        let c = clock(SystemTime::now());
+        assert_eq!(c.len(), 8);
+        assert_eq!(&c[2..3], ":");
+    }
+}

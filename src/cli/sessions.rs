@@ -1,0 +1,335 @@
+//! Session management: spawn, list, rename, kill, clean.
+
+use std::io::IsTerminal;
+
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use super::output::{self, Failure, opt, s};
+use super::{Ctx, examples};
+use crate::client::SpawnRequest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SessionKind {
+    #[value(name = "AGENT")]
+    Agent,
+    #[value(name = "USER")]
+    User,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::SPAWN)]
+pub struct SpawnArgs {
+    /// Session id (1-128 of A-Z a-z 0-9 . _ -), optionally id@host
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// Working directory [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<std::path::PathBuf>,
+    /// Terminal width [default: this terminal's, else 80]
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub cols: Option<u16>,
+    /// Terminal height [default: this terminal's, else 30]
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub rows: Option<u16>,
+    /// Prompt badge of shells
+    #[arg(
+        long = "type",
+        value_enum,
+        ignore_case = true,
+        value_name = "AGENT|USER"
+    )]
+    pub kind: Option<SessionKind>,
+    /// Record the session as asciicast
+    #[arg(long)]
+    pub record: bool,
+    /// Do not attach, even on a terminal
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments (after `--`)
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+/// The size of the terminal on stdout, if stdout is one.
+fn terminal_size() -> Option<(u16, u16)> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ writes a winsize into the zeroed struct we pass.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    if rc == 0 && ws.ws_col > 0 && ws.ws_row > 0 {
+        Some((ws.ws_col.min(1000), ws.ws_row.min(1000)))
+    } else {
+        None
+    }
+}
+
+pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
+    let (client, target) = ctx.target(&a.id).await?;
+    let (tcols, trows) = terminal_size().unwrap_or((80, 30));
+    let cwd = match &a.cwd {
+        Some(dir) if target.is_remote() && dir.is_relative() => {
+            return Err(Failure::usage(
+                "--cwd must be an absolute path for a remote session",
+            ));
+        }
+        // Remote: sent as given. Local: made absolute (and `..` resolved when it exists).
+        Some(dir) if target.is_remote() => Some(dir.clone()),
+        Some(dir) => Some(match std::fs::canonicalize(dir) {
+            Ok(p) => p,
+            Err(_) => std::path::absolute(dir)
+                .map_err(|e| Failure::new("spawn failed", format!("invalid --cwd: {e}")))?,
+        }),
+        // A remote daemon cannot use our directory: let it use its own.
+        None if target.is_remote() => None,
+        None => Some(
+            std::env::current_dir()
+                .map_err(|e| Failure::new("spawn failed", format!("no current directory: {e}")))?,
+        ),
+    };
+    let mut argv = a.command.into_iter();
+    let command = argv.next().unwrap_or_default();
+    let req = SpawnRequest {
+        session_id: target.id.clone(),
+        command: command.clone(),
+        args: argv.collect(),
+        cwd: cwd.map(|p| p.to_string_lossy().into_owned()),
+        cols: Some(a.cols.unwrap_or(tcols)),
+        rows: Some(a.rows.unwrap_or(trows)),
+        kind: a.kind.map(|k| match k {
+            SessionKind::Agent => "AGENT".to_string(),
+            SessionKind::User => "USER".to_string(),
+        }),
+        record: a.record,
+    };
+    let resp = client
+        .spawn(&req)
+        .await
+        .map_err(|e| Failure::client("spawn", e))?;
+    if a.json {
+        output::json(&resp);
+        return Ok(());
+    }
+    let id = s(&resp, "session_id");
+    let label = match &target.host {
+        Some(h) => format!("{}@{h}", if id.is_empty() { &target.id } else { id }),
+        None => {
+            if id.is_empty() {
+                target.id.clone()
+            } else {
+                id.to_string()
+            }
+        }
+    };
+    let shown = match s(&resp, "command") {
+        "" => command.as_str(),
+        c => c,
+    };
+    output::line(format!("Spawned session {label} ({shown})"));
+    if !a.detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        let detach = super::attach::detach_byte("ctrl+]").unwrap_or(0x1d);
+        return super::attach::attach_session(&client, &target, false, detach, "ctrl+]").await;
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::LIST)]
+pub struct ListArgs {
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `exited(<code>)`/`exited(<signal>)` for an exited process, else `healthStatus`.
+pub(crate) fn state_label(sess: &Value) -> String {
+    if let Some(code) = sess.get("exitCode").and_then(Value::as_i64) {
+        return format!("exited({code})");
+    }
+    if let Some(sig) = opt(sess, "exitSignal") {
+        return format!("exited({sig})");
+    }
+    match s(sess, "healthStatus") {
+        "" => "-".into(),
+        h => h.to_string(),
+    }
+}
+
+/// The `list` table for an array of session objects.
+pub(crate) fn session_table(sessions: &[Value], home: Option<&str>) -> String {
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|sess| {
+            vec![
+                s(sess, "id").to_string(),
+                s(sess, "type").to_string(),
+                state_label(sess),
+                output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
+                output::shorten(s(sess, "command"), 40),
+                output::tilde(s(sess, "cwd"), home),
+            ]
+        })
+        .collect();
+    output::table(&["ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"], &rows)
+}
+
+pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
+    let client = ctx.local().await?;
+    let resp = client
+        .list_sessions()
+        .await
+        .map_err(|e| Failure::client("list", e))?;
+    if a.json {
+        output::json(&resp);
+        return Ok(());
+    }
+    let Some(sessions) = resp.as_array() else {
+        return Err(Failure::new(
+            "list failed",
+            "the daemon did not return a session array",
+        ));
+    };
+    if sessions.is_empty() {
+        output::line("No sessions.");
+        return Ok(());
+    }
+    let home = std::env::var("HOME").ok();
+    output::text_block(&session_table(sessions, home.as_deref()));
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::RENAME)]
+pub struct RenameArgs {
+    /// Current id (or alias), optionally id@host
+    pub old: String,
+    /// New id
+    pub new: String,
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), Failure> {
+    let (client, target) = ctx.target(&a.old).await?;
+    let resp = client
+        .rename(&target.id, &a.new)
+        .await
+        .map_err(|e| Failure::client("rename", e))?;
+    if a.json {
+        output::json(&resp);
+    } else {
+        let old = opt(&resp, "old_id").unwrap_or_else(|| target.id.clone());
+        let new = opt(&resp, "new_id").unwrap_or_else(|| a.new.clone());
+        output::line(format!("Renamed {old} → {new}"));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::KILL)]
+pub struct KillArgs {
+    /// Session id (or alias), optionally id@host
+    pub target: String,
+    /// Print the daemon's JSON answer
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), Failure> {
+    let (client, target) = ctx.target(&a.target).await?;
+    let resp = client
+        .delete_session(&target.id)
+        .await
+        .map_err(|e| Failure::client("kill", e))?;
+    if a.json {
+        output::json(&resp);
+    } else if s(&resp, "status") == "force-removed" {
+        output::line(format!(
+            "Removed {} (cleanup hit an error; force-removed)",
+            target.label()
+        ));
+    } else {
+        output::line(format!("Killed {}", target.label()));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::CLEAN)]
+pub struct CleanArgs {
+    /// Print `{removed, failed}` as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sessions `clean` removes: exited processes and stale sessions.
+pub(crate) fn is_cleanable(sess: &Value) -> bool {
+    let present = |k: &str| sess.get(k).is_some_and(|v| !v.is_null());
+    present("exitCode")
+        || present("exitSignal")
+        || s(sess, "healthReason") == "PTY_EXITED"
+        || s(sess, "healthStatus") == "STALE"
+}
+
+pub async fn clean(ctx: &mut Ctx, a: CleanArgs) -> Result<(), Failure> {
+    let client = ctx.local().await?;
+    let resp = client
+        .list_sessions()
+        .await
+        .map_err(|e| Failure::client("clean", e))?;
+    let sessions = resp.as_array().cloned().unwrap_or_default();
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    for sess in sessions.iter().filter(|x| is_cleanable(x)) {
+        let id = s(sess, "id");
+        match client.delete_session(id).await {
+            Ok(_) => {
+                if !a.json {
+                    output::line(format!("Removed {id} ({})", state_label(sess)));
+                }
+                removed.push(json!(id));
+            }
+            // Gone in the meantime: nothing left to clean.
+            Err(e) if e.code() == Some("SESSION_NOT_FOUND") => {}
+            Err(e) if e.is_connect() => return Err(Failure::client("clean", e)),
+            Err(e) => {
+                if !a.json {
+                    output::line(format!("FAIL {id}: {e}"));
+                }
+                failed.push(json!({
+                    "id": id,
+                    "code": e.code().unwrap_or("ERROR"),
+                    "error": e.to_string(),
+                }));
+            }
+        }
+    }
+    if a.json {
+        output::json(&json!({ "removed": removed, "failed": failed }));
+    } else if removed.is_empty() && failed.is_empty() {
+        output::line("Nothing to clean.");
+    }
+    if !failed.is_empty() {
+        return Err(Failure::new(
+            "clean failed",
+            format!(
+                "{} of {} sessions could not be removed",
+                failed.len(),
+                failed.len() + removed.len()
+            ),
+        ));
+    }
+    Ok(())
+}

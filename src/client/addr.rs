@@ -1,0 +1,448 @@
+//! Where a daemon lives and which token it gets (API.md §15): `TELEPTY_HOST`/`TELEPTY_PORT`,
+//! `TELEPTY_TOKEN` or the local token file, and `id@host` targets.
+
+use std::net::IpAddr;
+
+use super::ClientError;
+use crate::config::{self, Paths};
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 3848;
+
+/// One daemon: `http://<host>:<port>`, plus the token to present (if any).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DaemonAddr {
+    /// Host name or IP literal, IPv6 without brackets.
+    pub host: String,
+    pub port: u16,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for DaemonAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("DaemonAddr")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl DaemonAddr {
+    /// The daemon selected by the environment (`TELEPTY_HOST`, `TELEPTY_PORT`, `TELEPTY_TOKEN`,
+    /// else the token of `~/.telepty/config.json`).
+    pub fn local() -> Result<DaemonAddr, ClientError> {
+        ClientEnv::from_env().local_addr()
+    }
+
+    /// `host:port`, with IPv6 literals bracketed: what error messages show.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.authority())
+    }
+
+    /// `ws://host:port<path>` with `?token=` appended when a token is known. `path` may
+    /// already carry a query string.
+    pub fn ws_url(&self, path: &str) -> String {
+        let mut url = format!("ws://{}{}", self.authority(), path);
+        if let Some(tok) = &self.token {
+            url.push(if path.contains('?') { '&' } else { '?' });
+            url.push_str("token=");
+            url.push_str(&encode_component(tok));
+        }
+        url
+    }
+
+    /// Loopback targets are the only ones for which the CLI may start a daemon.
+    pub fn is_local(&self) -> bool {
+        is_local_host(&self.host)
+    }
+}
+
+pub fn is_local_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The client-side environment, captured once (and injectable in tests).
+#[derive(Clone, Debug, Default)]
+pub struct ClientEnv {
+    /// `TELEPTY_HOST`
+    pub host: Option<String>,
+    /// `TELEPTY_PORT` (unparsed)
+    pub port: Option<String>,
+    /// `TELEPTY_TOKEN`
+    pub token: Option<String>,
+    /// `authToken` of `~/.telepty/config.json` (read only when `TELEPTY_TOKEN` is unset).
+    pub local_token: Option<String>,
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl ClientEnv {
+    pub fn from_env() -> ClientEnv {
+        let token = env_nonempty("TELEPTY_TOKEN");
+        let local_token = if token.is_none() {
+            config::read_token(&Paths::from_env())
+        } else {
+            None
+        };
+        ClientEnv {
+            host: env_nonempty("TELEPTY_HOST"),
+            port: env_nonempty("TELEPTY_PORT"),
+            token,
+            local_token,
+        }
+    }
+
+    /// `TELEPTY_PORT`, else 3848.
+    pub fn default_port(&self) -> Result<u16, ClientError> {
+        match &self.port {
+            None => Ok(DEFAULT_PORT),
+            Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| {
+                ClientError::BadAddress(format!("TELEPTY_PORT is not a valid port: {p:?}"))
+            }),
+        }
+    }
+
+    /// The token sent when no peer entry supplies one: `TELEPTY_TOKEN`, else the local token.
+    pub fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| self.local_token.clone())
+    }
+
+    /// The daemon the CLI talks to when no `@host` is given.
+    pub fn local_addr(&self) -> Result<DaemonAddr, ClientError> {
+        let (host, port) = match &self.host {
+            None => (DEFAULT_HOST.to_string(), None),
+            Some(h) => parse_host_port(h)?,
+        };
+        let port = match port {
+            Some(p) => p,
+            None => self.default_port()?,
+        };
+        Ok(DaemonAddr {
+            host,
+            port,
+            token: self.token(),
+        })
+    }
+}
+
+/// A configured remote daemon (`[[peers]]` in `~/.config/telepty/config.toml`: name, url, token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    /// `http://host[:port]`
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl Peer {
+    /// Host and port of the peer's URL (port 80 when the URL has none).
+    fn host_port(&self) -> Option<(String, u16)> {
+        let rest = self.url.trim().strip_prefix("http://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let (host, port) = parse_host_port(authority).ok()?;
+        if host.is_empty() {
+            return None;
+        }
+        Some((host, port.unwrap_or(80)))
+    }
+}
+
+/// The configured peers. Peer configuration (`telepty peers …`) is not implemented yet, so
+/// this returns no peers; resolution already honours whatever it returns.
+pub fn load_peers(_paths: &Paths) -> Vec<Peer> {
+    Vec::new()
+}
+
+/// A session addressed as `id` or `id@host`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The id, passed through unchanged (the daemon resolves it, §1.4).
+    pub id: String,
+    /// The `host` part as typed, if any.
+    pub host: Option<String>,
+    pub addr: DaemonAddr,
+}
+
+impl Target {
+    /// True for an `id@host` target.
+    pub fn is_remote(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// `id` or `id@host`, as the user typed it.
+    pub fn label(&self) -> String {
+        match &self.host {
+            Some(h) => format!("{}@{}", self.id, h),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// Split `id@host` at the last `@`. When the `@` is the first or last character (or absent)
+/// the whole string is the id.
+pub fn split_target(spec: &str) -> (&str, Option<&str>) {
+    match spec.rfind('@') {
+        Some(pos) if pos > 0 && pos + 1 < spec.len() => (&spec[..pos], Some(&spec[pos + 1..])),
+        _ => (spec, None),
+    }
+}
+
+/// Parse `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal.
+pub fn parse_host_port(s: &str) -> Result<(String, Option<u16>), ClientError> {
+    let bad = || ClientError::BadAddress(format!("invalid host {s:?}"));
+    let parse_port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| ClientError::BadAddress(format!("invalid port in {s:?}")))
+    };
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let end = rest.find(']').ok_or_else(bad)?;
+        let host = &rest[..end];
+        let after = &rest[end + 1..];
+        if host.is_empty() {
+            return Err(bad());
+        }
+        return match after {
+            "" => Ok((host.to_string(), None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((host.to_string(), Some(parse_port(p)?))),
+                None => Err(bad()),
+            },
+        };
+    }
+    match s.matches(':').count() {
+        0 if !s.is_empty() => Ok((s.to_string(), None)),
+        1 => {
+            let (h, p) = s.split_once(':').unwrap_or((s, ""));
+            if h.is_empty() {
+                return Err(bad());
+            }
+            Ok((h.to_string(), Some(parse_port(p)?)))
+        }
+        // A bare IPv6 literal such as `::1` or `fd7a:115c::5`.
+        n if n >= 2 && s.parse::<IpAddr>().is_ok() => Ok((s.to_string(), None)),
+        _ => Err(bad()),
+    }
+}
+
+/// Resolve `id` / `id@host` (§15). Without `@host` the target is the local daemon of `env`.
+/// With it: a peer named `host` (or whose URL host is `host`) supplies URL and token;
+/// otherwise `http://<host>:<port>` with port = the `:port` given, else `TELEPTY_PORT`,
+/// else 3848, and token = `TELEPTY_TOKEN`, else the local token.
+pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Target, ClientError> {
+    let (id, host) = split_target(spec);
+    let Some(host) = host else {
+        return Ok(Target {
+            id: id.to_string(),
+            host: None,
+            addr: env.local_addr()?,
+        });
+    };
+    let (name, port) = parse_host_port(host)?;
+    let peer = peers
+        .iter()
+        .find(|p| p.name == host || p.name == name)
+        .or_else(|| {
+            peers.iter().find(|p| {
+                p.host_port()
+                    .is_some_and(|(h, _)| h.eq_ignore_ascii_case(&name))
+            })
+        });
+    let addr = match peer.and_then(|p| p.host_port().map(|hp| (p, hp))) {
+        Some((p, (phost, pport))) => DaemonAddr {
+            host: phost,
+            port: port.unwrap_or(pport),
+            token: p.token.clone().or_else(|| env.token()),
+        },
+        None => DaemonAddr {
+            host: name,
+            port: match port {
+                Some(p) => p,
+                None => env.default_port()?,
+            },
+            token: env.token(),
+        },
+    };
+    Ok(Target {
+        id: id.to_string(),
+        host: Some(host.to_string()),
+        addr,
+    })
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters (for path segments and
+/// query values).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> ClientEnv {
+        ClientEnv {
+            local_token: Some("local".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn split_at_last_at() {
+        assert_eq!(split_target("worker"), ("worker", None));
+        assert_eq!(split_target("worker@box"), ("worker", Some("box")));
+        assert_eq!(split_target("a@b@box:4000"), ("a@b", Some("box:4000")));
+        assert_eq!(split_target("@worker"), ("@worker", None));
+        assert_eq!(split_target("worker@"), ("worker@", None));
+        assert_eq!(split_target("@"), ("@", None));
+        assert_eq!(split_target(""), ("", None));
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(parse_host_port("box").unwrap(), ("box".into(), None));
+        assert_eq!(
+            parse_host_port("box:4000").unwrap(),
+            ("box".into(), Some(4000))
+        );
+        assert_eq!(
+            parse_host_port("[::1]:4000").unwrap(),
+            ("::1".into(), Some(4000))
+        );
+        assert_eq!(parse_host_port("[::1]").unwrap(), ("::1".into(), None));
+        assert_eq!(parse_host_port("::1").unwrap(), ("::1".into(), None));
+        assert!(parse_host_port("box:").is_err());
+        assert!(parse_host_port("box:x").is_err());
+        assert!(parse_host_port("box:0").is_err());
+        assert!(parse_host_port("box:70000").is_err());
+        assert!(parse_host_port(":80").is_err());
+        assert!(parse_host_port("[::1").is_err());
+        assert!(parse_host_port("a:b:c").is_err());
+    }
+
+    #[test]
+    fn local_target_uses_env() {
+        let t = resolve_target("w1", &env(), &[]).unwrap();
+        assert_eq!(t.id, "w1");
+        assert!(!t.is_remote());
+        assert_eq!(t.addr.host, "127.0.0.1");
+        assert_eq!(t.addr.port, 3848);
+        assert_eq!(t.addr.token.as_deref(), Some("local"));
+        assert!(t.addr.is_local());
+
+        let e = ClientEnv {
+            host: Some("10.0.0.2".into()),
+            port: Some("4000".into()),
+            token: Some("envtok".into()),
+            local_token: Some("local".into()),
+        };
+        let t = resolve_target("w1", &e, &[]).unwrap();
+        assert_eq!(t.addr.authority(), "10.0.0.2:4000");
+        assert_eq!(t.addr.token.as_deref(), Some("envtok"));
+        assert!(!t.addr.is_local());
+    }
+
+    #[test]
+    fn remote_target_ports_and_tokens() {
+        let t = resolve_target("w1@box", &env(), &[]).unwrap();
+        assert_eq!(
+            (t.id.as_str(), t.addr.host.as_str(), t.addr.port),
+            ("w1", "box", 3848)
+        );
+        assert_eq!(t.addr.token.as_deref(), Some("local"));
+        assert_eq!(t.label(), "w1@box");
+        assert!(t.is_remote());
+
+        let e = ClientEnv {
+            port: Some("5000".into()),
+            token: Some("tt".into()),
+            ..env()
+        };
+        let t = resolve_target("w1@box", &e, &[]).unwrap();
+        assert_eq!(t.addr.port, 5000);
+        assert_eq!(t.addr.token.as_deref(), Some("tt"));
+        let t = resolve_target("w1@box:4100", &e, &[]).unwrap();
+        assert_eq!(t.addr.port, 4100);
+        let t = resolve_target("w1@[fd7a::1]:4100", &e, &[]).unwrap();
+        assert_eq!(t.addr.base_url(), "http://[fd7a::1]:4100");
+
+        assert!(resolve_target("w1@box:nope", &e, &[]).is_err());
+        let bad_env = ClientEnv {
+            port: Some("x".into()),
+            ..env()
+        };
+        assert!(resolve_target("w1@box", &bad_env, &[]).is_err());
+        assert!(resolve_target("w1", &bad_env, &[]).is_err());
+    }
+
+    #[test]
+    fn peers_supply_url_and_token() {
+        let peers = vec![Peer {
+            name: "lab".into(),
+            url: "http://10.1.2.3:3900/".into(),
+            token: Some("peertok".into()),
+        }];
+        let t = resolve_target("w1@lab", &env(), &peers).unwrap();
+        assert_eq!(t.addr.authority(), "10.1.2.3:3900");
+        assert_eq!(t.addr.token.as_deref(), Some("peertok"));
+        // By the URL's host too.
+        let t = resolve_target("w1@10.1.2.3", &env(), &peers).unwrap();
+        assert_eq!(t.addr.token.as_deref(), Some("peertok"));
+        assert_eq!(t.addr.port, 3900);
+        // Unknown host: plain address.
+        let t = resolve_target("w1@other", &env(), &peers).unwrap();
+        assert_eq!(t.addr.token.as_deref(), Some("local"));
+    }
+
+    #[test]
+    fn urls() {
+        let a = DaemonAddr {
+            host: "127.0.0.1".into(),
+            port: 3848,
+            token: Some("a b&c".into()),
+        };
+        assert_eq!(a.base_url(), "http://127.0.0.1:3848");
+        assert_eq!(
+            a.ws_url("/api/bus"),
+            "ws://127.0.0.1:3848/api/bus?token=a%20b%26c"
+        );
+        assert_eq!(
+            a.ws_url("/api/sessions/x?snapshot=1"),
+            "ws://127.0.0.1:3848/api/sessions/x?snapshot=1&token=a%20b%26c"
+        );
+        assert!(format!("{a:?}").contains("<set>"));
+        assert!(!format!("{a:?}").contains("a b"));
+        assert!(is_local_host("localhost"));
+        assert!(is_local_host("::1"));
+        assert!(is_local_host("[::1]"));
+        assert!(is_local_host("127.0.0.2"));
+        assert!(!is_local_host("10.0.0.1"));
+        assert_eq!(encode_component("a b/é"), "a%20b%2F%C3%A9");
+    }
+}

@@ -1,0 +1,21 @@
+//! Client of a telepty daemon (HTTP/WS), used by the CLI and the dashboard's client mode.
+//!
+//! - [`addr`]: which daemon (`TELEPTY_HOST`/`TELEPTY_PORT`, `id@host`) and which token;
+//! - [`Client`]: typed calls to the HTTP routes, each returning the daemon's JSON;
+//! - [`ensure_daemon`]: start a local daemon on demand;
+//! - [`ws`]: WebSocket connections, the event bus above all.
+
+pub mod addr;
+mod api;
+mod daemon;
+mod error;
+pub mod ws;
+
+pub use addr::{ClientEnv, DaemonAddr, Peer, Target, load_peers, resolve_target, split_target};
+pub use api::{
+    Client, INJECT_WAIT_TIMEOUT, InjectRequest, REQUEST_TIMEOUT, ScreenQuery, SpawnRequest,
+    WAIT_DEFAULT_MS, WAIT_GRACE, WAIT_MAX_MS, WaitRequest,
+};
+pub use daemon::{DaemonStatus, START_TIMEOUT, daemon_log_path, ensure_daemon};
+pub use error::ClientError;
+pub use ws::{Bus, connect_ws};

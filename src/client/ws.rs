@@ -1,0 +1,115 @@
+//! WebSocket helpers (API.md §11): the event bus `/api/bus` and raw connections.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::error::tidy_reason;
+use super::{ClientError, DaemonAddr};
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Time allowed for TCP connect + upgrade.
+pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Open `ws://host:port<path>` (with `?token=` when the address has a token). A refused
+/// upgrade becomes [`ClientError::Http`] with the daemon's JSON error.
+pub async fn connect_ws(addr: &DaemonAddr, path: &str) -> Result<WsStream, ClientError> {
+    let url = addr.ws_url(path);
+    let fut = tokio_tungstenite::connect_async(url);
+    let res = tokio::time::timeout(WS_CONNECT_TIMEOUT, fut)
+        .await
+        .map_err(|_| ClientError::Timeout {
+            addr: addr.authority(),
+            after: WS_CONNECT_TIMEOUT,
+        })?;
+    match res {
+        Ok((ws, _resp)) => Ok(ws),
+        Err(e) => Err(ws_error(addr, e)),
+    }
+}
+
+fn ws_error(addr: &DaemonAddr, e: tungstenite::Error) -> ClientError {
+    use tungstenite::Error as E;
+    match e {
+        E::Http(resp) => {
+            let status = resp.status().as_u16();
+            ClientError::from_response(status, resp.body().as_deref().unwrap_or_default())
+        }
+        E::Io(io) => ClientError::Connect {
+            addr: addr.authority(),
+            reason: tidy_reason(&io.to_string()),
+        },
+        E::Url(u) => ClientError::BadAddress(format!("invalid WebSocket URL: {u}")),
+        other => ClientError::BadResponse {
+            addr: addr.authority(),
+            reason: tidy_reason(&other.to_string()),
+        },
+    }
+}
+
+/// A connection to the event bus. Every event arrives as one JSON object.
+pub struct Bus {
+    ws: WsStream,
+    addr: String,
+}
+
+impl Bus {
+    pub async fn connect(addr: &DaemonAddr) -> Result<Bus, ClientError> {
+        Ok(Bus {
+            ws: connect_ws(addr, "/api/bus").await?,
+            addr: addr.authority(),
+        })
+    }
+
+    /// The next event. `Ok(None)` when the daemon closed the bus; unparsable frames are
+    /// skipped; pings are answered by the library.
+    pub async fn next_event(&mut self) -> Result<Option<Value>, ClientError> {
+        loop {
+            let msg = match self.ws.next().await {
+                None => return Ok(None),
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(self.stream_error(e)),
+            };
+            let parsed = match &msg {
+                Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).ok(),
+                Message::Binary(b) => serde_json::from_slice::<Value>(b).ok(),
+                Message::Close(_) => return Ok(None),
+                _ => None,
+            };
+            if let Some(v) = parsed {
+                return Ok(Some(v));
+            }
+        }
+    }
+
+    fn stream_error(&self, e: tungstenite::Error) -> ClientError {
+        use tungstenite::Error as E;
+        match e {
+            E::ConnectionClosed | E::AlreadyClosed | E::Io(_) | E::Protocol(_) => {
+                ClientError::Disconnected {
+                    addr: self.addr.clone(),
+                }
+            }
+            other => ClientError::BadResponse {
+                addr: self.addr.clone(),
+                reason: tidy_reason(&other.to_string()),
+            },
+        }
+    }
+
+    /// Send one JSON object to the bus (it reaches every other bus client, §11.3).
+    pub async fn publish(&mut self, event: &Value) -> Result<(), ClientError> {
+        let res = self.ws.send(Message::text(event.to_string())).await;
+        res.map_err(|e| self.stream_error(e))
+    }
+
+    /// Close politely (best effort).
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(None)).await;
+    }
+}
