@@ -57,6 +57,7 @@ pub fn run(args: DaemonArgs) -> i32 {
             return 2;
         }
     };
+    init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,4 +81,18 @@ pub fn run(args: DaemonArgs) -> i32 {
             1
         }
     }
+}
+
+/// The daemon logs to stderr (a terminal, or `~/.telepty/logs/daemon.log` when the CLI started
+/// it). `TELEPTY_LOG`, then `RUST_LOG`, filter; the default is `info`.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TELEPTY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
 }
