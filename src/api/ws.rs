@@ -61,6 +61,17 @@ pub async fn session_get(
     }))
 }
 
+/// A read error ends the socket; an oversized message gets the 1009 close API.md §1.1 asks for.
+async fn close_on_error(socket: &mut WebSocket, e: axum::Error) {
+    let too_big = e
+        .into_inner()
+        .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        .is_some_and(|t| matches!(t, tokio_tungstenite::tungstenite::Error::Capacity(_)));
+    if too_big {
+        let _ = socket.send(close(1009, "Message too big")).await;
+    }
+}
+
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
@@ -101,7 +112,11 @@ async fn session_socket(
     loop {
         tokio::select! {
             incoming = socket.recv() => {
-                let Some(Ok(msg)) = incoming else { break };
+                let msg = match incoming {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => { close_on_error(&mut socket, e).await; break }
+                    None => break,
+                };
                 let text = match msg {
                     Message::Text(t) => t.to_string(),
                     Message::Binary(b) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },
@@ -184,7 +199,11 @@ async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
-                let Some(Ok(msg)) = incoming else { break };
+                let msg = match incoming {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => { close_on_error(&mut socket, e).await; break }
+                    None => break,
+                };
                 let text = match msg {
                     Message::Text(t) => t.to_string(),
                     Message::Binary(b) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },

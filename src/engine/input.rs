@@ -278,7 +278,7 @@ pub(crate) async fn run(session: Arc<Session>, shared: Arc<Shared>, mut rx: mpsc
         if let (Some(t), false) = (last_submit, msg.text.is_empty()) {
             let st = &shared.settings;
             let max = if session.kind == Kind::Wrapped { st.submit_max_wrapped } else { st.submit_max };
-            enter_gate(&session.term, t, Duration::ZERO, st.submit_quiet, max).await;
+            settle_gate(&session.term, t, st.submit_min, st.submit_quiet, max).await;
         }
         let result = deliver(&session, &shared, &msg).await;
         last_submit = match &result {
@@ -366,6 +366,27 @@ pub async fn enter_gate(term: &Terminal, t0: Instant, min: Duration, quiet: Dura
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {}
             r = changes.changed() => if r.is_err() { tokio::time::sleep_until(wake.into()).await; }
+        }
+    }
+}
+
+/// After a submit: wait for its output to go quiet, bounded by `max`; a program that prints
+/// nothing within `min` of the Enter is not waited for.
+pub async fn settle_gate(term: &Terminal, t: Instant, min: Duration, quiet: Duration, max: Duration) {
+    let mut changes = term.watch_generation();
+    let hard = t + max;
+    loop {
+        let now = Instant::now();
+        let ready_at = match term.last_output().filter(|l| *l >= t) {
+            Some(last) => (last + quiet).min(hard),
+            None => (t + min).min(hard),
+        };
+        if now >= ready_at {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(ready_at.into()) => {}
+            r = changes.changed() => if r.is_err() { tokio::time::sleep_until(ready_at.into()).await; }
         }
     }
 }
