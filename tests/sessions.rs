@@ -694,3 +694,21 @@ fn config_files_are_honoured_and_preserved() {
     let d2 = Daemon::start_full(&[], None, &[(".telepty/config.json", "{not json")]);
     assert_uuid_v4(&json!(d2.token));
 }
+
+/// API.md §16(o): a spawned session's own output counts as activity, so a chatty program is
+/// never "idle" while a silent one is.
+#[test]
+fn output_counts_as_activity_for_idle_seconds() {
+    let d = Daemon::start();
+    d.spawn("chatty", "bash", &["-c", "while :; do echo tick; sleep 0.2; done"]);
+    d.spawn("silent", "sleep", &["1000"]);
+    // Both sessions become older than 2 s (the silent one's idleSeconds says so).
+    d.wait_session("silent", "idle for 2 s", |s| s["idleSeconds"].as_u64().is_some_and(|i| i >= 2));
+    let chatty = d.session("chatty");
+    assert!(chatty["idleSeconds"].as_u64().is_some_and(|i| i <= 1), "chatty counted idle: {chatty}");
+    assert!(chatty["lastOutputAt"].is_string(), "{chatty}");
+    let (status, idle) = d.get("/api/sessions?idle_gt=1");
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = idle.as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, vec!["silent"], "{idle}");
+}

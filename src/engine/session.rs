@@ -256,8 +256,15 @@ impl Session {
         }
     }
 
+    /// Latest activity: a delivery, an owner frame, or output (API.md §16(o): output counts).
+    pub fn last_activity(&self) -> Option<SystemTime> {
+        let output = self.term.last_output_at();
+        let recorded = self.meta().last_activity_at;
+        output.max(recorded)
+    }
+
     pub fn idle_seconds(&self) -> Option<u64> {
-        self.meta().last_activity_at.map(secs_since)
+        self.last_activity().map(secs_since)
     }
 
     fn terminal_label(&self, m: &Meta) -> Option<String> {
@@ -288,6 +295,7 @@ impl Session {
     pub fn transport(&self, stale_secs: u64) -> Value {
         let health = self.health(stale_secs);
         let clients = self.client_count();
+        let activity = self.last_activity();
         let m = self.meta();
         json!({
             "health_status": health.status,
@@ -297,9 +305,9 @@ impl Session {
             "terminal": self.terminal_label(&m),
             "active_clients": clients,
             "ready": self.ready_flag(&m),
-            "idle_seconds": m.last_activity_at.map(secs_since),
+            "idle_seconds": activity.map(secs_since),
             "disconnected_seconds": m.last_disconnected_at.map(secs_since),
-            "last_activity_at": m.last_activity_at.map(iso),
+            "last_activity_at": activity.map(iso),
             "last_connected_at": m.last_connected_at.map(iso),
             "last_disconnected_at": m.last_disconnected_at.map(iso),
             "last_inject_from": m.last_inject_from,
@@ -330,6 +338,7 @@ impl Session {
         let (pending, dead) = self.queue.counts();
         let (rows, cols) = self.term.size();
         let last_output = self.term.last_output_at();
+        let activity = self.last_activity();
         let m = self.meta();
         let project = std::path::Path::new(&m.cwd)
             .file_name()
@@ -348,11 +357,11 @@ impl Session {
             "cmuxWorkspaceId": m.cmux_workspace_id,
             "cmuxSurfaceId": m.cmux_surface_id,
             "createdAt": m.created_at.map(iso),
-            "lastActivityAt": m.last_activity_at.map(iso),
+            "lastActivityAt": activity.map(iso),
             "lastConnectedAt": m.last_connected_at.map(iso),
             "lastDisconnectedAt": m.last_disconnected_at.map(iso),
             "lastStateReportAt": m.last_state_report_at.map(iso),
-            "idleSeconds": m.last_activity_at.map(secs_since),
+            "idleSeconds": activity.map(secs_since),
             "active_clients": clients,
             "ready": self.ready_flag(&m),
             "delivery": m.delivery,

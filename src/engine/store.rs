@@ -9,6 +9,7 @@ use super::session::{Kind, Session};
 use crate::util::{iso, parse_iso, valid_session_id, write_atomic};
 
 pub fn entry(s: &Session, aliases: Vec<String>) -> Value {
+    let activity = s.last_activity();
     let m = s.meta();
     json!({
         "id": s.id(),
@@ -23,7 +24,7 @@ pub fn entry(s: &Session, aliases: Vec<String>) -> Value {
         "delivery": m.delivery,
         "deliveryEndpoint": m.delivery_endpoint,
         "createdAt": m.created_at.map(iso),
-        "lastActivityAt": m.last_activity_at.map(iso),
+        "lastActivityAt": activity.map(iso),
         "lastConnectedAt": m.last_connected_at.map(iso),
         "lastDisconnectedAt": m.last_disconnected_at.map(iso),
         "lastStateReportAt": m.last_state_report_at.map(iso),

@@ -132,10 +132,10 @@ fn sweep_once(engine: &Engine) {
             }
         }
         let h = s.health(st.stale_secs);
-        let (idle, pid, last_activity, disc) = {
-            let m = s.meta();
-            (m.last_activity_at.map(secs_since), s.pty.as_ref().map(|p| p.pid), m.last_activity_at, m.last_disconnected_at.map(secs_since))
-        };
+        let last_activity = s.last_activity();
+        let idle = last_activity.map(secs_since);
+        let pid = s.pty.as_ref().map(|p| p.pid);
+        let disc = s.meta().last_disconnected_at.map(secs_since);
         let alive = match s.kind {
             Kind::Spawned => !s.exited(),
             _ => h.status == "CONNECTED",
