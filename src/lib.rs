@@ -9,4 +9,5 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod httpc;
+pub mod tui;
 pub mod util;

@@ -12,6 +12,7 @@ mod input;
 mod output;
 mod screen;
 mod sessions;
+mod tui;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon in the foreground
     Daemon(daemon::DaemonArgs),
+    /// The dashboard: a live grid of every session, with a command palette
+    Tui(tui::TuiArgs),
     /// Start a command in a new daemon-owned PTY session
     Spawn(sessions::SpawnArgs),
     /// Step into a session's terminal (detach with ctrl+], the session keeps running)
@@ -90,9 +93,11 @@ pub fn main() -> i32 {
 
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
-    if let Command::Daemon(args) = cli.command {
-        return daemon::run(args);
-    }
+    let cli = match cli.command {
+        Command::Daemon(args) => return daemon::run(args),
+        Command::Tui(args) => return tui::run(args),
+        command => Cli { command },
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,7 +111,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = rt.block_on(async move {
         let mut ctx = Ctx::new();
         match cli.command {
-            Command::Daemon(_) => Ok(()),
+            Command::Daemon(_) | Command::Tui(_) => Ok(()),
             Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
             Command::Attach(a) => attach::attach(&mut ctx, a).await,
             Command::List(a) => sessions::list(&mut ctx, a).await,
@@ -207,6 +212,7 @@ impl Ctx {
 /// Examples shown under each subcommand's `--help`.
 pub(crate) mod examples {
     pub const DAEMON: &str = "Example: telepty daemon --port 3848";
+    pub const TUI: &str = "Example: telepty tui --theme light   (press ? inside for every key)";
     pub const SPAWN: &str = "Example: telepty spawn --id worker-1 --cwd ~/src/app -- bash -l";
     pub const ATTACH: &str = "Example: telepty attach worker-1   (detach with ctrl+], the session keeps running)";
     pub const LIST: &str = "Example: telepty list --json";

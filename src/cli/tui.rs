@@ -1,0 +1,23 @@
+//! `telepty tui`: the dashboard (embedded engine + API, or a mirror of a running daemon).
+
+use clap::Args;
+
+use super::examples;
+
+#[derive(Args, Debug)]
+#[command(after_help = examples::TUI)]
+pub struct TuiArgs {
+    /// Address to serve on, and of a running daemon to mirror [env: HOST; default 127.0.0.1]
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Port [env: PORT, then TELEPTY_PORT; default 3848]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Theme: dark, light, high-contrast, or a file in ~/.config/telepty/themes/
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+}
+
+pub fn run(a: TuiArgs) -> i32 {
+    crate::tui::run(crate::tui::TuiOptions { host: a.host, port: a.port, theme: a.theme })
+}

@@ -1,0 +1,1038 @@
+//! The dashboard's state and its update functions: events in, effects out. Nothing here does
+//! I/O except typing into panes (immediate, non-blocking); actions on sessions are returned as
+//! [`Effect`]s for the runner to execute in the background.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use serde_json::Value;
+
+use super::backend::{Op, Outcome as OpOutcome};
+use super::eventlog::EventLog;
+use super::info::SessionInfo;
+use super::keymap::{KeySpec, encode_key, encode_paste};
+use super::layout::{self, Dir, LayoutKind};
+use super::palette::{self, Cmd, Ctx, History, Outcome, Palette};
+use super::source::PaneSource;
+use super::theme::Theme;
+
+/// Rows scrolled per mouse wheel step.
+const WHEEL_ROWS: usize = 3;
+/// Output right after a resize is the program redrawing, not news.
+const RESIZE_QUIET: Duration = Duration::from_millis(300);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Keys drive the dashboard.
+    Nav,
+    /// Keys go to the focused pane's program (until the prefix key).
+    Typing,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfirmAction {
+    Kill(String),
+    Quit,
+}
+
+#[derive(Clone, Debug)]
+pub struct Confirm {
+    pub message: String,
+    pub action: ConfirmAction,
+}
+
+#[derive(Default)]
+pub enum Overlay {
+    #[default]
+    None,
+    Help,
+    Palette(Box<Palette>),
+    Confirm(Confirm),
+}
+
+/// What the runner must do after an update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Run(Op),
+    SetTheme(String),
+}
+
+pub struct Pane {
+    /// Stable identity across renames.
+    pub uid: u64,
+    pub info: SessionInfo,
+    pub source: Arc<dyn PaneSource>,
+    pub marked: bool,
+    /// Generation when the pane was last focused (unread marker).
+    pub seen_gen: u64,
+    /// Generation at the last draw (redraw decisions).
+    pub drawn_gen: u64,
+    /// Scrollback offset (0 = live).
+    pub scroll: usize,
+    /// Inner size last asked of the program.
+    pub size: Option<(u16, u16)>,
+    pub resized_at: Option<Instant>,
+}
+
+impl Pane {
+    pub fn unread(&self) -> bool {
+        self.source.generation() > self.seen_gen
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub ok: bool,
+}
+
+pub struct App {
+    pub panes: Vec<Pane>,
+    pub focus: usize,
+    pub layout: LayoutKind,
+    /// The layout `z` returns to.
+    pub unzoomed: LayoutKind,
+    pub mode: Mode,
+    /// Attached: zoomed typing into one pane with a banner, until the prefix key.
+    pub attached: bool,
+    pub overlay: Overlay,
+    pub prefix: KeySpec,
+    prefix_armed: bool,
+    pub theme: Theme,
+    pub no_color: bool,
+    pub status: Option<Status>,
+    /// `embedded :3848` / `client → 127.0.0.1:3848`
+    pub conn_label: String,
+    pub embedded: bool,
+    pub log: EventLog,
+    pub history: History,
+    pub themes: Vec<String>,
+    pub key_names: Vec<String>,
+    pub pending_focus: Option<String>,
+    pub should_quit: bool,
+    /// UI state changed since the last draw.
+    pub dirty: bool,
+    next_uid: u64,
+    /// Geometry of the last draw: the panes area and the visible panes.
+    pub pane_area: Rect,
+    pub visible: Vec<(usize, Rect)>,
+    pub page: (usize, usize),
+}
+
+impl App {
+    pub fn new(
+        conn_label: String,
+        embedded: bool,
+        theme: Theme,
+        no_color: bool,
+        prefix: KeySpec,
+    ) -> App {
+        let theme = if no_color {
+            theme.without_colors()
+        } else {
+            theme
+        };
+        App {
+            panes: Vec::new(),
+            focus: 0,
+            layout: LayoutKind::Grid,
+            unzoomed: LayoutKind::Grid,
+            mode: Mode::Nav,
+            attached: false,
+            overlay: Overlay::None,
+            prefix,
+            prefix_armed: false,
+            theme,
+            no_color,
+            status: None,
+            conn_label,
+            embedded,
+            log: EventLog::default(),
+            history: History::default(),
+            themes: super::theme::BUILTIN
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect(),
+            key_names: crate::engine::keys::valid_keys(),
+            pending_focus: None,
+            should_quit: false,
+            dirty: true,
+            next_uid: 1,
+            pane_area: Rect::default(),
+            visible: Vec::new(),
+            page: (0, 1),
+        }
+    }
+
+    pub fn set_theme(&mut self, theme: Theme) {
+        self.theme = if self.no_color {
+            theme.without_colors()
+        } else {
+            theme
+        };
+        self.dirty = true;
+    }
+
+    pub fn effective_layout(&self) -> LayoutKind {
+        if self.attached {
+            LayoutKind::Zoom
+        } else {
+            self.layout
+        }
+    }
+
+    pub fn focused(&self) -> Option<&Pane> {
+        self.panes.get(self.focus)
+    }
+
+    pub fn focused_id(&self) -> Option<String> {
+        self.focused().map(|p| p.info.id.clone())
+    }
+
+    pub fn marked_ids(&self) -> Vec<String> {
+        self.panes
+            .iter()
+            .filter(|p| p.marked)
+            .map(|p| p.info.id.clone())
+            .collect()
+    }
+
+    /// Sessions that die with an embedded dashboard.
+    pub fn live_count(&self) -> usize {
+        self.panes
+            .iter()
+            .filter(|p| p.info.is_spawned() && !p.info.exited)
+            .count()
+    }
+
+    pub fn set_status(&mut self, text: impl Into<String>, ok: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            ok,
+        });
+        self.dirty = true;
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            ids: self.panes.iter().map(|p| p.info.id.clone()).collect(),
+            focused: self.focused_id(),
+            marked: self.marked_ids(),
+            themes: self.themes.clone(),
+            key_names: self.key_names.clone(),
+        }
+    }
+
+    /// Whether a draw would show something new.
+    pub fn needs_draw(&self) -> bool {
+        self.dirty
+            || self.visible.iter().any(|(i, _)| {
+                self.panes
+                    .get(*i)
+                    .is_some_and(|p| p.source.generation() != p.drawn_gen)
+            })
+    }
+
+    // ---- sessions ----------------------------------------------------------------------
+
+    /// Replace the session list. Existing panes keep their state (matched by id, or across a
+    /// rename by creation time); new sessions get a source from `make`.
+    pub fn sync(
+        &mut self,
+        infos: Vec<SessionInfo>,
+        make: &mut dyn FnMut(&SessionInfo) -> Arc<dyn PaneSource>,
+    ) {
+        let focused_uid = self.focused().map(|p| p.uid);
+        let mut old: Vec<Option<Pane>> = std::mem::take(&mut self.panes)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut panes = Vec::with_capacity(infos.len());
+        for info in infos {
+            let pos = old
+                .iter()
+                .position(|p| p.as_ref().is_some_and(|p| p.info.id == info.id))
+                .or_else(|| {
+                    old.iter()
+                        .position(|p| p.as_ref().is_some_and(|p| p.info.same_session(&info)))
+                });
+            let pane = match pos.and_then(|i| old[i].take()) {
+                Some(mut p) => {
+                    p.source.update(&info);
+                    if p.info != info {
+                        self.dirty = true;
+                        p.info = info;
+                    }
+                    p
+                }
+                None => {
+                    let source = make(&info);
+                    let generation = source.generation();
+                    self.dirty = true;
+                    let uid = self.next_uid;
+                    self.next_uid += 1;
+                    Pane {
+                        uid,
+                        info,
+                        source,
+                        marked: false,
+                        seen_gen: generation,
+                        drawn_gen: u64::MAX,
+                        scroll: 0,
+                        size: None,
+                        resized_at: None,
+                    }
+                }
+            };
+            panes.push(pane);
+        }
+        if old.iter().any(Option::is_some) {
+            self.dirty = true;
+        }
+        self.panes = panes;
+        let pending = self.pending_focus.clone();
+        if let Some(i) = pending.and_then(|id| self.panes.iter().position(|p| p.info.id == id)) {
+            self.pending_focus = None;
+            self.set_focus(i);
+        } else if let Some(i) =
+            focused_uid.and_then(|uid| self.panes.iter().position(|p| p.uid == uid))
+        {
+            self.focus = i;
+        } else {
+            if focused_uid.is_some() {
+                // The focused session went away.
+                self.mode = Mode::Nav;
+                self.attached = false;
+            }
+            self.focus = self.focus.min(self.panes.len().saturating_sub(1));
+        }
+    }
+
+    fn set_focus(&mut self, i: usize) {
+        if i < self.panes.len() && i != self.focus {
+            self.focus = i;
+            let p = &mut self.panes[i];
+            p.seen_gen = p.source.generation();
+            self.dirty = true;
+        }
+    }
+
+    fn focus_id(&mut self, id: &str) -> bool {
+        match self.panes.iter().position(|p| p.info.id == id) {
+            Some(i) => {
+                self.set_focus(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ---- messages from the runner ------------------------------------------------------
+
+    pub fn on_outcome(&mut self, out: OpOutcome) {
+        if let Some(id) = out.focus {
+            if !self.focus_id(&id) {
+                self.pending_focus = Some(id);
+            }
+        }
+        self.set_status(out.text, out.ok);
+    }
+
+    pub fn on_bus(&mut self, v: &Value) {
+        if self.log.push(v) && self.log.visible {
+            self.dirty = true;
+        }
+    }
+
+    // ---- input -------------------------------------------------------------------------
+
+    pub fn on_event(&mut self, ev: Event) -> Vec<Effect> {
+        match ev {
+            Event::Key(k) => self.on_key(k),
+            Event::Mouse(m) => {
+                self.on_mouse(m);
+                Vec::new()
+            }
+            Event::Paste(text) => {
+                self.on_paste(&text);
+                Vec::new()
+            }
+            Event::Resize(..) => {
+                self.dirty = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        if ev.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        self.dirty = true;
+        // Any key returns scrolled panes to the live screen.
+        for p in &mut self.panes {
+            p.scroll = 0;
+        }
+        match std::mem::take(&mut self.overlay) {
+            Overlay::None => {}
+            Overlay::Help => return Vec::new(),
+            Overlay::Confirm(c) => {
+                if matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    match c.action {
+                        ConfirmAction::Quit => self.should_quit = true,
+                        ConfirmAction::Kill(id) => {
+                            self.set_status(format!("kill {id}: …"), true);
+                            return vec![Effect::Run(Op::Kill { id })];
+                        }
+                    }
+                } else {
+                    self.set_status("cancelled", true);
+                }
+                return Vec::new();
+            }
+            Overlay::Palette(mut p) => {
+                let ctx = self.ctx();
+                match p.key(&ev, &ctx, &mut self.history) {
+                    Outcome::Continue => self.overlay = Overlay::Palette(p),
+                    Outcome::Close => {}
+                    Outcome::Run(cmd, args) => return self.execute(cmd, args),
+                }
+                return Vec::new();
+            }
+        }
+        if self.log.editing {
+            match ev.code {
+                KeyCode::Esc => {
+                    self.log.editing = false;
+                    self.log.filter.clear();
+                }
+                KeyCode::Enter => self.log.editing = false,
+                KeyCode::Backspace => {
+                    self.log.filter.pop();
+                }
+                KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.log.filter.push(c)
+                }
+                _ => {}
+            }
+            return Vec::new();
+        }
+        match self.mode {
+            Mode::Typing => {
+                self.key_typing(ev);
+                Vec::new()
+            }
+            Mode::Nav => self.key_nav(ev),
+        }
+    }
+
+    fn type_bytes(&mut self, bytes: &[u8]) {
+        let Some(p) = self.panes.get(self.focus) else {
+            self.mode = Mode::Nav;
+            return;
+        };
+        if p.info.exited {
+            let msg = format!("{} has exited: input dropped", p.info.id);
+            self.set_status(msg, false);
+            return;
+        }
+        let data = String::from_utf8_lossy(bytes);
+        if !p.source.send_input(&data) {
+            let msg = format!("{}: not connected, input dropped", p.info.id);
+            self.set_status(msg, false);
+        }
+    }
+
+    fn key_typing(&mut self, ev: KeyEvent) {
+        if self.prefix.matches(&ev) {
+            self.mode = Mode::Nav;
+            self.prefix_armed = true;
+            if self.attached {
+                self.attached = false;
+                self.set_status(
+                    format!(
+                        "detached ({} again sends it to the program)",
+                        self.prefix.label()
+                    ),
+                    true,
+                );
+            }
+            return;
+        }
+        let Some(p) = self.panes.get(self.focus) else {
+            self.mode = Mode::Nav;
+            return;
+        };
+        let (app_cursor, _) = p.source.modes();
+        if let Some(bytes) = encode_key(&ev, app_cursor) {
+            self.type_bytes(&bytes);
+        }
+    }
+
+    fn enter_typing(&mut self) {
+        if let Some(id) = self.focused_id() {
+            self.mode = Mode::Typing;
+            self.set_status(
+                format!(
+                    "typing into {id} — {} returns to navigation",
+                    self.prefix.label()
+                ),
+                true,
+            );
+        } else {
+            self.set_status("no session to type into", false);
+        }
+    }
+
+    fn key_nav(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        if self.prefix_armed && self.prefix.matches(&ev) {
+            self.prefix_armed = false;
+            if let Some(p) = self.panes.get(self.focus) {
+                let bytes = self.prefix.bytes(p.source.modes().0);
+                self.type_bytes(&bytes);
+                self.mode = Mode::Typing;
+            }
+            return Vec::new();
+        }
+        self.prefix_armed = false;
+        let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        match ev.code {
+            KeyCode::Char('q') if !ctrl => self.request_quit(),
+            KeyCode::Char('c') if ctrl => self.set_status("press q to quit", true),
+            KeyCode::Left | KeyCode::Char('h') => self.move_focus(Dir::Left),
+            KeyCode::Right | KeyCode::Char('l') => self.move_focus(Dir::Right),
+            KeyCode::Up | KeyCode::Char('k') => self.move_focus(Dir::Up),
+            KeyCode::Down | KeyCode::Char('j') => self.move_focus(Dir::Down),
+            KeyCode::Enter | KeyCode::Char('i') => self.enter_typing(),
+            KeyCode::Char('z') => self.toggle_zoom(),
+            KeyCode::Char(' ') => {
+                if let Some(p) = self.panes.get_mut(self.focus) {
+                    p.marked = !p.marked;
+                    let n = self.marked_ids().len();
+                    self.set_status(format!("{n} marked for multicast"), true);
+                }
+            }
+            KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char(':') => self.overlay = Overlay::Palette(Box::default()),
+            KeyCode::Char('p') if ctrl => self.overlay = Overlay::Palette(Box::default()),
+            KeyCode::Char('e') => self.log.visible = !self.log.visible,
+            KeyCode::Char('/') => {
+                self.log.visible = true;
+                self.log.editing = true;
+            }
+            KeyCode::Char('[') | KeyCode::PageUp => self.flip_page(-1),
+            KeyCode::Char(']') | KeyCode::PageDown => self.flip_page(1),
+            KeyCode::Tab => self.cycle_focus(1),
+            KeyCode::BackTab => self.cycle_focus(-1),
+            KeyCode::Char(d @ '1'..='9') => {
+                let n = d as usize - '1' as usize;
+                if let Some((i, _)) = self.visible.get(n) {
+                    let i = *i;
+                    self.set_focus(i);
+                }
+            }
+            KeyCode::Char('a') => {
+                if let Some(id) = self.focused_id() {
+                    self.attach(&id);
+                }
+            }
+            KeyCode::Char('r') if self.focused().is_some() => self.open_palette_at(Cmd::Rename),
+            KeyCode::Char('s') => self.open_palette_at(Cmd::Spawn),
+            KeyCode::Char('x') => {
+                if let Some(id) = self.focused_id() {
+                    self.confirm_kill(id);
+                }
+            }
+            KeyCode::Char('L') => {
+                let i = LayoutKind::ALL
+                    .iter()
+                    .position(|k| *k == self.layout)
+                    .unwrap_or(0);
+                let next = LayoutKind::ALL[(i + 1) % LayoutKind::ALL.len()];
+                self.set_layout(next);
+            }
+            KeyCode::Esc => {
+                self.status = None;
+                self.log.filter.clear();
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn open_palette_at(&mut self, cmd: Cmd) {
+        let (p, out) = Palette::for_command(cmd, &self.ctx());
+        if out == Outcome::Continue {
+            self.overlay = Overlay::Palette(Box::new(p));
+        }
+    }
+
+    fn request_quit(&mut self) {
+        let live = self.live_count();
+        if self.embedded && live > 0 {
+            let s = if live == 1 { "" } else { "s" };
+            self.overlay = Overlay::Confirm(Confirm {
+                message: format!(
+                    "Quit? {live} running session{s} will be stopped with the dashboard. [y/N]"
+                ),
+                action: ConfirmAction::Quit,
+            });
+        } else {
+            self.should_quit = true;
+        }
+    }
+
+    fn confirm_kill(&mut self, id: String) {
+        self.overlay = Overlay::Confirm(Confirm {
+            message: format!("Kill session {id}? [y/N]"),
+            action: ConfirmAction::Kill(id),
+        });
+    }
+
+    fn attach(&mut self, id: &str) {
+        if self.focus_id(id) || self.focused_id().as_deref() == Some(id) {
+            self.attached = true;
+            self.mode = Mode::Typing;
+            self.set_status(format!("attached to {id}"), true);
+        }
+    }
+
+    fn set_layout(&mut self, kind: LayoutKind) {
+        if kind == LayoutKind::Zoom {
+            if self.layout != LayoutKind::Zoom {
+                self.unzoomed = self.layout;
+            }
+        } else {
+            self.unzoomed = kind;
+        }
+        self.layout = kind;
+        self.dirty = true;
+    }
+
+    fn toggle_zoom(&mut self) {
+        if self.layout == LayoutKind::Zoom {
+            self.layout = self.unzoomed;
+        } else {
+            self.unzoomed = self.layout;
+            self.layout = LayoutKind::Zoom;
+        }
+    }
+
+    fn move_focus(&mut self, dir: Dir) {
+        let rects: Vec<Rect> = self.visible.iter().map(|(_, r)| *r).collect();
+        let Some(from) = self.visible.iter().position(|(i, _)| *i == self.focus) else {
+            return;
+        };
+        if let Some(to) = layout::neighbor(&rects, from, dir) {
+            let i = self.visible[to].0;
+            self.set_focus(i);
+        }
+    }
+
+    fn cycle_focus(&mut self, delta: isize) {
+        let n = self.panes.len() as isize;
+        if n > 0 {
+            let i = (self.focus as isize + delta).rem_euclid(n) as usize;
+            self.set_focus(i);
+        }
+    }
+
+    fn flip_page(&mut self, delta: isize) {
+        let kind = self.effective_layout();
+        let total = self.panes.len();
+        let plan = layout::plan(kind, total, self.focus, self.pane_area);
+        let target = plan.page as isize + delta;
+        if target < 0 || target as usize >= plan.pages {
+            return;
+        }
+        let i = layout::page_start(kind, total, target as usize, self.pane_area);
+        self.set_focus(i);
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        if !matches!(self.overlay, Overlay::None) {
+            return;
+        }
+        let rects: Vec<Rect> = self.visible.iter().map(|(_, r)| *r).collect();
+        let Some(hit) = layout::hit(&rects, m.column, m.row) else {
+            return;
+        };
+        let i = self.visible[hit].0;
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => self.set_focus(i),
+            MouseEventKind::ScrollUp => {
+                self.panes[i].scroll += WHEEL_ROWS;
+                self.dirty = true;
+            }
+            MouseEventKind::ScrollDown => {
+                self.panes[i].scroll = self.panes[i].scroll.saturating_sub(WHEEL_ROWS);
+                self.dirty = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_paste(&mut self, text: &str) {
+        self.dirty = true;
+        if let Overlay::Palette(p) = &mut self.overlay {
+            p.paste(text);
+            return;
+        }
+        if !matches!(self.overlay, Overlay::None) {
+            return;
+        }
+        if self.log.editing {
+            self.log.filter.push_str(text.lines().next().unwrap_or(""));
+            return;
+        }
+        if self.mode == Mode::Typing {
+            if let Some(p) = self.panes.get(self.focus) {
+                let bytes = encode_paste(text, p.source.modes().1);
+                self.type_bytes(&bytes);
+            }
+        }
+    }
+
+    /// Inner size a newly spawned pane will get (the last slot of the layout with one more pane).
+    fn predicted_size(&self) -> (u16, u16) {
+        let area = self.pane_area;
+        if area.width < 3 || area.height < 3 {
+            return (80, 24);
+        }
+        let n = self.panes.len() + 1;
+        let plan = layout::plan(self.effective_layout(), n, n - 1, area);
+        plan.rects.last().map_or((80, 24), |r| {
+            (
+                r.width.saturating_sub(2).max(1),
+                r.height.saturating_sub(2).max(1),
+            )
+        })
+    }
+
+    /// Run a palette command.
+    pub fn execute(&mut self, cmd: Cmd, args: Vec<String>) -> Vec<Effect> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+        let focused = self.focused_id();
+        let need_focus = matches!(cmd, Cmd::Inject | Cmd::Enter | Cmd::Keys | Cmd::Rename);
+        if need_focus && focused.is_none() {
+            self.set_status(
+                format!("{}: no session is focused", palette::spec(cmd).name),
+                false,
+            );
+            return Vec::new();
+        }
+        let id = focused.unwrap_or_default();
+        let run = |op: Op| vec![Effect::Run(op)];
+        match cmd {
+            Cmd::Inject => {
+                self.set_status(format!("inject → {id}: …"), true);
+                run(Op::Inject { id, text: arg(0) })
+            }
+            Cmd::Broadcast => {
+                self.set_status("broadcast: …", true);
+                run(Op::Broadcast { text: arg(0) })
+            }
+            Cmd::Multicast => {
+                self.set_status("multicast: …", true);
+                run(Op::Multicast {
+                    ids: palette::split_ids(&arg(1)),
+                    text: arg(0),
+                })
+            }
+            Cmd::Enter => run(Op::Enter { id }),
+            Cmd::Keys => run(Op::Keys {
+                id,
+                keys: arg(0).split_whitespace().map(str::to_string).collect(),
+            }),
+            Cmd::Rename => run(Op::Rename { id, new_id: arg(0) }),
+            Cmd::Attach => {
+                self.attach(&arg(0));
+                Vec::new()
+            }
+            Cmd::Focus => {
+                if !self.focus_id(&arg(0)) && self.focused_id() != Some(arg(0)) {
+                    self.set_status(format!("no session {}", arg(0)), false);
+                }
+                Vec::new()
+            }
+            Cmd::Spawn => match palette::split_command(&arg(0)) {
+                Ok(argv) => {
+                    let (cols, rows) = self.predicted_size();
+                    self.set_status(format!("spawn {}: …", arg(1)), true);
+                    run(Op::Spawn {
+                        id: arg(1),
+                        argv,
+                        cols,
+                        rows,
+                    })
+                }
+                Err(e) => {
+                    self.set_status(format!("spawn: {e}"), false);
+                    Vec::new()
+                }
+            },
+            Cmd::Kill => {
+                self.confirm_kill(arg(0));
+                Vec::new()
+            }
+            Cmd::Layout => {
+                if let Some(k) = LayoutKind::parse(&arg(0)) {
+                    self.set_layout(k);
+                    self.set_status(format!("layout {}", k.name()), true);
+                }
+                Vec::new()
+            }
+            Cmd::Theme => vec![Effect::SetTheme(arg(0))],
+            Cmd::Log => {
+                self.log.visible = !self.log.visible;
+                Vec::new()
+            }
+            Cmd::MarkAll => {
+                for p in &mut self.panes {
+                    p.marked = true;
+                }
+                self.set_status(format!("{} marked for multicast", self.panes.len()), true);
+                Vec::new()
+            }
+            Cmd::UnmarkAll => {
+                for p in &mut self.panes {
+                    p.marked = false;
+                }
+                self.set_status("marks cleared", true);
+                Vec::new()
+            }
+            Cmd::Help => {
+                self.overlay = Overlay::Help;
+                Vec::new()
+            }
+            Cmd::Quit => {
+                self.request_quit();
+                Vec::new()
+            }
+        }
+    }
+
+    /// Called by the renderer for each visible pane before drawing it: resize the program's
+    /// terminal to the pane when that size changed, and keep the unread marker honest.
+    pub fn prepare_pane(&mut self, idx: usize, inner: Rect) {
+        let focused = idx == self.focus;
+        let Some(p) = self.panes.get_mut(idx) else {
+            return;
+        };
+        let size = (inner.width, inner.height);
+        if p.info.is_spawned() && p.info.live() && size.0 > 0 && size.1 > 0 && p.size != Some(size)
+        {
+            p.source.resize(size.0, size.1);
+            p.size = Some(size);
+            p.resized_at = Some(Instant::now());
+        }
+        let g = p.source.generation();
+        if focused || p.resized_at.is_some_and(|t| t.elapsed() < RESIZE_QUIET) {
+            p.seen_gen = g;
+        }
+        p.drawn_gen = g;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::source::ParserPane;
+    use super::*;
+
+    fn info(id: &str) -> SessionInfo {
+        SessionInfo {
+            id: id.into(),
+            kind: "spawned".into(),
+            command: "bash".into(),
+            host: "box".into(),
+            health: "CONNECTED".into(),
+            created_at: format!("2026-01-01T00:00:0{}.000Z", id.len()),
+            pid: Some(id.len() as u64),
+            ..Default::default()
+        }
+    }
+
+    fn app_with(ids: &[&str]) -> (App, Vec<Arc<ParserPane>>) {
+        let mut app = App::new(
+            "embedded :1".into(),
+            true,
+            Theme::base(),
+            false,
+            KeySpec::default(),
+        );
+        let mut made = Vec::new();
+        app.sync(ids.iter().map(|i| info(i)).collect(), &mut |_| {
+            let p = Arc::new(ParserPane::new(10, 40, b""));
+            made.push(p.clone());
+            p
+        });
+        app.pane_area = Rect::new(0, 0, 120, 38);
+        let plan = layout::plan(app.layout, app.panes.len(), app.focus, app.pane_area);
+        app.visible = plan.range.zip(plan.rects).collect();
+        (app, made)
+    }
+
+    fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
+        app.on_key(KeyEvent::new(code, mods))
+    }
+    fn ch(app: &mut App, c: char) -> Vec<Effect> {
+        key(app, KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn typing_mode_and_prefix() {
+        let (mut app, panes) = app_with(&["a", "bb"]);
+        ch(&mut app, 'i');
+        assert_eq!(app.mode, Mode::Typing);
+        for c in "ls".chars() {
+            ch(&mut app, c);
+        }
+        key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        key(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(*panes[0].typed.lock().unwrap(), b"ls\r\x03");
+        // The prefix returns to navigation; pressed twice it is sent through.
+        key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
+        assert_eq!(app.mode, Mode::Nav);
+        key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
+        assert_eq!(app.mode, Mode::Typing);
+        assert_eq!(*panes[0].typed.lock().unwrap(), b"ls\r\x03\x01");
+        // Navigation keys do not reach the program.
+        key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
+        ch(&mut app, 'l');
+        assert_eq!(app.focus, 1);
+        assert_eq!(panes[1].typed.lock().unwrap().len(), 0);
+        // Paste in typing mode.
+        ch(&mut app, 'i');
+        app.on_event(Event::Paste("x\ny".into()));
+        assert_eq!(*panes[1].typed.lock().unwrap(), b"x\ry");
+    }
+
+    #[test]
+    fn marks_multicast_and_confirmations() {
+        let (mut app, _) = app_with(&["a", "bb", "ccc"]);
+        ch(&mut app, ' ');
+        ch(&mut app, 'l');
+        ch(&mut app, 'l');
+        assert_eq!(app.focus, 1, "a 2x2 grid: a bb / ccc");
+        ch(&mut app, 'j');
+        assert_eq!(app.focus, 2);
+        ch(&mut app, ' ');
+        assert_eq!(app.marked_ids(), vec!["a", "ccc"]);
+        ch(&mut app, ':');
+        for c in "multicast hi".chars() {
+            ch(&mut app, c);
+        }
+        assert!(key(&mut app, KeyCode::Enter, KeyModifiers::NONE).is_empty());
+        let fx = key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(
+            fx,
+            vec![Effect::Run(Op::Multicast {
+                ids: vec!["a".into(), "ccc".into()],
+                text: "hi".into()
+            })]
+        );
+        // Kill asks first.
+        ch(&mut app, 'x');
+        assert!(matches!(app.overlay, Overlay::Confirm(_)));
+        assert!(ch(&mut app, 'n').is_empty());
+        ch(&mut app, 'x');
+        assert_eq!(
+            ch(&mut app, 'y'),
+            vec![Effect::Run(Op::Kill { id: "ccc".into() })]
+        );
+        // Quitting an embedded dashboard with live sessions asks too.
+        ch(&mut app, 'q');
+        assert!(!app.should_quit);
+        ch(&mut app, 'y');
+        assert!(app.should_quit);
+    }
+
+    #[test]
+    fn sync_keeps_state_across_rename_and_removal() {
+        let (mut app, _) = app_with(&["a", "bb", "ccc"]);
+        app.panes[1].marked = true;
+        app.focus = 1;
+        let mut renamed = info("bb");
+        renamed.id = "zz".into();
+        app.sync(vec![info("a"), renamed, info("ccc")], &mut |_| {
+            unreachable!("no new panes")
+        });
+        assert_eq!(
+            (
+                app.focus,
+                app.panes[1].info.id.as_str(),
+                app.panes[1].marked
+            ),
+            (1, "zz", true)
+        );
+        app.mode = Mode::Typing;
+        app.sync(vec![info("a"), info("ccc")], &mut |_| unreachable!());
+        assert_eq!((app.focus, app.mode), (1, Mode::Nav));
+        assert_eq!(app.focused_id().as_deref(), Some("ccc"));
+        // A spawn's session is focused when it appears.
+        app.on_outcome(OpOutcome {
+            text: "spawn d: started".into(),
+            ok: true,
+            focus: Some("dddd".into()),
+        });
+        app.sync(vec![info("a"), info("ccc"), info("dddd")], &mut |_| {
+            Arc::new(ParserPane::new(5, 5, b""))
+        });
+        assert_eq!(app.focused_id().as_deref(), Some("dddd"));
+    }
+
+    #[test]
+    fn zoom_pages_and_attach() {
+        let ids: Vec<String> = (0..9).map(|i| "p".repeat(i + 1)).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let (mut app, _) = app_with(&refs);
+        ch(&mut app, ']');
+        assert_eq!(
+            app.focus, 6,
+            "second page starts at pane 7 (6 per page at 120x38)"
+        );
+        ch(&mut app, ']');
+        assert_eq!(app.focus, 6, "no third page");
+        key(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
+        assert_eq!(app.focus, 0);
+        ch(&mut app, 'z');
+        assert_eq!(app.effective_layout(), LayoutKind::Zoom);
+        ch(&mut app, 'z');
+        assert_eq!(app.effective_layout(), LayoutKind::Grid);
+        ch(&mut app, 'a');
+        assert!(app.attached && app.mode == Mode::Typing);
+        assert_eq!(app.effective_layout(), LayoutKind::Zoom);
+        key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
+        assert!(!app.attached && app.mode == Mode::Nav);
+        assert_eq!(app.effective_layout(), LayoutKind::Grid);
+    }
+
+    #[test]
+    fn mouse_focus_and_scroll() {
+        let (mut app, _) = app_with(&["a", "bb"]);
+        let at = |kind, column, row| MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        };
+        app.on_event(Event::Mouse(at(
+            MouseEventKind::Down(MouseButton::Left),
+            100,
+            5,
+        )));
+        assert_eq!(app.focus, 1);
+        app.on_event(Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
+        app.on_event(Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
+        assert_eq!(app.panes[0].scroll, 6);
+        app.on_event(Event::Mouse(at(MouseEventKind::ScrollDown, 10, 5)));
+        assert_eq!(app.panes[0].scroll, 3);
+        ch(&mut app, 'j');
+        assert_eq!(app.panes[0].scroll, 0, "any key returns to live");
+    }
+}

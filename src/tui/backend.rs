@@ -1,0 +1,375 @@
+//! Actions on sessions, against the embedded engine (direct calls) or a daemon (HTTP). Each
+//! returns the one line the status bar shows.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::info::SessionInfo;
+use crate::client::{self, Client, ClientError};
+use crate::engine::{self, Engine, EngineError, TargetResult};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Inject {
+        id: String,
+        text: String,
+    },
+    Enter {
+        id: String,
+    },
+    Broadcast {
+        text: String,
+    },
+    Multicast {
+        ids: Vec<String>,
+        text: String,
+    },
+    Keys {
+        id: String,
+        keys: Vec<String>,
+    },
+    Rename {
+        id: String,
+        new_id: String,
+    },
+    Kill {
+        id: String,
+    },
+    Spawn {
+        id: String,
+        argv: Vec<String>,
+        cols: u16,
+        rows: u16,
+    },
+}
+
+/// The result line of an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub text: String,
+    pub ok: bool,
+    /// A session to focus once it shows up (spawn).
+    pub focus: Option<String>,
+}
+
+impl Outcome {
+    fn ok(text: String) -> Outcome {
+        Outcome {
+            text,
+            ok: true,
+            focus: None,
+        }
+    }
+    fn err(text: String) -> Outcome {
+        Outcome {
+            text,
+            ok: false,
+            focus: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Backend {
+    Embedded(Engine),
+    Remote(Client),
+}
+
+/// `broadcast: 3 ok, 1 failed (w2: DISCONNECTED)`.
+pub fn summarize(what: &str, ok: &[String], failed: &[(String, String)]) -> Outcome {
+    if ok.is_empty() && failed.is_empty() {
+        return Outcome::err(format!("{what}: no sessions"));
+    }
+    let mut text = format!("{what}: {} ok", ok.len());
+    if !failed.is_empty() {
+        let list: Vec<String> = failed
+            .iter()
+            .map(|(id, code)| format!("{id}: {code}"))
+            .collect();
+        text.push_str(&format!(", {} failed ({})", failed.len(), list.join(", ")));
+    }
+    Outcome {
+        text,
+        ok: failed.is_empty(),
+        focus: None,
+    }
+}
+
+fn split_results(results: Vec<TargetResult>) -> (Vec<String>, Vec<(String, String)>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            TargetResult::Ok(id) => ok.push(id),
+            TargetResult::Failed { id, code, .. } => failed.push((id, code.to_string())),
+        }
+    }
+    (ok, failed)
+}
+
+fn split_json_results(v: &Value) -> (Vec<String>, Vec<(String, String)>) {
+    let list = |k: &str| {
+        v.pointer(&format!("/results/{k}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let ok = list("successful")
+        .iter()
+        .filter_map(|x| x.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let failed = list("failed")
+        .iter()
+        .map(|x| {
+            (
+                x.get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                x.get("code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("FAILED")
+                    .to_string(),
+            )
+        })
+        .collect();
+    (ok, failed)
+}
+
+fn engine_err(e: &EngineError) -> String {
+    format!("{} ({e})", e.code())
+}
+
+fn client_err(e: &ClientError) -> String {
+    match e.code() {
+        Some(code) => {
+            let msg = e
+                .body()
+                .and_then(|b| b.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if msg.is_empty() {
+                code.to_string()
+            } else {
+                format!("{code} ({msg})")
+            }
+        }
+        None => e.to_string(),
+    }
+}
+
+/// How long an inject may take to be delivered before we stop waiting for the answer.
+const DELIVERY_WAIT: Duration = Duration::from_secs(30);
+
+impl Backend {
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Backend::Embedded(_))
+    }
+
+    /// The session list, ordered by creation.
+    pub async fn list(&self) -> Result<Vec<SessionInfo>, String> {
+        match self {
+            Backend::Embedded(engine) => Ok(engine
+                .list()
+                .iter()
+                .filter_map(SessionInfo::from_json)
+                .collect()),
+            Backend::Remote(client) => match client.list_sessions().await {
+                Ok(v) => Ok(SessionInfo::list_from_json(&v)),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+
+    pub async fn run(&self, op: Op) -> Outcome {
+        match self {
+            Backend::Embedded(engine) => run_embedded(engine, op).await,
+            Backend::Remote(client) => run_remote(client, op).await,
+        }
+    }
+}
+
+async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
+    match op {
+        Op::Inject { id, text } => inject_embedded(engine, &id, &text, "inject").await,
+        Op::Enter { id } => inject_embedded(engine, &id, "", "enter").await,
+        Op::Broadcast { text } => {
+            let (ok, failed) = split_results(engine.broadcast(&text));
+            summarize("broadcast", &ok, &failed)
+        }
+        Op::Multicast { ids, text } => {
+            let (ok, failed) = split_results(engine.multicast(&ids, &text));
+            summarize("multicast", &ok, &failed)
+        }
+        Op::Keys { id, keys } => match engine.keys(&id, &keys) {
+            Ok((sid, n)) => Outcome::ok(format!("keys → {sid}: {n} sent")),
+            Err(e) => Outcome::err(format!("keys → {id} failed: {}", engine_err(&e))),
+        },
+        Op::Rename { id, new_id } => match engine.rename(&id, &new_id) {
+            Ok((old, new)) => Outcome::ok(format!("rename {old} → {new}: ok")),
+            Err(e) => Outcome::err(format!("rename {id} failed: {}", engine_err(&e))),
+        },
+        Op::Kill { id } => match engine.delete(&id) {
+            Ok(status) => Outcome::ok(format!("kill {id}: {status}")),
+            Err(e) => Outcome::err(format!("kill {id} failed: {}", engine_err(&e))),
+        },
+        Op::Spawn {
+            id,
+            argv,
+            cols,
+            rows,
+        } => {
+            let engine = engine.clone();
+            let command = argv.first().cloned().unwrap_or_default();
+            let req = engine::SpawnRequest {
+                id: id.clone(),
+                command: command.clone(),
+                args: argv[1.min(argv.len())..].to_vec(),
+                cwd: None,
+                cols,
+                rows,
+                prompt_type: "AGENT".into(),
+            };
+            // Spawning forks and execs: keep it off the async workers.
+            match tokio::task::spawn_blocking(move || engine.spawn(req)).await {
+                Ok(Ok(_)) => Outcome {
+                    text: format!("spawn {id}: started ({})", argv.join(" ")),
+                    ok: true,
+                    focus: Some(id),
+                },
+                Ok(Err(e)) => Outcome::err(format!("spawn {id} failed: {}", engine_err(&e))),
+                Err(e) => Outcome::err(format!("spawn {id} failed: {e}")),
+            }
+        }
+    }
+}
+
+async fn inject_embedded(engine: &Engine, id: &str, text: &str, what: &str) -> Outcome {
+    let req = engine::InjectRequest {
+        prompt: text.to_string(),
+        ..Default::default()
+    };
+    match engine.inject(id, req) {
+        Err(e) => Outcome::err(format!("{what} → {id} failed: {}", engine_err(&e))),
+        Ok(out) => match tokio::time::timeout(DELIVERY_WAIT, out.done).await {
+            Ok(Ok(Ok(_))) => Outcome::ok(format!("{what} → {}: delivered", out.session_id)),
+            Ok(Ok(Err(e))) => Outcome::err(format!(
+                "{what} → {} failed: {}",
+                out.session_id,
+                engine_err(&e)
+            )),
+            Ok(Err(_)) => Outcome::err(format!(
+                "{what} → {}: dropped (session closed)",
+                out.session_id
+            )),
+            Err(_) => Outcome::ok(format!("{what} → {}: still queued", out.session_id)),
+        },
+    }
+}
+
+async fn run_remote(client: &Client, op: Op) -> Outcome {
+    match op {
+        Op::Inject { id, text } => inject_remote(client, &id, &text, "inject").await,
+        Op::Enter { id } => inject_remote(client, &id, "", "enter").await,
+        Op::Broadcast { text } => match client.broadcast(&text).await {
+            Ok(v) => {
+                let (ok, failed) = split_json_results(&v);
+                summarize("broadcast", &ok, &failed)
+            }
+            Err(e) => Outcome::err(format!("broadcast failed: {}", client_err(&e))),
+        },
+        Op::Multicast { ids, text } => match client.multicast(&ids, &text).await {
+            Ok(v) => {
+                let (ok, failed) = split_json_results(&v);
+                summarize("multicast", &ok, &failed)
+            }
+            Err(e) => Outcome::err(format!("multicast failed: {}", client_err(&e))),
+        },
+        Op::Keys { id, keys } => match client.keys(&id, &keys).await {
+            Ok(v) => Outcome::ok(format!(
+                "keys → {id}: {} sent",
+                v.get("count")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(keys.len() as u64)
+            )),
+            Err(e) => Outcome::err(format!("keys → {id} failed: {}", client_err(&e))),
+        },
+        Op::Rename { id, new_id } => match client.rename(&id, &new_id).await {
+            Ok(_) => Outcome::ok(format!("rename {id} → {new_id}: ok")),
+            Err(e) => Outcome::err(format!("rename {id} failed: {}", client_err(&e))),
+        },
+        Op::Kill { id } => match client.delete_session(&id).await {
+            Ok(v) => Outcome::ok(format!(
+                "kill {id}: {}",
+                v.get("status").and_then(Value::as_str).unwrap_or("closing")
+            )),
+            Err(e) => Outcome::err(format!("kill {id} failed: {}", client_err(&e))),
+        },
+        Op::Spawn {
+            id,
+            argv,
+            cols,
+            rows,
+        } => {
+            let req = client::SpawnRequest {
+                session_id: id.clone(),
+                command: argv.first().cloned().unwrap_or_default(),
+                args: argv[1.min(argv.len())..].to_vec(),
+                cols: Some(cols),
+                rows: Some(rows),
+                ..Default::default()
+            };
+            match client.spawn(&req).await {
+                Ok(_) => Outcome {
+                    text: format!("spawn {id}: started ({})", argv.join(" ")),
+                    ok: true,
+                    focus: Some(id),
+                },
+                Err(e) => Outcome::err(format!("spawn {id} failed: {}", client_err(&e))),
+            }
+        }
+    }
+}
+
+async fn inject_remote(client: &Client, id: &str, text: &str, what: &str) -> Outcome {
+    let req = client::InjectRequest {
+        prompt: text.to_string(),
+        ..Default::default()
+    };
+    match client.inject(id, &req, true).await {
+        Ok(_) => Outcome::ok(format!("{what} → {id}: delivered")),
+        Err(e) if e.code() == Some("TIMEOUT") => {
+            Outcome::ok(format!("{what} → {id}: still queued"))
+        }
+        Err(e) => Outcome::err(format!("{what} → {id} failed: {}", client_err(&e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summaries() {
+        let s = summarize(
+            "broadcast",
+            &["a".into(), "b".into(), "c".into()],
+            &[("w2".into(), "DISCONNECTED".into())],
+        );
+        assert_eq!(s.text, "broadcast: 3 ok, 1 failed (w2: DISCONNECTED)");
+        assert!(!s.ok);
+        assert_eq!(
+            summarize("multicast", &["a".into()], &[]).text,
+            "multicast: 1 ok"
+        );
+        assert!(!summarize("broadcast", &[], &[]).ok);
+        let v = json!({"success": true, "results": {"successful": [{"id": "a", "strategy": "mailbox"}], "failed": [{"id": "x", "code": "SESSION_NOT_FOUND", "error": "Session not found"}]}});
+        let (ok, failed) = split_json_results(&v);
+        assert_eq!(
+            summarize("multicast", &ok, &failed).text,
+            "multicast: 1 ok, 1 failed (x: SESSION_NOT_FOUND)"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! What the dashboard shows about a session besides its screen, read from the session object
+//! of API.md §2 — the same JSON whether it comes from `Engine::list()` (embedded) or
+//! `GET /api/sessions` (client mode).
+
+use serde_json::Value;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    /// `spawned` | `wrapped` | `aterm`
+    pub kind: String,
+    /// Command and arguments, for the title.
+    pub command: String,
+    /// Machine id of the daemon that owns it.
+    pub host: String,
+    /// `autoState.state`: running, thinking, idle, stuck, waiting_input.
+    pub auto_state: Option<String>,
+    /// Self-reported `semantic.needs_input`.
+    pub needs_input: bool,
+    pub exited: bool,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<String>,
+    /// `healthStatus`: CONNECTED, DISCONNECTED, STALE.
+    pub health: String,
+    /// `createdAt` (identity across renames, with `pid`).
+    pub created_at: String,
+    pub pid: Option<u64>,
+}
+
+/// The agent-state badge of a pane title.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Badge {
+    Working,
+    Idle,
+    Waiting,
+    Stuck,
+    /// Exit code / signal; `failed` when the code is non-zero or a signal ended it.
+    Exited {
+        text: String,
+        failed: bool,
+    },
+    Disconnected,
+    Unknown,
+}
+
+impl Badge {
+    pub fn text(&self) -> String {
+        match self {
+            Badge::Working => "working".into(),
+            Badge::Idle => "idle".into(),
+            Badge::Waiting => "waiting for input".into(),
+            Badge::Stuck => "stuck".into(),
+            Badge::Exited { text, .. } => text.clone(),
+            Badge::Disconnected => "disconnected".into(),
+            Badge::Unknown => "starting".into(),
+        }
+    }
+}
+
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+impl SessionInfo {
+    pub fn from_json(v: &Value) -> Option<SessionInfo> {
+        let id = s(v, "id")?;
+        let mut command = s(v, "command").unwrap_or_default();
+        if let Some(args) = v.get("args").and_then(Value::as_array) {
+            for a in args.iter().filter_map(Value::as_str) {
+                command.push(' ');
+                command.push_str(a);
+            }
+        }
+        Some(SessionInfo {
+            id,
+            kind: s(v, "type").unwrap_or_else(|| "spawned".into()),
+            command,
+            host: v
+                .pointer("/locator/machine_id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            auto_state: v
+                .pointer("/autoState/state")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            needs_input: v
+                .pointer("/semantic/needs_input")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            exited: v.get("exitedAt").is_some_and(|x| !x.is_null()),
+            exit_code: v.get("exitCode").and_then(Value::as_i64),
+            exit_signal: s(v, "exitSignal"),
+            health: s(v, "healthStatus").unwrap_or_default(),
+            created_at: s(v, "createdAt").unwrap_or_default(),
+            pid: v.get("pid").and_then(Value::as_u64),
+        })
+    }
+
+    pub fn list_from_json(v: &Value) -> Vec<SessionInfo> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(SessionInfo::from_json).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_spawned(&self) -> bool {
+        self.kind == "spawned"
+    }
+
+    /// Running: input and resizes make sense.
+    pub fn live(&self) -> bool {
+        !self.exited && self.health != "STALE" && (self.is_spawned() || self.health == "CONNECTED")
+    }
+
+    pub fn badge(&self) -> Badge {
+        if self.exited {
+            let (text, failed) = match (&self.exit_signal, self.exit_code) {
+                (Some(sig), _) => (format!("exited {sig}"), true),
+                (None, Some(c)) => (format!("exited {c}"), c != 0),
+                (None, None) => ("exited".to_string(), false),
+            };
+            return Badge::Exited { text, failed };
+        }
+        if !self.is_spawned() && self.health != "CONNECTED" {
+            return Badge::Disconnected;
+        }
+        if self.needs_input {
+            return Badge::Waiting;
+        }
+        match self.auto_state.as_deref() {
+            Some("running") | Some("thinking") => Badge::Working,
+            Some("idle") => Badge::Idle,
+            Some("waiting_input") => Badge::Waiting,
+            Some("stuck") => Badge::Stuck,
+            _ => Badge::Unknown,
+        }
+    }
+
+    /// Same session across a rename: same creation time, type and pid.
+    pub fn same_session(&self, other: &SessionInfo) -> bool {
+        !self.created_at.is_empty()
+            && self.created_at == other.created_at
+            && self.kind == other.kind
+            && self.pid == other.pid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn from_session_object() {
+        let v = json!({
+            "id": "w1", "type": "spawned", "command": "bash", "args": ["-l"],
+            "locator": {"machine_id": "box", "session_id": "w1", "project_id": "p"},
+            "autoState": {"state": "thinking", "since": "x", "confidence": 0.8},
+            "semantic": null, "healthStatus": "CONNECTED", "exitCode": null, "exitSignal": null,
+            "exitedAt": null, "createdAt": "2026-01-01T00:00:00.000Z", "pid": 42
+        });
+        let i = SessionInfo::from_json(&v).unwrap();
+        assert_eq!(i.command, "bash -l");
+        assert_eq!(i.host, "box");
+        assert_eq!(i.badge(), Badge::Working);
+        assert!(i.live());
+        assert!(SessionInfo::from_json(&json!({"type": "spawned"})).is_none());
+    }
+
+    #[test]
+    fn badges() {
+        let mut i = SessionInfo {
+            kind: "spawned".into(),
+            health: "CONNECTED".into(),
+            ..Default::default()
+        };
+        assert_eq!(i.badge().text(), "starting");
+        i.auto_state = Some("idle".into());
+        assert_eq!(i.badge(), Badge::Idle);
+        i.auto_state = Some("waiting_input".into());
+        assert_eq!(i.badge().text(), "waiting for input");
+        i.auto_state = Some("idle".into());
+        i.needs_input = true;
+        assert_eq!(i.badge(), Badge::Waiting);
+        i.exited = true;
+        i.exit_code = Some(3);
+        assert_eq!(
+            i.badge(),
+            Badge::Exited {
+                text: "exited 3".into(),
+                failed: true
+            }
+        );
+        i.exit_code = Some(0);
+        assert_eq!(
+            i.badge(),
+            Badge::Exited {
+                text: "exited 0".into(),
+                failed: false
+            }
+        );
+        i.exit_signal = Some("SIGTERM".into());
+        assert_eq!(i.badge().text(), "exited SIGTERM");
+        assert!(!i.live());
+        let w = SessionInfo {
+            kind: "wrapped".into(),
+            health: "DISCONNECTED".into(),
+            ..Default::default()
+        };
+        assert_eq!(w.badge(), Badge::Disconnected);
+        assert!(!w.live());
+    }
+}

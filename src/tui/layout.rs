@@ -1,0 +1,424 @@
+//! Layout math: where each pane goes, how many fit on a page, and geometric focus movement.
+//! Pure functions over `Rect`s, unit-tested without a terminal.
+
+use std::ops::Range;
+
+use ratatui::layout::Rect;
+
+/// Smallest inner (content) size a pane may get; panes that do not fit go to further pages.
+pub const MIN_INNER_W: u16 = 40;
+pub const MIN_INNER_H: u16 = 8;
+/// The same including the border.
+pub const MIN_W: u16 = MIN_INNER_W + 2;
+pub const MIN_H: u16 = MIN_INNER_H + 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutKind {
+    /// Balanced rows × columns.
+    Grid,
+    /// One large pane on the left, the others stacked on the right.
+    Tall,
+    /// Full-width rows.
+    Stack,
+    /// The focused pane fills the screen.
+    Zoom,
+}
+
+impl LayoutKind {
+    pub const ALL: [LayoutKind; 4] = [
+        LayoutKind::Grid,
+        LayoutKind::Tall,
+        LayoutKind::Stack,
+        LayoutKind::Zoom,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutKind::Grid => "grid",
+            LayoutKind::Tall => "tall",
+            LayoutKind::Stack => "stack",
+            LayoutKind::Zoom => "zoom",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LayoutKind> {
+        LayoutKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// The panes shown right now and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// 0-based page and page count (zoom: the focused pane's position and the pane count).
+    pub page: usize,
+    pub pages: usize,
+    /// Indices (into the ordered pane list) shown on this page, in `rects` order.
+    pub range: Range<usize>,
+    pub rects: Vec<Rect>,
+}
+
+/// Split `len` cells into `parts` nearly equal runs (the first ones get the remainder).
+pub fn split(start: u16, len: u16, parts: usize) -> Vec<(u16, u16)> {
+    let parts = parts.max(1) as u16;
+    let base = len / parts;
+    let extra = len % parts;
+    let mut out = Vec::with_capacity(parts as usize);
+    let mut pos = start;
+    for i in 0..parts {
+        let l = base + u16::from(i < extra);
+        out.push((pos, l));
+        pos += l;
+    }
+    out
+}
+
+fn fit(len: u16, min: u16) -> usize {
+    (len / min).max(1) as usize
+}
+
+/// Panes per page for a layout in `area`.
+pub fn capacity(kind: LayoutKind, area: Rect) -> usize {
+    match kind {
+        LayoutKind::Grid => fit(area.width, MIN_W) * fit(area.height, MIN_H),
+        LayoutKind::Stack => fit(area.height, MIN_H),
+        LayoutKind::Tall => {
+            if area.width < 2 * MIN_W {
+                fit(area.height, MIN_H)
+            } else {
+                1 + fit(area.height, MIN_H)
+            }
+        }
+        LayoutKind::Zoom => 1,
+    }
+}
+
+/// Columns per row for `n` panes in a grid over `area`: the shape whose panes are the most
+/// square on screen (a cell is about twice as tall as wide), within the minimum pane size;
+/// ties go to fewer empty slots. Rows differ by at most one pane; the first rows take the
+/// extra ones.
+pub fn grid_rows(n: usize, area: Rect) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let max_cols = fit(area.width, MIN_W);
+    let max_rows = fit(area.height, MIN_H);
+    let mut best: Option<(u32, usize, usize, usize)> = None; // (score, empty, cols, rows)
+    for cols in 1..=n.min(max_cols) {
+        let rows = n.div_ceil(cols);
+        if rows > max_rows {
+            continue;
+        }
+        let w = area.width as u32 / cols as u32;
+        let h = area.height as u32 / rows as u32;
+        let score = w.min(2 * h);
+        let empty = cols * rows - n;
+        let better = match best {
+            None => true,
+            Some((s, e, _, _)) => score > s || (score == s && empty < e),
+        };
+        if better {
+            best = Some((score, empty, cols, rows));
+        }
+    }
+    let (_, _, _, rows) = best.unwrap_or((0, 0, n.min(max_cols), n.div_ceil(n.min(max_cols))));
+    let base = n / rows;
+    let extra = n % rows;
+    (0..rows).map(|r| base + usize::from(r < extra)).collect()
+}
+
+fn grid_rects(n: usize, area: Rect) -> Vec<Rect> {
+    let rows = grid_rows(n, area);
+    let mut out = Vec::with_capacity(n);
+    for ((y, h), count) in split(area.y, area.height, rows.len()).into_iter().zip(rows) {
+        for (x, w) in split(area.x, area.width, count) {
+            out.push(Rect::new(x, y, w, h));
+        }
+    }
+    out
+}
+
+fn stack_rects(n: usize, area: Rect) -> Vec<Rect> {
+    split(area.y, area.height, n)
+        .into_iter()
+        .map(|(y, h)| Rect::new(area.x, y, area.width, h))
+        .collect()
+}
+
+fn tall_rects(n: usize, area: Rect) -> Vec<Rect> {
+    if n <= 1 {
+        return vec![area; n];
+    }
+    if area.width < 2 * MIN_W {
+        return stack_rects(n, area);
+    }
+    let main_w = (area.width * 3 / 5).max(MIN_W).min(area.width - MIN_W);
+    let mut out = vec![Rect::new(area.x, area.y, main_w, area.height)];
+    let side = Rect::new(area.x + main_w, area.y, area.width - main_w, area.height);
+    out.extend(stack_rects(n - 1, side));
+    out
+}
+
+/// Lay out `total` panes with `focus` focused: the page holding the focused pane.
+pub fn plan(kind: LayoutKind, total: usize, focus: usize, area: Rect) -> Plan {
+    if total == 0 {
+        return Plan {
+            page: 0,
+            pages: 1,
+            range: 0..0,
+            rects: Vec::new(),
+        };
+    }
+    let focus = focus.min(total - 1);
+    if kind == LayoutKind::Zoom {
+        return Plan {
+            page: focus,
+            pages: total,
+            range: focus..focus + 1,
+            rects: vec![area],
+        };
+    }
+    let cap = capacity(kind, area);
+    let pages = total.div_ceil(cap);
+    let page = focus / cap;
+    let range = page * cap..((page + 1) * cap).min(total);
+    let n = range.len();
+    let rects = match kind {
+        LayoutKind::Grid => grid_rects(n, area),
+        LayoutKind::Stack => stack_rects(n, area),
+        LayoutKind::Tall => tall_rects(n, area),
+        LayoutKind::Zoom => unreachable!(),
+    };
+    Plan {
+        page,
+        pages,
+        range,
+        rects,
+    }
+}
+
+/// The first pane index of page `page` (clamped), for page flipping.
+pub fn page_start(kind: LayoutKind, total: usize, page: usize, area: Rect) -> usize {
+    if total == 0 {
+        return 0;
+    }
+    if kind == LayoutKind::Zoom {
+        return page.min(total - 1);
+    }
+    let cap = capacity(kind, area);
+    let pages = total.div_ceil(cap);
+    page.min(pages - 1) * cap
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Left,
+    Right,
+    Up,
+    Down,
+}
+
+/// The pane to move to from `rects[from]` in `dir`: the nearest one beyond that edge, panes
+/// that overlap on the other axis first, then the closest centre.
+pub fn neighbor(rects: &[Rect], from: usize, dir: Dir) -> Option<usize> {
+    let f = *rects.get(from)?;
+    let (fcx, fcy) = (
+        f.x as i32 * 2 + f.width as i32,
+        f.y as i32 * 2 + f.height as i32,
+    );
+    let mut best: Option<(i64, usize)> = None;
+    for (i, r) in rects.iter().enumerate() {
+        if i == from {
+            continue;
+        }
+        let (gap, overlap, center) = match dir {
+            Dir::Right if r.x >= f.right() => (
+                r.x - f.right(),
+                spans_overlap(f.y, f.bottom(), r.y, r.bottom()),
+                (r.y as i32 * 2 + r.height as i32 - fcy).abs(),
+            ),
+            Dir::Left if r.right() <= f.x => (
+                f.x - r.right(),
+                spans_overlap(f.y, f.bottom(), r.y, r.bottom()),
+                (r.y as i32 * 2 + r.height as i32 - fcy).abs(),
+            ),
+            Dir::Down if r.y >= f.bottom() => (
+                r.y - f.bottom(),
+                spans_overlap(f.x, f.right(), r.x, r.right()),
+                (r.x as i32 * 2 + r.width as i32 - fcx).abs(),
+            ),
+            Dir::Up if r.bottom() <= f.y => (
+                f.y - r.bottom(),
+                spans_overlap(f.x, f.right(), r.x, r.right()),
+                (r.x as i32 * 2 + r.width as i32 - fcx).abs(),
+            ),
+            _ => continue,
+        };
+        let score = if overlap { 0 } else { 1_000_000 } + gap as i64 * 1000 + center as i64;
+        if best.is_none_or(|(s, _)| score < s) {
+            best = Some((score, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+fn spans_overlap(a0: u16, a1: u16, b0: u16, b1: u16) -> bool {
+    a0 < b1 && b0 < a1
+}
+
+/// Index of the rect containing the point.
+pub fn hit(rects: &[Rect], x: u16, y: u16) -> Option<usize> {
+    rects
+        .iter()
+        .position(|r| x >= r.x && x < r.right() && y >= r.y && y < r.bottom())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AREA: Rect = Rect {
+        x: 0,
+        y: 0,
+        width: 120,
+        height: 38,
+    };
+
+    fn shape(n: usize, w: u16, h: u16) -> Vec<usize> {
+        grid_rows(n, Rect::new(0, 0, w, h))
+    }
+
+    #[test]
+    fn split_distributes_remainder() {
+        assert_eq!(split(0, 10, 3), vec![(0, 4), (4, 3), (7, 3)]);
+        assert_eq!(split(5, 9, 3), vec![(5, 3), (8, 3), (11, 3)]);
+    }
+
+    #[test]
+    fn grid_balance() {
+        assert_eq!(shape(1, 200, 48), vec![1]);
+        assert_eq!(shape(2, 200, 48), vec![2], "wide screen: side by side");
+        assert_eq!(shape(2, 80, 48), vec![1, 1], "narrow screen: stacked");
+        assert_eq!(shape(3, 200, 48), vec![3]);
+        assert_eq!(shape(4, 120, 38), vec![2, 2]);
+        assert_eq!(shape(5, 200, 48), vec![3, 2]);
+        assert_eq!(shape(9, 130, 38), vec![3, 3, 3]);
+        assert_eq!(shape(7, 200, 48), vec![4, 3]);
+        assert_eq!(shape(16, 200, 48), vec![4, 4, 4, 4]);
+    }
+
+    #[test]
+    fn grid_rects_tile_the_area() {
+        let p = plan(LayoutKind::Grid, 5, 0, Rect::new(0, 0, 200, 48));
+        assert_eq!(p.rects.len(), 5);
+        assert_eq!(p.rects[0], Rect::new(0, 0, 67, 24));
+        assert_eq!(p.rects[2], Rect::new(134, 0, 66, 24));
+        // The second row has two panes that share the full width.
+        assert_eq!(p.rects[3], Rect::new(0, 24, 100, 24));
+        assert_eq!(p.rects[4], Rect::new(100, 24, 100, 24));
+        let covered: u32 = p.rects.iter().map(|r| r.area()).sum();
+        assert_eq!(covered, 200 * 48);
+    }
+
+    #[test]
+    fn paging_enforces_minimum_size() {
+        // 120x38: 2 columns of >=42 and 3 rows of >=10 fit.
+        assert_eq!(capacity(LayoutKind::Grid, AREA), 6);
+        let p = plan(LayoutKind::Grid, 9, 0, AREA);
+        assert_eq!((p.page, p.pages, p.range.clone()), (0, 2, 0..6));
+        for r in &p.rects {
+            assert!(r.width >= MIN_W && r.height >= MIN_H, "{r:?}");
+        }
+        let p = plan(LayoutKind::Grid, 9, 7, AREA);
+        assert_eq!((p.page, p.pages, p.range.clone()), (1, 2, 6..9));
+        assert_eq!(page_start(LayoutKind::Grid, 9, 1, AREA), 6);
+        assert_eq!(
+            page_start(LayoutKind::Grid, 9, 5, AREA),
+            6,
+            "clamped to the last page"
+        );
+        // 20 sessions on a 200x50 screen: 16 per page.
+        let big = Rect::new(0, 0, 200, 48);
+        let p = plan(LayoutKind::Grid, 20, 0, big);
+        assert_eq!((p.pages, p.range.len()), (2, 16));
+        // A tiny window still shows one pane per page.
+        let p = plan(LayoutKind::Grid, 3, 2, Rect::new(0, 0, 30, 6));
+        assert_eq!((p.page, p.pages, p.rects.len()), (2, 3, 1));
+    }
+
+    #[test]
+    fn tall_layout() {
+        let p = plan(LayoutKind::Tall, 3, 0, AREA);
+        assert_eq!(p.rects[0], Rect::new(0, 0, 72, 38));
+        assert_eq!(p.rects[1], Rect::new(72, 0, 48, 19));
+        assert_eq!(p.rects[2], Rect::new(72, 19, 48, 19));
+        assert_eq!(capacity(LayoutKind::Tall, AREA), 4);
+        let p = plan(LayoutKind::Tall, 6, 5, AREA);
+        assert_eq!((p.page, p.pages, p.range), (1, 2, 4..6));
+        assert_eq!(plan(LayoutKind::Tall, 1, 0, AREA).rects, vec![AREA]);
+    }
+
+    #[test]
+    fn stack_layout() {
+        let p = plan(LayoutKind::Stack, 2, 0, AREA);
+        assert_eq!(
+            p.rects,
+            vec![Rect::new(0, 0, 120, 19), Rect::new(0, 19, 120, 19)]
+        );
+        assert_eq!(capacity(LayoutKind::Stack, AREA), 3);
+        assert_eq!(plan(LayoutKind::Stack, 7, 6, AREA).pages, 3);
+    }
+
+    #[test]
+    fn zoom_layout() {
+        let p = plan(LayoutKind::Zoom, 4, 2, AREA);
+        assert_eq!(
+            (p.page, p.pages, p.range, p.rects),
+            (2, 4, 2..3, vec![AREA])
+        );
+        assert_eq!(plan(LayoutKind::Grid, 0, 0, AREA).rects, vec![]);
+    }
+
+    #[test]
+    fn geometric_navigation() {
+        // 2x2 grid: 0 1 / 2 3
+        let p = plan(LayoutKind::Grid, 4, 0, AREA);
+        let r = &p.rects;
+        assert_eq!(neighbor(r, 0, Dir::Right), Some(1));
+        assert_eq!(neighbor(r, 0, Dir::Down), Some(2));
+        assert_eq!(neighbor(r, 3, Dir::Up), Some(1));
+        assert_eq!(neighbor(r, 3, Dir::Left), Some(2));
+        assert_eq!(neighbor(r, 0, Dir::Left), None);
+        assert_eq!(neighbor(r, 0, Dir::Up), None);
+        // Tall: from the stack back to the main pane, and down the stack.
+        let p = plan(LayoutKind::Tall, 3, 0, AREA);
+        assert_eq!(neighbor(&p.rects, 2, Dir::Left), Some(0));
+        assert_eq!(
+            neighbor(&p.rects, 0, Dir::Right),
+            Some(1),
+            "equal distance: the first"
+        );
+        assert_eq!(neighbor(&p.rects, 1, Dir::Down), Some(2));
+        let p = plan(LayoutKind::Tall, 4, 0, AREA);
+        assert_eq!(
+            neighbor(&p.rects, 0, Dir::Right),
+            Some(2),
+            "the stack pane nearest the centre"
+        );
+        // Uneven rows: from the wide bottom-left pane up goes to the pane above it.
+        let p = plan(LayoutKind::Grid, 5, 0, Rect::new(0, 0, 200, 48));
+        assert_eq!(neighbor(&p.rects, 3, Dir::Up), Some(0));
+        assert_eq!(neighbor(&p.rects, 4, Dir::Up), Some(2));
+        assert_eq!(hit(&p.rects, 150, 30), Some(4));
+        assert_eq!(hit(&p.rects, 250, 30), None);
+    }
+
+    #[test]
+    fn layout_names_round_trip() {
+        for k in LayoutKind::ALL {
+            assert_eq!(LayoutKind::parse(k.name()), Some(k));
+        }
+        assert_eq!(LayoutKind::parse("nope"), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! Client mode: sessions of another telepty daemon, mirrored locally.
+//!
+//! Each remote pane is a local emulator (the engine's [`Terminal`], i.e. the same vt100 the
+//! daemon runs) fed by a WebSocket attach `/api/sessions/<id>?snapshot=1` whose first frame
+//! redraws the current screen (API.md §11.2, §17). Typing goes back over the same socket as
+//! `input` frames; resizes are `POST /resize` plus a local resize.
+//!
+//! Attaching only happens where it cannot change the session: spawned sessions (running or
+//! exited — an exited one sends its last screen and closes) and wrapped sessions whose owner is
+//! connected. A viewer socket on an owner-less wrapped session would become its owner, and one
+//! on an unknown id would create a session, so neither is ever opened.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::AppMsg;
+use super::info::SessionInfo;
+use super::source::{PaneSource, with_terminal};
+use crate::client::{Client, DaemonAddr, addr::encode_component, connect_ws};
+use crate::engine::terminal::Terminal;
+
+const MIRROR_SCROLLBACK: usize = 1000;
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Default)]
+struct Link {
+    id: Mutex<String>,
+    tx: Mutex<Option<mpsc::UnboundedSender<String>>>,
+    /// A connection is open or being opened.
+    busy: AtomicBool,
+    /// The daemon closed the socket on purpose (exit / delete): never reattach.
+    finished: AtomicBool,
+    last_attempt: Mutex<Option<Instant>>,
+    note: Mutex<Option<String>>,
+    /// The size the dashboard last asked for (cols, rows).
+    want: Mutex<Option<(u16, u16)>>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+pub struct RemotePane {
+    term: Arc<Terminal>,
+    link: Arc<Link>,
+    client: Client,
+    rt: tokio::runtime::Handle,
+}
+
+impl RemotePane {
+    pub fn new(client: Client, rt: tokio::runtime::Handle, info: &SessionInfo) -> RemotePane {
+        let pane = RemotePane {
+            term: Arc::new(Terminal::new(24, 80, MIRROR_SCROLLBACK)),
+            link: Arc::new(Link::default()),
+            client,
+            rt,
+        };
+        pane.update(info);
+        pane
+    }
+
+    fn attachable(info: &SessionInfo) -> bool {
+        info.is_spawned() || (info.kind == "wrapped" && info.health == "CONNECTED")
+    }
+
+    fn start(&self) {
+        if self.link.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *lock(&self.link.last_attempt) = Some(Instant::now());
+        let client = self.client.clone();
+        let link = self.link.clone();
+        let term = self.term.clone();
+        let task = self.rt.spawn(async move {
+            mirror(client, link.clone(), term).await;
+            *lock(&link.tx) = None;
+            link.busy.store(false, Ordering::Release);
+        });
+        *lock(&self.link.task) = Some(task.abort_handle());
+    }
+}
+
+impl Drop for RemotePane {
+    fn drop(&mut self) {
+        if let Some(t) = lock(&self.link.task).take() {
+            t.abort();
+        }
+    }
+}
+
+fn feed(term: &Terminal, data: &str, tx: &mpsc::UnboundedSender<String>) {
+    // The daemon stops answering terminal queries while viewers are attached (§11.2): the
+    // mirror answers them, like a real terminal would.
+    let replies = term.feed(data.as_bytes());
+    if !replies.is_empty() {
+        let _ = tx
+            .send(json!({"type": "input", "data": String::from_utf8_lossy(&replies)}).to_string());
+    }
+}
+
+fn request_resize(client: &Client, id: String, cols: u16, rows: u16) {
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = client.resize(&id, cols, rows).await {
+            tracing::debug!("resize {id}: {e}");
+        }
+    });
+}
+
+async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
+    let id = lock(&link.id).clone();
+    let path = format!("/api/sessions/{}?snapshot=1", encode_component(&id));
+    let ws = match connect_ws(client.addr(), &path).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            *lock(&link.note) = Some(format!("not attached: {e}"));
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    *lock(&link.tx) = Some(tx.clone());
+    *lock(&link.note) = None;
+    let (mut sink, mut stream) = ws.split();
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t.as_str().to_string(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(Message::Close(frame))) => {
+                        // 1000: the session exited or was deleted; anything else may be retried.
+                        let normal = frame.as_ref().is_some_and(|f| f.code == CloseCode::Normal);
+                        link.finished.store(normal, Ordering::Release);
+                        tracing::debug!("mirror {id} closed: {frame:?}");
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        *lock(&link.note) = Some(format!("connection lost: {e}"));
+                        break;
+                    }
+                    None => break,
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                match v.get("type").and_then(Value::as_str) {
+                    Some("snapshot") => {
+                        let cols = v.get("cols").and_then(Value::as_u64).unwrap_or(80) as u16;
+                        let rows = v.get("rows").and_then(Value::as_u64).unwrap_or(24) as u16;
+                        term.resize(rows, cols);
+                        feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx);
+                        // The snapshot may predate our last resize request: keep the pane's size
+                        // (and make sure the daemon has it too).
+                        let want = *lock(&link.want);
+                        if let Some((c, r)) = want.filter(|w| *w != (cols, rows)) {
+                            term.resize(r, c);
+                            request_resize(&client, lock(&link.id).clone(), c, r);
+                        }
+                    }
+                    Some("output") => feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx),
+                    _ => {}
+                }
+            }
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break };
+                if sink.send(Message::text(frame)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl PaneSource for RemotePane {
+    fn generation(&self) -> u64 {
+        self.term.generation()
+    }
+    fn with_screen(&self, scrollback: usize, f: &mut dyn FnMut(&vt100::Screen)) {
+        with_terminal(&self.term, scrollback, f)
+    }
+    fn modes(&self) -> (bool, bool) {
+        let st = self.term.lock();
+        (
+            st.screen().application_cursor(),
+            st.screen().bracketed_paste(),
+        )
+    }
+    fn send_input(&self, data: &str) -> bool {
+        match lock(&self.link.tx).as_ref() {
+            Some(tx) => tx
+                .send(json!({"type": "input", "data": data}).to_string())
+                .is_ok(),
+            None => false,
+        }
+    }
+    fn resize(&self, cols: u16, rows: u16) {
+        *lock(&self.link.want) = Some((cols, rows));
+        self.term.resize(rows, cols);
+        let _enter = self.rt.enter();
+        request_resize(&self.client, lock(&self.link.id).clone(), cols, rows);
+    }
+    fn watch(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.term.watch_generation())
+    }
+    fn note(&self) -> Option<String> {
+        if self.term.generation() > 0 {
+            return None;
+        }
+        lock(&self.link.note).clone()
+    }
+    fn update(&self, info: &SessionInfo) {
+        *lock(&self.link.id) = info.id.clone();
+        if info.kind == "aterm" {
+            *lock(&self.link.note) = Some("aterm session: no terminal to show".into());
+            return;
+        }
+        if !RemotePane::attachable(info) {
+            if !self.link.busy.load(Ordering::Acquire) {
+                *lock(&self.link.note) = Some("owner disconnected: nothing to show".into());
+            }
+            return;
+        }
+        if self.link.busy.load(Ordering::Acquire) || self.link.finished.load(Ordering::Acquire) {
+            return;
+        }
+        let recent = lock(&self.link.last_attempt).is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        if !recent {
+            self.start();
+        }
+    }
+}
+
+/// Poll `GET /api/sessions` every second, or at once when poked (bus events).
+pub async fn poll_sessions(
+    backend: super::backend::Backend,
+    tx: mpsc::UnboundedSender<AppMsg>,
+    poke: Arc<Notify>,
+) {
+    loop {
+        let msg = match backend.list().await {
+            Ok(list) => AppMsg::Sessions(list),
+            Err(e) => AppMsg::SessionsFailed(e),
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = poke.notified() => {}
+        }
+    }
+}
+
+/// Follow the daemon's bus, reconnecting with backoff.
+pub async fn follow_bus(addr: DaemonAddr, tx: mpsc::UnboundedSender<AppMsg>, poke: Arc<Notify>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match crate::client::Bus::connect(&addr).await {
+            Ok(mut bus) => {
+                backoff = Duration::from_millis(500);
+                while let Ok(Some(v)) = bus.next_event().await {
+                    if super::is_session_event(&v) {
+                        poke.notify_one();
+                    }
+                    if tx.send(AppMsg::Bus(v)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!("bus: {e}"),
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,350 @@
+//! Whole-screen snapshot tests: panes built from `vt100` parsers fed with fixed bytes, drawn
+//! with `TestBackend`, compared as text (`src/tui/snapshots/`).
+
+use std::sync::Arc;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
+
+use super::app::App;
+use super::info::SessionInfo;
+use super::keymap::KeySpec;
+use super::source::{PaneSource, ParserPane};
+use super::theme::Theme;
+use super::ui;
+
+fn prompt(id: &str) -> String {
+    format!("\x1b[35m[AGENT: {id}]\x1b[0m ~/proj $ ")
+}
+
+/// Screen fixtures: what typical programs leave on a terminal.
+fn fixture(i: usize, id: &str) -> Vec<u8> {
+    let p = prompt(id);
+    let s = match i % 6 {
+        0 => format!("{p}ls\r\nCargo.toml  README.md  \x1b[1;34msrc\x1b[0m  \x1b[1;34mtests\x1b[0m\r\n{p}"),
+        1 => format!(
+            "{p}cargo test\r\nrunning 3 tests\r\ntest engine::ok ... \x1b[32mok\x1b[0m\r\ntest tui::grid ... \x1b[32mok\x1b[0m\r\ntest api::auth ... \x1b[31mFAILED\x1b[0m\r\n\r\ntest result: \x1b[31mFAILED\x1b[0m. 2 passed; 1 failed\r\n{p}"
+        ),
+        2 => format!("{p}cat notes.txt\r\n日本語のメモ: 幅の広い文字\r\nemoji-free wide text ok\r\n{p}"),
+        3 => "\x1b[?1049h\x1b[H\x1b[7m top - 12:00:00 up 1 day,  load average: 0.42 \x1b[0m\r\n  PID USER      %CPU COMMAND\r\n    1 root       0.0 init\r\n  812 agent     12.5 claude\x1b[5;1H\x1b[?25l".to_string(),
+        4 => "╭──────────────────────────────╮\r\n│ ✻ Thinking… (12s · esc)      │\r\n╰──────────────────────────────╯\r\n> refactor the layout module\r\n".to_string(),
+        _ => format!("{p}echo $TELEPTY_SESSION_ID\r\n{id}\r\n{p}"),
+    };
+    s.into_bytes()
+}
+
+fn info(i: usize, id: &str) -> SessionInfo {
+    let states = [
+        "idle",
+        "running",
+        "idle",
+        "thinking",
+        "waiting_input",
+        "idle",
+    ];
+    let commands = ["bash", "bash", "bash", "top", "claude", "bash"];
+    SessionInfo {
+        id: id.to_string(),
+        kind: "spawned".into(),
+        command: commands[i % 6].into(),
+        host: "devbox".into(),
+        auto_state: Some(states[i % 6].into()),
+        health: "CONNECTED".into(),
+        created_at: format!("2026-01-01T00:00:{i:02}.000Z"),
+        pid: Some(1000 + i as u64),
+        ..Default::default()
+    }
+}
+
+fn app(n: usize) -> (App, Vec<Arc<ParserPane>>) {
+    let mut app = App::new(
+        "embedded :3848".into(),
+        true,
+        Theme::base(),
+        false,
+        KeySpec::default(),
+    );
+    let infos: Vec<SessionInfo> = (0..n).map(|i| info(i, &format!("w{}", i + 1))).collect();
+    let mut panes = Vec::new();
+    let mut k = 0;
+    app.sync(infos, &mut |inf| {
+        let p = Arc::new(ParserPane::new(24, 80, &fixture(k, &inf.id)));
+        k += 1;
+        panes.push(p.clone());
+        p as Arc<dyn PaneSource>
+    });
+    (app, panes)
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, app)).unwrap();
+    ui::buffer_text(t.backend().buffer())
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn typ(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn grid_1() {
+    let (mut app, _) = app(1);
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn grid_4() {
+    let (mut app, _) = app(4);
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn grid_9() {
+    let (mut app, _) = app(9);
+    insta::assert_snapshot!(render(&mut app, 132, 40));
+}
+
+#[test]
+fn grid_9_paged() {
+    // At 120x40 only 6 panes of at least 40x8 fit: two pages.
+    let (mut app, _) = app(9);
+    let first = render(&mut app, 120, 40);
+    assert!(first.contains("page 1/2"), "{first}");
+    key(&mut app, KeyCode::Char(']'));
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn zoom() {
+    let (mut app, _) = app(4);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char('l'));
+    key(&mut app, KeyCode::Char('z'));
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn palette_filtered() {
+    let (mut app, _) = app(4);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char(':'));
+    typ(&mut app, "ca");
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn palette_argument_prompt() {
+    let (mut app, _) = app(4);
+    // Mark w1 and w3, then multicast: the targets prompt starts with the marks.
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(':'));
+    typ(&mut app, "multicast git status");
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn help_overlay() {
+    let (mut app, _) = app(4);
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn exited_pane() {
+    let mut app = App::new(
+        "client → 127.0.0.1:3848".into(),
+        false,
+        Theme::base(),
+        false,
+        KeySpec::default(),
+    );
+    let mut a = info(0, "build");
+    a.exited = true;
+    a.exit_code = Some(3);
+    a.auto_state = Some("idle".into());
+    let b = info(1, "agent");
+    app.sync(vec![a, b], &mut |inf| {
+        let bytes = if inf.id == "build" {
+            format!("{}make\r\ncc -o app main.c\r\nmain.c:3: error: expected ';'\r\nmake: *** [app] Error 3\r\n", prompt("build")).into_bytes()
+        } else {
+            fixture(4, "agent")
+        };
+        Arc::new(ParserPane::new(24, 80, &bytes))
+    });
+    let out = render(&mut app, 120, 40);
+    assert!(out.contains("[exited 3]"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn typing_log_unread_and_scrollback() {
+    let (mut app, panes) = app(2);
+    app.log.visible = true;
+    for ev in [
+        serde_json::json!({"type": "session_spawn", "session_id": "w1", "command": "bash", "timestamp": "2026-04-08T12:00:01.000Z"}),
+        serde_json::json!({"type": "session_health", "session_id": "w1", "timestamp": "2026-04-08T12:00:02.000Z"}),
+        serde_json::json!({"type": "inject_written", "target_agent": "w2", "content": "npm test", "timestamp": "2026-04-08T12:00:03.000Z"}),
+        serde_json::json!({"type": "session_rename", "old_id": "w9", "new_id": "w2", "timestamp": "2026-04-08T12:00:04.000Z"}),
+    ] {
+        app.on_bus(&ev);
+    }
+    render(&mut app, 120, 40);
+    // New output in the unfocused pane (not right after a resize): unread marker.
+    app.panes[1].resized_at = None;
+    panes[1].feed(b"new output\r\n");
+    // Scroll the first pane back.
+    for i in 0..40 {
+        panes[0].feed(format!("line {i}\r\n").as_bytes());
+    }
+    app.panes[0].scroll = 5;
+    let out = render(&mut app, 120, 40);
+    assert!(out.contains("[scrollback -5]"), "{out}");
+    assert!(out.contains('●'), "unread marker: {out}");
+    assert!(!out.contains("session_health"));
+    insta::assert_snapshot!(out);
+    // Any key returns to live; focusing the pane clears its unread marker.
+    key(&mut app, KeyCode::Enter);
+    let out = render(&mut app, 120, 40);
+    assert!(!out.contains("[scrollback"), "{out}");
+    assert!(out.contains("TYPING w1"), "{out}");
+    key(&mut app, KeyCode::Char('a'));
+    app.on_key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::CONTROL));
+    key(&mut app, KeyCode::Char('l'));
+    assert!(!render(&mut app, 120, 40).contains('●'));
+}
+
+#[test]
+fn empty_dashboard() {
+    let mut app = App::new(
+        "embedded :3848".into(),
+        true,
+        Theme::base(),
+        false,
+        KeySpec::default(),
+    );
+    let out = render(&mut app, 100, 20);
+    assert!(out.contains("No sessions yet."), "{out}");
+}
+
+#[test]
+fn no_color_strips_pane_and_chrome_colours() {
+    let mut app = App::new(
+        "embedded :3848".into(),
+        true,
+        Theme::base(),
+        true,
+        KeySpec::default(),
+    );
+    app.sync(vec![info(0, "w1")], &mut |_| {
+        Arc::new(ParserPane::new(
+            24,
+            80,
+            b"\x1b[31;44mred on blue\x1b[0m \x1b[1mbold\x1b[0m",
+        ))
+    });
+    let mut t = Terminal::new(TestBackend::new(80, 20)).unwrap();
+    t.draw(|f| ui::draw(f, &mut app)).unwrap();
+    let buf = t.backend().buffer();
+    for y in 0..20 {
+        for x in 0..80 {
+            let c = &buf[(x, y)];
+            assert!(matches!(c.fg, Color::Reset), "fg at {x},{y}: {:?}", c.fg);
+            assert!(matches!(c.bg, Color::Reset), "bg at {x},{y}: {:?}", c.bg);
+        }
+    }
+    // Attributes survive.
+    let bold = &buf[(13, 1)];
+    assert_eq!(bold.symbol(), "b");
+    assert!(bold.modifier.contains(ratatui::style::Modifier::BOLD));
+}
+
+#[test]
+fn panes_are_resized_to_their_inner_size_once() {
+    let (mut app, panes) = app(2);
+    render(&mut app, 120, 40);
+    let size = |p: &ParserPane| {
+        let mut s = (0, 0);
+        p.with_screen(0, &mut |sc| s = sc.size());
+        s
+    };
+    // 120 wide, two columns of 60: inner 58; 40 rows minus status lines: 38, inner 36.
+    assert_eq!(size(&panes[0]), (36, 58));
+    let g = panes[0].generation();
+    render(&mut app, 120, 40);
+    assert_eq!(
+        panes[0].generation(),
+        g,
+        "no resize when the size did not change"
+    );
+}
+
+#[test]
+fn tiny_windows_never_panic() {
+    for (w, h) in [
+        (1, 1),
+        (19, 4),
+        (20, 5),
+        (24, 6),
+        (30, 8),
+        (41, 9),
+        (43, 11),
+        (60, 16),
+    ] {
+        for setup in 0..6 {
+            let (mut app, _) = app(5);
+            match setup {
+                1 => app.log.visible = true,
+                2 => key(&mut app, KeyCode::Char('?')),
+                3 => {
+                    key(&mut app, KeyCode::Char(':'));
+                    typ(&mut app, "multicast hello");
+                    key(&mut app, KeyCode::Enter);
+                }
+                4 => key(&mut app, KeyCode::Char('a')),
+                5 => {
+                    key(&mut app, KeyCode::Char('L'));
+                    key(&mut app, KeyCode::Char('x'));
+                }
+                _ => {}
+            }
+            render(&mut app, w, h);
+        }
+    }
+}
+
+#[test]
+fn tall_layout() {
+    let (mut app, _) = app(3);
+    key(&mut app, KeyCode::Char('L'));
+    insta::assert_snapshot!(render(&mut app, 120, 40));
+}
+
+#[test]
+fn twenty_panes_page_at_sixteen() {
+    let (mut app, _) = app(20);
+    let out = render(&mut app, 200, 50);
+    assert!(out.contains("page 1/2"), "{out}");
+    assert!(out.contains(" w16 @") && !out.contains(" w17 @"), "{out}");
+    key(&mut app, KeyCode::PageDown);
+    let out = render(&mut app, 200, 50);
+    assert!(
+        out.contains("page 2/2") && out.contains(" w20 @") && !out.contains(" w1 @"),
+        "{out}"
+    );
+    // Every pane keeps at least the minimum inner size.
+    for (_, r) in &app.visible {
+        assert!(r.width >= 42 && r.height >= 10, "{r:?}");
+    }
+}

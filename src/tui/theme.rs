@@ -1,0 +1,429 @@
+//! Themes: the colours of the dashboard's chrome (borders, titles, badges, status bar,
+//! palette, event log, help). Built-in themes are embedded from `themes/*.toml`; a file
+//! `~/.config/telepty/themes/<name>.toml` (or under `$XDG_CONFIG_HOME`) overrides or adds one.
+//!
+//! `NO_COLOR`: the chrome keeps only modifiers (bold, reverse…; a style that had a background
+//! becomes reverse video so selections stay visible), and pane contents are drawn without the
+//! programs' colours too — NO_COLOR asks software not to add colour to the terminal, and the
+//! dashboard is the software doing the drawing. Attributes (bold, underline, inverse) are kept.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use ratatui::style::{Color, Modifier, Style};
+
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("dark", include_str!("../../themes/dark.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+];
+
+pub const DEFAULT_THEME: &str = "dark";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Theme {
+    pub name: String,
+    pub border_focused: Style,
+    pub border_unfocused: Style,
+    pub border_marked: Style,
+    pub title_text: Style,
+    pub title_focused: Style,
+    pub title_host: Style,
+    pub title_command: Style,
+    pub title_unread: Style,
+    pub title_scroll: Style,
+    pub title_marked: Style,
+    pub badge_working: Style,
+    pub badge_idle: Style,
+    pub badge_waiting: Style,
+    pub badge_stuck: Style,
+    pub badge_exited: Style,
+    pub badge_failed: Style,
+    pub badge_disconnected: Style,
+    pub badge_unknown: Style,
+    pub status_bar: Style,
+    pub status_nav: Style,
+    pub status_typing: Style,
+    pub status_attached: Style,
+    pub status_info: Style,
+    pub status_key: Style,
+    pub status_ok: Style,
+    pub status_error: Style,
+    pub status_message: Style,
+    pub palette_border: Style,
+    pub palette_text: Style,
+    pub palette_prompt: Style,
+    pub palette_selected: Style,
+    pub palette_matched: Style,
+    pub palette_description: Style,
+    pub palette_hint: Style,
+    pub log_border: Style,
+    pub log_text: Style,
+    pub log_time: Style,
+    pub log_title: Style,
+    pub help_border: Style,
+    pub help_title: Style,
+    pub help_key: Style,
+    pub help_text: Style,
+    pub banner: Style,
+    pub confirm: Style,
+    pub empty: Style,
+}
+
+impl Theme {
+    fn slot(&mut self, section: &str, key: &str) -> Option<&mut Style> {
+        Some(match (section, key) {
+            ("border", "focused") => &mut self.border_focused,
+            ("border", "unfocused") => &mut self.border_unfocused,
+            ("border", "marked") => &mut self.border_marked,
+            ("title", "text") => &mut self.title_text,
+            ("title", "focused") => &mut self.title_focused,
+            ("title", "host") => &mut self.title_host,
+            ("title", "command") => &mut self.title_command,
+            ("title", "unread") => &mut self.title_unread,
+            ("title", "scroll") => &mut self.title_scroll,
+            ("title", "marked") => &mut self.title_marked,
+            ("badge", "working") => &mut self.badge_working,
+            ("badge", "idle") => &mut self.badge_idle,
+            ("badge", "waiting") => &mut self.badge_waiting,
+            ("badge", "stuck") => &mut self.badge_stuck,
+            ("badge", "exited") => &mut self.badge_exited,
+            ("badge", "failed") => &mut self.badge_failed,
+            ("badge", "disconnected") => &mut self.badge_disconnected,
+            ("badge", "unknown") => &mut self.badge_unknown,
+            ("status", "bar") => &mut self.status_bar,
+            ("status", "nav") => &mut self.status_nav,
+            ("status", "typing") => &mut self.status_typing,
+            ("status", "attached") => &mut self.status_attached,
+            ("status", "info") => &mut self.status_info,
+            ("status", "key") => &mut self.status_key,
+            ("status", "ok") => &mut self.status_ok,
+            ("status", "error") => &mut self.status_error,
+            ("status", "message") => &mut self.status_message,
+            ("palette", "border") => &mut self.palette_border,
+            ("palette", "text") => &mut self.palette_text,
+            ("palette", "prompt") => &mut self.palette_prompt,
+            ("palette", "selected") => &mut self.palette_selected,
+            ("palette", "matched") => &mut self.palette_matched,
+            ("palette", "description") => &mut self.palette_description,
+            ("palette", "hint") => &mut self.palette_hint,
+            ("log", "border") => &mut self.log_border,
+            ("log", "text") => &mut self.log_text,
+            ("log", "time") => &mut self.log_time,
+            ("log", "title") => &mut self.log_title,
+            ("help", "border") => &mut self.help_border,
+            ("help", "title") => &mut self.help_title,
+            ("help", "key") => &mut self.help_key,
+            ("help", "text") => &mut self.help_text,
+            ("overlay", "banner") => &mut self.banner,
+            ("overlay", "confirm") => &mut self.confirm,
+            ("overlay", "empty") => &mut self.empty,
+            _ => return None,
+        })
+    }
+
+    /// Apply a theme file on top of `self`. Unknown sections or keys are errors, so typos do
+    /// not go unnoticed.
+    fn apply(&mut self, text: &str) -> Result<(), String> {
+        let doc: toml::Table =
+            toml::from_str(text).map_err(|e| format!("invalid TOML: {}", e.message()))?;
+        for (section, value) in doc {
+            if section == "name" {
+                if let Some(n) = value.as_str() {
+                    self.name = n.to_string();
+                }
+                continue;
+            }
+            let toml::Value::Table(t) = value else {
+                return Err(format!("[{section}] must be a table"));
+            };
+            for (key, v) in t {
+                let Some(spec) = v.as_str() else {
+                    return Err(format!("{section}.{key} must be a string"));
+                };
+                let style = parse_style(spec).map_err(|e| format!("{section}.{key}: {e}"))?;
+                let slot = self
+                    .slot(&section, &key)
+                    .ok_or_else(|| format!("unknown key {section}.{key}"))?;
+                *slot = style;
+            }
+        }
+        Ok(())
+    }
+
+    /// The built-in default theme.
+    pub fn base() -> Theme {
+        let mut t = Theme {
+            name: DEFAULT_THEME.into(),
+            ..Default::default()
+        };
+        // The embedded file is tested; a failure here would leave plain styles, never panic.
+        let _ = t.apply(BUILTIN[0].1);
+        t
+    }
+
+    /// Parse a theme file over the default theme.
+    pub fn parse(name: &str, text: &str) -> Result<Theme, String> {
+        let mut t = Theme::base();
+        t.name = name.to_string();
+        t.apply(text)?;
+        Ok(t)
+    }
+
+    /// The chrome without colours (NO_COLOR).
+    pub fn without_colors(&self) -> Theme {
+        let mut t = self.clone();
+        for (section, keys) in KEYS {
+            for key in *keys {
+                if let Some(s) = t.slot(section, key) {
+                    *s = strip(*s);
+                }
+            }
+        }
+        // Focus must stay visible without colour: bold titles, and borders are drawn thick.
+        t.title_focused = t.title_focused.add_modifier(Modifier::BOLD);
+        t
+    }
+}
+
+const KEYS: &[(&str, &[&str])] = &[
+    ("border", &["focused", "unfocused", "marked"]),
+    (
+        "title",
+        &[
+            "text", "focused", "host", "command", "unread", "scroll", "marked",
+        ],
+    ),
+    (
+        "badge",
+        &[
+            "working",
+            "idle",
+            "waiting",
+            "stuck",
+            "exited",
+            "failed",
+            "disconnected",
+            "unknown",
+        ],
+    ),
+    (
+        "status",
+        &[
+            "bar", "nav", "typing", "attached", "info", "key", "ok", "error", "message",
+        ],
+    ),
+    (
+        "palette",
+        &[
+            "border",
+            "text",
+            "prompt",
+            "selected",
+            "matched",
+            "description",
+            "hint",
+        ],
+    ),
+    ("log", &["border", "text", "time", "title"]),
+    ("help", &["border", "title", "key", "text"]),
+    ("overlay", &["banner", "confirm", "empty"]),
+];
+
+fn strip(s: Style) -> Style {
+    let mut out = Style::default()
+        .add_modifier(s.add_modifier)
+        .remove_modifier(s.sub_modifier);
+    if s.bg.is_some_and(|c| c != Color::Reset) {
+        out = out.add_modifier(Modifier::REVERSED);
+    }
+    out
+}
+
+fn parse_color(s: &str) -> Result<Option<Color>, String> {
+    if s.eq_ignore_ascii_case("default") || s.eq_ignore_ascii_case("reset") {
+        return Ok(None);
+    }
+    Color::from_str(s)
+        .map(Some)
+        .map_err(|_| format!("unknown colour {s:?}"))
+}
+
+/// `"<fg> [on <bg>] [bold] [dim] [italic] [underline] [reverse]"`.
+pub fn parse_style(spec: &str) -> Result<Style, String> {
+    let mut style = Style::default();
+    let mut words = spec.split_whitespace();
+    let mut fg_set = false;
+    while let Some(w) = words.next() {
+        let lw = w.to_ascii_lowercase();
+        match lw.as_str() {
+            "bold" => style = style.add_modifier(Modifier::BOLD),
+            "dim" => style = style.add_modifier(Modifier::DIM),
+            "italic" => style = style.add_modifier(Modifier::ITALIC),
+            "underline" | "underlined" => style = style.add_modifier(Modifier::UNDERLINED),
+            "reverse" | "reversed" => style = style.add_modifier(Modifier::REVERSED),
+            "on" => {
+                let bg = words.next().ok_or("\"on\" needs a colour")?;
+                if let Some(c) = parse_color(bg)? {
+                    style = style.bg(c);
+                }
+            }
+            _ if !fg_set => {
+                fg_set = true;
+                if let Some(c) = parse_color(w)? {
+                    style = style.fg(c);
+                }
+            }
+            _ => return Err(format!("unexpected {w:?} in style {spec:?}")),
+        }
+    }
+    Ok(style)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.contains("..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// `$XDG_CONFIG_HOME/telepty/themes` or `~/.config/telepty/themes`.
+pub fn user_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("telepty/themes"))
+}
+
+/// Load a theme by name: the user's file first, then the built-in one.
+pub fn load(name: &str) -> Result<Theme, String> {
+    let name = name.trim();
+    if !valid_name(name) {
+        return Err(format!("invalid theme name {name:?}"));
+    }
+    if let Some(dir) = user_dir() {
+        let path = dir.join(format!("{name}.toml"));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return Theme::parse(name, &text).map_err(|e| format!("theme {}: {e}", path.display()));
+        }
+    }
+    match BUILTIN.iter().find(|(n, _)| *n == name) {
+        Some((n, text)) => Theme::parse(n, text),
+        None => Err(format!(
+            "unknown theme '{name}' (available: {})",
+            available().join(", ")
+        )),
+    }
+}
+
+/// Built-in themes plus the user's, sorted, without duplicates.
+pub fn available() -> Vec<String> {
+    let mut v: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+    if let Some(dir) = user_dir() {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if let Some(stem) = file.strip_suffix(".toml") {
+                    if valid_name(stem) && !v.iter().any(|x| x == stem) {
+                        v.push(stem.to_string());
+                    }
+                }
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_themes_parse_completely() {
+        for (name, text) in BUILTIN {
+            let mut t = Theme {
+                name: name.to_string(),
+                ..Default::default()
+            };
+            t.apply(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Every key is set in every built-in theme.
+            for (section, keys) in KEYS {
+                for key in *keys {
+                    let s = *t.slot(section, key).unwrap();
+                    assert_ne!(s, Style::default(), "{name}: {section}.{key} unset");
+                }
+            }
+            assert_eq!(&t.name, name);
+        }
+    }
+
+    #[test]
+    fn style_strings() {
+        assert_eq!(parse_style("red").unwrap(), Style::default().fg(Color::Red));
+        assert_eq!(
+            parse_style("black on #102030 bold").unwrap(),
+            Style::default()
+                .fg(Color::Black)
+                .bg(Color::Rgb(0x10, 0x20, 0x30))
+                .add_modifier(Modifier::BOLD)
+        );
+        assert_eq!(
+            parse_style("on 208").unwrap(),
+            Style::default().bg(Color::Indexed(208))
+        );
+        assert_eq!(
+            parse_style("default reverse").unwrap(),
+            Style::default().add_modifier(Modifier::REVERSED)
+        );
+        assert!(parse_style("red blue").is_err());
+        assert!(parse_style("notacolour").is_err());
+        assert!(parse_style("red on").is_err());
+    }
+
+    #[test]
+    fn partial_theme_falls_back_and_typos_are_reported() {
+        let t = Theme::parse("mine", "[border]\nfocused = \"red\"\n").unwrap();
+        assert_eq!(t.border_focused, Style::default().fg(Color::Red));
+        assert_eq!(t.border_unfocused, Theme::base().border_unfocused);
+        assert_eq!(t.name, "mine");
+        assert!(
+            Theme::parse("x", "[border]\nfocussed = \"red\"\n")
+                .unwrap_err()
+                .contains("border.focussed")
+        );
+        assert!(Theme::parse("x", "[border\n").is_err());
+    }
+
+    #[test]
+    fn no_color_keeps_modifiers_only() {
+        let t = Theme::base().without_colors();
+        assert_eq!(t.status_nav.fg, None);
+        assert_eq!(t.status_nav.bg, None);
+        assert!(t.status_nav.add_modifier.contains(Modifier::REVERSED));
+        assert!(t.status_nav.add_modifier.contains(Modifier::BOLD));
+        assert!(t.palette_selected.add_modifier.contains(Modifier::REVERSED));
+        assert_eq!(t.border_unfocused, Style::default());
+    }
+
+    #[test]
+    fn loading_by_name() {
+        assert_eq!(load("light").unwrap().name, "light");
+        assert!(load("../etc/passwd").is_err());
+        let err = load("no-such-theme").unwrap_err();
+        assert!(
+            err.contains("available: ") && err.contains("high-contrast"),
+            "{err}"
+        );
+    }
+}

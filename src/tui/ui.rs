@@ -1,0 +1,649 @@
+//! Drawing. Pure functions of the [`App`] (plus the pane sources' screens, each locked only
+//! while that pane is drawn), so whole screens can be snapshot-tested with `TestBackend`.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use tui_term::widget::{Cursor, PseudoTerminal};
+
+use super::app::{App, Mode, Overlay};
+use super::info::Badge;
+use super::layout::{self, LayoutKind};
+use super::palette::{Palette, Stage};
+use super::theme::Theme;
+
+fn width(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// Cut `s` to at most `max` columns, with an ellipsis when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = width(c.encode_utf8(&mut [0; 4]));
+        if w + cw > max - 1 {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+fn line_width(spans: &[Span]) -> usize {
+    spans.iter().map(Span::width).sum()
+}
+
+pub fn draw(f: &mut Frame, app: &mut App) {
+    let area = f.area();
+    if area.width < 20 || area.height < 5 {
+        f.render_widget(Paragraph::new("window too small"), area);
+        return;
+    }
+    let banner_h = u16::from(app.attached);
+    // The log needs room: it only shows when the panes keep at least 8 rows.
+    let log_h = if app.log.visible && area.height >= 16 {
+        (area.height / 3).clamp(5, 14)
+    } else {
+        0
+    };
+    let panes_h = area.height.saturating_sub(banner_h + log_h + 2);
+    let banner = Rect::new(area.x, area.y, area.width, banner_h);
+    let panes = Rect::new(area.x, area.y + banner_h, area.width, panes_h);
+    let log = Rect::new(area.x, panes.bottom(), area.width, log_h);
+    let status = Rect::new(area.x, log.bottom(), area.width, 1);
+    let message = Rect::new(area.x, status.bottom(), area.width, 1);
+
+    if app.attached {
+        draw_banner(f, app, banner);
+    }
+    draw_panes(f, app, panes);
+    if app.log.visible {
+        draw_log(f, app, log);
+    }
+    draw_status(f, app, status);
+    draw_message(f, app, message);
+    match &app.overlay {
+        Overlay::None => {}
+        Overlay::Help => draw_help(f, app, area),
+        Overlay::Palette(p) => draw_palette(f, &app.theme, p, area),
+        Overlay::Confirm(c) => draw_confirm(f, &app.theme, &c.message, area),
+    }
+    app.dirty = false;
+}
+
+fn draw_banner(f: &mut Frame, app: &App, area: Rect) {
+    let id = app.focused_id().unwrap_or_default();
+    let text = format!(
+        " ATTACHED to {id} — every key goes to the program; {} detaches ",
+        app.prefix.label()
+    );
+    f.render_widget(
+        Paragraph::new(Line::from(text))
+            .style(app.theme.banner)
+            .alignment(Alignment::Center),
+        area,
+    );
+}
+
+fn draw_panes(f: &mut Frame, app: &mut App, area: Rect) {
+    app.pane_area = area;
+    let kind = app.effective_layout();
+    let plan = layout::plan(kind, app.panes.len(), app.focus, area);
+    app.page = (plan.page, plan.pages);
+    app.visible = plan.range.clone().zip(plan.rects.iter().copied()).collect();
+    if app.panes.is_empty() {
+        let msg = vec![
+            Line::from("No sessions yet."),
+            Line::from(""),
+            Line::from("Press : and run `spawn`, or start one over the API:"),
+            Line::from("POST /api/sessions/spawn {\"session_id\":\"w1\",\"command\":\"bash\"}"),
+        ];
+        let h = msg.len() as u16;
+        let r = Rect::new(
+            area.x,
+            area.y + area.height.saturating_sub(h) / 2,
+            area.width,
+            h.min(area.height),
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .alignment(Alignment::Center)
+                .style(app.theme.empty),
+            r,
+        );
+        return;
+    }
+    for (idx, rect) in app.visible.clone() {
+        draw_pane(f, app, idx, rect);
+    }
+}
+
+fn badge_style(t: &Theme, b: &Badge) -> Style {
+    match b {
+        Badge::Working => t.badge_working,
+        Badge::Idle => t.badge_idle,
+        Badge::Waiting => t.badge_waiting,
+        Badge::Stuck => t.badge_stuck,
+        Badge::Exited { failed: true, .. } => t.badge_failed,
+        Badge::Exited { .. } => t.badge_exited,
+        Badge::Disconnected => t.badge_disconnected,
+        Badge::Unknown => t.badge_unknown,
+    }
+}
+
+fn draw_pane(f: &mut Frame, app: &mut App, idx: usize, rect: Rect) {
+    let inner = Rect::new(
+        rect.x + 1,
+        rect.y + 1,
+        rect.width.saturating_sub(2),
+        rect.height.saturating_sub(2),
+    );
+    app.prepare_pane(idx, inner);
+    let focused = idx == app.focus;
+    let show_cursor = focused && app.mode == Mode::Typing;
+    let no_color = app.no_color;
+    let t = &app.theme;
+    let pane = &app.panes[idx];
+    let unread = !focused && pane.unread();
+
+    // Draw the screen first: the effective scrollback offset is known only under the lock.
+    let mut eff_scroll = 0usize;
+    let note = pane.source.note();
+    let mut blank = false;
+    let scroll = pane.scroll;
+    pane.source.with_screen(scroll, &mut |screen| {
+        let cursor = Cursor::default().visibility(show_cursor && screen.scrollback() == 0);
+        f.render_widget(PseudoTerminal::new(screen).cursor(cursor), inner);
+        eff_scroll = screen.scrollback();
+        if note.is_some() {
+            blank = screen.contents().trim().is_empty();
+        }
+    });
+    if no_color {
+        strip_colors(f.buffer_mut(), inner);
+    }
+    if blank {
+        if let Some(note) = note {
+            let r = Rect::new(
+                inner.x,
+                inner.y + inner.height / 2,
+                inner.width,
+                1.min(inner.height),
+            );
+            f.render_widget(
+                Paragraph::new(truncate(&note, inner.width as usize))
+                    .alignment(Alignment::Center)
+                    .style(t.empty),
+                r,
+            );
+        }
+    }
+
+    // Title: left = mark, id, host, command; right = badge, unread, scrollback.
+    let badge = pane.info.badge();
+    let mut right: Vec<Span> = vec![
+        Span::raw(" "),
+        Span::styled(format!("[{}]", badge.text()), badge_style(t, &badge)),
+    ];
+    if unread {
+        right.push(Span::raw(" "));
+        right.push(Span::styled("●", t.title_unread));
+    }
+    if eff_scroll > 0 {
+        right.push(Span::raw(" "));
+        right.push(Span::styled(
+            format!("[scrollback -{eff_scroll}]"),
+            t.title_scroll,
+        ));
+    }
+    right.push(Span::raw(" "));
+    let avail = (rect.width as usize).saturating_sub(2);
+    let right_w = line_width(&right);
+    let left_max = avail.saturating_sub(right_w + 1);
+    let mut left: Vec<Span> = vec![Span::raw(" ")];
+    if pane.marked {
+        left.push(Span::styled("◆ ", t.title_marked));
+    }
+    let id_style = if focused {
+        t.title_focused
+    } else {
+        t.title_text.add_modifier(Modifier::BOLD)
+    };
+    let used = line_width(&left) + 1;
+    left.push(Span::styled(
+        truncate(&pane.info.id, left_max.saturating_sub(used)),
+        id_style,
+    ));
+    let mut rest = String::new();
+    if !pane.info.host.is_empty() {
+        rest.push_str(&format!(" @{}", pane.info.host));
+    }
+    let host_len = rest.len();
+    if !pane.info.command.is_empty() {
+        rest.push_str(&format!(" · {}", pane.info.command));
+    }
+    let room = left_max.saturating_sub(line_width(&left) + 1);
+    let rest = truncate(&rest, room);
+    let (host_part, cmd_part) = if rest.len() >= host_len {
+        rest.split_at(host_len)
+    } else {
+        (rest.as_str(), "")
+    };
+    left.push(Span::styled(host_part.to_string(), t.title_host));
+    left.push(Span::styled(cmd_part.to_string(), t.title_command));
+    left.push(Span::raw(" "));
+
+    let (border_type, border_style) = if focused {
+        (BorderType::Thick, t.border_focused)
+    } else if pane.marked {
+        (BorderType::Double, t.border_marked)
+    } else {
+        (BorderType::Plain, t.border_unfocused)
+    };
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(border_type)
+        .border_style(border_style)
+        .title(Line::from(left));
+    if right_w < avail {
+        block = block.title(Line::from(right).right_aligned());
+    }
+    f.render_widget(block, rect);
+    app.panes[idx].scroll = eff_scroll;
+}
+
+/// NO_COLOR: drop every colour in `area`, keeping the attributes.
+fn strip_colors(buf: &mut Buffer, area: Rect) {
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &mut buf[(x, y)];
+            cell.set_fg(Color::Reset);
+            cell.set_bg(Color::Reset);
+        }
+    }
+}
+
+fn draw_status(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let (label, style) = match (app.mode, app.attached) {
+        (_, true) => (
+            format!(" ATTACHED {} ", app.focused_id().unwrap_or_default()),
+            t.status_attached,
+        ),
+        (Mode::Typing, _) => (
+            format!(" TYPING {} ", app.focused_id().unwrap_or_default()),
+            t.status_typing,
+        ),
+        (Mode::Nav, _) => (" NAV ".to_string(), t.status_nav),
+    };
+    let mut spans = vec![
+        Span::styled(label, style),
+        Span::styled(format!(" {}", app.conn_label), t.status_info),
+    ];
+    let n = app.panes.len();
+    let sep = || Span::styled(" │ ", t.status_info);
+    spans.push(sep());
+    spans.push(Span::styled(
+        format!("{n} session{}", if n == 1 { "" } else { "s" }),
+        t.status_info,
+    ));
+    spans.push(sep());
+    let kind = app.effective_layout();
+    spans.push(Span::styled(kind.name().to_string(), t.status_info));
+    let (page, pages) = app.page;
+    if kind == LayoutKind::Zoom && n > 0 {
+        spans.push(Span::styled(
+            format!(" {}/{}", page + 1, pages),
+            t.status_info,
+        ));
+    } else if pages > 1 {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("page {}/{}", page + 1, pages),
+            t.status_key,
+        ));
+    }
+    let marked = app.panes.iter().filter(|p| p.marked).count();
+    if marked > 0 {
+        spans.push(sep());
+        spans.push(Span::styled(format!("{marked} marked"), t.status_info));
+    }
+    let hint = match app.mode {
+        Mode::Typing => format!("{} → navigation ", app.prefix.label()),
+        Mode::Nav => "? help  : palette  q quit ".to_string(),
+    };
+    let used = line_width(&spans);
+    let hint_w = width(&hint);
+    if used + hint_w < area.width as usize {
+        spans.push(Span::styled(
+            " ".repeat(area.width as usize - used - hint_w),
+            t.status_bar,
+        ));
+        spans.push(Span::styled(hint, t.status_key));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(t.status_bar), area);
+}
+
+fn draw_message(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let line = match &app.status {
+        Some(s) => Line::from(Span::styled(
+            format!(" {}", s.text),
+            if s.ok { t.status_ok } else { t.status_error },
+        )),
+        None => Line::from(Span::styled(
+            " Enter/i: type into the pane · space: mark · z: zoom · e: events",
+            t.status_message,
+        )),
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_log(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let title = if app.log.editing || !app.log.filter.is_empty() {
+        let caret = if app.log.editing { "▏" } else { "" };
+        format!(" events — filter: {}{caret} ", app.log.filter)
+    } else {
+        " events (/ filters) ".to_string()
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.log_border)
+        .title(Span::styled(title, t.log_title));
+    let inner = block.inner(area);
+    let lines = app.log.filtered();
+    let start = lines.len().saturating_sub(inner.height as usize);
+    let text: Vec<Line> = lines[start..]
+        .iter()
+        .map(|l| {
+            Line::from(vec![
+                Span::styled(format!("{} ", l.time), t.log_time),
+                Span::styled(l.text.clone(), t.log_text),
+            ])
+        })
+        .collect();
+    f.render_widget(Clear, area);
+    f.render_widget(Paragraph::new(text).block(block), area);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+pub fn help_lines(prefix: &str) -> Vec<(String, String)> {
+    let rows: Vec<(&str, String)> = vec![
+        ("Navigation mode", String::new()),
+        (
+            "←↓↑→  h j k l",
+            "move the focus to the neighbouring pane".into(),
+        ),
+        (
+            "Enter  i",
+            "type into the focused pane (typing mode)".into(),
+        ),
+        (
+            prefix,
+            "typing mode: back to navigation; twice: send it to the program".into(),
+        ),
+        (
+            "a",
+            "attach: full screen + typing until the prefix key".into(),
+        ),
+        ("z", "zoom the focused pane / back".into()),
+        ("space", "mark / unmark the pane for multicast".into()),
+        (":  ctrl+p", "command palette".into()),
+        ("[ ]  PgUp PgDn", "previous / next page".into()),
+        ("Tab  shift+Tab", "next / previous pane".into()),
+        ("1 … 9", "focus pane n of this page".into()),
+        ("L", "next layout (grid, tall, stack, zoom)".into()),
+        (
+            "r  s",
+            "rename the focused session / spawn a new one".into(),
+        ),
+        ("x", "kill the focused session (asks first)".into()),
+        ("e  /", "event log; filter it".into()),
+        ("Esc", "clear the message and the log filter".into()),
+        ("?", "this help".into()),
+        ("q", "quit (asks first when sessions would stop)".into()),
+        ("Mouse", String::new()),
+        ("click", "focus a pane".into()),
+        ("wheel", "scroll back (any key returns to live)".into()),
+        ("Palette", String::new()),
+        (
+            "type",
+            "filter commands; `inject echo hi` runs at once".into(),
+        ),
+        (
+            "Enter  Tab",
+            "run / next argument; complete ids, keys, themes".into(),
+        ),
+        ("↑ ↓", "select a command; recall earlier arguments".into()),
+        ("Esc", "close".into()),
+    ];
+    rows.into_iter().map(|(k, d)| (k.to_string(), d)).collect()
+}
+
+fn draw_help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let rows = help_lines(app.prefix.label());
+    let key_w = rows.iter().map(|(k, _)| width(k)).max().unwrap_or(0) + 2;
+    let mut lines = Vec::new();
+    for (k, d) in &rows {
+        if d.is_empty() {
+            if !lines.is_empty() {
+                lines.push(Line::from(""));
+            }
+            lines.push(Line::from(Span::styled(k.clone(), t.help_title)));
+        } else {
+            let pad = " ".repeat(key_w.saturating_sub(width(k)));
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k}{pad}"), t.help_key),
+                Span::styled(d.clone(), t.help_text),
+            ]));
+        }
+    }
+    let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 4;
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(t.help_border)
+        .title(Span::styled(" keys — any key closes ", t.help_title));
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+fn draw_confirm(f: &mut Frame, t: &Theme, message: &str, area: Rect) {
+    let w = (width(message) as u16 + 6).min(area.width);
+    let r = centered(area, w, 3);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(t.confirm);
+    f.render_widget(
+        Paragraph::new(Line::from(Span::styled(message.to_string(), t.confirm)))
+            .alignment(Alignment::Center)
+            .block(block)
+            .wrap(Wrap { trim: true }),
+        r,
+    );
+}
+
+const PALETTE_ROWS: usize = 10;
+
+fn draw_palette(f: &mut Frame, t: &Theme, p: &Palette, area: Rect) {
+    let w = 76.min(area.width.saturating_sub(4)).max(20);
+    let mut body: Vec<Line> = Vec::new();
+    let (title, label) = match p.current_arg() {
+        None => (" command palette ".to_string(), ": ".to_string()),
+        Some((spec, arg)) => (format!(" {} ", spec.name), format!("{} › ", arg.name)),
+    };
+    let input_line = Line::from(vec![
+        Span::styled(label.clone(), t.palette_prompt),
+        Span::styled(p.input.text.clone(), t.palette_text),
+    ]);
+    let inner_w = w.saturating_sub(2) as usize;
+    match &p.stage {
+        Stage::Select => {
+            let matches = p.matches();
+            let sel = p.selected.min(matches.len().saturating_sub(1));
+            let start = sel.saturating_sub(PALETTE_ROWS - 1);
+            for (i, (spec, m)) in matches.iter().enumerate().skip(start).take(PALETTE_ROWS) {
+                let selected = i == sel;
+                let base = if selected {
+                    t.palette_selected
+                } else {
+                    t.palette_text
+                };
+                let mut spans: Vec<Span> =
+                    vec![Span::styled(if selected { "› " } else { "  " }, base)];
+                for (ci, c) in spec.name.chars().enumerate() {
+                    let st = if m.positions.contains(&ci) {
+                        base.patch(t.palette_matched)
+                    } else {
+                        base
+                    };
+                    spans.push(Span::styled(c.to_string(), st));
+                }
+                let pad = 12usize.saturating_sub(spec.name.len());
+                let desc = truncate(
+                    spec.desc,
+                    inner_w.saturating_sub(2 + spec.name.len() + pad + 1),
+                );
+                spans.push(Span::styled(" ".repeat(pad), base));
+                let desc_style = if selected {
+                    base
+                } else {
+                    t.palette_description
+                };
+                spans.push(Span::styled(format!(" {desc}"), desc_style));
+                let used = line_width(&spans);
+                if selected && used < inner_w {
+                    spans.push(Span::styled(" ".repeat(inner_w - used), base));
+                }
+                body.push(Line::from(spans));
+            }
+            if matches.is_empty() {
+                body.push(Line::from(Span::styled(
+                    "  no matching command",
+                    t.palette_hint,
+                )));
+            }
+        }
+        Stage::Args { spec, collected } => {
+            let spec = &super::palette::COMMANDS[*spec];
+            for (i, v) in collected.iter().enumerate() {
+                let name = spec.args.get(i).map_or("", |a| a.name);
+                body.push(Line::from(vec![
+                    Span::styled(format!("  {name}: "), t.palette_description),
+                    Span::styled(
+                        truncate(v, inner_w.saturating_sub(name.len() + 4)),
+                        t.palette_text,
+                    ),
+                ]));
+            }
+            if let Some((cands, idx)) = p.candidates() {
+                let mut spans = vec![Span::styled("  ", t.palette_hint)];
+                for (i, c) in cands.iter().enumerate().take(12) {
+                    let st = if i == idx {
+                        t.palette_selected
+                    } else {
+                        t.palette_description
+                    };
+                    spans.push(Span::styled(c.clone(), st));
+                    spans.push(Span::raw(" "));
+                }
+                body.push(Line::from(spans));
+            }
+            body.push(Line::from(Span::styled(
+                "  Enter: ok · Tab: complete · ↑↓: history · Esc: cancel",
+                t.palette_hint,
+            )));
+        }
+    }
+    if let Some(e) = &p.error {
+        body.push(Line::from(Span::styled(format!("  {e}"), t.status_error)));
+    }
+    let h = (body.len() as u16 + 4).min(area.height.saturating_sub(1));
+    let r = Rect::new(
+        area.x + (area.width.saturating_sub(w)) / 2,
+        area.y + 1.min(area.height),
+        w,
+        h,
+    );
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(t.palette_border)
+        .title(Span::styled(title, t.palette_prompt));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    if inner.height == 0 {
+        return;
+    }
+    f.render_widget(
+        Paragraph::new(input_line),
+        Rect::new(inner.x, inner.y, inner.width, 1),
+    );
+    let cx = inner.x + (width(&label) + p.input.cursor_col()).min(inner.width as usize - 1) as u16;
+    f.set_cursor_position((cx, inner.y));
+    if inner.height > 2 {
+        let sep = Rect::new(inner.x, inner.y + 1, inner.width, 1);
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "─".repeat(inner.width as usize),
+                t.palette_border,
+            )),
+            sep,
+        );
+        let list = Rect::new(inner.x, inner.y + 2, inner.width, inner.height - 2);
+        f.render_widget(Paragraph::new(body), list);
+    }
+}
+
+/// The visible text of a buffer, one line per row (trailing spaces trimmed), wide characters
+/// once. Used by the snapshot tests.
+#[cfg(test)]
+pub fn buffer_text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in area.top()..area.bottom() {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in area.left()..area.right() {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            line.push_str(sym);
+            skip = width(sym).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
