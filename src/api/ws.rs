@@ -49,6 +49,11 @@ pub async fn session_get(
     }
     let owner = query_flag(&req, "owner");
     let snapshot = query_flag(&req, "snapshot");
+    // Extension: viewers pass create=0 so an id deleted a moment ago is not auto-created.
+    let no_create = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "create=0" || kv == "create=false"));
+    if no_create && st.engine.get_exact(&id).is_none() {
+        return Err(crate::engine::EngineError::not_found(&id).into());
+    }
     let (mut parts, _) = req.into_parts();
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &st)
         .await

@@ -111,7 +111,7 @@ pub async fn attach_session(c: &Client, target: &Target, observe: bool, detach: 
     // would create a phantom wrapped session.
     let info = c.session(&target.id).await.map_err(|e| Failure::client("attach failed", e))?;
     let id = info.get("id").and_then(Value::as_str).unwrap_or(&target.id).to_string();
-    let path = format!("/api/sessions/{}?snapshot=1", client::addr::encode_component(&id));
+    let path = format!("/api/sessions/{}?snapshot=1&create=0", client::addr::encode_component(&id));
     let ws = client::connect_ws(c.addr(), &path).await.map_err(|e| Failure::client("attach failed", e))?;
     let (mut sink, mut stream) = ws.split();
 

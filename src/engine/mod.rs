@@ -113,8 +113,9 @@ pub struct Shared {
     pub coordination: Mutex<Coordination>,
     /// Pids of deleted sessions still to be reaped.
     orphans: Mutex<Vec<u32>>,
-    /// Notified whenever the set of sessions or their titles/states change (dashboard).
-    pub changed: Notify,
+    /// Bumped whenever sessions are added, removed, renamed or change state (dashboard).
+    /// A counter in a watch channel, so no change is ever missed between two waits.
+    changes: tokio::sync::watch::Sender<u64>,
     started: AtomicBool,
 }
 
@@ -128,7 +129,12 @@ impl Shared {
 
     pub(crate) fn request_persist(&self) {
         self.persist.notify_one();
-        self.changed.notify_waiters();
+        self.bump();
+    }
+
+    /// Tell watchers (the dashboard) that something about the sessions changed.
+    pub(crate) fn bump(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     pub(crate) fn emit(&self, value: Value) {
@@ -214,7 +220,7 @@ impl Engine {
             next_conn: AtomicU64::new(0),
             coordination: Mutex::new(Coordination::default()),
             orphans: Mutex::new(Vec::new()),
-            changed: Notify::new(),
+            changes: tokio::sync::watch::channel(0).0,
             started: AtomicBool::new(false),
         });
         let engine = Engine { shared };
@@ -264,9 +270,9 @@ impl Engine {
         self.sessions().iter().map(|s| self.view(s, None)).collect()
     }
 
-    /// Wakes when sessions are added, removed, renamed or change state.
-    pub fn changed(&self) -> &Notify {
-        &self.shared.changed
+    /// A receiver that wakes when sessions are added, removed, renamed or change state.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.changes.subscribe()
     }
 
     pub fn coordination(&self) -> std::sync::MutexGuard<'_, Coordination> {

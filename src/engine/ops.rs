@@ -866,7 +866,7 @@ impl Engine {
             }
             self.shared.request_persist();
         } else {
-            self.shared.changed.notify_waiters();
+            self.shared.bump();
         }
         Ok((s, conn_id, owner, rx))
     }
@@ -890,7 +890,7 @@ impl Engine {
                 self.shared.request_persist();
             }
         }
-        self.shared.changed.notify_waiters();
+        self.shared.bump();
     }
 
     /// A frame from an attached socket (API.md §11.2 table).
@@ -934,7 +934,7 @@ impl Engine {
                 }
                 self.shared.emit(json!({"type": "session_ready", "session_id": s.id(), "timestamp": now_iso()}));
                 tasks::fire_auto_report(self, s);
-                self.shared.changed.notify_waiters();
+                self.shared.bump();
             }
             (Kind::Wrapped, true, "resize") => {
                 if let Some((c, r)) = dims() {

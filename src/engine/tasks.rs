@@ -240,7 +240,7 @@ async fn classifier_tick(shared: Arc<Shared>) {
                     Some(&s),
                     json!({"auto_state": t.to.as_str(), "auto_state_from": t.from.as_str(), "auto_detail": t.detail}),
                 );
-                shared.changed.notify_waiters();
+                shared.bump();
             }
         }
         seen.retain(|k, _| live.contains(k));

@@ -349,8 +349,8 @@ async fn embedded_bus(engine: Engine, tx: mpsc::UnboundedSender<AppMsg>) {
 }
 
 async fn embedded_changes(engine: Engine, tx: mpsc::UnboundedSender<AppMsg>) {
-    loop {
-        engine.changed().notified().await;
+    let mut changes = engine.changes();
+    while changes.changed().await.is_ok() {
         if tx.send(AppMsg::Refresh).is_err() {
             return;
         }
