@@ -20,23 +20,19 @@ pub struct DaemonOptions {
 /// Bind address: flag, then `HOST`; never `TELEPTY_HOST`, which is a client setting
 /// (API.md §1.1). Port: flag, `PORT`, `TELEPTY_PORT`, 3848.
 pub fn resolve_bind(opts: &DaemonOptions) -> anyhow::Result<(String, u16)> {
-    let host = opts
-        .host
-        .clone()
-        .or_else(|| std::env::var("HOST").ok().filter(|h| !h.trim().is_empty()))
-        .unwrap_or_else(|| "127.0.0.1".into());
+    resolve_bind_with(opts, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)
+}
+
+/// [`resolve_bind`] with the environment passed in (empty values count as unset).
+pub fn resolve_bind_with(opts: &DaemonOptions, env: impl Fn(&str) -> Option<String>) -> Result<(String, u16), String> {
+    let env = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let host = opts.host.clone().or_else(|| env("HOST")).unwrap_or_else(|| "127.0.0.1".into());
     let port = match opts.port {
         Some(p) => p,
-        None => {
-            let raw = std::env::var("PORT")
-                .ok()
-                .filter(|p| !p.trim().is_empty())
-                .or_else(|| std::env::var("TELEPTY_PORT").ok().filter(|p| !p.trim().is_empty()));
-            match raw {
-                Some(p) => p.trim().parse::<u16>().with_context(|| format!("invalid port {p:?}"))?,
-                None => 3848,
-            }
-        }
+        None => match env("PORT").map(|v| ("PORT", v)).or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v))) {
+            Some((name, v)) => v.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| format!("{name} is not a valid port: {v:?}"))?,
+            None => 3848,
+        },
     };
     Ok((host, port))
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use daemon::{DaemonOptions, RunningServer, Startup, run_daemon, start_server};
+pub use daemon::{DaemonOptions, RunningServer, Startup, resolve_bind, resolve_bind_with, run_daemon, start_server};
 pub use relay::Relay;
 
 use crate::config::{Paths, TrustSettings};

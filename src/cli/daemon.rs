@@ -15,42 +15,9 @@ pub struct DaemonArgs {
     pub port: Option<u16>,
 }
 
-fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// Flags > `HOST`/`PORT` > `TELEPTY_PORT` > the daemon's defaults. `TELEPTY_HOST` selects the
-/// daemon a *client* talks to and is never used for binding (API.md §1.1).
-pub(crate) fn resolve(
-    args: &DaemonArgs,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<(Option<String>, Option<u16>), String> {
-    let host = args.host.clone().or_else(|| env("HOST"));
-    let port = match args.port {
-        Some(p) => Some(p),
-        None => {
-            let from_env = env("PORT")
-                .map(|v| ("PORT", v))
-                .or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v)));
-            match from_env {
-                None => None,
-                Some((name, v)) => Some(
-                    v.parse::<u16>()
-                        .ok()
-                        .filter(|&p| p != 0)
-                        .ok_or_else(|| format!("{name} is not a valid port: {v:?}"))?,
-                ),
-            }
-        }
-    };
-    Ok((host, port))
-}
-
 pub fn run(args: DaemonArgs) -> i32 {
-    let (host, port) = match resolve(&args, env_nonempty) {
+    let opts = crate::api::DaemonOptions { host: args.host, port: args.port };
+    let (host, port) = match crate::api::resolve_bind_with(&opts, |k| std::env::var(k).ok()) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("telepty: {e}");
@@ -69,7 +36,7 @@ pub fn run(args: DaemonArgs) -> i32 {
         }
     };
     let result = rt.block_on(async move {
-        crate::api::run_daemon(crate::api::DaemonOptions { host, port }).await
+        crate::api::run_daemon(crate::api::DaemonOptions { host: Some(host), port: Some(port) }).await
     });
     match result {
         Ok(code) => code,

@@ -252,41 +252,30 @@ fn daemon_bind_precedence() {
                 .map(|(_, v)| v.to_string())
         }
     };
+    let resolve = |a: &daemon::DaemonArgs, e: &dyn Fn(&str) -> Option<String>| {
+        crate::api::resolve_bind_with(&crate::api::DaemonOptions { host: a.host.clone(), port: a.port }, e)
+    };
     let cli = parse(&["daemon"]).unwrap();
     let Command::Daemon(a) = cli.command else {
         panic!("not daemon")
     };
-    assert_eq!(daemon::resolve(&a, env(&[])).unwrap(), (None, None));
+    assert_eq!(resolve(&a, &env(&[])).unwrap(), ("127.0.0.1".into(), 3848));
     assert_eq!(
-        daemon::resolve(
-            &a,
-            env(&[
-                ("HOST", "0.0.0.0"),
-                ("PORT", "4000"),
-                ("TELEPTY_PORT", "5000")
-            ])
-        )
-        .unwrap(),
-        (Some("0.0.0.0".into()), Some(4000))
+        resolve(&a, &env(&[("HOST", "0.0.0.0"), ("PORT", "4000"), ("TELEPTY_PORT", "5000")])).unwrap(),
+        ("0.0.0.0".into(), 4000)
     );
+    // TELEPTY_HOST selects a daemon for clients; it never decides where the daemon binds.
     assert_eq!(
-        daemon::resolve(
-            &a,
-            env(&[("TELEPTY_HOST", "box"), ("TELEPTY_PORT", "5000")])
-        )
-        .unwrap(),
-        (None, Some(5000))
+        resolve(&a, &env(&[("TELEPTY_HOST", "box"), ("TELEPTY_PORT", "5000")])).unwrap(),
+        ("127.0.0.1".into(), 5000)
     );
-    assert!(daemon::resolve(&a, env(&[("PORT", "x")])).is_err());
+    assert!(resolve(&a, &env(&[("PORT", "x")])).is_err());
 
     let cli = parse(&["daemon", "--host", "::1", "--port", "4100"]).unwrap();
     let Command::Daemon(a) = cli.command else {
         panic!("not daemon")
     };
-    assert_eq!(
-        daemon::resolve(&a, env(&[("HOST", "0.0.0.0"), ("PORT", "1")])).unwrap(),
-        (Some("::1".into()), Some(4100))
-    );
+    assert_eq!(resolve(&a, &env(&[("HOST", "0.0.0.0"), ("PORT", "1")])).unwrap(), ("::1".into(), 4100));
 }
 
 #[test]
