@@ -89,6 +89,13 @@ pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
     ok(Value::Array(sessions))
 }
 
+/// Write session metadata before answering, so a rename or register survives even a daemon
+/// killed right after the reply (a wrapped owner re-registers under what the reply said).
+async fn persist_durably(st: &ApiState) {
+    let engine = st.engine.clone();
+    let _ = tokio::task::spawn_blocking(move || engine.persist_now()).await;
+}
+
 fn dimension(body: &Value, key: &str, default: u16) -> Result<u16, ApiError> {
     match body.int_field(key) {
         None => Ok(default),
@@ -170,6 +177,7 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         rows: dim("rows"),
     };
     let (status, body) = st.engine.register(req)?;
+    persist_durably(&st).await;
     if status == 201 { created(body) } else { ok(body) }
 }
 
@@ -184,12 +192,14 @@ pub async fn rename(State(st): St, p: Result<Path<String>, PathRejection>, JsonB
         return Err(EngineError::InvalidSessionId { requested: new_id }.into());
     }
     let (old_id, new_id) = st.engine.rename(&id, &new_id)?;
+    persist_durably(&st).await;
     ok(json!({"success": true, "old_id": old_id, "new_id": new_id}))
 }
 
 pub async fn delete_session(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = session_id(p)?;
     let status = st.engine.delete(&id)?;
+    persist_durably(&st).await;
     ok(json!({"success": true, "status": status}))
 }
 

@@ -73,7 +73,7 @@ pub async fn attach(ctx: &mut Ctx, a: AttachArgs) -> Result<(), Failure> {
         Some(t) => t,
         None => pick(ctx).await?,
     };
-    let (c, target) = ctx.target(&spec).await?;
+    let (c, target) = ctx.session_target(&spec, "attach").await?;
     attach_session(&c, &target, a.observe, detach, &a.detach_key).await
 }
 

@@ -237,7 +237,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
         }
         return Ok(());
     };
-    let (client, target) = ctx.target(&spec).await?;
+    let (client, target) = ctx.session_target(&spec, "status").await?;
     let sess = client
         .session(&target.id)
         .await

@@ -28,17 +28,39 @@ pub struct InjectArgs {
     /// Print the daemon's JSON answer (with the inject id)
     #[arg(long)]
     pub json: bool,
+    /// Store the text (or FILE's contents, then TEXT is an optional message) as
+    /// ~/.telepty/shared/<sha256>.md and inject a one-line pointer to it
+    #[arg(long = "ref", value_name = "FILE", num_args = 0..=1)]
+    pub reference: Option<Option<String>>,
     /// Session id (or alias), optionally id@host
     pub target: String,
     /// Text to type; the words are joined with spaces ("" = Enter only)
-    #[arg(value_name = "TEXT", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "TEXT", required_unless_present = "reference", num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub text: Vec<String>,
 }
 
 pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.target).await?;
+    let plan = match &a.reference {
+        Some(value) => Some(super::reply::plan_inject_ref(
+            value.as_deref(),
+            &a.target,
+            &a.text,
+        )?),
+        None => None,
+    };
+    let spec = plan
+        .as_ref()
+        .map_or(a.target.as_str(), |p| p.target.as_str());
+    if plan.is_some() {
+        super::reply::refuse_remote_ref(ctx, spec, "inject")?;
+    }
+    let (client, target) = ctx.session_target(spec, "inject").await?;
+    let prompt = match &plan {
+        Some(p) => super::reply::ref_prompt(p, &target, "inject")?,
+        None => a.text.join(" "),
+    };
     let req = InjectRequest {
-        prompt: a.text.join(" "),
+        prompt,
         no_enter: a.no_enter,
         from: a.from.filter(|f| !f.is_empty()),
         reply_to: a.reply_to,
@@ -67,7 +89,7 @@ pub struct EnterArgs {
 }
 
 pub async fn enter(ctx: &mut Ctx, a: EnterArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.target).await?;
+    let (client, target) = ctx.session_target(&a.target, "enter").await?;
     let resp = client
         .submit(&target.id)
         .await
@@ -95,7 +117,7 @@ pub struct KeysArgs {
 }
 
 pub async fn keys(ctx: &mut Ctx, a: KeysArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.target).await?;
+    let (client, target) = ctx.session_target(&a.target, "keys").await?;
     let resp = client.keys(&target.id, &a.keys).await.map_err(|e| {
         let valid = e
             .body()
@@ -309,15 +331,38 @@ pub struct BroadcastArgs {
     /// Print the daemon's JSON answer
     #[arg(long)]
     pub json: bool,
+    /// Every session of every configured peer too (`telepty peers`)
+    #[arg(long)]
+    pub all_hosts: bool,
+    /// Store the text (or FILE's contents, then TEXT is an optional message) as
+    /// ~/.telepty/shared/<sha256>.md and inject a one-line pointer to it
+    #[arg(long = "ref", value_name = "FILE", num_args = 0..=1)]
+    pub reference: Option<Option<String>>,
     /// Text to type; the words are joined with spaces
-    #[arg(value_name = "TEXT", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "TEXT", required_unless_present = "reference", num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub text: Vec<String>,
 }
 
 pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
+    let prompt = match &a.reference {
+        Some(value) => {
+            if a.all_hosts && !ctx.peer_list().is_empty() {
+                return Err(Failure::new(
+                    "broadcast failed",
+                    "--ref cannot reach other hosts (the shared file would only exist on this machine); drop --all-hosts or --ref",
+                ));
+            }
+            let plan = super::reply::plan_broadcast_ref(value.as_deref(), &a.text)?;
+            super::reply::store_ref(&plan, "broadcast")?
+        }
+        None => a.text.join(" "),
+    };
+    if a.all_hosts {
+        return super::peers::broadcast_all_hosts(ctx, &prompt, a.json).await;
+    }
     let client = ctx.local().await?;
     let resp = client
-        .broadcast(&a.text.join(" "))
+        .broadcast(&prompt)
         .await
         .map_err(|e| Failure::client("broadcast", e))?;
     finish_results("broadcast", &resp, a.json)

@@ -4,12 +4,16 @@
 //! 2 usage errors. Client commands run on a current-thread runtime; `daemon` builds its own
 //! multi-thread runtime.
 
+mod allow;
 mod attach;
+mod coord;
 mod daemon;
 mod events;
 mod info;
 mod input;
 mod output;
+mod peers;
+mod reply;
 mod screen;
 mod sessions;
 mod tui;
@@ -77,6 +81,19 @@ pub enum Command {
     Listen(events::ListenArgs),
     /// Print the version
     Version(info::VersionArgs),
+    /// Run a command in this terminal as a wrapped session that accepts injects
+    #[command(visible_aliases = ["wrap", "enable"])]
+    Allow(allow::AllowArgs),
+    /// Answer whoever last injected into this session ($TELEPTY_SESSION_ID)
+    Reply(reply::ReplyArgs),
+    /// Remote daemons: list, add, remove, check
+    Peers(peers::PeersArgs),
+    /// Handoffs between sessions: list, drop, claim, status, get
+    Handoff(coord::HandoffArgs),
+    /// Open a deliberation thread and inject its topic into each participant
+    Deliberate(coord::DeliberateArgs),
+    /// Report this session's phase, task and blockers ($TELEPTY_SESSION_ID)
+    StatusReport(coord::StatusReportArgs),
 }
 
 /// Run the CLI with the process arguments; returns the exit code.
@@ -96,6 +113,7 @@ pub fn run(cli: Cli) -> i32 {
     let cli = match cli.command {
         Command::Daemon(args) => return daemon::run(args),
         Command::Tui(args) => return tui::run(args),
+        Command::Allow(args) => return allow::run(args),
         command => Cli { command },
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -111,7 +129,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = rt.block_on(async move {
         let mut ctx = Ctx::new();
         match cli.command {
-            Command::Daemon(_) | Command::Tui(_) => Ok(()),
+            Command::Daemon(_) | Command::Tui(_) | Command::Allow(_) => Ok(()),
             Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
             Command::Attach(a) => attach::attach(&mut ctx, a).await,
             Command::List(a) => sessions::list(&mut ctx, a).await,
@@ -130,6 +148,11 @@ pub fn run(cli: Cli) -> i32 {
             Command::Monitor(a) => events::monitor(&mut ctx, a).await,
             Command::Listen(a) => events::listen(&mut ctx, a).await,
             Command::Version(a) => info::version(&mut ctx, a).await,
+            Command::Reply(a) => reply::run_reply(&mut ctx, a).await,
+            Command::Peers(a) => peers::run_peers(&mut ctx, a).await,
+            Command::Handoff(a) => coord::run_handoff(&mut ctx, a).await,
+            Command::Deliberate(a) => coord::run_deliberate(&mut ctx, a).await,
+            Command::StatusReport(a) => coord::run_status_report(&mut ctx, a).await,
         }
     });
     match result {

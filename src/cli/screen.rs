@@ -44,7 +44,7 @@ pub struct ReadScreenArgs {
 }
 
 pub async fn read_screen(ctx: &mut Ctx, a: ReadScreenArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.target).await?;
+    let (client, target) = ctx.session_target(&a.target, "read-screen").await?;
     let q = ScreenQuery {
         lines: a.lines,
         raw: a.raw,
@@ -122,7 +122,7 @@ pub(crate) fn wait_outcome(
 }
 
 pub async fn wait(ctx: &mut Ctx, a: WaitArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.target).await?;
+    let (client, target) = ctx.session_target(&a.target, "wait").await?;
     let req = WaitRequest {
         pattern: a.pattern.clone(),
         settle_ms: a.settle_ms,

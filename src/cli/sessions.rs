@@ -185,6 +185,9 @@ pub(crate) fn session_table(sessions: &[Value], home: Option<&str>) -> String {
 }
 
 pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
+    if !ctx.peer_list().is_empty() {
+        return super::peers::list_all_hosts(ctx, a.json).await;
+    }
     let client = ctx.local().await?;
     let resp = client
         .list_sessions()
@@ -222,7 +225,7 @@ pub struct RenameArgs {
 }
 
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.old).await?;
+    let (client, target) = ctx.session_target(&a.old, "rename").await?;
     let resp = client
         .rename(&target.id, &a.new)
         .await
@@ -248,7 +251,7 @@ pub struct KillArgs {
 }
 
 pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), Failure> {
-    let (client, target) = ctx.target(&a.target).await?;
+    let (client, target) = ctx.session_target(&a.target, "kill").await?;
     let resp = client
         .delete_session(&target.id)
         .await

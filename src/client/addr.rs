@@ -163,10 +163,10 @@ impl Peer {
     }
 }
 
-/// The configured peers. Peer configuration (`telepty peers …`) is not implemented yet, so
-/// this returns no peers; resolution already honours whatever it returns.
-pub fn load_peers(_paths: &Paths) -> Vec<Peer> {
-    Vec::new()
+/// The configured peers (`[[peers]]` of config.toml, plus discovered Tailscale machines when
+/// `discover_tailscale = true`); see [`super::peers`].
+pub fn load_peers(paths: &Paths) -> Vec<Peer> {
+    super::peers::load(paths)
 }
 
 /// A session addressed as `id` or `id@host`.

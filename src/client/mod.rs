@@ -9,6 +9,8 @@ pub mod addr;
 mod api;
 mod daemon;
 mod error;
+pub mod peers;
+pub mod shared_ref;
 pub mod ws;
 
 pub use addr::{ClientEnv, DaemonAddr, Peer, Target, load_peers, resolve_target, split_target};

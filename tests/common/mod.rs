@@ -149,6 +149,9 @@ pub fn children_of(pid: u32) -> Vec<(u32, String)> {
 // Daemon
 // ------------------------------------------------------------------------------------------
 
+/// A named predicate over a JSON frame.
+pub type Expect<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
+
 pub struct Daemon {
     pub home: tempfile::TempDir,
     pub port: u16,
@@ -1037,11 +1040,7 @@ impl Ws {
 
     /// Reads frames until every predicate has matched some frame (in any order); returns the
     /// first match of each, in the order of `wanted`.
-    pub fn recv_each(
-        &mut self,
-        timeout: Duration,
-        wanted: &[(&str, &dyn Fn(&Value) -> bool)],
-    ) -> Vec<Value> {
+    pub fn recv_each(&mut self, timeout: Duration, wanted: &[Expect<'_>]) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
         let mut found: Vec<Option<Value>> = vec![None; wanted.len()];
         while found.iter().any(Option::is_none) {

@@ -1,0 +1,197 @@
+//! Benchmark 5: daemon memory. A release `telepty daemon` (temporary HOME, own port): VmRSS
+//! when idle, then after `TELEPTY_BENCH_SESSIONS` (100) idle interactive shells
+//! (`bash --norc --noprofile`, 80x30, the spawn default) are running and their output has
+//! settled. Only the daemon process is counted (not the shells). For comparison a tmux server
+//! (on a private socket) with one window of the same shell, then 100: the server's VmRSS.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// VmRSS once it stopped moving (two reads 500 ms apart within 64 KiB), at most ~5 s.
+fn settled_rss(pid: u32) -> u64 {
+    let mut last = rss_kb(pid);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = rss_kb(pid);
+        if now.abs_diff(last) <= 64 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+fn detail(pid: u32) -> String {
+    let f = |k: &str| {
+        status_kb(pid, k)
+            .map(|v| format!("{k} {:.1} MB", mb(v)))
+            .unwrap_or_default()
+    };
+    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Threads:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        })
+        .unwrap_or_default();
+    format!(
+        "{}, {}, {}, {}, threads {threads}",
+        f("VmRSS"),
+        f("RssAnon"),
+        f("RssFile"),
+        f("VmHWM")
+    )
+}
+
+fn main() {
+    let n = env_usize("TELEPTY_BENCH_SESSIONS", 100).max(1);
+    let d = Daemon::start();
+    let pid = d.pid();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = settled_rss(pid);
+    let idle_anon = status_kb(pid, "RssAnon").unwrap_or(0);
+    eprintln!("[rss] telepty idle: {}", detail(pid));
+
+    let mut c = d.conn();
+    let t0 = Instant::now();
+    for i in 0..n {
+        d.spawn(
+            &mut c,
+            &format!("idle-{i}"),
+            "bash",
+            &["--norc", "--noprofile"],
+            80,
+            30,
+        );
+    }
+    let spawn_s = t0.elapsed().as_secs_f64();
+    for i in 0..n {
+        let id = format!("idle-{i}");
+        wait_for(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            "prompt",
+            || (c.generation(&id) > 0).then_some(()),
+        );
+    }
+    let (st, v) = c.get("/api/sessions").unwrap();
+    assert_eq!(st, 200);
+    let running = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|s| s["exitCode"].is_null() && s["pid"].is_u64())
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(running, n, "not all sessions are running");
+    std::thread::sleep(Duration::from_secs(1));
+    let full = settled_rss(pid);
+    eprintln!(
+        "[rss] telepty with {n} sessions (spawned in {spawn_s:.1}s): {}",
+        detail(pid)
+    );
+    let per = mb(full.saturating_sub(idle)) / n as f64;
+
+    let mut tmux_anon = None;
+    let tmux = if Tmux::available() {
+        let t = Tmux::new("rss");
+        t.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "30",
+            "bash --norc --noprofile",
+        ]);
+        let tpid = t.server_pid();
+        std::thread::sleep(Duration::from_millis(500));
+        let one = settled_rss(tpid);
+        tmux_anon = status_kb(tpid, "RssAnon");
+        eprintln!("[rss] tmux server, 1 window: {}", detail(tpid));
+        for _ in 1..n {
+            t.run(&["new-window", "-d", "bash --norc --noprofile"]);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let all = settled_rss(tpid);
+        eprintln!("[rss] tmux server, {n} windows: {}", detail(tpid));
+        Some((
+            one,
+            all,
+            mb(all.saturating_sub(one)) / (n - 1).max(1) as f64,
+        ))
+    } else {
+        None
+    };
+
+    let (ref_idle, ref_per, r_idle, r_per) = match tmux {
+        Some((one, _, p)) => (
+            format!("tmux 1 window {:.1}", mb(one)),
+            format!("tmux {p:.3}"),
+            format!("{:.2}x", mb(idle) / mb(one)),
+            format!("{:.2}x", per / p),
+        ),
+        None => (
+            "tmux missing".into(),
+            "tmux missing".into(),
+            "-".into(),
+            "-".into(),
+        ),
+    };
+    row(
+        "5a daemon RSS idle (MB)",
+        format!("{:.1}", mb(idle)),
+        ref_idle,
+        r_idle,
+        Goal::AtMost,
+        "<= 8 MB",
+        mb(idle),
+        8.0,
+    );
+    // Most of the idle RSS is clean, shared, file-backed binary text (fault-around maps code
+    // pages in 64 KiB runs); the private, anonymous part is what the daemon itself allocates.
+    row(
+        "5a' of which private anonymous memory (RssAnon, MB)",
+        format!("{:.1}", mb(idle_anon)),
+        tmux_anon
+            .map(|a| format!("tmux {:.1}", mb(a)))
+            .unwrap_or_else(|| "-".into()),
+        "-".into(),
+        Goal::Info,
+        "-",
+        0.0,
+        0.0,
+    );
+    row(
+        &format!("5b daemon RSS per idle bash session (MB, n={n})"),
+        format!("{per:.3}"),
+        ref_per,
+        r_per,
+        Goal::AtMost,
+        "<= 0.5 MB",
+        per,
+        0.5,
+    );
+    let total_ref = tmux
+        .map(|(_, all, _)| format!("tmux {:.1}", mb(all)))
+        .unwrap_or_else(|| "-".into());
+    row(
+        &format!("5c daemon RSS with {n} sessions (MB)"),
+        format!("{:.1}", mb(full)),
+        total_ref,
+        "-".into(),
+        Goal::Info,
+        "-",
+        0.0,
+        0.0,
+    );
+}

@@ -1,0 +1,1451 @@
+//! `telepty allow` (aliases `wrap`, `enable`): run a command in a local PTY inside the user's
+//! terminal, fully transparent, and register it with the daemon as a *wrapped* session so that
+//! other programs can inject into it (API.md §2, §11.2 owner obligations).
+//!
+//! ```text
+//!  keyboard ─► stdin thread ──┐                      ┌─► stdout (the user's terminal, raw bytes)
+//!                             ├─► writer thread ─► PTY ─► reader thread ─┤
+//!  daemon ─► owner WS ─► FIFO (delivery task) ─┘                      └─► own Terminal emulator
+//!                                                                           │ (snapshots, gates)
+//!  daemon ◄─ owner WS ◄─ output / resize / ready / session_died ◄───────────┘
+//! ```
+//!
+//! * Every `inject` frame goes into one FIFO that outlives connections, so each frame is
+//!   written exactly once and in order, whatever happens to the socket. Text is paste-wrapped
+//!   when the child enabled bracketed paste and the text has a newline; a lone `"\r"` passes
+//!   the same Enter gate as spawned sessions (`engine::input::enter_gate`) measured on the
+//!   bridge's own emulator; `raw` frames are written verbatim.
+//! * The bridge's emulator mirrors what the user sees. On every (re)connect the daemon gets the
+//!   size and a snapshot of that screen, then the live output, so `read-screen` is right even
+//!   after a daemon restart. Terminal queries are answered by the user's real terminal (the
+//!   bytes pass through), never by the emulator.
+//! * Connection loss: re-register and reconnect with backoff 1 s → 30 s. `Session destroyed`
+//!   (1000) and `Owner replaced` (4001) end the reconnecting; the command keeps running.
+
+use std::io::{IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use ratatui::crossterm::terminal;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::addr::encode_component;
+use crate::client::{self, Client, ClientEnv, ClientError};
+use crate::config::{self, Paths};
+use crate::engine::input::enter_gate;
+use crate::engine::terminal::Terminal;
+use crate::util;
+
+const ALLOW_EXAMPLE: &str = "Example: telepty allow claude\n\
+     More:    telepty allow --id reviewer -- codex --model o3\n         telepty allow --auto-restart -- bash -l\n\nInside, $TELEPTY_SESSION_ID names the session; others reach it with\n  \
+     telepty inject <id> 'text'";
+
+#[derive(Args, Debug)]
+#[command(after_help = ALLOW_EXAMPLE)]
+pub struct AllowArgs {
+    /// Session id [default: <current directory name>-<command name>]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Start the command again when it fails (not after a clean exit with code 0)
+    #[arg(long)]
+    pub auto_restart: bool,
+    /// The command and its arguments (after `--` when they start with a dash)
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// No frame (not even a ping) from the daemon for this long: the connection is dead.
+const SILENCE_LIMIT: Duration = Duration::from_secs(75);
+/// How long `allow` waits for the first registration before starting the command anyway.
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(8);
+/// After the child exits, how long its remaining output may take to drain.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// Time allowed for the goodbye (session_died frame + DELETE).
+const GOODBYE_LIMIT: Duration = Duration::from_secs(3);
+/// Auto-restart gives up after this many restarts within [`RESTART_WINDOW`].
+const MAX_RESTARTS: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+/// Set while the terminal is in raw mode (notices then need `\r\n`).
+static RAW: AtomicBool = AtomicBool::new(false);
+
+/// A one-line notice on stderr that works in raw mode too.
+fn notice(msg: &str) {
+    let mut err = std::io::stderr().lock();
+    if RAW.load(Ordering::Acquire) {
+        let _ = write!(err, "\r\n[telepty] {msg}\r\n");
+    } else {
+        let _ = writeln!(err, "telepty: {msg}");
+    }
+    let _ = err.flush();
+}
+
+// ------------------------------------------------------------------------------ ids, codes
+
+/// `<basename of cwd>-<basename of cmd>`, made a valid session id.
+pub(crate) fn default_id(cwd: &std::path::Path, command: &str) -> String {
+    let base = |s: &str| {
+        std::path::Path::new(s)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let dir = base(&cwd.to_string_lossy());
+    let cmd = base(command);
+    let raw = match (dir.is_empty(), cmd.is_empty()) {
+        (false, false) => format!("{dir}-{cmd}"),
+        (true, false) => cmd,
+        (false, true) => dir,
+        (true, true) => String::new(),
+    };
+    sanitize_id(&raw)
+}
+
+/// Map a string into the session-id charset: other characters become `-` (runs collapsed),
+/// `..` becomes `.`, at most 128 bytes; `session` when nothing usable is left.
+pub(crate) fn sanitize_id(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            c
+        } else {
+            '-'
+        };
+        if c == '-' && out.ends_with('-') {
+            continue;
+        }
+        if c == '.' && out.ends_with('.') {
+            continue;
+        }
+        out.push(c);
+    }
+    let mut out = out.trim_matches('-').to_string();
+    out.truncate(128);
+    while out.ends_with("..") {
+        out.pop();
+    }
+    if util::valid_session_id(&out) {
+        out
+    } else if util::valid_session_id(&format!("{out}-session")) && !out.is_empty() {
+        format!("{out}-session")
+    } else {
+        "session".to_string()
+    }
+}
+
+/// `id-<n>` (cut so it stays within 128 bytes).
+fn suffixed(id: &str, n: usize) -> String {
+    let tail = format!("-{n}");
+    let mut base = id.to_string();
+    base.truncate(128 - tail.len());
+    format!("{}{tail}", base.trim_end_matches('-'))
+}
+
+/// How the child ended: `(exit code, signal number)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    /// The exit code `telepty allow` itself returns: the child's, or 128 + signal.
+    pub fn process_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        }
+    }
+    fn clean(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Text as the bridge types it: wrapped in bracketed paste when the child enabled DECSET 2004
+/// and the text has a line break (any `ESC[201~` inside removed first), raw otherwise.
+pub(crate) fn paste_wrap(text: &str, bracketed: bool) -> Vec<u8> {
+    if bracketed && (text.contains('\n') || text.contains('\r')) {
+        let inner = text.replace("\x1b[201~", "");
+        format!("\x1b[200~{inner}\x1b[201~").into_bytes()
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
+/// What a close frame from the daemon means for the bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SocketEnd {
+    /// The session was deleted (1000 `Session destroyed`): stop reconnecting.
+    Destroyed,
+    /// Another owner took over (4001): stop reconnecting.
+    Replaced,
+    /// Anything else: reconnect.
+    Lost,
+    /// The bridge itself is finishing.
+    Finished,
+}
+
+pub(crate) fn classify_close(code: Option<u16>, reason: &str) -> SocketEnd {
+    match code {
+        Some(4001) => SocketEnd::Replaced,
+        Some(1000) if reason == "Session destroyed" => SocketEnd::Destroyed,
+        _ => SocketEnd::Lost,
+    }
+}
+
+// ---------------------------------------------------------------------------- shared state
+
+/// The child's PTY: where bytes for it go, and the master (for resizes).
+struct ChildIo {
+    writer: std::sync::mpsc::Sender<Vec<u8>>,
+    master: Box<dyn MasterPty + Send>,
+    pid: u32,
+}
+
+struct GateSettings {
+    min: Duration,
+    quiet: Duration,
+    max: Duration,
+    ready_quiet: Duration,
+}
+
+impl GateSettings {
+    fn from_env() -> GateSettings {
+        let ms =
+            |name: &str, default: u64| Duration::from_millis(config::env_u64(name, default, 0));
+        GateSettings {
+            min: ms("TELEPTY_SUBMIT_MIN_MS", 150),
+            quiet: ms("TELEPTY_SUBMIT_QUIET_MS", 50),
+            max: ms("TELEPTY_SUBMIT_MAX_MS_WRAPPED", 500),
+            ready_quiet: Duration::from_millis(config::env_u64(
+                "TELEPTY_BRIDGE_READY_QUIET_MS",
+                1000,
+                50,
+            )),
+        }
+    }
+}
+
+struct Bridge {
+    id: Mutex<String>,
+    command_line: String,
+    cwd: String,
+    term: Arc<Terminal>,
+    io: Mutex<Option<ChildIo>>,
+    settings: GateSettings,
+    /// Pass child output through to stdout (cleared at exit).
+    passthrough: AtomicBool,
+    /// Set after `Session destroyed` / `Owner replaced`.
+    stopped: AtomicBool,
+    /// "Inject allowed." has been printed.
+    announced: AtomicBool,
+    /// The child looks idle (a `ready` was due); re-sent on reconnect.
+    idle: AtomicBool,
+    /// When set, a `ready` is sent once output after this instant has gone quiet.
+    armed: Mutex<Option<Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Bridge {
+    fn id(&self) -> String {
+        lock(&self.id).clone()
+    }
+
+    /// Queue bytes for the child. False when no child is running right now.
+    fn write(&self, bytes: Vec<u8>) -> bool {
+        match lock(&self.io).as_ref() {
+            Some(io) => io.writer.send(bytes).is_ok(),
+            None => false,
+        }
+    }
+
+    fn has_child(&self) -> bool {
+        lock(&self.io).is_some()
+    }
+
+    fn child_pid(&self) -> Option<u32> {
+        lock(&self.io).as_ref().map(|io| io.pid)
+    }
+
+    fn arm_ready(&self) {
+        *lock(&self.armed) = Some(Instant::now());
+        self.idle.store(false, Ordering::Release);
+    }
+
+    /// Resize the PTY and the emulator.
+    fn resize(&self, cols: u16, rows: u16) {
+        if let Some(io) = lock(&self.io).as_ref() {
+            let _ = io.master.resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            });
+        }
+        self.term.resize(rows, cols);
+    }
+
+    /// The register body (API.md §4).
+    fn register_body(&self) -> Value {
+        let (rows, cols) = self.term.size();
+        let mut body = json!({
+            "session_id": self.id(),
+            "command": self.command_line,
+            "cwd": self.cwd,
+            "backend": "pty",
+            "cols": cols,
+            "rows": rows,
+        });
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        for (key, var) in [
+            ("term_program", "TERM_PROGRAM"),
+            ("term", "TERM"),
+            ("cmux_workspace_id", "CMUX_WORKSPACE_ID"),
+            ("cmux_surface_id", "CMUX_SURFACE_ID"),
+        ] {
+            if let Some(v) = env(var) {
+                body[key] = json!(v);
+            }
+        }
+        body
+    }
+}
+
+/// One frame for the child, as the daemon sent it.
+struct InjectFrame {
+    data: String,
+    raw: bool,
+}
+
+/// Messages to the connection task.
+enum Ctl {
+    /// The terminal was resized: report it.
+    Resize,
+    /// The child looks ready.
+    Ready,
+    /// Any frame for the daemon (e.g. `session_died` before a restart).
+    Frame(Value),
+    /// Send this frame, close the socket, stop, and acknowledge.
+    Finish(Value, oneshot::Sender<()>),
+}
+
+// ------------------------------------------------------------------------------ terminal
+
+/// The size of the user's terminal as (cols, rows).
+fn terminal_size() -> Option<(u16, u16)> {
+    match terminal::size() {
+        Ok((c, r)) if c > 0 && r > 0 => Some((c.min(1000), r.min(1000))),
+        _ => None,
+    }
+}
+
+/// Raw mode while the command runs; on drop, raw mode off and every mode the child left on
+/// (as its emulator saw it) switched off again.
+struct RawGuard {
+    term: Arc<Terminal>,
+    raw: bool,
+}
+
+impl RawGuard {
+    fn enable(term: Arc<Terminal>) -> RawGuard {
+        let raw = std::io::stdin().is_terminal() && terminal::enable_raw_mode().is_ok();
+        RAW.store(raw, Ordering::Release);
+        RawGuard { term, raw }
+    }
+}
+
+/// The sequences that undo what the child left switched on.
+pub(crate) fn mode_resets(screen: &vt100::Screen) -> Vec<u8> {
+    let mut out = Vec::new();
+    if screen.alternate_screen() {
+        out.extend_from_slice(b"\x1b[?1049l");
+    }
+    if screen.hide_cursor() {
+        out.extend_from_slice(b"\x1b[?25h");
+    }
+    if screen.bracketed_paste() {
+        out.extend_from_slice(b"\x1b[?2004l");
+    }
+    if screen.application_cursor() {
+        out.extend_from_slice(b"\x1b[?1l");
+    }
+    if screen.application_keypad() {
+        out.extend_from_slice(b"\x1b>");
+    }
+    if screen.mouse_protocol_mode() != vt100::MouseProtocolMode::None {
+        out.extend_from_slice(
+            b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?1005l",
+        );
+    }
+    out.extend_from_slice(b"\x1b[0m");
+    out
+}
+
+impl Drop for RawGuard {
+    fn drop(&mut self) {
+        if self.raw {
+            let _ = terminal::disable_raw_mode();
+        }
+        RAW.store(false, Ordering::Release);
+        if !std::io::stdout().is_terminal() {
+            return;
+        }
+        let resets = mode_resets(self.term.lock().screen());
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&resets);
+        let _ = out.flush();
+    }
+}
+
+// ---------------------------------------------------------------------------------- child
+
+enum ChildEvent {
+    /// The PTY reported end of output.
+    Eof(u64),
+    /// The process was reaped.
+    Exited(u64, ExitInfo),
+}
+
+struct ChildSpec {
+    argv: Vec<String>,
+    cwd: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    env_remove: Vec<String>,
+}
+
+/// Start the child on a new PTY of the emulator's size. Output goes to stdout (while
+/// `passthrough`) and to the emulator; `events` learns about EOF and the exit (tagged with
+/// `generation`, so events of an earlier child of an auto-restart are told apart).
+fn spawn_child(
+    spec: &ChildSpec,
+    bridge: &Arc<Bridge>,
+    events: mpsc::UnboundedSender<ChildEvent>,
+    generation: u64,
+) -> Result<ChildIo, String> {
+    let (rows, cols) = bridge.term.size();
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|e| format!("cannot open a PTY: {e}"))?;
+    let mut cmd = CommandBuilder::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..]);
+    cmd.cwd(&spec.cwd);
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    let child = pair
+        .slave
+        .spawn_command(cmd)
+        .map_err(|e| format!("cannot start {}: {e}", spec.argv[0]))?;
+    drop(pair.slave);
+    let pid = child
+        .process_id()
+        .ok_or_else(|| "the started process has no pid".to_string())?;
+    // Reaped by pid below (to learn the signal number); the handle is not needed.
+    drop(child);
+
+    let mut reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
+    let mut out = pair.master.take_writer().map_err(|e| e.to_string())?;
+    let (wtx, wrx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::Builder::new()
+        .name("allow-writer".into())
+        .spawn(move || {
+            while let Ok(bytes) = wrx.recv() {
+                if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+
+    let b = bridge.clone();
+    let ev = events.clone();
+    std::thread::Builder::new()
+        .name("allow-reader".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if b.passthrough.load(Ordering::Acquire) {
+                            let mut so = std::io::stdout().lock();
+                            let _ = so.write_all(&buf[..n]);
+                            let _ = so.flush();
+                        }
+                        // Query replies are the real terminal's job: ignore the emulator's.
+                        let _ = b.term.feed(&buf[..n]);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            let _ = ev.send(ChildEvent::Eof(generation));
+        })
+        .map_err(|e| e.to_string())?;
+
+    std::thread::Builder::new()
+        .name("allow-reaper".into())
+        .spawn(move || {
+            let info = wait_pid(pid);
+            let _ = events.send(ChildEvent::Exited(generation, info));
+        })
+        .map_err(|e| e.to_string())?;
+
+    Ok(ChildIo {
+        writer: wtx,
+        master: pair.master,
+        pid,
+    })
+}
+
+/// Block until `pid` exits.
+fn wait_pid(pid: u32) -> ExitInfo {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid on our own child with a valid out-pointer.
+        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        if rc == pid as libc::pid_t {
+            if libc::WIFEXITED(status) {
+                return ExitInfo {
+                    code: Some(libc::WEXITSTATUS(status)),
+                    signal: None,
+                };
+            }
+            if libc::WIFSIGNALED(status) {
+                return ExitInfo {
+                    code: None,
+                    signal: Some(libc::WTERMSIG(status)),
+                };
+            }
+            continue;
+        }
+        if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return ExitInfo {
+            code: None,
+            signal: None,
+        };
+    }
+}
+
+/// Signal the child's process group (it leads its own session).
+fn signal_child(pid: u32, sig: i32) {
+    // SAFETY: kill(2) only sends a signal.
+    unsafe {
+        libc::kill(-(pid as i32), sig);
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Keyboard → child, on its own thread (blocking reads). Input typed while no child runs
+/// (between auto-restarts) is dropped.
+fn start_stdin_thread(bridge: Arc<Bridge>) {
+    let _ = std::thread::Builder::new()
+        .name("allow-stdin".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut lock = stdin.lock();
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match lock.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        bridge.write(buf[..n].to_vec());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+        });
+}
+
+// ------------------------------------------------------------------------------- delivery
+
+/// The FIFO: each frame written once, in order. Text is paste-wrapped as the child wants it;
+/// a lone `"\r"` waits for the Enter gate measured from the preceding text write.
+async fn delivery_task(bridge: Arc<Bridge>, mut rx: mpsc::UnboundedReceiver<InjectFrame>) {
+    let mut last_text: Option<Instant> = None;
+    while let Some(f) = rx.recv().await {
+        // Between auto-restarts there is no child: hold the queue until there is one again.
+        while !bridge.has_child() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if f.raw {
+            bridge.write(f.data.into_bytes());
+            continue;
+        }
+        if f.data == "\r" {
+            if let Some(t0) = last_text.take() {
+                let st = &bridge.settings;
+                enter_gate(&bridge.term, t0, st.min, st.quiet, st.max).await;
+            }
+            bridge.write(b"\r".to_vec());
+            bridge.arm_ready();
+            continue;
+        }
+        if f.data.is_empty() {
+            continue;
+        }
+        let bytes = paste_wrap(&f.data, bridge.term.bracketed_paste());
+        last_text = Some(Instant::now());
+        bridge.write(bytes);
+    }
+}
+
+/// Sends `ready` once the child has been quiet for a while since the arming instant (the
+/// start, or an Enter): its prompt is up, or it prints nothing at all.
+async fn ready_task(bridge: Arc<Bridge>, ctl: mpsc::UnboundedSender<Ctl>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let Some(armed_at) = *lock(&bridge.armed) else {
+            continue;
+        };
+        let since = match bridge.term.last_output() {
+            Some(last) if last > armed_at => last,
+            _ => armed_at,
+        };
+        if since.elapsed() >= bridge.settings.ready_quiet {
+            *lock(&bridge.armed) = None;
+            bridge.idle.store(true, Ordering::Release);
+            let _ = ctl.send(Ctl::Ready);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------- connection
+
+/// Outcome of the first registration attempt, for the start-up message.
+type FirstResult = Result<(), String>;
+
+fn local_client() -> Result<Client, ClientError> {
+    // Read the environment and token again each time: a restarted daemon may have written a
+    // new token file.
+    Ok(Client::new(ClientEnv::from_env().local_addr()?))
+}
+
+/// Register the session and open the owner socket.
+async fn connect_once(bridge: &Bridge) -> Result<client::ws::WsStream, ClientError> {
+    let c = local_client()?;
+    let resp = c.register(&bridge.register_body()).await?;
+    let kind = resp
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("wrapped");
+    if kind != "wrapped" {
+        return Err(ClientError::BadAddress(format!(
+            "session {} is a {kind} session, not a wrapped one",
+            bridge.id()
+        )));
+    }
+    let path = format!("/api/sessions/{}?owner=1", encode_component(&bridge.id()));
+    client::connect_ws(c.addr(), &path).await
+}
+
+/// Errors after which retrying cannot help.
+fn is_fatal(e: &ClientError) -> bool {
+    match e {
+        ClientError::BadAddress(_) => true,
+        ClientError::Http { status, code, .. } => {
+            (400..500).contains(status) && code != "PERMISSION_DENIED" && *status != 404
+        }
+        _ => false,
+    }
+}
+
+async fn connection_task(
+    bridge: Arc<Bridge>,
+    mut ctl: mpsc::UnboundedReceiver<Ctl>,
+    inject: mpsc::UnboundedSender<InjectFrame>,
+    mut first: Option<oneshot::Sender<FirstResult>>,
+) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let attempt = connect_once(&bridge);
+        tokio::pin!(attempt);
+        let result = loop {
+            tokio::select! {
+                r = &mut attempt => break r,
+                m = ctl.recv() => match m {
+                    Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return }
+                    None => return,
+                    Some(_) => {} // stale while not connected; the next connect sends fresh state
+                }
+            }
+        };
+        match result {
+            Ok(ws) => {
+                backoff = BACKOFF_START;
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Ok(()));
+                } else if !bridge.announced.swap(true, Ordering::AcqRel) {
+                    notice(&format!(
+                        "session {} is registered. Inject allowed.",
+                        bridge.id()
+                    ));
+                }
+                match run_socket(&bridge, ws, &mut ctl, &inject).await {
+                    SocketEnd::Finished => return,
+                    SocketEnd::Destroyed => {
+                        bridge.stopped.store(true, Ordering::Release);
+                        notice(&format!(
+                            "session {} was removed from the daemon; injects are off (the command keeps running)",
+                            bridge.id()
+                        ));
+                        return idle_until_finish(ctl).await;
+                    }
+                    SocketEnd::Replaced => {
+                        bridge.stopped.store(true, Ordering::Release);
+                        notice(&format!(
+                            "another bridge took over session {}; injects are off here (the command keeps running)",
+                            bridge.id()
+                        ));
+                        return idle_until_finish(ctl).await;
+                    }
+                    SocketEnd::Lost => {}
+                }
+            }
+            Err(e) => {
+                let fatal = is_fatal(&e);
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Err(e.to_string()));
+                } else if fatal {
+                    notice(&format!(
+                        "cannot register session {}: {e}; injects are off",
+                        bridge.id()
+                    ));
+                }
+                if fatal {
+                    bridge.stopped.store(true, Ordering::Release);
+                    return idle_until_finish(ctl).await;
+                }
+            }
+        }
+        // Back off, still answering a Finish at once.
+        let wake = tokio::time::Instant::now() + backoff;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                m = ctl.recv() => match m {
+                    Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return }
+                    None => return,
+                    Some(_) => {}
+                }
+            }
+        }
+        backoff = (backoff.mul_f64(1.5)).min(BACKOFF_MAX);
+    }
+}
+
+/// After the session is gone for good: acknowledge the final Finish, drop everything else.
+async fn idle_until_finish(mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+    while let Some(m) = ctl.recv().await {
+        if let Ctl::Finish(_, ack) = m {
+            let _ = ack.send(());
+            return;
+        }
+    }
+}
+
+fn text_frame(v: &Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+fn size_frame(bridge: &Bridge) -> Value {
+    let (rows, cols) = bridge.term.size();
+    json!({"type": "resize", "cols": cols, "rows": rows})
+}
+
+/// A frame from the daemon: injects go to the FIFO, renames change the id used from now on.
+/// Returns a frame to answer with, if any.
+fn handle_frame(
+    bridge: &Bridge,
+    v: &Value,
+    inject: &mpsc::UnboundedSender<InjectFrame>,
+) -> Option<Value> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("inject") => {
+            if let Some(data) = v.get("data").and_then(Value::as_str) {
+                let raw = v.get("raw").and_then(Value::as_bool).unwrap_or(false);
+                let _ = inject.send(InjectFrame {
+                    data: data.to_string(),
+                    raw,
+                });
+            }
+            None
+        }
+        // The child follows the user's terminal; tell the daemon its real size.
+        Some("resize") => Some(size_frame(bridge)),
+        Some("rename") => {
+            if let Some(new_id) = v
+                .get("new_id")
+                .and_then(Value::as_str)
+                .filter(|n| util::valid_session_id(n))
+            {
+                *lock(&bridge.id) = new_id.to_string();
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Serve one owner connection until it ends.
+async fn run_socket(
+    bridge: &Bridge,
+    ws: client::ws::WsStream,
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+    inject: &mpsc::UnboundedSender<InjectFrame>,
+) -> SocketEnd {
+    let (mut sink, mut stream) = ws.split();
+    // Fresh state first: size, the current screen, readiness. Queued control messages are
+    // stale by now, except a Finish.
+    let mut pending_finish = None;
+    while let Ok(m) = ctl.try_recv() {
+        if let Ctl::Finish(v, ack) = m {
+            pending_finish = Some((v, ack));
+        }
+    }
+    let (snap, mut output) = bridge.term.snapshot_and_subscribe();
+    let mut hello = vec![size_frame(bridge)];
+    if snap.generation > 0 {
+        hello.push(json!({"type": "output", "data": snap.data}));
+    }
+    if bridge.idle.load(Ordering::Acquire) {
+        hello.push(json!({"type": "ready"}));
+    }
+    for v in &hello {
+        if sink.send(text_frame(v)).await.is_err() {
+            return SocketEnd::Lost;
+        }
+    }
+    if let Some((v, ack)) = pending_finish {
+        let _ = sink.send(text_frame(&v)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        let _ = ack.send(());
+        return SocketEnd::Finished;
+    }
+    let mut last_rx = Instant::now();
+    let mut watchdog = tokio::time::interval(Duration::from_secs(15));
+    watchdog.tick().await;
+    loop {
+        tokio::select! {
+            chunk = output.recv() => {
+                use tokio::sync::broadcast::error::RecvError;
+                let frame = match chunk {
+                    Ok(c) => {
+                        let mut data = c.text.to_string();
+                        while data.len() < 256 * 1024 {
+                            match output.try_recv() { Ok(more) => data.push_str(&more.text), Err(_) => break }
+                        }
+                        json!({"type": "output", "data": data})
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Fell behind a flood: start the daemon over from the current screen.
+                        let (snap, rx) = bridge.term.snapshot_and_subscribe();
+                        output = rx;
+                        json!({"type": "output", "data": snap.data})
+                    }
+                    Err(RecvError::Closed) => continue,
+                };
+                if sink.send(text_frame(&frame)).await.is_err() { return SocketEnd::Lost }
+            }
+            m = ctl.recv() => {
+                let frame = match m {
+                    Some(Ctl::Resize) => size_frame(bridge),
+                    Some(Ctl::Ready) => json!({"type": "ready"}),
+                    Some(Ctl::Frame(v)) => v,
+                    Some(Ctl::Finish(v, ack)) => {
+                        // Output that is already queued goes first.
+                        let mut data = String::new();
+                        while let Ok(c) = output.try_recv() { data.push_str(&c.text); }
+                        if !data.is_empty() {
+                            let _ = sink.send(text_frame(&json!({"type": "output", "data": data}))).await;
+                        }
+                        let _ = sink.send(text_frame(&v)).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+                        let _ = ack.send(());
+                        return SocketEnd::Finished;
+                    }
+                    None => return SocketEnd::Finished,
+                };
+                if sink.send(text_frame(&frame)).await.is_err() { return SocketEnd::Lost }
+            }
+            msg = stream.next() => {
+                last_rx = Instant::now();
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },
+                    Some(Ok(Message::Close(frame))) => {
+                        let (code, reason) = match &frame {
+                            Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
+                            None => (None, String::new()),
+                        };
+                        return classify_close(code, &reason);
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return SocketEnd::Lost,
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                if let Some(reply) = handle_frame(bridge, &v, inject)
+                    && sink.send(text_frame(&reply)).await.is_err()
+                {
+                    return SocketEnd::Lost;
+                }
+            }
+            _ = watchdog.tick() => {
+                if last_rx.elapsed() > SILENCE_LIMIT { return SocketEnd::Lost }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------- main
+
+/// Run the bridge; returns the exit code (the child's).
+pub fn run(a: AllowArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("telepty: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(bridge_main(a))
+}
+
+/// Is the wanted id usable? Free, an alias of another session, or a wrapped session without
+/// an owner (left by an earlier bridge or restored by the daemon) are; a live one is not.
+async fn id_taken(c: &Client, id: &str) -> Option<String> {
+    let v = c.session(id).await.ok()?;
+    if v.get("id").and_then(Value::as_str) != Some(id) {
+        return None;
+    }
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+    let health = v.get("healthStatus").and_then(Value::as_str).unwrap_or("");
+    if kind == "wrapped" && health != "CONNECTED" {
+        return None;
+    }
+    Some(if kind == "wrapped" {
+        "owned by another running bridge".to_string()
+    } else {
+        format!("a {kind} session")
+    })
+}
+
+async fn choose_id(c: &Client, wanted: &str, explicit: bool) -> Result<String, String> {
+    match id_taken(c, wanted).await {
+        None => return Ok(wanted.to_string()),
+        Some(why) if explicit => {
+            return Err(format!(
+                "session {wanted} already exists ({why}); pick another --id or remove it with: telepty kill {wanted}"
+            ));
+        }
+        Some(_) => {}
+    }
+    for n in 2..=99 {
+        let id = suffixed(wanted, n);
+        if id_taken(c, &id).await.is_none() {
+            return Ok(id);
+        }
+    }
+    Err(format!("no free session id like {wanted}-<n>; pass --id"))
+}
+
+fn death_log_line(
+    id: &str,
+    info: &ExitInfo,
+    duration: Duration,
+    restart: bool,
+    cmd: &str,
+) -> String {
+    format!(
+        "{} session={id} exit={} signal={} duration={:.1}s restart={} command={cmd}\n",
+        util::now_iso(),
+        info.code.map_or("-".to_string(), |c| c.to_string()),
+        info.signal.map_or("-".to_string(), util::signal_name),
+        duration.as_secs_f64(),
+        if restart { "yes" } else { "no" },
+    )
+}
+
+fn log_death(line: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = Paths::from_env().telepty_dir().join("logs");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(dir.join("session-deaths.log"))
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+fn died_frame(
+    id: &str,
+    info: &ExitInfo,
+    duration: Duration,
+    crashes: usize,
+    restart: bool,
+) -> Value {
+    json!({
+        "type": "session_died",
+        "session_id": id,
+        "exitCode": info.code,
+        "signal": info.signal.map(util::signal_name),
+        "duration": (duration.as_millis() as f64) / 1000.0,
+        "crashCount": crashes,
+        "willRestart": restart,
+        "timestamp": util::now_iso(),
+    })
+}
+
+async fn bridge_main(a: AllowArgs) -> i32 {
+    let argv = a.command.clone();
+    if argv.first().is_none_or(|c| c.is_empty()) {
+        eprintln!("telepty: allow needs a command to run");
+        return 2;
+    }
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("telepty: allow failed: no current directory: {e}");
+            return 1;
+        }
+    };
+    let explicit = a.id.is_some();
+    let wanted = match &a.id {
+        Some(id) if util::valid_session_id(id) => id.clone(),
+        Some(id) => {
+            eprintln!("telepty: invalid --id {id:?}: {}", util::INVALID_ID_MESSAGE);
+            return 2;
+        }
+        None => default_id(&cwd, &argv[0]),
+    };
+
+    // The daemon: started if it is local and not running; unreachable is not fatal.
+    let mut c = match local_client() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("telepty: {e}");
+            return 2;
+        }
+    };
+    let daemon_up = match client::ensure_daemon(&mut c).await {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("telepty: {e}");
+            false
+        }
+    };
+    let id = if daemon_up {
+        match choose_id(&c, &wanted, explicit).await {
+            Ok(id) => id,
+            Err(why) => {
+                eprintln!("telepty: allow failed: {why}");
+                return 1;
+            }
+        }
+    } else {
+        wanted
+    };
+
+    let (cols, rows) = terminal_size().unwrap_or((80, 24));
+    let term = Arc::new(Terminal::new(rows, cols, 0));
+    term.set_answer_queries(false);
+    let command_line = argv.join(" ");
+    let bridge = Arc::new(Bridge {
+        id: Mutex::new(id.clone()),
+        command_line: command_line.clone(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        term: term.clone(),
+        io: Mutex::new(None),
+        settings: GateSettings::from_env(),
+        passthrough: AtomicBool::new(true),
+        stopped: AtomicBool::new(false),
+        announced: AtomicBool::new(false),
+        idle: AtomicBool::new(false),
+        armed: Mutex::new(None),
+    });
+
+    // Register and connect before the command starts, so its first output reaches the daemon.
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    let (inject_tx, inject_rx) = mpsc::unbounded_channel::<InjectFrame>();
+    let (first_tx, first_rx) = oneshot::channel::<FirstResult>();
+    let conn = tokio::spawn(connection_task(
+        bridge.clone(),
+        ctl_rx,
+        inject_tx,
+        Some(first_tx),
+    ));
+    match tokio::time::timeout(FIRST_CONNECT_WAIT, first_rx).await {
+        Ok(Ok(Ok(()))) => {
+            bridge.announced.store(true, Ordering::Release);
+            eprintln!("telepty: session {id} is registered. Inject allowed.");
+        }
+        Ok(Ok(Err(e))) => eprintln!(
+            "telepty: cannot register session {id} yet ({e}); running {} anyway and retrying in the background",
+            argv[0]
+        ),
+        _ => eprintln!(
+            "telepty: the daemon has not answered yet; running {} anyway and retrying in the background",
+            argv[0]
+        ),
+    }
+    if let Ok(prev) = std::env::var("TELEPTY_SESSION_ID")
+        && !prev.is_empty()
+        && prev != id
+    {
+        eprintln!(
+            "telepty: warning: overriding the inherited TELEPTY_SESSION_ID={prev} with {id} for {}",
+            argv[0]
+        );
+    }
+
+    let mut env = vec![("TELEPTY_SESSION_ID".to_string(), id.clone())];
+    if std::env::var_os("TERM").is_none_or(|t| t.is_empty()) {
+        env.push(("TERM".into(), "xterm-256color".into()));
+    }
+    let env_remove: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            k == "CLAUDECODE"
+                || k.starts_with("CLAUDECODE_")
+                || k == "CODEX_CI"
+                || k == "CODEX_THREAD_ID"
+        })
+        .collect();
+    let spec = ChildSpec {
+        argv: argv.clone(),
+        cwd: cwd.clone(),
+        env,
+        env_remove,
+    };
+
+    let guard = RawGuard::enable(term.clone());
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<ChildEvent>();
+    let mut generation = 0u64;
+    let mut started = Instant::now();
+    match spawn_child(&spec, &bridge, ev_tx.clone(), generation) {
+        Ok(io) => *lock(&bridge.io) = Some(io),
+        Err(e) => {
+            drop(guard);
+            eprintln!("telepty: allow failed: {e}");
+            goodbye(&bridge, &ctl_tx, None, conn).await;
+            return 127;
+        }
+    }
+    bridge.arm_ready();
+    start_stdin_thread(bridge.clone());
+    tokio::spawn(delivery_task(bridge.clone(), inject_rx));
+    tokio::spawn(ready_task(bridge.clone(), ctl_tx.clone()));
+
+    let mut winch =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    let mut crashes = 0usize;
+    let mut restarts: Vec<Instant> = Vec::new();
+    let mut terminating = 0u32;
+    let final_info = loop {
+        // Wait for this child to exit (and its output to drain).
+        let mut exited: Option<ExitInfo> = None;
+        let mut eof = false;
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        while !(exited.is_some() && eof) {
+            tokio::select! {
+                ev = ev_rx.recv() => match ev {
+                    Some(ChildEvent::Eof(g)) if g == generation => eof = true,
+                    Some(ChildEvent::Exited(g, info)) if g == generation => {
+                        exited = Some(info);
+                        drain_deadline = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                _ = async { match drain_deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+                _ = next(&mut winch) => {
+                    if let Some((c, r)) = terminal_size() {
+                        bridge.resize(c, r);
+                        let _ = ctl_tx.send(Ctl::Resize);
+                    }
+                }
+                _ = next(&mut sigterm) => forward(&bridge, libc::SIGTERM, &mut terminating),
+                _ = next(&mut sighup) => forward(&bridge, libc::SIGHUP, &mut terminating),
+                _ = next(&mut sigint) => forward(&bridge, libc::SIGINT, &mut terminating),
+            }
+        }
+        let info = exited.unwrap_or(ExitInfo {
+            code: None,
+            signal: None,
+        });
+        *lock(&bridge.io) = None;
+        let duration = started.elapsed();
+        restarts.retain(|t| t.elapsed() < RESTART_WINDOW);
+        let restart =
+            a.auto_restart && terminating == 0 && !info.clean() && restarts.len() < MAX_RESTARTS;
+        if !info.clean() {
+            crashes += 1;
+        }
+        let cur = bridge.id();
+        log_death(&death_log_line(
+            &cur,
+            &info,
+            duration,
+            restart,
+            &command_line,
+        ));
+        if !restart {
+            break (info, duration, crashes);
+        }
+        let _ = ctl_tx.send(Ctl::Frame(died_frame(&cur, &info, duration, crashes, true)));
+        notice(&format!(
+            "{} exited ({}); restarting in 1 s",
+            argv[0],
+            describe_exit(&info)
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        restarts.push(Instant::now());
+        generation += 1;
+        started = Instant::now();
+        match spawn_child(&spec, &bridge, ev_tx.clone(), generation) {
+            Ok(io) => *lock(&bridge.io) = Some(io),
+            Err(e) => {
+                notice(&format!("cannot restart: {e}"));
+                break (info, duration, crashes);
+            }
+        }
+        bridge.arm_ready();
+        let _ = ctl_tx.send(Ctl::Frame(json!({
+            "type": "session_restarted", "session_id": bridge.id(), "crashCount": crashes,
+            "timestamp": util::now_iso(),
+        })));
+    };
+
+    let (info, duration, crashes) = final_info;
+    bridge.passthrough.store(false, Ordering::Release);
+    let died = died_frame(&bridge.id(), &info, duration, crashes, false);
+    drop(guard);
+    goodbye(&bridge, &ctl_tx, Some(died), conn).await;
+    info.process_code()
+}
+
+fn describe_exit(info: &ExitInfo) -> String {
+    match (info.code, info.signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => util::signal_name(s),
+        _ => "unknown status".into(),
+    }
+}
+
+/// Pass a termination signal on to the child; a second one kills it.
+fn forward(bridge: &Bridge, sig: i32, count: &mut u32) {
+    *count += 1;
+    if let Some(pid) = bridge.child_pid() {
+        signal_child(
+            pid,
+            if *count > 1 && sig != libc::SIGINT {
+                libc::SIGKILL
+            } else {
+                sig
+            },
+        );
+    }
+}
+
+/// Tell the daemon the child died, close the owner socket and remove the session (unless it
+/// was deleted or taken over already). Bounded in time.
+async fn goodbye(
+    bridge: &Arc<Bridge>,
+    ctl: &mpsc::UnboundedSender<Ctl>,
+    died: Option<Value>,
+    conn: tokio::task::JoinHandle<()>,
+) {
+    let (ack_tx, ack_rx) = oneshot::channel();
+    let frame = died.unwrap_or_else(|| json!({"type": "session_died", "session_id": bridge.id()}));
+    if ctl.send(Ctl::Finish(frame, ack_tx)).is_ok() {
+        let _ = tokio::time::timeout(GOODBYE_LIMIT, ack_rx).await;
+    }
+    conn.abort();
+    if bridge.stopped.load(Ordering::Acquire) {
+        return;
+    }
+    if let Ok(c) = local_client() {
+        let id = bridge.id();
+        let _ = tokio::time::timeout(
+            GOODBYE_LIMIT,
+            c.request(
+                "DELETE",
+                &format!("/api/sessions/{}", encode_component(&id)),
+                None,
+                GOODBYE_LIMIT,
+            ),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ids() {
+        let p = std::path::Path::new;
+        assert_eq!(
+            default_id(p("/home/u/my app"), "/usr/bin/claude"),
+            "my-app-claude"
+        );
+        assert_eq!(default_id(p("/"), "bash"), "bash");
+        assert_eq!(default_id(p("/src/proj"), "./run.sh"), "proj-run.sh");
+        assert_eq!(default_id(p("/src/ünï"), "x"), "n-x");
+        assert_eq!(sanitize_id("a..b"), "a.b");
+        assert_eq!(sanitize_id("@@@"), "session");
+        assert_eq!(sanitize_id("multicast"), "multicast-session");
+        assert_eq!(sanitize_id("."), ".-session");
+        let long = "x".repeat(300);
+        assert_eq!(sanitize_id(&long).len(), 128);
+        for id in [
+            "my-app-claude",
+            "bash",
+            "a.b",
+            "session",
+            "multicast-session",
+        ] {
+            assert!(util::valid_session_id(id), "{id}");
+        }
+        assert_eq!(suffixed("w", 2), "w-2");
+        assert_eq!(suffixed(&"y".repeat(128), 12).len(), 128);
+    }
+
+    #[test]
+    fn exit_codes() {
+        let e = |code, signal| ExitInfo { code, signal };
+        assert_eq!(e(Some(3), None).process_code(), 3);
+        assert_eq!(e(None, Some(9)).process_code(), 137);
+        assert_eq!(e(None, None).process_code(), 1);
+        assert!(e(Some(0), None).clean());
+        assert!(!e(None, Some(15)).clean());
+    }
+
+    #[test]
+    fn paste_wrapping() {
+        assert_eq!(paste_wrap("ls", true), b"ls");
+        assert_eq!(paste_wrap("a\nb", false), b"a\nb");
+        assert_eq!(paste_wrap("a\nb", true), b"\x1b[200~a\nb\x1b[201~");
+        assert_eq!(paste_wrap("a\x1b[201~\nb", true), b"\x1b[200~a\nb\x1b[201~");
+    }
+
+    #[test]
+    fn close_codes() {
+        assert_eq!(
+            classify_close(Some(1000), "Session destroyed"),
+            SocketEnd::Destroyed
+        );
+        assert_eq!(
+            classify_close(Some(4001), "Owner replaced"),
+            SocketEnd::Replaced
+        );
+        assert_eq!(
+            classify_close(Some(1000), "Session exited"),
+            SocketEnd::Lost
+        );
+        assert_eq!(classify_close(Some(1006), ""), SocketEnd::Lost);
+        assert_eq!(classify_close(None, ""), SocketEnd::Lost);
+    }
+
+    #[test]
+    fn resets_follow_the_child_modes() {
+        let mut p = vt100::Parser::new(5, 20, 0);
+        assert_eq!(mode_resets(p.screen()), b"\x1b[0m");
+        p.process(b"\x1b[?1049h\x1b[?25l\x1b[?2004h\x1b[?1h\x1b[?1000h");
+        let r = String::from_utf8(mode_resets(p.screen())).unwrap();
+        for seq in [
+            "\x1b[?1049l",
+            "\x1b[?25h",
+            "\x1b[?2004l",
+            "\x1b[?1l",
+            "\x1b[?1000l",
+            "\x1b[0m",
+        ] {
+            assert!(r.contains(seq), "{r:?} lacks {seq:?}");
+        }
+    }
+
+    #[test]
+    fn fatal_errors() {
+        let e = ClientError::from_response(400, br#"{"code":"INVALID_SESSION_ID","error":"x"}"#);
+        assert!(is_fatal(&e));
+        let e = ClientError::from_response(401, br#"{"code":"PERMISSION_DENIED","error":"x"}"#);
+        assert!(!is_fatal(&e));
+        let e = ClientError::Connect {
+            addr: "a".into(),
+            reason: "refused".into(),
+        };
+        assert!(!is_fatal(&e));
+    }
+
+    #[test]
+    fn death_lines_and_frames() {
+        let info = ExitInfo {
+            code: None,
+            signal: Some(libc::SIGTERM),
+        };
+        let l = death_log_line("w", &info, Duration::from_millis(1500), false, "bash");
+        assert!(
+            l.ends_with(" session=w exit=- signal=SIGTERM duration=1.5s restart=no command=bash\n"),
+            "{l}"
+        );
+        let f = died_frame("w", &info, Duration::from_millis(1500), 1, false);
+        assert_eq!(f["type"], "session_died");
+        assert_eq!(f["exitCode"], Value::Null);
+        assert_eq!(f["signal"], "SIGTERM");
+        assert_eq!(f["duration"], 1.5);
+        assert_eq!(f["willRestart"], false);
+    }
+}

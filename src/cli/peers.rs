@@ -1,0 +1,579 @@
+//! `telepty peers`: the remote daemons of `[[peers]]` in config.toml, and the multi-host
+//! helpers other commands use: listing every host's sessions, broadcasting to every host, and
+//! finding which host holds a bare session id.
+//!
+//! A peer that is down is reported and never holds a command up: every peer call is preceded
+//! by a TCP connect probe bounded by 2 s.
+
+use clap::{Args, Subcommand};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::output::{self, Failure, s};
+use crate::client::peers::{self as peer_config, PEER_CONNECT_TIMEOUT, PeerSource};
+use crate::client::{self, Client, ClientError, Peer, Target};
+use crate::config::Paths;
+
+const PEERS_EXAMPLE: &str = "Example: telepty peers add lab http://10.0.0.2:3848 --token <lab's authToken>\n\
+     More:    telepty peers check\n         telepty inject worker@lab run the tests";
+
+/// The label of this machine's daemon in multi-host output.
+pub const LOCAL_HOST: &str = "local";
+
+#[derive(Args, Debug)]
+#[command(after_help = PEERS_EXAMPLE)]
+pub struct PeersArgs {
+    #[command(subcommand)]
+    pub cmd: Option<PeersCmd>,
+    /// Print JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PeersCmd {
+    /// List configured (and discovered) peers [default]
+    #[command(visible_alias = "ls")]
+    List,
+    /// Add or replace a peer
+    Add(PeersAddArgs),
+    /// Remove a peer
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// Peer name
+        name: String,
+    },
+    /// Check that each peer answers and accepts its token
+    Check,
+}
+
+#[derive(Args, Debug)]
+pub struct PeersAddArgs {
+    /// Name used in id@NAME (A-Z a-z 0-9 . _ -)
+    pub name: String,
+    /// The peer daemon: http://host:port, host:port or host (port 3848)
+    pub url: String,
+    /// The peer's token (its ~/.telepty/config.json authToken)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TELEPTY_PEER_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
+    let paths = Paths::from_env();
+    match a.cmd.unwrap_or(PeersCmd::List) {
+        PeersCmd::List => list_peers(&paths, a.json),
+        PeersCmd::Add(add) => {
+            peer_config::validate_name(&add.name).map_err(Failure::usage)?;
+            if add.name.eq_ignore_ascii_case(LOCAL_HOST) {
+                return Err(Failure::usage(format!(
+                    "{LOCAL_HOST:?} is reserved for this machine's daemon; pick another peer name"
+                )));
+            }
+            let url = peer_config::normalize_url(&add.url).map_err(Failure::usage)?;
+            let token = add
+                .token
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty());
+            let has_token = token.is_some();
+            let peer = Peer {
+                name: add.name.clone(),
+                url: url.clone(),
+                token,
+            };
+            let replaced =
+                peer_config::add(&paths, &peer).map_err(|e| Failure::new("peers add failed", e))?;
+            if a.json {
+                output::json(
+                    &json!({"name": peer.name, "url": url, "token": has_token, "replaced": replaced}),
+                );
+            } else {
+                let verb = if replaced { "Updated" } else { "Added" };
+                output::line(format!("{verb} peer {} → {url}", peer.name));
+                if !has_token {
+                    eprintln!(
+                        "telepty: note: peer {} has no token; requests will carry TELEPTY_TOKEN or this machine's token, which that daemon must accept",
+                        peer.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        PeersCmd::Remove { name } => {
+            let removed = peer_config::remove(&paths, &name)
+                .map_err(|e| Failure::new("peers remove failed", e))?;
+            if !removed {
+                return Err(Failure::new(
+                    "peers remove failed",
+                    format!("no peer named {name:?}"),
+                ));
+            }
+            if a.json {
+                output::json(&json!({"name": name, "removed": true}));
+            } else {
+                output::line(format!("Removed peer {name}"));
+            }
+            Ok(())
+        }
+        PeersCmd::Check => check_peers(ctx, a.json).await,
+    }
+}
+
+fn source_name(s: PeerSource) -> &'static str {
+    match s {
+        PeerSource::Config => "config",
+        PeerSource::Tailscale => "tailscale",
+    }
+}
+
+fn list_peers(paths: &Paths, json: bool) -> Result<(), Failure> {
+    // Report a broken config.toml here (elsewhere it silently means "no peers").
+    peer_config::configured(paths).map_err(|e| Failure::new("peers failed", e))?;
+    let known = peer_config::load_known(paths);
+    if json {
+        let arr: Vec<Value> = known
+            .iter()
+            .map(|k| {
+                json!({"name": k.peer.name, "url": k.peer.url, "token": k.peer.token.is_some(),
+                       "source": source_name(k.source)})
+            })
+            .collect();
+        output::json(&Value::Array(arr));
+        return Ok(());
+    }
+    if known.is_empty() {
+        output::line(format!(
+            "No peers (add one with: telepty peers add NAME URL --token T; file: {})",
+            paths.config_toml().display()
+        ));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = known
+        .iter()
+        .map(|k| {
+            vec![
+                k.peer.name.clone(),
+                k.peer.url.clone(),
+                if k.peer.token.is_some() { "yes" } else { "no" }.to_string(),
+                source_name(k.source).to_string(),
+            ]
+        })
+        .collect();
+    output::text_block(&output::table(&["NAME", "URL", "TOKEN", "SOURCE"], &rows));
+    Ok(())
+}
+
+async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
+    let paths = Paths::from_env();
+    peer_config::configured(&paths).map_err(|e| Failure::new("peers check failed", e))?;
+    let known = peer_config::load_known(&paths);
+    if known.is_empty() {
+        if json {
+            output::json(&json!([]));
+        } else {
+            output::line("No peers.");
+        }
+        return Ok(());
+    }
+    let base = ctx.local_client().ok();
+    let checks = known.iter().map(|k| {
+        let env = ctx.env.clone();
+        let base = base.clone();
+        async move {
+            let addr = match peer_config::peer_addr(&k.peer, &env) {
+                Ok(a) => a,
+                Err(e) => return (k, Err(e)),
+            };
+            let c = match base {
+                Some(b) => b.with_addr(addr),
+                None => Client::new(addr),
+            };
+            (k, check_one(&c).await)
+        }
+    });
+    let results = join_all(checks).await;
+    let mut failed = 0;
+    let mut out = Vec::new();
+    for (k, r) in &results {
+        match r {
+            Ok((version, n)) => {
+                out.push(json!({"name": k.peer.name, "url": k.peer.url, "ok": true, "version": version, "sessions": n}));
+                if !json {
+                    output::line(format!(
+                        "ok   {}  {}  v{version}, {n} sessions",
+                        k.peer.name, k.peer.url
+                    ));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let why = describe_peer_error(e);
+                out.push(json!({"name": k.peer.name, "url": k.peer.url, "ok": false,
+                                "code": e.code().unwrap_or("UNREACHABLE"), "error": why}));
+                if !json {
+                    output::line(format!("FAIL {}  {}  {why}", k.peer.name, k.peer.url));
+                }
+            }
+        }
+    }
+    if json {
+        output::json(&Value::Array(out));
+    }
+    if failed > 0 {
+        return Err(Failure::new(
+            "peers check failed",
+            format!("{failed} of {} peers failed", results.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Health (no token needed) then the session list (token needed): (version, session count).
+async fn check_one(c: &Client) -> Result<(String, usize), ClientError> {
+    peer_config::probe(c.addr(), PEER_CONNECT_TIMEOUT).await?;
+    let health = c.health().await?;
+    let list = c.list_sessions().await?;
+    let n = list.as_array().map(Vec::len).unwrap_or(0);
+    Ok((s(&health, "version").to_string(), n))
+}
+
+/// One line for a peer failure, with a hint for a refused token.
+pub(crate) fn describe_peer_error(e: &ClientError) -> String {
+    match e.code() {
+        Some("PERMISSION_DENIED") => {
+            format!(
+                "{e} — the peer's token is missing or wrong (telepty peers add NAME URL --token T)"
+            )
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// One daemon of a multi-host command.
+#[derive(Clone)]
+pub(crate) struct Host {
+    /// `local` or the peer's name
+    pub label: String,
+    pub client: Client,
+    pub local: bool,
+}
+
+impl Host {
+    /// `id` for the local host, `id@peer` for a peer.
+    pub fn address(&self, id: &str) -> String {
+        if self.local {
+            id.to_string()
+        } else {
+            format!("{id}@{}", self.label)
+        }
+    }
+}
+
+impl Ctx {
+    /// Configured and discovered peers, loaded once per invocation.
+    pub(crate) fn peer_list(&mut self) -> Vec<Peer> {
+        if self.peers.is_none() {
+            self.peers = Some(client::load_peers(&Paths::from_env()));
+        }
+        self.peers.clone().unwrap_or_default()
+    }
+
+    /// This machine's daemon (started on demand) and one client per peer.
+    pub(crate) async fn hosts(&mut self) -> Result<Vec<Host>, Failure> {
+        let peers = self.peer_list();
+        let local = self.local().await?;
+        let mut hosts = vec![Host {
+            label: LOCAL_HOST.to_string(),
+            client: local.clone(),
+            local: true,
+        }];
+        for p in &peers {
+            let addr = peer_config::peer_addr(p, &self.env)
+                .map_err(|e| Failure::usage(format!("peer {}: {e}", p.name)))?;
+            hosts.push(Host {
+                label: p.name.clone(),
+                client: local.with_addr(addr),
+                local: false,
+            });
+        }
+        Ok(hosts)
+    }
+
+    /// A session argument for commands that address an existing session (inject,
+    /// read-screen, …). `id@host` goes to that host (a down host fails within 2 s). A bare id
+    /// with peers configured is looked up on every host: found on several → an error naming
+    /// them; found only on one peer → that peer; otherwise the local daemon.
+    pub(crate) async fn session_target(
+        &mut self,
+        spec: &str,
+        action: &str,
+    ) -> Result<(Client, Target), Failure> {
+        if spec.is_empty() || client::split_target(spec).1.is_some() {
+            let (c, t) = self.target(spec).await?;
+            if t.is_remote() {
+                peer_config::probe(c.addr(), PEER_CONNECT_TIMEOUT)
+                    .await
+                    .map_err(|e| {
+                        Failure::new(&format!("{action} failed"), unreachable(&t.label(), &e))
+                    })?;
+            }
+            return Ok((c, t));
+        }
+        if self.peer_list().is_empty() {
+            return self.target(spec).await;
+        }
+        let hosts = self.hosts().await?;
+        let lookups = hosts.iter().map(|h| async move {
+            if !h.local {
+                peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
+            }
+            h.client.session(spec).await
+        });
+        let answers = join_all(lookups).await;
+        let found: Vec<&Host> = hosts
+            .iter()
+            .zip(&answers)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(h, _)| h)
+            .collect();
+        match found.as_slice() {
+            [] => self.target(spec).await,
+            [only] if only.local => self.target(spec).await,
+            [only] => self.target(&only.address(spec)).await,
+            many => {
+                let names: Vec<&str> = many.iter().map(|h| h.label.as_str()).collect();
+                let example = many
+                    .iter()
+                    .find(|h| !h.local)
+                    .map(|h| h.address(spec))
+                    .unwrap_or_else(|| format!("{spec}@<host>"));
+                Err(Failure::new(
+                    &format!("{action} failed"),
+                    format!(
+                        "session {spec:?} exists on several hosts ({}); name one, e.g. {example}",
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+fn unreachable(label: &str, e: &ClientError) -> String {
+    format!("{label}: {e}")
+}
+
+/// `GET /api/sessions` on one host, a peer guarded by the connect probe.
+async fn host_sessions(h: &Host) -> Result<Vec<Value>, ClientError> {
+    if !h.local {
+        peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
+    }
+    let v = h.client.list_sessions().await?;
+    match v {
+        Value::Array(a) => Ok(a),
+        _ => Err(ClientError::BadResponse {
+            addr: h.client.addr().authority(),
+            reason: "the daemon did not return a session array".into(),
+        }),
+    }
+}
+
+/// `telepty list` with peers configured: every host's sessions, with a HOST column (`--json`:
+/// a `host` field on each object). Unreachable hosts are reported on stderr.
+pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), Failure> {
+    let hosts = ctx.hosts().await?;
+    let answers = join_all(hosts.iter().map(host_sessions)).await;
+    let mut all: Vec<Value> = Vec::new();
+    let mut failed = 0;
+    for (h, r) in hosts.iter().zip(answers) {
+        match r {
+            Ok(list) => {
+                for mut sess in list {
+                    if let Value::Object(m) = &mut sess {
+                        m.insert("host".into(), json!(h.label));
+                    }
+                    all.push(sess);
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "telepty: {} ({}): {}",
+                    if h.local {
+                        "local daemon".to_string()
+                    } else {
+                        format!("peer {}", h.label)
+                    },
+                    h.client.addr().authority(),
+                    describe_peer_error(&e)
+                );
+            }
+        }
+    }
+    if failed == hosts.len() {
+        return Err(Failure::new("list failed", "no daemon answered"));
+    }
+    if json_out {
+        output::json(&Value::Array(all));
+        return Ok(());
+    }
+    if all.is_empty() {
+        output::line("No sessions.");
+        return Ok(());
+    }
+    let home = std::env::var("HOME").ok();
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|sess| {
+            vec![
+                s(sess, "host").to_string(),
+                s(sess, "id").to_string(),
+                s(sess, "type").to_string(),
+                super::sessions::state_label(sess),
+                output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
+                output::shorten(s(sess, "command"), 40),
+                if s(sess, "host") == LOCAL_HOST {
+                    output::tilde(s(sess, "cwd"), home.as_deref())
+                } else {
+                    s(sess, "cwd").to_string()
+                },
+            ]
+        })
+        .collect();
+    output::text_block(&output::table(
+        &["HOST", "ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"],
+        &rows,
+    ));
+    Ok(())
+}
+
+/// `telepty broadcast --all-hosts`: the same prompt to every session of every host. One line
+/// per target (`id` locally, `id@peer` elsewhere); a host that fails is one FAIL line.
+pub(crate) async fn broadcast_all_hosts(
+    ctx: &mut Ctx,
+    prompt: &str,
+    json_out: bool,
+) -> Result<(), Failure> {
+    let hosts = ctx.hosts().await?;
+    let sends = hosts.iter().map(|h| async move {
+        if !h.local {
+            peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
+        }
+        h.client.broadcast(prompt).await
+    });
+    let answers = join_all(sends).await;
+    let mut ok_list = Vec::new();
+    let mut failed_list = Vec::new();
+    let mut lines = Vec::new();
+    for (h, r) in hosts.iter().zip(answers) {
+        match r {
+            Ok(resp) => {
+                let list = |k: &str| {
+                    resp.get("results")
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                for (ok, entries) in [(true, list("successful")), (false, list("failed"))] {
+                    for mut e in entries {
+                        let label = h.address(s(&e, "id"));
+                        lines.push(super::input::result_line(&e, ok, &label));
+                        e["id"] = json!(label);
+                        e["host"] = json!(h.label);
+                        if ok {
+                            ok_list.push(e);
+                        } else {
+                            failed_list.push(e);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let label = format!("@{}", h.label);
+                let entry = json!({"id": label, "host": h.label,
+                                   "code": e.code().unwrap_or("UNREACHABLE"),
+                                   "error": describe_peer_error(&e)});
+                lines.push(super::input::result_line(&entry, false, &label));
+                failed_list.push(entry);
+            }
+        }
+    }
+    let total = ok_list.len() + failed_list.len();
+    let failed = failed_list.len();
+    if json_out {
+        output::json(
+            &json!({"success": true, "results": {"successful": ok_list, "failed": failed_list}}),
+        );
+    } else if lines.is_empty() {
+        output::line("No sessions.");
+    } else {
+        for l in lines {
+            output::line(l);
+        }
+    }
+    if failed > 0 {
+        let noun = if total == 1 { "target" } else { "targets" };
+        return Err(Failure::new(
+            "broadcast failed",
+            format!("{failed} of {total} {noun} failed"),
+        ));
+    }
+    Ok(())
+}
+
+/// True when `host` (the part after `@`) names this machine: a loopback address, `localhost`,
+/// this host name or `TELEPTY_MACHINE_ID`.
+pub(crate) fn is_this_machine(target: &Target) -> bool {
+    if target.addr.is_local() {
+        return true;
+    }
+    let Some(h) = &target.host else { return true };
+    let name = client::addr::parse_host_port(h)
+        .map(|(n, _)| n)
+        .unwrap_or_else(|_| h.clone());
+    name.eq_ignore_ascii_case(&crate::util::hostname())
+        || name.eq_ignore_ascii_case(&crate::config::machine_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_addresses() {
+        let c = Client::new(client::DaemonAddr {
+            host: "127.0.0.1".into(),
+            port: 1,
+            token: None,
+        });
+        let local = Host {
+            label: LOCAL_HOST.into(),
+            client: c.clone(),
+            local: true,
+        };
+        let peer = Host {
+            label: "lab".into(),
+            client: c,
+            local: false,
+        };
+        assert_eq!(local.address("w"), "w");
+        assert_eq!(peer.address("w"), "w@lab");
+    }
+
+    #[test]
+    fn permission_errors_get_a_hint() {
+        let e = ClientError::from_response(
+            401,
+            br#"{"success":false,"code":"PERMISSION_DENIED","error":"Unauthorized: Invalid or missing token."}"#,
+        );
+        let d = describe_peer_error(&e);
+        assert!(d.contains("Unauthorized: Invalid or missing token."), "{d}");
+        assert!(d.contains("--token"), "{d}");
+    }
+}

@@ -1,0 +1,568 @@
+//! Remote daemons the CLI knows by name: `[[peers]]` in `~/.config/telepty/config.toml`
+//! (`name`, `url`, `token`; API.md §14/§15), plus, when `discover_tailscale = true`, the online
+//! machines of `tailscale status --json` (best effort).
+//!
+//! Writing keeps every other key of `config.toml` (a `toml::Table` round trip; comments are
+//! not kept) and leaves the file with mode 0600, written atomically. Tokens are never printed.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::ClientError;
+use super::addr::{self, ClientEnv, DaemonAddr, Peer};
+use crate::config::Paths;
+use crate::util;
+
+/// How long a peer gets to accept a TCP connection before it counts as down.
+pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `tailscale status --json` may take.
+const TAILSCALE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a peer entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerSource {
+    /// `[[peers]]` in config.toml
+    Config,
+    /// `tailscale status --json` (`discover_tailscale = true`)
+    Tailscale,
+}
+
+/// A peer and its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownPeer {
+    pub peer: Peer,
+    pub source: PeerSource,
+}
+
+/// Every peer the CLI should use: configured ones first, then discovered Tailscale machines
+/// whose name no configured peer already uses. Problems are silent here (a broken config
+/// simply yields no peers); `telepty peers list` reports them.
+pub fn load(paths: &Paths) -> Vec<Peer> {
+    load_known(paths).into_iter().map(|k| k.peer).collect()
+}
+
+/// Like [`load`], keeping where each peer came from.
+pub fn load_known(paths: &Paths) -> Vec<KnownPeer> {
+    let Ok(table) = read_table(&paths.config_toml()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<KnownPeer> = peers_of(&table)
+        .into_iter()
+        .map(|peer| KnownPeer {
+            peer,
+            source: PeerSource::Config,
+        })
+        .collect();
+    if discovery_enabled(&table) {
+        let port = ClientEnv::from_env()
+            .default_port()
+            .unwrap_or(addr::DEFAULT_PORT);
+        for peer in discover_tailscale(port) {
+            if !out
+                .iter()
+                .any(|k| k.peer.name.eq_ignore_ascii_case(&peer.name))
+            {
+                out.push(KnownPeer {
+                    peer,
+                    source: PeerSource::Tailscale,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The configured `[[peers]]` only (no discovery), or why config.toml cannot be read.
+pub fn configured(paths: &Paths) -> Result<Vec<Peer>, String> {
+    Ok(peers_of(&read_table(&paths.config_toml())?))
+}
+
+/// `discover_tailscale = true` in config.toml.
+pub fn discovery_enabled(table: &toml::Table) -> bool {
+    table
+        .get("discover_tailscale")
+        .and_then(toml::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Read config.toml as a table; a missing file is an empty table.
+pub fn read_table(path: &Path) -> Result<toml::Table, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.parse::<toml::Table>().map_err(|e| {
+            format!(
+                "cannot parse {}: {}",
+                path.display(),
+                first_line(&e.to_string())
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Write config.toml atomically with mode 0600 (its directory is created if needed).
+pub fn write_table(path: &Path, table: &toml::Table) -> Result<(), String> {
+    let text = toml::to_string(table).map_err(|e| format!("cannot encode config.toml: {e}"))?;
+    util::write_atomic(path, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // write_atomic creates with 0600; an existing file replaced by rename keeps that mode too.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    Ok(())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `[[peers]]` entries of a config table. Entries without a usable name or url are
+/// skipped; an empty token counts as none.
+pub fn peers_of(table: &toml::Table) -> Vec<Peer> {
+    let Some(list) = table.get("peers").and_then(toml::Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|entry| {
+            let t = entry.as_table()?;
+            let name = t.get("name")?.as_str()?.trim().to_string();
+            let url = t.get("url")?.as_str()?.trim().to_string();
+            if name.is_empty() || url.is_empty() {
+                return None;
+            }
+            let token = t
+                .get("token")
+                .and_then(toml::Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            Some(Peer { name, url, token })
+        })
+        .collect()
+}
+
+/// Peer names are used in `id@name`, so they follow the session-id charset.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid peer name {name:?}: use 1-128 characters from A-Z a-z 0-9 . _ -"
+        ))
+    }
+}
+
+/// Normalize a peer URL: `host`, `host:port`, `http://host[:port][/]` → `http://host:port`
+/// (port 3848 when none is given). Only plain `http://` is supported.
+pub fn normalize_url(url: &str) -> Result<String, String> {
+    let u = url.trim();
+    if u.starts_with("https://") {
+        return Err(format!(
+            "{u}: https is not supported (telepty daemons speak plain HTTP; put TLS in front and give its http address)"
+        ));
+    }
+    let rest = u.strip_prefix("http://").unwrap_or(u);
+    if rest.contains("://") {
+        return Err(format!("{u}: only http:// URLs are supported"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = addr::parse_host_port(authority).map_err(|e| format!("{u}: {e}"))?;
+    if host.is_empty() {
+        return Err(format!("{u}: no host"));
+    }
+    let port = port.unwrap_or(addr::DEFAULT_PORT);
+    let shown = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Ok(format!("http://{shown}:{port}"))
+}
+
+/// Add (or replace, by name) a `[[peers]]` entry; other keys are preserved. Returns true when
+/// an entry of that name was replaced.
+pub fn add(paths: &Paths, peer: &Peer) -> Result<bool, String> {
+    validate_name(&peer.name)?;
+    let path = paths.config_toml();
+    let mut table = read_table(&path)?;
+    let mut entry = toml::Table::new();
+    entry.insert("name".into(), toml::Value::String(peer.name.clone()));
+    entry.insert("url".into(), toml::Value::String(peer.url.clone()));
+    if let Some(tok) = &peer.token {
+        entry.insert("token".into(), toml::Value::String(tok.clone()));
+    }
+    let list = peers_array(&mut table)?;
+    let mut replaced = false;
+    for slot in list.iter_mut() {
+        let same = slot
+            .as_table()
+            .and_then(|t| t.get("name"))
+            .and_then(toml::Value::as_str)
+            .is_some_and(|n| n.trim() == peer.name);
+        if same {
+            // Keep unknown keys of the entry, replace the ones we own.
+            if let Some(t) = slot.as_table_mut() {
+                t.remove("token");
+                for (k, v) in &entry {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+            replaced = true;
+            break;
+        }
+    }
+    if !replaced {
+        list.push(toml::Value::Table(entry));
+    }
+    write_table(&path, &table)?;
+    Ok(replaced)
+}
+
+/// Remove the `[[peers]]` entries named `name`. Returns false when there was none.
+pub fn remove(paths: &Paths, name: &str) -> Result<bool, String> {
+    let path = paths.config_toml();
+    let mut table = read_table(&path)?;
+    if table.get("peers").is_none() {
+        return Ok(false);
+    }
+    let list = peers_array(&mut table)?;
+    let before = list.len();
+    list.retain(|slot| {
+        slot.as_table()
+            .and_then(|t| t.get("name"))
+            .and_then(toml::Value::as_str)
+            .is_none_or(|n| n.trim() != name)
+    });
+    if list.len() == before {
+        return Ok(false);
+    }
+    if list.is_empty() {
+        table.remove("peers");
+    }
+    write_table(&path, &table)?;
+    Ok(true)
+}
+
+fn peers_array(table: &mut toml::Table) -> Result<&mut Vec<toml::Value>, String> {
+    let slot = table
+        .entry("peers")
+        .or_insert_with(|| toml::Value::Array(Vec::new()));
+    slot.as_array_mut()
+        .ok_or_else(|| "`peers` in config.toml is not an array of tables ([[peers]])".to_string())
+}
+
+/// The daemon address of a peer: its URL's host and port (80 when the URL has none, as in
+/// `id@host` resolution) and its token, else `TELEPTY_TOKEN`, else the local token (§15).
+pub fn peer_addr(peer: &Peer, env: &ClientEnv) -> Result<DaemonAddr, ClientError> {
+    let bad = || ClientError::BadAddress(format!("peer {}: invalid url {:?}", peer.name, peer.url));
+    let rest = peer.url.trim().strip_prefix("http://").ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = addr::parse_host_port(authority).map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(DaemonAddr {
+        host,
+        port: port.unwrap_or(80),
+        token: peer.token.clone().or_else(|| env.token()),
+    })
+}
+
+/// Can a TCP connection to the daemon be opened within `within`? A down or unreachable peer
+/// fails fast with [`ClientError::Connect`] instead of holding a command up.
+pub async fn probe(addr: &DaemonAddr, within: Duration) -> Result<(), ClientError> {
+    let target = (addr.host.as_str(), addr.port);
+    match tokio::time::timeout(within, tokio::net::TcpStream::connect(target)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(ClientError::Connect {
+            addr: addr.authority(),
+            reason: super::error::tidy_reason(&e.to_string()),
+        }),
+        Err(_) => Err(ClientError::Connect {
+            addr: addr.authority(),
+            reason: format!("no answer within {} s", within.as_secs()),
+        }),
+    }
+}
+
+/// Online machines of the tailnet, as peers named by their host name with URL
+/// `http://<tailscale IPv4>:<port>` and no token. Empty when the binary is absent, fails or
+/// takes longer than 2 s.
+pub fn discover_tailscale(port: u16) -> Vec<Peer> {
+    match run_tailscale_status() {
+        Some(v) => parse_tailscale_status(&v, port),
+        None => Vec::new(),
+    }
+}
+
+fn run_tailscale_status() -> Option<Value> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("tailscale")
+        .args(["status", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    let out = rx.recv_timeout(TAILSCALE_TIMEOUT);
+    if out.is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    serde_json::from_slice(&out.ok()?).ok()
+}
+
+/// The peers of a `tailscale status --json` document (pure, for tests).
+pub fn parse_tailscale_status(status: &Value, port: u16) -> Vec<Peer> {
+    let Some(peers) = status.get("Peer").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Peer> = peers
+        .values()
+        .filter(|p| p.get("Online").and_then(Value::as_bool).unwrap_or(false))
+        .filter_map(|p| {
+            let host = p
+                .get("HostName")
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .or_else(|| {
+                    p.get("DNSName")
+                        .and_then(Value::as_str)
+                        .and_then(|d| d.split('.').next())
+                        .filter(|h| !h.is_empty())
+                        .map(str::to_string)
+                })?;
+            let name: String = host
+                .to_ascii_lowercase()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            validate_name(&name).ok()?;
+            let ips: Vec<IpAddr> = p
+                .get("TailscaleIPs")
+                .and_then(Value::as_array)?
+                .iter()
+                .filter_map(|ip| ip.as_str()?.parse().ok())
+                .collect();
+            let ip = ips.iter().find(|ip| ip.is_ipv4()).or(ips.first())?;
+            let url = match ip {
+                IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+                IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+            };
+            Some(Peer {
+                name,
+                url,
+                token: None,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paths_in(dir: &Path) -> (Paths, std::path::PathBuf) {
+        // config_toml() honours TELEPTY_CONFIG/XDG_CONFIG_HOME; tests use read/write_table on
+        // explicit paths and exercise add/remove through a HOME without those set.
+        (
+            Paths {
+                home: dir.to_path_buf(),
+            },
+            dir.join(".config/telepty/config.toml"),
+        )
+    }
+
+    #[test]
+    fn urls_are_normalized() {
+        assert_eq!(normalize_url("box").unwrap(), "http://box:3848");
+        assert_eq!(normalize_url("box:4000").unwrap(), "http://box:4000");
+        assert_eq!(
+            normalize_url("http://10.0.0.2:3900/").unwrap(),
+            "http://10.0.0.2:3900"
+        );
+        assert_eq!(
+            normalize_url("http://[fd7a::1]:3900").unwrap(),
+            "http://[fd7a::1]:3900"
+        );
+        assert!(normalize_url("https://box").is_err());
+        assert!(normalize_url("ftp://box").is_err());
+        assert!(normalize_url("box:x").is_err());
+        assert!(normalize_url("").is_err());
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("lab-2.x_y").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a@b").is_err());
+        assert!(validate_name("a:1").is_err());
+    }
+
+    #[test]
+    fn peers_are_parsed_and_bad_entries_skipped() {
+        let t: toml::Table = r#"
+            theme = "light"
+            [[peers]]
+            name = "lab"
+            url = "http://10.1.2.3:3900"
+            token = "tok"
+            [[peers]]
+            name = "notoken"
+            url = "http://10.1.2.4:3848"
+            token = ""
+            [[peers]]
+            name = "nourl"
+        "#
+        .parse()
+        .unwrap();
+        let p = peers_of(&t);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].token.as_deref(), Some("tok"));
+        assert_eq!(p[1].token, None);
+        assert!(!discovery_enabled(&t));
+    }
+
+    #[test]
+    fn add_and_remove_preserve_other_keys_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (paths, file) = paths_in(dir.path());
+        // Only meaningful when the environment does not redirect config.toml.
+        if paths.config_toml() != file {
+            return;
+        }
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            "allowed_hosts = [\"dev.example\"]\n[tui]\ntheme = \"light\"\n",
+        )
+        .unwrap();
+        let peer = Peer {
+            name: "lab".into(),
+            url: "http://10.1.2.3:3900".into(),
+            token: Some("secret".into()),
+        };
+        assert!(!add(&paths, &peer).unwrap());
+        let again = Peer {
+            token: None,
+            ..peer.clone()
+        };
+        assert!(add(&paths, &again).unwrap(), "same name replaces");
+        let t = read_table(&file).unwrap();
+        assert_eq!(t["tui"]["theme"].as_str(), Some("light"));
+        assert_eq!(t["allowed_hosts"][0].as_str(), Some("dev.example"));
+        assert_eq!(peers_of(&t), vec![again]);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(remove(&paths, "lab").unwrap());
+        assert!(!remove(&paths, "lab").unwrap());
+        let t = read_table(&file).unwrap();
+        assert!(t.get("peers").is_none());
+        assert_eq!(t["tui"]["theme"].as_str(), Some("light"));
+    }
+
+    #[test]
+    fn unparsable_config_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "this is = = not toml").unwrap();
+        assert!(read_table(&file).is_err());
+        assert_eq!(
+            read_table(&dir.path().join("missing.toml")).unwrap().len(),
+            0
+        );
+    }
+
+    #[test]
+    fn peer_addresses() {
+        let env = ClientEnv {
+            local_token: Some("local".into()),
+            ..Default::default()
+        };
+        let p = Peer {
+            name: "lab".into(),
+            url: "http://10.1.2.3:3900".into(),
+            token: None,
+        };
+        let a = peer_addr(&p, &env).unwrap();
+        assert_eq!(a.authority(), "10.1.2.3:3900");
+        assert_eq!(a.token.as_deref(), Some("local"));
+        let p = Peer {
+            token: Some("t".into()),
+            url: "http://box".into(),
+            ..p
+        };
+        let a = peer_addr(&p, &env).unwrap();
+        assert_eq!((a.port, a.token.as_deref()), (80, Some("t")));
+    }
+
+    #[test]
+    fn tailscale_status_is_parsed() {
+        let v = json!({
+            "Self": {"HostName": "me", "TailscaleIPs": ["100.64.0.1"]},
+            "Peer": {
+                "nodekey:a": {"HostName": "Lab Box", "DNSName": "lab-box.tail.ts.net.",
+                               "TailscaleIPs": ["fd7a:115c:a1e0::2", "100.64.0.2"], "Online": true},
+                "nodekey:b": {"HostName": "off", "TailscaleIPs": ["100.64.0.3"], "Online": false},
+                "nodekey:c": {"HostName": "", "DNSName": "v6only.tail.ts.net.",
+                               "TailscaleIPs": ["fd7a:115c:a1e0::4"], "Online": true}
+            }
+        });
+        let p = parse_tailscale_status(&v, 3848);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[0].name, "lab-box");
+        assert_eq!(p[0].url, "http://100.64.0.2:3848");
+        assert_eq!(p[0].token, None);
+        assert_eq!(p[1].name, "v6only");
+        assert_eq!(p[1].url, "http://[fd7a:115c:a1e0::4]:3848");
+        assert!(parse_tailscale_status(&json!({}), 3848).is_empty());
+    }
+
+    #[tokio::test]
+    async fn probe_fails_fast_on_a_closed_port() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let a = DaemonAddr {
+            host: "127.0.0.1".into(),
+            port,
+            token: None,
+        };
+        let t = std::time::Instant::now();
+        let e = probe(&a, PEER_CONNECT_TIMEOUT).await.unwrap_err();
+        assert!(e.is_connect());
+        assert!(t.elapsed() < PEER_CONNECT_TIMEOUT);
+    }
+}
