@@ -9,5 +9,6 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod httpc;
+pub mod kitty;
 pub mod tui;
 pub mod util;

@@ -1126,6 +1126,11 @@ async fn bridge_main(a: AllowArgs) -> i32 {
             argv[0]
         ),
     }
+    // Inside kitty, the window title names the session (blocks up to ~1 s, so off the runtime).
+    let title_id = id.clone();
+    let titled = tokio::task::spawn_blocking(move || crate::kitty::set_window_title_if_kitty(&title_id))
+        .await
+        .unwrap_or_default();
     if let Ok(prev) = std::env::var("TELEPTY_SESSION_ID")
         && !prev.is_empty()
         && prev != id
@@ -1272,6 +1277,9 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     let died = died_frame(&bridge.id(), &info, duration, crashes, false);
     drop(guard);
     goodbye(&bridge, &ctl_tx, Some(died), conn).await;
+    if titled.remote {
+        let _ = tokio::task::spawn_blocking(crate::kitty::restore_window_title_if_kitty).await;
+    }
     info.process_code()
 }
 

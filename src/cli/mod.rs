@@ -11,6 +11,7 @@ mod daemon;
 mod events;
 mod info;
 mod input;
+mod kitty;
 mod output;
 mod peers;
 mod reply;
@@ -81,6 +82,10 @@ pub enum Command {
     Listen(events::ListenArgs),
     /// Print the version
     Version(info::VersionArgs),
+    /// Arrange kitty tabs holding sessions: grid, tall, stack, … (no layout: show)
+    Layout(kitty::LayoutArgs),
+    /// kitty windows of sessions: open, focus, list
+    Kitty(kitty::KittyArgs),
     /// Run a command in this terminal as a wrapped session that accepts injects
     #[command(visible_aliases = ["wrap", "enable"])]
     Allow(allow::AllowArgs),
@@ -148,6 +153,8 @@ pub fn run(cli: Cli) -> i32 {
             Command::Monitor(a) => events::monitor(&mut ctx, a).await,
             Command::Listen(a) => events::listen(&mut ctx, a).await,
             Command::Version(a) => info::version(&mut ctx, a).await,
+            Command::Layout(a) => kitty::run_layout(&mut ctx, a).await,
+            Command::Kitty(a) => kitty::run_kitty(&mut ctx, a).await,
             Command::Reply(a) => reply::run_reply(&mut ctx, a).await,
             Command::Peers(a) => peers::run_peers(&mut ctx, a).await,
             Command::Handoff(a) => coord::run_handoff(&mut ctx, a).await,
@@ -163,6 +170,7 @@ pub fn run(cli: Cli) -> i32 {
         }
     }
 }
+
 
 /// Per-invocation state: the client environment and the local daemon client, started on
 /// first use.
