@@ -333,6 +333,7 @@ fn run_telepty(
             cols: COLS,
             rows: ROWS,
             prompt_type: "AGENT".into(),
+            record: false,
         };
         let t0 = Instant::now();
         engine.spawn(req).expect("engine spawn");

@@ -193,10 +193,33 @@ pub struct EngineSettings {
     pub memory_budget_bytes: usize,
     /// Where session metadata is persisted; `None` keeps it in memory only.
     pub sessions_path: Option<PathBuf>,
+    /// Record every session (`TELEPTY_RECORD_SESSIONS=1` or `[recording] enabled`).
+    pub record_all: bool,
+    /// Patterns masked in recordings.
+    pub record_masks: Vec<regex::Regex>,
+    pub recordings_dir: PathBuf,
     pub daemon_cwd: PathBuf,
 }
 
 impl EngineSettings {
+    /// Environment and `config.toml` (env over file over defaults). An unreadable or invalid
+    /// file leaves the environment/defaults in place; `telepty daemon` refuses to start on one
+    /// before it gets here.
+    pub fn load(paths: &Paths) -> Self {
+        let mut e = Self::from_env(paths);
+        if let Ok(s) = crate::settings::load(paths) {
+            let d = s.apply_env_defaults();
+            e.scrollback_lines = d.scrollback_lines as usize;
+            e.memory_budget_bytes = d.memory_budget_mb as usize * 1024 * 1024;
+            e.submit_min = Duration::from_millis(d.submit_min_ms);
+            e.submit_quiet = Duration::from_millis(d.submit_quiet_ms);
+            e.submit_max = Duration::from_millis(d.submit_max_ms);
+            e.record_all = s.record_sessions;
+            e.record_masks = s.masks();
+        }
+        e
+    }
+
     pub fn from_env(paths: &Paths) -> Self {
         let stale_secs = env_u64("TELEPTY_SESSION_STALE_SECONDS", 60, 1);
         let auto_report = match std::env::var("TELEPTY_AUTO_REPORT_IDLE_SECONDS")
@@ -226,6 +249,9 @@ impl EngineSettings {
             scrollback_lines: env_u64("TELEPTY_SCROLLBACK_LINES", 1000, 0) as usize,
             memory_budget_bytes: env_u64("TELEPTY_MEMORY_BUDGET_MB", 512, 16) as usize * 1024 * 1024,
             sessions_path: Some(paths.sessions_json()),
+            record_all: matches!(std::env::var("TELEPTY_RECORD_SESSIONS").as_deref().map(str::trim), Ok("1" | "true")),
+            record_masks: crate::engine::recording::compile_masks(crate::settings::DEFAULT_MASKS).unwrap_or_default(),
+            recordings_dir: paths.telepty_dir().join(crate::engine::recording::DIR_NAME),
             daemon_cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         }
     }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod settings;
 pub mod engine;
 pub mod httpc;
 pub mod kitty;

@@ -148,7 +148,7 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
         }
     };
 
-    let engine = Engine::new(EngineSettings::from_env(&paths));
+    let engine = Engine::new(EngineSettings::load(&paths));
     engine.start();
     let api = Arc::new(ApiState::new(engine.clone(), paths.clone(), token, &host, port));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::extract::rejection::PathRejection;
 use axum::http::{Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::ApiState;
@@ -58,7 +58,7 @@ pub async fn meta(State(st): St) -> ApiResult {
         "capabilities": [
             "sessions", "wrapped-sessions", "singleton-daemon", "handoff-inbox", "deliberation-threads",
             "cross-machine", "mailbox", "vt-screen", "wait", "keys", "resize", "attach-snapshot",
-            "inject-wait-delivered", "session-exit", "openapi",
+            "inject-wait-delivered", "session-exit", "openapi", "recording",
         ],
     }))
 }
@@ -142,7 +142,8 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         Some(_) => return Err(ApiError::invalid("type must be USER or AGENT")),
     };
     let engine = st.engine.clone();
-    let req = SpawnRequest { id, command, args, cwd, cols, rows, prompt_type };
+    let record = b.bool_field("record");
+    let req = SpawnRequest { id, command, args, cwd, cols, rows, prompt_type, record };
     // fork/exec and PTY setup are blocking syscalls.
     let res = tokio::task::spawn_blocking(move || engine.spawn(req)).await.map_err(|_| EngineError::Internal)?;
     created(res?)
@@ -175,6 +176,7 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         delivery,
         cols: dim("cols"),
         rows: dim("rows"),
+        record: b.bool_field("record"),
     };
     let (status, body) = st.engine.register(req)?;
     persist_durably(&st).await;
@@ -422,8 +424,15 @@ pub async fn resize(State(st): St, p: Result<Path<String>, PathRejection>, JsonB
 
 pub async fn recording(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = session_id(p)?;
-    st.engine.resolve(&id)?;
-    Err(ApiError::new(404, "RECORDING_NOT_AVAILABLE", "Recording is not enabled for this session."))
+    let s = st.engine.resolve(&id)?;
+    let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
+        return Err(ApiError::new(404, "RECORDING_NOT_AVAILABLE", "Recording is not enabled for this session."));
+    };
+    let data = tokio::fs::read(&path).await.map_err(|e| {
+        tracing::warn!("reading recording {}: {e}", path.display());
+        ApiError::new(404, "RECORDING_NOT_AVAILABLE", "Recording is not enabled for this session.")
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-asciicast")], data).into_response())
 }
 
 pub async fn mailbox(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {

@@ -24,7 +24,13 @@ pub fn run(args: DaemonArgs) -> i32 {
             return 2;
         }
     };
-    init_logging();
+    let paths = crate::config::Paths::from_env();
+    // An invalid config file stops the daemon with the line and key, never silent defaults.
+    if let Err(e) = crate::settings::load(&paths) {
+        eprintln!("telepty: invalid configuration: {e}");
+        return 1;
+    }
+    super::service::init_daemon_logging(&paths);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,18 +54,4 @@ pub fn run(args: DaemonArgs) -> i32 {
             1
         }
     }
-}
-
-/// The daemon logs to stderr (a terminal, or `~/.telepty/logs/daemon.log` when the CLI started
-/// it). `TELEPTY_LOG`, then `RUST_LOG`, filter; the default is `info`.
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TELEPTY_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
-        .try_init();
 }

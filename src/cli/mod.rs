@@ -6,6 +6,10 @@
 
 mod allow;
 mod attach;
+mod completions;
+mod config_cmd;
+mod record;
+mod service;
 mod coord;
 mod daemon;
 mod events;
@@ -99,6 +103,16 @@ pub enum Command {
     Deliberate(coord::DeliberateArgs),
     /// Report this session's phase, task and blockers ($TELEPTY_SESSION_ID)
     StatusReport(coord::StatusReportArgs),
+    /// The configuration file: path, show (effective values and their source), init
+    Config(config_cmd::ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff)
+    Man(completions::ManArgs),
+    /// Run the daemon as a user service: install, uninstall, status
+    Service(service::ServiceArgs),
+    /// Session recordings (asciicast v2): list, path
+    Record(record::RecordArgs),
 }
 
 /// Run the CLI with the process arguments; returns the exit code.
@@ -119,6 +133,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Daemon(args) => return daemon::run(args),
         Command::Tui(args) => return tui::run(args),
         Command::Allow(args) => return allow::run(args),
+        Command::Config(a) => return finish(config_cmd::run(a)),
+        Command::Completions(a) => return finish(completions::completions(a)),
+        Command::Man(a) => return finish(completions::man(a)),
+        Command::Service(a) => return finish(service::run(a)),
+        Command::Record(a) => return finish(record::run(a)),
         command => Cli { command },
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -135,6 +154,7 @@ pub fn run(cli: Cli) -> i32 {
         let mut ctx = Ctx::new();
         match cli.command {
             Command::Daemon(_) | Command::Tui(_) | Command::Allow(_) => Ok(()),
+            Command::Config(_) | Command::Completions(_) | Command::Man(_) | Command::Service(_) | Command::Record(_) => Ok(()),
             Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
             Command::Attach(a) => attach::attach(&mut ctx, a).await,
             Command::List(a) => sessions::list(&mut ctx, a).await,
@@ -171,6 +191,16 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// The exit code of a command that ran without the async runtime.
+fn finish(result: Result<(), Failure>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("{}", f.line);
+            f.code
+        }
+    }
+}
 
 /// Per-invocation state: the client environment and the local daemon client, started on
 /// first use.

@@ -401,6 +401,15 @@ fn paste_wrap(term: &Terminal, text: &str) -> Vec<u8> {
 }
 
 async fn write_text(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) -> Result<(), EngineError> {
+    if let Some(r) = session.term.recorder() {
+        // Who typed it: the sender of an inject, else the path it came by; keys carry no marker.
+        let who = match msg.source {
+            Source::Inject => Some(msg.from.as_deref().unwrap_or("api")),
+            Source::Keys | Source::Submit => None,
+            other => Some(other.as_str()),
+        };
+        r.input(&msg.text, who);
+    }
     match session.kind {
         Kind::Spawned => {
             let pty = session.pty.as_ref().ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
@@ -446,6 +455,9 @@ async fn write_text(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message)
 }
 
 async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
+    if let Some(r) = session.term.recorder() {
+        r.input("\r", None);
+    }
     match session.kind {
         Kind::Spawned => {
             let pty = session.pty.as_ref().ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;

@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod input;
 pub mod keys;
 pub mod pty;
+pub mod recording;
 pub mod session;
 pub mod store;
 pub mod terminal;

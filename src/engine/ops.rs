@@ -25,6 +25,8 @@ pub struct SpawnRequest {
     pub rows: u16,
     /// "AGENT" or "USER": only the colour of the prompt badge.
     pub prompt_type: String,
+    /// Record the session as asciicast (also on when recording is configured for all).
+    pub record: bool,
 }
 
 #[derive(Default)]
@@ -43,6 +45,7 @@ pub struct RegisterRequest {
     pub delivery: Option<Value>,
     pub cols: Option<u16>,
     pub rows: Option<u16>,
+    pub record: bool,
 }
 
 #[derive(Default, Clone)]
@@ -103,6 +106,19 @@ fn prompt_env(command: &str, id: &str, prompt_type: &str) -> Vec<(String, String
 }
 
 impl Engine {
+    /// Start an asciicast recording of `term` when asked for or configured for all sessions.
+    fn attach_recorder(&self, term: &Terminal, id: &str, asked: bool, cols: u16, rows: u16) {
+        let st = &self.shared.settings;
+        if !(asked || st.record_all) {
+            return;
+        }
+        let path = super::recording::new_path(&st.recordings_dir, id);
+        match super::recording::Recorder::new(&path, id, cols, rows, st.record_masks.clone()) {
+            Ok(r) => term.set_recorder(Arc::new(r)),
+            Err(e) => tracing::warn!("cannot record {id} to {}: {e}", path.display()),
+        }
+    }
+
     /// Checks 2 and 3 of spawn (invalid id, id held by a live session).
     pub fn check_spawn_id(&self, id: &str) -> Result<(), EngineError> {
         if !valid_session_id(id) {
@@ -135,6 +151,7 @@ impl Engine {
         ];
         env.extend(prompt_env(&req.command, &req.id, &req.prompt_type));
         let term = Arc::new(Terminal::new(req.rows, req.cols, self.scrollback_for(req.cols)));
+        self.attach_recorder(&term, &req.id, req.record, req.cols, req.rows);
         let done = Arc::new((AtomicBool::new(false), Notify::new()));
         let done2 = done.clone();
         let spec = pty::SpawnSpec {
@@ -273,7 +290,11 @@ impl Engine {
             endpoint_ok,
             ..Default::default()
         };
-        let s = self.new_session(kind, req.id.clone(), meta, req.cols.unwrap_or(80), req.rows.unwrap_or(30));
+        let (cols, rows) = (req.cols.unwrap_or(80), req.rows.unwrap_or(30));
+        let s = self.new_session(kind, req.id.clone(), meta, cols, rows);
+        if kind == Kind::Wrapped {
+            self.attach_recorder(&s.term, &req.id, req.record, cols, rows);
+        }
         let base = base_alias(&req.id);
         let replaced = {
             let mut reg = self.shared.registry_mut();
@@ -904,6 +925,9 @@ impl Engine {
         match (s.kind, is_owner, ty) {
             (Kind::Spawned, _, "input") => {
                 if let (Some(p), Some(d)) = (&s.pty, frame.get("data").and_then(Value::as_str)) {
+                    if let Some(r) = s.term.recorder() {
+                        r.input(d, None);
+                    }
                     p.write_now(d.as_bytes().to_vec());
                 }
             }
@@ -914,6 +938,9 @@ impl Engine {
             }
             (Kind::Wrapped, false, "input") => {
                 if let Some(d) = frame.get("data").and_then(Value::as_str) {
+                    if let Some(r) = s.term.recorder() {
+                        r.input(d, None);
+                    }
                     s.send_to_owner(json!({"type": "inject", "data": d, "raw": true}));
                 }
             }

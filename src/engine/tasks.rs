@@ -97,6 +97,9 @@ async fn finish_exit(shared: Arc<Shared>, s: Arc<Session>) {
         (e.as_ref().and_then(|e| e.code), e.and_then(|e| e.signal))
     };
     s.close_all(1000, "Session exited");
+    if let Some(r) = s.term.recorder() {
+        let _ = r.finish();
+    }
     shared.emit_envelope("session_exit", Some(&s), json!({"exit_code": code, "signal": signal}));
     shared.request_persist();
 }

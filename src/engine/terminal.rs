@@ -145,6 +145,8 @@ pub struct Terminal {
     epoch: Instant,
     /// Cleared while attached clients are expected to answer queries themselves.
     answer_queries: AtomicBool,
+    /// asciicast recording, when enabled for this session.
+    recorder: std::sync::OnceLock<Arc<super::recording::Recorder>>,
 }
 
 pub struct Snapshot {
@@ -172,6 +174,7 @@ impl Terminal {
             last_output_ns: AtomicU64::new(0),
             epoch: Instant::now(),
             answer_queries: AtomicBool::new(true),
+            recorder: std::sync::OnceLock::new(),
         }
     }
 
@@ -189,6 +192,10 @@ impl Terminal {
         }
         let mut st = self.lock();
         st.parser.process(bytes);
+        if let Some(r) = self.recorder.get() {
+            // Under the lock, so output and resize events keep their order in the file.
+            r.output(bytes);
+        }
         st.generation += 1;
         let generation = st.generation;
         st.ring.push(generation, bytes);
@@ -244,7 +251,19 @@ impl Terminal {
     }
 
     pub fn resize(&self, rows: u16, cols: u16) {
-        self.lock().screen_mut().set_size(rows.max(1), cols.max(1));
+        let mut st = self.lock();
+        st.screen_mut().set_size(rows.max(1), cols.max(1));
+        if let Some(r) = self.recorder.get() {
+            r.resize(cols.max(1), rows.max(1));
+        }
+    }
+
+    pub fn set_recorder(&self, r: Arc<super::recording::Recorder>) {
+        let _ = self.recorder.set(r);
+    }
+
+    pub fn recorder(&self) -> Option<&Arc<super::recording::Recorder>> {
+        self.recorder.get()
     }
 
     /// A byte sequence that redraws the current screen on a fresh terminal of the same size,

@@ -230,6 +230,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 cols,
                 rows,
                 prompt_type: "AGENT".into(),
+                record: false,
             };
             // Spawning forks and execs: keep it off the async workers.
             match tokio::task::spawn_blocking(move || engine.spawn(req)).await {

@@ -1,0 +1,435 @@
+//! Session recordings: asciicast v2 files (API.md §17 "Recording").
+//!
+//! A [`Recorder`] is cheap to call from the PTY reader thread: every call only timestamps the
+//! event and pushes it onto a bounded in-memory queue; a writer thread decodes, masks and
+//! writes. When the queue is over budget the oldest events are dropped and counted (an `m`
+//! marker in the file says how many). Dropping the recorder (or [`Recorder::finish`]) drains
+//! the queue and flushes the file.
+//!
+//! Files: `<dir>/<id>.<unix ms>.cast`, mode 0600, where `<dir>` is `~/.telepty/recordings`
+//! (the engine is handed the directory; it does not know about `$HOME`).
+
+use std::collections::VecDeque;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
+
+use regex::Regex;
+
+/// The name of the recordings directory under `~/.telepty`.
+pub const DIR_NAME: &str = "recordings";
+/// What a masked secret is replaced with.
+pub const MASK: &str = "***";
+/// Queue budget in bytes of event payload; past it the oldest events are dropped.
+const QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+enum Kind {
+    Output(Vec<u8>),
+    Input(String),
+    Marker(String),
+    Resize(u16, u16),
+}
+
+struct Event {
+    t: f64,
+    kind: Kind,
+}
+
+impl Event {
+    fn size(&self) -> usize {
+        match &self.kind {
+            Kind::Output(b) => b.len(),
+            Kind::Input(s) | Kind::Marker(s) => s.len(),
+            Kind::Resize(..) => 8,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    bytes: usize,
+    closed: bool,
+    /// Tests hold the writer back to overflow the queue deterministically.
+    paused: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    dropped: AtomicU64,
+    start: Instant,
+    limit: usize,
+}
+
+/// One session's recording in progress.
+pub struct Recorder {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<io::Result<()>>>>,
+}
+
+/// `<dir>/<id>.<unix ms>.cast` for a recording starting now.
+pub fn new_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!(
+        "{id}.{}.cast",
+        crate::util::unix_ms(SystemTime::now())
+    ))
+}
+
+/// One recording file found in the recordings directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingFile {
+    pub id: String,
+    pub started_ms: u64,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Split `<id>.<unix ms>.cast` into its parts.
+pub fn parse_file_name(name: &str) -> Option<(String, u64)> {
+    let stem = name.strip_suffix(".cast")?;
+    let (id, ms) = stem.rsplit_once('.')?;
+    let ms = ms.parse::<u64>().ok()?;
+    (!id.is_empty()).then(|| (id.to_string(), ms))
+}
+
+/// Every recording in `dir`, oldest first (a missing directory has none).
+pub fn list(dir: &Path) -> io::Result<Vec<RecordingFile>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out: Vec<RecordingFile> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (id, started_ms) = parse_file_name(&name)?;
+            let size = e.metadata().ok()?.len();
+            Some(RecordingFile {
+                id,
+                started_ms,
+                path: e.path(),
+                size,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.started_ms, &a.id).cmp(&(b.started_ms, &b.id)));
+    Ok(out)
+}
+
+/// The newest recording of session `id` in `dir` (what `GET /api/sessions/:id/recording`
+/// serves).
+pub fn latest(dir: &Path, id: &str) -> io::Result<Option<PathBuf>> {
+    Ok(list(dir)?.into_iter().rfind(|r| r.id == id).map(|r| r.path))
+}
+
+/// Compile secret patterns, reporting the first invalid one.
+pub fn compile_masks<S: AsRef<str>>(patterns: &[S]) -> Result<Vec<Regex>, regex::Error> {
+    patterns.iter().map(|p| Regex::new(p.as_ref())).collect()
+}
+
+/// Replace every match of every pattern with [`MASK`].
+pub fn mask(text: &str, masks: &[Regex]) -> String {
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for re in masks {
+        if let std::borrow::Cow::Owned(s) = re.replace_all(&out, MASK) {
+            out = std::borrow::Cow::Owned(s);
+        }
+    }
+    out.into_owned()
+}
+
+impl Recorder {
+    /// Create the file (and its directory, 0700), write the header and start the writer
+    /// thread. Fails if the file already exists.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        id: &str,
+        cols: u16,
+        rows: u16,
+        masks: Vec<Regex>,
+    ) -> io::Result<Recorder> {
+        Self::with_limit(path.into(), id, cols, rows, masks, QUEUE_BYTES)
+    }
+
+    fn with_limit(
+        path: PathBuf,
+        id: &str,
+        cols: u16,
+        rows: u16,
+        masks: Vec<Regex>,
+        limit: usize,
+    ) -> io::Result<Recorder> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if let Some(dir) = path.parent()
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).ok();
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let mut out = BufWriter::new(file);
+        let header = serde_json::json!({
+            "version": 2,
+            "width": cols,
+            "height": rows,
+            "timestamp": crate::util::unix_secs(SystemTime::now()),
+            "title": id,
+        });
+        writeln!(out, "{header}")?;
+        out.flush()?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            start: Instant::now(),
+            limit,
+        });
+        let s2 = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name(format!("rec-{id}"))
+            .spawn(move || write_loop(&s2, out, &masks))?;
+        Ok(Recorder {
+            path,
+            shared,
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Events dropped so far because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Output from the program (raw PTY bytes; UTF-8 split across calls is handled).
+    pub fn output(&self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.push(vec![Kind::Output(bytes.to_vec())]);
+        }
+    }
+
+    /// Input to the program: injected text, keys or attached typing. With `from`, an
+    /// `inject from <from>` marker goes just before it.
+    pub fn input(&self, text: &str, from: Option<&str>) {
+        let mut kinds = Vec::with_capacity(2);
+        if let Some(f) = from {
+            kinds.push(Kind::Marker(format!("inject from {f}")));
+        }
+        if !text.is_empty() {
+            kinds.push(Kind::Input(text.to_string()));
+        }
+        self.push(kinds);
+    }
+
+    /// A marker event (`m`).
+    pub fn marker(&self, label: &str) {
+        self.push(vec![Kind::Marker(label.to_string())]);
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) {
+        self.push(vec![Kind::Resize(cols, rows)]);
+    }
+
+    fn push(&self, kinds: Vec<Kind>) {
+        if kinds.is_empty() {
+            return;
+        }
+        let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.closed {
+            return;
+        }
+        // Timestamped under the lock, so times never go backwards in the file.
+        let t = self.shared.start.elapsed().as_secs_f64();
+        for kind in kinds {
+            let ev = Event { t, kind };
+            q.bytes += ev.size();
+            q.events.push_back(ev);
+        }
+        while q.bytes > self.shared.limit && q.events.len() > 1 {
+            if let Some(old) = q.events.pop_front() {
+                q.bytes -= old.size();
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(q);
+        self.shared.ready.notify_one();
+    }
+
+    /// Stop accepting events, write what is queued and flush the file.
+    pub fn finish(&self) -> io::Result<()> {
+        {
+            let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.closed = true;
+        }
+        self.shared.ready.notify_one();
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match handle {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("recording writer panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            tracing::warn!("recording {}: {e}", self.path.display());
+        }
+    }
+}
+
+fn write_loop(
+    shared: &Shared,
+    mut out: BufWriter<std::fs::File>,
+    masks: &[Regex],
+) -> io::Result<()> {
+    let mut carry = Vec::new();
+    let mut reported = 0u64;
+    loop {
+        let (batch, closed) = {
+            let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            while (q.events.is_empty() || q.paused) && !q.closed {
+                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            q.bytes = 0;
+            (std::mem::take(&mut q.events), q.closed)
+        };
+        let dropped = shared.dropped.load(Ordering::Relaxed);
+        if dropped > reported {
+            let t = batch.front().map(|e| e.t).unwrap_or(0.0);
+            line(
+                &mut out,
+                t,
+                "m",
+                &format!("recording dropped {} events", dropped - reported),
+            )?;
+            reported = dropped;
+        }
+        for ev in batch {
+            match ev.kind {
+                Kind::Output(bytes) => {
+                    let text = crate::util::decode_utf8_stream(&mut carry, &bytes);
+                    if !text.is_empty() {
+                        line(&mut out, ev.t, "o", &mask(&text, masks))?;
+                    }
+                }
+                Kind::Input(text) => line(&mut out, ev.t, "i", &mask(&text, masks))?,
+                Kind::Marker(text) => line(&mut out, ev.t, "m", &text)?,
+                Kind::Resize(c, r) => line(&mut out, ev.t, "r", &format!("{c}x{r}"))?,
+            }
+        }
+        out.flush()?;
+        if closed {
+            if !carry.is_empty() {
+                let t = shared.start.elapsed().as_secs_f64();
+                line(&mut out, t, "o", &String::from_utf8_lossy(&carry))?;
+            }
+            out.flush()?;
+            return out.get_ref().sync_all();
+        }
+    }
+}
+
+fn line(out: &mut impl Write, t: f64, code: &str, data: &str) -> io::Result<()> {
+    let t = (t * 1e6).round() / 1e6;
+    let v = serde_json::json!([t, code, data]);
+    writeln!(out, "{v}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn file_names_round_trip() {
+        assert_eq!(
+            parse_file_name("w.1.1700000000000.cast"),
+            Some(("w.1".into(), 1_700_000_000_000))
+        );
+        assert_eq!(parse_file_name("x.cast"), None);
+        assert_eq!(parse_file_name(".5.cast"), None);
+        let p = new_path(Path::new("/r"), "abc");
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert_eq!(parse_file_name(name).unwrap().0, "abc");
+    }
+
+    #[test]
+    fn utf8_split_across_chunks_is_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.1.cast");
+        let r = Recorder::new(&p, "a", 80, 24, Vec::new()).unwrap();
+        let bytes = "héllo".as_bytes();
+        r.output(&bytes[..2]);
+        r.output(&bytes[2..]);
+        r.finish().unwrap();
+        let text: String = events(&p)
+            .iter()
+            .map(|e| e[2].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(text, "héllo");
+    }
+
+    #[test]
+    fn overflow_drops_oldest_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.1.cast");
+        let r = Recorder::with_limit(p.clone(), "a", 80, 24, Vec::new(), 16).unwrap();
+        r.shared.queue.lock().unwrap().paused = true;
+        for i in 0..1000 {
+            r.output(format!("chunk-{i:04}\n").as_bytes());
+        }
+        r.finish().unwrap();
+        let ev = events(&p);
+        let last = ev.last().unwrap();
+        assert_eq!(last[2], "chunk-0999\n");
+        assert_eq!(r.dropped(), 999);
+        assert_eq!(ev[0][1], "m");
+        assert_eq!(ev[0][2], "recording dropped 999 events");
+        assert_eq!(ev.len(), 2);
+    }
+
+    #[test]
+    fn masks_apply_to_output_and_input_not_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.1.cast");
+        let masks = compile_masks(&[r"sk-[A-Za-z0-9]{20,}"]).unwrap();
+        let r = Recorder::new(&p, "a", 80, 24, masks).unwrap();
+        r.output(b"key sk-abcdefghijklmnopqrstuvwxyz ok");
+        r.input("export K=sk-ABCDEFGHIJKLMNOPQRSTUV\r", Some("boss"));
+        r.resize(100, 30);
+        drop(r);
+        let ev = events(&p);
+        assert_eq!(ev[0][1], "o");
+        assert_eq!(ev[0][2], "key *** ok");
+        assert_eq!(ev[1][1], "m");
+        assert_eq!(ev[1][2], "inject from boss");
+        assert_eq!(ev[2][1], "i");
+        assert_eq!(ev[2][2], "export K=***\r");
+        assert_eq!(ev[3][1], "r");
+        assert_eq!(ev[3][2], "100x30");
+    }
+}

@@ -1,0 +1,333 @@
+//! `telepty config`, `completions`, `man` and `service`, run as the real binary against a
+//! temporary HOME.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_telepty")
+}
+
+/// The binary with a clean environment: only HOME and PATH (plus `extra`).
+fn run(home: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().expect("run telepty")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn show_line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .unwrap_or_else(|| panic!("no {key} in:\n{out}"))
+}
+
+#[test]
+fn config_path_follows_xdg_and_telepty_config() {
+    let home = tempfile::tempdir().unwrap();
+    let o = run(home.path(), &["config", "path"], &[]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o).trim(),
+        home.path()
+            .join(".config/telepty/config.toml")
+            .to_str()
+            .unwrap()
+    );
+    let o = run(
+        home.path(),
+        &["config", "path"],
+        &[("XDG_CONFIG_HOME", "/x/cfg")],
+    );
+    assert_eq!(stdout(&o).trim(), "/x/cfg/telepty/config.toml");
+    let o = run(
+        home.path(),
+        &["config", "path"],
+        &[("TELEPTY_CONFIG", "/y/t.toml")],
+    );
+    assert_eq!(stdout(&o).trim(), "/y/t.toml");
+}
+
+#[test]
+fn init_writes_the_commented_default_and_refuses_to_overwrite() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(".config/telepty/config.toml");
+    let o = run(home.path(), &["config", "init"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, include_str!("../assets/config.toml"));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Every non-blank line of the default file is a comment or a section header.
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with('#') || line.starts_with('['),
+            "uncommented: {line}"
+        );
+    }
+
+    std::fs::write(&path, "theme = \"mine\"\n").unwrap();
+    let o = run(home.path(), &["config", "init"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("already exists (use --force to overwrite)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "theme = \"mine\"\n"
+    );
+
+    let o = run(home.path(), &["config", "init", "--force"], &[]);
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        include_str!("../assets/config.toml")
+    );
+
+    // The commented default file means the defaults.
+    let o = run(home.path(), &["config", "show"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines().skip(1).all(|l| l.ends_with("# default")),
+        "{out}"
+    );
+}
+
+#[test]
+fn show_reports_values_and_their_source() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "trust_tailscale = true\ntheme = \"light\"\n\n[daemon]\nport = 4000\n\n[engine]\nscrollback_lines = 200\n\n[spawn]\nshell = \"/bin/zsh\"\n\n[[peers]]\nname = \"box\"\nurl = \"http://box:3848\"\n",
+    )
+    .unwrap();
+    let o = run(
+        home.path(),
+        &["config", "show"],
+        &[
+            ("TELEPTY_CONFIG", path.to_str().unwrap()),
+            ("TELEPTY_SCROLLBACK_LINES", "5000"),
+            ("TELEPTY_SUBMIT_MAX_MS", "900"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with(&format!("# {}\n", path.display())), "{out}");
+    assert!(show_line(&out, "daemon.port").ends_with("= 4000  # file"));
+    assert!(show_line(&out, "daemon.host").ends_with("= \"127.0.0.1\"  # default"));
+    assert!(show_line(&out, "trust_tailscale").ends_with("= true  # file"));
+    assert!(show_line(&out, "engine.scrollback_lines").ends_with("= 5000  # env"));
+    assert!(show_line(&out, "inject.submit_max_ms").ends_with("= 900  # env"));
+    assert!(show_line(&out, "spawn.shell").ends_with("= \"/bin/zsh\"  # file"));
+    assert!(show_line(&out, "theme").ends_with("= \"light\"  # file"));
+    assert!(show_line(&out, "peers").ends_with("= 1 configured  # file"));
+}
+
+#[test]
+fn an_invalid_file_is_an_error_naming_line_and_key() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(".config/telepty/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        "# mine\n[daemon]\nhost = \"0.0.0.0\"\nport = \"high\"\n",
+    )
+    .unwrap();
+    let o = run(home.path(), &["config", "show"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("telepty: invalid configuration: config.toml:4: "),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("(key daemon.port)"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    std::fs::write(&path, "[engine\nscrollback_lines = 1\n").unwrap();
+    let o = run(home.path(), &["config", "show"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.toml:1: "), "{}", stderr(&o));
+}
+
+#[test]
+fn bash_completion_loads() {
+    let home = tempfile::tempdir().unwrap();
+    let script = format!(
+        "source <('{}' completions bash) && complete -p telepty",
+        bin()
+    );
+    let o = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &script])
+        .env("HOME", home.path())
+        .output()
+        .expect("bash");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("complete ") && out.trim_end().ends_with(" telepty"),
+        "{out}"
+    );
+}
+
+#[test]
+fn zsh_and_fish_completions_generate() {
+    let home = tempfile::tempdir().unwrap();
+    for (shell, marker) in [("zsh", "#compdef telepty"), ("fish", "complete -c telepty")] {
+        let o = run(home.path(), &["completions", shell], &[]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        assert!(stdout(&o).contains(marker), "{shell}");
+        // Syntax-check with the shell itself when it is installed.
+        let has = Command::new(shell)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if has {
+            let f = home.path().join(format!("telepty.{shell}"));
+            std::fs::write(&f, &o.stdout).unwrap();
+            let check = Command::new(shell).arg("-n").arg(&f).output().unwrap();
+            assert!(check.status.success(), "{shell} -n: {}", stderr(&check));
+        }
+    }
+    let o = run(home.path(), &["completions", "powershell"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn man_prints_roff() {
+    let home = tempfile::tempdir().unwrap();
+    let o = run(home.path(), &["man"], &[]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.contains(".TH telepty 1"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+    assert!(out.contains("spawn"));
+}
+
+#[test]
+fn service_dry_run_prints_the_unit_and_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let o = run(home.path(), &["service", "install", "--dry-run"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let unit = home.path().join(".config/systemd/user/telepty.service");
+    assert!(
+        out.starts_with(&format!("# would write {}\n", unit.display())),
+        "{out}"
+    );
+    let exe = std::fs::canonicalize(bin()).unwrap();
+    assert!(
+        out.contains(&format!("ExecStart=\"{}\" daemon\n", exe.display())),
+        "{out}"
+    );
+    assert!(out.contains("Restart=on-failure\n"));
+    assert!(out.contains("[Install]\nWantedBy=default.target\n"));
+    assert!(out.trim_end().ends_with("# then run: systemctl --user daemon-reload && systemctl --user enable --now telepty.service"), "{out}");
+    assert!(
+        !home.path().join(".config").exists(),
+        "dry run wrote something"
+    );
+
+    let o = run(home.path(), &["service", "uninstall", "--dry-run"], &[]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("# would run: systemctl --user disable --now telepty.service"));
+}
+
+#[test]
+fn service_install_status_uninstall_without_a_user_bus() {
+    let home = tempfile::tempdir().unwrap();
+    // No DBUS_SESSION_BUS_ADDRESS and a runtime dir without a bus: nothing is run.
+    let rt = home.path().join("run");
+    std::fs::create_dir_all(&rt).unwrap();
+    let env = [("XDG_RUNTIME_DIR", rt.to_str().unwrap())];
+    let unit = home.path().join(".config/systemd/user/telepty.service");
+
+    let o = run(home.path(), &["service", "status"], &env);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("not installed"));
+
+    let o = run(home.path(), &["service", "install"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("wrote {}", unit.display())), "{out}");
+    assert!(out.contains("to enable and start it, run: systemctl --user daemon-reload && systemctl --user enable --now telepty.service"), "{out}");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains(" daemon\nRestart=on-failure\n"), "{text}");
+    assert!(!text.contains("{{"));
+
+    let o = run(home.path(), &["service", "status"], &env);
+    assert!(stdout(&o).contains(": installed"), "{}", stdout(&o));
+
+    let o = run(home.path(), &["service", "uninstall"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("removed {}", unit.display())));
+    assert!(!unit.exists());
+}
+
+#[test]
+fn daemon_logs_to_the_state_dir_and_stderr() {
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TELEPTY_LOG", "info")
+        .args(["daemon", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = home.path().join(".local/state/telepty/telepty.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("serving on") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        text.contains(&format!("serving on 127.0.0.1:{port}")),
+        "log: {text:?}"
+    );
+    assert!(!text.contains('\u{1b}'), "colour in the log file");
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("serving on"),
+        "no stderr log"
+    );
+}
