@@ -55,6 +55,9 @@ pub struct AllowArgs {
     /// Start the command again when it fails (not after a clean exit with code 0)
     #[arg(long)]
     pub auto_restart: bool,
+    /// Record the session as asciicast v2 (in the daemon's ~/.telepty/recordings)
+    #[arg(long)]
+    pub record: bool,
     /// The command and its arguments (after `--` when they start with a dash)
     #[arg(
         value_name = "CMD",
@@ -244,6 +247,8 @@ impl GateSettings {
 struct Bridge {
     id: Mutex<String>,
     command_line: String,
+    /// Ask the daemon to record the session.
+    record: bool,
     cwd: String,
     term: Arc<Terminal>,
     io: Mutex<Option<ChildIo>>,
@@ -314,6 +319,9 @@ impl Bridge {
             "cols": cols,
             "rows": rows,
         });
+        if self.record {
+            body["record"] = json!(true);
+        }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         for (key, var) in [
             ("term_program", "TERM_PROGRAM"),
@@ -1091,6 +1099,7 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     let bridge = Arc::new(Bridge {
         id: Mutex::new(id.clone()),
         command_line: command_line.clone(),
+        record: a.record,
         cwd: cwd.to_string_lossy().into_owned(),
         term: term.clone(),
         io: Mutex::new(None),
