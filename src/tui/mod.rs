@@ -571,3 +571,43 @@ async fn run_ui(
     term::restore();
     result
 }
+
+/// Benchmark hook (not API): draw a grid of `panes` panes on a `cols`×`rows` test backend
+/// `frames` times, feeding `chunk` to every pane before each frame, and return how long each
+/// draw took. Used by `benches/tui_cpu.rs` for the frame-time figure.
+#[doc(hidden)]
+pub fn bench_frame_times(panes: usize, chunk: &[u8], cols: u16, rows: u16, frames: usize) -> Vec<Duration> {
+    use ratatui::backend::TestBackend;
+    let mut app = app::App::new("bench".into(), true, theme::Theme::base(), false, keymap::KeySpec::default());
+    let infos: Vec<info::SessionInfo> = (0..panes)
+        .map(|i| info::SessionInfo {
+            id: format!("w{i}"),
+            kind: "spawned".into(),
+            command: "bench".into(),
+            host: "bench".into(),
+            health: "CONNECTED".into(),
+            created_at: format!("2026-01-01T00:00:{:02}.000Z", i % 60),
+            ..Default::default()
+        })
+        .collect();
+    let mut sources = Vec::new();
+    app.sync(infos, &mut |_| {
+        let p = Arc::new(source::ParserPane::new(rows, cols, b""));
+        sources.push(p.clone());
+        p as Arc<dyn source::PaneSource>
+    });
+    let mut term = match ratatui::Terminal::new(TestBackend::new(cols, rows)) {
+        Ok(t) => t,
+        Err(never) => match never {},
+    };
+    let mut times = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        for p in &sources {
+            p.feed(chunk);
+        }
+        let t = Instant::now();
+        let _ = term.draw(|f| ui::draw(f, &mut app));
+        times.push(t.elapsed());
+    }
+    times
+}

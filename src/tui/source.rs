@@ -123,7 +123,6 @@ impl ParserPane {
         }
     }
 
-    #[cfg(test)]
     pub fn feed(&self, bytes: &[u8]) {
         self.parser
             .lock()
