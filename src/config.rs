@@ -70,7 +70,11 @@ pub fn load_or_create_token(paths: &Paths) -> std::io::Result<String> {
         .and_then(|s| serde_json::from_str::<Value>(&s).ok())
         .filter(Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
-    if let Some(tok) = doc.get("authToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    if let Some(tok) = doc
+        .get("authToken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
         return Ok(tok.to_string());
     }
     let token = uuid::Uuid::new_v4().to_string();
@@ -102,13 +106,21 @@ pub struct TrustSettings {
 fn list_from(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
         Value::String(s) => Some(split_list(s)),
-        Value::Array(a) => Some(a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+        ),
         _ => None,
     }
 }
 
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -164,7 +176,10 @@ impl TrustSettings {
 
 /// An integer env knob with a default and a floor (API.md §13).
 pub fn env_u64(name: &str, default: u64, floor: u64) -> u64 {
-    match std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+    match std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         Some(v) => v.max(floor),
         None => default,
     }
@@ -235,11 +250,19 @@ impl EngineSettings {
             stale_secs,
             cleanup_secs: env_u64("TELEPTY_SESSION_CLEANUP_SECONDS", 300, 1).max(stale_secs),
             auto_report_idle_secs: auto_report,
-            delivery_timeout: Duration::from_millis(env_u64("TELEPTY_DELIVERY_TIMEOUT_MS", 5000, 100)),
+            delivery_timeout: Duration::from_millis(env_u64(
+                "TELEPTY_DELIVERY_TIMEOUT_MS",
+                5000,
+                100,
+            )),
             submit_min: Duration::from_millis(env_u64("TELEPTY_SUBMIT_MIN_MS", 150, 0)),
             submit_quiet: Duration::from_millis(env_u64("TELEPTY_SUBMIT_QUIET_MS", 50, 0)),
             submit_max: Duration::from_millis(env_u64("TELEPTY_SUBMIT_MAX_MS", 500, 0)),
-            submit_max_wrapped: Duration::from_millis(env_u64("TELEPTY_SUBMIT_MAX_MS_WRAPPED", 500, 0)),
+            submit_max_wrapped: Duration::from_millis(env_u64(
+                "TELEPTY_SUBMIT_MAX_MS_WRAPPED",
+                500,
+                0,
+            )),
             classifier: crate::engine::classifier::ClassifierConfig {
                 idle_timeout_ms: env_u64("TELEPTY_STATE_IDLE_TIMEOUT_MS", 5000, 100),
                 stuck_repeat_count: env_u64("TELEPTY_STATE_STUCK_REPEAT_COUNT", 3, 1) as u32,
@@ -247,10 +270,18 @@ impl EngineSettings {
                 thinking_timeout_ms: env_u64("TELEPTY_STATE_THINKING_TIMEOUT_MS", 300_000, 1000),
             },
             scrollback_lines: env_u64("TELEPTY_SCROLLBACK_LINES", 1000, 0) as usize,
-            memory_budget_bytes: env_u64("TELEPTY_MEMORY_BUDGET_MB", 512, 16) as usize * 1024 * 1024,
+            memory_budget_bytes: env_u64("TELEPTY_MEMORY_BUDGET_MB", 512, 16) as usize
+                * 1024
+                * 1024,
             sessions_path: Some(paths.sessions_json()),
-            record_all: matches!(std::env::var("TELEPTY_RECORD_SESSIONS").as_deref().map(str::trim), Ok("1" | "true")),
-            record_masks: crate::engine::recording::compile_masks(crate::settings::DEFAULT_MASKS).unwrap_or_default(),
+            record_all: matches!(
+                std::env::var("TELEPTY_RECORD_SESSIONS")
+                    .as_deref()
+                    .map(str::trim),
+                Ok("1" | "true")
+            ),
+            record_masks: crate::engine::recording::compile_masks(crate::settings::DEFAULT_MASKS)
+                .unwrap_or_default(),
             recordings_dir: paths.telepty_dir().join(crate::engine::recording::DIR_NAME),
             daemon_cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         }

@@ -49,7 +49,9 @@ impl HttpClient {
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
         conn.set_connect_timeout(Some(Duration::from_secs(3)));
-        HttpClient { inner: Client::builder(TokioExecutor::new()).build(conn) }
+        HttpClient {
+            inner: Client::builder(TokioExecutor::new()).build(conn),
+        }
     }
 
     pub async fn request(
@@ -60,9 +62,13 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Response, HttpError> {
-        let uri: hyper::Uri = url.parse().map_err(|_| HttpError::BadUrl(url.to_string()))?;
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|_| HttpError::BadUrl(url.to_string()))?;
         if uri.scheme_str() != Some("http") {
-            return Err(HttpError::BadUrl(format!("{url} (only http:// is supported)")));
+            return Err(HttpError::BadUrl(format!(
+                "{url} (only http:// is supported)"
+            )));
         }
         let mut req = Request::builder().method(method).uri(uri);
         for (k, v) in headers {
@@ -86,9 +92,16 @@ impl HttpClient {
                 HttpError::Connect(msg)
             })?;
             let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await.map_err(|e| HttpError::Other(e.to_string()))?.to_bytes();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| HttpError::Other(e.to_string()))?
+                .to_bytes();
             Ok(Response { status, body })
         };
-        tokio::time::timeout(timeout, fut).await.map_err(|_| HttpError::Timeout)?
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| HttpError::Timeout)?
     }
 }

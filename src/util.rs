@@ -27,7 +27,10 @@ pub fn unix_secs(t: SystemTime) -> u64 {
 
 /// Whole seconds elapsed since `t` (0 if `t` is in the future).
 pub fn secs_since(t: SystemTime) -> u64 {
-    SystemTime::now().duration_since(t).unwrap_or(Duration::ZERO).as_secs()
+    SystemTime::now()
+        .duration_since(t)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
 }
 
 pub const INVALID_ID_MESSAGE: &str =

@@ -700,15 +700,29 @@ fn config_files_are_honoured_and_preserved() {
 #[test]
 fn output_counts_as_activity_for_idle_seconds() {
     let d = Daemon::start();
-    d.spawn("chatty", "bash", &["-c", "while :; do echo tick; sleep 0.2; done"]);
+    d.spawn(
+        "chatty",
+        "bash",
+        &["-c", "while :; do echo tick; sleep 0.2; done"],
+    );
     d.spawn("silent", "sleep", &["1000"]);
     // Both sessions become older than 2 s (the silent one's idleSeconds says so).
-    d.wait_session("silent", "idle for 2 s", |s| s["idleSeconds"].as_u64().is_some_and(|i| i >= 2));
+    d.wait_session("silent", "idle for 2 s", |s| {
+        s["idleSeconds"].as_u64().is_some_and(|i| i >= 2)
+    });
     let chatty = d.session("chatty");
-    assert!(chatty["idleSeconds"].as_u64().is_some_and(|i| i <= 1), "chatty counted idle: {chatty}");
+    assert!(
+        chatty["idleSeconds"].as_u64().is_some_and(|i| i <= 1),
+        "chatty counted idle: {chatty}"
+    );
     assert!(chatty["lastOutputAt"].is_string(), "{chatty}");
     let (status, idle) = d.get("/api/sessions?idle_gt=1");
     assert_eq!(status, 200);
-    let ids: Vec<&str> = idle.as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    let ids: Vec<&str> = idle
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     assert_eq!(ids, vec!["silent"], "{idle}");
 }

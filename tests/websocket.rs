@@ -416,11 +416,21 @@ fn enter_gate_waits_for_echo_or_the_maximum() {
 #[test]
 fn create_0_refuses_unknown_ids() {
     let d = Daemon::start();
-    let url = format!("ws://127.0.0.1:{}/api/sessions/ghost?snapshot=1&create=0", d.port);
-    let err = tokio_tungstenite::tungstenite::connect(url.as_str()).expect_err("upgrade must be refused");
+    let url = format!(
+        "ws://127.0.0.1:{}/api/sessions/ghost?snapshot=1&create=0",
+        d.port
+    );
+    let err =
+        tokio_tungstenite::tungstenite::connect(url.as_str()).expect_err("upgrade must be refused");
     match err {
-        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status().as_u16(), 404),
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status().as_u16(), 404)
+        }
         other => panic!("expected an HTTP 404, got {other:?}"),
     }
-    assert!(d.list_ids().is_empty(), "a session was created: {:?}", d.list_ids());
+    assert!(
+        d.list_ids().is_empty(),
+        "a session was created: {:?}",
+        d.list_ids()
+    );
 }

@@ -132,6 +132,7 @@ pub enum Goal {
 
 /// One row of the summary table (stdout, tab separated, parsed by scripts/bench.sh):
 /// `ROW  metric  telepty  reference  ratio  target  verdict`.
+#[allow(clippy::too_many_arguments)] // one argument per table column
 pub fn row(
     metric: &str,
     telepty: String,

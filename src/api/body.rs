@@ -25,11 +25,14 @@ async fn read_value(req: Request<Body>) -> Result<Value, ApiError> {
             return Err(too_large());
         }
     }
-    let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+        .await
+        .map_err(|_| too_large())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::new(400, "INVALID_JSON", "Malformed JSON body."))
+    serde_json::from_slice(&bytes)
+        .map_err(|_| ApiError::new(400, "INVALID_JSON", "Malformed JSON body."))
 }
 
 /// A body for routes that expect an object.
@@ -39,7 +42,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
     async fn from_request(req: Request<Body>, _: &S) -> Result<Self, ApiError> {
         let v = read_value(req).await?;
-        Ok(JsonBody(if v.is_object() { v } else { Value::Object(Map::new()) }))
+        Ok(JsonBody(if v.is_object() {
+            v
+        } else {
+            Value::Object(Map::new())
+        }))
     }
 }
 

@@ -24,13 +24,31 @@ pub fn resolve_bind(opts: &DaemonOptions) -> anyhow::Result<(String, u16)> {
 }
 
 /// [`resolve_bind`] with the environment passed in (empty values count as unset).
-pub fn resolve_bind_with(opts: &DaemonOptions, env: impl Fn(&str) -> Option<String>) -> Result<(String, u16), String> {
-    let env = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let host = opts.host.clone().or_else(|| env("HOST")).unwrap_or_else(|| "127.0.0.1".into());
+pub fn resolve_bind_with(
+    opts: &DaemonOptions,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, u16), String> {
+    let env = |k: &str| {
+        env(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let host = opts
+        .host
+        .clone()
+        .or_else(|| env("HOST"))
+        .unwrap_or_else(|| "127.0.0.1".into());
     let port = match opts.port {
         Some(p) => p,
-        None => match env("PORT").map(|v| ("PORT", v)).or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v))) {
-            Some((name, v)) => v.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| format!("{name} is not a valid port: {v:?}"))?,
+        None => match env("PORT")
+            .map(|v| ("PORT", v))
+            .or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v)))
+        {
+            Some((name, v)) => v
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("{name} is not a valid port: {v:?}"))?,
             None => 3848,
         },
     };
@@ -44,11 +62,22 @@ fn pid_alive(pid: u32) -> bool {
 
 async fn health_version(port: u16) -> Option<String> {
     let r = HttpClient::new()
-        .request("GET", &format!("http://127.0.0.1:{port}/api/health"), &[], None, Duration::from_secs(2))
+        .request(
+            "GET",
+            &format!("http://127.0.0.1:{port}/api/health"),
+            &[],
+            None,
+            Duration::from_secs(2),
+        )
         .await
         .ok()?;
     let v = r.json()?;
-    (v.get("status")? == "ok").then(|| v.get("version").and_then(Value::as_str).unwrap_or("").to_string())
+    (v.get("status")? == "ok").then(|| {
+        v.get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    })
 }
 
 fn remove_state_if_ours(paths: &Paths) {
@@ -93,7 +122,9 @@ impl RunningServer {
         let served = (&mut self.task).await;
         self.engine.persist_now();
         remove_state_if_ours(&self.paths);
-        served.context("server task failed")?.context("server error")?;
+        served
+            .context("server task failed")?
+            .context("server error")?;
         Ok(())
     }
 }
@@ -101,9 +132,14 @@ impl RunningServer {
 pub enum Startup {
     Started(Box<RunningServer>),
     /// Another telepty daemon answers; the message says which.
-    AlreadyRunning { message: String, port: u16 },
+    AlreadyRunning {
+        message: String,
+        port: u16,
+    },
     /// The port is taken by something that is not telepty.
-    PortBusy { message: String },
+    PortBusy {
+        message: String,
+    },
 }
 
 /// Take the singleton lock, bind, build the engine and serve the API in the background.
@@ -119,16 +155,25 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     {
         let pid = state.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32;
         let sport = state.get("port").and_then(Value::as_u64).unwrap_or(0) as u16;
-        if pid != std::process::id() && pid_alive(pid) && sport != 0 && health_version(sport).await.is_some() {
+        if pid != std::process::id()
+            && pid_alive(pid)
+            && sport != 0
+            && health_version(sport).await.is_some()
+        {
             return Ok(Startup::AlreadyRunning {
-                message: format!("telepty daemon already running (pid {pid}, port {sport}). Exiting."),
+                message: format!(
+                    "telepty daemon already running (pid {pid}, port {sport}). Exiting."
+                ),
                 port: sport,
             });
         }
     }
     let state = json!({"pid": std::process::id(), "host": host, "port": port, "startedAt": now_iso(), "version": super::VERSION});
-    write_atomic(&paths.daemon_state(), serde_json::to_string_pretty(&state)?.as_bytes())
-        .context("cannot write ~/.telepty/daemon-state.json")?;
+    write_atomic(
+        &paths.daemon_state(),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
+    )
+    .context("cannot write ~/.telepty/daemon-state.json")?;
 
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
@@ -136,10 +181,14 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
             remove_state_if_ours(&paths);
             return Ok(match health_version(port).await {
                 Some(v) => Startup::AlreadyRunning {
-                    message: format!("telepty daemon already running on port {port} (v{v}). Exiting."),
+                    message: format!(
+                        "telepty daemon already running on port {port} (v{v}). Exiting."
+                    ),
                     port,
                 },
-                None => Startup::PortBusy { message: format!("Port {port} is already in use by another process.") },
+                None => Startup::PortBusy {
+                    message: format!("Port {port} is already in use by another process."),
+                },
             });
         }
         Err(e) => {
@@ -150,13 +199,27 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
 
     let engine = Engine::new(EngineSettings::load(&paths));
     engine.start();
-    let api = Arc::new(ApiState::new(engine.clone(), paths.clone(), token, &host, port));
+    let api = Arc::new(ApiState::new(
+        engine.clone(),
+        paths.clone(),
+        token,
+        &host,
+        port,
+    ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(super::serve(listener, api.clone(), async move {
         let _ = stop_rx.await;
     }));
     tracing::info!("telepty {} serving on {host}:{port}", super::VERSION);
-    Ok(Startup::Started(Box::new(RunningServer { engine, state: api, host, port, paths, stop: Some(stop_tx), task })))
+    Ok(Startup::Started(Box::new(RunningServer {
+        engine,
+        state: api,
+        host,
+        port,
+        paths,
+        stop: Some(stop_tx),
+        task,
+    })))
 }
 
 /// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.
@@ -171,7 +234,10 @@ pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
             Ok(1)
         }
         Startup::Started(server) => {
-            eprintln!("telepty daemon listening on http://{}:{}", server.host, server.port);
+            eprintln!(
+                "telepty daemon listening on http://{}:{}",
+                server.host, server.port
+            );
             shutdown_signal().await;
             server.shutdown().await?;
             Ok(0)

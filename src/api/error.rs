@@ -16,7 +16,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, body: json!({"success": false, "code": code, "error": message.into()}) }
+        ApiError {
+            status,
+            body: json!({"success": false, "code": code, "error": message.into()}),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         ApiError::new(400, "INVALID_REQUEST", message)
@@ -29,13 +32,19 @@ impl ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
-        ApiError { status: e.status(), body: e.body() }
+        ApiError {
+            status: e.status(),
+            body: e.body(),
+        }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError { status: e.status, body: e.to_json() }
+        ApiError {
+            status: e.status,
+            body: e.to_json(),
+        }
     }
 }
 
@@ -54,7 +63,15 @@ impl IntoResponse for ApiError {
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response()
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )],
+        bytes,
+    )
+        .into_response()
 }
 
 pub type ApiResult = Result<Response, ApiError>;

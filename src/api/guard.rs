@@ -29,7 +29,9 @@ pub fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -69,7 +71,12 @@ pub async fn guard(
     next: Next,
 ) -> Response {
     let headers = req.headers();
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let origin = text("origin");
     let host = text("host");
     let token_header = text("x-telepty-token");
@@ -86,7 +93,13 @@ pub async fn guard(
         skip_token,
     };
     if let Err(f) = auth::check(&state.trust, &facts) {
-        tracing::debug!("refused {} {} from {}: {:?}", req.method(), req.uri().path(), peer, f);
+        tracing::debug!(
+            "refused {} {} from {}: {:?}",
+            req.method(),
+            req.uri().path(),
+            peer,
+            f
+        );
         return ApiError::from(f).into_response();
     }
     let allowed_origin = origin.filter(|o| auth::origin_allowed(&state.trust, o));
@@ -95,12 +108,18 @@ pub async fn guard(
             let mut resp = StatusCode::NO_CONTENT.into_response();
             cors_headers(&mut resp, o);
             let h = resp.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"),
+            );
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
                 HeaderValue::from_static("Content-Type, X-Telepty-Token, Authorization"),
             );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
             return resp;
         }
     }
@@ -116,7 +135,10 @@ mod tests {
     #[test]
     fn decodes_percent_and_plus() {
         assert_eq!(super::percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
-        assert_eq!(super::query_token(Some("x=1&token=ab%2Dc")).as_deref(), Some("ab-c"));
+        assert_eq!(
+            super::query_token(Some("x=1&token=ab%2Dc")).as_deref(),
+            Some("ab-c")
+        );
         assert_eq!(super::query_token(Some("x=1")), None);
     }
 }

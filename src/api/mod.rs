@@ -17,7 +17,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use daemon::{DaemonOptions, RunningServer, Startup, resolve_bind, resolve_bind_with, run_daemon, start_server};
+pub use daemon::{
+    DaemonOptions, RunningServer, Startup, resolve_bind, resolve_bind_with, run_daemon,
+    start_server,
+};
 pub use relay::Relay;
 
 use crate::config::{Paths, TrustSettings};
@@ -57,17 +60,30 @@ impl ApiState {
             peer_allowlist,
             trust_tailscale: ts.trust_tailscale,
             token: token.clone(),
-            jwt_secret: std::env::var("TELEPTY_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+            jwt_secret: std::env::var("TELEPTY_JWT_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty()),
             machine_id: engine.machine_id().to_string(),
             hostname: crate::util::hostname(),
             bind_host: bind_host.to_string(),
         };
         let relay = Relay::from_env(engine.machine_id().to_string(), token, port);
-        ApiState { engine, trust, paths, bind_host: bind_host.to_string(), port, terminal: detect_terminal(), relay }
+        ApiState {
+            engine,
+            trust,
+            paths,
+            bind_host: bind_host.to_string(),
+            port,
+            terminal: detect_terminal(),
+            relay,
+        }
     }
 
     pub fn version(&self) -> String {
-        std::env::var("TELEPTY_COMPAT_VERSION").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| VERSION.to_string())
+        std::env::var("TELEPTY_COMPAT_VERSION")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| VERSION.to_string())
     }
 }
 
@@ -79,9 +95,16 @@ fn detect_terminal() -> String {
         return "kitty".into();
     }
     let kitty_sock = std::fs::read_dir("/tmp")
-        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("kitty-sock")))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("kitty-sock"))
+        })
         .unwrap_or(false);
-    if kitty_sock { "kitty".into() } else { "headless".into() }
+    if kitty_sock {
+        "kitty".into()
+    } else {
+        "headless".into()
+    }
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -99,9 +122,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/sessions/broadcast/inject", post(routes::broadcast))
         .route(
             "/api/sessions/{id}",
-            get(ws::session_get).patch(routes::rename).delete(routes::delete_session),
+            get(ws::session_get)
+                .patch(routes::rename)
+                .delete(routes::delete_session),
         )
-        .route("/api/sessions/{id}/state", get(routes::get_state).post(routes::post_state))
+        .route(
+            "/api/sessions/{id}/state",
+            get(routes::get_state).post(routes::post_state),
+        )
         .route("/api/sessions/{id}/inject", post(routes::inject))
         .route("/api/sessions/{id}/submit", post(routes::submit))
         .route("/api/sessions/{id}/screen", get(routes::screen))
@@ -109,19 +137,40 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/sessions/{id}/keys", post(routes::keys))
         .route("/api/sessions/{id}/resize", post(routes::resize))
         .route("/api/sessions/{id}/recording", get(routes::recording))
-        .route("/api/sessions/{id}/mailbox", get(routes::mailbox).delete(routes::mailbox_clear))
+        .route(
+            "/api/sessions/{id}/mailbox",
+            get(routes::mailbox).delete(routes::mailbox_clear),
+        )
         .route("/api/sessions/{id}/mailbox/ack", post(routes::mailbox_ack))
-        .route("/api/sessions/{id}/mailbox/dead-letter", delete(routes::mailbox_dead_clear))
+        .route(
+            "/api/sessions/{id}/mailbox/dead-letter",
+            delete(routes::mailbox_dead_clear),
+        )
         .route("/api/bus", get(ws::bus))
         .route("/api/bus/publish", post(routes::publish))
-        .route("/api/handoff", post(routes::handoff_create).get(routes::handoff_list))
-        .route("/api/handoff/{id}", get(routes::handoff_get).patch(routes::handoff_patch))
+        .route(
+            "/api/handoff",
+            post(routes::handoff_create).get(routes::handoff_list),
+        )
+        .route(
+            "/api/handoff/{id}",
+            get(routes::handoff_get).patch(routes::handoff_patch),
+        )
         .route("/api/handoff/{id}/claim", post(routes::handoff_claim))
-        .route("/api/threads", post(routes::thread_create).get(routes::thread_list))
-        .route("/api/threads/{id}", get(routes::thread_get).patch(routes::thread_patch))
+        .route(
+            "/api/threads",
+            post(routes::thread_create).get(routes::thread_list),
+        )
+        .route(
+            "/api/threads/{id}",
+            get(routes::thread_get).patch(routes::thread_patch),
+        )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state)
 }
 
@@ -132,6 +181,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
-

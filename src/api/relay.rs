@@ -27,11 +27,23 @@ impl Relay {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| {
-                let has_port = p.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-                if has_port { format!("http://{p}/api/bus/publish") } else { format!("http://{p}:{local_port}/api/bus/publish") }
+                let has_port = p
+                    .rsplit_once(':')
+                    .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+                if has_port {
+                    format!("http://{p}/api/bus/publish")
+                } else {
+                    format!("http://{p}:{local_port}/api/bus/publish")
+                }
             })
             .collect();
-        Relay { peers, machine_id, token, seen: Mutex::new((HashSet::new(), VecDeque::new())), http: HttpClient::new() }
+        Relay {
+            peers,
+            machine_id,
+            token,
+            seen: Mutex::new((HashSet::new(), VecDeque::new())),
+            http: HttpClient::new(),
+        }
     }
 
     /// Forward a client-published message to every peer, fire-and-forget.
@@ -73,7 +85,13 @@ impl Relay {
             let token = self.token.clone();
             tokio::spawn(async move {
                 let r = http
-                    .request("POST", &url, &[("x-telepty-token", &token)], Some(body), Duration::from_secs(3))
+                    .request(
+                        "POST",
+                        &url,
+                        &[("x-telepty-token", &token)],
+                        Some(body),
+                        Duration::from_secs(3),
+                    )
                     .await;
                 if let Err(e) = r {
                     tracing::debug!("relay to {url} failed: {e}");

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -14,7 +14,8 @@ use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
 use super::error::{ApiError, ApiResult, created, json_response, ok};
 use crate::engine::{
-    EngineError, InjectRequest, Kind, RegisterRequest, SpawnRequest, TargetResult, WaitParams, WaitScope,
+    EngineError, InjectRequest, Kind, RegisterRequest, SpawnRequest, TargetResult, WaitParams,
+    WaitScope,
 };
 use crate::util::valid_session_id;
 
@@ -25,7 +26,12 @@ type Q = Query<HashMap<String, String>>;
 pub(super) fn session_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let id = match p {
         Ok(Path(id)) => id,
-        Err(_) => return Err(EngineError::InvalidSessionId { requested: String::new() }.into()),
+        Err(_) => {
+            return Err(EngineError::InvalidSessionId {
+                requested: String::new(),
+            }
+            .into());
+        }
     };
     if !valid_session_id(&id) {
         return Err(EngineError::InvalidSessionId { requested: id }.into());
@@ -38,7 +44,11 @@ fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(404, "NOT_FOUND", format!("Cannot {} {}", method, uri.path()))
+    ApiError::new(
+        404,
+        "NOT_FOUND",
+        format!("Cannot {} {}", method, uri.path()),
+    )
 }
 
 pub async fn health(State(st): St) -> ApiResult {
@@ -76,14 +86,18 @@ pub async fn peers(State(st): St) -> ApiResult {
 }
 
 pub async fn openapi() -> Response {
-    let doc: Value = serde_json::from_str(include_str!("../../assets/openapi.json")).unwrap_or(Value::Null);
+    let doc: Value =
+        serde_json::from_str(include_str!("../../assets/openapi.json")).unwrap_or(Value::Null);
     json_response(axum::http::StatusCode::OK, &doc)
 }
 
 pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
     let mut sessions = st.engine.list();
     if let Some(raw) = q.get("idle_gt") {
-        let n: f64 = raw.trim().parse().map_err(|_| ApiError::invalid("idle_gt must be a number"))?;
+        let n: f64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid("idle_gt must be a number"))?;
         sessions.retain(|s| s["idleSeconds"].as_f64().is_some_and(|i| i > n));
     }
     ok(Value::Array(sessions))
@@ -100,7 +114,9 @@ fn dimension(body: &Value, key: &str, default: u16) -> Result<u16, ApiError> {
     match body.int_field(key) {
         None => Ok(default),
         Some(Ok(n)) if (1..=1000).contains(&n) => Ok(n as u16),
-        _ => Err(ApiError::invalid(format!("{key} must be an integer between 1 and 1000"))),
+        _ => Err(ApiError::invalid(format!(
+            "{key} must be an integer between 1 and 1000"
+        ))),
     }
 }
 
@@ -118,7 +134,11 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("args must be an array of strings")))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::invalid("args must be an array of strings"))
+            })
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err(ApiError::invalid("args must be an array of strings")),
     };
@@ -126,8 +146,11 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         None | Some(Value::Null) => None,
         Some(Value::String(c)) => {
             let meta = tokio::fs::metadata(c).await;
-            if !std::path::Path::new(c).is_absolute() || !meta.map(|m| m.is_dir()).unwrap_or(false) {
-                return Err(ApiError::invalid(format!("cwd does not exist or is not a directory: {c}")));
+            if !std::path::Path::new(c).is_absolute() || !meta.map(|m| m.is_dir()).unwrap_or(false)
+            {
+                return Err(ApiError::invalid(format!(
+                    "cwd does not exist or is not a directory: {c}"
+                )));
             }
             Some(c.clone())
         }
@@ -143,9 +166,20 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     };
     let engine = st.engine.clone();
     let record = b.bool_field("record");
-    let req = SpawnRequest { id, command, args, cwd, cols, rows, prompt_type, record };
+    let req = SpawnRequest {
+        id,
+        command,
+        args,
+        cwd,
+        cols,
+        rows,
+        prompt_type,
+        record,
+    };
     // fork/exec and PTY setup are blocking syscalls.
-    let res = tokio::task::spawn_blocking(move || engine.spawn(req)).await.map_err(|_| EngineError::Internal)?;
+    let res = tokio::task::spawn_blocking(move || engine.spawn(req))
+        .await
+        .map_err(|_| EngineError::Internal)?;
     created(res?)
 }
 
@@ -158,10 +192,19 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         return Err(EngineError::InvalidSessionId { requested: id }.into());
     }
     let delivery = b.get("delivery").filter(|d| d.is_object()).cloned();
-    let endpoint = b
-        .str_field("delivery_endpoint")
-        .or_else(|| delivery.as_ref().and_then(|d| d.get("address")).and_then(Value::as_str).map(str::to_string));
-    let dim = |k: &str| b.int_field(k).and_then(Result::ok).filter(|n| (1..=1000).contains(n)).map(|n| n as u16);
+    let endpoint = b.str_field("delivery_endpoint").or_else(|| {
+        delivery
+            .as_ref()
+            .and_then(|d| d.get("address"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let dim = |k: &str| {
+        b.int_field(k)
+            .and_then(Result::ok)
+            .filter(|n| (1..=1000).contains(n))
+            .map(|n| n as u16)
+    };
     let req = RegisterRequest {
         id,
         command: b.str_field("command"),
@@ -180,10 +223,18 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     };
     let (status, body) = st.engine.register(req)?;
     persist_durably(&st).await;
-    if status == 201 { created(body) } else { ok(body) }
+    if status == 201 {
+        created(body)
+    } else {
+        ok(body)
+    }
 }
 
-pub async fn rename(State(st): St, p: Result<Path<String>, PathRejection>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn rename(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let id = session_id(p)?;
     let new_id = match b.get("new_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -209,23 +260,36 @@ pub async fn get_state(State(st): St, p: Result<Path<String>, PathRejection>) ->
     ok(st.engine.state(&session_id(p)?)?)
 }
 
-pub async fn post_state(State(st): St, p: Result<Path<String>, PathRejection>, AnyJson(b): AnyJson) -> ApiResult {
+pub async fn post_state(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    AnyJson(b): AnyJson,
+) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
     let (s, ev) = st.engine.self_report(&id, &b)?;
     st.engine.emit(ev);
     let stale = st.engine.settings().stale_secs;
-    ok(json!({"success": true, "session_id": s.id(), "transport": s.transport(stale), "semantic": s.semantic()}))
+    ok(
+        json!({"success": true, "session_id": s.id(), "transport": s.transport(stale), "semantic": s.semantic()}),
+    )
 }
 
 fn opt_str(b: &Value, k: &str) -> Option<String> {
     b.str_field(k).filter(|s| !s.is_empty())
 }
 
-pub async fn inject(State(st): St, p: Result<Path<String>, PathRejection>, Query(q): Q, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn inject(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    Query(q): Q,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
-    let Some(prompt) = b.str_field("prompt") else { return Err(ApiError::invalid("prompt is required")) };
+    let Some(prompt) = b.str_field("prompt") else {
+        return Err(ApiError::invalid("prompt is required"));
+    };
     let req = InjectRequest {
         prompt,
         no_enter: b.bool_field("no_enter"),
@@ -237,7 +301,9 @@ pub async fn inject(State(st): St, p: Result<Path<String>, PathRejection>, Query
     };
     let out = st.engine.inject(&id, req)?;
     if q.get("wait").map(String::as_str) != Some("delivered") {
-        return ok(json!({"success": true, "inject_id": out.inject_id, "strategy": "mailbox", "submit": out.submit}));
+        return ok(
+            json!({"success": true, "inject_id": out.inject_id, "strategy": "mailbox", "submit": out.submit}),
+        );
     }
     match tokio::time::timeout(Duration::from_secs(30), out.done).await {
         Ok(Ok(Ok(d))) => ok(json!({
@@ -245,11 +311,15 @@ pub async fn inject(State(st): St, p: Result<Path<String>, PathRejection>, Query
             "submit": if d.submitted { "sent" } else { "skipped" }, "delivered": true,
         })),
         Ok(Ok(Err(e))) => Err(ApiError::from(e).with("inject_id", json!(out.inject_id))),
-        Ok(Err(_)) => Err(ApiError::from(EngineError::disconnected("Session is closing."))
-            .with("inject_id", json!(out.inject_id))),
-        Err(_) => Err(ApiError::new(504, "TIMEOUT", "Delivery did not complete within 30 s.")
-            .with("inject_id", json!(out.inject_id))
-            .with("queued", json!(true))),
+        Ok(Err(_)) => Err(
+            ApiError::from(EngineError::disconnected("Session is closing."))
+                .with("inject_id", json!(out.inject_id)),
+        ),
+        Err(_) => Err(
+            ApiError::new(504, "TIMEOUT", "Delivery did not complete within 30 s.")
+                .with("inject_id", json!(out.inject_id))
+                .with("queued", json!(true)),
+        ),
     }
 }
 
@@ -261,7 +331,9 @@ fn results_json(results: Vec<TargetResult>, strategy: &str, submit_all: bool) ->
             TargetResult::Ok(id) => ok_list.push(json!({"id": id, "strategy": strategy})),
             TargetResult::Failed { id, code, error } => {
                 if submit_all {
-                    failed.push(json!({"id": id, "strategy": strategy, "code": code, "error": error}));
+                    failed.push(
+                        json!({"id": id, "strategy": strategy, "code": code, "error": error}),
+                    );
                 } else {
                     failed.push(json!({"id": id, "code": code, "error": error}));
                 }
@@ -272,7 +344,9 @@ fn results_json(results: Vec<TargetResult>, strategy: &str, submit_all: bool) ->
 }
 
 fn nonempty_prompt(b: &Value) -> Result<String, ApiError> {
-    b.str_field("prompt").filter(|p| !p.is_empty()).ok_or_else(|| ApiError::invalid("prompt is required"))
+    b.str_field("prompt")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::invalid("prompt is required"))
 }
 
 pub async fn multicast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
@@ -280,8 +354,19 @@ pub async fn multicast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let Some(Value::Array(ids)) = b.get("session_ids") else {
         return Err(ApiError::invalid("session_ids must be an array"));
     };
-    let ids: Vec<String> = ids.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
-    ok(results_json(st.engine.multicast(&ids, &prompt), "mailbox", false))
+    let ids: Vec<String> = ids
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect();
+    ok(results_json(
+        st.engine.multicast(&ids, &prompt),
+        "mailbox",
+        false,
+    ))
 }
 
 pub async fn broadcast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
@@ -289,7 +374,11 @@ pub async fn broadcast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     ok(results_json(st.engine.broadcast(&prompt), "mailbox", false))
 }
 
-pub async fn submit(State(st): St, p: Result<Path<String>, PathRejection>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn submit(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let id = session_id(p)?;
     let clamp = |k: &str, lo: i64, hi: i64, dflt: i64| match b.int_field(k) {
         Some(Ok(n)) => n.clamp(lo, hi),
@@ -300,10 +389,17 @@ pub async fn submit(State(st): St, p: Result<Path<String>, PathRejection>, JsonB
     let pre = Duration::from_millis(clamp("pre_delay_ms", 0, 1000, 0) as u64);
     match st.engine.submit(&id, retries, delay, pre).await {
         Ok(attempts) => ok(json!({"success": true, "strategy": "pty_cr", "attempts": attempts})),
-        Err((e @ (EngineError::SessionNotFound { .. } | EngineError::InvalidSessionId { .. } | EngineError::Unsupported(_)), _)) => Err(e.into()),
-        Err((_, attempts)) => Err(ApiError::new(503, "DISCONNECTED", "Submit failed via pty_cr")
-            .with("strategy", json!("pty_cr"))
-            .with("attempts", json!(attempts))),
+        Err((
+            e @ (EngineError::SessionNotFound { .. }
+            | EngineError::InvalidSessionId { .. }
+            | EngineError::Unsupported(_)),
+            _,
+        )) => Err(e.into()),
+        Err((_, attempts)) => Err(
+            ApiError::new(503, "DISCONNECTED", "Submit failed via pty_cr")
+                .with("strategy", json!("pty_cr"))
+                .with("attempts", json!(attempts)),
+        ),
     }
 }
 
@@ -311,11 +407,19 @@ pub async fn submit_all(State(st): St) -> ApiResult {
     ok(results_json(st.engine.submit_all(), "pty_cr", true))
 }
 
-pub async fn screen(State(st): St, p: Result<Path<String>, PathRejection>, Query(q): Q) -> ApiResult {
+pub async fn screen(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    Query(q): Q,
+) -> ApiResult {
     let id = session_id(p)?;
     let s = st.engine.resolve(&id)?;
     let sid = s.id();
-    let lines = q.get("lines").and_then(|l| l.parse::<usize>().ok()).filter(|l| (1..=10_000).contains(l)).unwrap_or(50);
+    let lines = q
+        .get("lines")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| (1..=10_000).contains(l))
+        .unwrap_or(50);
     let generation = s.term.generation();
     if s.kind == Kind::Aterm || generation == 0 {
         if q.get("format").map(String::as_str) == Some("json") {
@@ -323,12 +427,16 @@ pub async fn screen(State(st): St, p: Result<Path<String>, PathRejection>, Query
             v["session_id"] = json!(sid);
             return ok(v);
         }
-        return ok(json!({"session_id": sid, "screen": "", "lines": 0, "total_lines": 0, "raw": false, "generation": generation}));
+        return ok(
+            json!({"session_id": sid, "screen": "", "lines": 0, "total_lines": 0, "raw": false, "generation": generation}),
+        );
     }
     if truthy(&q, "raw") {
         let (text, n) = s.term.raw_tail(lines);
         let total = s.term.raw_total_lines();
-        return ok(json!({"session_id": sid, "screen": text, "lines": n, "total_lines": total, "raw": true, "generation": generation}));
+        return ok(
+            json!({"session_id": sid, "screen": text, "lines": n, "total_lines": total, "raw": true, "generation": generation}),
+        );
     }
     match q.get("format").map(String::as_str).unwrap_or("text") {
         "json" => {
@@ -337,7 +445,11 @@ pub async fn screen(State(st): St, p: Result<Path<String>, PathRejection>, Query
             ok(v)
         }
         fmt @ ("text" | "ansi") => {
-            let rows = if fmt == "ansi" { s.term.ansi_rows() } else { s.term.text_rows() };
+            let rows = if fmt == "ansi" {
+                s.term.ansi_rows()
+            } else {
+                s.term.text_rows()
+            };
             let total = rows.len();
             let start = total.saturating_sub(lines);
             let out = rows[start..].join("\n");
@@ -347,35 +459,55 @@ pub async fn screen(State(st): St, p: Result<Path<String>, PathRejection>, Query
             }
             ok(v)
         }
-        other => Err(ApiError::invalid(format!("format must be text, ansi or json (got {other})"))),
+        other => Err(ApiError::invalid(format!(
+            "format must be text, ansi or json (got {other})"
+        ))),
     }
 }
 
-pub async fn wait(State(st): St, p: Result<Path<String>, PathRejection>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn wait(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let id = session_id(p)?;
     let s = st.engine.resolve(&id)?;
     if s.kind == Kind::Aterm {
-        return Err(EngineError::Unsupported("aterm sessions have no screen to wait on.".into()).into());
+        return Err(
+            EngineError::Unsupported("aterm sessions have no screen to wait on.".into()).into(),
+        );
     }
     let pattern = match b.get("pattern") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p.is_empty() => None,
-        Some(Value::String(p)) => {
-            Some(regex::Regex::new(p).map_err(|e| EngineError::InvalidPattern(format!("Invalid pattern: {e}")))?)
+        Some(Value::String(p)) => Some(
+            regex::Regex::new(p)
+                .map_err(|e| EngineError::InvalidPattern(format!("Invalid pattern: {e}")))?,
+        ),
+        Some(_) => {
+            return Err(EngineError::InvalidPattern(
+                "Invalid pattern: pattern must be a string".into(),
+            )
+            .into());
         }
-        Some(_) => return Err(EngineError::InvalidPattern("Invalid pattern: pattern must be a string".into()).into()),
     };
     let num = |k: &str, dflt: u64| match b.int_field(k) {
         Some(Ok(n)) if n >= 0 => Ok(n as u64),
         None => Ok(dflt),
-        _ => Err(ApiError::invalid(format!("{k} must be a non-negative integer"))),
+        _ => Err(ApiError::invalid(format!(
+            "{k} must be a non-negative integer"
+        ))),
     };
     let settle_ms = num("settle_ms", 300)?;
     let timeout_ms = num("timeout_ms", 10_000)?.min(300_000);
     let since_generation = match b.int_field("since_generation") {
         None => None,
         Some(Ok(n)) if n >= 0 => Some(n as u64),
-        _ => return Err(ApiError::invalid("since_generation must be a non-negative integer")),
+        _ => {
+            return Err(ApiError::invalid(
+                "since_generation must be a non-negative integer",
+            ));
+        }
     };
     let scope = match b.str_field("scope").as_deref() {
         None | Some("screen") => WaitScope::Screen,
@@ -383,7 +515,19 @@ pub async fn wait(State(st): St, p: Result<Path<String>, PathRejection>, JsonBod
         Some(_) => return Err(ApiError::invalid("scope must be screen or stream")),
     };
     let include_screen = !matches!(b.get("include_screen"), Some(Value::Bool(false)));
-    let r = st.engine.wait(&s, WaitParams { pattern, settle_ms, timeout_ms, since_generation, scope }).await;
+    let r = st
+        .engine
+        .wait(
+            &s,
+            WaitParams {
+                pattern,
+                settle_ms,
+                timeout_ms,
+                since_generation,
+                scope,
+            },
+        )
+        .await;
     let mut v = json!({
         "matched": r.matched, "match": r.matched_text, "timed_out": r.timed_out,
         "exited": r.exited, "settled": r.settled, "generation": r.generation,
@@ -394,13 +538,21 @@ pub async fn wait(State(st): St, p: Result<Path<String>, PathRejection>, JsonBod
     ok(v)
 }
 
-pub async fn keys(State(st): St, p: Result<Path<String>, PathRejection>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn keys(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
     let names: Vec<String> = match b.get("keys") {
         Some(Value::Array(a)) if !a.is_empty() && a.len() <= 64 => a
             .iter()
-            .map(|k| k.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("keys must be an array of 1-64 key names")))
+            .map(|k| {
+                k.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::invalid("keys must be an array of 1-64 key names"))
+            })
             .collect::<Result<_, _>>()?,
         _ => return Err(ApiError::invalid("keys must be an array of 1-64 key names")),
     };
@@ -408,15 +560,24 @@ pub async fn keys(State(st): St, p: Result<Path<String>, PathRejection>, JsonBod
     ok(json!({"success": true, "session_id": sid, "count": count}))
 }
 
-pub async fn resize(State(st): St, p: Result<Path<String>, PathRejection>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn resize(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
     let dim = |k: &str| match b.get(k) {
-        Some(Value::Number(n)) => n.as_i64().filter(|n| (1..=1000).contains(n)).map(|n| n as u16),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|n| (1..=1000).contains(n))
+            .map(|n| n as u16),
         _ => None,
     };
     let (Some(cols), Some(rows)) = (dim("cols"), dim("rows")) else {
-        return Err(ApiError::invalid("cols and rows must be integers between 1 and 1000"));
+        return Err(ApiError::invalid(
+            "cols and rows must be integers between 1 and 1000",
+        ));
     };
     let sid = st.engine.resize(&id, cols, rows)?;
     ok(json!({"success": true, "session_id": sid, "cols": cols, "rows": rows}))
@@ -426,13 +587,25 @@ pub async fn recording(State(st): St, p: Result<Path<String>, PathRejection>) ->
     let id = session_id(p)?;
     let s = st.engine.resolve(&id)?;
     let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
-        return Err(ApiError::new(404, "RECORDING_NOT_AVAILABLE", "Recording is not enabled for this session."));
+        return Err(ApiError::new(
+            404,
+            "RECORDING_NOT_AVAILABLE",
+            "Recording is not enabled for this session.",
+        ));
     };
     let data = tokio::fs::read(&path).await.map_err(|e| {
         tracing::warn!("reading recording {}: {e}", path.display());
-        ApiError::new(404, "RECORDING_NOT_AVAILABLE", "Recording is not enabled for this session.")
+        ApiError::new(
+            404,
+            "RECORDING_NOT_AVAILABLE",
+            "Recording is not enabled for this session.",
+        )
     })?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-asciicast")], data).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-asciicast")],
+        data,
+    )
+        .into_response())
 }
 
 pub async fn mailbox(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -440,7 +613,11 @@ pub async fn mailbox(State(st): St, p: Result<Path<String>, PathRejection>) -> A
     ok(s.queue.view(&s.id()))
 }
 
-pub async fn mailbox_ack(State(st): St, p: Result<Path<String>, PathRejection>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn mailbox_ack(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let s = st.engine.resolve(&session_id(p)?)?;
     let Some(msg_id) = b.str_field("msg_id").filter(|m| !m.is_empty()) else {
         return Err(ApiError::invalid("msg_id is required"));
@@ -455,7 +632,10 @@ pub async fn mailbox_clear(State(st): St, p: Result<Path<String>, PathRejection>
     ok(json!({"success": true, "session_id": s.id()}))
 }
 
-pub async fn mailbox_dead_clear(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
+pub async fn mailbox_dead_clear(
+    State(st): St,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
     let s = st.engine.resolve(&session_id(p)?)?;
     s.queue.clear_dead();
     ok(json!({"success": true, "session_id": s.id()}))
@@ -467,16 +647,22 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     }
     let is_report = b.get("type").and_then(Value::as_str) == Some("session_state_report");
     if is_report {
-        let requested = b.get("session_id").and_then(Value::as_str).map(str::to_string);
+        let requested = b
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let res = st.engine.publish(None, b.clone());
         return match res {
             Ok(Some(ev)) => {
                 st.relay.relay(ev.clone());
-                ok(json!({"success": true, "delivered": st.engine.bus().client_count(), "event": ev}))
+                ok(
+                    json!({"success": true, "delivered": st.engine.bus().client_count(), "event": ev}),
+                )
             }
             Ok(None) => ok(json!({"success": true, "delivered": st.engine.bus().client_count()})),
             Err(EngineError::SessionNotFound { .. }) => {
-                Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found").with("requested", json!(requested)))
+                Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found")
+                    .with("requested", json!(requested)))
             }
             Err(e) => Err(e.into()),
         };
@@ -500,20 +686,31 @@ pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
-    ok(st.engine.coordination().list_handoffs(q.get("status").map(String::as_str)))
+    ok(st
+        .engine
+        .coordination()
+        .list_handoffs(q.get("status").map(String::as_str)))
 }
 
 pub async fn handoff_get(State(st): St, Path(id): Path<String>) -> ApiResult {
     ok(st.engine.coordination().get_handoff(&id)?)
 }
 
-pub async fn handoff_claim(State(st): St, Path(id): Path<String>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn handoff_claim(
+    State(st): St,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
     emit_all(&st, r.events);
     ok(r.body)
 }
 
-pub async fn handoff_patch(State(st): St, Path(id): Path<String>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn handoff_patch(
+    State(st): St,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
     emit_all(&st, r.events);
     ok(r.body)
@@ -526,14 +723,21 @@ pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
-    ok(st.engine.coordination().list_threads(q.get("status").map(String::as_str)))
+    ok(st
+        .engine
+        .coordination()
+        .list_threads(q.get("status").map(String::as_str)))
 }
 
 pub async fn thread_get(State(st): St, Path(id): Path<String>) -> ApiResult {
     ok(st.engine.coordination().get_thread(&id)?)
 }
 
-pub async fn thread_patch(State(st): St, Path(id): Path<String>, JsonBody(b): JsonBody) -> ApiResult {
+pub async fn thread_patch(
+    State(st): St,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
     emit_all(&st, r.events);
     ok(r.body)

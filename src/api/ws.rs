@@ -50,7 +50,10 @@ pub async fn session_get(
     let owner = query_flag(&req, "owner");
     let snapshot = query_flag(&req, "snapshot");
     // Extension: viewers pass create=0 so an id deleted a moment ago is not auto-created.
-    let no_create = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "create=0" || kv == "create=false"));
+    let no_create = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "create=0" || kv == "create=false")
+    });
     if no_create && st.engine.get_exact(&id).is_none() {
         return Err(crate::engine::EngineError::not_found(&id).into());
     }
@@ -60,10 +63,21 @@ pub async fn session_get(
         .map_err(|e| ApiError::invalid(format!("WebSocket upgrade failed: {e}")))?;
     let (session, conn_id, is_owner, frames) = st.engine.attach(&id, owner)?;
     let engine = st.engine.clone();
-    Ok(upgrade.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| async move {
-        session_socket(engine.clone(), session.clone(), conn_id, is_owner, snapshot, frames, socket).await;
-        engine.detach(&session, conn_id);
-    }))
+    Ok(upgrade
+        .max_message_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            session_socket(
+                engine.clone(),
+                session.clone(),
+                conn_id,
+                is_owner,
+                snapshot,
+                frames,
+                socket,
+            )
+            .await;
+            engine.detach(&session, conn_id);
+        }))
 }
 
 /// A read error ends the socket; an oversized message gets the 1009 close API.md §1.1 asks for.
@@ -78,11 +92,17 @@ async fn close_on_error(socket: &mut WebSocket, e: axum::Error) {
 }
 
 fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
-    socket.send(Message::Text(v.to_string().into())).await.is_ok()
+    socket
+        .send(Message::Text(v.to_string().into()))
+        .await
+        .is_ok()
 }
 
 async fn session_socket(
@@ -188,9 +208,13 @@ pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respons
     let (mut parts, _) = req.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &st).await {
         Ok(u) => u,
-        Err(e) => return ApiError::invalid(format!("WebSocket upgrade failed: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::invalid(format!("WebSocket upgrade failed: {e}")).into_response();
+        }
     };
-    upgrade.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| bus_socket(st, socket))
+    upgrade
+        .max_message_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| bus_socket(st, socket))
 }
 
 async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {

@@ -939,15 +939,9 @@ async fn run_socket(
 
 /// Run the bridge; returns the exit code (the child's).
 pub fn run(a: AllowArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime(false) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("telepty: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     rt.block_on(bridge_main(a))
 }
@@ -1137,9 +1131,10 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     }
     // Inside kitty, the window title names the session (blocks up to ~1 s, so off the runtime).
     let title_id = id.clone();
-    let titled = tokio::task::spawn_blocking(move || crate::kitty::set_window_title_if_kitty(&title_id))
-        .await
-        .unwrap_or_default();
+    let titled =
+        tokio::task::spawn_blocking(move || crate::kitty::set_window_title_if_kitty(&title_id))
+            .await
+            .unwrap_or_default();
     if let Ok(prev) = std::env::var("TELEPTY_SESSION_ID")
         && !prev.is_empty()
         && prev != id

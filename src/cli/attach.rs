@@ -30,7 +30,9 @@ pub struct AttachArgs {
 /// The byte a ctrl+key chord produces.
 pub fn detach_byte(spec: &str) -> Option<u8> {
     let key = spec.trim().to_ascii_lowercase();
-    let c = key.strip_prefix("ctrl+").or_else(|| key.strip_prefix("c-"))?;
+    let c = key
+        .strip_prefix("ctrl+")
+        .or_else(|| key.strip_prefix("c-"))?;
     match c.as_bytes() {
         [b] if b.is_ascii_lowercase() => Some(b - b'a' + 1),
         [b'['] => Some(0x1b),
@@ -47,7 +49,8 @@ struct RawGuard;
 
 impl RawGuard {
     fn enable() -> Result<RawGuard, Failure> {
-        terminal::enable_raw_mode().map_err(|e| Failure::new("attach failed", format!("cannot set raw mode: {e}")))?;
+        terminal::enable_raw_mode()
+            .map_err(|e| Failure::new("attach failed", format!("cannot set raw mode: {e}")))?;
         Ok(RawGuard)
     }
 }
@@ -67,8 +70,12 @@ impl Drop for RawGuard {
 }
 
 pub async fn attach(ctx: &mut Ctx, a: AttachArgs) -> Result<(), Failure> {
-    let detach = detach_byte(&a.detach_key)
-        .ok_or_else(|| Failure::usage(format!("invalid --detach-key {:?} (use e.g. ctrl+] or ctrl+q)", a.detach_key)))?;
+    let detach = detach_byte(&a.detach_key).ok_or_else(|| {
+        Failure::usage(format!(
+            "invalid --detach-key {:?} (use e.g. ctrl+] or ctrl+q)",
+            a.detach_key
+        ))
+    })?;
     let spec = match a.target {
         Some(t) => t,
         None => pick(ctx).await?,
@@ -80,16 +87,28 @@ pub async fn attach(ctx: &mut Ctx, a: AttachArgs) -> Result<(), Failure> {
 /// Without a target: number the sessions and read a choice.
 async fn pick(ctx: &mut Ctx) -> Result<String, Failure> {
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::usage("attach needs a session id when stdin is not a terminal"));
+        return Err(Failure::usage(
+            "attach needs a session id when stdin is not a terminal",
+        ));
     }
     let c = ctx.local().await?;
-    let list = c.list_sessions().await.map_err(|e| Failure::client("attach failed", e))?;
+    let list = c
+        .list_sessions()
+        .await
+        .map_err(|e| Failure::client("attach failed", e))?;
     let ids: Vec<String> = list
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if ids.is_empty() {
-        return Err(Failure::new("attach failed", "no sessions (start one with telepty spawn)"));
+        return Err(Failure::new(
+            "attach failed",
+            "no sessions (start one with telepty spawn)",
+        ));
     }
     for (i, id) in ids.iter().enumerate() {
         output::line(format!("{:>3}  {id}", i + 1));
@@ -98,32 +117,70 @@ async fn pick(ctx: &mut Ctx) -> Result<String, Failure> {
     let mut line = String::new();
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
     use tokio::io::AsyncBufReadExt;
-    stdin.read_line(&mut line).await.map_err(|e| Failure::new("attach failed", e))?;
-    let n: usize = line.trim().parse().map_err(|_| Failure::usage(format!("not a number: {:?}", line.trim())))?;
-    ids.get(n.wrapping_sub(1)).cloned().ok_or_else(|| Failure::usage(format!("no session number {n}")))
+    stdin
+        .read_line(&mut line)
+        .await
+        .map_err(|e| Failure::new("attach failed", e))?;
+    let n: usize = line
+        .trim()
+        .parse()
+        .map_err(|_| Failure::usage(format!("not a number: {:?}", line.trim())))?;
+    ids.get(n.wrapping_sub(1))
+        .cloned()
+        .ok_or_else(|| Failure::usage(format!("no session number {n}")))
 }
 
-pub async fn attach_session(c: &Client, target: &Target, observe: bool, detach: u8, detach_name: &str) -> Result<(), Failure> {
+pub async fn attach_session(
+    c: &Client,
+    target: &Target,
+    observe: bool,
+    detach: u8,
+    detach_name: &str,
+) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(Failure::usage("attach needs a terminal on stdin and stdout"));
+        return Err(Failure::usage(
+            "attach needs a terminal on stdin and stdout",
+        ));
     }
     // Resolve aliases first: the WebSocket path takes exact ids only, and an unknown id there
     // would create a phantom wrapped session.
-    let info = c.session(&target.id).await.map_err(|e| Failure::client("attach failed", e))?;
-    let id = info.get("id").and_then(Value::as_str).unwrap_or(&target.id).to_string();
-    let path = format!("/api/sessions/{}?snapshot=1&create=0", client::addr::encode_component(&id));
-    let ws = client::connect_ws(c.addr(), &path).await.map_err(|e| Failure::client("attach failed", e))?;
+    let info = c
+        .session(&target.id)
+        .await
+        .map_err(|e| Failure::client("attach failed", e))?;
+    let id = info
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or(&target.id)
+        .to_string();
+    let path = format!(
+        "/api/sessions/{}?snapshot=1&create=0",
+        client::addr::encode_component(&id)
+    );
+    let ws = client::connect_ws(c.addr(), &path)
+        .await
+        .map_err(|e| Failure::client("attach failed", e))?;
     let (mut sink, mut stream) = ws.split();
 
     let mode = if observe { "observing" } else { "attached to" };
-    eprint!("[{mode} {} — detach with {detach_name}]\r\n", target.label());
+    eprint!(
+        "[{mode} {} — detach with {detach_name}]\r\n",
+        target.label()
+    );
     let guard = RawGuard::enable()?;
     if !observe {
         if let Ok((cols, rows)) = terminal::size() {
-            let _ = sink.send(Message::Text(json!({"type": "resize", "cols": cols, "rows": rows}).to_string().into())).await;
+            let _ = sink
+                .send(Message::Text(
+                    json!({"type": "resize", "cols": cols, "rows": rows})
+                        .to_string()
+                        .into(),
+                ))
+                .await;
         }
     }
-    let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+    let mut winch =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
     let mut stdin = tokio::io::stdin();
     let mut stdout = tokio::io::stdout();
     let mut buf = vec![0u8; 8192];
@@ -178,7 +235,10 @@ pub async fn attach_session(c: &Client, target: &Target, observe: bool, detach: 
     drop(guard);
     match ended {
         None => {
-            eprintln!("[detached from {} — the session keeps running]", target.label());
+            eprintln!(
+                "[detached from {} — the session keeps running]",
+                target.label()
+            );
             Ok(())
         }
         Some(reason) => {

@@ -16,7 +16,10 @@ pub struct DaemonArgs {
 }
 
 pub fn run(args: DaemonArgs) -> i32 {
-    let opts = crate::api::DaemonOptions { host: args.host, port: args.port };
+    let opts = crate::api::DaemonOptions {
+        host: args.host,
+        port: args.port,
+    };
     let (host, port) = match crate::api::resolve_bind_with(&opts, |k| std::env::var(k).ok()) {
         Ok(v) => v,
         Err(e) => {
@@ -31,18 +34,16 @@ pub fn run(args: DaemonArgs) -> i32 {
         return 1;
     }
     super::service::init_daemon_logging(&paths);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime(true) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("telepty: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
-        crate::api::run_daemon(crate::api::DaemonOptions { host: Some(host), port: Some(port) }).await
+        crate::api::run_daemon(crate::api::DaemonOptions {
+            host: Some(host),
+            port: Some(port),
+        })
+        .await
     });
     match result {
         Ok(code) => code,

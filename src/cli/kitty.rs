@@ -1,7 +1,7 @@
 //! `telepty layout` and `telepty kitty open|focus|list`: kitty windows of telepty sessions,
 //! driven by kitty's remote control (src/kitty).
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -20,31 +20,6 @@ pub const KITTY_EXAMPLE: &str = "Example: telepty kitty open --all   (a window p
      telepty kitty focus worker-1\n         telepty kitty list";
 
 /// The kitty layouts (kitty's own names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LayoutName {
-    Grid,
-    Tall,
-    Stack,
-    Fat,
-    Horizontal,
-    Vertical,
-    Splits,
-}
-
-impl From<LayoutName> for Layout {
-    fn from(l: LayoutName) -> Layout {
-        match l {
-            LayoutName::Grid => Layout::Grid,
-            LayoutName::Tall => Layout::Tall,
-            LayoutName::Stack => Layout::Stack,
-            LayoutName::Fat => Layout::Fat,
-            LayoutName::Horizontal => Layout::Horizontal,
-            LayoutName::Vertical => Layout::Vertical,
-            LayoutName::Splits => Layout::Splits,
-        }
-    }
-}
-
 /// Where kitty listens and its remote-control password.
 #[derive(Args, Clone, Debug, Default)]
 pub struct KittyConn {
@@ -74,7 +49,7 @@ impl KittyConn {
 pub struct LayoutArgs {
     /// Layout to apply; without it, print the current layout of each tab
     #[arg(value_enum, value_name = "LAYOUT")]
-    pub layout: Option<LayoutName>,
+    pub layout: Option<Layout>,
     /// Every tab of that kitty, not only the tabs holding telepty session windows
     #[arg(long, conflicts_with = "match_expr")]
     pub all_tabs: bool,
@@ -123,7 +98,7 @@ pub struct OpenArgs {
     pub all: bool,
     /// Layout of the tab afterwards [default: `layout` under [kitty] in config.toml, else grid]
     #[arg(long, value_enum, value_name = "LAYOUT")]
-    pub layout: Option<LayoutName>,
+    pub layout: Option<Layout>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -207,7 +182,7 @@ pub async fn run_layout(ctx: &mut Ctx, a: LayoutArgs) -> Result<(), Failure> {
             }
         }
         Some(l) => {
-            let changes = kitty::apply_layout(&k, &sel, l.into(), &known)
+            let changes = kitty::apply_layout(&k, &sel, l, &known)
                 .await
                 .map_err(fail("layout"))?;
             if a.json {
@@ -302,7 +277,7 @@ async fn open(
     o: OpenArgs,
 ) -> Result<(), Failure> {
     let layout: Layout = match (o.layout, settings.layout.as_deref()) {
-        (Some(l), _) => l.into(),
+        (Some(l), _) => l,
         (None, Some(name)) => name
             .parse()
             .map_err(|e| Failure::new("kitty open failed", format!("[kitty] layout: {e}")))?,

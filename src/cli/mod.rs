@@ -8,8 +8,6 @@ mod allow;
 mod attach;
 mod completions;
 mod config_cmd;
-mod record;
-mod service;
 mod coord;
 mod daemon;
 mod events;
@@ -18,8 +16,10 @@ mod input;
 mod kitty;
 mod output;
 mod peers;
+mod record;
 mod reply;
 mod screen;
+mod service;
 mod sessions;
 mod tui;
 
@@ -140,21 +140,19 @@ pub fn run(cli: Cli) -> i32 {
         Command::Record(a) => return finish(record::run(a)),
         command => Cli { command },
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime(false) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("telepty: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
         let mut ctx = Ctx::new();
         match cli.command {
             Command::Daemon(_) | Command::Tui(_) | Command::Allow(_) => Ok(()),
-            Command::Config(_) | Command::Completions(_) | Command::Man(_) | Command::Service(_) | Command::Record(_) => Ok(()),
+            Command::Config(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Service(_)
+            | Command::Record(_) => Ok(()),
             Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
             Command::Attach(a) => attach::attach(&mut ctx, a).await,
             Command::List(a) => sessions::list(&mut ctx, a).await,
@@ -189,6 +187,20 @@ pub fn run(cli: Cli) -> i32 {
             f.code
         }
     }
+}
+
+/// The async runtime for a command: one thread for clients and the bridge, several for the
+/// daemon. On failure the error is printed and the exit code returned.
+pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, i32> {
+    let mut b = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    b.enable_all().build().map_err(|e| {
+        eprintln!("telepty: cannot start the async runtime: {e}");
+        1
+    })
 }
 
 /// The exit code of a command that ran without the async runtime.
@@ -275,7 +287,8 @@ pub(crate) mod examples {
     pub const DAEMON: &str = "Example: telepty daemon --port 3848";
     pub const TUI: &str = "Example: telepty tui --theme light   (press ? inside for every key)";
     pub const SPAWN: &str = "Example: telepty spawn --id worker-1 --cwd ~/src/app -- bash -l";
-    pub const ATTACH: &str = "Example: telepty attach worker-1   (detach with ctrl+], the session keeps running)";
+    pub const ATTACH: &str =
+        "Example: telepty attach worker-1   (detach with ctrl+], the session keeps running)";
     pub const LIST: &str = "Example: telepty list --json";
     pub const INJECT: &str = "Example: telepty inject --from orchestrator worker-1 run the tests";
     pub const ENTER: &str = "Example: telepty enter worker-1";

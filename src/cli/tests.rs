@@ -253,7 +253,13 @@ fn daemon_bind_precedence() {
         }
     };
     let resolve = |a: &daemon::DaemonArgs, e: &dyn Fn(&str) -> Option<String>| {
-        crate::api::resolve_bind_with(&crate::api::DaemonOptions { host: a.host.clone(), port: a.port }, e)
+        crate::api::resolve_bind_with(
+            &crate::api::DaemonOptions {
+                host: a.host.clone(),
+                port: a.port,
+            },
+            e,
+        )
     };
     let cli = parse(&["daemon"]).unwrap();
     let Command::Daemon(a) = cli.command else {
@@ -261,12 +267,24 @@ fn daemon_bind_precedence() {
     };
     assert_eq!(resolve(&a, &env(&[])).unwrap(), ("127.0.0.1".into(), 3848));
     assert_eq!(
-        resolve(&a, &env(&[("HOST", "0.0.0.0"), ("PORT", "4000"), ("TELEPTY_PORT", "5000")])).unwrap(),
+        resolve(
+            &a,
+            &env(&[
+                ("HOST", "0.0.0.0"),
+                ("PORT", "4000"),
+                ("TELEPTY_PORT", "5000")
+            ])
+        )
+        .unwrap(),
         ("0.0.0.0".into(), 4000)
     );
     // TELEPTY_HOST selects a daemon for clients; it never decides where the daemon binds.
     assert_eq!(
-        resolve(&a, &env(&[("TELEPTY_HOST", "box"), ("TELEPTY_PORT", "5000")])).unwrap(),
+        resolve(
+            &a,
+            &env(&[("TELEPTY_HOST", "box"), ("TELEPTY_PORT", "5000")])
+        )
+        .unwrap(),
         ("127.0.0.1".into(), 5000)
     );
     assert!(resolve(&a, &env(&[("PORT", "x")])).is_err());
@@ -275,7 +293,10 @@ fn daemon_bind_precedence() {
     let Command::Daemon(a) = cli.command else {
         panic!("not daemon")
     };
-    assert_eq!(resolve(&a, &env(&[("HOST", "0.0.0.0"), ("PORT", "1")])).unwrap(), ("::1".into(), 4100));
+    assert_eq!(
+        resolve(&a, &env(&[("HOST", "0.0.0.0"), ("PORT", "1")])).unwrap(),
+        ("::1".into(), 4100)
+    );
 }
 
 #[test]

@@ -19,5 +19,9 @@ pub struct TuiArgs {
 }
 
 pub fn run(a: TuiArgs) -> i32 {
-    crate::tui::run(crate::tui::TuiOptions { host: a.host, port: a.port, theme: a.theme })
+    crate::tui::run(crate::tui::TuiOptions {
+        host: a.host,
+        port: a.port,
+        theme: a.theme,
+    })
 }

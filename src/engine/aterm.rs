@@ -35,15 +35,26 @@ pub async fn deliver(
     }
 }
 
-async fn deliver_uds(path: &str, workspace: &str, text: &str, timeout: Duration) -> Result<(), EngineError> {
+async fn deliver_uds(
+    path: &str,
+    workspace: &str,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), EngineError> {
     let exchange = async {
-        let mut sock = tokio::net::UnixStream::connect(path).await.map_err(|e| EngineError::Disconnected {
-            message: "UDS endpoint is unreachable.".into(),
-            detail: Some(e.to_string()),
-        })?;
-        sock.write_all(line("Inject", workspace, Some(text)).as_bytes()).await.map_err(|e| {
-            EngineError::Disconnected { message: "UDS endpoint is unreachable.".into(), detail: Some(e.to_string()) }
-        })?;
+        let mut sock =
+            tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| EngineError::Disconnected {
+                    message: "UDS endpoint is unreachable.".into(),
+                    detail: Some(e.to_string()),
+                })?;
+        sock.write_all(line("Inject", workspace, Some(text)).as_bytes())
+            .await
+            .map_err(|e| EngineError::Disconnected {
+                message: "UDS endpoint is unreachable.".into(),
+                detail: Some(e.to_string()),
+            })?;
         let _ = sock.shutdown().await;
         let mut reply = Vec::new();
         let _ = sock.read_to_end(&mut reply).await;
@@ -52,8 +63,11 @@ async fn deliver_uds(path: &str, workspace: &str, text: &str, timeout: Duration)
     let reply = tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| EngineError::Timeout("UDS delivery timed out.".into()))??;
-    let Ok(v) = serde_json::from_slice::<Value>(&reply) else { return Ok(()) };
-    let rejected = v.get("status").and_then(Value::as_str) == Some("Error") || v.get("success") == Some(&json!(false));
+    let Ok(v) = serde_json::from_slice::<Value>(&reply) else {
+        return Ok(());
+    };
+    let rejected = v.get("status").and_then(Value::as_str) == Some("Error")
+        || v.get("success") == Some(&json!(false));
     if rejected {
         let message = v
             .get("error")
@@ -66,16 +80,27 @@ async fn deliver_uds(path: &str, workspace: &str, text: &str, timeout: Duration)
     Ok(())
 }
 
-async fn deliver_http(url: &str, workspace: &str, text: &str, timeout: Duration) -> Result<(), EngineError> {
-    let body = serde_json::to_vec(&json!({"text": text, "session_id": workspace})).unwrap_or_default();
-    match HttpClient::new().request("POST", url, &[], Some(body), timeout).await {
+async fn deliver_http(
+    url: &str,
+    workspace: &str,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), EngineError> {
+    let body =
+        serde_json::to_vec(&json!({"text": text, "session_id": workspace})).unwrap_or_default();
+    match HttpClient::new()
+        .request("POST", url, &[], Some(body), timeout)
+        .await
+    {
         Ok(r) if (200..300).contains(&r.status) => Ok(()),
         Ok(r) => Err(EngineError::DeliveryFailed {
             message: format!("Delivery endpoint returned {}.", r.status),
             delivery_status: Some(r.status),
         }),
         Err(HttpError::Timeout) => Err(EngineError::Timeout("Delivery endpoint timed out.".into())),
-        Err(_) => Err(EngineError::disconnected("Delivery endpoint is unreachable.")),
+        Err(_) => Err(EngineError::disconnected(
+            "Delivery endpoint is unreachable.",
+        )),
     }
 }
 
@@ -83,7 +108,9 @@ async fn deliver_http(url: &str, workspace: &str, text: &str, timeout: Duration)
 pub async fn wake(path: &str, workspace: &str) {
     let fut = async {
         if let Ok(mut s) = tokio::net::UnixStream::connect(path).await {
-            let _ = s.write_all(line("MailboxWake", workspace, None).as_bytes()).await;
+            let _ = s
+                .write_all(line("MailboxWake", workspace, None).as_bytes())
+                .await;
             let _ = s.shutdown().await;
         }
     };
@@ -98,6 +125,9 @@ mod tests {
             super::line("Inject", "w1", Some("hi \"x\"")),
             "{\"action\":\"Inject\",\"workspace\":\"w1\",\"text\":\"hi \\\"x\\\"\"}\n"
         );
-        assert_eq!(super::line("MailboxWake", "w1", None), "{\"action\":\"MailboxWake\",\"workspace\":\"w1\"}\n");
+        assert_eq!(
+            super::line("MailboxWake", "w1", None),
+            "{\"action\":\"MailboxWake\",\"workspace\":\"w1\"}\n"
+        );
     }
 }

@@ -22,7 +22,10 @@ pub enum EngineError {
     #[error("Session is stale and awaiting cleanup.")]
     Stale,
     #[error("{message}")]
-    Disconnected { message: String, detail: Option<String> },
+    Disconnected {
+        message: String,
+        detail: Option<String>,
+    },
     #[error("Inject queue is full.")]
     QueueFull,
     #[error("{0}")]
@@ -34,7 +37,10 @@ pub enum EngineError {
     #[error("{message}")]
     DeliveryRejected { message: String, detail: Value },
     #[error("{message}")]
-    DeliveryFailed { message: String, delivery_status: Option<u16> },
+    DeliveryFailed {
+        message: String,
+        delivery_status: Option<u16>,
+    },
     #[error("{0}")]
     Timeout(String),
     #[error("Internal error")]
@@ -43,11 +49,16 @@ pub enum EngineError {
 
 impl EngineError {
     pub fn disconnected(message: &str) -> Self {
-        EngineError::Disconnected { message: message.to_string(), detail: None }
+        EngineError::Disconnected {
+            message: message.to_string(),
+            detail: None,
+        }
     }
 
     pub fn not_found(requested: &str) -> Self {
-        EngineError::SessionNotFound { requested: requested.to_string() }
+        EngineError::SessionNotFound {
+            requested: requested.to_string(),
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -61,7 +72,9 @@ impl EngineError {
             Disconnected { .. } => 503,
             QueueFull => 429,
             DeliveryRejected { .. } => 502,
-            DeliveryFailed { delivery_status, .. } => {
+            DeliveryFailed {
+                delivery_status, ..
+            } => {
                 if delivery_status.is_some() {
                     502
                 } else {
@@ -97,20 +110,26 @@ impl EngineError {
     pub fn extras(&self) -> Map<String, Value> {
         let mut m = Map::new();
         match self {
-            EngineError::SessionNotFound { requested } | EngineError::InvalidSessionId { requested } => {
+            EngineError::SessionNotFound { requested }
+            | EngineError::InvalidSessionId { requested } => {
                 m.insert("requested".into(), json!(requested));
             }
             EngineError::UnknownKey(key) => {
                 m.insert("key".into(), json!(key));
                 m.insert("valid_keys".into(), json!(super::keys::valid_keys()));
             }
-            EngineError::Disconnected { detail: Some(d), .. } => {
+            EngineError::Disconnected {
+                detail: Some(d), ..
+            } => {
                 m.insert("detail".into(), json!(d));
             }
             EngineError::DeliveryRejected { detail, .. } => {
                 m.insert("detail".into(), detail.clone());
             }
-            EngineError::DeliveryFailed { delivery_status: Some(s), .. } => {
+            EngineError::DeliveryFailed {
+                delivery_status: Some(s),
+                ..
+            } => {
                 m.insert("deliveryStatus".into(), json!(s));
             }
             _ => {}

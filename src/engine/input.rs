@@ -165,7 +165,9 @@ impl Queue {
             reason: None,
         };
         let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = guard.as_ref().ok_or_else(|| EngineError::disconnected("Session is closing."))?;
+        let tx = guard
+            .as_ref()
+            .ok_or_else(|| EngineError::disconnected("Session is closing."))?;
         self.book().entries.push_back(entry);
         self.queued.fetch_add(1, Ordering::AcqRel);
         if tx.send(msg).is_err() {
@@ -186,7 +188,11 @@ impl Queue {
     /// (pending + in_flight, dead_letter)
     pub fn counts(&self) -> (usize, usize) {
         let book = self.book();
-        let pending = book.entries.iter().filter(|e| e.state == "pending" || e.state == "in_flight").count();
+        let pending = book
+            .entries
+            .iter()
+            .filter(|e| e.state == "pending" || e.state == "in_flight")
+            .count();
         (pending, book.dead.len())
     }
 
@@ -209,7 +215,11 @@ impl Queue {
             book.dead.push(d);
         }
         // Keep every live entry and only the most recent terminal ones.
-        let terminal_count = book.entries.iter().filter(|e| !matches!(e.state, "pending" | "in_flight")).count();
+        let terminal_count = book
+            .entries
+            .iter()
+            .filter(|e| !matches!(e.state, "pending" | "in_flight"))
+            .count();
         let mut excess = terminal_count.saturating_sub(RETAINED_TERMINAL);
         book.entries.retain(|e| {
             if excess > 0 && !matches!(e.state, "pending" | "in_flight") {
@@ -270,14 +280,22 @@ impl Default for Queue {
 }
 
 /// The per-session delivery task.
-pub(crate) async fn run(session: Arc<Session>, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Message>) {
+pub(crate) async fn run(
+    session: Arc<Session>,
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+) {
     let mut last_submit: Option<Instant> = None;
     while let Some(mut msg) = rx.recv().await {
         // Let the previous submit's output settle before typing again, so the tty's echo of
         // the next text never lands in the middle of the previous command's output.
         if let (Some(t), false) = (last_submit, msg.text.is_empty()) {
             let st = &shared.settings;
-            let max = if session.kind == Kind::Wrapped { st.submit_max_wrapped } else { st.submit_max };
+            let max = if session.kind == Kind::Wrapped {
+                st.submit_max_wrapped
+            } else {
+                st.submit_max
+            };
             settle_gate(&session.term, t, st.submit_min, st.submit_quiet, max).await;
         }
         let result = deliver(&session, &shared, &msg).await;
@@ -292,7 +310,11 @@ pub(crate) async fn run(session: Arc<Session>, shared: Arc<Shared>, mut rx: mpsc
     }
 }
 
-async fn deliver(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) -> Result<Delivered, EngineError> {
+async fn deliver(
+    session: &Arc<Session>,
+    shared: &Arc<Shared>,
+    msg: &Message,
+) -> Result<Delivered, EngineError> {
     let settings = &shared.settings;
     let id = session.id();
     let mut attempt = 0;
@@ -302,10 +324,16 @@ async fn deliver(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) ->
             // T0 is taken before the write: a fast echo can beat the write's acknowledgement.
             t0 = Instant::now();
             attempt += 1;
-            session.queue.set_state(&msg.msg_id, "in_flight", attempt, None);
-            let res = match tokio::time::timeout(IN_FLIGHT_LIMIT, write_text(session, shared, msg)).await {
+            session
+                .queue
+                .set_state(&msg.msg_id, "in_flight", attempt, None);
+            let res = match tokio::time::timeout(IN_FLIGHT_LIMIT, write_text(session, shared, msg))
+                .await
+            {
                 Ok(r) => r,
-                Err(_) => Err(EngineError::Timeout("Delivery exceeded the in-flight limit.".into())),
+                Err(_) => Err(EngineError::Timeout(
+                    "Delivery exceeded the in-flight limit.".into(),
+                )),
             };
             match res {
                 Ok(()) => break,
@@ -316,38 +344,74 @@ async fn deliver(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) ->
                         json!({"msg_id": msg.msg_id, "error": e.to_string()}),
                     );
                     if attempt >= MAX_ATTEMPTS || session.meta().closing {
-                        session.queue.set_state(&msg.msg_id, "dead_letter", attempt, Some("max_retries exhausted".into()));
+                        session.queue.set_state(
+                            &msg.msg_id,
+                            "dead_letter",
+                            attempt,
+                            Some("max_retries exhausted".into()),
+                        );
                         shared.emit_inject_failed(session, &id, msg, &e, "text");
                         return Err(e);
                     }
-                    session.queue.set_state(&msg.msg_id, "nacked", attempt, Some(e.to_string()));
-                    session.queue.set_state(&msg.msg_id, "pending", attempt, None);
+                    session
+                        .queue
+                        .set_state(&msg.msg_id, "nacked", attempt, Some(e.to_string()));
+                    session
+                        .queue
+                        .set_state(&msg.msg_id, "pending", attempt, None);
                     tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
                 }
             }
         }
         session.meta().last_activity_at = Some(SystemTime::now());
-        shared.emit_envelope("mailbox_delivered", Some(session), json!({"msg_id": msg.msg_id}));
+        shared.emit_envelope(
+            "mailbox_delivered",
+            Some(session),
+            json!({"msg_id": msg.msg_id}),
+        );
     }
     session.queue.set_state(&msg.msg_id, "acked", attempt, None);
     if !msg.enter || session.kind == Kind::Aterm {
-        return Ok(Delivered { submitted: false, submitted_at: None });
+        return Ok(Delivered {
+            submitted: false,
+            submitted_at: None,
+        });
     }
     if !msg.text.is_empty() {
-        let max = if session.kind == Kind::Wrapped { settings.submit_max_wrapped } else { settings.submit_max };
-        enter_gate(&session.term, t0, settings.submit_min, settings.submit_quiet, max).await;
+        let max = if session.kind == Kind::Wrapped {
+            settings.submit_max_wrapped
+        } else {
+            settings.submit_max
+        };
+        enter_gate(
+            &session.term,
+            t0,
+            settings.submit_min,
+            settings.submit_quiet,
+            max,
+        )
+        .await;
     }
     let at = Instant::now();
     if let Err(e) = write_enter(session).await {
         shared.emit_inject_failed(session, &id, msg, &e, "submit");
         return Err(e);
     }
-    Ok(Delivered { submitted: true, submitted_at: Some(at) })
+    Ok(Delivered {
+        submitted: true,
+        submitted_at: Some(at),
+    })
 }
 
 /// Wait until the text has visibly landed: output after `t0` followed by `quiet` of silence,
 /// no earlier than `min`, and in any case no later than `max`.
-pub async fn enter_gate(term: &Terminal, t0: Instant, min: Duration, quiet: Duration, max: Duration) {
+pub async fn enter_gate(
+    term: &Terminal,
+    t0: Instant,
+    min: Duration,
+    quiet: Duration,
+    max: Duration,
+) {
     let mut changes = term.watch_generation();
     let hard = t0 + max;
     loop {
@@ -372,7 +436,13 @@ pub async fn enter_gate(term: &Terminal, t0: Instant, min: Duration, quiet: Dura
 
 /// After a submit: wait for its output to go quiet, bounded by `max`; a program that prints
 /// nothing within `min` of the Enter is not waited for.
-pub async fn settle_gate(term: &Terminal, t: Instant, min: Duration, quiet: Duration, max: Duration) {
+pub async fn settle_gate(
+    term: &Terminal,
+    t: Instant,
+    min: Duration,
+    quiet: Duration,
+    max: Duration,
+) {
     let mut changes = term.watch_generation();
     let hard = t + max;
     loop {
@@ -400,7 +470,11 @@ fn paste_wrap(term: &Terminal, text: &str) -> Vec<u8> {
     }
 }
 
-async fn write_text(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message) -> Result<(), EngineError> {
+async fn write_text(
+    session: &Arc<Session>,
+    shared: &Arc<Shared>,
+    msg: &Message,
+) -> Result<(), EngineError> {
     if let Some(r) = session.term.recorder() {
         // Who typed it: the sender of an inject, else the path it came by; keys carry no marker.
         let who = match msg.source {
@@ -412,12 +486,21 @@ async fn write_text(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message)
     }
     match session.kind {
         Kind::Spawned => {
-            let pty = session.pty.as_ref().ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
+            let pty = session
+                .pty
+                .as_ref()
+                .ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
             if session.exited() {
                 return Err(EngineError::disconnected("PTY process is not connected."));
             }
-            let bytes = if msg.raw { msg.text.as_bytes().to_vec() } else { paste_wrap(&session.term, &msg.text) };
-            pty.write(bytes).await.map_err(|_| EngineError::disconnected("PTY process is not connected."))
+            let bytes = if msg.raw {
+                msg.text.as_bytes().to_vec()
+            } else {
+                paste_wrap(&session.term, &msg.text)
+            };
+            pty.write(bytes)
+                .await
+                .map_err(|_| EngineError::disconnected("PTY process is not connected."))
         }
         Kind::Wrapped => {
             let mut frame = json!({"type": "inject", "data": msg.text});
@@ -441,7 +524,14 @@ async fn write_text(session: &Arc<Session>, shared: &Arc<Shared>, msg: &Message)
                     .is_some_and(|t| t == "unix_socket");
                 (m.delivery_endpoint.clone(), uds)
             };
-            let res = aterm::deliver(endpoint.as_deref(), transport_uds, &session.id(), &msg.text, shared.settings.delivery_timeout).await;
+            let res = aterm::deliver(
+                endpoint.as_deref(),
+                transport_uds,
+                &session.id(),
+                &msg.text,
+                shared.settings.delivery_timeout,
+            )
+            .await;
             if let Err(EngineError::Disconnected { .. }) = &res {
                 let mut m = session.meta();
                 if m.endpoint_ok {
@@ -460,11 +550,16 @@ async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
     }
     match session.kind {
         Kind::Spawned => {
-            let pty = session.pty.as_ref().ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
+            let pty = session
+                .pty
+                .as_ref()
+                .ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
             if session.exited() {
                 return Err(EngineError::disconnected("PTY process is not connected."));
             }
-            pty.write(b"\r".to_vec()).await.map_err(|_| EngineError::disconnected("PTY process is not connected."))
+            pty.write(b"\r".to_vec())
+                .await
+                .map_err(|_| EngineError::disconnected("PTY process is not connected."))
         }
         Kind::Wrapped => {
             if session.send_to_owner(json!({"type": "inject", "data": "\r"})) {

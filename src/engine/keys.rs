@@ -2,10 +2,29 @@
 
 /// Every accepted name, for `valid_keys` in the UNKNOWN_KEY error and for completion.
 pub fn valid_keys() -> Vec<String> {
-    let mut v: Vec<String> = (b'a'..=b'z').map(|c| format!("ctrl+{}", c as char)).collect();
+    let mut v: Vec<String> = (b'a'..=b'z')
+        .map(|c| format!("ctrl+{}", c as char))
+        .collect();
     for k in [
-        "enter", "return", "tab", "shift+tab", "escape", "esc", "backspace", "delete", "insert", "up", "down",
-        "right", "left", "home", "end", "pageup", "pagedown", "ctrl+left", "ctrl+right",
+        "enter",
+        "return",
+        "tab",
+        "shift+tab",
+        "escape",
+        "esc",
+        "backspace",
+        "delete",
+        "insert",
+        "up",
+        "down",
+        "right",
+        "left",
+        "home",
+        "end",
+        "pageup",
+        "pagedown",
+        "ctrl+left",
+        "ctrl+right",
     ] {
         v.push(k.to_string());
     }
@@ -24,7 +43,13 @@ pub fn key_bytes(name: &str, app_cursor: bool) -> Option<Vec<u8>> {
             }
         }
     }
-    let arrow = |c: u8| if app_cursor { vec![0x1b, b'O', c] } else { vec![0x1b, b'[', c] };
+    let arrow = |c: u8| {
+        if app_cursor {
+            vec![0x1b, b'O', c]
+        } else {
+            vec![0x1b, b'[', c]
+        }
+    };
     let s: &[u8] = match n.as_str() {
         "enter" | "return" => b"\r",
         "tab" => b"\t",

@@ -10,13 +10,13 @@ pub mod error;
 pub mod handoff;
 pub mod input;
 pub mod keys;
+mod ops;
 pub mod pty;
 pub mod recording;
 pub mod session;
 pub mod store;
-pub mod terminal;
-mod ops;
 mod tasks;
+pub mod terminal;
 mod wait;
 
 use std::collections::HashMap;
@@ -54,13 +54,19 @@ pub struct Bus {
 impl Bus {
     fn new() -> Self {
         let (tx, _) = broadcast::channel(4096);
-        Bus { tx, clients: AtomicUsize::new(0) }
+        Bus {
+            tx,
+            clients: AtomicUsize::new(0),
+        }
     }
     pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }
     pub fn send(&self, origin: Option<u64>, value: Value) {
-        let _ = self.tx.send(BusEvent { origin, value: Arc::new(value) });
+        let _ = self.tx.send(BusEvent {
+            origin,
+            value: Arc::new(value),
+        });
     }
     /// Bus WebSocket clients currently connected (the `delivered` count of publish).
     pub fn client_count(&self) -> usize {
@@ -88,11 +94,19 @@ impl Registry {
         if let Some(s) = self.sessions.get(id) {
             return Some(s.clone());
         }
-        self.aliases.get(id).and_then(|t| self.sessions.get(t)).cloned()
+        self.aliases
+            .get(id)
+            .and_then(|t| self.sessions.get(t))
+            .cloned()
     }
 
     pub fn aliases_of(&self, id: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.aliases.iter().filter(|(_, t)| *t == id).map(|(a, _)| a.clone()).collect();
+        let mut v: Vec<String> = self
+            .aliases
+            .iter()
+            .filter(|(_, t)| *t == id)
+            .map(|(a, _)| a.clone())
+            .collect();
         v.sort();
         v
     }
@@ -144,7 +158,13 @@ impl Shared {
 
     /// Envelope events (API.md §12): `{type, event_type, sender, session_id, timestamp,
     /// transport, semantic}` plus extras.
-    pub(crate) fn envelope(&self, ty: &str, session: Option<&Session>, id: Option<&str>, extras: Value) -> Value {
+    pub(crate) fn envelope(
+        &self,
+        ty: &str,
+        session: Option<&Session>,
+        id: Option<&str>,
+        extras: Value,
+    ) -> Value {
         let mut m = Map::new();
         m.insert("type".into(), json!(ty));
         m.insert("event_type".into(), json!(ty));
@@ -154,9 +174,14 @@ impl Shared {
         m.insert("timestamp".into(), json!(now_iso()));
         m.insert(
             "transport".into(),
-            session.map(|s| s.transport(self.settings.stale_secs)).unwrap_or(Value::Null),
+            session
+                .map(|s| s.transport(self.settings.stale_secs))
+                .unwrap_or(Value::Null),
         );
-        m.insert("semantic".into(), session.map(|s| s.semantic()).unwrap_or(Value::Null));
+        m.insert(
+            "semantic".into(),
+            session.map(|s| s.semantic()).unwrap_or(Value::Null),
+        );
         if let Value::Object(x) = extras {
             m.extend(x);
         }
@@ -199,7 +224,11 @@ impl Shared {
     }
 
     fn new_classifier(&self) -> Classifier {
-        Classifier::new(self.settings.classifier.clone(), tasks::mono_ms(), SystemTime::now())
+        Classifier::new(
+            self.settings.classifier.clone(),
+            tasks::mono_ms(),
+            SystemTime::now(),
+        )
     }
 }
 
@@ -244,9 +273,14 @@ impl Engine {
     /// Resolve an id as the HTTP routes do: exact id, then an explicit alias.
     pub fn resolve(&self, id: &str) -> Result<Arc<Session>, EngineError> {
         if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId { requested: id.to_string() });
+            return Err(EngineError::InvalidSessionId {
+                requested: id.to_string(),
+            });
         }
-        self.shared.registry().resolve(id).ok_or_else(|| EngineError::not_found(id))
+        self.shared
+            .registry()
+            .resolve(id)
+            .ok_or_else(|| EngineError::not_found(id))
     }
 
     /// Exact id only (multicast targets, WebSocket attach).
@@ -264,7 +298,12 @@ impl Engine {
 
     pub fn view(&self, s: &Session, detail: Option<&str>) -> Value {
         let aliases = self.aliases_of(&s.id());
-        s.view(&self.shared.settings.machine_id, self.shared.settings.stale_secs, aliases, detail)
+        s.view(
+            &self.shared.settings.machine_id,
+            self.shared.settings.stale_secs,
+            aliases,
+            detail,
+        )
     }
 
     pub fn list(&self) -> Vec<Value> {
@@ -277,7 +316,10 @@ impl Engine {
     }
 
     pub fn coordination(&self) -> std::sync::MutexGuard<'_, Coordination> {
-        self.shared.coordination.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared
+            .coordination
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn emit(&self, value: Value) {
@@ -300,12 +342,18 @@ impl Engine {
     }
 
     fn restore(&self) {
-        let Some(path) = self.shared.settings.sessions_path.clone() else { return };
+        let Some(path) = self.shared.settings.sessions_path.clone() else {
+            return;
+        };
         let now = SystemTime::now();
         for r in store::load(&path) {
             let meta = session::Meta {
                 command: r.command,
-                cwd: if r.cwd.is_empty() { self.shared.settings.daemon_cwd.display().to_string() } else { r.cwd },
+                cwd: if r.cwd.is_empty() {
+                    self.shared.settings.daemon_cwd.display().to_string()
+                } else {
+                    r.cwd
+                },
                 backend: r.backend,
                 term_program: r.term_program,
                 term: r.term,
@@ -353,9 +401,28 @@ impl Engine {
     }
 
     /// A session without a PTY (wrapped or aterm).
-    pub(crate) fn new_session(&self, kind: Kind, id: String, meta: session::Meta, cols: u16, rows: u16) -> Arc<Session> {
-        let term = Arc::new(terminal::Terminal::new(rows, cols, self.shared.settings.scrollback_lines));
+    pub(crate) fn new_session(
+        &self,
+        kind: Kind,
+        id: String,
+        meta: session::Meta,
+        cols: u16,
+        rows: u16,
+    ) -> Arc<Session> {
+        let term = Arc::new(terminal::Terminal::new(
+            rows,
+            cols,
+            self.shared.settings.scrollback_lines,
+        ));
         let done = Arc::new((AtomicBool::new(true), Notify::new()));
-        Arc::new(Session::new(kind, id, meta, term, None, self.shared.new_classifier(), done))
+        Arc::new(Session::new(
+            kind,
+            id,
+            meta,
+            term,
+            None,
+            self.shared.new_classifier(),
+            done,
+        ))
     }
 }

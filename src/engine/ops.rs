@@ -78,7 +78,11 @@ struct Who<'a> {
 /// One target of multicast / broadcast / submit-all.
 pub enum TargetResult {
     Ok(String),
-    Failed { id: String, code: &'static str, error: String },
+    Failed {
+        id: String,
+        code: &'static str,
+        error: String,
+    },
 }
 
 fn strip_env_for_child() -> Vec<String> {
@@ -95,11 +99,17 @@ fn prompt_env(command: &str, id: &str, prompt_type: &str) -> Vec<(String, String
     let mut env = Vec::new();
     if command.contains("bash") {
         let c = if user { 32 } else { 35 };
-        env.push(("PS1".into(), format!("\\[\\e[{c}m\\][{prompt_type}: {id}]\\[\\e[0m\\] \\w \\$ ")));
+        env.push((
+            "PS1".into(),
+            format!("\\[\\e[{c}m\\][{prompt_type}: {id}]\\[\\e[0m\\] \\w \\$ "),
+        ));
     }
     if command.contains("zsh") {
         let c = if user { "green" } else { "magenta" };
-        env.push(("PROMPT".into(), format!("%F{{{c}}}[{prompt_type}: {id}]%f %~ %# ")));
+        env.push((
+            "PROMPT".into(),
+            format!("%F{{{c}}}[{prompt_type}: {id}]%f %~ %# "),
+        ));
         env.push(("DISABLE_AUTO_TITLE".into(), "true".into()));
     }
     env
@@ -122,7 +132,9 @@ impl Engine {
     /// Checks 2 and 3 of spawn (invalid id, id held by a live session).
     pub fn check_spawn_id(&self, id: &str) -> Result<(), EngineError> {
         if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId { requested: id.to_string() });
+            return Err(EngineError::InvalidSessionId {
+                requested: id.to_string(),
+            });
         }
         if let Some(s) = self.get_exact(id) {
             if !(s.kind == Kind::Spawned && s.exited()) {
@@ -144,13 +156,20 @@ impl Engine {
 
     pub fn spawn(&self, req: SpawnRequest) -> Result<Value, EngineError> {
         self.check_spawn_id(&req.id)?;
-        let cwd = req.cwd.clone().unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
+        let cwd = req
+            .cwd
+            .clone()
+            .unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
         let mut env = vec![
             ("TERM".to_string(), "xterm-256color".to_string()),
             ("TELEPTY_SESSION_ID".to_string(), req.id.clone()),
         ];
         env.extend(prompt_env(&req.command, &req.id, &req.prompt_type));
-        let term = Arc::new(Terminal::new(req.rows, req.cols, self.scrollback_for(req.cols)));
+        let term = Arc::new(Terminal::new(
+            req.rows,
+            req.cols,
+            self.scrollback_for(req.cols),
+        ));
         self.attach_recorder(&term, &req.id, req.record, req.cols, req.rows);
         let done = Arc::new((AtomicBool::new(false), Notify::new()));
         let done2 = done.clone();
@@ -180,7 +199,15 @@ impl Engine {
             ready: true,
             ..Default::default()
         };
-        let s = Arc::new(Session::new(Kind::Spawned, req.id.clone(), meta, term, Some(pty), self.shared.new_classifier(), done));
+        let s = Arc::new(Session::new(
+            Kind::Spawned,
+            req.id.clone(),
+            meta,
+            term,
+            Some(pty),
+            self.shared.new_classifier(),
+            done,
+        ));
         {
             let mut reg = self.shared.registry_mut();
             if let Some(old) = reg.sessions.get(&req.id) {
@@ -189,7 +216,11 @@ impl Engine {
                     drop(reg);
                     if let Some(p) = &s.pty {
                         p.signal_group(libc::SIGKILL);
-                        self.shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(p.pid);
+                        self.shared
+                            .orphans
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(p.pid);
                     }
                     return Err(EngineError::SessionActive(req.id));
                 }
@@ -263,7 +294,11 @@ impl Engine {
                 return Ok((200, body));
             }
         }
-        let kind = if req.aterm { Kind::Aterm } else { Kind::Wrapped };
+        let kind = if req.aterm {
+            Kind::Aterm
+        } else {
+            Kind::Wrapped
+        };
         let now = SystemTime::now();
         let command = req.command.clone().unwrap_or_else(|| "wrapped".into());
         let cwd = req.cwd.clone().unwrap_or(daemon_cwd);
@@ -275,7 +310,13 @@ impl Engine {
         let meta = Meta {
             command: command.clone(),
             cwd: cwd.clone(),
-            backend: req.backend.clone().unwrap_or_else(|| if req.aterm { "aterm".into() } else { "pty".into() }),
+            backend: req.backend.clone().unwrap_or_else(|| {
+                if req.aterm {
+                    "aterm".into()
+                } else {
+                    "pty".into()
+                }
+            }),
             term_program: req.term_program.clone().flatten(),
             term: req.term.clone().flatten(),
             cmux_workspace_id: req.cmux_workspace_id.clone(),
@@ -328,14 +369,19 @@ impl Engine {
             }));
         }
         self.shared.request_persist();
-        Ok((201, json!({"session_id": req.id, "type": "wrapped", "command": command, "cwd": cwd})))
+        Ok((
+            201,
+            json!({"session_id": req.id, "type": "wrapped", "command": command, "cwd": cwd}),
+        ))
     }
 
     /// `PATCH /api/sessions/:id`: returns (old_id, new_id).
     pub fn rename(&self, requested: &str, new_id: &str) -> Result<(String, String), EngineError> {
         let s = self.resolve(requested)?;
         if !valid_session_id(new_id) {
-            return Err(EngineError::InvalidSessionId { requested: new_id.to_string() });
+            return Err(EngineError::InvalidSessionId {
+                requested: new_id.to_string(),
+            });
         }
         let old_id = s.id();
         if old_id == new_id {
@@ -369,11 +415,14 @@ impl Engine {
     /// `DELETE /api/sessions/:id`: "closing" (or "force-removed").
     pub fn delete(&self, requested: &str) -> Result<&'static str, EngineError> {
         if !valid_session_id(requested) {
-            return Err(EngineError::InvalidSessionId { requested: requested.to_string() });
+            return Err(EngineError::InvalidSessionId {
+                requested: requested.to_string(),
+            });
         }
         let s = {
             let mut reg = self.shared.registry_mut();
-            reg.closing.retain(|_, t| t.elapsed() < Duration::from_secs(5));
+            reg.closing
+                .retain(|_, t| t.elapsed() < Duration::from_secs(5));
             let Some(s) = reg.resolve(requested) else {
                 if reg.closing.contains_key(requested) {
                     return Ok("closing");
@@ -395,11 +444,20 @@ impl Engine {
                     if !s.exited() {
                         p.signal_group(libc::SIGHUP);
                         let pid = p.pid;
-                        self.shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+                        self.shared
+                            .orphans
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(pid);
                         let shared = self.shared.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(Duration::from_secs(2)).await;
-                            if shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).contains(&pid) {
+                            if shared
+                                .orphans
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .contains(&pid)
+                            {
                                 // SAFETY: signalling the process group we created.
                                 unsafe {
                                     libc::kill(-(pid as i32), libc::SIGKILL);
@@ -435,7 +493,11 @@ impl Engine {
         }
     }
 
-    fn enqueue(&self, s: &Arc<Session>, mut msg: Message) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
+    fn enqueue(
+        &self,
+        s: &Arc<Session>,
+        mut msg: Message,
+    ) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
         let (tx, rx) = oneshot::channel();
         msg.done = Some(tx);
         s.queue.push(&s.id(), msg)?;
@@ -457,17 +519,31 @@ impl Engine {
     }
 
     /// `POST /api/sessions/:id/inject`
-    pub fn inject(&self, requested: &str, req: InjectRequest) -> Result<InjectOutcome, EngineError> {
+    pub fn inject(
+        &self,
+        requested: &str,
+        req: InjectRequest,
+    ) -> Result<InjectOutcome, EngineError> {
         let s = self.resolve(requested)?;
         let id = s.id();
         let inject_id = uuid::Uuid::new_v4().to_string();
         let reply_to = req.reply_to.clone().or_else(|| req.from.clone());
-        let who = Who { inject_id: &inject_id, from: &req.from, reply_to: &reply_to, source: Source::Inject };
+        let who = Who {
+            inject_id: &inject_id,
+            from: &req.from,
+            reply_to: &reply_to,
+            source: Source::Inject,
+        };
         if let Err(e) = self.preflight(&s) {
             self.emit_preflight_failure(&s, &e, &who);
             return Err(e);
         }
-        let mut msg = Message::new(req.prompt.clone(), !req.no_enter, Source::Inject, req.from.clone());
+        let mut msg = Message::new(
+            req.prompt.clone(),
+            !req.no_enter,
+            Source::Inject,
+            req.from.clone(),
+        );
         msg.inject_id = Some(inject_id.clone());
         msg.reply_to = reply_to.clone();
         let done = match self.enqueue(&s, msg) {
@@ -520,27 +596,55 @@ impl Engine {
 
     /// Queue text + Enter to one session without the HTTP inject bookkeeping (multicast,
     /// broadcast, bus routes, auto-reports, the dashboard).
-    pub fn deliver(&self, s: &Arc<Session>, text: &str, enter: bool, source: Source) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
+    pub fn deliver(
+        &self,
+        s: &Arc<Session>,
+        text: &str,
+        enter: bool,
+        source: Source,
+    ) -> Result<oneshot::Receiver<Result<Delivered, EngineError>>, EngineError> {
         if let Err(e) = self.preflight(s) {
             if source != Source::Submit {
-                self.emit_preflight_failure(s, &e, &Who { inject_id: "", from: &None, reply_to: &None, source });
+                self.emit_preflight_failure(
+                    s,
+                    &e,
+                    &Who {
+                        inject_id: "",
+                        from: &None,
+                        reply_to: &None,
+                        source,
+                    },
+                );
             }
             return Err(e);
         }
         self.enqueue(s, Message::new(text.to_string(), enter, source, None))
     }
 
-    fn fan_out(&self, targets: Vec<(String, Option<Arc<Session>>, Option<EngineError>)>, prompt: &str, source: Source) -> Vec<TargetResult> {
+    fn fan_out(
+        &self,
+        targets: Vec<(String, Option<Arc<Session>>, Option<EngineError>)>,
+        prompt: &str,
+        source: Source,
+    ) -> Vec<TargetResult> {
         let mut out = Vec::new();
         for (id, s, err) in targets {
             if let Some(e) = err {
-                out.push(TargetResult::Failed { id, code: e.code(), error: e.to_string() });
+                out.push(TargetResult::Failed {
+                    id,
+                    code: e.code(),
+                    error: e.to_string(),
+                });
                 continue;
             }
             let Some(s) = s else { continue };
             match self.deliver(&s, prompt, true, source) {
                 Ok(_) => out.push(TargetResult::Ok(id)),
-                Err(e) => out.push(TargetResult::Failed { id, code: e.code(), error: e.to_string() }),
+                Err(e) => out.push(TargetResult::Failed {
+                    id,
+                    code: e.code(),
+                    error: e.to_string(),
+                }),
             }
         }
         out
@@ -552,7 +656,13 @@ impl Engine {
             .iter()
             .map(|id| {
                 if !valid_session_id(id) {
-                    (id.clone(), None, Some(EngineError::InvalidSessionId { requested: id.clone() }))
+                    (
+                        id.clone(),
+                        None,
+                        Some(EngineError::InvalidSessionId {
+                            requested: id.clone(),
+                        }),
+                    )
                 } else {
                     match self.get_exact(id) {
                         Some(s) => (id.clone(), Some(s), None),
@@ -564,8 +674,10 @@ impl Engine {
         let results = self.fan_out(targets, prompt, Source::Multicast);
         for r in &results {
             if let TargetResult::Ok(id) = r {
-                self.shared.emit(json!({"type": "injection", "sender": "cli", "target_agent": id,
-                                        "content": prompt, "timestamp": now_iso()}));
+                self.shared.emit(
+                    json!({"type": "injection", "sender": "cli", "target_agent": id,
+                                        "content": prompt, "timestamp": now_iso()}),
+                );
             }
         }
         results
@@ -573,7 +685,11 @@ impl Engine {
 
     /// `POST /api/sessions/broadcast/inject` (every session, disconnected ones fail).
     pub fn broadcast(&self, prompt: &str) -> Vec<TargetResult> {
-        let targets = self.sessions().into_iter().map(|s| (s.id(), Some(s), None)).collect();
+        let targets = self
+            .sessions()
+            .into_iter()
+            .map(|s| (s.id(), Some(s), None))
+            .collect();
         let results = self.fan_out(targets, prompt, Source::Broadcast);
         let ok: Vec<Value> = results
             .iter()
@@ -583,17 +699,28 @@ impl Engine {
             })
             .collect();
         if !ok.is_empty() {
-            self.shared.emit(json!({"type": "injection", "sender": "cli", "target_agent": "all",
-                                    "content": prompt, "session_ids": ok, "timestamp": now_iso()}));
+            self.shared.emit(
+                json!({"type": "injection", "sender": "cli", "target_agent": "all",
+                                    "content": prompt, "session_ids": ok, "timestamp": now_iso()}),
+            );
         }
         results
     }
 
     /// `POST /api/sessions/:id/submit`: Ok(attempts) or Err((error, attempts)).
-    pub async fn submit(&self, requested: &str, retries: u32, retry_delay: Duration, pre_delay: Duration) -> Result<u32, (EngineError, u32)> {
+    pub async fn submit(
+        &self,
+        requested: &str,
+        retries: u32,
+        retry_delay: Duration,
+        pre_delay: Duration,
+    ) -> Result<u32, (EngineError, u32)> {
         let s = self.resolve(requested).map_err(|e| (e, 0))?;
         if s.kind == Kind::Aterm {
-            return Err((EngineError::Unsupported("aterm sessions have no terminal to submit to.".into()), 0));
+            return Err((
+                EngineError::Unsupported("aterm sessions have no terminal to submit to.".into()),
+                0,
+            ));
         }
         tokio::time::sleep(pre_delay).await;
         let mut attempts = 0;
@@ -602,7 +729,9 @@ impl Engine {
                 tokio::time::sleep(retry_delay).await;
             }
             attempts += 1;
-            let rx = self.deliver(&s, "", true, Source::Submit).map_err(|e| (e, attempts))?;
+            let rx = self
+                .deliver(&s, "", true, Source::Submit)
+                .map_err(|e| (e, attempts))?;
             match rx.await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err((e, attempts)),
@@ -621,11 +750,19 @@ impl Engine {
             .map(|s| {
                 let id = s.id();
                 if s.kind == Kind::Aterm {
-                    return TargetResult::Failed { id, code: "UNSUPPORTED_SESSION_TYPE", error: "Submit failed".into() };
+                    return TargetResult::Failed {
+                        id,
+                        code: "UNSUPPORTED_SESSION_TYPE",
+                        error: "Submit failed".into(),
+                    };
                 }
                 match self.deliver(&s, "", true, Source::Submit) {
                     Ok(_) => TargetResult::Ok(id),
-                    Err(e) => TargetResult::Failed { id, code: e.code(), error: "Submit failed".into() },
+                    Err(e) => TargetResult::Failed {
+                        id,
+                        code: e.code(),
+                        error: "Submit failed".into(),
+                    },
                 }
             })
             .collect()
@@ -635,18 +772,29 @@ impl Engine {
     pub fn keys(&self, requested: &str, names: &[String]) -> Result<(String, usize), EngineError> {
         let s = self.resolve(requested)?;
         if s.kind == Kind::Aterm {
-            return Err(EngineError::Unsupported("aterm sessions have no terminal to send keys to.".into()));
+            return Err(EngineError::Unsupported(
+                "aterm sessions have no terminal to send keys to.".into(),
+            ));
         }
         if names.is_empty() || names.len() > 64 {
-            return Err(EngineError::InvalidRequest("keys must be an array of 1-64 key names".into()));
+            return Err(EngineError::InvalidRequest(
+                "keys must be an array of 1-64 key names".into(),
+            ));
         }
         let app_cursor = s.term.application_cursor();
         let mut bytes = Vec::new();
         for n in names {
-            bytes.extend(keys::key_bytes(n, app_cursor).ok_or_else(|| EngineError::UnknownKey(n.clone()))?);
+            bytes.extend(
+                keys::key_bytes(n, app_cursor).ok_or_else(|| EngineError::UnknownKey(n.clone()))?,
+            );
         }
         self.preflight(&s)?;
-        let mut msg = Message::new(String::from_utf8_lossy(&bytes).into_owned(), false, Source::Keys, None);
+        let mut msg = Message::new(
+            String::from_utf8_lossy(&bytes).into_owned(),
+            false,
+            Source::Keys,
+            None,
+        );
         msg.raw = true;
         self.enqueue(&s, msg)?;
         Ok((s.id(), names.len()))
@@ -672,14 +820,20 @@ impl Engine {
                 s.send_to_owner(json!({"type": "resize", "cols": cols, "rows": rows}));
                 Ok(())
             }
-            Kind::Aterm => Err(EngineError::Unsupported("aterm sessions have no terminal to resize.".into())),
+            Kind::Aterm => Err(EngineError::Unsupported(
+                "aterm sessions have no terminal to resize.".into(),
+            )),
         }
     }
 
     /// `GET /api/sessions/:id/state`
     pub fn state(&self, requested: &str) -> Result<Value, EngineError> {
         let s = self.resolve(requested)?;
-        let auto = s.classifier.lock().unwrap_or_else(|p| p.into_inner()).view(tasks::mono_ms());
+        let auto = s
+            .classifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .view(tasks::mono_ms());
         let m = s.meta();
         Ok(json!({
             "session_id": s.id(),
@@ -691,28 +845,50 @@ impl Engine {
 
     /// Apply a self-report (HTTP state route or bus `session_state_report`); returns the
     /// session and the normalized event.
-    pub fn self_report(&self, requested: &str, body: &Value) -> Result<(Arc<Session>, Value), EngineError> {
+    pub fn self_report(
+        &self,
+        requested: &str,
+        body: &Value,
+    ) -> Result<(Arc<Session>, Value), EngineError> {
         let s = self.resolve(requested)?;
         let Value::Object(b) = body else {
-            return Err(EngineError::InvalidRequest("state report payload must be a JSON object".into()));
+            return Err(EngineError::InvalidRequest(
+                "state report payload must be a JSON object".into(),
+            ));
         };
         let text = |k: &str| -> Option<String> {
-            b.get(k).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string)
+            b.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
         };
-        let phase = text("phase").or_else(|| text("task_phase")).ok_or_else(|| EngineError::InvalidRequest("phase is required".into()))?;
+        let phase = text("phase")
+            .or_else(|| text("task_phase"))
+            .ok_or_else(|| EngineError::InvalidRequest("phase is required".into()))?;
         let seq = match b.get("seq") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| EngineError::InvalidRequest("seq must be a non-negative integer".into()))?),
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                EngineError::InvalidRequest("seq must be a non-negative integer".into())
+            })?),
         };
         let needs_input = match b.get("needs_input") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(x)) => *x,
-            Some(_) => return Err(EngineError::InvalidRequest("needs_input must be a boolean".into())),
+            Some(_) => {
+                return Err(EngineError::InvalidRequest(
+                    "needs_input must be a boolean".into(),
+                ));
+            }
         };
         let now = SystemTime::now();
         let semantic = {
             let mut m = s.meta();
-            let prev_seq = m.semantic.as_ref().and_then(|x| x.get("seq")).and_then(Value::as_u64);
+            let prev_seq = m
+                .semantic
+                .as_ref()
+                .and_then(|x| x.get("seq"))
+                .and_then(Value::as_u64);
             let seq = seq.unwrap_or_else(|| prev_seq.map(|p| p + 1).unwrap_or(0));
             let thread_id = text("thread_id");
             let sem = json!({
@@ -731,7 +907,9 @@ impl Engine {
             m.last_state_report_at = Some(now);
             sem
         };
-        let mut ev = self.shared.envelope("session_state_report", Some(&s), None, json!({}));
+        let mut ev = self
+            .shared
+            .envelope("session_state_report", Some(&s), None, json!({}));
         ev["timestamp"] = json!(crate::util::iso(now));
         let _ = semantic;
         self.shared.request_persist();
@@ -740,7 +918,10 @@ impl Engine {
 
     /// Auto-routing of bus messages (API.md §9). Returns nothing; results go on the bus.
     pub fn auto_route(&self, msg: &Value) {
-        let kind = msg.get("type").and_then(Value::as_str).or_else(|| msg.get("kind").and_then(Value::as_str));
+        let kind = msg
+            .get("type")
+            .and_then(Value::as_str)
+            .or_else(|| msg.get("kind").and_then(Value::as_str));
         if !matches!(kind, Some("turn_request") | Some("deliberation_route_turn")) {
             return;
         }
@@ -763,11 +944,16 @@ impl Engine {
             .or_else(|| msg.get("prompt").and_then(Value::as_str))
             .map(str::to_string)
             .unwrap_or_else(|| msg.to_string());
-        let turn_id = payload.and_then(|p| p.get("turn_id")).cloned().unwrap_or(Value::Null);
+        let turn_id = payload
+            .and_then(|p| p.get("turn_id"))
+            .cloned()
+            .unwrap_or(Value::Null);
         let message_id = msg.get("message_id").cloned().unwrap_or(Value::Null);
         let source_host = msg.get("source_host").cloned().unwrap_or(Value::Null);
         let inject_id = uuid::Uuid::new_v4().to_string();
-        let session = valid_session_id(stripped).then(|| self.shared.registry().resolve(stripped)).flatten();
+        let session = valid_session_id(stripped)
+            .then(|| self.shared.registry().resolve(stripped))
+            .flatten();
         let Some(s) = session else {
             let v = self.shared.envelope(
                 "inject_failed",
@@ -818,7 +1004,9 @@ impl Engine {
         if msg.get("type").and_then(Value::as_str) == Some("session_state_report") {
             let id = msg.get("session_id").and_then(Value::as_str).unwrap_or("");
             if id.is_empty() {
-                return Err(EngineError::SessionNotFound { requested: String::new() });
+                return Err(EngineError::SessionNotFound {
+                    requested: String::new(),
+                });
             }
             let (_, ev) = self.self_report(id, &msg)?;
             self.shared.emit(ev.clone());
@@ -834,9 +1022,23 @@ impl Engine {
     /// Attach a socket to a session (exact id), auto-creating a wrapped session for an
     /// unknown id. Returns the session, this connection's id, whether it is the owner, and
     /// the frames the engine will send it.
-    pub fn attach(&self, id: &str, want_owner: bool) -> Result<(Arc<Session>, u64, bool, mpsc::UnboundedReceiver<ClientFrame>), EngineError> {
+    pub fn attach(
+        &self,
+        id: &str,
+        want_owner: bool,
+    ) -> Result<
+        (
+            Arc<Session>,
+            u64,
+            bool,
+            mpsc::UnboundedReceiver<ClientFrame>,
+        ),
+        EngineError,
+    > {
         if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId { requested: id.to_string() });
+            return Err(EngineError::InvalidSessionId {
+                requested: id.to_string(),
+            });
         }
         let s = match self.get_exact(id) {
             Some(s) => s,
@@ -868,7 +1070,9 @@ impl Engine {
             if want_owner || !has_owner {
                 owner = true;
                 if let Some(prev) = s.take_owner() {
-                    let _ = prev.tx.send(ClientFrame::Close(4001, "Owner replaced".into()));
+                    let _ = prev
+                        .tx
+                        .send(ClientFrame::Close(4001, "Owner replaced".into()));
                 }
             }
         }
@@ -876,14 +1080,19 @@ impl Engine {
         if owner {
             let reconnect = {
                 let mut m = s.meta();
-                let was_disconnected = m.last_connected_at.is_some() && m.last_disconnected_at.is_some();
+                let was_disconnected =
+                    m.last_connected_at.is_some() && m.last_disconnected_at.is_some();
                 m.last_connected_at = Some(SystemTime::now());
                 m.stale_announced = false;
                 was_disconnected
             };
             if reconnect {
                 let h = s.health(self.shared.settings.stale_secs);
-                self.shared.emit_envelope("session_reconnect", Some(&s), json!({"healthStatus": h.status, "healthReason": h.reason}));
+                self.shared.emit_envelope(
+                    "session_reconnect",
+                    Some(&s),
+                    json!({"healthStatus": h.status, "healthReason": h.reason}),
+                );
             }
             self.shared.request_persist();
         } else {
@@ -893,7 +1102,9 @@ impl Engine {
     }
 
     pub fn detach(&self, s: &Arc<Session>, conn_id: u64) {
-        let Some(was_owner) = s.remove_client(conn_id) else { return };
+        let Some(was_owner) = s.remove_client(conn_id) else {
+            return;
+        };
         if was_owner && s.kind == Kind::Wrapped && !s.has_owner() {
             {
                 let mut m = s.meta();
@@ -918,8 +1129,14 @@ impl Engine {
     pub fn client_frame(&self, s: &Arc<Session>, is_owner: bool, frame: &Value) {
         let ty = frame.get("type").and_then(Value::as_str).unwrap_or("");
         let dims = || {
-            let c = frame.get("cols").and_then(Value::as_u64).filter(|c| (1..=1000).contains(c))?;
-            let r = frame.get("rows").and_then(Value::as_u64).filter(|r| (1..=1000).contains(r))?;
+            let c = frame
+                .get("cols")
+                .and_then(Value::as_u64)
+                .filter(|c| (1..=1000).contains(c))?;
+            let r = frame
+                .get("rows")
+                .and_then(Value::as_u64)
+                .filter(|r| (1..=1000).contains(r))?;
             Some((c as u16, r as u16))
         };
         match (s.kind, is_owner, ty) {
@@ -959,7 +1176,9 @@ impl Engine {
                     m.ready = true;
                     m.last_activity_at = Some(SystemTime::now());
                 }
-                self.shared.emit(json!({"type": "session_ready", "session_id": s.id(), "timestamp": now_iso()}));
+                self.shared.emit(
+                    json!({"type": "session_ready", "session_id": s.id(), "timestamp": now_iso()}),
+                );
                 tasks::fire_auto_report(self, s);
                 self.shared.bump();
             }
@@ -971,7 +1190,11 @@ impl Engine {
             (Kind::Wrapped, true, "session_died") => {
                 let code = frame.get("exitCode").and_then(Value::as_i64);
                 let signal = frame.get("signal").cloned().unwrap_or(Value::Null);
-                self.shared.emit_envelope("session_exit", Some(s), json!({"exit_code": code, "signal": signal}));
+                self.shared.emit_envelope(
+                    "session_exit",
+                    Some(s),
+                    json!({"exit_code": code, "signal": signal}),
+                );
             }
             _ => {}
         }

@@ -43,9 +43,15 @@ impl Pty {
         let (tx, rx) = oneshot::channel();
         self.writer
             .send(WriteCmd::Bytes(bytes, Some(tx)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "PTY writer closed"))?;
-        rx.await
-            .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "PTY writer closed")))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "PTY writer closed")
+            })?;
+        rx.await.unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "PTY writer closed",
+            ))
+        })
     }
 
     /// Fire-and-forget write, in order with every other write (viewer typing, query replies).
@@ -55,7 +61,12 @@ impl Pty {
 
     pub fn resize(&self, rows: u16, cols: u16) -> anyhow::Result<()> {
         let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
-        master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+        master.resize(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
     }
 
     /// Signal the child's whole process group (it is a session leader, so pgid == pid).
@@ -69,10 +80,19 @@ impl Pty {
 
 /// Start `spec` on a new PTY whose output feeds `terminal`. `on_eof` runs on the reader thread
 /// once the PTY reports end of output (the child and everything holding the tty are gone).
-pub fn spawn(spec: SpawnSpec, terminal: Arc<Terminal>, on_eof: impl FnOnce() + Send + 'static) -> Result<Pty, String> {
+pub fn spawn(
+    spec: SpawnSpec,
+    terminal: Arc<Terminal>,
+    on_eof: impl FnOnce() + Send + 'static,
+) -> Result<Pty, String> {
     let system = native_pty_system();
     let pair = system
-        .openpty(PtySize { rows: spec.rows, cols: spec.cols, pixel_width: 0, pixel_height: 0 })
+        .openpty(PtySize {
+            rows: spec.rows,
+            cols: spec.cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
         .map_err(|e| format!("openpty failed: {e}"))?;
     let mut cmd = CommandBuilder::new(&spec.command);
     cmd.args(&spec.args);
@@ -86,7 +106,9 @@ pub fn spawn(spec: SpawnSpec, terminal: Arc<Terminal>, on_eof: impl FnOnce() + S
     let child = pair.slave.spawn_command(cmd).map_err(|e| e.to_string())?;
     // Only the child may hold the slave, otherwise the reader never sees EOF.
     drop(pair.slave);
-    let pid = child.process_id().ok_or_else(|| "spawned child has no pid".to_string())?;
+    let pid = child
+        .process_id()
+        .ok_or_else(|| "spawned child has no pid".to_string())?;
     // We reap by pid ourselves (to learn the signal number), so the Child handle is not needed.
     drop(child);
 
@@ -132,7 +154,11 @@ pub fn spawn(spec: SpawnSpec, terminal: Arc<Terminal>, on_eof: impl FnOnce() + S
         })
         .map_err(|e| e.to_string())?;
 
-    Ok(Pty { pid, master: std::sync::Mutex::new(pair.master), writer: wtx })
+    Ok(Pty {
+        pid,
+        master: std::sync::Mutex::new(pair.master),
+        writer: wtx,
+    })
 }
 
 /// Non-blocking reap of one child. `Some((code, signal))` once it has exited.

@@ -217,9 +217,15 @@ impl Session {
         match self.kind {
             Kind::Spawned => {
                 if m.exit.is_none() {
-                    Health { status: "CONNECTED", reason: "PTY_RUNNING" }
+                    Health {
+                        status: "CONNECTED",
+                        reason: "PTY_RUNNING",
+                    }
                 } else {
-                    Health { status: "DISCONNECTED", reason: "PTY_EXITED" }
+                    Health {
+                        status: "DISCONNECTED",
+                        reason: "PTY_EXITED",
+                    }
                 }
             }
             Kind::Wrapped => {
@@ -227,29 +233,60 @@ impl Session {
                 let owner = self.has_owner();
                 let m = self.meta();
                 if owner {
-                    let reason = if m.ready { "OWNER_CONNECTED" } else { "OWNER_CONNECTED_NOT_READY" };
-                    Health { status: "CONNECTED", reason }
-                } else if m.last_disconnected_at.is_some_and(|t| secs_since(t) >= stale_secs) {
-                    Health { status: "STALE", reason: "OWNER_DISCONNECTED_STALE" }
+                    let reason = if m.ready {
+                        "OWNER_CONNECTED"
+                    } else {
+                        "OWNER_CONNECTED_NOT_READY"
+                    };
+                    Health {
+                        status: "CONNECTED",
+                        reason,
+                    }
+                } else if m
+                    .last_disconnected_at
+                    .is_some_and(|t| secs_since(t) >= stale_secs)
+                {
+                    Health {
+                        status: "STALE",
+                        reason: "OWNER_DISCONNECTED_STALE",
+                    }
                 } else {
-                    Health { status: "DISCONNECTED", reason: "OWNER_DISCONNECTED" }
+                    Health {
+                        status: "DISCONNECTED",
+                        reason: "OWNER_DISCONNECTED",
+                    }
                 }
             }
             Kind::Aterm => match m.delivery_endpoint.as_deref() {
                 Some(ep) if ep.starts_with('/') => {
                     if m.endpoint_ok {
-                        Health { status: "CONNECTED", reason: "DELIVERY_ENDPOINT_AVAILABLE" }
+                        Health {
+                            status: "CONNECTED",
+                            reason: "DELIVERY_ENDPOINT_AVAILABLE",
+                        }
                     } else {
-                        Health { status: "DISCONNECTED", reason: "DELIVERY_ENDPOINT_MISSING" }
+                        Health {
+                            status: "DISCONNECTED",
+                            reason: "DELIVERY_ENDPOINT_MISSING",
+                        }
                     }
                 }
-                Some(_) => Health { status: "CONNECTED", reason: "DELIVERY_ENDPOINT_AVAILABLE" },
+                Some(_) => Health {
+                    status: "CONNECTED",
+                    reason: "DELIVERY_ENDPOINT_AVAILABLE",
+                },
                 None => {
                     let since = m.last_disconnected_at.or(m.created_at);
                     if since.is_some_and(|t| secs_since(t) >= stale_secs) {
-                        Health { status: "STALE", reason: "DELIVERY_ENDPOINT_STALE" }
+                        Health {
+                            status: "STALE",
+                            reason: "DELIVERY_ENDPOINT_STALE",
+                        }
                     } else {
-                        Health { status: "DISCONNECTED", reason: "DELIVERY_ENDPOINT_MISSING" }
+                        Health {
+                            status: "DISCONNECTED",
+                            reason: "DELIVERY_ENDPOINT_MISSING",
+                        }
                     }
                 }
             },
@@ -329,12 +366,22 @@ impl Session {
     }
 
     /// The session object of `GET /api/sessions[/:id]`.
-    pub fn view(&self, machine_id: &str, stale_secs: u64, aliases: Vec<String>, detail: Option<&str>) -> Value {
+    pub fn view(
+        &self,
+        machine_id: &str,
+        stale_secs: u64,
+        aliases: Vec<String>,
+        detail: Option<&str>,
+    ) -> Value {
         let id = self.id();
         let health = self.health(stale_secs);
         let clients = self.client_count();
         let transport = self.transport(stale_secs);
-        let auto = self.classifier.lock().unwrap_or_else(|p| p.into_inner()).brief();
+        let auto = self
+            .classifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .brief();
         let (pending, dead) = self.queue.counts();
         let (rows, cols) = self.term.size();
         let last_output = self.term.last_output_at();
@@ -384,7 +431,11 @@ impl Session {
             "aliases": aliases,
         });
         if let Some(requested) = detail {
-            v["alias"] = if requested != id { json!(requested) } else { Value::Null };
+            v["alias"] = if requested != id {
+                json!(requested)
+            } else {
+                Value::Null
+            };
             v["lastInjectFrom"] = json!(m.last_inject_from);
             v["lastInjectReplyTo"] = json!(m.last_inject_reply_to);
         }

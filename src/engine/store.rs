@@ -34,7 +34,8 @@ pub fn entry(s: &Session, aliases: Vec<String>) -> Value {
 }
 
 pub fn save(path: &Path, doc: &Map<String, Value>) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(&Value::Object(doc.clone())).unwrap_or_else(|_| "{}".into());
+    let text =
+        serde_json::to_string_pretty(&Value::Object(doc.clone())).unwrap_or_else(|_| "{}".into());
     write_atomic(path, text.as_bytes())
 }
 
@@ -58,8 +59,12 @@ pub struct Restored {
 
 /// Only `wrapped` entries come back (API.md §14); a corrupt file loads as empty.
 pub fn load(path: &Path) -> Vec<Restored> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(&text) else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let t = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).and_then(parse_iso);
     let mut out = Vec::new();
@@ -71,7 +76,13 @@ pub fn load(path: &Path) -> Vec<Restored> {
         let aliases = v
             .get("aliases")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).filter(|a| valid_session_id(a)).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|a| valid_session_id(a))
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         out.push(Restored {
             command: s(v, "command").unwrap_or_else(|| "wrapped".into()),

@@ -22,7 +22,9 @@ pub(crate) fn mono_ms() -> u64 {
 
 pub(crate) fn socket_exists(path: &str) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.file_type().is_socket())
+        .unwrap_or(false)
 }
 
 pub(crate) fn start(shared: Arc<Shared>) {
@@ -49,7 +51,11 @@ async fn reaper(shared: Arc<Shared>) {
                 tick.tick().await;
             }
         }
-        shared.orphans.lock().unwrap_or_else(|p| p.into_inner()).retain(|pid| pty::try_reap(*pid).is_none());
+        shared
+            .orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|pid| pty::try_reap(*pid).is_none());
         let running: Vec<Arc<Session>> = shared
             .registry()
             .sessions
@@ -58,13 +64,19 @@ async fn reaper(shared: Arc<Shared>) {
             .cloned()
             .collect();
         for s in running {
-            let Some(pid) = s.pty.as_ref().map(|p| p.pid) else { continue };
+            let Some(pid) = s.pty.as_ref().map(|p| p.pid) else {
+                continue;
+            };
             if let Some((code, sig)) = pty::try_reap(pid) {
                 if s.meta().exit.is_some() {
                     continue;
                 }
                 // Mark at once so the next pass does not reap twice, then let the output drain.
-                s.meta().exit = Some(ExitInfo { code, signal: sig.map(signal_name), at: SystemTime::now() });
+                s.meta().exit = Some(ExitInfo {
+                    code,
+                    signal: sig.map(signal_name),
+                    at: SystemTime::now(),
+                });
                 tokio::spawn(finish_exit(shared.clone(), s));
             }
         }
@@ -100,12 +112,18 @@ async fn finish_exit(shared: Arc<Shared>, s: Arc<Session>) {
     if let Some(r) = s.term.recorder() {
         let _ = r.finish();
     }
-    shared.emit_envelope("session_exit", Some(&s), json!({"exit_code": code, "signal": signal}));
+    shared.emit_envelope(
+        "session_exit",
+        Some(&s),
+        json!({"exit_code": code, "signal": signal}),
+    );
     shared.request_persist();
 }
 
 async fn health_sweep(shared: Arc<Shared>) {
-    let engine = Engine { shared: shared.clone() };
+    let engine = Engine {
+        shared: shared.clone(),
+    };
     let mut tick = tokio::time::interval(shared.settings.health_poll);
     tick.tick().await;
     loop {
@@ -177,7 +195,11 @@ fn sweep_once(engine: &Engine) {
                 );
             }
         }
-        if s.kind != Kind::Spawned && h.status != "CONNECTED" && s.client_count() == 0 && disc.is_some_and(|d| d >= st.cleanup_secs) {
+        if s.kind != Kind::Spawned
+            && h.status != "CONNECTED"
+            && s.client_count() == 0
+            && disc.is_some_and(|d| d >= st.cleanup_secs)
+        {
             removed.push((s, h.status, h.reason, disc));
         }
     }
@@ -200,10 +222,20 @@ fn sweep_once(engine: &Engine) {
 
 /// Deliver the pending `TASK_COMPLETE` report of a target to whoever injected into it.
 pub(crate) fn fire_auto_report(engine: &Engine, target: &Arc<Session>) {
-    let Some(report) = target.meta().pending_report.take() else { return };
-    let Some(source) = engine.shared.registry().resolve(&report.source) else { return };
-    let secs = SystemTime::now().duration_since(report.injected_at).unwrap_or_default().as_secs_f64();
-    let text = format!("TASK_COMPLETE: {} is now idle after processing inject ({secs:.1}s)", target.id());
+    let Some(report) = target.meta().pending_report.take() else {
+        return;
+    };
+    let Some(source) = engine.shared.registry().resolve(&report.source) else {
+        return;
+    };
+    let secs = SystemTime::now()
+        .duration_since(report.injected_at)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let text = format!(
+        "TASK_COMPLETE: {} is now idle after processing inject ({secs:.1}s)",
+        target.id()
+    );
     let _ = engine.deliver(&source, &text, true, Source::AutoReport);
 }
 
@@ -211,7 +243,8 @@ pub(crate) fn fire_auto_report(engine: &Engine, target: &Arc<Session>) {
 async fn classifier_tick(shared: Arc<Shared>) {
     // Per session: the generation already classified and a stripper that carries escape
     // sequences split between ticks.
-    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper)> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper)> =
+        std::collections::HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -221,22 +254,35 @@ async fn classifier_tick(shared: Arc<Shared>) {
             let key = Arc::as_ptr(&s) as usize;
             live.insert(key);
             let generation = s.term.generation();
-            let entry = seen.entry(key).or_insert_with(|| (0, EscapeStripper::new()));
+            let entry = seen
+                .entry(key)
+                .or_insert_with(|| (0, EscapeStripper::new()));
             let now_ms = mono_ms();
             let wall = SystemTime::now();
             if generation > entry.0 {
                 let raw = s.term.raw_since(entry.0);
                 let text = entry.1.push(&String::from_utf8_lossy(&raw));
-                s.classifier.lock().unwrap_or_else(|p| p.into_inner()).observe_output(&text, now_ms, wall);
+                s.classifier
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .observe_output(&text, now_ms, wall);
                 entry.0 = generation;
             }
             let tail: Vec<String> = {
                 let v = s.term.visible_text();
-                let lines: Vec<String> = v.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+                let lines: Vec<String> = v
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string)
+                    .collect();
                 let start = lines.len().saturating_sub(5);
                 lines[start..].to_vec()
             };
-            let transition = s.classifier.lock().unwrap_or_else(|p| p.into_inner()).tick(&tail, now_ms, wall);
+            let transition = s
+                .classifier
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .tick(&tail, now_ms, wall);
             if let Some(t) = transition {
                 shared.emit_envelope(
                     "session_auto_state",
@@ -253,15 +299,29 @@ async fn classifier_tick(shared: Arc<Shared>) {
 /// Coalesce MailboxWake nudges per session over 25 ms.
 pub(crate) fn schedule_wake(shared: &Arc<Shared>, s: &Arc<Session>) {
     static PENDING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
-    let Some(path) = s.meta().delivery_endpoint.clone().filter(|p| p.starts_with('/')) else { return };
+    let Some(path) = s
+        .meta()
+        .delivery_endpoint
+        .clone()
+        .filter(|p| p.starts_with('/'))
+    else {
+        return;
+    };
     let id = s.id();
-    if !PENDING.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone()) {
+    if !PENDING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone())
+    {
         return;
     }
     let _ = shared;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        PENDING.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        PENDING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         aterm::wake(&path, &id).await;
     });
 }
@@ -294,7 +354,9 @@ async fn persister(shared: Arc<Shared>) {
         if !shared.persist_enabled.load(Ordering::Acquire) {
             continue;
         }
-        let Some(path) = shared.settings.sessions_path.clone() else { continue };
+        let Some(path) = shared.settings.sessions_path.clone() else {
+            continue;
+        };
         let doc = snapshot_doc(&shared);
         let res = tokio::task::spawn_blocking(move || store::save(&path, &doc)).await;
         if let Ok(Err(e)) = res {
@@ -302,4 +364,3 @@ async fn persister(shared: Arc<Shared>) {
         }
     }
 }
-

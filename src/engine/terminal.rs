@@ -51,11 +51,13 @@ impl vt100::Callbacks for Hooks {
             (None, 'n', 5) => self.replies.extend_from_slice(b"\x1b[0n"),
             (None, 'n', 6) => {
                 let (r, c) = screen.cursor_position();
-                self.replies.extend_from_slice(format!("\x1b[{};{}R", r + 1, c + 1).as_bytes());
+                self.replies
+                    .extend_from_slice(format!("\x1b[{};{}R", r + 1, c + 1).as_bytes());
             }
             (Some(b'?'), 'n', 6) => {
                 let (r, c) = screen.cursor_position();
-                self.replies.extend_from_slice(format!("\x1b[?{};{}R", r + 1, c + 1).as_bytes());
+                self.replies
+                    .extend_from_slice(format!("\x1b[?{};{}R", r + 1, c + 1).as_bytes());
             }
             // Primary device attributes: a VT100 with advanced video, what most TUIs probe for.
             (None, 'c', 0) => self.replies.extend_from_slice(b"\x1b[?1;2c"),
@@ -67,8 +69,12 @@ impl vt100::Callbacks for Hooks {
     fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
         // Foreground/background colour queries: some agent CLIs pick their palette from these.
         match params {
-            [b"10", b"?"] => self.replies.extend_from_slice(b"\x1b]10;rgb:e5e5/e5e5/e5e5\x1b\\"),
-            [b"11", b"?"] => self.replies.extend_from_slice(b"\x1b]11;rgb:0000/0000/0000\x1b\\"),
+            [b"10", b"?"] => self
+                .replies
+                .extend_from_slice(b"\x1b]10;rgb:e5e5/e5e5/e5e5\x1b\\"),
+            [b"11", b"?"] => self
+                .replies
+                .extend_from_slice(b"\x1b]11;rgb:0000/0000/0000\x1b\\"),
             _ => {}
         }
     }
@@ -84,7 +90,8 @@ struct Ring {
 
 impl Ring {
     fn push(&mut self, generation: u64, data: &[u8]) {
-        self.chunks.push_back((generation, Bytes::copy_from_slice(data)));
+        self.chunks
+            .push_back((generation, Bytes::copy_from_slice(data)));
         self.bytes += data.len();
         while self.bytes > RAW_RING_BYTES && self.chunks.len() > 1 {
             if let Some((_, old)) = self.chunks.pop_front() {
@@ -162,7 +169,12 @@ impl Terminal {
         let (generation_tx, _) = watch::channel(0);
         Terminal {
             state: Mutex::new(TermState {
-                parser: vt100::Parser::new_with_callbacks(rows.max(1), cols.max(1), scrollback, Hooks::default()),
+                parser: vt100::Parser::new_with_callbacks(
+                    rows.max(1),
+                    cols.max(1),
+                    scrollback,
+                    Hooks::default(),
+                ),
                 ring: Ring::default(),
                 generation: 0,
                 carry: Vec::new(),
@@ -205,7 +217,10 @@ impl Terminal {
             let text = util::decode_utf8_stream(&mut st.carry, bytes);
             // Sent under the lock so that a snapshot taken under the same lock is followed by
             // exactly the chunks after it.
-            let _ = self.output_tx.send(OutputChunk { generation, text: text.into() });
+            let _ = self.output_tx.send(OutputChunk {
+                generation,
+                text: text.into(),
+            });
         } else {
             // Nobody decodes right now; keep only an incomplete trailing character so a
             // viewer that subscribes later starts on a character boundary.
@@ -213,9 +228,16 @@ impl Terminal {
         }
         drop(st);
         self.generation.store(generation, Ordering::Release);
-        self.last_output_ns.store(self.epoch.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+        self.last_output_ns.store(
+            self.epoch.elapsed().as_nanos() as u64 + 1,
+            Ordering::Release,
+        );
         self.generation_tx.send_replace(generation);
-        if self.answer_queries.load(Ordering::Acquire) { replies } else { Vec::new() }
+        if self.answer_queries.load(Ordering::Acquire) {
+            replies
+        } else {
+            Vec::new()
+        }
     }
 
     pub fn set_answer_queries(&self, on: bool) {
@@ -293,7 +315,11 @@ impl Terminal {
 
     pub fn raw_total_lines(&self) -> usize {
         let all = self.lock().ring.all();
-        if all.is_empty() { 0 } else { all.iter().filter(|&&b| b == b'\n').count() + 1 }
+        if all.is_empty() {
+            0
+        } else {
+            all.iter().filter(|&&b| b == b'\n').count() + 1
+        }
     }
 
     /// Raw output that arrived after `generation` (as far as the ring still holds it).
@@ -326,7 +352,10 @@ impl Terminal {
         let st = self.lock();
         let screen = st.screen();
         let (_, cols) = screen.size();
-        let rows: Vec<String> = screen.rows(0, cols).map(|r| r.trim_end().to_string()).collect();
+        let rows: Vec<String> = screen
+            .rows(0, cols)
+            .map(|r| r.trim_end().to_string())
+            .collect();
         rows.join("\n")
     }
 
@@ -334,7 +363,10 @@ impl Terminal {
         let st = self.lock();
         let screen = st.screen();
         let (rows, cols) = screen.size();
-        let lines: Vec<String> = screen.rows(0, cols).map(|r| r.trim_end().to_string()).collect();
+        let lines: Vec<String> = screen
+            .rows(0, cols)
+            .map(|r| r.trim_end().to_string())
+            .collect();
         let (cr, cc) = screen.cursor_position();
         json!({
             "format": "json",
@@ -361,7 +393,12 @@ fn snapshot_of(st: &TermState) -> Snapshot {
     if let Some(t) = st.title() {
         data.extend_from_slice(format!("\x1b]2;{t}\x07").as_bytes());
     }
-    Snapshot { data: String::from_utf8_lossy(&data).into_owned(), cols, rows, generation: st.generation }
+    Snapshot {
+        data: String::from_utf8_lossy(&data).into_owned(),
+        cols,
+        rows,
+        generation: st.generation,
+    }
 }
 
 /// Walk every candidate row, paging through scrollback with the view offset (the only way
@@ -405,11 +442,15 @@ fn render_row(screen: &vt100::Screen, row: u16, cols: u16, ansi: bool) -> String
             }
         }
     }
-    let Some(last) = last else { return String::new() };
+    let Some(last) = last else {
+        return String::new();
+    };
     let mut s = String::new();
     let mut pen: Option<Pen> = None;
     for c in 0..=last {
-        let Some(cell) = screen.cell(row, c) else { continue };
+        let Some(cell) = screen.cell(row, c) else {
+            continue;
+        };
         if cell.is_wide_continuation() {
             continue;
         }

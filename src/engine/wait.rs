@@ -36,7 +36,9 @@ pub struct WaitResult {
 
 impl Engine {
     fn gone(&self, s: &Arc<Session>) -> bool {
-        s.exited() || s.meta().closing || self.get_exact(&s.id()).is_none_or(|x| !Arc::ptr_eq(&x, s))
+        s.exited()
+            || s.meta().closing
+            || self.get_exact(&s.id()).is_none_or(|x| !Arc::ptr_eq(&x, s))
     }
 
     pub async fn wait(&self, s: &Arc<Session>, p: WaitParams) -> WaitResult {
@@ -61,38 +63,66 @@ impl Engine {
         loop {
             let generation = s.term.generation();
             if let Some(re) = &p.pattern {
-                let fresh = generation > floor || (first_check && p.since_generation.is_none() && p.scope == WaitScope::Screen);
+                let fresh = generation > floor
+                    || (first_check
+                        && p.since_generation.is_none()
+                        && p.scope == WaitScope::Screen);
                 if fresh || (generation > stream_seen && p.scope == WaitScope::Stream) {
                     let found = match p.scope {
-                        WaitScope::Screen => re.find(&s.term.visible_text()).map(|m| m.as_str().to_string()),
+                        WaitScope::Screen => re
+                            .find(&s.term.visible_text())
+                            .map(|m| m.as_str().to_string()),
                         WaitScope::Stream => {
                             if generation > stream_seen {
                                 let raw = s.term.raw_since(stream_seen);
-                                stream_text.push_str(&stripper.push(&String::from_utf8_lossy(&raw)));
+                                stream_text
+                                    .push_str(&stripper.push(&String::from_utf8_lossy(&raw)));
                                 stream_seen = generation;
                             }
                             re.find(&stream_text).map(|m| m.as_str().to_string())
                         }
                     };
                     if let Some(m) = found {
-                        return WaitResult { matched: true, matched_text: Some(m), generation, ..Default::default() };
+                        return WaitResult {
+                            matched: true,
+                            matched_text: Some(m),
+                            generation,
+                            ..Default::default()
+                        };
                     }
                 }
             }
             first_check = false;
             if self.gone(s) {
-                return WaitResult { exited: true, generation: s.term.generation(), ..Default::default() };
+                return WaitResult {
+                    exited: true,
+                    generation: s.term.generation(),
+                    ..Default::default()
+                };
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return WaitResult { timed_out: true, generation, ..Default::default() };
+                return WaitResult {
+                    timed_out: true,
+                    generation,
+                    ..Default::default()
+                };
             }
             let mut wake = deadline.min(now + Duration::from_millis(100));
             if p.pattern.is_none() {
                 if let Some(from) = settle_from {
-                    let last = s.term.last_output().map(tokio::time::Instant::from_std).filter(|l| *l > from).unwrap_or(from);
+                    let last = s
+                        .term
+                        .last_output()
+                        .map(tokio::time::Instant::from_std)
+                        .filter(|l| *l > from)
+                        .unwrap_or(from);
                     if now >= last + settle {
-                        return WaitResult { settled: true, generation, ..Default::default() };
+                        return WaitResult {
+                            settled: true,
+                            generation,
+                            ..Default::default()
+                        };
                     }
                     wake = wake.min(last + settle);
                 }

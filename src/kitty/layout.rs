@@ -11,7 +11,7 @@ use super::transport::RemoteControl;
 use super::{Kitty, KittyError};
 
 /// The kitty layouts telepty offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     Grid,

@@ -576,9 +576,21 @@ async fn run_ui(
 /// `frames` times, feeding `chunk` to every pane before each frame, and return how long each
 /// draw took. Used by `benches/tui_cpu.rs` for the frame-time figure.
 #[doc(hidden)]
-pub fn bench_frame_times(panes: usize, chunk: &[u8], cols: u16, rows: u16, frames: usize) -> Vec<Duration> {
+pub fn bench_frame_times(
+    panes: usize,
+    chunk: &[u8],
+    cols: u16,
+    rows: u16,
+    frames: usize,
+) -> Vec<Duration> {
     use ratatui::backend::TestBackend;
-    let mut app = app::App::new("bench".into(), true, theme::Theme::base(), false, keymap::KeySpec::default());
+    let mut app = app::App::new(
+        "bench".into(),
+        true,
+        theme::Theme::base(),
+        false,
+        keymap::KeySpec::default(),
+    );
     let infos: Vec<info::SessionInfo> = (0..panes)
         .map(|i| info::SessionInfo {
             id: format!("w{i}"),

@@ -117,7 +117,10 @@ fn request_resize(client: &Client, id: String, cols: u16, rows: u16) {
 
 async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
     let id = lock(&link.id).clone();
-    let path = format!("/api/sessions/{}?snapshot=1&create=0", encode_component(&id));
+    let path = format!(
+        "/api/sessions/{}?snapshot=1&create=0",
+        encode_component(&id)
+    );
     let ws = match connect_ws(client.addr(), &path).await {
         Ok(ws) => ws,
         Err(e) => {
