@@ -113,14 +113,11 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// Split a UTF-8 stream into chunks without cutting a character: returns the longest valid
-/// prefix (lossily decoded where bytes are invalid) and keeps an incomplete tail in `carry`.
-pub fn decode_utf8_stream(carry: &mut Vec<u8>, input: &[u8]) -> String {
-    carry.extend_from_slice(input);
-    let mut cut = carry.len();
+/// How many trailing bytes of `bytes` are the start of a character still missing bytes.
+pub fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
     // An incomplete sequence can only be the last 1-3 bytes.
-    for back in 1..=3.min(carry.len()) {
-        let b = carry[carry.len() - back];
+    for back in 1..=3.min(bytes.len()) {
+        let b = bytes[bytes.len() - back];
         if b & 0xC0 == 0x80 {
             continue; // continuation byte, keep looking for the lead byte
         }
@@ -133,11 +130,16 @@ pub fn decode_utf8_stream(carry: &mut Vec<u8>, input: &[u8]) -> String {
         } else {
             1
         };
-        if need > back {
-            cut = carry.len() - back;
-        }
-        break;
+        return if need > back { back } else { 0 };
     }
+    0
+}
+
+/// Split a UTF-8 stream into chunks without cutting a character: returns the longest valid
+/// prefix (lossily decoded where bytes are invalid) and keeps an incomplete tail in `carry`.
+pub fn decode_utf8_stream(carry: &mut Vec<u8>, input: &[u8]) -> String {
+    carry.extend_from_slice(input);
+    let cut = carry.len() - incomplete_utf8_tail(carry);
     let rest = carry.split_off(cut);
     let out = String::from_utf8_lossy(carry).into_owned();
     *carry = rest;

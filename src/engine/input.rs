@@ -23,6 +23,9 @@ pub const MAX_QUEUED: usize = 1024;
 const MAX_ATTEMPTS: u32 = 3;
 const RETAINED_TERMINAL: usize = 100;
 const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(30);
+/// Quiet that ends the previous submit's output before the next text: shorter than the Enter
+/// gate's, since a command's output arrives in one burst (the whole gate stays bounded by max).
+const SETTLE_QUIET: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -296,7 +299,14 @@ pub(crate) async fn run(
             } else {
                 st.submit_max
             };
-            settle_gate(&session.term, t, st.submit_min, st.submit_quiet, max).await;
+            settle_gate(
+                &session.term,
+                t,
+                st.submit_min,
+                st.submit_quiet.min(SETTLE_QUIET),
+                max,
+            )
+            .await;
         }
         let result = deliver(&session, &shared, &msg).await;
         last_submit = match &result {

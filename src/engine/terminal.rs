@@ -222,9 +222,13 @@ impl Terminal {
                 text: text.into(),
             });
         } else {
-            // Nobody decodes right now; keep only an incomplete trailing character so a
+            // Nobody decodes right now: keep only an incomplete trailing character, so a
             // viewer that subscribes later starts on a character boundary.
-            let _ = util::decode_utf8_stream(&mut st.carry, bytes);
+            let tail = util::incomplete_utf8_tail(bytes);
+            st.carry.clear();
+            if tail > 0 {
+                st.carry.extend_from_slice(&bytes[bytes.len() - tail..]);
+            }
         }
         drop(st);
         self.generation.store(generation, Ordering::Release);
