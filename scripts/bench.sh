@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every telepty benchmark and print one table: telepty / reference / ratio / target / verdict.
 #
-#   scripts/bench.sh            # build (release) + run everything, ~2-3 minutes after the build
+#   scripts/bench.sh            # build (release) + run everything, ~1 minute after the build
 #   scripts/bench.sh --no-build # reuse the last `cargo build --release --benches` artifacts
 #   BENCH_ONLY="pty_throughput daemon_rss" scripts/bench.sh   # a subset
 #
@@ -31,14 +31,22 @@ cleanup() {
     trap - EXIT INT TERM
     # Daemons started by the benches (pids recorded by benches/support), if still alive and
     # still a telepty daemon (a recycled pid is left alone).
+    local pid signalled=()
     if [[ -f "$RUN_DIR/pids" ]]; then
         while read -r pid; do
             [[ -n "$pid" && -r /proc/$pid/cmdline ]] || continue
             if tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | grep -q 'telepty daemon'; then
-                kill -TERM "$pid" 2>/dev/null || true
+                kill -TERM "$pid" 2>/dev/null && signalled+=("$pid")
             fi
         done <"$RUN_DIR/pids"
     fi
+    # Let them finish writing into their HOME (under $RUN_DIR) before it is removed.
+    for pid in "${signalled[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
     # tmux servers on our private sockets only.
     if command -v tmux >/dev/null 2>&1; then
         for sock in "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/${TELEPTY_BENCH_TMUX_PREFIX}"-*; do
@@ -78,7 +86,7 @@ wait_quiet() {
     done
 }
 
-BENCHES=(pty_throughput inject_latency cli_list daemon_rss)
+BENCHES=(pty_throughput inject_latency cli_list daemon_rss tui_cpu)
 [[ -n "${BENCH_ONLY:-}" ]] && read -r -a BENCHES <<<"$BENCH_ONLY"
 
 echo "== telepty benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"

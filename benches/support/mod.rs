@@ -31,11 +31,16 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A temporary directory; inside `$TELEPTY_BENCH_RUN_DIR` when the script set it, so that an
+/// interrupted bench leaves nothing behind (the script removes that directory on exit).
 pub fn tempdir(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .expect("create temp dir")
+    let b = tempfile::Builder::new().prefix(prefix).tempdir_in(
+        std::env::var_os("TELEPTY_BENCH_RUN_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir),
+    );
+    b.expect("create temp dir")
 }
 
 /// Record a pid we started, for the script's trap.
