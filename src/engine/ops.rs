@@ -502,7 +502,7 @@ impl Engine {
         msg.done = Some(tx);
         s.queue.push(&s.id(), msg)?;
         if s.kind == Kind::Aterm {
-            tasks::schedule_wake(&self.shared, s);
+            tasks::schedule_wake(s);
         }
         Ok(rx)
     }
@@ -882,7 +882,7 @@ impl Engine {
             }
         };
         let now = SystemTime::now();
-        let semantic = {
+        {
             let mut m = s.meta();
             let prev_seq = m
                 .semantic
@@ -903,15 +903,13 @@ impl Engine {
             if thread_id.is_some() {
                 m.last_thread_id = thread_id;
             }
-            m.semantic = Some(sem.clone());
+            m.semantic = Some(sem);
             m.last_state_report_at = Some(now);
-            sem
-        };
+        }
         let mut ev = self
             .shared
             .envelope("session_state_report", Some(&s), None, json!({}));
         ev["timestamp"] = json!(crate::util::iso(now));
-        let _ = semantic;
         self.shared.request_persist();
         Ok((s, ev))
     }
@@ -994,7 +992,7 @@ impl Engine {
             );
             self.shared.emit(v);
         } else if s.kind == Kind::Aterm {
-            tasks::schedule_wake(&self.shared, &s);
+            tasks::schedule_wake(&s);
         }
     }
 

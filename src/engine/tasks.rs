@@ -297,7 +297,7 @@ async fn classifier_tick(shared: Arc<Shared>) {
 }
 
 /// Coalesce MailboxWake nudges per session over 25 ms.
-pub(crate) fn schedule_wake(shared: &Arc<Shared>, s: &Arc<Session>) {
+pub(crate) fn schedule_wake(s: &Arc<Session>) {
     static PENDING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
     let Some(path) = s
         .meta()
@@ -315,7 +315,6 @@ pub(crate) fn schedule_wake(shared: &Arc<Shared>, s: &Arc<Session>) {
     {
         return;
     }
-    let _ = shared;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(25)).await;
         PENDING
