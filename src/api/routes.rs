@@ -221,7 +221,11 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         rows: dim("rows"),
         record: b.bool_field("record"),
     };
-    let (status, body) = st.engine.register(req)?;
+    // A recorded session creates its file and writer thread: blocking work, off the runtime.
+    let engine = st.engine.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || engine.register(req))
+        .await
+        .map_err(|_| EngineError::Internal)??;
     persist_durably(&st).await;
     if status == 201 {
         created(body)
