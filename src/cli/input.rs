@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::output::{self, Failure, s};
 use super::{Ctx, examples};
-use crate::client::{Client, ClientError, InjectRequest, Target};
+use crate::client::{ClientError, InjectRequest};
 
 #[derive(Args, Debug)]
 #[command(after_help = examples::INJECT)]
@@ -211,11 +211,6 @@ pub struct MulticastArgs {
 }
 
 /// Targets that live on the same daemon, in first-appearance order.
-struct Group {
-    client: Client,
-    targets: Vec<Target>,
-}
-
 pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
     let specs: Vec<&str> = a
         .ids
@@ -227,23 +222,7 @@ pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
         return Err(Failure::usage("multicast needs at least one session id"));
     }
     let prompt = a.text.join(" ");
-    let mut groups: Vec<Group> = Vec::new();
-    let mut order: Vec<(usize, usize)> = Vec::new();
-    for spec in &specs {
-        let (client, target) = ctx.target(spec).await?;
-        let gi = match groups.iter().position(|g| g.client.addr() == client.addr()) {
-            Some(i) => i,
-            None => {
-                groups.push(Group {
-                    client,
-                    targets: Vec::new(),
-                });
-                groups.len() - 1
-            }
-        };
-        groups[gi].targets.push(target);
-        order.push((gi, groups[gi].targets.len() - 1));
-    }
+    let (groups, order) = ctx.targets(&specs).await?;
 
     let mut answers: Vec<Result<Value, ClientError>> = Vec::new();
     for g in &groups {

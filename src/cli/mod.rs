@@ -14,6 +14,7 @@ mod events;
 mod info;
 mod input;
 mod kitty;
+mod mcp;
 mod output;
 mod peers;
 mod record;
@@ -25,7 +26,7 @@ mod tui;
 
 use clap::{Parser, Subcommand};
 
-use crate::client::{self, Client, ClientEnv, Peer, Target};
+use crate::client::{self, Client, ClientEnv, Target};
 use output::Failure;
 
 /// Supervise and drive interactive terminal sessions through the telepty daemon.
@@ -113,6 +114,9 @@ pub enum Command {
     Service(service::ServiceArgs),
     /// Session recordings (asciicast v2): list, path
     Record(record::RecordArgs),
+    /// Model Context Protocol server on stdio (tools: session_list, session_spawn,
+    /// session_inject, …); `mcp install` configures Claude Code, Codex or Gemini CLI
+    Mcp(mcp::McpArgs),
 }
 
 /// Run the CLI with the process arguments; returns the exit code.
@@ -138,6 +142,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Man(a) => return finish(completions::man(a)),
         Command::Service(a) => return finish(service::run(a)),
         Command::Record(a) => return finish(record::run(a)),
+        Command::Mcp(a) => return mcp::run(a),
         command => Cli { command },
     };
     let rt = match runtime(false) {
@@ -152,7 +157,8 @@ pub fn run(cli: Cli) -> i32 {
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Service(_)
-            | Command::Record(_) => Ok(()),
+            | Command::Record(_)
+            | Command::Mcp(_) => Ok(()),
             Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
             Command::Attach(a) => attach::attach(&mut ctx, a).await,
             Command::List(a) => sessions::list(&mut ctx, a).await,
@@ -214,71 +220,58 @@ fn finish(result: Result<(), Failure>) -> i32 {
     }
 }
 
-/// Per-invocation state: the client environment and the local daemon client, started on
-/// first use.
+/// Per-invocation state: the client environment, the local daemon client (started on first
+/// use) and the peers.
 pub(crate) struct Ctx {
-    env: ClientEnv,
-    local: Option<Client>,
-    ensured: bool,
-    peers: Option<Vec<Peer>>,
+    conn: client::Connector,
 }
 
 impl Ctx {
     fn new() -> Ctx {
         Ctx {
-            env: ClientEnv::from_env(),
-            local: None,
-            ensured: false,
-            peers: None,
+            conn: client::Connector::new(ClientEnv::from_env()),
         }
+    }
+
+    fn env(&self) -> &ClientEnv {
+        &self.conn.env
     }
 
     /// The daemon chosen by the environment, without starting anything.
     fn local_client(&mut self) -> Result<Client, Failure> {
-        if let Some(c) = &self.local {
-            return Ok(c.clone());
-        }
-        let addr = self.env.local_addr().map_err(Failure::plain)?;
-        let c = Client::new(addr);
-        self.local = Some(c.clone());
-        Ok(c)
+        self.conn.local_client().map_err(Failure::plain)
     }
 
     /// The daemon chosen by the environment, started first if it is local and not running.
     async fn local(&mut self) -> Result<Client, Failure> {
-        let mut c = self.local_client()?;
-        if !self.ensured {
-            client::ensure_daemon(&mut c)
-                .await
-                .map_err(|e| Failure::client("start", e))?;
-            self.ensured = true;
-            self.local = Some(c.clone());
-        }
-        Ok(c)
+        self.conn
+            .local()
+            .await
+            .map_err(|e| Failure::client("start", e))
     }
 
     /// A session argument (`id` or `id@host`) and a client of its daemon. Local targets get
     /// the daemon started on demand; remote ones never do.
     async fn target(&mut self, spec: &str) -> Result<(Client, Target), Failure> {
-        if spec.is_empty() {
-            return Err(Failure::usage("session id must not be empty"));
-        }
-        if self.peers.is_none() && client::split_target(spec).1.is_some() {
-            self.peers = Some(client::load_peers(&crate::config::Paths::from_env()));
-        }
-        let peers = self.peers.as_deref().unwrap_or(&[]);
-        let target = client::resolve_target(spec, &self.env, peers)
-            .map_err(|e| Failure::usage(format!("invalid target {spec:?}: {e}")))?;
-        if target.is_remote() {
-            let base = self.local_client().ok();
-            let c = match base {
-                Some(b) => b.with_addr(target.addr.clone()),
-                None => Client::new(target.addr.clone()),
-            };
-            return Ok((c, target));
-        }
-        let c = self.local().await?;
-        Ok((c, target))
+        self.conn.target(spec).await.map_err(connect_failure)
+    }
+
+    /// Several session arguments, grouped by daemon (see [`client::Connector::group_targets`]).
+    async fn targets(
+        &mut self,
+        specs: &[&str],
+    ) -> Result<(Vec<client::TargetGroup>, Vec<(usize, usize)>), Failure> {
+        self.conn
+            .group_targets(specs)
+            .await
+            .map_err(connect_failure)
+    }
+}
+
+fn connect_failure(e: client::ConnectError) -> Failure {
+    match e {
+        client::ConnectError::Invalid { .. } => Failure::usage(e),
+        client::ConnectError::Daemon(e) => Failure::client("start", e),
     }
 }
 

@@ -182,7 +182,7 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
     }
     let base = ctx.local_client().ok();
     let checks = known.iter().map(|k| {
-        let env = ctx.env.clone();
+        let env = ctx.env().clone();
         let base = base.clone();
         async move {
             let addr = match peer_config::peer_addr(&k.peer, &env) {
@@ -277,10 +277,7 @@ impl Host {
 impl Ctx {
     /// Configured and discovered peers, loaded once per invocation.
     pub(crate) fn peer_list(&mut self) -> Vec<Peer> {
-        if self.peers.is_none() {
-            self.peers = Some(client::load_peers(&Paths::from_env()));
-        }
-        self.peers.clone().unwrap_or_default()
+        self.conn.peers()
     }
 
     /// This machine's daemon (started on demand) and one client per peer.
@@ -293,7 +290,7 @@ impl Ctx {
             local: true,
         }];
         for p in &peers {
-            let addr = peer_config::peer_addr(p, &self.env)
+            let addr = peer_config::peer_addr(p, self.env())
                 .map_err(|e| Failure::usage(format!("peer {}: {e}", p.name)))?;
             hosts.push(Host {
                 label: p.name.clone(),

@@ -197,7 +197,7 @@ pub(crate) fn refuse_remote_ref(ctx: &mut Ctx, spec: &str, action: &str) -> Resu
         return Ok(());
     }
     let peers = ctx.peer_list();
-    let target = crate::client::resolve_target(spec, &ctx.env, &peers)
+    let target = crate::client::resolve_target(spec, ctx.env(), &peers)
         .map_err(|e| Failure::usage(format!("invalid target {spec:?}: {e}")))?;
     if super::peers::is_this_machine(&target) {
         return Ok(());

@@ -404,15 +404,25 @@ pub fn daemon_subscriber(
 /// the journal or `~/.telepty/logs/daemon.log` otherwise). Returns the log file's path, or
 /// `None` when it could not be opened (stderr logging still works).
 pub fn init_daemon_logging(paths: &Paths) -> Option<PathBuf> {
+    init_logging(paths, "telepty.log", true)
+}
+
+/// Install a process's logging: `file_name` in the log directory (rotated like the daemon's),
+/// plus stderr when asked.
+pub fn init_logging(paths: &Paths, file_name: &str, stderr: bool) -> Option<PathBuf> {
     let dir = paths.log_dir();
-    let path = dir.join("telepty.log");
+    let path = dir.join(file_name);
     let max = crate::config::env_u64("TELEPTY_LOG_MAX_MB", LOG_MAX_MB, 1) * 1024 * 1024;
     let file = std::fs::create_dir_all(&dir)
         .and_then(|_| RotatingLog::open(path.clone(), max, LOG_KEEP))
-        .map_err(|e| eprintln!("telepty: cannot open {}: {e}", path.display()))
+        .map_err(|e| {
+            if stderr {
+                eprintln!("telepty: cannot open {}: {e}", path.display())
+            }
+        })
         .ok();
     let opened = file.is_some();
-    let _ = tracing::subscriber::set_global_default(daemon_subscriber(file, true));
+    let _ = tracing::subscriber::set_global_default(daemon_subscriber(file, stderr));
     opened.then_some(path)
 }
 

@@ -3,10 +3,12 @@
 //! - [`addr`]: which daemon (`TELEPTY_HOST`/`TELEPTY_PORT`, `id@host`) and which token;
 //! - [`Client`]: typed calls to the HTTP routes, each returning the daemon's JSON;
 //! - [`ensure_daemon`]: start a local daemon on demand;
+//! - [`Connector`]: the client for a session argument (`id` or `id@host`);
 //! - [`ws`]: WebSocket connections, the event bus above all.
 
 pub mod addr;
 mod api;
+mod connector;
 mod daemon;
 mod error;
 pub mod peers;
@@ -18,6 +20,7 @@ pub use api::{
     Client, INJECT_WAIT_TIMEOUT, InjectRequest, REQUEST_TIMEOUT, ScreenQuery, SpawnRequest,
     WAIT_DEFAULT_MS, WAIT_GRACE, WAIT_MAX_MS, WaitRequest,
 };
+pub use connector::{ConnectError, Connector, TargetGroup};
 pub use daemon::{DaemonStatus, START_TIMEOUT, daemon_log_path, ensure_daemon};
 pub use error::ClientError;
 pub use ws::{Bus, connect_ws};

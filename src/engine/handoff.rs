@@ -11,7 +11,8 @@ pub struct StoreError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    pub extra: Option<(&'static str, Value)>,
+    /// Boxed: a `Value` would make every `Result<_, StoreError>` large.
+    pub extra: Option<Box<(&'static str, Value)>>,
 }
 
 impl StoreError {
@@ -45,7 +46,8 @@ impl StoreError {
     /// The §1.3 error body: `{success:false, code, error}` plus the extra field.
     pub fn to_json(&self) -> Value {
         let mut body = json!({"success": false, "code": self.code, "error": self.message});
-        if let Some((key, value)) = &self.extra {
+        if let Some(extra) = &self.extra {
+            let (key, value) = &**extra;
             body[*key] = value.clone();
         }
         body
@@ -372,7 +374,7 @@ impl Coordination {
                 status: 409,
                 code: "HANDOFF_CONFLICT",
                 message: format!("Handoff already {}", handoff.status.as_str()),
-                extra: Some(("claimed_by", json!(handoff.claimed_by))),
+                extra: Some(Box::new(("claimed_by", json!(handoff.claimed_by)))),
             });
         }
         let agent = required_string(body, "agent_session_id")
@@ -822,7 +824,7 @@ mod tests {
             assert_eq!(e.status, 409);
             assert_eq!(e.code, "HANDOFF_CONFLICT");
             assert_eq!(e.message, "Handoff already claimed");
-            assert_eq!(e.extra, Some(("claimed_by", json!("first"))));
+            assert_eq!(e.extra, Some(Box::new(("claimed_by", json!("first")))));
             assert_eq!(
                 e.to_json(),
                 json!({"success": false, "code": "HANDOFF_CONFLICT", "error": "Handoff already claimed", "claimed_by": "first"})
@@ -846,7 +848,7 @@ mod tests {
         let e = c
             .claim_handoff(&id, &json!({"agent_session_id": "x"}))
             .unwrap_err();
-        assert_eq!(e.extra, Some(("claimed_by", Value::Null)));
+        assert_eq!(e.extra, Some(Box::new(("claimed_by", Value::Null))));
     }
 
     #[test]

@@ -1,0 +1,572 @@
+//! The MCP tools: each one is a call (or two) to the daemon's HTTP API through the shared
+//! [`Connector`], so the MCP server sees exactly what the CLI and the dashboard see.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::params::*;
+use crate::client::{
+    Client, ClientError, ConnectError, Connector, InjectRequest, ScreenQuery, SpawnRequest, Target,
+    WaitRequest,
+};
+
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+const INSTRUCTIONS: &str = "telepty drives interactive terminal sessions (shells, REPLs, AI \
+coding agents) held by the telepty daemon. Typical loop: session_spawn (or session_list to \
+find existing ones) → session_inject with wait_for, or session_inject then session_wait → \
+session_read. Use session_keys for ctrl+c, arrows and other named keys. Ids may be written \
+id@host to reach a peer daemon.";
+
+/// Default size of a session spawned through MCP: wide enough for agent CLIs, and a size the
+/// dashboard can show without wrapping much.
+const SPAWN_COLS: u16 = 120;
+const SPAWN_ROWS: u16 = 40;
+
+#[derive(Clone)]
+pub struct TeleptyMcp {
+    conn: Arc<Mutex<Connector>>,
+    /// Sender name of injects when the caller gives none.
+    from: String,
+    tool_router: ToolRouter<Self>,
+}
+
+/// A failed tool call the model should read: `isError: true`, one line of text, and the
+/// daemon's error code when there is one.
+fn failure(tool: &str, why: impl std::fmt::Display, code: Option<&str>) -> CallToolResult {
+    let text = format!("{tool} failed: {why}");
+    let mut r = CallToolResult::error(vec![ContentBlock::text(text.clone())]);
+    r.structured_content = Some(json!({ "error": text, "code": code }));
+    r
+}
+
+fn client_failure(tool: &str, e: ClientError) -> CallToolResult {
+    let code = e.code().map(str::to_string);
+    failure(tool, &e, code.as_deref())
+}
+
+/// A successful call whose first content block is `text` (what a model reads best) and whose
+/// structured content is `value` (what a program reads best).
+fn answer(text: impl Into<String>, value: Value) -> CallToolResult {
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text.into())]);
+    r.structured_content = Some(value);
+    r
+}
+
+impl TeleptyMcp {
+    pub fn new(conn: Connector, from: String) -> TeleptyMcp {
+        TeleptyMcp {
+            conn: Arc::new(Mutex::new(conn)),
+            from,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    async fn target(&self, tool: &str, spec: &str) -> Result<(Client, Target), CallToolResult> {
+        let mut conn = self.conn.lock().await;
+        conn.target(spec).await.map_err(|e| match e {
+            ConnectError::Daemon(e) => client_failure(tool, e),
+            invalid => failure(tool, invalid, Some("INVALID_TARGET")),
+        })
+    }
+
+    async fn local(&self, tool: &str) -> Result<Client, CallToolResult> {
+        let mut conn = self.conn.lock().await;
+        conn.local().await.map_err(|e| client_failure(tool, e))
+    }
+}
+
+/// `Err` early-returns the finished tool result.
+macro_rules! attempt {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        }
+    };
+}
+
+#[tool_router]
+impl TeleptyMcp {
+    #[tool(
+        description = "List the sessions of the local telepty daemon: id, command, working \
+                       directory, state (running/idle/thinking/waiting_input/stuck/exited), \
+                       attached clients.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn session_list(&self) -> ToolResult {
+        let c = attempt!(self.local("session_list").await);
+        match c.list_sessions().await {
+            Ok(list) => {
+                let n = list.as_array().map_or(0, Vec::len);
+                let mut text = format!("{n} session{}", if n == 1 { "" } else { "s" });
+                for s in list.as_array().into_iter().flatten() {
+                    text.push_str(&format!("\n{}", session_line(s)));
+                }
+                Ok(answer(text, json!({ "sessions": list })))
+            }
+            Err(e) => Ok(client_failure("session_list", e)),
+        }
+    }
+
+    #[tool(
+        description = "Start a program in a new terminal session held by the daemon (it keeps \
+                       running after this call). Returns the session id.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn session_spawn(&self, Parameters(p): Parameters<SpawnParams>) -> ToolResult {
+        let (c, target) = attempt!(self.target("session_spawn", &p.id).await);
+        let cwd = match p.cwd {
+            Some(dir) if !std::path::Path::new(&dir).is_absolute() => {
+                return Ok(failure(
+                    "session_spawn",
+                    format!("cwd must be an absolute path, got {dir:?}"),
+                    Some("INVALID_REQUEST"),
+                ));
+            }
+            Some(dir) => Some(dir),
+            None if target.is_remote() => None,
+            None => std::env::current_dir()
+                .ok()
+                .map(|d| d.to_string_lossy().into_owned()),
+        };
+        let command = match p.command.filter(|c| !c.trim().is_empty()) {
+            Some(c) => c,
+            None => crate::settings::load(&crate::config::Paths::from_env())
+                .map(|s| s.default_shell())
+                .unwrap_or_else(|_| "/bin/sh".into()),
+        };
+        let req = SpawnRequest {
+            session_id: target.id.clone(),
+            command,
+            args: p.args,
+            cwd,
+            cols: Some(p.cols.unwrap_or(SPAWN_COLS)),
+            rows: Some(p.rows.unwrap_or(SPAWN_ROWS)),
+            kind: None,
+            record: p.record,
+        };
+        match c.spawn(&req).await {
+            Ok(resp) => {
+                let id = resp["session_id"]
+                    .as_str()
+                    .unwrap_or(&target.id)
+                    .to_string();
+                let label = match &target.host {
+                    Some(h) => format!("{id}@{h}"),
+                    None => id,
+                };
+                Ok(answer(format!("spawned {label}"), resp))
+            }
+            Err(e) => Ok(client_failure("session_spawn", e)),
+        }
+    }
+
+    #[tool(
+        description = "Type text into a session, then press Enter (submit=false: don't). \
+                       Returns once the text is written; with wait_for, once the regex \
+                       matches output that arrived after the inject (or the timeout).",
+        annotations(destructive_hint = true, open_world_hint = false)
+    )]
+    async fn session_inject(&self, Parameters(p): Parameters<InjectParams>) -> ToolResult {
+        const TOOL: &str = "session_inject";
+        let (c, target) = attempt!(self.target(TOOL, &p.id).await);
+        // The generation before typing: a wait counted from it cannot match stale screen.
+        let before = match &p.wait_for {
+            Some(_) => match c.screen(&target.id, &ScreenQuery::default()).await {
+                Ok(s) => s["generation"].as_u64(),
+                Err(e) => return Ok(client_failure(TOOL, e)),
+            },
+            None => None,
+        };
+        let req = InjectRequest {
+            prompt: p.text,
+            no_enter: !p.submit,
+            from: Some(p.from.unwrap_or_else(|| self.from.clone())),
+            ..Default::default()
+        };
+        let delivered = match c.inject(&target.id, &req, true).await {
+            Ok(v) => v,
+            Err(e) => return Ok(client_failure(TOOL, e)),
+        };
+        let Some(pattern) = p.wait_for else {
+            return Ok(answer(
+                format!("delivered to {}", target.label()),
+                delivered,
+            ));
+        };
+        let wait = WaitRequest {
+            pattern: Some(pattern),
+            timeout_ms: p.timeout_ms,
+            since_generation: before,
+            include_screen: Some(true),
+            ..Default::default()
+        };
+        match c.wait(&target.id, &wait).await {
+            Ok(w) => Ok(answer(
+                wait_text(&target.label(), &w),
+                json!({ "delivered": delivered, "wait": w }),
+            )),
+            Err(e) => Ok(client_failure(TOOL, e)),
+        }
+    }
+
+    #[tool(
+        description = "Press named keys in a session, in order: ctrl+c, ctrl+d, enter, tab, \
+                       escape, up/down/left/right, home/end, pageup/pagedown, f1…f12 …",
+        annotations(destructive_hint = true, open_world_hint = false)
+    )]
+    async fn session_keys(&self, Parameters(p): Parameters<KeysParams>) -> ToolResult {
+        let (c, target) = attempt!(self.target("session_keys", &p.id).await);
+        match c.keys(&target.id, &p.keys).await {
+            Ok(v) => Ok(answer(
+                format!("pressed {} in {}", p.keys.join(" "), target.label()),
+                v,
+            )),
+            Err(e) => Ok(client_failure("session_keys", e)),
+        }
+    }
+
+    #[tool(
+        description = "Read what a session's terminal shows, as rendered by its terminal \
+                       emulator: the visible screen (or the last N lines with scrollback), \
+                       cursor, alternate-screen flag, title and generation.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn session_read(&self, Parameters(p): Parameters<ReadParams>) -> ToolResult {
+        const TOOL: &str = "session_read";
+        let (c, target) = attempt!(self.target(TOOL, &p.id).await);
+        let meta_q = ScreenQuery {
+            format: Some("json".into()),
+            ..Default::default()
+        };
+        let meta = match c.screen(&target.id, &meta_q).await {
+            Ok(v) => v,
+            Err(e) => return Ok(client_failure(TOOL, e)),
+        };
+        let format = if p.ansi { "ansi" } else { "text" };
+        let screen = match (p.lines, p.ansi) {
+            // The visible screen, plain: the json rows already are that.
+            (None, false) => visible_text(&meta),
+            (lines, _) => {
+                let q = ScreenQuery {
+                    // Visible rows only: as many lines as the screen has rows.
+                    lines: lines.or(meta["row_count"].as_u64().map(|n| n as u32)),
+                    format: Some(format.into()),
+                    ..Default::default()
+                };
+                match c.screen(&target.id, &q).await {
+                    Ok(v) => v["screen"].as_str().unwrap_or_default().to_string(),
+                    Err(e) => return Ok(client_failure(TOOL, e)),
+                }
+            }
+        };
+        let value = json!({
+            "session_id": meta["session_id"],
+            "screen": screen,
+            "format": format,
+            "cursor": meta["cursor"],
+            "cols": meta["cols"],
+            "rows": meta["row_count"],
+            "alt_screen": meta["alt_screen"],
+            "title": meta["title"],
+            "generation": meta["generation"],
+        });
+        Ok(answer(screen, value))
+    }
+
+    #[tool(
+        description = "Wait for a regex on a session's screen, or (no pattern) for its output \
+                       to settle. With a pattern it returns only on a match, the timeout or \
+                       the session's exit — never on mere silence. Pass since_generation from \
+                       an earlier read to ignore what was already on screen.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn session_wait(&self, Parameters(p): Parameters<WaitParams>) -> ToolResult {
+        let (c, target) = attempt!(self.target("session_wait", &p.id).await);
+        let req = WaitRequest {
+            pattern: p.pattern,
+            settle_ms: p.settle_ms,
+            timeout_ms: p.timeout_ms,
+            since_generation: p.since_generation,
+            scope: p.stream.then(|| "stream".to_string()),
+            include_screen: Some(p.include_screen),
+        };
+        match c.wait(&target.id, &req).await {
+            Ok(w) => Ok(answer(wait_text(&target.label(), &w), w)),
+            Err(e) => Ok(client_failure("session_wait", e)),
+        }
+    }
+
+    #[tool(
+        description = "Type text into every session of the local daemon, each followed by \
+                       Enter. Reports which sessions took it and which failed.",
+        annotations(destructive_hint = true, open_world_hint = false)
+    )]
+    async fn session_broadcast(&self, Parameters(p): Parameters<BroadcastParams>) -> ToolResult {
+        let c = attempt!(self.local("session_broadcast").await);
+        match c.broadcast(&p.text).await {
+            Ok(v) => Ok(answer(fanout_text("broadcast", &v), v)),
+            Err(e) => Ok(client_failure("session_broadcast", e)),
+        }
+    }
+
+    #[tool(
+        description = "Type text into the listed sessions (each may be id@host), each \
+                       followed by Enter. Reports which took it and which failed.",
+        annotations(destructive_hint = true, open_world_hint = false)
+    )]
+    async fn session_multicast(&self, Parameters(p): Parameters<MulticastParams>) -> ToolResult {
+        const TOOL: &str = "session_multicast";
+        if p.ids.is_empty() {
+            return Ok(failure(
+                TOOL,
+                "ids must not be empty",
+                Some("INVALID_REQUEST"),
+            ));
+        }
+        let groups = {
+            let mut conn = self.conn.lock().await;
+            match conn.group_targets(&p.ids).await {
+                Ok((groups, _)) => groups,
+                Err(ConnectError::Daemon(e)) => return Ok(client_failure(TOOL, e)),
+                Err(e) => return Ok(failure(TOOL, e, Some("INVALID_TARGET"))),
+            }
+        };
+        let mut successful = Vec::new();
+        let mut failed = Vec::new();
+        for g in &groups {
+            let ids: Vec<String> = g.targets.iter().map(|t| t.id.clone()).collect();
+            let host = g.targets.first().and_then(|t| t.host.clone());
+            let label = |id: &str| match &host {
+                Some(h) => format!("{id}@{h}"),
+                None => id.to_string(),
+            };
+            match g.client.multicast(&ids, &p.text).await {
+                Ok(v) => {
+                    // The daemon's entries, ids labelled with their host.
+                    let relabel = |e: &Value| {
+                        let mut e = e.clone();
+                        if let Some(id) = e["id"].as_str() {
+                            e["id"] = json!(label(id));
+                        }
+                        e
+                    };
+                    let r = &v["results"];
+                    successful.extend(
+                        r["successful"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(relabel),
+                    );
+                    failed.extend(r["failed"].as_array().into_iter().flatten().map(relabel));
+                }
+                Err(e) => {
+                    for id in &ids {
+                        failed.push(json!({
+                            "id": label(id),
+                            "code": e.code().unwrap_or("UNREACHABLE"),
+                            "error": e.to_string(),
+                        }));
+                    }
+                }
+            }
+        }
+        let v = json!({
+            "success": failed.is_empty(),
+            "results": { "successful": successful, "failed": failed },
+        });
+        Ok(answer(fanout_text("multicast", &v), v))
+    }
+
+    #[tool(
+        description = "Give a session a new id (the old one keeps working as an alias).",
+        annotations(
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn session_rename(&self, Parameters(p): Parameters<RenameParams>) -> ToolResult {
+        let (c, target) = attempt!(self.target("session_rename", &p.id).await);
+        match c.rename(&target.id, &p.new_id).await {
+            Ok(v) => Ok(answer(
+                format!("renamed {} to {}", target.label(), p.new_id),
+                v,
+            )),
+            Err(e) => Ok(client_failure("session_rename", e)),
+        }
+    }
+
+    #[tool(
+        description = "Stop a session's program and remove the session.",
+        annotations(
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn session_kill(&self, Parameters(p): Parameters<KillParams>) -> ToolResult {
+        let (c, target) = attempt!(self.target("session_kill", &p.id).await);
+        match c.delete_session(&target.id).await {
+            Ok(v) => Ok(answer(format!("killed {}", target.label()), v)),
+            Err(e) => Ok(client_failure("session_kill", e)),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for TeleptyMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("telepty", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+/// One line per session for `session_list`: `id  state  command  cwd`.
+fn session_line(s: &Value) -> String {
+    let state = match (s["alive"].as_bool(), s["exit_code"].as_i64()) {
+        (Some(false), Some(code)) => format!("exited {code}"),
+        (Some(false), None) => "exited".to_string(),
+        _ => s["state"].as_str().unwrap_or("running").to_string(),
+    };
+    format!(
+        "{}  [{}]  {}  {}",
+        s["id"].as_str().unwrap_or("?"),
+        state,
+        s["command"].as_str().unwrap_or(""),
+        s["cwd"].as_str().unwrap_or(""),
+    )
+}
+
+/// The visible screen of a `format=json` answer, trailing blank rows dropped.
+fn visible_text(meta: &Value) -> String {
+    let rows: Vec<&str> = meta["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r.as_str().unwrap_or_default())
+        .collect();
+    let end = rows
+        .iter()
+        .rposition(|r| !r.is_empty())
+        .map_or(0, |i| i + 1);
+    rows[..end].join("\n")
+}
+
+/// A wait's outcome in one line, then the screen if it came back.
+fn wait_text(label: &str, w: &Value) -> String {
+    let outcome = if w["matched"].as_bool() == Some(true) {
+        format!("matched {:?} in {label}", w["match"].as_str().unwrap_or(""))
+    } else if w["exited"].as_bool() == Some(true) {
+        format!("{label} exited before a match")
+    } else if w["timed_out"].as_bool() == Some(true) {
+        format!("timed out waiting on {label}")
+    } else if w["settled"].as_bool() == Some(true) {
+        format!("{label} settled")
+    } else {
+        format!("wait on {label} ended")
+    };
+    let mut text = format!("{outcome} (generation {})", w["generation"]);
+    if let Some(screen) = w["screen"].as_str() {
+        text.push_str("\n\n");
+        text.push_str(screen.trim_end_matches('\n'));
+    }
+    text
+}
+
+/// `broadcast: 3 delivered, 1 failed (x: why)`.
+fn fanout_text(what: &str, v: &Value) -> String {
+    let ok = v["results"]["successful"].as_array().map_or(0, Vec::len);
+    let failed: Vec<String> = v["results"]["failed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["id"].as_str().unwrap_or("?"),
+                f["error"].as_str().unwrap_or("failed")
+            )
+        })
+        .collect();
+    let mut text = format!("{what}: {ok} delivered, {} failed", failed.len());
+    if !failed.is_empty() {
+        text.push_str(&format!(" ({})", failed.join("; ")));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visible_text_drops_trailing_blank_rows() {
+        let meta = json!({ "rows": ["$ echo hi", "hi", "$", "", ""] });
+        assert_eq!(visible_text(&meta), "$ echo hi\nhi\n$");
+        assert_eq!(visible_text(&json!({ "rows": ["", ""] })), "");
+        assert_eq!(visible_text(&json!({})), "");
+    }
+
+    #[test]
+    fn wait_text_names_the_outcome() {
+        let w = json!({ "matched": true, "match": "42", "generation": 7, "screen": "42\n$\n" });
+        assert_eq!(
+            wait_text("w", &w),
+            "matched \"42\" in w (generation 7)\n\n42\n$"
+        );
+        let w = json!({ "matched": false, "timed_out": true, "generation": 3 });
+        assert_eq!(
+            wait_text("w@box", &w),
+            "timed out waiting on w@box (generation 3)"
+        );
+        let w = json!({ "matched": false, "exited": true, "timed_out": false, "generation": 3 });
+        assert_eq!(wait_text("w", &w), "w exited before a match (generation 3)");
+    }
+
+    #[test]
+    fn fanout_text_lists_failures() {
+        let v = json!({ "results": { "successful": ["a", "b"],
+            "failed": [{ "id": "c", "error": "Session 'c' not found" }] } });
+        assert_eq!(
+            fanout_text("multicast", &v),
+            "multicast: 2 delivered, 1 failed (c: Session 'c' not found)"
+        );
+    }
+
+    #[test]
+    fn every_tool_of_the_issue_is_listed() {
+        let server = TeleptyMcp::new(Connector::new(Default::default()), "mcp".into());
+        let mut names: Vec<String> = server
+            .tool_router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "session_broadcast",
+                "session_inject",
+                "session_keys",
+                "session_kill",
+                "session_list",
+                "session_multicast",
+                "session_read",
+                "session_rename",
+                "session_spawn",
+                "session_wait",
+            ]
+        );
+    }
+}
