@@ -1,8 +1,8 @@
 //! The typed model of `~/.config/telepty/config.toml` and the effective settings.
 //!
 //! Precedence: flags > environment > file > defaults. [`load`] resolves file and environment
-//! (flags are applied by each command on top) and remembers where every value came from, for
-//! `telepty config show`. An invalid file is an error naming the line and the key; it is never
+//! (flags are applied by each command on top, [`Settings::apply_flags`]) and remembers where
+//! every value came from, for `telepty config show`. An invalid file is an error naming the line and the key; it is never
 //! silently replaced by defaults.
 //!
 //! Unknown keys are accepted (other tools and later versions may add some); `[[peers]]` keeps
@@ -34,6 +34,7 @@ pub enum Source {
     Default,
     File,
     Env,
+    Flag,
 }
 
 impl fmt::Display for Source {
@@ -42,6 +43,7 @@ impl fmt::Display for Source {
             Source::Default => "default",
             Source::File => "file",
             Source::Env => "env",
+            Source::Flag => "flag",
         })
     }
 }
@@ -160,7 +162,32 @@ pub const KEYS: &[&str] = &[
     "peers",
 ];
 
+/// The command-line flags that override settings: `daemon` / `tui` `--host`, `--port`, and
+/// `tui --theme`. `None` leaves the value from the environment, file or defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub theme: Option<String>,
+}
+
 impl Settings {
+    /// Apply command-line flags, the top layer (their source becomes [`Source::Flag`]).
+    pub fn apply_flags(&mut self, flags: &Flags) {
+        if let Some(h) = &flags.host {
+            self.host = h.clone();
+            self.sources.insert("daemon.host", Source::Flag);
+        }
+        if let Some(p) = flags.port {
+            self.port = p;
+            self.sources.insert("daemon.port", Source::Flag);
+        }
+        if let Some(t) = &flags.theme {
+            self.theme = Some(t.clone());
+            self.sources.insert("theme", Source::Flag);
+        }
+    }
+
     /// Where the value of `key` (one of [`KEYS`]) came from.
     pub fn source(&self, key: &str) -> Source {
         self.sources.get(key).copied().unwrap_or(Source::Default)
@@ -729,6 +756,85 @@ mod tests {
         // An invalid env port is an error naming the variable.
         let e = load_with(&path, |k| (k == "TELEPTY_PORT").then(|| "x".into())).unwrap_err();
         assert_eq!(e.to_string(), "TELEPTY_PORT: not a valid port: \"x\"");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "theme = \"light\"\n[daemon]\nhost = \"0.0.0.0\"\nport = 4000\n",
+        )
+        .unwrap();
+        let env_of = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let shown = |s: &Settings, k: &str| (s.value(k), s.source(k));
+
+        // Default (no file).
+        let mut s = load_with(&dir.path().join("none.toml"), env_of(&[])).unwrap();
+        assert_eq!(shown(&s, "daemon.port"), ("3848".into(), Source::Default));
+        assert_eq!(
+            shown(&s, "daemon.host"),
+            ("\"127.0.0.1\"".into(), Source::Default)
+        );
+        // Flags on top of the defaults.
+        s.apply_flags(&Flags {
+            host: Some("::1".into()),
+            port: Some(4200),
+            theme: Some("dark".into()),
+        });
+        assert_eq!(shown(&s, "daemon.port"), ("4200".into(), Source::Flag));
+        assert_eq!(shown(&s, "daemon.host"), ("\"::1\"".into(), Source::Flag));
+        assert_eq!(shown(&s, "theme"), ("\"dark\"".into(), Source::Flag));
+
+        // File over defaults.
+        let s = load_with(&path, env_of(&[])).unwrap();
+        assert_eq!(shown(&s, "daemon.port"), ("4000".into(), Source::File));
+        assert_eq!(
+            shown(&s, "daemon.host"),
+            ("\"0.0.0.0\"".into(), Source::File)
+        );
+        assert_eq!(shown(&s, "theme"), ("\"light\"".into(), Source::File));
+
+        // Env over file: PORT before TELEPTY_PORT, HOST (never TELEPTY_HOST).
+        let mut s = load_with(
+            &path,
+            env_of(&[
+                ("PORT", "5000"),
+                ("TELEPTY_PORT", "5001"),
+                ("HOST", "127.0.0.2"),
+                ("TELEPTY_HOST", "box"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(shown(&s, "daemon.port"), ("5000".into(), Source::Env));
+        assert_eq!(
+            shown(&s, "daemon.host"),
+            ("\"127.0.0.2\"".into(), Source::Env)
+        );
+        let t = load_with(&path, env_of(&[("TELEPTY_PORT", "5001")])).unwrap();
+        assert_eq!(shown(&t, "daemon.port"), ("5001".into(), Source::Env));
+
+        // Flags over env; absent flags change nothing.
+        s.apply_flags(&Flags::default());
+        assert_eq!(shown(&s, "daemon.port"), ("5000".into(), Source::Env));
+        s.apply_flags(&Flags {
+            port: Some(6000),
+            ..Flags::default()
+        });
+        assert_eq!(shown(&s, "daemon.port"), ("6000".into(), Source::Flag));
+        assert_eq!(
+            shown(&s, "daemon.host"),
+            ("\"127.0.0.2\"".into(), Source::Env)
+        );
+        assert_eq!(shown(&s, "theme"), ("\"light\"".into(), Source::File));
     }
 
     #[test]

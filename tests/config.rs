@@ -331,3 +331,71 @@ fn daemon_logs_to_the_state_dir_and_stderr() {
         "no stderr log"
     );
 }
+
+fn write_config(home: &Path, text: &str) -> std::path::PathBuf {
+    let path = home.join(".config/telepty/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn show_flags_beat_env_beat_file() {
+    let home = tempfile::tempdir().unwrap();
+    write_config(
+        home.path(),
+        "theme = \"light\"\n[daemon]\nhost = \"0.0.0.0\"\nport = 4000\n",
+    );
+    let show = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["config", "show"];
+        all.extend_from_slice(args);
+        let o = run(home.path(), &all, env);
+        assert!(o.status.success(), "{all:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let out = show(&[], &[]);
+    assert!(
+        show_line(&out, "daemon.port").ends_with("= 4000  # file"),
+        "{out}"
+    );
+    assert!(show_line(&out, "daemon.host").ends_with("= \"0.0.0.0\"  # file"));
+    assert!(show_line(&out, "theme").ends_with("= \"light\"  # file"));
+
+    let env = [("PORT", "5000"), ("HOST", "127.0.0.2")];
+    let out = show(&[], &env);
+    assert!(
+        show_line(&out, "daemon.port").ends_with("= 5000  # env"),
+        "{out}"
+    );
+    assert!(show_line(&out, "daemon.host").ends_with("= \"127.0.0.2\"  # env"));
+
+    let out = show(&["--port", "6000"], &env);
+    assert!(
+        show_line(&out, "daemon.port").ends_with("= 6000  # flag"),
+        "{out}"
+    );
+    assert!(show_line(&out, "daemon.host").ends_with("= \"127.0.0.2\"  # env"));
+
+    let out = show(
+        &[
+            "--host",
+            "::1",
+            "--port",
+            "6000",
+            "--theme",
+            "high-contrast",
+        ],
+        &env,
+    );
+    assert!(
+        show_line(&out, "daemon.host").ends_with("= \"::1\"  # flag"),
+        "{out}"
+    );
+    assert!(show_line(&out, "theme").ends_with("= \"high-contrast\"  # flag"));
+    // Everything else is untouched by the flags.
+    assert!(show_line(&out, "engine.scrollback_lines").ends_with("# default"));
+
+    // The same validation as `telepty daemon --port`.
+    let o = run(home.path(), &["config", "show", "--port", "0"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -17,42 +17,30 @@ pub struct DaemonOptions {
     pub port: Option<u16>,
 }
 
-/// Bind address: flag, then `HOST`; never `TELEPTY_HOST`, which is a client setting
-/// (API.md §1.1). Port: flag, `PORT`, `TELEPTY_PORT`, 3848.
+/// Bind address: flag, then `HOST`, then `[daemon] host` of config.toml, then 127.0.0.1; never
+/// `TELEPTY_HOST`, which is a client setting (API.md §1.1). Port: flag, `PORT`, `TELEPTY_PORT`,
+/// `[daemon] port`, 3848. An invalid config file is an error (`invalid configuration: …`).
 pub fn resolve_bind(opts: &DaemonOptions) -> anyhow::Result<(String, u16)> {
-    resolve_bind_with(opts, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)
+    resolve_bind_with(opts, &Paths::from_env().config_toml(), |k| {
+        std::env::var(k).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
-/// [`resolve_bind`] with the environment passed in (empty values count as unset).
+/// [`resolve_bind`] with the config file and the environment passed in (empty values count as
+/// unset). The same layering as `telepty config show` (`settings::load_with` plus the flags).
 pub fn resolve_bind_with(
     opts: &DaemonOptions,
+    config: &std::path::Path,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<(String, u16), String> {
-    let env = |k: &str| {
-        env(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let host = opts
-        .host
-        .clone()
-        .or_else(|| env("HOST"))
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let port = match opts.port {
-        Some(p) => p,
-        None => match env("PORT")
-            .map(|v| ("PORT", v))
-            .or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v)))
-        {
-            Some((name, v)) => v
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("{name} is not a valid port: {v:?}"))?,
-            None => 3848,
-        },
-    };
-    Ok((host, port))
+) -> Result<(String, u16), crate::settings::SettingsError> {
+    let mut s = crate::settings::load_with(config, env)?;
+    s.apply_flags(&crate::settings::Flags {
+        host: opts.host.clone(),
+        port: opts.port,
+        theme: None,
+    });
+    Ok((s.host, s.port))
 }
 
 fn pid_alive(pid: u32) -> bool {

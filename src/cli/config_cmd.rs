@@ -20,9 +20,19 @@ pub enum ConfigAction {
     /// Print where the configuration file is (TELEPTY_CONFIG, else XDG)
     #[command(after_help = "Example: telepty config path")]
     Path,
-    /// Print every effective setting and where it came from (default, file, env)
-    #[command(after_help = "Example: telepty config show")]
-    Show,
+    /// Print every effective setting and where it came from (default, file, env, flag)
+    #[command(after_help = "Example: telepty config show --port 4000")]
+    Show {
+        /// As if `telepty daemon --host HOST` (or `tui --host`) were run
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// As if `telepty daemon --port PORT` (or `tui --port`) were run
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// As if `telepty tui --theme NAME` were run
+        #[arg(long, value_name = "NAME")]
+        theme: Option<String>,
+    },
     /// Write the fully commented default configuration file
     #[command(after_help = "Example: telepty config init --force")]
     Init {
@@ -40,8 +50,10 @@ pub fn run(args: ConfigArgs) -> Result<(), Failure> {
             output::line(path.display());
             Ok(())
         }
-        ConfigAction::Show => {
-            let s = settings::load(&paths).map_err(|e| Failure::new("invalid configuration", e))?;
+        ConfigAction::Show { host, port, theme } => {
+            let mut s =
+                settings::load(&paths).map_err(|e| Failure::new("invalid configuration", e))?;
+            s.apply_flags(&settings::Flags { host, port, theme });
             let state = if path.exists() {
                 ""
             } else {

@@ -7,10 +7,10 @@ use super::examples;
 #[derive(Args, Debug)]
 #[command(after_help = examples::DAEMON)]
 pub struct DaemonArgs {
-    /// Address to bind [env: HOST; default 127.0.0.1]
+    /// Address to bind [env: HOST; file: [daemon] host; default 127.0.0.1]
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// Port to listen on [env: PORT, then TELEPTY_PORT; default 3848]
+    /// Port to listen on [env: PORT, then TELEPTY_PORT; file: [daemon] port; default 3848]
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 }
@@ -20,19 +20,18 @@ pub fn run(args: DaemonArgs) -> i32 {
         host: args.host,
         port: args.port,
     };
-    let (host, port) = match crate::api::resolve_bind_with(&opts, |k| std::env::var(k).ok()) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("telepty: {e}");
-            return 2;
-        }
-    };
     let paths = crate::config::Paths::from_env();
-    // An invalid config file stops the daemon with the line and key, never silent defaults.
-    if let Err(e) = crate::settings::load(&paths) {
-        eprintln!("telepty: invalid configuration: {e}");
-        return 1;
-    }
+    // Flags > env > file > defaults. An invalid config file (or PORT value) stops the daemon
+    // with the line and key, never silent defaults.
+    let (host, port) =
+        match crate::api::resolve_bind_with(&opts, &paths.config_toml(), |k| std::env::var(k).ok())
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("telepty: invalid configuration: {e}");
+                return 1;
+            }
+        };
     super::service::init_daemon_logging(&paths);
     let rt = match super::runtime(true) {
         Ok(rt) => rt,

@@ -252,15 +252,21 @@ fn daemon_bind_precedence() {
                 .map(|(_, v)| v.to_string())
         }
     };
-    let resolve = |a: &daemon::DaemonArgs, e: &dyn Fn(&str) -> Option<String>| {
-        crate::api::resolve_bind_with(
-            &crate::api::DaemonOptions {
-                host: a.host.clone(),
-                port: a.port,
-            },
-            e,
-        )
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let none = dir.path().join("missing.toml");
+    let resolve_in =
+        |path: &std::path::Path, a: &daemon::DaemonArgs, e: &dyn Fn(&str) -> Option<String>| {
+            crate::api::resolve_bind_with(
+                &crate::api::DaemonOptions {
+                    host: a.host.clone(),
+                    port: a.port,
+                },
+                path,
+                e,
+            )
+        };
+    let resolve =
+        |a: &daemon::DaemonArgs, e: &dyn Fn(&str) -> Option<String>| resolve_in(&none, a, e);
     let cli = parse(&["daemon"]).unwrap();
     let Command::Daemon(a) = cli.command else {
         panic!("not daemon")
@@ -297,6 +303,34 @@ fn daemon_bind_precedence() {
         resolve(&a, &env(&[("HOST", "0.0.0.0"), ("PORT", "1")])).unwrap(),
         ("::1".into(), 4100)
     );
+
+    // The file sits under the environment and over the defaults.
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[daemon]\nhost = \"0.0.0.0\"\nport = 4000\n").unwrap();
+    let cli = parse(&["daemon"]).unwrap();
+    let Command::Daemon(plain) = cli.command else {
+        panic!("not daemon")
+    };
+    assert_eq!(
+        resolve_in(&file, &plain, &env(&[])).unwrap(),
+        ("0.0.0.0".into(), 4000)
+    );
+    assert_eq!(
+        resolve_in(&file, &plain, &env(&[("TELEPTY_PORT", "5000")])).unwrap(),
+        ("0.0.0.0".into(), 5000)
+    );
+    assert_eq!(
+        resolve_in(&file, &plain, &env(&[("HOST", "127.0.0.1")])).unwrap(),
+        ("127.0.0.1".into(), 4000)
+    );
+    assert_eq!(
+        resolve_in(&file, &a, &env(&[])).unwrap(),
+        ("::1".into(), 4100)
+    );
+    // An invalid file is an error naming line and key, flags or not.
+    std::fs::write(&file, "[daemon]\nport = 0\n").unwrap();
+    let e = resolve_in(&file, &a, &env(&[])).unwrap_err().to_string();
+    assert_eq!(e, "config.toml:2: must be 1-65535 (key daemon.port)");
 }
 
 #[test]
