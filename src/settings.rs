@@ -171,6 +171,14 @@ pub struct Flags {
     pub theme: Option<String>,
 }
 
+/// `[daemon] host` and `port` as config.toml sets them (validated; no environment, no
+/// defaults), for clients that layer their own environment on top.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonSection {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
 impl Settings {
     /// Apply command-line flags, the top layer (their source becomes [`Source::Flag`]).
     pub fn apply_flags(&mut self, flags: &Flags) {
@@ -371,6 +379,16 @@ pub fn load_with(
     }
     apply_env(&mut s, env)?;
     Ok(s)
+}
+
+/// The `[daemon]` values of the file at `path` alone (no environment). The whole file is
+/// validated: an invalid one is the same error [`load`] gives. A missing file sets nothing.
+pub fn daemon_section(path: &Path) -> Result<DaemonSection, SettingsError> {
+    let s = load_with(path, |_| None)?;
+    Ok(DaemonSection {
+        host: (s.source("daemon.host") == Source::File).then(|| s.host.clone()),
+        port: (s.source("daemon.port") == Source::File).then_some(s.port),
+    })
 }
 
 /// Parse `text` as config.toml on top of the defaults (no environment).
@@ -835,6 +853,39 @@ mod tests {
             ("\"127.0.0.2\"".into(), Source::Env)
         );
         assert_eq!(shown(&s, "theme"), ("\"light\"".into(), Source::File));
+    }
+
+    #[test]
+    fn daemon_section_is_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        // Missing file: nothing set.
+        assert_eq!(daemon_section(&path).unwrap(), DaemonSection::default());
+        std::fs::write(&path, "[daemon]\nport = 4000\n").unwrap();
+        assert_eq!(
+            daemon_section(&path).unwrap(),
+            DaemonSection {
+                host: None,
+                port: Some(4000)
+            }
+        );
+        std::fs::write(&path, "[daemon]\nhost = \" :: \"\n").unwrap();
+        assert_eq!(
+            daemon_section(&path).unwrap(),
+            DaemonSection {
+                host: Some("::".into()),
+                port: None
+            }
+        );
+        // An invalid file anywhere is an error, naming line and key.
+        std::fs::write(
+            &path,
+            "[daemon]\nport = 4000\n[engine]\nscrollback_lines = \"x\"\n",
+        )
+        .unwrap();
+        let e = daemon_section(&path).unwrap_err().to_string();
+        assert!(e.starts_with("config.toml:4: "), "{e}");
+        assert!(e.ends_with("(key engine.scrollback_lines)"), "{e}");
     }
 
     #[test]

@@ -332,11 +332,185 @@ fn daemon_logs_to_the_state_dir_and_stderr() {
     );
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn write_config(home: &Path, text: &str) -> std::path::PathBuf {
     let path = home.join(".config/telepty/config.toml");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, text).unwrap();
     path
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Stops the daemon recorded in `<home>/.telepty/daemon-state.json` (one the CLI started
+/// detached) on drop, by its pid: SIGTERM, then SIGKILL if it lingers.
+struct StateDaemon<'a> {
+    home: &'a Path,
+}
+
+impl StateDaemon<'_> {
+    fn state(&self) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.home.join(".telepty/daemon-state.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+impl Drop for StateDaemon<'_> {
+    fn drop(&mut self) {
+        let Some(pid) = self
+            .state()
+            .and_then(|s| s["pid"].as_i64())
+            .filter(|&p| p > 1)
+        else {
+            return;
+        };
+        let pid = pid as i32;
+        // SAFETY: signalling the daemon this test started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pid_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if pid_alive(pid) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn cli_starts_and_reaches_the_daemon_on_the_config_file_port() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The file found through XDG_CONFIG_HOME, as the daemon started for the CLI finds it too.
+    let xdg = home.path().join("xdg");
+    let path = xdg.join("telepty/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, format!("[daemon]\nport = {port}\n")).unwrap();
+    let daemon = StateDaemon { home: home.path() };
+    // No TELEPTY_PORT / TELEPTY_HOST: `run` starts from an empty environment.
+    let o = run(
+        home.path(),
+        &["list", "--json"],
+        &[("XDG_CONFIG_HOME", xdg.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "list failed: {}", stderr(&o));
+    let state = daemon
+        .state()
+        .expect("no daemon-state.json: no daemon started");
+    assert_eq!(state["port"].as_u64(), Some(u64::from(port)), "{state}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "nothing listens on the file's port {port}"
+    );
+    // The next command talks to that daemon (no second start).
+    let pid = state["pid"].as_i64().unwrap();
+    let o = run(
+        home.path(),
+        &["status"],
+        &[("XDG_CONFIG_HOME", xdg.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(" (pid {pid}) at 127.0.0.1:{port}\n")),
+        "{out}"
+    );
+}
+
+#[test]
+fn daemon_and_cli_use_the_config_file_address() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // An unspecified bind address: the daemon binds it, the CLI connects to loopback.
+    write_config(
+        home.path(),
+        &format!("[daemon]\nhost = \"0.0.0.0\"\nport = {port}\n"),
+    );
+    let child = Command::new(bin())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let _child = Kill(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`telepty daemon` does not listen on the file's port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join(".telepty/daemon-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["host"], "0.0.0.0", "{state}");
+    assert_eq!(state["pid"].as_u64(), Some(u64::from(pid)), "{state}");
+
+    // The CLI reaches this daemon on loopback (rather than starting one on 3848).
+    let o = run(home.path(), &["status"], &[]);
+    assert!(o.status.success(), "status failed: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(" (pid {pid}) at 127.0.0.1:{port}\n")),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_invalid_file_stops_client_commands_with_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let _daemon = StateDaemon { home: home.path() };
+    write_config(home.path(), "# mine\n[daemon]\nport = \"high\"\n");
+    let o = run(home.path(), &["list"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("telepty: invalid configuration: config.toml:3: "),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("(key daemon.port)"), "{err}");
+    // Even with the whole address in the environment, and for any invalid key.
+    write_config(home.path(), "[engine]\nmemory_budget_mb = 1\n");
+    let o = run(
+        home.path(),
+        &["list"],
+        &[("TELEPTY_HOST", "127.0.0.1"), ("TELEPTY_PORT", "1")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "telepty: invalid configuration: config.toml:2: must be at least 16 (key engine.memory_budget_mb)"
+    );
+    assert!(
+        !home.path().join(".telepty/daemon-state.json").exists(),
+        "a daemon was started despite the invalid file"
+    );
 }
 
 #[test]

@@ -680,7 +680,7 @@ async fn connect_once(bridge: &Bridge) -> Result<client::ws::WsStream, ClientErr
 /// Errors after which retrying cannot help.
 fn is_fatal(e: &ClientError) -> bool {
     match e {
-        ClientError::BadAddress(_) => true,
+        ClientError::BadAddress(_) | ClientError::Config(_) => true,
         ClientError::Http { status, code, .. } => {
             (400..500).contains(status) && code != "PERMISSION_DENIED" && *status != 404
         }
@@ -1064,7 +1064,12 @@ async fn bridge_main(a: AllowArgs) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("telepty: {e}");
-            return 2;
+            // An invalid config.toml is a failure like the daemon's; a bad address is usage.
+            return if matches!(e, ClientError::Config(_)) {
+                1
+            } else {
+                2
+            };
         }
     };
     let daemon_up = match client::ensure_daemon(&mut c).await {

@@ -46,6 +46,7 @@ impl Failure {
         match err {
             ClientError::Connect { .. }
             | ClientError::DaemonStart(_)
+            | ClientError::Config(_)
             | ClientError::Timeout { .. } => Failure {
                 line: format!("telepty: {}", one_line(&err.to_string())),
                 code: 1,

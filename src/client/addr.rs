@@ -1,10 +1,12 @@
 //! Where a daemon lives and which token it gets (API.md §15): `TELEPTY_HOST`/`TELEPTY_PORT`,
-//! `TELEPTY_TOKEN` or the local token file, and `id@host` targets.
+//! else `[daemon] host`/`port` of config.toml, else 127.0.0.1:3848; `TELEPTY_TOKEN` or the
+//! local token file; and `id@host` targets.
 
 use std::net::IpAddr;
 
 use super::ClientError;
 use crate::config::{self, Paths};
+use crate::settings::{self, DaemonSection};
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 3848;
@@ -30,8 +32,7 @@ impl std::fmt::Debug for DaemonAddr {
 }
 
 impl DaemonAddr {
-    /// The daemon selected by the environment (`TELEPTY_HOST`, `TELEPTY_PORT`, `TELEPTY_TOKEN`,
-    /// else the token of `~/.telepty/config.json`).
+    /// The daemon selected by the environment and config.toml (see [`ClientEnv::local_addr`]).
     pub fn local() -> Result<DaemonAddr, ClientError> {
         ClientEnv::from_env().local_addr()
     }
@@ -67,12 +68,28 @@ impl DaemonAddr {
     }
 }
 
+/// The address to connect to for a daemon bound to `bind`: the loopback address of the same
+/// family for an unspecified one (`0.0.0.0` → `127.0.0.1`, `::` → `::1`), else `bind` itself
+/// (without brackets).
+pub fn connect_host(bind: &str) -> String {
+    let bare = bind.trim().trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => DEFAULT_HOST.to_string(),
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => "::1".to_string(),
+        _ => bare.to_string(),
+    }
+}
+
 pub fn is_local_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The client-side environment, captured once (and injectable in tests).
+///
+/// Precedence for the local daemon: `TELEPTY_HOST` / `TELEPTY_PORT`, then `[daemon] host` /
+/// `port` of config.toml, then 127.0.0.1:3848. The daemon's own `HOST` / `PORT` variables are
+/// not the client's.
 #[derive(Clone, Debug, Default)]
 pub struct ClientEnv {
     /// `TELEPTY_HOST`
@@ -83,6 +100,11 @@ pub struct ClientEnv {
     pub token: Option<String>,
     /// `authToken` of `~/.telepty/config.json` (read only when `TELEPTY_TOKEN` is unset).
     pub local_token: Option<String>,
+    /// `[daemon] host` / `port` of config.toml (the file alone, no environment).
+    pub file: DaemonSection,
+    /// Why config.toml is invalid (the settings error naming file, line and key). Resolving
+    /// the daemon's address then fails with it rather than silently using defaults.
+    pub file_error: Option<String>,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -100,18 +122,33 @@ impl ClientEnv {
         } else {
             None
         };
+        let (file, file_error) = match settings::daemon_section(&Paths::from_env().config_toml()) {
+            Ok(d) => (d, None),
+            Err(e) => (DaemonSection::default(), Some(e.to_string())),
+        };
         ClientEnv {
             host: env_nonempty("TELEPTY_HOST"),
             port: env_nonempty("TELEPTY_PORT"),
             token,
             local_token,
+            file,
+            file_error,
         }
     }
 
-    /// `TELEPTY_PORT`, else 3848.
+    /// An invalid config.toml, as the error every address resolution returns.
+    fn check_file(&self) -> Result<(), ClientError> {
+        match &self.file_error {
+            Some(e) => Err(ClientError::Config(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// `TELEPTY_PORT`, else `[daemon] port` of config.toml, else 3848.
     pub fn default_port(&self) -> Result<u16, ClientError> {
+        self.check_file()?;
         match &self.port {
-            None => Ok(DEFAULT_PORT),
+            None => Ok(self.file.port.unwrap_or(DEFAULT_PORT)),
             Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| {
                 ClientError::BadAddress(format!("TELEPTY_PORT is not a valid port: {p:?}"))
             }),
@@ -123,10 +160,16 @@ impl ClientEnv {
         self.token.clone().or_else(|| self.local_token.clone())
     }
 
-    /// The daemon the CLI talks to when no `@host` is given.
+    /// The daemon the CLI talks to when no `@host` is given: `TELEPTY_HOST` (which may carry
+    /// a `:port`), else `[daemon] host` of config.toml (an unspecified bind address such as
+    /// `0.0.0.0` or `::` means its loopback), else 127.0.0.1; the port as [`Self::default_port`].
     pub fn local_addr(&self) -> Result<DaemonAddr, ClientError> {
+        self.check_file()?;
         let (host, port) = match &self.host {
-            None => (DEFAULT_HOST.to_string(), None),
+            None => match &self.file.host {
+                Some(h) => (connect_host(h), None),
+                None => (DEFAULT_HOST.to_string(), None),
+            },
             Some(h) => parse_host_port(h)?,
         };
         let port = match port {
@@ -246,7 +289,7 @@ pub fn parse_host_port(s: &str) -> Result<(String, Option<u16>), ClientError> {
 /// Resolve `id` / `id@host` (§15). Without `@host` the target is the local daemon of `env`.
 /// With it: a peer named `host` (or whose URL host is `host`) supplies URL and token;
 /// otherwise `http://<host>:<port>` with port = the `:port` given, else `TELEPTY_PORT`,
-/// else 3848, and token = `TELEPTY_TOKEN`, else the local token.
+/// else `[daemon] port` of config.toml, else 3848, and token = `TELEPTY_TOKEN`, else the local token.
 pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Target, ClientError> {
     let (id, host) = split_target(spec);
     let Some(host) = host else {
@@ -361,11 +404,133 @@ mod tests {
             port: Some("4000".into()),
             token: Some("envtok".into()),
             local_token: Some("local".into()),
+            ..Default::default()
         };
         let t = resolve_target("w1", &e, &[]).unwrap();
         assert_eq!(t.addr.authority(), "10.0.0.2:4000");
         assert_eq!(t.addr.token.as_deref(), Some("envtok"));
         assert!(!t.addr.is_local());
+    }
+
+    fn file(host: Option<&str>, port: Option<u16>) -> DaemonSection {
+        DaemonSection {
+            host: host.map(str::to_string),
+            port,
+        }
+    }
+
+    #[test]
+    fn env_beats_file_beats_default() {
+        // The file alone.
+        let e = ClientEnv {
+            file: file(Some("127.0.0.2"), Some(4000)),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.2:4000");
+        assert_eq!(e.default_port().unwrap(), 4000);
+        // Only a port in the file: the default host.
+        let e = ClientEnv {
+            file: file(None, Some(4000)),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.1:4000");
+        // Only a host in the file: the default port.
+        let e = ClientEnv {
+            file: file(Some("10.0.0.9"), None),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "10.0.0.9:3848");
+        // TELEPTY_PORT beats the file's port, TELEPTY_HOST its host.
+        let e = ClientEnv {
+            port: Some("5000".into()),
+            file: file(Some("127.0.0.2"), Some(4000)),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.2:5000");
+        let e = ClientEnv {
+            host: Some("127.0.0.3".into()),
+            file: file(Some("127.0.0.2"), Some(4000)),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.3:4000");
+        // A `:port` in TELEPTY_HOST beats both ports.
+        let e = ClientEnv {
+            host: Some("127.0.0.3:4100".into()),
+            port: Some("5000".into()),
+            file: file(None, Some(4000)),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.3:4100");
+        // The file's port is also the default for `id@host` targets.
+        let e = ClientEnv {
+            file: file(None, Some(4000)),
+            ..env()
+        };
+        let t = resolve_target("w1@box", &e, &[]).unwrap();
+        assert_eq!(t.addr.authority(), "box:4000");
+        // Token unaffected.
+        assert_eq!(t.addr.token.as_deref(), Some("local"));
+    }
+
+    #[test]
+    fn unspecified_bind_addresses_mean_loopback() {
+        for (bind, want) in [
+            ("0.0.0.0", "127.0.0.1:3848"),
+            ("::", "[::1]:3848"),
+            ("[::]", "[::1]:3848"),
+            ("::1", "[::1]:3848"),
+            ("localhost", "localhost:3848"),
+            ("192.0.2.7", "192.0.2.7:3848"),
+        ] {
+            let e = ClientEnv {
+                file: file(Some(bind), None),
+                ..env()
+            };
+            let a = e.local_addr().unwrap();
+            assert_eq!(a.authority(), want, "{bind}");
+        }
+        let e = ClientEnv {
+            file: file(Some("0.0.0.0"), Some(4000)),
+            ..env()
+        };
+        assert!(e.local_addr().unwrap().is_local());
+    }
+
+    #[test]
+    fn an_invalid_file_fails_every_resolution() {
+        let e = ClientEnv {
+            file_error: Some("config.toml:3: must be 1-65535 (key daemon.port)".into()),
+            ..env()
+        };
+        let err = e.local_addr().unwrap_err();
+        assert!(matches!(err, ClientError::Config(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: config.toml:3: must be 1-65535 (key daemon.port)"
+        );
+        assert!(e.default_port().is_err());
+        assert!(resolve_target("w1", &e, &[]).is_err());
+        assert!(resolve_target("w1@box", &e, &[]).is_err());
+        // Even when the environment names the whole address.
+        let e = ClientEnv {
+            host: Some("127.0.0.1".into()),
+            port: Some("4000".into()),
+            ..e
+        };
+        assert!(e.local_addr().is_err());
+    }
+
+    #[test]
+    fn from_env_reads_the_file_section() {
+        // Only the pure part: what `from_env` stores comes from `settings::daemon_section`.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[daemon]\nhost = \"::\"\nport = 4321\n").unwrap();
+        let e = ClientEnv {
+            file: settings::daemon_section(&path).unwrap(),
+            ..env()
+        };
+        assert_eq!(e.local_addr().unwrap().authority(), "[::1]:4321");
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<DaemonStatus, ClientEr
     }
     let paths = Paths::from_env();
     let log = daemon_log_path(&paths);
-    let mut child = spawn_daemon(client.addr().host.as_str(), client.addr().port, &log)
+    // The daemon binds `HOST`, else `[daemon] host` of config.toml, else 127.0.0.1.
+    let bind_configured = std::env::var_os("HOST").is_some_and(|h| !h.is_empty())
+        || crate::settings::daemon_section(&paths.config_toml()).is_ok_and(|d| d.host.is_some());
+    let host = host_flag(&client.addr().host, bind_configured);
+    let mut child = spawn_daemon(host.as_deref(), client.addr().port, &log)
         .map_err(|e| ClientError::DaemonStart(format!("cannot run the telepty executable: {e}")))?;
 
     let mut deadline = Instant::now() + START_TIMEOUT;
@@ -97,17 +101,23 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<DaemonStatus, ClientEr
     Ok(DaemonStatus::Started)
 }
 
-fn spawn_daemon(host: &str, port: u16, log: &Path) -> std::io::Result<std::process::Child> {
+/// The `--host` for a daemon started for a client of `client_host`. The daemon binds `HOST`,
+/// else `[daemon] host`, else 127.0.0.1 (`bind_configured`: one of the first two is set). Only
+/// an IPv6 loopback client address needs it to bind elsewhere; a configured bind address
+/// (e.g. 0.0.0.0 or ::) is the user's choice and stays.
+fn host_flag(client_host: &str, bind_configured: bool) -> Option<String> {
+    let bare = client_host.trim_start_matches('[').trim_end_matches(']');
+    (bare.contains(':') && !bind_configured).then(|| bare.to_string())
+}
+
+fn spawn_daemon(host: Option<&str>, port: u16, log: &Path) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
 
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("daemon").arg("--port").arg(port.to_string());
-    // The daemon binds `HOST` (default 127.0.0.1). Only an IPv6 loopback client address needs
-    // it to bind elsewhere; an explicit `HOST` (e.g. 0.0.0.0) is the user's choice and stays.
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.contains(':') && std::env::var_os("HOST").is_none_or(|h| h.is_empty()) {
-        cmd.arg("--host").arg(bare);
+    if let Some(host) = host {
+        cmd.arg("--host").arg(host);
     }
     // The daemon is nobody's session child.
     cmd.env_remove("TELEPTY_SESSION_ID");
@@ -178,6 +188,17 @@ mod tests {
             last_log_line(&p).as_deref(),
             Some("Port 3848 is already in use by another process.")
         );
+    }
+
+    #[test]
+    fn host_flag_only_for_unconfigured_ipv6() {
+        assert_eq!(host_flag("127.0.0.1", false), None);
+        assert_eq!(host_flag("localhost", false), None);
+        assert_eq!(host_flag("::1", false).as_deref(), Some("::1"));
+        assert_eq!(host_flag("[::1]", false).as_deref(), Some("::1"));
+        // HOST or `[daemon] host` decides (e.g. `::` also serves ::1).
+        assert_eq!(host_flag("::1", true), None);
+        assert_eq!(host_flag("127.0.0.1", true), None);
     }
 
     #[tokio::test]

@@ -28,6 +28,10 @@ pub enum ClientError {
     /// An address, target or client setting could not be understood.
     #[error("{0}")]
     BadAddress(String),
+    /// `config.toml` is invalid (the settings error: `config.toml:LINE: message (key k)`), so
+    /// the daemon's address cannot be known.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// An open connection (WebSocket) to the daemon broke.
     #[error("lost the connection to the telepty daemon at {addr}")]
     Disconnected { addr: String },
