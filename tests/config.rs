@@ -388,6 +388,25 @@ impl Drop for StateDaemon<'_> {
     }
 }
 
+/// Wait for `child` at most `secs` seconds; kill it and panic if it is still running.
+fn wait_with_timeout(mut child: std::process::Child, secs: u64, what: &str) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "{what} still running after {secs} s; stderr: {}",
+                stderr(&o)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn cli_starts_and_reaches_the_daemon_on_the_config_file_port() {
     let home = tempfile::tempdir().unwrap();
@@ -572,4 +591,45 @@ fn show_flags_beat_env_beat_file() {
     // The same validation as `telepty daemon --port`.
     let o = run(home.path(), &["config", "show", "--port", "0"], &[]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn tui_refuses_an_invalid_file_before_touching_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    write_config(
+        home.path(),
+        "theme = \"dark\"\n\n[engine]\nscrollback_lines = \"lots\"\n",
+    );
+    // No terminal at all: the check must come first.
+    let child = Command::new(bin())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("tui")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_with_timeout(child, 20, "telepty tui");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        o.stdout.is_empty(),
+        "wrote to the terminal: {:?}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("telepty: invalid configuration: config.toml:4: "),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with("(key engine.scrollback_lines)"),
+        "{err}"
+    );
+    assert!(
+        !home.path().join(".telepty/daemon-state.json").exists(),
+        "the dashboard started a server"
+    );
 }

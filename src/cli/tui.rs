@@ -7,13 +7,14 @@ use super::examples;
 #[derive(Args, Debug)]
 #[command(after_help = examples::TUI)]
 pub struct TuiArgs {
-    /// Address to serve on, and of a running daemon to mirror [env: HOST; default 127.0.0.1]
+    /// Address to serve on, and of a running daemon to mirror [env: HOST; file: [daemon] host;
+    /// default 127.0.0.1]
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// Port [env: PORT, then TELEPTY_PORT; default 3848]
+    /// Port [env: PORT, then TELEPTY_PORT; file: [daemon] port; default 3848]
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Theme: dark, light, high-contrast, or a file in ~/.config/telepty/themes/
+    /// Theme: dark, light, high-contrast, or a file in ~/.config/telepty/themes/ [file: theme]
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }

@@ -62,9 +62,10 @@ use source::{EmbeddedPane, PaneSource};
 /// Options of `telepty tui`.
 #[derive(Clone, Debug, Default)]
 pub struct TuiOptions {
-    /// Address to serve on (flag, then `HOST`, then 127.0.0.1), and of a daemon to mirror.
+    /// Address to serve on (flag, then `HOST`, `[daemon] host`, 127.0.0.1), and of a daemon to
+    /// mirror.
     pub host: Option<String>,
-    /// Port (flag, then `PORT`, `TELEPTY_PORT`, 3848).
+    /// Port (flag, then `PORT`, `TELEPTY_PORT`, `[daemon] port`, 3848).
     pub port: Option<u16>,
     /// Theme name (built-in or `~/.config/telepty/themes/<name>.toml`).
     pub theme: Option<String>,
@@ -89,41 +90,6 @@ pub(crate) fn is_session_event(v: &Value) -> bool {
 const FRAME: Duration = Duration::from_millis(16);
 /// Shortest time between two embedded session-list refreshes.
 const REFRESH_MIN: Duration = Duration::from_millis(50);
-
-#[derive(Default)]
-struct TuiConfig {
-    theme: Option<String>,
-    prefix: Option<String>,
-}
-
-/// `theme` / `prefix` from `~/.config/telepty/config.toml` (top level or under `[tui]`).
-fn load_config(paths: &Paths) -> TuiConfig {
-    let Ok(text) = std::fs::read_to_string(paths.config_toml()) else {
-        return TuiConfig::default();
-    };
-    let doc = match toml::from_str::<toml::Table>(&text) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(
-                "ignoring {}: {}",
-                paths.config_toml().display(),
-                e.message()
-            );
-            return TuiConfig::default();
-        }
-    };
-    let tui = doc.get("tui").and_then(toml::Value::as_table);
-    let get = |k: &str| {
-        tui.and_then(|t| t.get(k))
-            .or_else(|| doc.get(k))
-            .and_then(toml::Value::as_str)
-            .map(str::to_string)
-    };
-    TuiConfig {
-        theme: get("theme"),
-        prefix: get("prefix"),
-    }
-}
 
 fn init_logging(paths: &Paths) {
     let dir = paths.log_dir();
@@ -156,34 +122,50 @@ fn env_nonempty(name: &str) -> Option<String> {
 /// Run the dashboard; returns the process exit code. Errors print one line on stderr.
 pub fn run(opts: TuiOptions) -> i32 {
     use std::io::IsTerminal;
+    let paths = Paths::from_env();
+    // Flags > env > file > defaults. An invalid config file stops the dashboard the way it
+    // stops `telepty daemon`, before the terminal is touched.
+    let mut settings = match crate::settings::load(&paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("telepty: invalid configuration: {e}");
+            return 1;
+        }
+    };
+    settings.apply_flags(&crate::settings::Flags {
+        host: opts.host.clone(),
+        port: opts.port,
+        theme: opts.theme.clone(),
+    });
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("telepty tui: needs an interactive terminal (stdin and stdout must be a TTY)");
         return 1;
     }
-    let paths = Paths::from_env();
     init_logging(&paths);
-    let config = load_config(&paths);
     let mut warning = None;
-    let theme = match &opts.theme {
+    let theme = match settings.theme.as_deref() {
+        None => theme::Theme::base(),
+        Some(name) if settings.source("theme") == crate::settings::Source::Flag => {
+            match theme::load(name) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("telepty tui: {e}");
+                    return 1;
+                }
+            }
+        }
+        // A theme named in the file that cannot be loaded is not fatal.
         Some(name) => match theme::load(name) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("telepty tui: {e}");
-                return 1;
-            }
-        },
-        None => match config.theme.as_deref().map(theme::load) {
-            None => theme::Theme::base(),
-            Some(Ok(t)) => t,
-            Some(Err(e)) => {
                 warning = Some(format!("config.toml: {e}; using the default theme"));
                 theme::Theme::base()
             }
         },
     };
-    let prefix = match env_nonempty("TELEPTY_TUI_PREFIX").or(config.prefix) {
+    let prefix = match settings.tui_prefix.as_deref() {
         None => KeySpec::default(),
-        Some(p) => match KeySpec::parse(&p) {
+        Some(p) => match KeySpec::parse(p) {
             Ok(k) => k,
             Err(e) => {
                 eprintln!("telepty tui: prefix key: {e}");
@@ -201,6 +183,12 @@ pub fn run(opts: TuiOptions) -> i32 {
             eprintln!("telepty tui: cannot start the async runtime: {e}");
             return 1;
         }
+    };
+    // The address as resolved above (flags, env, file): served on, or mirrored.
+    let opts = TuiOptions {
+        host: Some(settings.host.clone()),
+        port: Some(settings.port),
+        ..opts
     };
     let code = rt.block_on(main_async(opts, theme, prefix, warning));
     rt.shutdown_timeout(Duration::from_secs(2));
@@ -243,11 +231,7 @@ async fn main_async(
             )
         }
         Startup::AlreadyRunning { port, .. } => {
-            let host = opts
-                .host
-                .clone()
-                .or_else(|| env_nonempty("HOST"))
-                .unwrap_or_else(|| "127.0.0.1".into());
+            let host = opts.host.clone().unwrap_or_else(|| "127.0.0.1".into());
             let host = if is_loopback_or_any(&host) && !crate::client::addr::is_local_host(&host) {
                 "127.0.0.1".to_string()
             } else {
