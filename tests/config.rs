@@ -526,6 +526,20 @@ fn an_invalid_file_stops_client_commands_with_one_line() {
         stderr(&o).trim_end(),
         "telepty: invalid configuration: config.toml:2: must be at least 16 (key engine.memory_budget_mb)"
     );
+    // Commands that take a session argument fail the same way (not as a usage error).
+    for args in [
+        &["inject", "w1", "hi"][..],
+        &["read-screen", "w1"],
+        &["multicast", "a,b", "x"],
+    ] {
+        let o = run(home.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).trim_end(),
+            "telepty: invalid configuration: config.toml:2: must be at least 16 (key engine.memory_budget_mb)",
+            "{args:?}"
+        );
+    }
     assert!(
         !home.path().join(".telepty/daemon-state.json").exists(),
         "a daemon was started despite the invalid file"

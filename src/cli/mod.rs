@@ -36,7 +36,8 @@ use output::Failure;
     version,
     arg_required_else_help = true,
     after_help = "Every session argument also accepts id@host[:port] to address another daemon.\n\
-                  Environment: TELEPTY_HOST, TELEPTY_PORT, TELEPTY_TOKEN, TELEPTY_SESSION_ID."
+                  Environment: TELEPTY_HOST, TELEPTY_PORT, TELEPTY_TOKEN, TELEPTY_SESSION_ID, TELEPTY_CONFIG;\n\
+                  the daemon's address falls back to [daemon] of config.toml."
 )]
 pub struct Cli {
     #[command(subcommand)]

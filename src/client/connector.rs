@@ -93,7 +93,11 @@ impl Connector {
             Some(_) => self.peers(),
             None => Vec::new(),
         };
-        let target = resolve_target(spec, &self.env, &peers).map_err(|e| invalid(e.to_string()))?;
+        let target = resolve_target(spec, &self.env, &peers).map_err(|e| match e {
+            // Not the argument's fault: the configuration file is broken.
+            ClientError::Config(_) => ConnectError::Daemon(e),
+            e => invalid(e.to_string()),
+        })?;
         if target.is_remote() {
             let c = match self.local_client() {
                 Ok(b) => b.with_addr(target.addr.clone()),
