@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Conn, Goal, Tmux, bin, env_usize, free_port, row, tempdir, wait_for};
+use support::{Conn, Goal, Tmux, bin, descendants, env_usize, free_port, row, tempdir, wait_for};
 
 const W: u16 = 240;
 const H: u16 = 67;
@@ -92,46 +92,6 @@ fn wchar(pid: u32) -> u64 {
                 .find_map(|l| l.strip_prefix("wchar:").and_then(|v| v.trim().parse().ok()))
         })
         .unwrap_or(0)
-}
-
-/// All descendants of `pid` whose comm starts with `prefix`.
-fn descendants(pid: u32, prefix: &str) -> Vec<u32> {
-    let mut parent: Vec<(u32, u32, String)> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            let ppid = stat[r + 1..]
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse::<u32>().ok())
-                .unwrap_or(0);
-            parent.push((p, ppid, stat[l + 1..r].to_string()));
-        }
-    }
-    let mut set = vec![pid];
-    let mut i = 0;
-    while i < set.len() {
-        let cur = set[i];
-        for (p, pp, _) in &parent {
-            if *pp == cur && !set.contains(p) {
-                set.push(*p);
-            }
-        }
-        i += 1;
-    }
-    parent
-        .iter()
-        .filter(|(p, _, c)| *p != pid && set.contains(p) && c.starts_with(prefix))
-        .map(|(p, _, _)| *p)
-        .collect()
 }
 
 /// A sampling window over a set of pids: CPU of `measured`, bytes written by `writers`.

@@ -5,29 +5,17 @@
 //!
 //! Needs root and iproute2 (like tests/security.rs). Every wait polls with a deadline.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::{Daemon, T, show};
 use serde_json::Value;
 
-const T: Duration = Duration::from_secs(20);
 /// Both daemons use the default port, each in its own namespace.
 const PORT: u16 = 3848;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_telepty")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[track_caller]
 fn ok(o: Output) -> Output {
@@ -63,30 +51,6 @@ fn ip(args: &[&str]) -> Result<(), String> {
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
-    }
-}
-
-/// Run with a 60 s cap.
-fn run_capped(mut cmd: Command) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => out.expect("wait"),
-        Err(_) => {
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            }
-            panic!("command did not finish within 60 s: {cmd:?}");
-        }
     }
 }
 
@@ -145,156 +109,31 @@ impl Drop for NsPair {
     }
 }
 
-/// A daemon inside a namespace (`HOST=0.0.0.0`, port 3848) with a private HOME.
-struct NsDaemon {
-    ns: String,
-    home: tempfile::TempDir,
-    child: Option<Child>,
-    token: String,
+fn spawn_bash(d: &Daemon, id: &str) {
+    ok(d.cli(&[
+        "spawn",
+        "--id",
+        id,
+        "-d",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+    ]));
 }
 
-impl NsDaemon {
-    fn start(ns: &str) -> NsDaemon {
-        let home = tempfile::Builder::new()
-            .prefix("telepty-peers-")
-            .tempdir()
-            .unwrap();
-        let mut d = NsDaemon {
-            ns: ns.to_string(),
-            home,
-            child: None,
-            token: String::new(),
-        };
-        let log = std::fs::File::create(d.home.path().join("daemon.log")).unwrap();
-        let mut cmd = d.command(&[("HOST", "0.0.0.0")]);
-        cmd.args([bin(), "daemon", "--port", &PORT.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        d.child = Some(cmd.spawn().expect("start the daemon in the namespace"));
-        let deadline = Instant::now() + T;
-        loop {
-            let o = d.run(&[
-                "curl",
-                "-s",
-                "-m",
-                "2",
-                &format!("http://127.0.0.1:{PORT}/api/health"),
-            ]);
-            if stdout(&o).contains("\"ok\"") {
-                break;
-            }
-            if let Some(st) = d.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("daemon in {ns} exited: {st}\n{}", d.log());
-            }
-            if Instant::now() >= deadline {
-                panic!("daemon in {ns} did not answer\n{}", d.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+/// Polls `read-screen <spec>` (run by `d`'s CLI) until it shows `line`.
+fn wait_screen_line(d: &Daemon, spec: &str, line: &str) {
+    let deadline = Instant::now() + T;
+    loop {
+        let o = d.cli(&["read-screen", spec]);
+        if o.status.success() && has_line(&stdout(&o), line) {
+            return;
         }
-        let cfg: Value = serde_json::from_str(
-            &std::fs::read_to_string(d.home.path().join(".telepty/config.json")).unwrap(),
-        )
-        .unwrap();
-        d.token = cfg["authToken"].as_str().unwrap().to_string();
-        d
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.home().join("daemon.log")).unwrap_or_default()
-    }
-
-    /// `ip netns exec <ns> env -i PATH=… HOME=… TELEPTY_PORT=3848 [extra]` (program follows).
-    fn command(&self, extra: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns, "env", "-i"])
-            .arg(format!(
-                "PATH={}",
-                std::env::var("PATH").unwrap_or_default()
-            ))
-            .arg(format!("HOME={}", self.home().display()))
-            .arg(format!("TELEPTY_PORT={PORT}"))
-            .arg("TELEPTY_HEALTH_POLL_MS=200")
-            .arg("NO_COLOR=1");
-        for (k, v) in extra {
-            cmd.arg(format!("{k}={v}"));
+        if Instant::now() >= deadline {
+            panic!("{spec} never showed {line:?}: {}", show(&o));
         }
-        cmd.current_dir(self.home());
-        cmd
-    }
-
-    fn run(&self, argv: &[&str]) -> Output {
-        let mut cmd = self.command(&[]);
-        cmd.args(argv);
-        run_capped(cmd)
-    }
-
-    /// The telepty CLI inside this namespace, against its own daemon by default.
-    fn cli(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command(&[]);
-        cmd.arg(bin()).args(args);
-        run_capped(cmd)
-    }
-
-    fn spawn_bash(&self, id: &str) {
-        ok(self.cli(&[
-            "spawn",
-            "--id",
-            id,
-            "-d",
-            "--",
-            "bash",
-            "--norc",
-            "--noprofile",
-        ]));
-    }
-
-    /// Polls `read-screen <spec>` until it shows `line`.
-    fn wait_screen_line(&self, spec: &str, line: &str) {
-        let deadline = Instant::now() + T;
-        loop {
-            let o = self.cli(&["read-screen", spec]);
-            if o.status.success() && has_line(&stdout(&o), line) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!("{spec} never showed {line:?}: {}", show(&o));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe {
-                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for NsDaemon {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- daemon log ({}) ---\n{}", self.ns, self.log());
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -326,15 +165,15 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn peers_across_two_network_namespaces() {
     let net = NsPair::create();
-    let a = NsDaemon::start(&net.a);
-    let mut b = NsDaemon::start(&net.b);
-    a.spawn_bash("s");
-    a.spawn_bash("aonly");
-    b.spawn_bash("s");
-    b.spawn_bash("bonly");
+    let a = Daemon::start_in_netns(&net.a, PORT, "0.0.0.0");
+    let mut b = Daemon::start_in_netns(&net.b, PORT, "0.0.0.0");
+    spawn_bash(&a, "s");
+    spawn_bash(&a, "aonly");
+    spawn_bash(&b, "s");
+    spawn_bash(&b, "bonly");
 
     // `peers add` keeps the rest of config.toml and writes it 0600.
-    let cfg = a.home().join(".config/telepty/config.toml");
+    let cfg = a.home_path().join(".config/telepty/config.toml");
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     std::fs::write(
         &cfg,
@@ -394,7 +233,7 @@ fn peers_across_two_network_namespaces() {
 
     // id@peer: inject and read-screen with the peer's token.
     ok(a.cli(&["inject", "s@b", "echo hello-$((6*7))"]));
-    a.wait_screen_line("s@b", "hello-42");
+    wait_screen_line(&a, "s@b", "hello-42");
     let o = ok(a.cli(&["read-screen", &format!("s@127.0.0.1:{PORT}")]));
     assert!(!has_line(&stdout(&o), "hello-42"), "local s untouched");
 
@@ -406,7 +245,7 @@ fn peers_across_two_network_namespaces() {
         "exists on several hosts (local, b)",
     );
     ok(a.cli(&["inject", "bonly", "echo routed-$((5+5))"]));
-    a.wait_screen_line("bonly@b", "routed-10");
+    wait_screen_line(&a, "bonly@b", "routed-10");
 
     // broadcast --all-hosts reaches every session of both daemons.
     let o = ok(a.cli(&["broadcast", "--all-hosts", "echo all-$((1+1))"]));
@@ -415,9 +254,9 @@ fn peers_across_two_network_namespaces() {
         assert!(has_line(&out, l), "{l:?} missing: {}", show(&o));
     }
     for spec in ["aonly", "s@b", "bonly@b"] {
-        a.wait_screen_line(spec, "all-2");
+        wait_screen_line(&a, spec, "all-2");
     }
-    a.wait_screen_line(&format!("s@127.0.0.1:{PORT}"), "all-2");
+    wait_screen_line(&a, &format!("s@127.0.0.1:{PORT}"), "all-2");
 
     // Without B's token (this machine's own token is sent instead), B refuses: clear errors.
     ok(a.cli(&["peers", "add", "b", &url_b]));
@@ -468,7 +307,7 @@ fn peers_across_two_network_namespaces() {
     assert!(stdout(&o).contains("FAIL @b"), "{}", show(&o));
     // With the peer down the bare id is no longer ambiguous.
     ok(a.cli(&["inject", "s", "echo local-$((3+4))"]));
-    a.wait_screen_line(&format!("s@127.0.0.1:{PORT}"), "local-7");
+    wait_screen_line(&a, &format!("s@127.0.0.1:{PORT}"), "local-7");
 
     // Removing the peer restores the single-host list.
     ok(a.cli(&["peers", "remove", "b"]));

@@ -191,9 +191,9 @@ pub fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// `pid` itself and its direct children, as (pid, comm).
-pub fn self_and_children(pid: u32) -> Vec<(u32, String)> {
-    let mut out: Vec<(u32, String)> = comm(pid).map(|c| (pid, c)).into_iter().collect();
+/// Every process as (pid, ppid, comm), read from /proc/<pid>/stat.
+pub fn processes() -> Vec<(u32, u32, String)> {
+    let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
     };
@@ -210,12 +210,44 @@ pub fn self_and_children(pid: u32) -> Vec<(u32, String)> {
         let ppid = stat[r + 1..]
             .split_whitespace()
             .nth(1)
-            .and_then(|s| s.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push((p, stat[l + 1..r].to_string()));
-        }
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0);
+        out.push((p, ppid, stat[l + 1..r].to_string()));
     }
     out
+}
+
+/// `pid` itself and its direct children, as (pid, comm).
+pub fn self_and_children(pid: u32) -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = comm(pid).map(|c| (pid, c)).into_iter().collect();
+    out.extend(
+        processes()
+            .into_iter()
+            .filter(|(_, pp, _)| *pp == pid)
+            .map(|(p, _, c)| (p, c)),
+    );
+    out
+}
+
+/// All descendants of `pid` (not `pid` itself) whose comm starts with `prefix`.
+pub fn descendants(pid: u32, prefix: &str) -> Vec<u32> {
+    let table = processes();
+    let mut set = vec![pid];
+    let mut i = 0;
+    while i < set.len() {
+        let cur = set[i];
+        for (p, pp, _) in &table {
+            if *pp == cur && !set.contains(p) {
+                set.push(*p);
+            }
+        }
+        i += 1;
+    }
+    table
+        .iter()
+        .filter(|(p, _, c)| *p != pid && set.contains(p) && c.starts_with(prefix))
+        .map(|(p, _, _)| *p)
+        .collect()
 }
 
 pub fn cpu_model() -> String {

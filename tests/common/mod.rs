@@ -101,6 +101,58 @@ pub fn has_line(screen: &str, line: &str) -> bool {
     count_lines(screen, line) > 0
 }
 
+/// A command's exit status and output, for failure messages.
+pub fn show(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `cmd` (stdin null) with a 60 s cap and returns its output; `what` names it on timeout.
+fn run_capped(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Read the pipes on helper threads so a hung command cannot hang the test.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let h_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let h_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(st) => st.unwrap_or_else(|e| panic!("wait for {what}: {e}")),
+        Err(_) => {
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            panic!("{what} did not finish within 60 s");
+        }
+    };
+    Output {
+        status,
+        stdout: h_out.join().unwrap(),
+        stderr: h_err.join().unwrap(),
+    }
+}
+
 fn is_uuid_v4(s: &str) -> bool {
     let re =
         regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -162,6 +214,8 @@ pub struct Daemon {
     child: Option<Child>,
     agent: ureq::Agent,
     starts: u32,
+    /// Network namespace the daemon and the CLI run in (`ip netns exec`), if any.
+    netns: Option<String>,
 }
 
 impl Daemon {
@@ -176,33 +230,7 @@ impl Daemon {
 
     /// Like [`Daemon::start_with`], with `files` (paths relative to HOME) written beforehand.
     pub fn start_full(env: &[(&str, &str)], host: Option<&str>, files: &[(&str, &str)]) -> Daemon {
-        let home = tempfile::Builder::new()
-            .prefix("telepty-it-")
-            .tempdir()
-            .expect("create temp HOME");
-        for (rel, content) in files {
-            let p = home.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, content).unwrap();
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(90)))
-            .build()
-            .into();
-        let mut d = Daemon {
-            home,
-            port: 0,
-            token: String::new(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            host: host.map(str::to_string),
-            child: None,
-            agent,
-            starts: 0,
-        };
+        let mut d = Daemon::new(env, host, files, None);
         // A port picked by bind(0) can be taken by a parallel test before the daemon binds it:
         // retry a few times with a new port if the daemon dies during start-up.
         let mut last_err = String::new();
@@ -219,6 +247,57 @@ impl Daemon {
         );
     }
 
+    /// A daemon inside network namespace `ns` (`ip netns exec`, needs root) on `port` with
+    /// `HOST=<host>`. The CLI ([`Daemon::cli`]) runs in the namespace too; the HTTP and
+    /// WebSocket helpers are refused, since they would reach the test's own namespace.
+    pub fn start_in_netns(ns: &str, port: u16, host: &str) -> Daemon {
+        let mut d = Daemon::new(&[], Some(host), &[], Some(ns));
+        d.port = port;
+        if let Err(e) = d.launch() {
+            panic!(
+                "daemon in {ns} did not start: {e}\n--- daemon log ---\n{}",
+                d.log()
+            );
+        }
+        d
+    }
+
+    fn new(
+        env: &[(&str, &str)],
+        host: Option<&str>,
+        files: &[(&str, &str)],
+        netns: Option<&str>,
+    ) -> Daemon {
+        let home = tempfile::Builder::new()
+            .prefix("telepty-it-")
+            .tempdir()
+            .expect("create temp HOME");
+        for (rel, content) in files {
+            let p = home.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, content).unwrap();
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(90)))
+            .build()
+            .into();
+        Daemon {
+            home,
+            port: 0,
+            token: String::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            host: host.map(str::to_string),
+            child: None,
+            agent,
+            starts: 0,
+            netns: netns.map(str::to_string),
+        }
+    }
+
     pub fn home_path(&self) -> &Path {
         self.home.path()
     }
@@ -231,8 +310,13 @@ impl Daemon {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// The environment shared by the daemon and the CLI.
+    /// The environment shared by the daemon and the CLI. In a network namespace (another
+    /// machine, in effect) nothing of the test's environment but PATH is kept.
     fn apply_env(&self, cmd: &mut Command) {
+        if self.netns.is_some() {
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default());
+        }
         for (k, _) in std::env::vars() {
             if k.starts_with("TELEPTY_")
                 || SCRUBBED.contains(&k.as_str())
@@ -250,6 +334,56 @@ impl Daemon {
         }
     }
 
+    /// `program`, run inside the daemon's network namespace if it has one.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, program]);
+                cmd
+            }
+            None => Command::new(program),
+        }
+    }
+
+    /// Panics for a daemon in a network namespace: 127.0.0.1 here is not its loopback.
+    fn assert_reachable(&self) {
+        if let Some(ns) = &self.netns {
+            panic!("the daemon runs in network namespace {ns}: drive it with cli()");
+        }
+    }
+
+    /// Whether GET /api/health answers `{status:"ok"}`.
+    fn healthy(&self) -> bool {
+        if self.netns.is_some() {
+            let mut cmd = self.command("curl");
+            self.apply_env(&mut cmd);
+            cmd.args([
+                "-s",
+                "-m",
+                "2",
+                &format!("http://127.0.0.1:{}/api/health", self.port),
+            ]);
+            let o = run_capped(cmd, "curl /api/health");
+            let body: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+            return body["status"] == "ok";
+        }
+        if let Ok(mut r) = self
+            .agent
+            .get(self.url("/api/health"))
+            .config()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .call()
+        {
+            if r.status().as_u16() == 200 {
+                let body: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+                return body["status"] == "ok";
+            }
+        }
+        false
+    }
+
     fn launch(&mut self) -> Result<(), String> {
         self.starts += 1;
         let log = std::fs::OpenOptions::new()
@@ -257,7 +391,7 @@ impl Daemon {
             .append(true)
             .open(self.log_path())
             .expect("open daemon log");
-        let mut cmd = Command::new(bin());
+        let mut cmd = self.command(bin());
         cmd.arg("daemon").arg("--port").arg(self.port.to_string());
         self.apply_env(&mut cmd);
         if let Some(h) = &self.host {
@@ -275,20 +409,8 @@ impl Daemon {
                 self.child = None;
                 return Err(format!("daemon exited during start-up with {st}"));
             }
-            if let Ok(mut r) = self
-                .agent
-                .get(self.url("/api/health"))
-                .config()
-                .timeout_global(Some(Duration::from_secs(2)))
-                .build()
-                .call()
-            {
-                if r.status().as_u16() == 200 {
-                    let body: Value = r.body_mut().read_json().unwrap_or(Value::Null);
-                    if body["status"] == "ok" {
-                        break;
-                    }
-                }
+            if self.healthy() {
+                break;
             }
             if Instant::now() >= deadline {
                 self.kill();
@@ -350,9 +472,17 @@ impl Daemon {
         st
     }
 
+    /// SIGKILL the daemon and reap it. HOME (config, sessions, logs) and the port stay, so
+    /// [`Daemon::restart`] can start it again.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("daemon not running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Start a new daemon on the same HOME and port.
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "stop() the daemon first");
+        assert!(self.child.is_none(), "stop() or kill9() the daemon first");
         // The old listening socket may linger briefly; retry the same port for a while.
         let mut last = String::new();
         for _ in 0..10 {
@@ -366,6 +496,7 @@ impl Daemon {
     }
 
     pub fn url(&self, path: &str) -> String {
+        self.assert_reachable();
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
@@ -442,6 +573,7 @@ impl Daemon {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> RawResponse {
+        self.assert_reachable();
         let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to daemon");
         raw_http(
             stream,
@@ -455,11 +587,23 @@ impl Daemon {
 
     // --------------------------------------------------------------------------- sessions
 
-    /// POST /api/sessions/spawn, asserting 201.
+    /// POST /api/sessions/spawn (100x30), asserting 201.
     pub fn spawn(&self, id: &str, command: &str, args: &[&str]) -> Value {
+        self.spawn_sized(id, command, args, 100, 30)
+    }
+
+    /// POST /api/sessions/spawn with a terminal size, asserting 201.
+    pub fn spawn_sized(
+        &self,
+        id: &str,
+        command: &str,
+        args: &[&str],
+        cols: u16,
+        rows: u16,
+    ) -> Value {
         let r = self.post(
             "/api/sessions/spawn",
-            json!({"session_id": id, "command": command, "args": args, "cols": 100, "rows": 30}),
+            json!({"session_id": id, "command": command, "args": args, "cols": cols, "rows": rows}),
         );
         assert_eq!(r.0, 201, "spawn {id} ({command} {args:?}) failed: {}", r.1);
         r.1
@@ -477,10 +621,12 @@ impl Daemon {
 
     /// POST inject, asserting 200 + success.
     pub fn inject(&self, id: &str, prompt: &str) -> Value {
-        let r = self.post(
-            &format!("/api/sessions/{id}/inject"),
-            json!({"prompt": prompt}),
-        );
+        self.inject_json(id, json!({"prompt": prompt}))
+    }
+
+    /// POST inject with a whole body (`from`, `submit`, …), asserting 200 + success.
+    pub fn inject_json(&self, id: &str, body: Value) -> Value {
+        let r = self.post(&format!("/api/sessions/{id}/inject"), body);
         assert_eq!(r.0, 200, "inject into {id} failed: {}", r.1);
         assert_eq!(r.1["success"], json!(true), "{}", r.1);
         r.1
@@ -597,7 +743,7 @@ impl Daemon {
     // --------------------------------------------------------------------------- CLI
 
     pub fn cli_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin());
+        let mut cmd = self.command(bin());
         cmd.args(args);
         self.apply_env(&mut cmd);
         cmd.current_dir(self.home.path()).stdin(Stdio::null());
@@ -606,44 +752,14 @@ impl Daemon {
 
     /// Runs the CLI against this daemon (60 s cap) and returns its output.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let mut child = self
-            .cli_command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn telepty CLI");
-        let pid = child.id();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Read the pipes on a helper thread so a hung CLI cannot hang the test.
-        let mut stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let h_out = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = stdout.read_to_end(&mut b);
-            b
-        });
-        let h_err = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = stderr.read_to_end(&mut b);
-            b
-        });
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        let status = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(st) => st.expect("wait for CLI"),
-            Err(_) => {
-                unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
-                }
-                panic!("`telepty {}` did not finish within 60 s", args.join(" "));
-            }
-        };
-        Output {
-            status,
-            stdout: h_out.join().unwrap(),
-            stderr: h_err.join().unwrap(),
-        }
+        self.cli_env(args, &[])
+    }
+
+    /// Like [`Daemon::cli`], with extra environment for the CLI.
+    pub fn cli_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.cli_command(args);
+        cmd.envs(extra_env.iter().copied());
+        run_capped(cmd, &format!("`telepty {}`", args.join(" ")))
     }
 
     // --------------------------------------------------------------------------- WebSocket
@@ -656,6 +772,7 @@ impl Daemon {
 
     /// Connects a WebSocket with extra headers; a refused upgrade gives `(status, body)`.
     pub fn ws_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Ws, (u16, Value)> {
+        self.assert_reachable();
         let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to daemon");
         ws_connect(stream, &format!("127.0.0.1:{}", self.port), path, headers)
     }
