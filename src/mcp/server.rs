@@ -542,31 +542,4 @@ mod tests {
             "multicast: 2 delivered, 1 failed (c: Session 'c' not found)"
         );
     }
-
-    #[test]
-    fn every_tool_of_the_issue_is_listed() {
-        let server = TeleptyMcp::new(Connector::new(Default::default()), "mcp".into());
-        let mut names: Vec<String> = server
-            .tool_router
-            .list_all()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                "session_broadcast",
-                "session_inject",
-                "session_keys",
-                "session_kill",
-                "session_list",
-                "session_multicast",
-                "session_read",
-                "session_rename",
-                "session_spawn",
-                "session_wait",
-            ]
-        );
-    }
 }

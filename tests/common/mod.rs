@@ -112,7 +112,7 @@ pub fn show(o: &Output) -> String {
 }
 
 /// Runs `cmd` (stdin null) with a 60 s cap and returns its output; `what` names it on timeout.
-fn run_capped(mut cmd: Command, what: &str) -> Output {
+pub fn run_capped(mut cmd: Command, what: &str) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
