@@ -8,6 +8,7 @@
 //! remote-control client (`Rc`), not with telepty's own.
 
 mod common;
+mod tui_support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -962,4 +963,95 @@ fn tcp_addresses_work() {
         "{out}"
     );
     assert_eq!(k.rc.layout(tab), "splits");
+}
+
+/// The dashboard's palette drives kitty too: `kitty open all` opens an attached window per
+/// session, `layout kitty stack` arranges them, `kitty focus` focuses one.
+#[test]
+fn dashboard_palette_opens_arranges_and_focuses_kitty_windows() {
+    if !available() {
+        return;
+    }
+    let k = Kitty::start_with(
+        &["-o", "allow_remote_control=yes"],
+        Listen::Abstract,
+        &[],
+        true,
+    );
+    let home = tui_support::Home::new();
+    let cfg = home.path().join(".config/telepty");
+    std::fs::create_dir_all(&cfg).unwrap();
+    // The dashboard finds kitty through the config file (its environment is scrubbed).
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!("[kitty]\nto = \"{}\"\n", k.addr),
+    )
+    .unwrap();
+    let port = tui_support::free_port();
+    let tui = tui_support::Tui::start(&home, port, &[]);
+    tui.wait_text("embedded");
+    let base = format!("http://127.0.0.1:{port}");
+    for id in ["k1", "k2"] {
+        tui_support::spawn_bash(&base, id, home.path());
+        tui.wait_pane(id, &format!("[AGENT: {id}]"));
+    }
+
+    tui.palette("kitty open all", 0);
+    let tab = wait_for(T, "kitty tab \"telepty\" with two windows", || {
+        k.rc.tab_titled("telepty")
+            .filter(|t| t["windows"].as_array().is_some_and(|w| w.len() == 2))
+    });
+    let tab_id = tab["id"].as_u64().unwrap();
+    let wins = tab["windows"].as_array().unwrap().clone();
+    let mut titles: Vec<&str> = wins.iter().map(|w| w["title"].as_str().unwrap()).collect();
+    titles.sort();
+    assert_eq!(titles, ["k1", "k2"], "{tab}");
+    for w in &wins {
+        let id = w["title"].as_str().unwrap();
+        assert_eq!(w["cmdline"], json!([bin(), "attach", id]), "{w}");
+    }
+    tui.wait_text("kitty open: 2 windows (k1, k2) in tab \"telepty\"");
+    // The windows attached to the dashboard's own sessions.
+    for id in ["k1", "k2"] {
+        wait_until(T, &format!("a kitty window attached to {id}"), || {
+            let (_, v) = tui_support::get(&format!("{base}/api/sessions/{id}"));
+            v["active_clients"].as_u64().unwrap_or(0) >= 1
+        });
+    }
+    assert_eq!(k.rc.layout(tab_id), "grid");
+
+    tui.palette("layout kitty stack", 0);
+    wait_until(T, "the sessions' tab in the stack layout", || {
+        k.rc.layout(tab_id) == "stack"
+    });
+    tui.wait_text(&format!(
+        "kitty layout: tab {tab_id} \"telepty\": grid → stack"
+    ));
+    // The dashboard's own panes kept their layout.
+    assert!(tui_support::pane_text(&tui.capture(), "k1").is_some());
+
+    // Focus each in turn: at least one of the two moves kitty's focus.
+    let active = || -> Vec<u64> {
+        k.rc.tab(tab_id)["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["is_active_window"] == json!(true) || x["is_active"] == json!(true))
+            .filter_map(|x| x["id"].as_u64())
+            .collect()
+    };
+    for id in ["k2", "k1"] {
+        let w = wins.iter().find(|w| w["title"] == json!(id)).unwrap()["id"]
+            .as_u64()
+            .unwrap();
+        tui.palette(&format!("kitty focus {id}"), 0);
+        wait_until(T, &format!("{id}'s window active"), || active() == [w]);
+        tui.wait_text(&format!("kitty focus: window {w} of {id} (tab {tab_id})"));
+    }
+
+    // A session that does not exist is refused in the palette, before kitty is asked.
+    tui.palette("kitty open nope", 0);
+    tui.wait_text("no session \"nope\"");
+    tui.keys(&["Escape"]);
+    assert_eq!(k.rc.tab(tab_id)["windows"].as_array().unwrap().len(), 2);
 }

@@ -40,6 +40,7 @@ impl KittyConn {
             to: self.to.clone(),
             password: self.password.clone(),
             timeout: None,
+            no_tty: false,
         }
     }
 }
@@ -250,38 +251,15 @@ pub async fn run_kitty(ctx: &mut Ctx, a: KittyArgs) -> Result<(), Failure> {
     }
 }
 
-/// Environment the attach windows need to reach the same daemon as this command.
-fn daemon_env() -> Vec<(String, String)> {
-    [
-        "HOME",
-        "TELEPTY_HOST",
-        "TELEPTY_PORT",
-        "TELEPTY_TOKEN",
-        "TELEPTY_CONFIG",
-        "XDG_CONFIG_HOME",
-    ]
-    .iter()
-    .filter_map(|k| {
-        std::env::var(k)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(|v| (k.to_string(), v))
-    })
-    .collect()
-}
-
 async fn open(
     ctx: &mut Ctx,
     conn: &KittyConn,
     settings: &KittySettings,
     o: OpenArgs,
 ) -> Result<(), Failure> {
-    let layout: Layout = match (o.layout, settings.layout.as_deref()) {
-        (Some(l), _) => l,
-        (None, Some(name)) => name
-            .parse()
-            .map_err(|e| Failure::new("kitty open failed", format!("[kitty] layout: {e}")))?,
-        (None, None) => Layout::Grid,
+    let layout: Layout = match o.layout {
+        Some(l) => l,
+        None => settings.open_layout().map_err(fail("kitty open"))?,
     };
     // Which sessions (and that they exist).
     let mut sessions: Vec<String> = Vec::new();
@@ -333,7 +311,10 @@ async fn open(
     let req = OpenRequest {
         sessions,
         program,
-        env: daemon_env(),
+        env: {
+            let addr = ctx.local_client()?.addr().clone();
+            kitty::attach_env(&addr.host, addr.port)
+        },
         layout: Some(layout),
         tab_title: kitty::TAB_TITLE.to_string(),
     };

@@ -214,6 +214,8 @@ pub struct Resolved {
     /// Why a configured password is not used, if it is not.
     pub note: Option<String>,
     pub timeout: Duration,
+    /// Skip the controlling-terminal route (see `ConnectOptions::no_tty`).
+    pub no_tty: bool,
 }
 
 impl Resolved {
@@ -277,6 +279,7 @@ impl Resolved {
             protection,
             note,
             timeout: DEFAULT_TIMEOUT,
+            no_tty: false,
         })
     }
 
@@ -298,7 +301,7 @@ pub async fn connect_resolved(
     }
     // Inside a kitty window whose kitty does not listen on a socket ($KITTY_LISTEN_ON unset):
     // talk to that kitty through the terminal rather than to some other kitty.
-    if transport::tty_route_available() {
+    if !res.no_tty && transport::tty_route_available() {
         return Ok(Kitty::new(res.remote(Address::Tty)));
     }
     // `$TELEPTY_KITTY_SOCKET_DIRS` restricts the search to those directories.

@@ -280,6 +280,9 @@ pub struct ConnectOptions {
     pub password: Option<String>,
     /// Answer timeout per request (default 10 s).
     pub timeout: Option<Duration>,
+    /// Never talk to kitty through the controlling terminal: a full-screen program (the
+    /// dashboard) owns it, and kitty's answers would land in its input.
+    pub no_tty: bool,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -304,6 +307,7 @@ impl ConnectOptions {
         if let Some(t) = self.timeout {
             r.timeout = t;
         }
+        r.no_tty = self.no_tty;
         Ok(r)
     }
 }
@@ -317,6 +321,21 @@ pub async fn connect(
 ) -> Result<Kitty<SocketRemote>, KittyError> {
     let res = opts.resolve(settings)?;
     discovery::connect_resolved(&res, known).await
+}
+
+/// Environment for `telepty attach` windows: the daemon's address (`host`, `port`) and what
+/// selects the token and the configuration.
+pub fn attach_env(host: &str, port: u16) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("TELEPTY_HOST".to_string(), host.to_string()),
+        ("TELEPTY_PORT".to_string(), port.to_string()),
+    ];
+    for k in ["HOME", "TELEPTY_TOKEN", "TELEPTY_CONFIG", "XDG_CONFIG_HOME"] {
+        if let Some(v) = env_nonempty(k) {
+            env.push((k.to_string(), v));
+        }
+    }
+    env
 }
 
 /// What `telepty kitty open` asks for.

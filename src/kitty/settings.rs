@@ -39,6 +39,16 @@ impl KittySettings {
             .unwrap_or_default()
     }
 
+    /// The layout `kitty open` applies: `layout` under `[kitty]`, else grid.
+    pub fn open_layout(&self) -> Result<super::Layout, super::KittyError> {
+        match self.layout.as_deref() {
+            Some(name) => name.parse().map_err(|e| {
+                super::KittyError::Invalid(format!("[kitty] layout in config.toml: {e}"))
+            }),
+            None => Ok(super::Layout::Grid),
+        }
+    }
+
     /// Read from the config file (`$TELEPTY_CONFIG`, else `$XDG_CONFIG_HOME/telepty/config.toml`).
     pub fn load(paths: &Paths) -> KittySettings {
         std::fs::read_to_string(paths.config_toml())

@@ -59,6 +59,13 @@ pub enum Overlay {
 pub enum Effect {
     Run(Op),
     SetTheme(String),
+    /// Through kitty's remote control, whichever backend: `known` are the session ids (to
+    /// recognise their windows), `env` what the attach windows need to reach this daemon.
+    Kitty {
+        action: palette::KittyAction,
+        known: Vec<String>,
+        env: Vec<(String, String)>,
+    },
 }
 
 pub struct Pane {
@@ -113,6 +120,8 @@ pub struct App {
     pub themes: Vec<String>,
     pub key_names: Vec<String>,
     pub pending_focus: Option<String>,
+    /// Environment of the kitty windows `kitty open` starts: what reaches this daemon.
+    pub attach_env: Vec<(String, String)>,
     pub should_quit: bool,
     /// UI state changed since the last draw.
     pub dirty: bool,
@@ -158,6 +167,7 @@ impl App {
                 .map(|(n, _)| n.to_string())
                 .collect(),
             key_names: crate::engine::keys::valid_keys(),
+            attach_env: Vec::new(),
             pending_focus: None,
             should_quit: false,
             dirty: true,
@@ -780,6 +790,14 @@ impl App {
                 self.confirm_kill(arg(0));
                 Vec::new()
             }
+            Cmd::Layout if palette::kitty_layout_arg(&arg(0)).is_some() => {
+                let action = format!(
+                    "layout {}",
+                    palette::kitty_layout_arg(&arg(0)).unwrap_or("")
+                );
+                self.kitty(&action)
+            }
+            Cmd::Kitty => self.kitty(&arg(0)),
             Cmd::Layout => {
                 if let Some(k) = LayoutKind::parse(&arg(0)) {
                     self.set_layout(k);
@@ -815,6 +833,40 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// A kitty action from the palette (validated there; checked again here).
+    fn kitty(&mut self, value: &str) -> Vec<Effect> {
+        let ctx = palette::Ctx {
+            ids: self.panes.iter().map(|p| p.info.id.clone()).collect(),
+            ..Default::default()
+        };
+        let action = match palette::parse_kitty_action(value, &ctx) {
+            Ok(palette::KittyAction::Open(ids)) if ids.is_empty() => {
+                let live: Vec<String> = self
+                    .panes
+                    .iter()
+                    .filter(|p| p.info.live())
+                    .map(|p| p.info.id.clone())
+                    .collect();
+                if live.is_empty() {
+                    self.set_status("kitty open: no live session", false);
+                    return Vec::new();
+                }
+                palette::KittyAction::Open(live)
+            }
+            Ok(a) => a,
+            Err(e) => {
+                self.set_status(format!("kitty: {e}"), false);
+                return Vec::new();
+            }
+        };
+        self.set_status("kitty: …", true);
+        vec![Effect::Kitty {
+            action,
+            known: ctx.ids,
+            env: self.attach_env.clone(),
+        }]
     }
 
     /// Called by the renderer for each visible pane before drawing it: resize the program's
@@ -910,6 +962,37 @@ mod tests {
         ch(&mut app, 'i');
         app.on_event(Event::Paste("x\ny".into()));
         assert_eq!(*panes[1].typed.lock().unwrap(), b"x\ry");
+    }
+
+    #[test]
+    fn kitty_commands_become_kitty_effects() {
+        let (mut app, _) = app_with(&["a", "bb"]);
+        app.attach_env = vec![("TELEPTY_PORT".into(), "4242".into())];
+        let fx = app.execute(Cmd::Kitty, vec!["open all".into()]);
+        assert_eq!(
+            fx,
+            vec![Effect::Kitty {
+                action: palette::KittyAction::Open(vec!["a".into(), "bb".into()]),
+                known: vec!["a".into(), "bb".into()],
+                env: vec![("TELEPTY_PORT".into(), "4242".into())],
+            }]
+        );
+        let fx = app.execute(Cmd::Layout, vec!["kitty tall".into()]);
+        assert!(
+            matches!(&fx[..], [Effect::Kitty { action: palette::KittyAction::Layout(l), .. }] if *l == crate::kitty::Layout::Tall),
+            "{fx:?}"
+        );
+        // The dashboard's own layout is untouched by a kitty layout.
+        assert_eq!(app.layout, LayoutKind::Grid);
+        let fx = app.execute(Cmd::Kitty, vec!["focus zz".into()]);
+        assert!(fx.is_empty());
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("no session \"zz\"")
+        );
     }
 
     #[test]

@@ -54,14 +54,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn ok(text: String) -> Outcome {
+    pub(crate) fn ok(text: String) -> Outcome {
         Outcome {
             text,
             ok: true,
             focus: None,
         }
     }
-    fn err(text: String) -> Outcome {
+    pub(crate) fn err(text: String) -> Outcome {
         Outcome {
             text,
             ok: false,

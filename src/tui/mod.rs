@@ -29,6 +29,7 @@ mod eventlog;
 mod fuzzy;
 mod info;
 mod keymap;
+mod kitty_ops;
 mod layout;
 mod palette;
 mod remote;
@@ -217,17 +218,25 @@ async fn main_async(
             return 1;
         }
     };
-    let (backend, server, label) = match startup {
+    let (backend, server, label, daemon_at) = match startup {
         Startup::Started(server) => {
             let label = if crate::client::addr::is_local_host(&server.host) {
                 format!("embedded :{}", server.port)
             } else {
                 format!("embedded {}:{}", server.host, server.port)
             };
+            // What a `telepty attach` window connects to.
+            let host = match server.host.as_str() {
+                "0.0.0.0" => "127.0.0.1".to_string(),
+                "::" | "[::]" => "::1".to_string(),
+                h => h.to_string(),
+            };
+            let at = (host, server.port);
             (
                 Backend::Embedded(server.engine.clone()),
                 Some(server),
                 label,
+                at,
             )
         }
         Startup::AlreadyRunning { port, .. } => {
@@ -251,6 +260,7 @@ async fn main_async(
                 Backend::Remote(client),
                 None,
                 format!("client → {}", addr.authority()),
+                (addr.host.clone(), addr.port),
             )
         }
         Startup::PortBusy { message } => {
@@ -258,7 +268,8 @@ async fn main_async(
             return 1;
         }
     };
-    let result = run_ui(backend, label, theme, prefix, warning).await;
+    let attach_env = crate::kitty::attach_env(&daemon_at.0, daemon_at.1);
+    let result = run_ui(backend, label, theme, prefix, warning, attach_env).await;
     if let Some(server) = server {
         // Spawned sessions die with an embedded dashboard (the user confirmed on quit).
         let engine = server.engine.clone();
@@ -381,6 +392,7 @@ async fn run_ui(
     theme: theme::Theme,
     prefix: KeySpec,
     warning: Option<String>,
+    attach_env: Vec<(String, String)>,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -390,6 +402,7 @@ async fn run_ui(
     let (mut terminal, _guard) = term::setup()?;
     let mut app = App::new(label, backend.is_embedded(), theme, no_color(), prefix);
     app.themes = theme::available();
+    app.attach_env = attach_env;
     if let Some(w) = warning {
         app.set_status(w, false);
     }
@@ -494,6 +507,14 @@ async fn run_ui(
                             let (b, tx, poke) = (backend.clone(), msg_tx.clone(), poke.clone());
                             rt.spawn(async move {
                                 let out = b.run(op).await;
+                                let _ = tx.send(AppMsg::Outcome(out));
+                                poke.notify_one();
+                            });
+                        }
+                        Effect::Kitty { action, known, env } => {
+                            let (tx, poke) = (msg_tx.clone(), poke.clone());
+                            rt.spawn(async move {
+                                let out = kitty_ops::run(action, known, env).await;
                                 let _ = tx.send(AppMsg::Outcome(out));
                                 poke.notify_one();
                             });

@@ -8,6 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::fuzzy::{FuzzyMatch, rank};
 use super::layout::LayoutKind;
+use crate::kitty;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cmd {
@@ -22,6 +23,7 @@ pub enum Cmd {
     Spawn,
     Kill,
     Layout,
+    Kitty,
     Theme,
     Log,
     MarkAll,
@@ -44,7 +46,10 @@ pub enum ArgKind {
     NewId,
     /// A command line to run.
     Command,
+    /// A pane layout, or `kitty <layout>` for the kitty windows.
     Layout,
+    /// `open [all|ID,…]`, `focus ID` or `layout NAME` (see [`parse_kitty_action`]).
+    Kitty,
     Theme,
 }
 
@@ -131,8 +136,14 @@ pub const COMMANDS: &[CmdSpec] = &[
     CmdSpec {
         cmd: Cmd::Layout,
         name: "layout",
-        desc: "grid | tall | stack | zoom",
+        desc: "grid | tall | stack | zoom; kitty grid|tall|stack|… arranges kitty's windows",
         args: &[arg("layout", ArgKind::Layout)],
+    },
+    CmdSpec {
+        cmd: Cmd::Kitty,
+        name: "kitty",
+        desc: "kitty windows: open [all|ids] (attached), focus ID, layout grid|tall|stack|…",
+        args: &[arg("action", ArgKind::Kitty)],
     },
     CmdSpec {
         cmd: Cmd::Theme,
@@ -397,6 +408,10 @@ impl Palette {
                 suggest_id(cmd, &ctx.ids)
             }
             (_, ArgKind::Session) => ctx.focused.clone().unwrap_or_default(),
+            (_, ArgKind::Kitty) if !ctx.marked.is_empty() => {
+                format!("open {}", ctx.marked.join(","))
+            }
+            (_, ArgKind::Kitty) => "open all".into(),
             _ => String::new(),
         }
     }
@@ -583,7 +598,13 @@ impl Palette {
             ArgKind::Layout => LayoutKind::ALL
                 .iter()
                 .map(|k| k.name().to_string())
+                .chain(
+                    kitty::Layout::ALL
+                        .iter()
+                        .map(|l| format!("kitty {}", l.name())),
+                )
                 .collect(),
+            ArgKind::Kitty => kitty_completions(ctx),
             ArgKind::Theme => ctx.themes.clone(),
             ArgKind::Text | ArgKind::NewId | ArgKind::Command => Vec::new(),
         };
@@ -698,9 +719,17 @@ fn validate(cmd: Cmd, kind: ArgKind, value: &str, ctx: &Ctx) -> Result<(), Strin
             }
         }
         ArgKind::Layout => {
-            if LayoutKind::parse(value).is_none() {
-                return Err("layout is one of grid, tall, stack, zoom".into());
+            if let Some(rest) = kitty_layout_arg(value) {
+                parse_kitty_layout(rest)?;
+            } else if LayoutKind::parse(value).is_none() {
+                return Err(
+                    "layout is one of grid, tall, stack, zoom, or kitty grid|tall|stack|… (Tab completes)"
+                        .into(),
+                );
             }
+        }
+        ArgKind::Kitty => {
+            parse_kitty_action(value, ctx)?;
         }
         ArgKind::Theme => {
             if !ctx.themes.iter().any(|t| t == value) {
@@ -709,6 +738,73 @@ fn validate(cmd: Cmd, kind: ArgKind, value: &str, ctx: &Ctx) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// What the `kitty` palette command (and `layout kitty …`) asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KittyAction {
+    /// A kitty window per session, attached; empty: every live session.
+    Open(Vec<String>),
+    Focus(String),
+    Layout(kitty::Layout),
+}
+
+/// `kitty grid` → `Some("grid")`: the layout argument meant for kitty's windows.
+pub fn kitty_layout_arg(value: &str) -> Option<&str> {
+    let v = value.trim();
+    let rest = v.strip_prefix("kitty")?;
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| rest.trim())
+}
+
+fn parse_kitty_layout(name: &str) -> Result<kitty::Layout, String> {
+    name.parse::<kitty::Layout>().map_err(|e| match e {
+        kitty::KittyError::Invalid(m) => m,
+        other => other.to_string(),
+    })
+}
+
+/// `open all`, `open w1,w2` (or `open w1 w2`), `focus w1`, `layout tall`.
+pub fn parse_kitty_action(value: &str, ctx: &Ctx) -> Result<KittyAction, String> {
+    let v = value.trim();
+    let (verb, rest) = v.split_once(char::is_whitespace).unwrap_or((v, ""));
+    let rest = rest.trim();
+    let known = |id: &str| {
+        if ctx.ids.iter().any(|i| i == id) {
+            Ok(())
+        } else {
+            Err(format!("no session {id:?} (Tab completes)"))
+        }
+    };
+    match verb {
+        "open" if rest.is_empty() || rest == "all" => Ok(KittyAction::Open(Vec::new())),
+        "open" => {
+            let ids: Vec<String> = rest
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect();
+            ids.iter().try_for_each(|id| known(id))?;
+            Ok(KittyAction::Open(ids))
+        }
+        "focus" if rest.is_empty() => Err("focus which session? (focus ID)".into()),
+        "focus" => known(rest).map(|_| KittyAction::Focus(rest.to_string())),
+        "layout" => parse_kitty_layout(rest).map(KittyAction::Layout),
+        _ => Err("kitty open [all|ID,…], kitty focus ID or kitty layout NAME".into()),
+    }
+}
+
+/// Whole-value completions for the `kitty` argument.
+fn kitty_completions(ctx: &Ctx) -> Vec<String> {
+    let mut v = vec!["open all".to_string()];
+    v.extend(ctx.ids.iter().map(|id| format!("open {id}")));
+    v.extend(ctx.ids.iter().map(|id| format!("focus {id}")));
+    v.extend(
+        kitty::Layout::ALL
+            .iter()
+            .map(|l| format!("layout {}", l.name())),
+    );
+    v
 }
 
 /// `bash` → `bash-1` (or the first free `-N`).
@@ -898,6 +994,70 @@ mod tests {
             p.key(&k(KeyCode::Enter), &c, &mut h),
             Outcome::Run(Cmd::Layout, vec!["tall".into()])
         );
+    }
+
+    #[test]
+    fn kitty_actions_parse_and_validate() {
+        let c = ctx();
+        let p = |v: &str| parse_kitty_action(v, &c);
+        assert_eq!(p("open all"), Ok(KittyAction::Open(vec![])));
+        assert_eq!(p("open"), Ok(KittyAction::Open(vec![])));
+        assert_eq!(
+            p("open w1, build"),
+            Ok(KittyAction::Open(vec!["w1".into(), "build".into()]))
+        );
+        assert_eq!(
+            p(" open w1 w2 "),
+            Ok(KittyAction::Open(vec!["w1".into(), "w2".into()]))
+        );
+        assert_eq!(p("focus w2"), Ok(KittyAction::Focus("w2".into())));
+        assert_eq!(
+            p("layout TALL"),
+            Ok(KittyAction::Layout(kitty::Layout::Tall))
+        );
+        assert!(p("open w1,nope").unwrap_err().contains("\"nope\""));
+        assert!(p("focus").unwrap_err().contains("focus ID"));
+        assert!(p("layout zoom").unwrap_err().contains("unknown layout"));
+        assert!(p("close w1").unwrap_err().starts_with("kitty open"));
+
+        assert_eq!(kitty_layout_arg("kitty grid"), Some("grid"));
+        assert_eq!(kitty_layout_arg("  kitty  "), Some(""));
+        assert_eq!(kitty_layout_arg("kittygrid"), None);
+        assert_eq!(kitty_layout_arg("grid"), None);
+    }
+
+    #[test]
+    fn kitty_in_the_palette() {
+        let (c, mut h) = (ctx(), History::default());
+        // The default proposes the marked panes.
+        let (mut p, _) = Palette::for_command(Cmd::Kitty, &c);
+        assert_eq!(p.input.text, "open w1,build");
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Kitty, vec!["open w1,build".into()])
+        );
+        let none = Ctx {
+            marked: vec![],
+            ..ctx()
+        };
+        let (p, _) = Palette::for_command(Cmd::Kitty, &none);
+        assert_eq!(p.input.text, "open all");
+        // `layout kitty …` is a layout argument too; a bad one keeps the prompt open.
+        let (mut p, _) = Palette::for_command(Cmd::Layout, &c);
+        p.input.set("kitty stack");
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Layout, vec!["kitty stack".into()])
+        );
+        let (mut p, _) = Palette::for_command(Cmd::Layout, &c);
+        p.input.set("kitty zoom");
+        assert_eq!(p.key(&k(KeyCode::Enter), &c, &mut h), Outcome::Continue);
+        assert!(p.error.as_deref().unwrap().contains("unknown layout"));
+        // Tab offers kitty's layouts after the dashboard's.
+        let (mut p, _) = Palette::for_command(Cmd::Layout, &c);
+        p.input.set("kitty t");
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "kitty tall");
     }
 
     #[test]
