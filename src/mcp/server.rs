@@ -1,5 +1,6 @@
 //! The MCP tools: each one is a call (or two) to the daemon's HTTP API through the shared
-//! [`Connector`], so the MCP server sees exactly what the CLI and the dashboard see.
+//! [`Connector`]: the same sessions and errors as the CLI. A bare id means the local daemon
+//! (the CLI also looks a bare id up on peers); `id@host` reaches a peer.
 
 use std::sync::Arc;
 
