@@ -90,7 +90,7 @@ fn inject_delivered(d: &Daemon, c: &mut Conn) {
     );
     let hop = writer_thread_roundtrip(n);
     eprintln!(
-        "[inject] writer-thread round trip alone (Pty::write's mechanism, to /dev/null): {}",
+        "[inject] writer-thread round trip alone (what a direct PTY write saves; to /dev/null): {}",
         summary(&hop, "us")
     );
     let (p50, p99) = (pct(&s, 50.0), pct(&s, 99.0));
@@ -242,8 +242,8 @@ fn echo_roundtrip(d: &Daemon, c: &mut Conn) {
     let _ = c.json("DELETE", &format!("/api/sessions/{id}"), None);
 }
 
-/// The mechanism `Pty::write` uses (std mpsc to a writer thread, a `write(2)`, a tokio oneshot
-/// back to the awaiting task), alone: what the writer-thread round trip costs on this machine.
+/// The hop `Pty::write` avoids when the PTY has room (std mpsc to a writer thread, a `write(2)`,
+/// a tokio oneshot back to the awaiting task), alone: what it costs on this machine.
 fn writer_thread_roundtrip(n: usize) -> Vec<f64> {
     use std::io::Write;
     let rt = tokio::runtime::Builder::new_multi_thread()

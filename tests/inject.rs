@@ -630,3 +630,69 @@ fn queue_over_1024_messages_is_refused() {
     // Deleting the session drops its queue.
     assert_eq!(d.delete("/api/sessions/qf").0, 200);
 }
+
+/// A child that stops reading: what does not fit in the PTY waits on the session's writer
+/// thread, the API stays responsive, and once the child reads again everything arrives in
+/// order — the queued inject first, then a viewer's keystrokes sent after it.
+#[test]
+fn a_child_that_stops_reading_loses_nothing_and_stalls_nothing() {
+    let d = Daemon::start();
+    let out = d.home_path().join("got.txt");
+    let script = format!(
+        "stty raw -echo; kill -STOP $$; exec cat > '{}'",
+        out.display()
+    );
+    d.spawn("stuck", "sh", &["-c", &script]);
+    let pid = d.session("stuck")["pid"].as_u64().expect("pid");
+    let state = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()))
+            .flatten()
+    };
+    wait_until(T, "the child stopped itself", || state() == Some('T'));
+
+    // 240 KB, far more than the tty's input buffer.
+    let big: String = (0..30_000).map(|i| format!("{i:07}|")).collect();
+    let r = d.post(
+        "/api/sessions/stuck/inject",
+        json!({"prompt": big, "no_enter": true}),
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    wait_until(T, "the inject in flight", || {
+        d.get("/api/sessions/stuck/mailbox").1["pending"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|m| m["state"] == json!("in_flight")))
+    });
+    // Nothing waits on the stuck child: the API answers, other sessions work.
+    let t0 = Instant::now();
+    assert_eq!(d.get("/api/health").0, 200);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    d.spawn_bash("free");
+    d.inject("free", "echo still-$((40+2))");
+    d.wait_line("free", "still-42");
+    let mut viewer = d.ws("/api/sessions/stuck");
+    viewer.send(json!({"type": "input", "data": "TAIL"}));
+
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGCONT);
+    }
+    let want = format!("{big}TAIL");
+    let got = wait_for(T, "every byte in the file", || {
+        let got = std::fs::read_to_string(&out).unwrap_or_default();
+        (got.len() >= want.len()).then_some(got)
+    });
+    assert!(
+        got == want,
+        "bytes lost, doubled or reordered: got {} bytes, want {}; tail {:?}",
+        got.len(),
+        want.len(),
+        &got[got.len().saturating_sub(40)..]
+    );
+    wait_until(T, "the inject acknowledged", || {
+        d.get("/api/sessions/stuck/mailbox").1["pending"]
+            .as_array()
+            .is_some_and(|p| p.iter().all(|m| m["state"] == json!("acked")))
+    });
+}
