@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, T, show};
-use serde_json::Value;
+use common::{Daemon, T, mcp, show};
+use serde_json::{Value, json};
 
 /// Both daemons use the default port, each in its own namespace.
 const PORT: u16 = 3848;
@@ -246,6 +246,40 @@ fn peers_across_two_network_namespaces() {
     );
     ok(a.cli(&["inject", "bonly", "echo routed-$((5+5))"]));
     wait_screen_line(&a, "bonly@b", "routed-10");
+
+    // The MCP server on A sees the same hosts, with the same rules.
+    mcp::runtime().block_on(async {
+        let s = mcp::connect(a.cli_command(&["mcp"])).await;
+        let r = s.call("session_list", json!({})).await;
+        let v = mcp::tool_ok(&r);
+        let mut got: Vec<(String, String)> = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["host"].as_str().unwrap_or("?").into(), x["id"].as_str().unwrap_or("?").into()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            pairs(&[("b", "bonly"), ("b", "s"), ("local", "aonly"), ("local", "s")])
+        );
+        assert!(mcp::text(&r).contains("\nbonly@b  ["), "{}", mcp::text(&r));
+        // A bare id only B holds is found there; one both hold is ambiguous.
+        let r = s.call("session_read", json!({"id": "bonly"})).await;
+        assert!(has_line(&mcp::text(&r), "routed-10"), "{}", mcp::text(&r));
+        let r = s.call("session_read", json!({"id": "s"})).await;
+        assert_eq!(r.is_error, Some(true));
+        assert_eq!(r.structured_content.as_ref().unwrap()["code"], "AMBIGUOUS");
+        // id@peer: inject and wait through B, with B's token.
+        let r = s
+            .call(
+                "session_inject",
+                json!({"id": "s@b", "text": "echo mcp-$((8*8))", "wait_for": "(?m)^mcp-64$", "timeout_ms": 20000}),
+            )
+            .await;
+        assert_eq!(mcp::tool_ok(&r)["wait"]["matched"], true, "{}", mcp::text(&r));
+        assert!(s.close().await.success());
+    });
 
     // broadcast --all-hosts reaches every session of both daemons.
     let o = ok(a.cli(&["broadcast", "--all-hosts", "echo all-$((1+1))"]));

@@ -269,10 +269,11 @@ impl Ctx {
     }
 }
 
-fn connect_failure(e: client::ConnectError) -> Failure {
+pub(crate) fn connect_failure(e: client::ConnectError) -> Failure {
     match e {
         client::ConnectError::Invalid { .. } => Failure::usage(e),
         client::ConnectError::Daemon(e) => Failure::client("start", e),
+        e => Failure::plain(e),
     }
 }
 

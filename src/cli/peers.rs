@@ -12,14 +12,13 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::output::{self, Failure, s};
 use crate::client::peers::{self as peer_config, PEER_CONNECT_TIMEOUT, PeerSource};
-use crate::client::{self, Client, ClientError, Peer, Target};
+use crate::client::{self, Client, ClientError, Host, Peer, Target};
 use crate::config::Paths;
 
 const PEERS_EXAMPLE: &str = "Example: telepty peers add lab http://10.0.0.2:3848 --token <lab's authToken>\n\
      More:    telepty peers check\n         telepty inject worker@lab run the tests";
 
-/// The label of this machine's daemon in multi-host output.
-pub const LOCAL_HOST: &str = "local";
+pub use crate::client::LOCAL_HOST;
 
 #[derive(Args, Debug)]
 #[command(after_help = PEERS_EXAMPLE)]
@@ -254,26 +253,6 @@ pub(crate) fn describe_peer_error(e: &ClientError) -> String {
     }
 }
 
-/// One daemon of a multi-host command.
-#[derive(Clone)]
-pub(crate) struct Host {
-    /// `local` or the peer's name
-    pub label: String,
-    pub client: Client,
-    pub local: bool,
-}
-
-impl Host {
-    /// `id` for the local host, `id@peer` for a peer.
-    pub fn address(&self, id: &str) -> String {
-        if self.local {
-            id.to_string()
-        } else {
-            format!("{id}@{}", self.label)
-        }
-    }
-}
-
 impl Ctx {
     /// Configured and discovered peers, loaded once per invocation.
     pub(crate) fn peer_list(&mut self) -> Vec<Peer> {
@@ -282,101 +261,23 @@ impl Ctx {
 
     /// This machine's daemon (started on demand) and one client per peer.
     pub(crate) async fn hosts(&mut self) -> Result<Vec<Host>, Failure> {
-        let peers = self.peer_list();
-        let local = self.local().await?;
-        let mut hosts = vec![Host {
-            label: LOCAL_HOST.to_string(),
-            client: local.clone(),
-            local: true,
-        }];
-        for p in &peers {
-            let addr = peer_config::peer_addr(p, self.env())
-                .map_err(|e| Failure::usage(format!("peer {}: {e}", p.name)))?;
-            hosts.push(Host {
-                label: p.name.clone(),
-                client: local.with_addr(addr),
-                local: false,
-            });
-        }
-        Ok(hosts)
+        self.conn.hosts().await.map_err(super::connect_failure)
     }
 
     /// A session argument for commands that address an existing session (inject,
-    /// read-screen, …). `id@host` goes to that host (a down host fails within 2 s). A bare id
-    /// with peers configured is looked up on every host: found on several → an error naming
-    /// them; found only on one peer → that peer; otherwise the local daemon.
+    /// read-screen, …); see [`client::Connector::session_target`].
     pub(crate) async fn session_target(
         &mut self,
         spec: &str,
         action: &str,
     ) -> Result<(Client, Target), Failure> {
-        if spec.is_empty() || client::split_target(spec).1.is_some() {
-            let (c, t) = self.target(spec).await?;
-            if t.is_remote() {
-                peer_config::probe(c.addr(), PEER_CONNECT_TIMEOUT)
-                    .await
-                    .map_err(|e| {
-                        Failure::new(&format!("{action} failed"), unreachable(&t.label(), &e))
-                    })?;
+        self.conn.session_target(spec).await.map_err(|e| match e {
+            e @ (client::ConnectError::Unreachable { .. }
+            | client::ConnectError::Ambiguous { .. }) => {
+                Failure::new(&format!("{action} failed"), e)
             }
-            return Ok((c, t));
-        }
-        if self.peer_list().is_empty() {
-            return self.target(spec).await;
-        }
-        let hosts = self.hosts().await?;
-        let lookups = hosts.iter().map(|h| async move {
-            if !h.local {
-                peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
-            }
-            h.client.session(spec).await
-        });
-        let answers = join_all(lookups).await;
-        let found: Vec<&Host> = hosts
-            .iter()
-            .zip(&answers)
-            .filter(|(_, r)| r.is_ok())
-            .map(|(h, _)| h)
-            .collect();
-        match found.as_slice() {
-            [] => self.target(spec).await,
-            [only] if only.local => self.target(spec).await,
-            [only] => self.target(&only.address(spec)).await,
-            many => {
-                let names: Vec<&str> = many.iter().map(|h| h.label.as_str()).collect();
-                let example = many
-                    .iter()
-                    .find(|h| !h.local)
-                    .map(|h| h.address(spec))
-                    .unwrap_or_else(|| format!("{spec}@<host>"));
-                Err(Failure::new(
-                    &format!("{action} failed"),
-                    format!(
-                        "session {spec:?} exists on several hosts ({}); name one, e.g. {example}",
-                        names.join(", ")
-                    ),
-                ))
-            }
-        }
-    }
-}
-
-fn unreachable(label: &str, e: &ClientError) -> String {
-    format!("{label}: {e}")
-}
-
-/// `GET /api/sessions` on one host, a peer guarded by the connect probe.
-async fn host_sessions(h: &Host) -> Result<Vec<Value>, ClientError> {
-    if !h.local {
-        peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
-    }
-    let v = h.client.list_sessions().await?;
-    match v {
-        Value::Array(a) => Ok(a),
-        _ => Err(ClientError::BadResponse {
-            addr: h.client.addr().authority(),
-            reason: "the daemon did not return a session array".into(),
-        }),
+            e => super::connect_failure(e),
+        })
     }
 }
 
@@ -384,7 +285,7 @@ async fn host_sessions(h: &Host) -> Result<Vec<Value>, ClientError> {
 /// a `host` field on each object). Unreachable hosts are reported on stderr.
 pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), Failure> {
     let hosts = ctx.hosts().await?;
-    let answers = join_all(hosts.iter().map(host_sessions)).await;
+    let answers = join_all(hosts.iter().map(Host::sessions)).await;
     let mut all: Vec<Value> = Vec::new();
     let mut failed = 0;
     for (h, r) in hosts.iter().zip(answers) {

@@ -2,18 +2,33 @@
 //! daemon named by `id@host`. Shared by the CLI and the MCP server so both resolve targets
 //! the same way.
 
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use super::peers::{self as peer_config, PEER_CONNECT_TIMEOUT};
 use super::{
     Client, ClientEnv, ClientError, Peer, Target, ensure_daemon, load_peers, resolve_target,
 };
 use crate::config::Paths;
 
+/// The label of this machine's daemon in multi-host output.
+pub const LOCAL_HOST: &str = "local";
+
 /// Why a target could not be served.
 #[derive(Debug)]
 pub enum ConnectError {
-    /// The argument itself is wrong (empty id, bad `@host`): a usage error.
+    /// The argument itself is wrong (empty id, bad `@host`, a peer's bad URL): a usage error.
     Invalid { spec: String, why: String },
     /// The local daemon could not be reached or started.
     Daemon(ClientError),
+    /// `id@host`: that host does not answer (within 2 s).
+    Unreachable { target: String, error: ClientError },
+    /// A bare id that several hosts hold.
+    Ambiguous {
+        spec: String,
+        hosts: Vec<String>,
+        example: String,
+    },
 }
 
 impl std::fmt::Display for ConnectError {
@@ -22,6 +37,50 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Invalid { spec, why } if spec.is_empty() => write!(f, "{why}"),
             ConnectError::Invalid { spec, why } => write!(f, "invalid target {spec:?}: {why}"),
             ConnectError::Daemon(e) => write!(f, "{e}"),
+            ConnectError::Unreachable { target, error } => write!(f, "{target}: {error}"),
+            ConnectError::Ambiguous {
+                spec,
+                hosts,
+                example,
+            } => write!(
+                f,
+                "session {spec:?} exists on several hosts ({}); name one, e.g. {example}",
+                hosts.join(", ")
+            ),
+        }
+    }
+}
+
+/// One daemon of a multi-host command.
+#[derive(Clone)]
+pub struct Host {
+    /// `local` or the peer's name
+    pub label: String,
+    pub client: Client,
+    pub local: bool,
+}
+
+impl Host {
+    /// `id` for the local host, `id@peer` for a peer.
+    pub fn address(&self, id: &str) -> String {
+        if self.local {
+            id.to_string()
+        } else {
+            format!("{id}@{}", self.label)
+        }
+    }
+
+    /// `GET /api/sessions`, a peer guarded by the connect probe.
+    pub async fn sessions(&self) -> Result<Vec<Value>, ClientError> {
+        if !self.local {
+            peer_config::probe(self.client.addr(), PEER_CONNECT_TIMEOUT).await?;
+        }
+        match self.client.list_sessions().await? {
+            Value::Array(a) => Ok(a),
+            _ => Err(ClientError::BadResponse {
+                addr: self.client.addr().authority(),
+                reason: "the daemon did not return a session array".into(),
+            }),
         }
     }
 }
@@ -133,5 +192,79 @@ impl Connector {
             order.push((gi, groups[gi].targets.len() - 1));
         }
         Ok((groups, order))
+    }
+
+    /// This machine's daemon (started on demand) and one client per peer.
+    pub async fn hosts(&mut self) -> Result<Vec<Host>, ConnectError> {
+        let peers = self.peers();
+        let local = self.local().await.map_err(ConnectError::Daemon)?;
+        let mut hosts = vec![Host {
+            label: LOCAL_HOST.to_string(),
+            client: local.clone(),
+            local: true,
+        }];
+        for p in &peers {
+            let addr = peer_config::peer_addr(p, &self.env).map_err(|e| ConnectError::Invalid {
+                // No spec: the message is about the peer, not an argument.
+                spec: String::new(),
+                why: format!("peer {}: {e}", p.name),
+            })?;
+            hosts.push(Host {
+                label: p.name.clone(),
+                client: local.with_addr(addr),
+                local: false,
+            });
+        }
+        Ok(hosts)
+    }
+
+    /// A session argument for an existing session. `id@host` goes to that host (a down host
+    /// fails within 2 s). A bare id with peers configured is looked up on every host: found on
+    /// several → [`ConnectError::Ambiguous`]; found only on one peer → that peer; otherwise the
+    /// local daemon.
+    pub async fn session_target(&mut self, spec: &str) -> Result<(Client, Target), ConnectError> {
+        if spec.is_empty() || super::split_target(spec).1.is_some() {
+            let (c, t) = self.target(spec).await?;
+            if t.is_remote() {
+                peer_config::probe(c.addr(), PEER_CONNECT_TIMEOUT)
+                    .await
+                    .map_err(|error| ConnectError::Unreachable {
+                        target: t.label(),
+                        error,
+                    })?;
+            }
+            return Ok((c, t));
+        }
+        if self.peers().is_empty() {
+            return self.target(spec).await;
+        }
+        let hosts = self.hosts().await?;
+        let lookups = hosts.iter().map(|h| async move {
+            if !h.local {
+                peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
+            }
+            h.client.session(spec).await
+        });
+        let answers = join_all(lookups).await;
+        let found: Vec<&Host> = hosts
+            .iter()
+            .zip(&answers)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(h, _)| h)
+            .collect();
+        match found.as_slice() {
+            [] => self.target(spec).await,
+            [only] if only.local => self.target(spec).await,
+            [only] => self.target(&only.address(spec)).await,
+            many => Err(ConnectError::Ambiguous {
+                spec: spec.to_string(),
+                hosts: many.iter().map(|h| h.label.clone()).collect(),
+                example: many
+                    .iter()
+                    .find(|h| !h.local)
+                    .map(|h| h.address(spec))
+                    .unwrap_or_else(|| format!("{spec}@<host>")),
+            }),
+        }
     }
 }

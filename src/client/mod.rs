@@ -20,7 +20,7 @@ pub use api::{
     Client, INJECT_WAIT_TIMEOUT, InjectRequest, REQUEST_TIMEOUT, ScreenQuery, SpawnRequest,
     WAIT_DEFAULT_MS, WAIT_GRACE, WAIT_MAX_MS, WaitRequest,
 };
-pub use connector::{ConnectError, Connector, TargetGroup};
+pub use connector::{ConnectError, Connector, Host, LOCAL_HOST, TargetGroup};
 pub use daemon::{DaemonStatus, START_TIMEOUT, daemon_log_path, ensure_daemon};
 pub use error::ClientError;
 pub use ws::{Bus, connect_ws};

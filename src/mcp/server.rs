@@ -1,6 +1,7 @@
 //! The MCP tools: each one is a call (or two) to the daemon's HTTP API through the shared
-//! [`Connector`]: the same sessions and errors as the CLI. A bare id means the local daemon
-//! (the CLI also looks a bare id up on peers); `id@host` reaches a peer.
+//! [`Connector`]: the same sessions, errors and addressing as the CLI (`id@host` reaches a
+//! peer; a bare id of an existing session is looked up on every host when peers are
+//! configured).
 
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use tokio::sync::Mutex;
 
 use super::params::*;
 use crate::client::{
-    Client, ClientError, ConnectError, Connector, InjectRequest, ScreenQuery, SpawnRequest, Target,
-    WaitRequest,
+    Client, ClientError, ConnectError, Connector, Host, InjectRequest, ScreenQuery, SpawnRequest,
+    Target, WaitRequest,
 };
 
 type ToolResult = Result<CallToolResult, ErrorData>;
@@ -47,6 +48,16 @@ fn failure(tool: &str, why: impl std::fmt::Display, code: Option<&str>) -> CallT
     r
 }
 
+fn connect_failure(tool: &str, e: ConnectError) -> CallToolResult {
+    let code = match e {
+        ConnectError::Daemon(e) => return client_failure(tool, e),
+        ConnectError::Invalid { .. } => "INVALID_TARGET",
+        ConnectError::Unreachable { .. } => "UNREACHABLE",
+        ConnectError::Ambiguous { .. } => "AMBIGUOUS",
+    };
+    failure(tool, e, Some(code))
+}
+
 fn client_failure(tool: &str, e: ClientError) -> CallToolResult {
     let code = e.code().map(str::to_string);
     failure(tool, &e, code.as_deref())
@@ -69,12 +80,21 @@ impl TeleptyMcp {
         }
     }
 
+    /// Where a new session goes: the local daemon, or the peer of `id@host`.
     async fn target(&self, tool: &str, spec: &str) -> Result<(Client, Target), CallToolResult> {
         let mut conn = self.conn.lock().await;
-        conn.target(spec).await.map_err(|e| match e {
-            ConnectError::Daemon(e) => client_failure(tool, e),
-            invalid => failure(tool, invalid, Some("INVALID_TARGET")),
-        })
+        conn.target(spec)
+            .await
+            .map_err(|e| connect_failure(tool, e))
+    }
+
+    /// An existing session: `id@host`, or a bare id looked up on every host when peers are
+    /// configured (as the CLI does).
+    async fn session(&self, tool: &str, spec: &str) -> Result<(Client, Target), CallToolResult> {
+        let mut conn = self.conn.lock().await;
+        conn.session_target(spec)
+            .await
+            .map_err(|e| connect_failure(tool, e))
     }
 
     async fn local(&self, tool: &str) -> Result<Client, CallToolResult> {
@@ -96,24 +116,57 @@ macro_rules! attempt {
 #[tool_router]
 impl TeleptyMcp {
     #[tool(
-        description = "List the sessions of the local telepty daemon: id, command, working \
-                       directory, state (running/idle/thinking/waiting_input/stuck/exited), \
-                       attached clients.",
+        description = "List the sessions of the local telepty daemon and, when peers are \
+                       configured, of every peer (each session then has a host; address it as \
+                       id@host): id, command, working directory, state \
+                       (running/idle/thinking/waiting_input/stuck/exited), attached clients.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn session_list(&self) -> ToolResult {
-        let c = attempt!(self.local("session_list").await);
-        match c.list_sessions().await {
-            Ok(list) => {
-                let n = list.as_array().map_or(0, Vec::len);
-                let mut text = format!("{n} session{}", if n == 1 { "" } else { "s" });
-                for s in list.as_array().into_iter().flatten() {
-                    text.push_str(&format!("\n{}", session_line(s)));
-                }
-                Ok(answer(text, json!({ "sessions": list })))
+        let hosts = {
+            let mut conn = self.conn.lock().await;
+            match conn.hosts().await {
+                Ok(h) => h,
+                Err(e) => return Ok(connect_failure("session_list", e)),
             }
-            Err(e) => Ok(client_failure("session_list", e)),
+        };
+        // With peers configured every host is listed, as `telepty list` does.
+        let multi = hosts.len() > 1;
+        let answers = futures_util::future::join_all(hosts.iter().map(Host::sessions)).await;
+        let mut sessions = Vec::new();
+        let mut unreachable = Vec::new();
+        let mut lines = Vec::new();
+        for (h, r) in hosts.iter().zip(answers) {
+            match r {
+                Ok(list) => {
+                    for mut sess in list {
+                        let id = sess["id"].as_str().unwrap_or("?").to_string();
+                        lines.push(session_line(&h.address(&id), &sess));
+                        if multi && let Value::Object(m) = &mut sess {
+                            m.insert("host".into(), json!(h.label));
+                        }
+                        sessions.push(sess);
+                    }
+                }
+                // The local daemon's failure is the tool's failure; a peer's is reported.
+                Err(e) if h.local => return Ok(client_failure("session_list", e)),
+                Err(e) => {
+                    lines.push(format!("{}: unreachable ({e})", h.label));
+                    unreachable.push(json!({ "host": h.label, "error": e.to_string() }));
+                }
+            }
         }
+        let n = sessions.len();
+        let mut text = format!("{n} session{}", if n == 1 { "" } else { "s" });
+        for l in lines {
+            text.push('\n');
+            text.push_str(&l);
+        }
+        let mut value = json!({ "sessions": sessions });
+        if multi {
+            value["unreachable"] = json!(unreachable);
+        }
+        Ok(answer(text, value))
     }
 
     #[tool(
@@ -177,7 +230,7 @@ impl TeleptyMcp {
     )]
     async fn session_inject(&self, Parameters(p): Parameters<InjectParams>) -> ToolResult {
         const TOOL: &str = "session_inject";
-        let (c, target) = attempt!(self.target(TOOL, &p.id).await);
+        let (c, target) = attempt!(self.session(TOOL, &p.id).await);
         // The generation before typing: a wait counted from it cannot match stale screen.
         let before = match &p.wait_for {
             Some(_) => match c.screen(&target.id, &ScreenQuery::default()).await {
@@ -224,7 +277,7 @@ impl TeleptyMcp {
         annotations(destructive_hint = true, open_world_hint = false)
     )]
     async fn session_keys(&self, Parameters(p): Parameters<KeysParams>) -> ToolResult {
-        let (c, target) = attempt!(self.target("session_keys", &p.id).await);
+        let (c, target) = attempt!(self.session("session_keys", &p.id).await);
         match c.keys(&target.id, &p.keys).await {
             Ok(v) => Ok(answer(
                 format!("pressed {} in {}", p.keys.join(" "), target.label()),
@@ -242,7 +295,7 @@ impl TeleptyMcp {
     )]
     async fn session_read(&self, Parameters(p): Parameters<ReadParams>) -> ToolResult {
         const TOOL: &str = "session_read";
-        let (c, target) = attempt!(self.target(TOOL, &p.id).await);
+        let (c, target) = attempt!(self.session(TOOL, &p.id).await);
         let meta_q = ScreenQuery {
             format: Some("json".into()),
             ..Default::default()
@@ -290,7 +343,7 @@ impl TeleptyMcp {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn session_wait(&self, Parameters(p): Parameters<WaitParams>) -> ToolResult {
-        let (c, target) = attempt!(self.target("session_wait", &p.id).await);
+        let (c, target) = attempt!(self.session("session_wait", &p.id).await);
         let req = WaitRequest {
             pattern: p.pattern,
             settle_ms: p.settle_ms,
@@ -396,7 +449,7 @@ impl TeleptyMcp {
         )
     )]
     async fn session_rename(&self, Parameters(p): Parameters<RenameParams>) -> ToolResult {
-        let (c, target) = attempt!(self.target("session_rename", &p.id).await);
+        let (c, target) = attempt!(self.session("session_rename", &p.id).await);
         match c.rename(&target.id, &p.new_id).await {
             Ok(v) => Ok(answer(
                 format!("renamed {} to {}", target.label(), p.new_id),
@@ -415,7 +468,7 @@ impl TeleptyMcp {
         )
     )]
     async fn session_kill(&self, Parameters(p): Parameters<KillParams>) -> ToolResult {
-        let (c, target) = attempt!(self.target("session_kill", &p.id).await);
+        let (c, target) = attempt!(self.session("session_kill", &p.id).await);
         match c.delete_session(&target.id).await {
             Ok(v) => Ok(answer(format!("killed {}", target.label()), v)),
             Err(e) => Ok(client_failure("session_kill", e)),
@@ -432,16 +485,15 @@ impl ServerHandler for TeleptyMcp {
     }
 }
 
-/// One line per session for `session_list`: `id  state  command  cwd`.
-fn session_line(s: &Value) -> String {
+/// One line per session for `session_list`: `id[@host]  [state]  command  cwd`.
+fn session_line(label: &str, s: &Value) -> String {
     let state = match (s["alive"].as_bool(), s["exit_code"].as_i64()) {
         (Some(false), Some(code)) => format!("exited {code}"),
         (Some(false), None) => "exited".to_string(),
         _ => s["state"].as_str().unwrap_or("running").to_string(),
     };
     format!(
-        "{}  [{}]  {}  {}",
-        s["id"].as_str().unwrap_or("?"),
+        "{label}  [{}]  {}  {}",
         state,
         s["command"].as_str().unwrap_or(""),
         s["cwd"].as_str().unwrap_or(""),

@@ -6,6 +6,8 @@
 //! slow, loaded cores.
 #![allow(dead_code)]
 
+pub mod mcp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
