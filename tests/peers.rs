@@ -58,6 +58,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 struct NsPair {
     a: String,
     b: String,
+    ip_a: String,
     ip_b: String,
 }
 
@@ -73,9 +74,10 @@ impl NsPair {
         let net = NsPair {
             a: format!("tppa{tag}"),
             b: format!("tppb{tag}"),
+            ip_a: format!("10.{x}.{y}.1"),
             ip_b: format!("10.{x}.{y}.2"),
         };
-        let ip_a = format!("10.{x}.{y}.1");
+        let ip_a = net.ip_a.clone();
         let (if_a, if_b) = (format!("tpva{tag}"), format!("tpvb{tag}"));
         if let Err(e) = ip(&["netns", "add", &net.a]) {
             panic!("this test needs root and iproute2 to create network namespaces: {e}");
@@ -280,6 +282,26 @@ fn peers_across_two_network_namespaces() {
         assert_eq!(mcp::tool_ok(&r)["wait"]["matched"], true, "{}", mcp::text(&r));
         assert!(s.close().await.success());
     });
+
+    // Replies cross machines: A injects as `me`, which B's side sees as `me@alpha` (A's
+    // TELEPTY_MACHINE_ID); B knows A as peer `alpha`, so `telepty reply` in B's session finds
+    // its way back to A's `me`.
+    spawn_bash(&a, "me");
+    ok(a.cli_env(
+        &["inject", "--from", "me", "s@b", "echo asked-from-a"],
+        &[("TELEPTY_MACHINE_ID", "alpha")],
+    ));
+    wait_screen_line(&a, "s@b", "asked-from-a");
+    let url_a = format!("http://{}:{PORT}", net.ip_a);
+    ok(b.cli(&["peers", "add", "alpha", &url_a, "--token", &a.token]));
+    let o = ok(b.cli_env(
+        &["reply", "echo pong-$((2*21))"],
+        &[("TELEPTY_SESSION_ID", "s")],
+    ));
+    assert_eq!(stdout(&o).trim(), "Replied to me@alpha", "{}", show(&o));
+    wait_screen_line(&a, "me", "pong-42");
+    ok(b.cli(&["peers", "remove", "alpha"]));
+    ok(a.cli(&["kill", "me"]));
 
     // broadcast --all-hosts reaches every session of both daemons.
     let o = ok(a.cli(&["broadcast", "--all-hosts", "echo all-$((1+1))"]));

@@ -485,9 +485,10 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
     for p in &participants {
         let outcome = async {
             let (pc, target) = ctx.session_target(p, "deliberate").await?;
+            let port = ctx.local_port();
             let mut prompt = topic.clone();
             if let Some(ptr) = &pointer
-                && (!target.is_remote() || super::peers::is_this_machine(&target))
+                && (!target.is_remote() || target.is_this_machine())
             {
                 prompt.push('\n');
                 prompt.push_str(ptr);
@@ -495,7 +496,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
             let req = InjectRequest {
                 prompt,
                 no_enter: false,
-                from: orchestrator.clone(),
+                from: orchestrator.as_deref().map(|o| target.sender(o, port)),
                 reply_to: None,
                 thread_id: Some(thread_id.clone()),
             };

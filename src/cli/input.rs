@@ -59,11 +59,16 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
         Some(p) => super::reply::ref_prompt(p, &target, "inject")?,
         None => a.text.join(" "),
     };
+    // Another machine gets `me@this-machine`, so its replies and reports can come back.
+    let port = ctx.local_port();
     let req = InjectRequest {
         prompt,
         no_enter: a.no_enter,
-        from: a.from.filter(|f| !f.is_empty()),
-        reply_to: a.reply_to,
+        from: a
+            .from
+            .filter(|f| !f.is_empty())
+            .map(|f| target.sender(&f, port)),
+        reply_to: a.reply_to.map(|r| target.sender(&r, port)),
         thread_id: a.thread_id,
     };
     let resp = client

@@ -238,6 +238,13 @@ impl Ctx {
         &self.conn.env
     }
 
+    /// The local daemon's port (for naming this machine's sessions to other hosts).
+    fn local_port(&mut self) -> u16 {
+        self.conn
+            .local_client()
+            .map_or(client::addr::DEFAULT_PORT, |c| c.addr().port)
+    }
+
     /// The daemon chosen by the environment, without starting anything.
     fn local_client(&mut self) -> Result<Client, Failure> {
         self.conn.local_client().map_err(Failure::plain)

@@ -425,20 +425,6 @@ pub(crate) async fn broadcast_all_hosts(
     Ok(())
 }
 
-/// True when `host` (the part after `@`) names this machine: a loopback address, `localhost`,
-/// this host name or `TELEPTY_MACHINE_ID`.
-pub(crate) fn is_this_machine(target: &Target) -> bool {
-    if target.addr.is_local() {
-        return true;
-    }
-    let Some(h) = &target.host else { return true };
-    let name = client::addr::parse_host_port(h)
-        .map(|(n, _)| n)
-        .unwrap_or_else(|_| h.clone());
-    name.eq_ignore_ascii_case(&crate::util::hostname())
-        || name.eq_ignore_ascii_case(&crate::config::machine_id())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,10 +65,11 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
         ));
     };
     let (tc, target) = ctx.target(&to).await?;
+    let port = ctx.local_port();
     let req = InjectRequest {
         prompt: a.text.join(" "),
         no_enter: a.no_enter,
-        from: Some(own_id),
+        from: Some(target.sender(&own_id, port)),
         reply_to: None,
         thread_id: None,
     };
@@ -199,7 +200,7 @@ pub(crate) fn refuse_remote_ref(ctx: &mut Ctx, spec: &str, action: &str) -> Resu
     let peers = ctx.peer_list();
     let target = crate::client::resolve_target(spec, ctx.env(), &peers)
         .map_err(|e| Failure::usage(format!("invalid target {spec:?}: {e}")))?;
-    if super::peers::is_this_machine(&target) {
+    if target.is_this_machine() {
         return Ok(());
     }
     Err(remote_ref_failure(&target, action))
@@ -218,7 +219,7 @@ fn remote_ref_failure(target: &Target, action: &str) -> Failure {
 /// [`store_ref`] for one resolved target; refused for another machine, where the shared file
 /// would not exist.
 pub(crate) fn ref_prompt(plan: &RefPlan, target: &Target, action: &str) -> Result<String, Failure> {
-    if target.is_remote() && !super::peers::is_this_machine(target) {
+    if target.is_remote() && !target.is_this_machine() {
         return Err(remote_ref_failure(target, action));
     }
     store_ref(plan, action)

@@ -228,6 +228,34 @@ impl Target {
         self.host.is_some()
     }
 
+    /// True unless the target is on another machine: no `@host`, a loopback address,
+    /// `localhost`, this host name or `TELEPTY_MACHINE_ID`.
+    pub fn is_this_machine(&self) -> bool {
+        if self.addr.is_local() {
+            return true;
+        }
+        let Some(h) = &self.host else { return true };
+        let name = parse_host_port(h)
+            .map(|(n, _)| n)
+            .unwrap_or_else(|_| h.clone());
+        name.eq_ignore_ascii_case(&crate::util::hostname())
+            || name.eq_ignore_ascii_case(&config::machine_id())
+    }
+
+    /// How a session of this machine is named to this target: `id` for this machine, else
+    /// `id@<TELEPTY_MACHINE_ID or host name>[:port]` (the port of this machine's daemon, when
+    /// not 3848), so a reply or report from the other side finds its way back. Already
+    /// qualified names pass through.
+    pub fn sender(&self, id: &str, local_port: u16) -> String {
+        if self.is_this_machine() || id.contains('@') {
+            return id.to_string();
+        }
+        match local_port {
+            DEFAULT_PORT => format!("{id}@{}", config::machine_id()),
+            port => format!("{id}@{}:{port}", config::machine_id()),
+        }
+    }
+
     /// `id` or `id@host`, as the user typed it.
     pub fn label(&self) -> String {
         match &self.host {
@@ -417,6 +445,24 @@ mod tests {
             host: host.map(str::to_string),
             port,
         }
+    }
+
+    #[test]
+    fn senders_are_qualified_only_for_other_machines() {
+        let env = ClientEnv::default();
+        let t = |spec: &str| resolve_target(spec, &env, &[]).unwrap();
+        let me = crate::config::machine_id();
+        assert_eq!(t("w").sender("me", 3848), "me");
+        assert_eq!(t("w@127.0.0.1:4000").sender("me", 3848), "me");
+        assert_eq!(t("w@localhost").sender("me", 3848), "me");
+        assert_eq!(t(&format!("w@{me}")).sender("me", 3848), "me");
+        assert_eq!(t("w@box").sender("me", 3848), format!("me@{me}"));
+        assert_eq!(
+            t("w@10.0.0.9:4000").sender("me", 4100),
+            format!("me@{me}:4100")
+        );
+        // Already qualified: passed through.
+        assert_eq!(t("w@box").sender("me@lab", 3848), "me@lab");
     }
 
     #[test]

@@ -239,10 +239,18 @@ impl TeleptyMcp {
             },
             None => None,
         };
+        // Another machine gets `me@this-machine`, so replies and reports can come back.
+        let port = self
+            .conn
+            .lock()
+            .await
+            .local_client()
+            .map_or(crate::client::addr::DEFAULT_PORT, |c| c.addr().port);
+        let from = p.from.unwrap_or_else(|| self.from.clone());
         let req = InjectRequest {
             prompt: p.text,
             no_enter: !p.submit,
-            from: Some(p.from.unwrap_or_else(|| self.from.clone())),
+            from: Some(target.sender(&from, port)),
             ..Default::default()
         };
         let delivered = match c.inject(&target.id, &req, true).await {
