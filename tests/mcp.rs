@@ -281,10 +281,10 @@ fn starts_the_daemon_on_first_use() {
 fn install_prints_and_merges_client_configuration() {
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
-    let run = |args: &[&str], env: &[(&str, &str)]| {
+    let run_sub = |sub: &str, args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = std::process::Command::new(bin());
         cmd.arg("mcp")
-            .arg("install")
+            .arg(sub)
             .args(args)
             .current_dir(project.path());
         for (k, _) in std::env::vars() {
@@ -300,6 +300,7 @@ fn install_prints_and_merges_client_configuration() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let run = |args: &[&str], env: &[(&str, &str)]| run_sub("install", args, env);
     let exe = std::fs::canonicalize(bin()).unwrap();
     let exe = exe.to_str().unwrap();
 
@@ -391,6 +392,31 @@ fn install_prints_and_merges_client_configuration() {
     let c: Value = serde_json::from_str(&std::fs::read_to_string(&claude_json).unwrap()).unwrap();
     let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["numStartups", "projects", "theme", "mcpServers"]);
+
+    // uninstall takes our entry out again, and only it.
+    let (code, out, err) = run_sub("uninstall", &["--client", "claude"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("removed MCP server telepty from {}", claude_json.display())
+    );
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(&claude_json).unwrap()).unwrap();
+    assert_eq!(c["mcpServers"], json!({}));
+    assert_eq!(c["numStartups"], 3);
+    let (code, out, _) = run_sub("uninstall", &["--client", "claude"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("no MCP server telepty in "), "{out}");
+    let (code, out, err) = run_sub("uninstall", &["--client", "codex"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("removed MCP server telepty"), "{out}");
+    let t: toml::Table = std::fs::read_to_string(&codex).unwrap().parse().unwrap();
+    assert!(
+        t.get("mcp_servers")
+            .and_then(|m| m.get("telepty"))
+            .is_none(),
+        "{t}"
+    );
+    assert_eq!(t["model"].as_str(), Some("o3"));
 
     // Usage errors: exit 2, one line.
     for args in [

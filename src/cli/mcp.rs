@@ -25,34 +25,46 @@ pub enum McpAction {
     /// agent CLI
     #[command(after_help = "Example: telepty mcp install --client claude --project --write")]
     Install(InstallArgs),
+    /// Remove the entry from an agent CLI's configuration (the previous file is kept as
+    /// <file>.telepty-backup)
+    #[command(after_help = "Example: telepty mcp uninstall --client codex")]
+    Uninstall(ClientFile),
+}
+
+/// Which agent CLI, and which of its files.
+#[derive(Args, Debug)]
+pub struct ClientFile {
+    /// The agent CLI
+    #[arg(long, value_enum)]
+    pub client: McpClient,
+    /// The project's file (.mcp.json, .gemini/settings.json) instead of the user's
+    #[arg(long)]
+    pub project: bool,
+    /// The server's name in the client's configuration
+    #[arg(long, default_value = "telepty")]
+    pub name: String,
+    /// This file instead of the client's usual one
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct InstallArgs {
-    /// The agent CLI to configure
-    #[arg(long, value_enum)]
-    pub client: McpClient,
+    #[command(flatten)]
+    pub target: ClientFile,
     /// Merge the entry into the client's configuration file instead of printing it (the
     /// previous file is kept as <file>.telepty-backup)
     #[arg(long)]
     pub write: bool,
-    /// The project's file (.mcp.json, .gemini/settings.json) instead of the user's
-    #[arg(long)]
-    pub project: bool,
     /// Replace a different entry of the same name
     #[arg(long)]
     pub force: bool,
-    /// The server's name in the client's configuration
-    #[arg(long, default_value = "telepty")]
-    pub name: String,
-    /// Write to this file instead of the client's usual one
-    #[arg(long, value_name = "PATH")]
-    pub file: Option<PathBuf>,
 }
 
 pub fn run(args: McpArgs) -> i32 {
     match args.action {
         Some(McpAction::Install(a)) => super::finish(run_install(a)),
+        Some(McpAction::Uninstall(t)) => super::finish(run_uninstall(t)),
         None => serve(),
     }
 }
@@ -82,35 +94,47 @@ fn serve() -> i32 {
     }
 }
 
+/// The client's configuration file: `--file`, else the usual one for the client and scope.
+fn client_file(t: &ClientFile, what: &str) -> Result<PathBuf, Failure> {
+    install::validate_name(&t.name).map_err(Failure::usage)?;
+    if let Some(p) = &t.file {
+        return Ok(p.clone());
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| Failure::new(what, "HOME is not set"))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new(what, format!("no current directory: {e}")))?;
+    let codex_home = std::env::var_os("CODEX_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    install::config_file(t.client, t.project, &home, &cwd, codex_home.as_deref())
+        .map_err(Failure::usage)
+}
+
 fn run_install(a: InstallArgs) -> Result<(), Failure> {
-    install::validate_name(&a.name).map_err(Failure::usage)?;
+    let path = client_file(&a.target, "mcp install")?;
+    let t = &a.target;
     let entry =
-        ServerEntry::for_this_executable(&a.name).map_err(|e| Failure::new("mcp install", e))?;
-    let path = match &a.file {
-        Some(p) => p.clone(),
-        None => {
-            let home = std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(PathBuf::from)
-                .ok_or_else(|| Failure::new("mcp install", "HOME is not set"))?;
-            let cwd = std::env::current_dir()
-                .map_err(|e| Failure::new("mcp install", format!("no current directory: {e}")))?;
-            let codex_home = std::env::var_os("CODEX_HOME")
-                .filter(|h| !h.is_empty())
-                .map(PathBuf::from);
-            install::config_file(a.client, a.project, &home, &cwd, codex_home.as_deref())
-                .map_err(Failure::usage)?
-        }
-    };
+        ServerEntry::for_this_executable(&t.name).map_err(|e| Failure::new("mcp install", e))?;
     if a.write {
-        let msg = install::write(a.client, &path, &entry, a.force)
+        let msg = install::write(t.client, &path, &entry, a.force)
             .map_err(|e| Failure::new("mcp install", e))?;
         output::line(msg);
         return Ok(());
     }
     // The snippet alone on stdout (so it can be piped); where it goes, on stderr.
-    eprintln!("# {}", hint(a.client, a.project, &path, &entry));
-    output::text_block(&install::snippet(a.client, &entry));
+    eprintln!("# {}", hint(t.client, t.project, &path, &entry));
+    output::text_block(&install::snippet(t.client, &entry));
+    Ok(())
+}
+
+fn run_uninstall(t: ClientFile) -> Result<(), Failure> {
+    let path = client_file(&t, "mcp uninstall")?;
+    let msg = install::uninstall(t.client, &path, &t.name)
+        .map_err(|e| Failure::new("mcp uninstall", e))?;
+    output::line(msg);
     Ok(())
 }
 

@@ -285,6 +285,82 @@ fn cut_table(text: &str, name: &str) -> Option<String> {
     found.then_some(out)
 }
 
+/// Remove MCP server `name` from a JSON client configuration; `None` when it is not there.
+pub fn remove_json(existing: &str, name: &str) -> Result<Option<String>, String> {
+    let mut root: Value = serde_json::from_str(existing)
+        .map_err(|e| format!("not valid JSON (line {}): {e}", e.line()))?;
+    let Some(servers) = root.get_mut("mcpServers").and_then(Value::as_object_mut) else {
+        return Ok(None);
+    };
+    // shift_remove keeps the other entries in their order.
+    if servers.shift_remove(name).is_none() {
+        return Ok(None);
+    }
+    let mut text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
+    text.push('\n');
+    Ok(Some(text))
+}
+
+/// Remove `[mcp_servers.<name>]` (and its sub-tables) from Codex's config.toml as text;
+/// `None` when it is not there.
+pub fn remove_codex(existing: &str, name: &str) -> Result<Option<String>, String> {
+    let parsed: toml::Table = existing
+        .parse()
+        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
+    let present = parsed
+        .get("mcp_servers")
+        .and_then(|s| s.get(name))
+        .is_some();
+    if !present {
+        return Ok(None);
+    }
+    let out = cut_table(existing, name).ok_or_else(|| {
+        format!("mcp_servers.{name} is not written as a [mcp_servers.{name}] table; edit the file by hand")
+    })?;
+    let check: toml::Table = out.parse().map_err(|e: toml::de::Error| {
+        format!("the edited file would not parse: {}", e.message())
+    })?;
+    if check.get("mcp_servers").and_then(|s| s.get(name)).is_some() {
+        return Err(format!(
+            "mcp_servers.{name} is also set elsewhere; edit the file by hand"
+        ));
+    }
+    Ok(Some(out))
+}
+
+/// Remove MCP server `name` from `path`. Returns a line for the user; the previous file is
+/// kept as `<path>.telepty-backup`.
+pub fn uninstall(client: McpClient, path: &Path, name: &str) -> Result<String, String> {
+    let absent = || format!("no MCP server {name} in {}", path.display());
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(absent()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let edited = match client {
+        McpClient::Codex => remove_codex(&existing, name),
+        McpClient::Claude | McpClient::Gemini => remove_json(&existing, name),
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    let Some(text) = edited else {
+        return Ok(absent());
+    };
+    replace_file(path, Some(&existing), &text)?;
+    Ok(format!("removed MCP server {name} from {}", path.display()))
+}
+
+/// Write `text` to `path` atomically (creating its directory), keeping `old` as the backup.
+fn replace_file(path: &Path, old: Option<&str>, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    if let Some(old) = old {
+        let backup = backup_path(path);
+        std::fs::write(&backup, old).map_err(|e| format!("{}: {e}", backup.display()))?;
+    }
+    crate::util::write_atomic(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Merge `entry` into `path` (created when missing, with its directory). Returns a line for the
 /// user. The previous file is kept as `<path>.telepty-backup`.
 pub fn write(
@@ -312,15 +388,7 @@ pub fn write(
             path.display()
         ));
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    if let Some(old) = &existing {
-        let backup = backup_path(path);
-        std::fs::write(&backup, old).map_err(|e| format!("{}: {e}", backup.display()))?;
-    }
-    crate::util::write_atomic(path, text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    replace_file(path, existing.as_deref(), &text)?;
     let verb = if replaced { "replaced" } else { "added" };
     Ok(format!(
         "{verb} MCP server {} in {}",
@@ -454,6 +522,33 @@ mod tests {
             merge_codex(Some("= broken"), &entry(), true)
                 .unwrap_err()
                 .contains("not valid TOML")
+        );
+    }
+
+    #[test]
+    fn removal_takes_only_our_entry() {
+        let json = r#"{"a": 1, "mcpServers": {"x": {"command": "x"}, "telepty": {"command": "t"}, "y": {}}, "z": 2}"#;
+        let out = remove_json(json, "telepty").unwrap().unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let keys: Vec<&String> = v["mcpServers"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["x", "y"]);
+        assert_eq!((v["a"].clone(), v["z"].clone()), (json!(1), json!(2)));
+        assert_eq!(remove_json(&out, "telepty").unwrap(), None);
+        assert_eq!(remove_json("{}", "telepty").unwrap(), None);
+        assert!(remove_json("{nope", "telepty").is_err());
+
+        let toml_text = "# keep me\n[mcp_servers.other]\ncommand = \"o\"\n\n[mcp_servers.telepty]\ncommand = \"t\"\n[mcp_servers.telepty.env]\nA = \"1\"\n\n[after]\nk = 1\n";
+        let out = remove_codex(toml_text, "telepty").unwrap().unwrap();
+        assert_eq!(
+            out,
+            "# keep me\n[mcp_servers.other]\ncommand = \"o\"\n\n[after]\nk = 1\n"
+        );
+        assert_eq!(remove_codex(&out, "telepty").unwrap(), None);
+        let inline = "mcp_servers = { telepty = { command = \"t\" } }\n";
+        assert!(
+            remove_codex(inline, "telepty")
+                .unwrap_err()
+                .contains("by hand")
         );
     }
 
