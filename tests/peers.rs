@@ -8,10 +8,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, T, mcp, show};
+use common::{Daemon, T, ip, mcp, show};
 use serde_json::{Value, json};
 
 /// Both daemons use the default port, each in its own namespace.
@@ -36,22 +36,6 @@ fn stdout(o: &Output) -> String {
 
 fn has_line(text: &str, line: &str) -> bool {
     text.lines().any(|l| l.trim_end() == line)
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// Two namespaces A and B joined by one veth pair (A = .1, B = .2 of a /30). Removed on drop.

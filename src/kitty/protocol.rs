@@ -220,8 +220,14 @@ mod tests {
         }
         assert!(v.get("cmd").is_none(), "the command must be sealed: {v}");
         let text = String::from_utf8_lossy(body);
-        assert!(!text.contains("telepty-test-password-0d1f3"), "password in clear: {text}");
-        assert!(!text.contains("\"password\""), "password field in clear: {text}");
+        assert!(
+            !text.contains("telepty-test-password-0d1f3"),
+            "password in clear: {text}"
+        );
+        assert!(
+            !text.contains("\"password\""),
+            "password field in clear: {text}"
+        );
     }
 
     #[test]

@@ -170,6 +170,23 @@ pub fn assert_uuid_v4(v: &Value) {
     assert!(is_uuid_v4(s), "not a lowercase UUID v4: {s}");
 }
 
+/// Runs `ip ARGS…` (iproute2); the error names the command and its stderr.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Child processes of `pid` as `(pid, comm)`, read from /proc.
 pub fn children_of(pid: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
