@@ -226,12 +226,7 @@ async fn main_async(
                 format!("embedded {}:{}", server.host, server.port)
             };
             // What a `telepty attach` window connects to.
-            let host = match server.host.as_str() {
-                "0.0.0.0" => "127.0.0.1".to_string(),
-                "::" | "[::]" => "::1".to_string(),
-                h => h.to_string(),
-            };
-            let at = (host, server.port);
+            let at = (crate::client::addr::connect_host(&server.host), server.port);
             (
                 Backend::Embedded(server.engine.clone()),
                 Some(server),
