@@ -159,14 +159,8 @@ fn main() {
         m,
         5.0,
     );
-    row(
+    info_row(
         "4' `telepty --version` (process start-up only), median (ms)",
         format!("{:.2}", median(&tv)),
-        "-".into(),
-        "-".into(),
-        Goal::Info,
-        "-",
-        0.0,
-        0.0,
     );
 }

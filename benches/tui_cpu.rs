@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Conn, Goal, Tmux, bin, descendants, env_usize, free_port, row, tempdir, wait_for};
+use support::{
+    Conn, Goal, Tmux, bin, descendants, env_usize, free_port, info_row, row, tempdir, wait_for,
+};
 
 const W: u16 = 240;
 const H: u16 = 67;
@@ -168,25 +170,11 @@ fn shell_quote(s: &str) -> String {
 
 /// `exec env -u ... HOME=<home> TELEPTY_PORT=<p> <bin> tui --port <p>` for a tmux window.
 fn dashboard_cmd(home: &std::path::Path, port: u16) -> String {
-    let mut unset = vec![
-        "HOST",
-        "PORT",
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_STATE_HOME",
-        "XDG_CACHE_HOME",
-        "XDG_RUNTIME_DIR",
-        "CMUX_WORKSPACE_ID",
-        "KITTY_LISTEN_ON",
-        "CLAUDECODE",
-        "RUST_LOG",
-        "TMUX",
-        "TMUX_PANE",
-        "NO_COLOR",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
+    let mut unset: Vec<String> = support::SCRUBBED
+        .iter()
+        .chain(&["TMUX_PANE", "NO_COLOR"])
+        .map(|s| s.to_string())
+        .collect();
     for (k, _) in std::env::vars_os() {
         if let Some(k) = k.to_str() {
             if k.starts_with("TELEPTY_") || k.starts_with("CLAUDECODE") {
@@ -593,25 +581,13 @@ fn main() {
             .filter(|(k, _)| k.starts_with("main"))
             .map(|(_, v)| *v)
             .sum();
-        row(
+        info_row(
             "  UI thread wake-ups/s under flood (frames are capped at 60/s)",
             format!("{sw:.0}"),
-            "-".into(),
-            "-".into(),
-            Goal::Info,
-            "-",
-            0.0,
-            0.0,
         );
-        row(
+        info_row(
             &format!("  UI thread CPU under flood ({W}x{H})"),
             pct_of_core(main),
-            "-".into(),
-            "-".into(),
-            Goal::Info,
-            "-",
-            0.0,
-            0.0,
         );
     }
     // Frame time, measured: the dashboard's own draw of 16 live panes at 240x67 (fed with
@@ -630,15 +606,9 @@ fn main() {
     times.sort();
     if !times.is_empty() {
         let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
-        row(
+        info_row(
             &format!("  frame time, 16 panes at {W}x{H} (p50 / p99)"),
             format!("{:.2} / {:.2} ms", p(0.5), p(0.99)),
-            "-".into(),
-            "-".into(),
-            Goal::Info,
-            "-",
-            0.0,
-            0.0,
         );
     }
 }

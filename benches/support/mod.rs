@@ -137,6 +137,20 @@ pub enum Goal {
 
 /// One row of the summary table (stdout, tab separated, parsed by scripts/bench.sh):
 /// `ROW  metric  telepty  reference  ratio  target  verdict`.
+/// A row that only informs: no reference, no ratio, no target.
+pub fn info_row(metric: &str, telepty: String) {
+    row(
+        metric,
+        telepty,
+        "-".into(),
+        "-".into(),
+        Goal::Info,
+        "-",
+        0.0,
+        0.0,
+    );
+}
+
 #[allow(clippy::too_many_arguments)] // one argument per table column
 pub fn row(
     metric: &str,
@@ -266,7 +280,7 @@ pub fn cpu_model() -> String {
 // ------------------------------------------------------------------------------------------
 
 /// Environment the outer shell must not leak into the daemon or the CLI.
-const SCRUBBED: &[&str] = &[
+pub const SCRUBBED: &[&str] = &[
     "HOST",
     "PORT",
     "XDG_CONFIG_HOME",
