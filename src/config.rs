@@ -35,6 +35,15 @@ impl Paths {
     pub fn shared_dir(&self) -> PathBuf {
         self.telepty_dir().join("shared")
     }
+    /// Where session holders put their sockets (`TELEPTY_RUNTIME_DIR`, else `~/.telepty/run`):
+    /// per HOME, like everything else here, so one user's daemons never adopt another HOME's
+    /// sessions.
+    pub fn runtime_dir(&self) -> PathBuf {
+        match std::env::var_os("TELEPTY_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => self.telepty_dir().join("run"),
+        }
+    }
     pub fn sessions_json(&self) -> PathBuf {
         self.home.join(".config/aigentry-telepty/sessions.json")
     }
@@ -214,6 +223,11 @@ pub struct EngineSettings {
     pub record_masks: Vec<regex::Regex>,
     pub recordings_dir: PathBuf,
     pub daemon_cwd: PathBuf,
+    /// The session holders' private directory (see `crate::holder`).
+    pub runtime_dir: PathBuf,
+    /// The program started as `EXE __hold` for each session: this telepty binary
+    /// (`TELEPTY_HOLDER_EXE` overrides, for benchmarks and tests that embed the engine).
+    pub holder_exe: PathBuf,
 }
 
 impl EngineSettings {
@@ -284,6 +298,12 @@ impl EngineSettings {
                 .unwrap_or_default(),
             recordings_dir: paths.telepty_dir().join(crate::engine::recording::DIR_NAME),
             daemon_cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            runtime_dir: paths.runtime_dir(),
+            holder_exe: std::env::var_os("TELEPTY_HOLDER_EXE")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::current_exe().ok())
+                .unwrap_or_else(|| PathBuf::from("telepty")),
         }
     }
 }

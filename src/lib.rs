@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod holder;
 pub mod httpc;
 pub mod kitty;
 pub mod mcp;

@@ -17,6 +17,16 @@ pub struct DaemonOptions {
     pub port: Option<u16>,
 }
 
+/// How `telepty daemon` runs beyond the address.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunFlags {
+    /// On SIGTERM/SIGINT, end every session too (the default leaves them in their holders).
+    pub stop_sessions: bool,
+    /// Take over from a daemon already running for this HOME: it detaches from its sessions
+    /// and exits, this one adopts them (an in-place upgrade).
+    pub replace: bool,
+}
+
 /// Bind address: flag, then `HOST`, then `[daemon] host` of config.toml, then 127.0.0.1; never
 /// `TELEPTY_HOST`, which is a client setting (API.md §1.1). Port: flag, `PORT`, `TELEPTY_PORT`,
 /// `[daemon] port`, 3848. An invalid config file is an error (`invalid configuration: …`).
@@ -102,12 +112,30 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stop serving, persist metadata and release the singleton lock.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+    /// Stop serving, persist metadata and release the singleton lock. The sessions stay
+    /// alive in their holders unless `stop_sessions`.
+    pub async fn shutdown(mut self, stop_sessions: bool) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let served = (&mut self.task).await;
+        let engine = self.engine.clone();
+        if stop_sessions {
+            engine.kill_all(2000);
+            // The holders do the killing; give them the grace period to report the exits.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while tokio::time::Instant::now() < deadline
+                && engine
+                    .sessions()
+                    .iter()
+                    .any(|s| s.pty.is_some() && !s.exited())
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        } else {
+            let e = engine.clone();
+            let _ = tokio::task::spawn_blocking(move || e.detach_all()).await;
+        }
         self.engine.persist_now();
         remove_state_if_ours(&self.paths);
         served
@@ -210,8 +238,38 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     })))
 }
 
+/// Ask the daemon running for this HOME (if any) to hand its sessions back to their holders
+/// and exit, and wait until it has (up to 20 s).
+async fn replace_running(paths: &Paths) -> anyhow::Result<()> {
+    let Some(pid) = std::fs::read_to_string(paths.daemon_state())
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("pid").and_then(Value::as_u64))
+        .map(|p| p as u32)
+        .filter(|p| *p != std::process::id() && pid_alive(*p))
+    else {
+        return Ok(());
+    };
+    tracing::info!("replacing the running daemon (pid {pid})");
+    // SAFETY: kill(2) only sends a signal.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while pid_alive(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("the running daemon (pid {pid}) did not exit within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.
-pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
+pub async fn run_daemon(opts: DaemonOptions, flags: RunFlags) -> anyhow::Result<i32> {
+    if flags.replace {
+        replace_running(&Paths::from_env()).await?;
+    }
     match start_server(&opts).await? {
         Startup::AlreadyRunning { message, .. } => {
             println!("{message}");
@@ -227,7 +285,7 @@ pub async fn run_daemon(opts: DaemonOptions) -> anyhow::Result<i32> {
                 server.host, server.port
             );
             shutdown_signal().await;
-            server.shutdown().await?;
+            server.shutdown(flags.stop_sessions).await?;
             Ok(0)
         }
     }

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use daemon::{
-    DaemonOptions, RunningServer, Startup, resolve_bind, resolve_bind_with, run_daemon,
+    DaemonOptions, RunFlags, RunningServer, Startup, resolve_bind, resolve_bind_with, run_daemon,
     start_server,
 };
 pub use relay::Relay;

@@ -13,6 +13,14 @@ pub struct DaemonArgs {
     /// Port to listen on [env: PORT, then TELEPTY_PORT; file: [daemon] port; default 3848]
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    /// On SIGTERM/SIGINT also end every session (by default they keep running in their
+    /// holders and the next daemon adopts them)
+    #[arg(long)]
+    pub stop_sessions: bool,
+    /// Take over the sessions of the daemon already running for this HOME (an in-place
+    /// upgrade: it detaches and exits, this one adopts its live sessions)
+    #[arg(long)]
+    pub replace: bool,
 }
 
 pub fn run(args: DaemonArgs) -> i32 {
@@ -38,10 +46,16 @@ pub fn run(args: DaemonArgs) -> i32 {
         Err(code) => return code,
     };
     let result = rt.block_on(async move {
-        crate::api::run_daemon(crate::api::DaemonOptions {
-            host: Some(host),
-            port: Some(port),
-        })
+        crate::api::run_daemon(
+            crate::api::DaemonOptions {
+                host: Some(host),
+                port: Some(port),
+            },
+            crate::api::RunFlags {
+                stop_sessions: args.stop_sessions,
+                replace: args.replace,
+            },
+        )
         .await
     });
     match result {

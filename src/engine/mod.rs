@@ -8,6 +8,7 @@ pub mod aterm;
 pub mod classifier;
 pub mod error;
 pub mod handoff;
+mod holders;
 pub mod input;
 pub mod keys;
 mod ops;
@@ -126,8 +127,12 @@ pub struct Shared {
     persist_enabled: AtomicBool,
     next_conn: AtomicU64,
     pub coordination: Mutex<Coordination>,
-    /// Pids of deleted sessions still to be reaped.
-    orphans: Mutex<Vec<u32>>,
+    /// Child exits reported by holders (child pid, status; `None`: the holder vanished), for
+    /// the reaper task.
+    exits: tokio::sync::mpsc::UnboundedSender<(u32, Option<crate::holder::ExitStatus>)>,
+    exits_rx: Mutex<
+        Option<tokio::sync::mpsc::UnboundedReceiver<(u32, Option<crate::holder::ExitStatus>)>>,
+    >,
     /// Bumped whenever sessions are added, removed, renamed or change state (dashboard).
     /// A counter in a watch channel, so no change is ever missed between two waits.
     changes: tokio::sync::watch::Sender<u64>,
@@ -238,9 +243,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Build the engine and restore persisted wrapped sessions. Background tasks start with
+    /// Build the engine: adopt the sessions that live in holders, then restore persisted
+    /// wrapped sessions. Background tasks start with
     /// [`Engine::start`], inside a tokio runtime.
     pub fn new(settings: EngineSettings) -> Self {
+        let (exits, exits_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             settings,
             bus: Bus::new(),
@@ -249,11 +256,15 @@ impl Engine {
             persist_enabled: AtomicBool::new(true),
             next_conn: AtomicU64::new(0),
             coordination: Mutex::new(Coordination::default()),
-            orphans: Mutex::new(Vec::new()),
+            exits,
+            exits_rx: Mutex::new(Some(exits_rx)),
             changes: tokio::sync::watch::channel(0).0,
             started: AtomicBool::new(false),
         });
         let engine = Engine { shared };
+        // Live sessions first: whatever survived in holders is the truth, the file only fills
+        // in what is not running.
+        engine.adopt_holders();
         engine.restore();
         engine
     }

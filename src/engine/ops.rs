@@ -1,17 +1,16 @@
 //! Engine operations: everything the API and the dashboard can ask of sessions.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::error::EngineError;
 use super::input::{Delivered, Message, Source};
 use super::session::{Client, ClientFrame, Kind, Meta, PendingReport, Session};
 use super::terminal::Terminal;
-use super::{Engine, keys, pty, tasks};
+use super::{Engine, keys, tasks};
 use crate::util::{now_iso, valid_session_id};
 
 const CELL_BYTES: usize = 32;
@@ -117,7 +116,14 @@ fn prompt_env(command: &str, id: &str, prompt_type: &str) -> Vec<(String, String
 
 impl Engine {
     /// Start an asciicast recording of `term` when asked for or configured for all sessions.
-    fn attach_recorder(&self, term: &Terminal, id: &str, asked: bool, cols: u16, rows: u16) {
+    pub(super) fn attach_recorder(
+        &self,
+        term: &Terminal,
+        id: &str,
+        asked: bool,
+        cols: u16,
+        rows: u16,
+    ) {
         let st = &self.shared.settings;
         if !(asked || st.record_all) {
             return;
@@ -146,7 +152,7 @@ impl Engine {
 
     /// Scrollback for a new session: the configured cap, shrunk so that all sessions together
     /// stay within the memory budget.
-    fn scrollback_for(&self, cols: u16) -> usize {
+    pub(super) fn scrollback_for(&self, cols: u16) -> usize {
         let st = &self.shared.settings;
         let n = self.shared.registry().sessions.len() + 1;
         let per_session = st.memory_budget_bytes / n;
@@ -171,9 +177,8 @@ impl Engine {
             self.scrollback_for(req.cols),
         ));
         self.attach_recorder(&term, &req.id, req.record, req.cols, req.rows);
-        let done = Arc::new((AtomicBool::new(false), Notify::new()));
-        let done2 = done.clone();
-        let spec = pty::SpawnSpec {
+        let created = SystemTime::now();
+        let spec = crate::holder::Spec {
             command: req.command.clone(),
             args: req.args.clone(),
             cwd: cwd.clone().into(),
@@ -181,13 +186,21 @@ impl Engine {
             rows: req.rows,
             env,
             env_remove: strip_env_for_child(),
+            meta: json!({
+                "id": req.id, "command": req.command, "args": req.args, "cwd": cwd,
+                "createdAt": crate::util::iso(created), "record": term.recorder().is_some(),
+            }),
         };
-        let pty = pty::spawn(spec, term.clone(), move || {
-            done2.0.store(true, Ordering::Release);
-            done2.1.notify_waiters();
-        })
-        .map_err(EngineError::SpawnFailed)?;
-        let now = SystemTime::now();
+        let st = &self.shared.settings;
+        let att =
+            crate::holder::client::spawn(&st.holder_exe, &st.runtime_dir, &spec).map_err(|e| {
+                match e {
+                    crate::holder::HolderError::Spawn(msg) => EngineError::SpawnFailed(msg),
+                    e => EngineError::SpawnFailed(e.to_string()),
+                }
+            })?;
+        let (pty, done) = self.attach_holder(att, term.clone(), false)?;
+        let now = created;
         let meta = Meta {
             command: req.command.clone(),
             args: req.args.clone(),
@@ -215,12 +228,7 @@ impl Engine {
                     // Lost a race with another spawn of the same id.
                     drop(reg);
                     if let Some(p) = &s.pty {
-                        p.signal_group(libc::SIGKILL);
-                        self.shared
-                            .orphans
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(p.pid);
+                        p.kill(0);
                     }
                     return Err(EngineError::SessionActive(req.id));
                 }
@@ -404,6 +412,9 @@ impl Engine {
             reg.aliases.insert(old_id.clone(), new_id.to_string());
         }
         s.send_to_owner(json!({"type": "rename", "old_id": old_id, "new_id": new_id}));
+        if let Some(p) = &s.pty {
+            p.set_meta(super::holders::holder_meta(&s));
+        }
         self.shared.emit(json!({
             "type": "session_rename", "sender": "daemon", "old_id": old_id,
             "new_id": new_id, "timestamp": now_iso(),
@@ -440,31 +451,10 @@ impl Engine {
         match s.kind {
             Kind::Spawned => {
                 s.close_all(1000, "Session exited");
+                // The holder hangs up the child's whole session (background jobs in their own
+                // process groups too), SIGKILLs what is left after 2 s, and exits.
                 if let Some(p) = &s.pty {
-                    if !s.exited() {
-                        p.signal_group(libc::SIGHUP);
-                        let pid = p.pid;
-                        self.shared
-                            .orphans
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(pid);
-                        let shared = self.shared.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_secs(2)).await;
-                            if shared
-                                .orphans
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .contains(&pid)
-                            {
-                                // SAFETY: signalling the process group we created.
-                                unsafe {
-                                    libc::kill(-(pid as i32), libc::SIGKILL);
-                                }
-                            }
-                        });
-                    }
+                    p.kill(2000);
                 }
             }
             Kind::Wrapped | Kind::Aterm => s.close_all(1000, "Session destroyed"),

@@ -1,5 +1,11 @@
-//! Daemon-owned PTYs: spawning, a reader and a parser thread per session, and writes that go
-//! straight to the PTY when they can.
+//! The engine's end of a session's PTY: the master it received from the session's holder
+//! (`crate::holder`), a reader and a parser thread, and writes that go straight to the PTY when
+//! they can.
+//!
+//! The holder owns the child and the PTY; the engine reads and writes the master directly
+//! (no copy through the holder) and appends what it reads to the holder's shared ring, so a
+//! later engine can replay it. The reader thread also watches the holder's control socket for
+//! the child's exit, and a stop pipe for a clean detach.
 //!
 //! The master is non-blocking. A write first tries `write(2)` from the caller (an async task,
 //! the parser thread): with an empty queue and room in the PTY that is the whole story, and
@@ -8,29 +14,22 @@
 //! waits for room with poll(2); later writes queue behind it, so order is kept and no async
 //! task ever blocks on a stuck child.
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tokio::sync::oneshot;
 
 use super::terminal::Terminal;
+use crate::holder::proto::{self, FromHolder, ToHolder};
+use crate::holder::ring::Ring;
+use crate::holder::{Attached, ExitStatus};
 
 const READ_BUF: usize = 64 * 1024;
 /// Chunks in flight between the reader and the parser thread.
 const PIPELINE_CHUNKS: usize = 64;
-
-pub struct SpawnSpec {
-    pub command: String,
-    pub args: Vec<String>,
-    pub cwd: std::path::PathBuf,
-    pub cols: u16,
-    pub rows: u16,
-    pub env: Vec<(String, String)>,
-    pub env_remove: Vec<String>,
-}
 
 type Ack = oneshot::Sender<std::io::Result<()>>;
 
@@ -173,11 +172,30 @@ fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Handle to a running PTY. Dropping it closes the writer thread; the reader thread ends on EOF.
+/// What the reader thread reports about the session, on its own thread.
+pub struct Hooks {
+    /// The PTY reported end of output (the child and everything holding the tty are gone) and
+    /// everything read is on the screen.
+    pub on_eof: Box<dyn FnOnce() + Send>,
+    /// The holder reaped the child.
+    pub on_exit: Box<dyn Fn(ExitStatus) + Send>,
+    /// The holder went away without a word (killed): nobody will report the exit any more.
+    pub on_holder_lost: Box<dyn FnOnce() + Send>,
+}
+
+/// Handle to a session's PTY. `detach` hands the session back to its holder; dropping the
+/// handle without detaching does the same, less politely (the holder sees the socket close).
 pub struct Pty {
     pub pid: u32,
-    master: std::sync::Mutex<Box<dyn MasterPty + Send>>,
+    pub holder_pid: u32,
+    pub socket: std::path::PathBuf,
+    master: Arc<OwnedFd>,
     writer: Writer,
+    control: Arc<OwnedFd>,
+    ring: Arc<Ring>,
+    stop: Mutex<Option<OwnedFd>>,
+    detached: Arc<AtomicBool>,
+    reader: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Pty {
@@ -198,71 +216,140 @@ impl Pty {
         let _ = self.writer.write_or_queue(bytes, false);
     }
 
-    pub fn resize(&self, rows: u16, cols: u16) -> anyhow::Result<()> {
-        let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
-        master.resize(PtySize {
-            rows,
-            cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
+    pub fn resize(&self, rows: u16, cols: u16) -> std::io::Result<()> {
+        set_winsize(self.master.as_raw_fd(), rows, cols)
     }
 
-    /// Signal the child's whole process group (it is a session leader, so pgid == pid).
-    pub fn signal_group(&self, sig: i32) {
-        // SAFETY: kill(2) with a negative pid only sends a signal; no memory is involved.
-        unsafe {
-            libc::kill(-(self.pid as i32), sig);
+    /// The PTY's size as the kernel has it (rows, cols).
+    pub fn size(&self) -> Option<(u16, u16)> {
+        get_winsize(self.master.as_raw_fd())
+    }
+
+    /// Hand the holder the engine's metadata, for the next engine that adopts the session.
+    pub fn set_meta(&self, meta: serde_json::Value) {
+        if let Err(e) = proto::send(self.control.as_raw_fd(), &ToHolder::SetMeta { meta }, &[]) {
+            tracing::warn!("session pid {}: cannot update its holder: {e}", self.pid);
+        }
+    }
+
+    /// End the session: the holder hangs up every process of the child's session and
+    /// SIGKILLs what is left after `grace_ms`. Without a holder, do it from here.
+    pub fn kill(&self, grace_ms: u64) {
+        let sent = proto::send(self.control.as_raw_fd(), &ToHolder::Kill { grace_ms }, &[]);
+        if sent.is_err() {
+            let pid = self.pid;
+            crate::holder::kill_session(pid, libc::SIGHUP);
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(grace_ms));
+                crate::holder::kill_session(pid, libc::SIGKILL);
+            });
+        }
+    }
+
+    /// Stop reading and hand the session back to its holder, which drains the PTY from now on.
+    /// Returns once this engine no longer touches the PTY or the ring.
+    pub fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            drop(stop);
+        }
+        if let Some(t) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+        // Closing the control socket (when the last Arc goes) is what tells the holder.
+        let _ =
+            nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+    }
+
+    /// Bytes of output the holder's ring has seen (for diagnostics and tests).
+    pub fn ring_total(&self) -> u64 {
+        self.ring.total()
+    }
+}
+
+fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The size (rows, cols) of the PTY behind `master`.
+pub fn winsize_of(master: &OwnedFd) -> Option<(u16, u16)> {
+    get_winsize(master.as_raw_fd())
+}
+
+fn get_winsize(fd: RawFd) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Ask the foreground program of a PTY to redraw (SIGWINCH to its process group), for a
+/// replayed screen whose beginning was lost.
+pub fn nudge_redraw(master: RawFd) {
+    // SAFETY: tcgetpgrp on an open PTY master; kill only sends a signal.
+    unsafe {
+        let pgrp = libc::tcgetpgrp(master);
+        if pgrp > 0 {
+            libc::kill(-pgrp, libc::SIGWINCH);
         }
     }
 }
 
-/// Start `spec` on a new PTY whose output feeds `terminal`. `on_eof` runs on the reader thread
-/// once the PTY reports end of output (the child and everything holding the tty are gone).
-pub fn spawn(
-    spec: SpawnSpec,
+/// Drive the session a holder handed over: start the writer, reader and parser threads.
+/// With `replay`, the ring's history is fed to `terminal` first (an adopted session).
+pub fn attach(
+    att: Attached,
     terminal: Arc<Terminal>,
-    on_eof: impl FnOnce() + Send + 'static,
+    replay: bool,
+    hooks: Hooks,
 ) -> Result<Pty, String> {
-    let system = native_pty_system();
-    let pair = system
-        .openpty(PtySize {
-            rows: spec.rows,
-            cols: spec.cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .map_err(|e| format!("openpty failed: {e}"))?;
-    let mut cmd = CommandBuilder::new(&spec.command);
-    cmd.args(&spec.args);
-    cmd.cwd(&spec.cwd);
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
+    let Attached {
+        socket,
+        holder_pid,
+        child_pid: pid,
+        master,
+        ring,
+        control,
+        ..
+    } = att;
+    let master = Arc::new(master);
+    // One open file description shared with the holder: non-blocking for both.
+    set_nonblocking(master.as_raw_fd())
+        .map_err(|e| format!("cannot make the PTY non-blocking: {e}"))?;
+    set_nonblocking(control.as_raw_fd()).map_err(|e| format!("holder socket: {e}"))?;
+    let ring = Arc::new(ring);
+    if replay {
+        let (bytes, wrapped) = ring.contents();
+        // A wrapped ring starts mid-stream: skip to a line start so the emulator does not
+        // begin inside an escape sequence.
+        let start = if wrapped {
+            bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1)
+        } else {
+            0
+        };
+        terminal.replay(&bytes[start..]);
+        if wrapped {
+            nudge_redraw(master.as_raw_fd());
+        }
     }
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    let child = pair.slave.spawn_command(cmd).map_err(|e| e.to_string())?;
-    // Only the child may hold the slave, otherwise the reader never sees EOF.
-    drop(pair.slave);
-    let pid = child
-        .process_id()
-        .ok_or_else(|| "spawned child has no pid".to_string())?;
-    // We reap by pid ourselves (to learn the signal number), so the Child handle is not needed.
-    drop(child);
-
-    let master_fd = pair
-        .master
-        .as_raw_fd()
-        .ok_or_else(|| "the PTY master has no file descriptor".to_string())?;
-    // One open file description shared by every descriptor below: non-blocking for all.
-    set_nonblocking(master_fd).map_err(|e| format!("cannot make the PTY non-blocking: {e}"))?;
-    let mut reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
-    // The reader waits on its own descriptor, valid as long as the thread runs.
-    let read_fd = dup_fd(master_fd).map_err(|e| e.to_string())?;
     let (wtx, wrx) = mpsc::channel::<Queued>();
     let writer = Writer {
-        fd: Arc::new(dup_fd(master_fd).map_err(|e| e.to_string())?),
+        fd: Arc::new(dup_fd(master.as_raw_fd()).map_err(|e| e.to_string())?),
         queued: Arc::new(Mutex::new(0)),
         tx: wtx,
     };
@@ -273,38 +360,40 @@ pub fn spawn(
         .spawn(move || run_writer(fd, queued, wrx))
         .map_err(|e| e.to_string())?;
 
+    let (stop_r, stop_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let control = Arc::new(control);
+    let detached = Arc::new(AtomicBool::new(false));
     // Reading and parsing run on two threads, so the kernel's PTY buffer is drained while the
     // emulator parses the previous chunk (measured: 44 -> ~61 MB/s on 2 cores). The bounded
     // channel keeps memory flat and pushes back on a child that outruns the parser.
     let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_CHUNKS);
-    std::thread::Builder::new()
-        .name(format!("pty-reader-{pid}"))
-        .stack_size(128 * 1024)
-        .spawn(move || {
-            let mut buf = vec![0u8; READ_BUF];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        // An exact-size copy: chunks in flight cost what they hold.
-                        if ctx.send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if wait_ready(read_fd.as_raw_fd(), libc::POLLIN).is_err() {
-                            break;
-                        }
-                    }
-                    // EIO is how Linux reports that the slave side is gone.
-                    Err(_) => break,
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
+    let Hooks {
+        on_eof,
+        on_exit,
+        on_holder_lost,
+    } = hooks;
+    let reader = {
+        let (master, ring, control) = (master.clone(), ring.clone(), control.clone());
+        std::thread::Builder::new()
+            .name(format!("pty-reader-{pid}"))
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                run_reader(
+                    &master,
+                    &ring,
+                    &control,
+                    &stop_r,
+                    ctx,
+                    on_exit,
+                    on_holder_lost,
+                )
+            })
+            .map_err(|e| e.to_string())?
+    };
 
     let replies = writer.clone();
+    let parser_detached = detached.clone();
     std::thread::Builder::new()
         .name(format!("pty-parser-{pid}"))
         .stack_size(256 * 1024)
@@ -325,37 +414,110 @@ pub fn spawn(
                     let _ = replies.write_or_queue(answer, false);
                 }
             }
-            // The reader is done and everything it read is on the screen.
             drop(replies);
-            on_eof();
+            // The reader saw the end of output and everything it read is on the screen
+            // (unless it merely stopped because the engine detached).
+            if !parser_detached.load(Ordering::Acquire) {
+                on_eof();
+            }
         })
         .map_err(|e| e.to_string())?;
 
     Ok(Pty {
         pid,
-        master: std::sync::Mutex::new(pair.master),
+        holder_pid,
+        socket,
+        master,
         writer,
+        control,
+        ring,
+        stop: Mutex::new(Some(stop_w)),
+        detached,
+        reader: Mutex::new(Some(reader)),
     })
 }
 
-/// Non-blocking reap of one child. `Some((code, signal))` once it has exited.
-pub fn try_reap(pid: u32) -> Option<(Option<i32>, Option<i32>)> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: waitpid with WNOHANG on a specific pid; status is a valid out-pointer.
-    let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-    if rc == pid as libc::pid_t {
-        if libc::WIFEXITED(status) {
-            return Some((Some(libc::WEXITSTATUS(status)), None));
+/// The reader thread: PTY output into the ring and the parser; the holder's messages; the stop
+/// pipe. It ends on stop, or once the output has ended and the holder has nothing more to say.
+fn run_reader(
+    master: &OwnedFd,
+    ring: &Ring,
+    control: &OwnedFd,
+    stop: &OwnedFd,
+    ctx: mpsc::SyncSender<Vec<u8>>,
+    on_exit: Box<dyn Fn(ExitStatus) + Send>,
+    on_holder_lost: Box<dyn FnOnce() + Send>,
+) {
+    let mut buf = vec![0u8; READ_BUF];
+    let mut ctx = Some(ctx);
+    let mut holder_open = true;
+    let mut on_holder_lost = Some(on_holder_lost);
+    while ctx.is_some() || holder_open {
+        let mut fds = vec![PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+        let control_idx = holder_open.then(|| {
+            fds.push(PollFd::new(control.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let master_idx = ctx.is_some().then(|| {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => break,
         }
-        if libc::WIFSIGNALED(status) {
-            return Some((None, Some(libc::WTERMSIG(status))));
+        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        if ready(0) {
+            // Detach: the engine stops touching the PTY and the ring now.
+            return;
         }
-        None
-    } else if rc < 0 {
-        // ECHILD: somebody else reaped it, or it never was ours; treat as gone.
-        Some((None, None))
-    } else {
-        None
+        let (control_ready, master_ready) = (
+            control_idx.is_some_and(ready),
+            master_idx.is_some_and(ready),
+        );
+        drop(fds);
+        if master_ready {
+            loop {
+                match nix::unistd::read(master, &mut buf) {
+                    Ok(0) => {
+                        ctx = None;
+                        break;
+                    }
+                    Ok(n) => {
+                        ring.append(&buf[..n]);
+                        // An exact-size copy: chunks in flight cost what they hold.
+                        let sent = ctx
+                            .as_ref()
+                            .is_some_and(|c| c.send(buf[..n].to_vec()).is_ok());
+                        if !sent {
+                            ctx = None;
+                        }
+                        break;
+                    }
+                    Err(nix::Error::EINTR) => continue,
+                    Err(nix::Error::EAGAIN) => break,
+                    // EIO is how Linux reports that the slave side is gone.
+                    Err(_) => {
+                        ctx = None;
+                        break;
+                    }
+                }
+            }
+        }
+        if control_ready {
+            match proto::recv::<FromHolder>(control.as_raw_fd()) {
+                Ok((FromHolder::Exited(st), _)) => on_exit(st),
+                Ok(_) => {}
+                Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => {}
+                Err(_) => {
+                    holder_open = false;
+                    if let Some(f) = on_holder_lost.take() {
+                        f();
+                    }
+                }
+            }
+        }
     }
 }
 

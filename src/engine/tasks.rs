@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::classifier::EscapeStripper;
 use super::session::{ExitInfo, Kind, Session};
-use super::{Engine, Shared, Source, aterm, pty, store};
+use super::{Engine, Shared, Source, aterm, store};
 use crate::util::{now_iso, secs_since, signal_name};
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -35,49 +35,73 @@ pub(crate) fn start(shared: Arc<Shared>) {
     tokio::spawn(persister(shared));
 }
 
-/// Reap children by pid: on SIGCHLD, and every 500 ms in case a signal was coalesced.
+/// Exits reported by the holders (which reap the children): mark the session, let the output
+/// drain, tell everyone. A holder that vanished without reporting (killed) leaves a child
+/// nobody can reap: the session ends when its output does, with an unknown status.
 async fn reaper(shared: Arc<Shared>) {
-    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        match sigchld.as_mut() {
-            Some(sig) => {
-                tokio::select! {
-                    _ = sig.recv() => {}
-                    _ = tick.tick() => {}
-                }
-            }
-            None => {
-                tick.tick().await;
-            }
-        }
-        shared
-            .orphans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|pid| pty::try_reap(*pid).is_none());
-        let running: Vec<Arc<Session>> = shared
+    let Some(mut rx) = shared
+        .exits_rx
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    else {
+        return;
+    };
+    while let Some((pid, status)) = rx.recv().await {
+        let Some(s) = shared
             .registry()
             .sessions
             .values()
-            .filter(|s| s.kind == Kind::Spawned && !s.exited() && !s.meta().closing)
+            .find(|s| s.kind == Kind::Spawned && s.pty.as_ref().is_some_and(|p| p.pid == pid))
             .cloned()
-            .collect();
-        for s in running {
-            let Some(pid) = s.pty.as_ref().map(|p| p.pid) else {
-                continue;
-            };
-            if let Some((code, sig)) = pty::try_reap(pid) {
-                if s.meta().exit.is_some() {
+        else {
+            continue;
+        };
+        match status {
+            Some(st) => {
+                let fresh = {
+                    let mut m = s.meta();
+                    let fresh = m.exit.is_none();
+                    // Adopted sessions that ended while detached were marked already.
+                    if fresh || m.ready {
+                        m.exit = Some(ExitInfo {
+                            code: st.code,
+                            signal: st.signal.map(signal_name),
+                            at: SystemTime::now(),
+                        });
+                    }
+                    fresh || m.ready
+                };
+                if fresh {
+                    tokio::spawn(finish_exit(shared.clone(), s));
+                }
+            }
+            None => {
+                if s.exited() {
                     continue;
                 }
-                // Mark at once so the next pass does not reap twice, then let the output drain.
-                s.meta().exit = Some(ExitInfo {
-                    code,
-                    signal: sig.map(signal_name),
-                    at: SystemTime::now(),
+                tracing::warn!(
+                    "the holder of session {} (pid {pid}) went away; its exit status will be unknown",
+                    s.id()
+                );
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    while !s.reader_finished() {
+                        let notified = s.reader_done.1.notified();
+                        if s.reader_finished() {
+                            break;
+                        }
+                        notified.await;
+                    }
+                    if s.meta().exit.is_none() {
+                        s.meta().exit = Some(ExitInfo {
+                            code: None,
+                            signal: None,
+                            at: SystemTime::now(),
+                        });
+                        finish_exit(shared, s).await;
+                    }
                 });
-                tokio::spawn(finish_exit(shared.clone(), s));
             }
         }
     }

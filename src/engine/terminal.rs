@@ -244,6 +244,29 @@ impl Terminal {
         }
     }
 
+    /// Rebuild the screen from output a holder kept while no engine was attached (or before a
+    /// restart). Not activity: no timestamps, no fan-out, no query replies (the program asked
+    /// those of an earlier engine long ago).
+    pub fn replay(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        st.parser.process(bytes);
+        st.parser.callbacks_mut().replies.clear();
+        st.generation += 1;
+        let generation = st.generation;
+        st.ring.push(generation, bytes);
+        let tail = util::incomplete_utf8_tail(bytes);
+        st.carry.clear();
+        if tail > 0 {
+            st.carry.extend_from_slice(&bytes[bytes.len() - tail..]);
+        }
+        drop(st);
+        self.generation.store(generation, Ordering::Release);
+        self.generation_tx.send_replace(generation);
+    }
+
     pub fn set_answer_queries(&self, on: bool) {
         self.answer_queries.store(on, Ordering::Release);
     }

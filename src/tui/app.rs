@@ -123,6 +123,8 @@ pub struct App {
     /// Environment of the kitty windows `kitty open` starts: what reaches this daemon.
     pub attach_env: Vec<(String, String)>,
     pub should_quit: bool,
+    /// Quitting also stops every session (the user chose "stop all"); the default detaches.
+    pub stop_sessions_on_quit: bool,
     /// UI state changed since the last draw.
     pub dirty: bool,
     next_uid: u64,
@@ -170,6 +172,7 @@ impl App {
             attach_env: Vec::new(),
             pending_focus: None,
             should_quit: false,
+            stop_sessions_on_quit: false,
             dirty: true,
             next_uid: 1,
             pane_area: Rect::default(),
@@ -391,6 +394,19 @@ impl App {
         match std::mem::take(&mut self.overlay) {
             Overlay::None => {}
             Overlay::Help => return Vec::new(),
+            Overlay::Confirm(c) if c.action == ConfirmAction::Quit => {
+                match ev.code {
+                    KeyCode::Char('d' | 'D' | 'y' | 'Y' | 'q') | KeyCode::Enter => {
+                        self.should_quit = true;
+                    }
+                    KeyCode::Char('s' | 'S') => {
+                        self.should_quit = true;
+                        self.stop_sessions_on_quit = true;
+                    }
+                    _ => self.set_status("cancelled", true),
+                }
+                return Vec::new();
+            }
             Overlay::Confirm(c) => {
                 if matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                     match c.action {
@@ -588,7 +604,7 @@ impl App {
             let s = if live == 1 { "" } else { "s" };
             self.overlay = Overlay::Confirm(Confirm {
                 message: format!(
-                    "Quit? {live} running session{s} will be stopped with the dashboard. [y/N]"
+                    "Quit: [d]etach — {live} running session{s} keep running (Enter) · [s]top all · Esc cancel"
                 ),
                 action: ConfirmAction::Quit,
             });
@@ -1028,11 +1044,19 @@ mod tests {
             ch(&mut app, 'y'),
             vec![Effect::Run(Op::Kill { id: "ccc".into() })]
         );
-        // Quitting an embedded dashboard with live sessions asks too.
+        // Quitting an embedded dashboard with live sessions asks: detach (the default) or
+        // stop them all; anything else cancels.
         ch(&mut app, 'q');
         assert!(!app.should_quit);
-        ch(&mut app, 'y');
-        assert!(app.should_quit);
+        ch(&mut app, 'n');
+        assert!(!app.should_quit);
+        ch(&mut app, 'q');
+        ch(&mut app, 'd');
+        assert!(app.should_quit && !app.stop_sessions_on_quit);
+        app.should_quit = false;
+        ch(&mut app, 'q');
+        ch(&mut app, 's');
+        assert!(app.should_quit && app.stop_sessions_on_quit);
     }
 
     #[test]

@@ -266,19 +266,15 @@ async fn main_async(
     let attach_env = crate::kitty::attach_env(&daemon_at.0, daemon_at.1);
     let result = run_ui(backend, label, theme, prefix, warning, attach_env).await;
     if let Some(server) = server {
-        // Spawned sessions die with an embedded dashboard (the user confirmed on quit).
-        let engine = server.engine.clone();
-        for s in engine.sessions() {
-            if s.kind == crate::engine::Kind::Spawned && !s.exited() {
-                let _ = engine.delete(&s.id());
-            }
-        }
-        if let Err(e) = server.shutdown().await {
+        // Detach by default: the sessions live on in their holders. Stop them only when the
+        // user chose "stop all" on quit.
+        let stop = matches!(result, Ok(true));
+        if let Err(e) = server.shutdown(stop).await {
             tracing::warn!("server shutdown: {e:#}");
         }
     }
     match result {
-        Ok(()) => 0,
+        Ok(_) => 0,
         Err(e) => {
             eprintln!("telepty tui: {e:#}");
             1
@@ -388,7 +384,7 @@ async fn run_ui(
     prefix: KeySpec,
     warning: Option<String>,
     attach_env: Vec<(String, String)>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -443,7 +439,7 @@ async fn run_ui(
     let mut output_pending = false;
     let mut last_error: Option<String> = None;
 
-    let result: anyhow::Result<()> = loop {
+    let result: anyhow::Result<bool> = loop {
         // Embedded session list (throttled).
         if let Backend::Embedded(engine) = &backend {
             if refresh_due && last_refresh.elapsed() >= REFRESH_MIN {
@@ -468,7 +464,7 @@ async fn run_ui(
             }
         }
         if app.should_quit {
-            break Ok(());
+            break Ok(app.stop_sessions_on_quit);
         }
         let mut deadline: Option<Instant> = None;
         let wants = app.dirty || (output_pending && app.needs_draw());
@@ -526,7 +522,7 @@ async fn run_ui(
             }
             _ = redraw.notified() => output_pending = true,
             msg = msg_rx.recv() => match msg {
-                None => break Ok(()),
+                None => break Ok(false),
                 Some(AppMsg::Bus(v)) => app.on_bus(&v),
                 Some(AppMsg::Refresh) => refresh_due = true,
                 Some(AppMsg::Outcome(out)) => {
@@ -555,9 +551,11 @@ async fn run_ui(
                 }
             }
             _ = tokio::time::sleep_until(sleep_until.into()), if deadline.is_some() => {}
-            _ = sigterm.recv() => break Ok(()),
-            _ = sighup.recv() => break Ok(()),
-            _ = sigint.recv() => break Ok(()),
+            // A closed terminal or a signal detaches: the sessions keep running in their
+            // holders, and the next dashboard or daemon adopts them.
+            _ = sigterm.recv() => break Ok(false),
+            _ = sighup.recv() => break Ok(false),
+            _ = sigint.recv() => break Ok(false),
         }
     };
     stop_input.store(true, Ordering::Release);

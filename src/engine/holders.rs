@@ -1,0 +1,244 @@
+//! The engine's use of session holders: start a session in one, adopt the ones that survived
+//! an earlier engine, hand them all back on a clean exit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::pty::{self, Pty};
+use super::session::{ExitInfo, Kind, Meta, Session};
+use super::terminal::Terminal;
+use super::{Engine, EngineError};
+use crate::holder::{self, Attached, HolderError};
+use crate::util::{iso, parse_iso, signal_name, valid_session_id};
+
+/// What a holder keeps for the next engine: enough to list the session again.
+pub(crate) fn holder_meta(s: &Session) -> Value {
+    let m = s.meta();
+    json!({
+        "id": s.id(),
+        "command": m.command,
+        "args": m.args,
+        "cwd": m.cwd,
+        "createdAt": m.created_at.map(iso),
+        "record": s.term.recorder().is_some(),
+    })
+}
+
+impl Engine {
+    /// Drive the session a holder handed over; the exit and the end of output reach the
+    /// reaper task through the engine's channel.
+    pub(crate) fn attach_holder(
+        &self,
+        att: Attached,
+        term: Arc<Terminal>,
+        replay: bool,
+    ) -> Result<(Pty, Arc<(AtomicBool, Notify)>), EngineError> {
+        let done = Arc::new((AtomicBool::new(false), Notify::new()));
+        let pid = att.child_pid;
+        let (exits, lost) = (self.shared.exits.clone(), self.shared.exits.clone());
+        let done2 = done.clone();
+        let hooks = pty::Hooks {
+            on_eof: Box::new(move || {
+                done2.0.store(true, Ordering::Release);
+                done2.1.notify_waiters();
+            }),
+            on_exit: Box::new(move |st| {
+                let _ = exits.send((pid, Some(st)));
+            }),
+            on_holder_lost: Box::new(move || {
+                let _ = lost.send((pid, None));
+            }),
+        };
+        let pty = pty::attach(att, term, replay, hooks).map_err(EngineError::SpawnFailed)?;
+        Ok((pty, done))
+    }
+
+    /// Adopt every live holder in the runtime directory (in parallel: a restart with many
+    /// sessions must be quick). Stale sockets are removed; sessions another engine holds are
+    /// left alone.
+    pub(crate) fn adopt_holders(&self) {
+        let dir = self.shared.settings.runtime_dir.clone();
+        if !dir.exists() {
+            return;
+        }
+        if let Err(e) = holder::client::ensure_runtime_dir(&dir) {
+            tracing::error!("not adopting sessions: {e}");
+            return;
+        }
+        let t0 = Instant::now();
+        let sockets = holder::client::scan(&dir);
+        if sockets.is_empty() {
+            return;
+        }
+        let workers = sockets.len().clamp(1, 8);
+        let chunks: Vec<Vec<std::path::PathBuf>> = (0..workers)
+            .map(|w| sockets.iter().skip(w).step_by(workers).cloned().collect())
+            .collect();
+        let adopted: Vec<(Attached, Arc<Terminal>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        for path in chunk {
+                            match holder::client::adopt(&path) {
+                                Ok(att) => {
+                                    let (rows, cols) =
+                                        pty::winsize_of(&att.master).unwrap_or((24, 80));
+                                    out.push((att, rows, cols));
+                                }
+                                Err(HolderError::Stale(p)) => {
+                                    tracing::info!("removing stale holder socket {}", p.display());
+                                    let _ = std::fs::remove_file(&p);
+                                }
+                                Err(e) => tracing::warn!("not adopting {}: {e}", path.display()),
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .map(|(att, rows, cols)| {
+                    let term = Arc::new(Terminal::new(rows, cols, self.scrollback_for(cols)));
+                    (att, term)
+                })
+                .collect()
+        });
+        let n = adopted.len();
+        let mut ok = 0;
+        for (att, term) in adopted {
+            if self.adopt_one(att, term) {
+                ok += 1;
+            }
+        }
+        tracing::info!(
+            "adopted {ok} of {n} live sessions in {} ms",
+            t0.elapsed().as_millis()
+        );
+    }
+
+    fn adopt_one(&self, att: Attached, term: Arc<Terminal>) -> bool {
+        let m = att.meta.clone();
+        let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        let Some(id) = s("id").filter(|i| valid_session_id(i)) else {
+            tracing::warn!(
+                "holder {} has no valid session id; ending it",
+                att.socket.display()
+            );
+            let _ = holder::proto::send(
+                std::os::fd::AsRawFd::as_raw_fd(&att.control),
+                &holder::proto::ToHolder::Kill { grace_ms: 1000 },
+                &[],
+            );
+            return false;
+        };
+        if self.get_exact(&id).is_some() {
+            tracing::warn!(
+                "two holders claim session {id}; leaving {} alone",
+                att.socket.display()
+            );
+            return false;
+        }
+        let exit = att.exit;
+        let record = m.get("record").and_then(Value::as_bool).unwrap_or(false);
+        let (cols, rows) = {
+            let (r, c) = term.size();
+            (c, r)
+        };
+        let pid = att.child_pid;
+        // Replay first, then record: the recording continues with new output only.
+        let (pty, done) = match self.attach_holder(att, term.clone(), true) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("cannot drive adopted session {id}: {e}");
+                return false;
+            }
+        };
+        if record {
+            self.attach_recorder(&term, &id, true, cols, rows);
+        }
+        let now = SystemTime::now();
+        let created = s("createdAt").and_then(|t| parse_iso(&t)).or(Some(now));
+        let meta = Meta {
+            command: s("command").unwrap_or_default(),
+            args: m
+                .get("args")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cwd: s("cwd").unwrap_or_default(),
+            backend: "pty".into(),
+            created_at: created,
+            last_activity_at: Some(now),
+            last_connected_at: Some(now),
+            ready: true,
+            ..Default::default()
+        };
+        let session = Arc::new(Session::new(
+            Kind::Spawned,
+            id.clone(),
+            meta,
+            term,
+            Some(pty),
+            self.shared.new_classifier(),
+            done,
+        ));
+        self.shared
+            .registry_mut()
+            .sessions
+            .insert(id.clone(), session.clone());
+        if let Some(st) = exit {
+            // It ended while no engine was attached: report it like a fresh exit.
+            session.meta().exit = Some(ExitInfo {
+                code: st.code,
+                signal: st.signal.map(signal_name),
+                at: now,
+            });
+            let _ = self.shared.exits.send((pid, Some(st)));
+        }
+        self.start_delivery(&session);
+        self.shared.emit_envelope(
+            "session_adopt",
+            Some(&session),
+            json!({"pid": pid, "exit_code": exit.and_then(|e| e.code)}),
+        );
+        true
+    }
+
+    /// Hand every session back to its holder (a clean exit that leaves the agents running).
+    pub fn detach_all(&self) {
+        for s in self.sessions() {
+            if let Some(p) = &s.pty {
+                p.set_meta(holder_meta(&s));
+                p.detach();
+            }
+        }
+    }
+
+    /// End every session (the explicit `--stop-sessions` exit).
+    pub fn kill_all(&self, grace_ms: u64) {
+        for s in self.sessions() {
+            if let Some(p) = &s.pty {
+                p.kill(grace_ms);
+            }
+        }
+    }
+}
+
+impl From<HolderError> for EngineError {
+    fn from(e: HolderError) -> Self {
+        EngineError::SpawnFailed(e.to_string())
+    }
+}
