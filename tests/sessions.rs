@@ -255,6 +255,8 @@ fn wrapped_session_and_rename_survive_a_restart() {
     let r = d.patch("/api/sessions/w1", json!({"new_id": "w2"}));
     assert_eq!(r.0, 200, "{}", r.1);
     d.spawn("sp", "sleep", &["600"]);
+    let sp_pid = d.session("sp")["pid"].clone();
+    assert!(sp_pid.is_u64(), "{sp_pid}");
 
     let st = d.stop();
     assert_eq!(st.code(), Some(0), "SIGTERM must exit 0 (§14.5)");
@@ -285,8 +287,12 @@ fn wrapped_session_and_rename_survive_a_restart() {
     let via_alias = d.session("w1");
     assert_eq!(via_alias["id"], json!("w2"), "{via_alias}");
     assert_eq!(via_alias["alias"], json!("w1"), "{via_alias}");
-    // Spawned sessions are not restored.
-    assert_error(&d.get("/api/sessions/sp"), 404, "SESSION_NOT_FOUND", None);
+    // A spawned session is not restored from the file: it never stopped. Its holder kept it
+    // running across the restart, and the new daemon adopted it with the same process.
+    let sp = d.session("sp");
+    assert_eq!(sp["type"], json!("spawned"), "{sp}");
+    assert_eq!(sp["pid"], sp_pid, "{sp}");
+    assert_eq!(sp["healthStatus"], json!("CONNECTED"), "{sp}");
 }
 
 #[test]

@@ -133,15 +133,61 @@ fn embedded_typing_rename_spawn_kill_and_quit() {
     });
     assert_eq!(session_ids(&base), vec!["w2", "bash-1"]);
 
-    // Quitting with live sessions asks, then stops them with the dashboard.
+    // Quitting with live sessions asks: detach (the default) leaves them running.
+    let pids: Vec<u64> = ["w2", "bash-1"]
+        .iter()
+        .map(|id| {
+            get(&format!("{base}/api/sessions/{id}")).1["pid"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
     tui.keys(&["q"]);
-    tui.wait_text("2 running sessions will be stopped");
-    tui.keys(&["y"]);
+    tui.wait_text("2 running sessions keep running");
+    tui.keys(&["Enter"]);
     tui.wait_text("[tui exited 0]");
     let refused = agent().get(&format!("{base}/api/health")).call();
     assert!(
         refused.is_err(),
         "the embedded server stops with the dashboard"
+    );
+    for pid in &pids {
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "session process {pid} must outlive a detaching dashboard"
+        );
+    }
+    drop(tui);
+
+    // The next dashboard shows the same sessions, live: same processes, typing works.
+    let port = base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let tui = Tui::start(&home, port, &[]);
+    tui.wait_text(&format!("embedded :{port}"));
+    tui.wait_text("2 sessions");
+    assert_eq!(session_ids(&base), vec!["w2", "bash-1"]);
+    for (id, pid) in ["w2", "bash-1"].iter().zip(&pids) {
+        assert_eq!(
+            get(&format!("{base}/api/sessions/{id}")).1["pid"].as_u64(),
+            Some(*pid)
+        );
+    }
+    tui.palette("inject echo back-$((40+4))", 0);
+    tui.wait_pane("w2", "back-44");
+
+    // "stop all" on quit ends them.
+    tui.keys(&["q"]);
+    tui.wait_text("[s]top all");
+    tui.keys(&["s"]);
+    tui.wait_text("[tui exited 0]");
+    wait_for(
+        T,
+        "the sessions' processes to end",
+        || {
+            pids.iter()
+                .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+                .then_some(())
+        },
+        String::new,
     );
 }
 

@@ -199,7 +199,8 @@ impl Engine {
                     e => EngineError::SpawnFailed(e.to_string()),
                 }
             })?;
-        let (pty, done) = self.attach_holder(att, term.clone(), false)?;
+        // Replay too: the holder may have read the first output before we attached.
+        let (pty, done) = self.attach_holder(att, term.clone(), true)?;
         let now = created;
         let meta = Meta {
             command: req.command.clone(),

@@ -127,6 +127,10 @@ struct Holder {
     sock_ino: u64,
     listener: OwnedFd,
     conn: Option<(OwnedFd, u32)>,
+    /// Until the spawning engine has attached, the holder leaves the PTY alone: the program's
+    /// first output (terminal queries that some agent CLIs wait on) is for the engine, which
+    /// answers them. If it never comes, the holder starts draining at this deadline.
+    first_engine_by: Option<Instant>,
     /// Kept open for the session's life: the engines' descriptors are copies of it.
     _master: Box<dyn portable_pty::MasterPty + Send>,
     master_fd: RawFd,
@@ -234,6 +238,7 @@ fn start(dir: &Path, spec: Spec, ready_w: OwnedFd) -> Result<Holder, ()> {
         sock_ino,
         listener,
         conn: None,
+        first_engine_by: Some(Instant::now() + Duration::from_secs(10)),
         _master: pty.master,
         master_fd,
         master_eof: false,
@@ -376,7 +381,13 @@ impl Holder {
         let mut buf = vec![0u8; 64 * 1024];
         self.reap();
         loop {
-            let reading = self.conn.is_none() && !self.master_eof;
+            if self
+                .first_engine_by
+                .is_some_and(|t| self.conn.is_some() || Instant::now() >= t)
+            {
+                self.first_engine_by = None;
+            }
+            let reading = self.conn.is_none() && !self.master_eof && self.first_engine_by.is_none();
             // SAFETY (all borrow_raw below): the descriptors are owned by `self` and stay
             // open for the duration of the poll call.
             let mut fds = vec![
@@ -395,7 +406,12 @@ impl Holder {
                 fds.push(PollFd::new(m, PollFlags::POLLIN));
                 fds.len() - 1
             });
-            match poll(&mut fds, PollTimeout::NONE) {
+            let timeout = match self.first_engine_by {
+                Some(t) => PollTimeout::try_from(t.saturating_duration_since(Instant::now()))
+                    .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => {

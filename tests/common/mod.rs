@@ -235,6 +235,8 @@ pub struct Daemon {
     starts: u32,
     /// Network namespace the daemon and the CLI run in (`ip netns exec`), if any.
     netns: Option<String>,
+    /// Extra `telepty daemon` flags for the next launches.
+    daemon_args: Vec<String>,
 }
 
 impl Daemon {
@@ -314,6 +316,7 @@ impl Daemon {
             agent,
             starts: 0,
             netns: netns.map(str::to_string),
+            daemon_args: Vec::new(),
         }
     }
 
@@ -412,6 +415,7 @@ impl Daemon {
             .expect("open daemon log");
         let mut cmd = self.command(bin());
         cmd.arg("daemon").arg("--port").arg(self.port.to_string());
+        cmd.args(&self.daemon_args);
         self.apply_env(&mut cmd);
         if let Some(h) = &self.host {
             cmd.env("HOST", h);
@@ -497,6 +501,81 @@ impl Daemon {
         let mut child = self.child.take().expect("daemon not running");
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Extra `telepty daemon` flags for the next [`Daemon::restart`].
+    pub fn set_daemon_args(&mut self, args: &[&str]) {
+        self.daemon_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// The session holders' runtime directory of this HOME.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.home.path().join(".telepty/run")
+    }
+
+    /// Holder processes (`telepty __hold`) whose runtime dir is this HOME's.
+    pub fn holder_pids(&self) -> Vec<u32> {
+        let dir = self.runtime_dir().display().to_string();
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            if args.get(1) == Some(&&b"__hold"[..]) && args.get(2) == Some(&dir.as_bytes()) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    /// Start `telepty daemon --replace` on the same HOME and port: it takes the sessions over
+    /// from the running daemon, which must exit 0.
+    pub fn replace(&mut self) {
+        let mut old = self.child.take().expect("daemon not running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open daemon log");
+        let mut cmd = self.command(bin());
+        cmd.args(["daemon", "--replace", "--port", &self.port.to_string()]);
+        self.apply_env(&mut cmd);
+        if let Some(h) = &self.host {
+            cmd.env("HOST", h);
+        }
+        cmd.current_dir(self.home.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        self.child = Some(cmd.spawn().expect("spawn daemon --replace"));
+        let deadline = Instant::now() + T;
+        let st = loop {
+            if let Some(st) = old.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replaced daemon did not exit\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(
+            st.code(),
+            Some(0),
+            "the replaced daemon exits 0\n{}",
+            self.log()
+        );
+        wait_until(T, "the new daemon answers /api/health", || {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon --replace exited with {st}\n{}", self.log());
+            }
+            self.healthy()
+        });
     }
 
     /// Start a new daemon on the same HOME and port.
