@@ -214,6 +214,9 @@ pub struct EngineSettings {
     pub record_masks: Vec<regex::Regex>,
     pub recordings_dir: PathBuf,
     pub daemon_cwd: PathBuf,
+    /// How viewers' sizes pick a session's size (`[sessions] window_size`,
+    /// `TELEPTY_WINDOW_SIZE`).
+    pub window_size: crate::engine::WindowSize,
 }
 
 impl EngineSettings {
@@ -231,6 +234,7 @@ impl EngineSettings {
             e.submit_max = Duration::from_millis(d.submit_max_ms);
             e.record_all = s.record_sessions;
             e.record_masks = s.masks();
+            e.window_size = s.window_size;
         }
         e
     }
@@ -284,6 +288,12 @@ impl EngineSettings {
                 .unwrap_or_default(),
             recordings_dir: paths.telepty_dir().join(crate::engine::recording::DIR_NAME),
             daemon_cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            // Unparsable values are ignored here like the other knobs; `telepty daemon`
+            // refuses to start on one (settings::load).
+            window_size: std::env::var("TELEPTY_WINDOW_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
         }
     }
 }
