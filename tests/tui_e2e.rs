@@ -247,6 +247,29 @@ fn client_mode_quit_restores_the_session_size() {
     );
 }
 
+/// `telepty attach` (and so each kitty window, which runs it) is a viewer: its terminal's size
+/// counts while attached, and detaching gives the session its own size back.
+#[test]
+fn attach_is_a_viewer_and_detach_restores_the_size() {
+    let home = Home::new();
+    let port = free_port();
+    let daemon = Daemon::start(&home, port);
+    let base = daemon.base();
+    spawn_bash_sized(&base, "att", home.path(), 120, 40);
+    let cmd = format!("TELEPTY_PORT={port} {} attach att", telepty_bin().display());
+    let term = Tui::start_shell(&home, port, &cmd, 90, 20);
+    term.wait_text("[AGENT: att]");
+    wait_api_size(&base, "att", "the attached terminal's size", |s| {
+        s == (90, 20)
+    });
+    term.type_text("echo \"tty $(stty size)\"");
+    term.keys(&["Enter"]);
+    term.wait_text("tty 20 90");
+    term.keys(&["C-]"]);
+    term.wait_text("[tui exited 0]");
+    wait_api_size(&base, "att", "the spawn size back", |s| s == (120, 40));
+}
+
 /// Two dashboards of different sizes on one daemon: the session gets the smaller pane's size,
 /// so a line longer than the small pane wraps in the program and both show all of it (the big
 /// one top-left with a blank margin). Before, the last resize won and the other was clipped.

@@ -94,18 +94,24 @@ impl Tui {
 
     /// [`Tui::start`] in a tmux window of `cols`x`rows`.
     pub fn start_sized(home: &Home, port: u16, extra_args: &[&str], cols: u16, rows: u16) -> Tui {
+        let mut argv = tui_command();
+        argv.push("--port".into());
+        argv.push(port.to_string());
+        argv.extend(extra_args.iter().map(|s| s.to_string()));
+        Tui::start_shell(home, port, &argv.join(" "), cols, rows)
+    }
+
+    /// Any shell command line (e.g. `TELEPTY_PORT=… telepty attach x`) in a tmux window of
+    /// `cols`x`rows`; `port` is only remembered for [`Tui::url`].
+    pub fn start_shell(home: &Home, port: u16, command: &str, cols: u16, rows: u16) -> Tui {
         let (cols, rows) = (cols.to_string(), rows.to_string());
         let socket = format!(
             "telepty-tui-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut argv = tui_command();
-        argv.push("--port".into());
-        argv.push(port.to_string());
-        argv.extend(extra_args.iter().map(|s| s.to_string()));
         // Keep the pane after the dashboard exits so its exit code (and any stderr) is visible.
-        let shell = format!("{}; echo \"[tui exited $?]\"; sleep 600", argv.join(" "));
+        let shell = format!("{command}; echo \"[tui exited $?]\"; sleep 600");
         let mut cmd = Command::new("tmux");
         home.apply(&mut cmd);
         cmd.args([
