@@ -68,7 +68,7 @@ pub async fn meta(State(st): St) -> ApiResult {
         "capabilities": [
             "sessions", "wrapped-sessions", "singleton-daemon", "handoff-inbox", "deliberation-threads",
             "cross-machine", "mailbox", "vt-screen", "wait", "keys", "resize", "attach-snapshot",
-            "inject-wait-delivered", "session-exit", "openapi", "recording",
+            "inject-wait-delivered", "session-exit", "openapi", "recording", "window-size",
         ],
     }))
 }
