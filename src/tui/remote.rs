@@ -74,6 +74,15 @@ impl RemotePane {
         info.is_spawned() || (info.kind == "wrapped" && info.health == "CONNECTED")
     }
 
+    /// Record the pane's viewer size and tell the daemon if connected; a connection being
+    /// opened registers it after its snapshot.
+    fn set_want(&self, want: Option<(u16, u16)>) {
+        *lock(&self.link.want) = want;
+        if let Some(tx) = lock(&self.link.tx).as_ref() {
+            let _ = tx.send(size_frame(want));
+        }
+    }
+
     fn start(&self) {
         if self.link.busy.swap(true, Ordering::AcqRel) {
             return;
@@ -88,17 +97,6 @@ impl RemotePane {
             link.busy.store(false, Ordering::Release);
         });
         *lock(&self.link.task) = Some(task.abort_handle());
-    }
-}
-
-impl RemotePane {
-    /// Record the pane's viewer size and tell the daemon if connected; a connection being
-    /// opened registers it after its snapshot.
-    fn set_want(&self, want: Option<(u16, u16)>) {
-        *lock(&self.link.want) = want;
-        if let Some(tx) = lock(&self.link.tx).as_ref() {
-            let _ = tx.send(size_frame(want));
-        }
     }
 }
 
