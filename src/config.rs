@@ -228,6 +228,9 @@ pub struct EngineSettings {
     /// The program started as `EXE __hold` for each session: this telepty binary
     /// (`TELEPTY_HOLDER_EXE` overrides, for benchmarks and tests that embed the engine).
     pub holder_exe: PathBuf,
+    /// How viewers' sizes pick a session's size (`[sessions] window_size`,
+    /// `TELEPTY_WINDOW_SIZE`).
+    pub window_size: crate::engine::WindowSize,
 }
 
 impl EngineSettings {
@@ -245,6 +248,7 @@ impl EngineSettings {
             e.submit_max = Duration::from_millis(d.submit_max_ms);
             e.record_all = s.record_sessions;
             e.record_masks = s.masks();
+            e.window_size = s.window_size;
         }
         e
     }
@@ -304,6 +308,12 @@ impl EngineSettings {
                 .map(PathBuf::from)
                 .or_else(|| std::env::current_exe().ok())
                 .unwrap_or_else(|| PathBuf::from("telepty")),
+            // Unparsable values are ignored here like the other knobs; `telepty daemon`
+            // refuses to start on one (settings::load).
+            window_size: std::env::var("TELEPTY_WINDOW_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::Paths;
+use crate::engine::WindowSize;
 
 /// The commented default file written by `telepty config init`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../assets/config.toml");
@@ -100,6 +101,9 @@ pub struct Settings {
     pub record_sessions: bool,
     /// `[recording] mask`: regexes masked in recordings
     pub record_masks: Vec<String>,
+    /// `[sessions] window_size` (env `TELEPTY_WINDOW_SIZE`): how viewers' sizes pick a
+    /// session's size
+    pub window_size: WindowSize,
     /// Number of `[[peers]]` entries (the entries themselves are read by `client::peers`).
     pub peers: usize,
     sources: BTreeMap<&'static str, Source>,
@@ -135,6 +139,7 @@ impl Default for Settings {
             tui_prefix: None,
             record_sessions: false,
             record_masks: DEFAULT_MASKS.iter().map(|s| s.to_string()).collect(),
+            window_size: WindowSize::default(),
             peers: 0,
             sources: BTreeMap::new(),
         }
@@ -159,6 +164,7 @@ pub const KEYS: &[&str] = &[
     "tui.prefix",
     "recording.enabled",
     "recording.mask",
+    "sessions.window_size",
     "peers",
 ];
 
@@ -229,6 +235,7 @@ impl Settings {
             "tui.prefix" => opt(&self.tui_prefix, "(unset: built-in)"),
             "recording.enabled" => self.record_sessions.to_string(),
             "recording.mask" => list(&self.record_masks),
+            "sessions.window_size" => format!("{:?}", self.window_size.as_str()),
             "peers" => format!("{} configured", self.peers),
             _ => String::new(),
         }
@@ -308,6 +315,8 @@ struct FileConfig {
     #[serde(default)]
     recording: RecordingFile,
     #[serde(default)]
+    sessions: SessionsFile,
+    #[serde(default)]
     peers: Vec<toml::Table>,
 }
 
@@ -339,6 +348,11 @@ struct SpawnFile {
 struct TuiFile {
     theme: Option<String>,
     prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct SessionsFile {
+    window_size: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -511,6 +525,14 @@ fn apply_file(s: &mut Settings, text: &str, file_name: &str) -> Result<(), Setti
         s.record_masks = v;
         set("recording.mask");
     }
+    if let Some(v) = f.sessions.window_size {
+        s.window_size = v
+            .parse()
+            .map_err(|e: crate::engine::sizing::BadWindowSize| {
+                invalid(Some("sessions"), "window_size", e.to_string())
+            })?;
+        set("sessions.window_size");
+    }
     if !f.peers.is_empty() {
         let mut t = toml::Table::new();
         let list = f.peers.into_iter().map(toml::Value::Table).collect();
@@ -602,6 +624,16 @@ fn apply_env(s: &mut Settings, env: impl Fn(&str) -> Option<String>) -> Result<(
     if let Some(v) = env("TELEPTY_RECORD_SESSIONS") {
         s.record_sessions = truthy(&v);
         set("recording.enabled");
+    }
+    if let Some(v) = env("TELEPTY_WINDOW_SIZE") {
+        s.window_size =
+            v.parse().map_err(
+                |e: crate::engine::sizing::BadWindowSize| SettingsError::Env {
+                    var: "TELEPTY_WINDOW_SIZE".into(),
+                    message: e.to_string(),
+                },
+            )?;
+        set("sessions.window_size");
     }
     Ok(())
 }
@@ -710,6 +742,33 @@ mod tests {
         let e = parse_str(text, "config.toml").unwrap_err().to_string();
         assert!(e.starts_with("config.toml:4: "), "{e}");
         assert!(e.ends_with("(key engine.scrollback_lines)"), "{e}");
+    }
+
+    #[test]
+    fn window_size_from_file_and_env() {
+        let s = parse_str("[sessions]\nwindow_size = \"latest\"\n", "config.toml").unwrap();
+        assert_eq!(s.window_size, WindowSize::Latest);
+        assert_eq!(s.source("sessions.window_size"), Source::File);
+        assert_eq!(s.value("sessions.window_size"), "\"latest\"");
+        assert_eq!(Settings::default().window_size, WindowSize::Smallest);
+        let e = parse_str("[sessions]\nwindow_size = \"big\"\n", "config.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config.toml:2: window_size must be one of smallest, largest, latest or manual, \
+             not \"big\" (key sessions.window_size)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.toml");
+        let env = |v: &'static str| move |k: &str| (k == "TELEPTY_WINDOW_SIZE").then(|| v.into());
+        let s = load_with(&missing, env("manual")).unwrap();
+        assert_eq!(s.window_size, WindowSize::Manual);
+        let e = load_with(&missing, env("x")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("TELEPTY_WINDOW_SIZE: window_size must be"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -231,6 +231,156 @@ fn client_mode_mirrors_a_running_daemon() {
     assert_eq!(session_ids(&base), vec!["c1", "c2", "c3"]);
 }
 
+/// Embedded panes are viewers too: a pane zoomed away stops counting, so its session is back
+/// at its own size until the pane is shown again.
+#[test]
+fn embedded_hidden_panes_give_the_size_back() {
+    let (home, tui, base) = start_embedded();
+    spawn_bash_sized(&base, "e1", home.path(), 120, 40);
+    spawn_bash_sized(&base, "e2", home.path(), 120, 40);
+    wait_prompts(&tui, &["e1", "e2"]);
+    let grid = wait_api_size(&base, "e2", "e2 at its pane's size", |s| s != (120, 40));
+    wait_api_size(&base, "e1", "e1 at its pane's size", |s| s != (120, 40));
+
+    tui.keys(&["z"]);
+    wait_api_size(&base, "e2", "e2 hidden: its own size", |s| s == (120, 40));
+    let zoomed = wait_api_size(&base, "e1", "e1 zoomed: the whole area", |(c, _)| {
+        c > grid.0 + 50
+    });
+    assert!(zoomed.0 > 120, "{zoomed:?}");
+
+    tui.keys(&["z"]);
+    wait_api_size(&base, "e2", "e2 shown again", |s| s == grid);
+}
+
+/// Issue 10 item 5: a client-mode dashboard registers its panes' sizes as a viewer, so the
+/// session follows the pane while it is shown and is back at its own size after `q`.
+#[test]
+fn client_mode_quit_restores_the_session_size() {
+    let home = Home::new();
+    let port = free_port();
+    let daemon = Daemon::start(&home, port);
+    let base = daemon.base();
+    spawn_bash_sized(&base, "big", home.path(), 120, 40);
+
+    let tui = Tui::start_sized(&home, port, &[], 100, 30);
+    tui.wait_text(&format!("client → 127.0.0.1:{port}"));
+    tui.wait_pane("big", "[AGENT: big]");
+    // The only viewer is the pane (smaller than 120x40 in a 100x30 window).
+    let pane = wait_api_size(&base, "big", "the pane's size", |(c, r)| c < 100 && r < 30);
+    post(
+        &format!("{base}/api/sessions/big/inject"),
+        json!({"prompt": "echo \"tty $(stty size)\""}),
+    );
+    tui.wait_pane("big", &format!("tty {} {}", pane.1, pane.0));
+
+    tui.keys(&["q"]);
+    tui.wait_text("[tui exited 0]");
+    wait_api_size(&base, "big", "the spawn size back", |s| s == (120, 40));
+    post(
+        &format!("{base}/api/sessions/big/inject"),
+        json!({"prompt": "echo \"after $(stty size)\""}),
+    );
+    wait_for(
+        T,
+        "stty inside the session says 40 120",
+        || {
+            api_screen(&base, "big")
+                .contains("after 40 120")
+                .then_some(())
+        },
+        || api_screen(&base, "big"),
+    );
+}
+
+/// `telepty attach` (and so each kitty window, which runs it) is a viewer: its terminal's size
+/// counts while attached, and detaching gives the session its own size back.
+#[test]
+fn attach_is_a_viewer_and_detach_restores_the_size() {
+    let home = Home::new();
+    let port = free_port();
+    let daemon = Daemon::start(&home, port);
+    let base = daemon.base();
+    spawn_bash_sized(&base, "att", home.path(), 120, 40);
+    let cmd = format!("TELEPTY_PORT={port} {} attach att", telepty_bin().display());
+    let term = Tui::start_shell(&home, port, &cmd, 90, 20);
+    term.wait_text("[AGENT: att]");
+    wait_api_size(&base, "att", "the attached terminal's size", |s| {
+        s == (90, 20)
+    });
+    term.type_text("echo \"tty $(stty size)\"");
+    term.keys(&["Enter"]);
+    term.wait_text("tty 20 90");
+    term.keys(&["C-]"]);
+    term.wait_text("[tui exited 0]");
+    wait_api_size(&base, "att", "the spawn size back", |s| s == (120, 40));
+}
+
+/// Two dashboards of different sizes on one daemon: the session gets the smaller pane's size,
+/// so a line longer than the small pane wraps in the program and both show all of it (the big
+/// one top-left with a blank margin). Before, the last resize won and the other was clipped.
+#[test]
+fn two_dashboards_of_different_sizes_both_show_whole_lines() {
+    let home = Home::new();
+    let port = free_port();
+    let daemon = Daemon::start(&home, port);
+    let base = daemon.base();
+    spawn_bash_sized(&base, "two", home.path(), 120, 40);
+
+    let big = Tui::start_sized(&home, port, &[], 200, 50);
+    big.wait_pane("two", "[AGENT: two]");
+    let alone = wait_api_size(&base, "two", "the big pane's size", |(c, _)| c > 150);
+    let small = Tui::start_sized(&home, port, &[], 100, 30);
+    small.wait_pane("two", "[AGENT: two]");
+    let (cols, rows) = wait_api_size(&base, "two", "the small pane's size", |(c, r)| {
+        c < 100 && r < 30
+    });
+    assert!(cols < alone.0 && rows < alone.1);
+    // The big dashboard's window changes size, so its pane registers a new size: that must
+    // not take the session back from the small one (the fight the issue describes).
+    big.resize_window(190, 48);
+    let moved = wait_api_size(&base, "two", "the big pane's new size registered", |_| {
+        let (_, v) = get(&format!("{base}/api/sessions/two"));
+        v["sizing"]["viewers"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["cols"].as_u64() < Some(alone.0) && x["cols"].as_u64() > Some(150))
+        })
+    });
+    assert_eq!(moved, (cols, rows), "the small dashboard's size stays");
+    let alone = (alone.0 - 10, alone.1 - 2);
+
+    // 15 x 9 = 135 characters: wider than the small pane, narrower than the big one.
+    post(
+        &format!("{base}/api/sessions/two/inject"),
+        json!({"prompt": "for i in $(seq 10 24); do printf '%s-------' $i; done; echo"}),
+    );
+    let line: String = (10..=24).map(|i| format!("{i}-------")).collect();
+    for (name, tui) in [("big", &big), ("small", &small)] {
+        wait_for(
+            T,
+            &format!("the whole line in the {name} dashboard"),
+            || {
+                let pane = pane_text(&tui.capture(), "two")?;
+                // The program wrapped it at the session's width: rejoin the rows.
+                let joined: String = pane.lines().collect();
+                joined.contains(&line).then_some(())
+            },
+            || tui.capture(),
+        );
+    }
+    // In the big dashboard the program's rows are `cols` wide: nothing right of them.
+    let pane = pane_text(&big.capture(), "two").unwrap();
+    assert!(
+        pane.lines().all(|l| l.chars().count() <= cols as usize),
+        "content beyond the session's {cols} columns:\n{pane}"
+    );
+
+    // The small dashboard quits: the big one's size applies again.
+    small.keys(&["q"]);
+    small.wait_text("[tui exited 0]");
+    wait_api_size(&base, "two", "the big pane's size again", |s| s == alone);
+}
+
 #[test]
 fn bad_theme_fails_with_one_line() {
     let home = Home::new();

@@ -15,7 +15,7 @@ use super::body::{AnyJson, Fields, JsonBody};
 use super::error::{ApiError, ApiResult, created, json_response, ok};
 use crate::engine::{
     EngineError, InjectRequest, Kind, RegisterRequest, SpawnRequest, TargetResult, WaitParams,
-    WaitScope,
+    WaitScope, WindowSize,
 };
 use crate::util::valid_session_id;
 
@@ -68,7 +68,7 @@ pub async fn meta(State(st): St) -> ApiResult {
         "capabilities": [
             "sessions", "wrapped-sessions", "singleton-daemon", "handoff-inbox", "deliberation-threads",
             "cross-machine", "mailbox", "vt-screen", "wait", "keys", "resize", "attach-snapshot",
-            "inject-wait-delivered", "session-exit", "openapi", "recording",
+            "inject-wait-delivered", "session-exit", "openapi", "recording", "window-size",
         ],
     }))
 }
@@ -120,6 +120,23 @@ fn dimension(body: &Value, key: &str, default: u16) -> Result<u16, ApiError> {
     }
 }
 
+/// The optional `window_size` field (spawn, resize): `Some(None)` for an explicit null
+/// (back to the configured default).
+fn window_size_field(body: &Value) -> Result<Option<Option<WindowSize>>, ApiError> {
+    match body.get("window_size") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(v)) => v
+            .parse()
+            .map(|p| Some(Some(p)))
+            .map_err(|e: crate::engine::sizing::BadWindowSize| ApiError::invalid(e.to_string())),
+        Some(_) => Err(ApiError::invalid(format!(
+            "window_size must be one of {}",
+            WindowSize::NAMES
+        ))),
+    }
+}
+
 pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let id = match b.get("session_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -164,6 +181,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         Some(t) if t.eq_ignore_ascii_case("agent") => "AGENT".to_string(),
         Some(_) => return Err(ApiError::invalid("type must be USER or AGENT")),
     };
+    let window_size = window_size_field(&b)?.flatten();
     let engine = st.engine.clone();
     let record = b.bool_field("record");
     let req = SpawnRequest {
@@ -179,8 +197,18 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     // fork/exec and PTY setup are blocking syscalls.
     let res = tokio::task::spawn_blocking(move || engine.spawn(req))
         .await
-        .map_err(|_| EngineError::Internal)?;
-    created(res?)
+        .map_err(|_| EngineError::Internal)??;
+    if let Some(policy) = window_size {
+        // No viewer can be attached yet, so setting it after the spawn changes no size.
+        if let Some(s) = res
+            .get("session_id")
+            .and_then(Value::as_str)
+            .and_then(|id| st.engine.get_exact(id))
+        {
+            st.engine.set_window_size(&s, Some(policy))?;
+        }
+    }
+    created(res)
 }
 
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
@@ -578,11 +606,25 @@ pub async fn resize(
             .map(|n| n as u16),
         _ => None,
     };
+    // Extension: `window_size` alone changes the session's policy; with cols/rows, both.
+    let policy = window_size_field(&b)?;
+    let sizes_given = b.get("cols").is_some() || b.get("rows").is_some();
+    if let (Some(policy), false) = (policy, sizes_given) {
+        let s = st.engine.resolve(&id)?;
+        st.engine.set_window_size(&s, policy)?;
+        return ok(
+            json!({"success": true, "session_id": s.id(), "window_size": policy.map(|p| p.as_str())}),
+        );
+    }
     let (Some(cols), Some(rows)) = (dim("cols"), dim("rows")) else {
         return Err(ApiError::invalid(
             "cols and rows must be integers between 1 and 1000",
         ));
     };
+    if let Some(policy) = policy {
+        let s = st.engine.resolve(&id)?;
+        st.engine.set_window_size(&s, policy)?;
+    }
     let sid = st.engine.resize(&id, cols, rows)?;
     ok(json!({"success": true, "session_id": sid, "cols": cols, "rows": rows}))
 }

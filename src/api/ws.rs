@@ -108,7 +108,7 @@ async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
 async fn session_socket(
     engine: Engine,
     session: Arc<Session>,
-    _conn_id: u64,
+    conn_id: u64,
     is_owner: bool,
     want_snapshot: bool,
     mut frames: tokio::sync::mpsc::UnboundedReceiver<ClientFrame>,
@@ -151,7 +151,7 @@ async fn session_socket(
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
                 if v.is_object() && session.kind != Kind::Aterm {
-                    engine.client_frame(&session, is_owner, &v);
+                    engine.client_frame(&session, conn_id, is_owner, &v);
                 }
             }
             frame = frames.recv() => {
@@ -161,7 +161,10 @@ async fn session_socket(
                         // Flush output that is already queued before closing.
                         if let Some(rx) = output.as_mut() {
                             let mut data = String::new();
-                            while let Ok(c) = rx.try_recv() { data.push_str(&c.text); }
+                            while let Ok(c) = rx.try_recv() {
+                                if c.size.is_some() { continue } // about to close: sizes no longer matter
+                                data.push_str(&c.text);
+                            }
                             if !data.is_empty() { let _ = send_json(&mut socket, &json!({"type": "output", "data": data})).await; }
                         }
                         let _ = socket.send(close(code, &reason)).await;
@@ -174,12 +177,29 @@ async fn session_socket(
                 match chunk {
                     Ok(c) => {
                         let rx = output.as_mut().expect("output receiver");
-                        let mut data = c.text.to_string();
-                        // Coalesce what is already waiting into one frame.
-                        while data.len() < 256 * 1024 {
-                            match rx.try_recv() { Ok(more) => data.push_str(&more.text), Err(_) => break }
+                        // Coalesce what is already waiting into one frame, up to a resize, which
+                        // goes out in its place in the stream (API.md §11.2).
+                        let mut data = String::new();
+                        let mut next = Some(c);
+                        let mut sent = true;
+                        while let Some(c) = next.take() {
+                            if let Some((cols, rows)) = c.size {
+                                if !data.is_empty() {
+                                    sent = send_json(&mut socket, &json!({"type": "output", "data": std::mem::take(&mut data)})).await;
+                                }
+                                sent = sent && send_json(&mut socket, &json!({"type": "resize", "cols": cols, "rows": rows})).await;
+                                if !sent { break }
+                            } else {
+                                data.push_str(&c.text);
+                            }
+                            if data.len() < 256 * 1024 {
+                                next = rx.try_recv().ok();
+                            }
                         }
-                        if !send_json(&mut socket, &json!({"type": "output", "data": data})).await { break }
+                        if sent && !data.is_empty() {
+                            sent = send_json(&mut socket, &json!({"type": "output", "data": data})).await;
+                        }
+                        if !sent { break }
                     }
                     Err(RecvError::Lagged(_)) => {
                         // This viewer fell behind: start it over from a fresh screen.

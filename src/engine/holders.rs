@@ -17,8 +17,15 @@ use crate::util::{iso, parse_iso, signal_name, valid_session_id};
 
 /// What a holder keeps for the next engine: enough to list the session again.
 pub(crate) fn holder_meta(s: &Session) -> Value {
+    let (own, policy) = {
+        let sz = s.sizing();
+        (sz.own, sz.policy.map(|p| p.as_str()))
+    };
     let m = s.meta();
     json!({
+        "cols": own.0,
+        "rows": own.1,
+        "windowSize": policy,
         "id": s.id(),
         "command": m.command,
         "args": m.args,
@@ -195,6 +202,24 @@ impl Engine {
             self.shared.new_classifier(),
             done,
         ));
+        // The session's own size, not whatever viewer of the last engine left on the PTY.
+        {
+            let own = (
+                m.get("cols").and_then(Value::as_u64).filter(|c| (1..=1000).contains(c)),
+                m.get("rows").and_then(Value::as_u64).filter(|r| (1..=1000).contains(r)),
+            );
+            let mut sz = session.sizing();
+            if let (Some(c), Some(r)) = own {
+                sz.own = (c as u16, r as u16);
+            }
+            sz.policy = m
+                .get("windowSize")
+                .and_then(Value::as_str)
+                .and_then(|p| p.parse().ok());
+            let (c, r) = sz.own;
+            drop(sz);
+            let _ = self.resize_session(&session, c, r);
+        }
         self.shared
             .registry_mut()
             .sessions

@@ -15,6 +15,7 @@ mod ops;
 pub mod pty;
 pub mod recording;
 pub mod session;
+pub mod sizing;
 pub mod store;
 mod tasks;
 pub mod terminal;
@@ -32,6 +33,7 @@ pub use error::EngineError;
 pub use input::Source;
 pub use ops::{InjectOutcome, InjectRequest, RegisterRequest, SpawnRequest, TargetResult};
 pub use session::{ClientFrame, Kind, Session};
+pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
 use crate::config::EngineSettings;
@@ -309,12 +311,16 @@ impl Engine {
 
     pub fn view(&self, s: &Session, detail: Option<&str>) -> Value {
         let aliases = self.aliases_of(&s.id());
-        s.view(
+        let mut v = s.view(
             &self.shared.settings.machine_id,
             self.shared.settings.stale_secs,
             aliases,
             detail,
-        )
+        );
+        if s.kind == Kind::Spawned {
+            v["sizing"] = self.sizing_view(s);
+        }
+        v
     }
 
     pub fn list(&self) -> Vec<Value> {

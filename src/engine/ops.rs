@@ -188,6 +188,7 @@ impl Engine {
             env_remove: strip_env_for_child(),
             meta: json!({
                 "id": req.id, "command": req.command, "args": req.args, "cwd": cwd,
+                "cols": req.cols, "rows": req.rows,
                 "createdAt": crate::util::iso(created), "record": term.recorder().is_some(),
             }),
         };
@@ -798,13 +799,19 @@ impl Engine {
         Ok(s.id())
     }
 
+    /// An explicit size (API, CLI): a spawned session's own size. The PTY gets it now unless
+    /// viewers decide the size (see `sizing.rs`), else when the last viewer leaves.
     pub fn resize_session(&self, s: &Session, cols: u16, rows: u16) -> Result<(), EngineError> {
         match s.kind {
             Kind::Spawned => {
+                let mut sz = s.sizing();
+                sz.own = (cols, rows);
+                self.apply_size(s, &mut sz);
+                drop(sz);
+                // The next engine adopting the session restores this size.
                 if let Some(p) = &s.pty {
-                    let _ = p.resize(rows, cols);
+                    p.set_meta(super::holders::holder_meta(s));
                 }
-                s.term.resize(rows, cols);
                 Ok(())
             }
             Kind::Wrapped => {
@@ -815,6 +822,88 @@ impl Engine {
                 "aterm sessions have no terminal to resize.".into(),
             )),
         }
+    }
+
+    /// A viewer (attached socket, dashboard pane) shows the session in `cols`x`rows`. For a
+    /// spawned session it counts toward the size by the `window_size` policy; for a wrapped
+    /// one it is forwarded to the owner, who decides (API.md §11.2).
+    pub fn viewer_resize(&self, s: &Session, viewer: u64, cols: u16, rows: u16) {
+        match s.kind {
+            Kind::Spawned => {
+                let mut sz = s.sizing();
+                sz.set_viewer(viewer, cols, rows);
+                self.apply_size(s, &mut sz);
+            }
+            Kind::Wrapped => {
+                s.send_to_owner(json!({"type": "resize", "cols": cols, "rows": rows}));
+            }
+            Kind::Aterm => {}
+        }
+    }
+
+    /// The viewer stops counting (closed, hidden pane, dashboard quit). The last one leaving
+    /// brings the session back to its own size.
+    pub fn viewer_leave(&self, s: &Session, viewer: u64) {
+        if s.kind != Kind::Spawned {
+            return;
+        }
+        let mut sz = s.sizing();
+        if sz.remove_viewer(viewer) {
+            self.apply_size(s, &mut sz);
+        }
+    }
+
+    /// The per-session `window_size` override (`None`: the configured default).
+    pub fn set_window_size(
+        &self,
+        s: &Session,
+        policy: Option<super::WindowSize>,
+    ) -> Result<(), EngineError> {
+        if s.kind != Kind::Spawned {
+            return Err(EngineError::Unsupported(
+                "window_size applies to spawned sessions only.".into(),
+            ));
+        }
+        let mut sz = s.sizing();
+        sz.policy = policy;
+        self.apply_size(s, &mut sz);
+        drop(sz);
+        if let Some(p) = &s.pty {
+            p.set_meta(super::holders::holder_meta(s));
+        }
+        Ok(())
+    }
+
+    /// Give the PTY and the emulator the size the policy picks, if it changed. Called with the
+    /// sizing lock held, so concurrent changes reach the PTY in the order they were decided.
+    fn apply_size(&self, s: &Session, sz: &mut super::sizing::Sizing) {
+        let (cols, rows) = sz.effective(self.shared.settings.window_size);
+        if (cols, rows) == sz.applied {
+            return;
+        }
+        if let Some(p) = &s.pty {
+            let _ = p.resize(rows, cols);
+        }
+        s.term.resize(rows, cols);
+        sz.applied = (cols, rows);
+        self.shared.bump();
+    }
+
+    /// `GET /api/sessions[/:id]` → `sizing` (spawned sessions).
+    pub(crate) fn sizing_view(&self, s: &Session) -> Value {
+        let sz = s.sizing();
+        let viewers: Vec<Value> = sz
+            .viewers
+            .iter()
+            .map(|v| json!({"cols": v.cols, "rows": v.rows}))
+            .collect();
+        json!({
+            "window_size": sz.policy_or(self.shared.settings.window_size).as_str(),
+            "override": sz.policy.map(|p| p.as_str()),
+            "cols": sz.own.0,
+            "rows": sz.own.1,
+            "viewers": viewers,
+        })
     }
 
     /// `GET /api/sessions/:id/state`
@@ -1091,6 +1180,7 @@ impl Engine {
     }
 
     pub fn detach(&self, s: &Arc<Session>, conn_id: u64) {
+        self.viewer_leave(s, conn_id);
         let Some(was_owner) = s.remove_client(conn_id) else {
             return;
         };
@@ -1114,8 +1204,9 @@ impl Engine {
         self.shared.bump();
     }
 
-    /// A frame from an attached socket (API.md §11.2 table).
-    pub fn client_frame(&self, s: &Arc<Session>, is_owner: bool, frame: &Value) {
+    /// A frame from an attached socket (API.md §11.2 table); `conn_id` identifies the viewer
+    /// whose size a `resize` registers.
+    pub fn client_frame(&self, s: &Arc<Session>, conn_id: u64, is_owner: bool, frame: &Value) {
         let ty = frame.get("type").and_then(Value::as_str).unwrap_or("");
         let dims = || {
             let c = frame
@@ -1139,9 +1230,10 @@ impl Engine {
             }
             (Kind::Spawned, _, "resize") => {
                 if let Some((c, r)) = dims() {
-                    let _ = self.resize_session(s, c, r);
+                    self.viewer_resize(s, conn_id, c, r);
                 }
             }
+            (Kind::Spawned, _, "release_size") => self.viewer_leave(s, conn_id),
             (Kind::Wrapped, false, "input") => {
                 if let Some(d) = frame.get("data").and_then(Value::as_str) {
                     if let Some(r) = s.term.recorder() {

@@ -11,6 +11,7 @@ use tokio::sync::{Notify, mpsc};
 use super::classifier::Classifier;
 use super::input::Queue;
 use super::pty::Pty;
+use super::sizing::Sizing;
 use super::terminal::Terminal;
 use crate::util::{iso, secs_since};
 
@@ -100,6 +101,8 @@ pub struct Session {
     pub classifier: Mutex<Classifier>,
     /// Set by the PTY reader thread at EOF, so exit handling can wait for the last output.
     pub reader_done: Arc<(AtomicBool, Notify)>,
+    /// Own size, viewers' sizes and the size applied (spawned sessions; see `sizing.rs`).
+    sizing: Mutex<Sizing>,
 }
 
 /// Health as computed on every read (API.md §2).
@@ -118,7 +121,9 @@ impl Session {
         classifier: Classifier,
         reader_done: Arc<(AtomicBool, Notify)>,
     ) -> Self {
+        let (rows, cols) = term.size();
         Session {
+            sizing: Mutex::new(Sizing::new((cols, rows))),
             kind,
             id: RwLock::new(id),
             meta: Mutex::new(meta),
@@ -141,6 +146,11 @@ impl Session {
 
     pub fn meta(&self) -> MutexGuard<'_, Meta> {
         self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The size state. Lock order: sizing before the emulator (the size is applied under it).
+    pub fn sizing(&self) -> MutexGuard<'_, Sizing> {
+        self.sizing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn clients(&self) -> MutexGuard<'_, Vec<Client>> {

@@ -23,6 +23,9 @@ const OUTPUT_FANOUT: usize = 1024;
 pub struct OutputChunk {
     pub generation: u64,
     pub text: Arc<str>,
+    /// Set (with empty `text`) when the terminal was resized to (cols, rows): viewers that
+    /// mirror the screen must resize at exactly this point of the stream.
+    pub size: Option<(u16, u16)>,
 }
 
 /// Answers the child's terminal queries (agent CLIs block until they get them) and records
@@ -220,6 +223,7 @@ impl Terminal {
             let _ = self.output_tx.send(OutputChunk {
                 generation,
                 text: text.into(),
+                size: None,
             });
         } else {
             // Nobody decodes right now: keep only an incomplete trailing character, so a
@@ -300,10 +304,22 @@ impl Terminal {
     }
 
     pub fn resize(&self, rows: u16, cols: u16) {
+        let (rows, cols) = (rows.max(1), cols.max(1));
         let mut st = self.lock();
-        st.screen_mut().set_size(rows.max(1), cols.max(1));
+        if st.screen().size() == (rows, cols) {
+            return;
+        }
+        st.screen_mut().set_size(rows, cols);
         if let Some(r) = self.recorder.get() {
-            r.resize(cols.max(1), rows.max(1));
+            r.resize(cols, rows);
+        }
+        // Under the lock, like output: viewers see the resize between the right chunks.
+        if self.output_tx.receiver_count() > 0 {
+            let _ = self.output_tx.send(OutputChunk {
+                generation: st.generation,
+                text: Arc::from(""),
+                size: Some((cols, rows)),
+            });
         }
     }
 
@@ -647,6 +663,28 @@ mod tests {
         assert_eq!(other.visible_text(), t.visible_text());
         assert_eq!(other.json_view()["cursor"], t.json_view()["cursor"]);
         assert_eq!(other.json_view()["alt_screen"], true);
+    }
+
+    #[test]
+    fn resizes_reach_subscribers_in_order_with_output() {
+        let t = term(b"");
+        let mut rx = t.subscribe();
+        t.feed(b"a");
+        t.resize(10, 40);
+        t.resize(10, 40); // unchanged: nothing to tell
+        t.feed(b"b");
+        let got: Vec<(String, Option<(u16, u16)>)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|c| (c.text.to_string(), c.size))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), None),
+                (String::new(), Some((40, 10))),
+                ("b".into(), None)
+            ]
+        );
+        assert_eq!(t.size(), (10, 40));
     }
 
     #[test]

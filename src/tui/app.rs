@@ -885,6 +885,28 @@ impl App {
         }]
     }
 
+    /// Called by the renderer after the visible panes: a pane that is no longer shown (another
+    /// page, zoomed away) stops counting toward its session's size, and registers its size
+    /// again when it is shown.
+    pub fn release_hidden(&mut self) {
+        for (i, p) in self.panes.iter_mut().enumerate() {
+            if p.size.is_some() && !self.visible.iter().any(|(v, _)| *v == i) {
+                p.source.release();
+                p.size = None;
+            }
+        }
+    }
+
+    /// The dashboard is going away: no pane counts toward a session's size any more, so
+    /// sessions go back to their own size (unless another viewer is attached).
+    pub fn release_all(&mut self) {
+        for p in &mut self.panes {
+            if p.size.take().is_some() {
+                p.source.release();
+            }
+        }
+    }
+
     /// Called by the renderer for each visible pane before drawing it: resize the program's
     /// terminal to the pane when that size changed, and keep the unread marker honest.
     pub fn prepare_pane(&mut self, idx: usize, inner: Rect) {

@@ -364,10 +364,9 @@ fn sync_embedded(app: &mut App, engine: &Engine) {
             .find(|(i, _)| i.id == info.id)
             .map(|(_, s)| s.clone());
         match session {
-            Some(session) => Arc::new(EmbeddedPane {
-                engine: engine.clone(),
-                session,
-            }) as Arc<dyn PaneSource>,
+            Some(session) => {
+                Arc::new(EmbeddedPane::new(engine.clone(), session)) as Arc<dyn PaneSource>
+            }
             None => Arc::new(source::ParserPane::new(1, 1, b"")),
         }
     });
@@ -565,6 +564,8 @@ async fn run_ui(
     for (_, h) in watchers {
         h.abort();
     }
+    // Sessions (kept running or not) go back to their own size when their viewers leave.
+    app.release_all();
     drop(app);
     term::restore();
     result

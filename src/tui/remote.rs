@@ -3,7 +3,10 @@
 //! Each remote pane is a local emulator (the engine's [`Terminal`], i.e. the same vt100 the
 //! daemon runs) fed by a WebSocket attach `/api/sessions/<id>?snapshot=1` whose first frame
 //! redraws the current screen (API.md §11.2, §17). Typing goes back over the same socket as
-//! `input` frames; resizes are `POST /resize` plus a local resize.
+//! `input` frames. The pane's size is registered over that socket too, as a viewer's `resize`
+//! (the daemon picks the session's size by its `window_size` policy, and the session gets its
+//! own size back when this socket closes); the mirror follows the daemon's size, from the
+//! snapshot and the `resize` frames in the output stream, never the pane's.
 //!
 //! Attaching only happens where it cannot change the session: spawned sessions (running or
 //! exited — an exited one sends its last screen and closes) and wrapped sessions whose owner is
@@ -43,7 +46,7 @@ struct Link {
     finished: AtomicBool,
     last_attempt: Mutex<Option<Instant>>,
     note: Mutex<Option<String>>,
-    /// The size the dashboard last asked for (cols, rows).
+    /// The pane's size as a viewer (cols, rows); `None` while the pane is not shown.
     want: Mutex<Option<(u16, u16)>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -69,6 +72,15 @@ impl RemotePane {
 
     fn attachable(info: &SessionInfo) -> bool {
         info.is_spawned() || (info.kind == "wrapped" && info.health == "CONNECTED")
+    }
+
+    /// Record the pane's viewer size and tell the daemon if connected; a connection being
+    /// opened registers it after its snapshot.
+    fn set_want(&self, want: Option<(u16, u16)>) {
+        *lock(&self.link.want) = want;
+        if let Some(tx) = lock(&self.link.tx).as_ref() {
+            let _ = tx.send(size_frame(want));
+        }
     }
 
     fn start(&self) {
@@ -106,13 +118,12 @@ fn feed(term: &Terminal, data: &str, tx: &mpsc::UnboundedSender<String>) {
     }
 }
 
-fn request_resize(client: &Client, id: String, cols: u16, rows: u16) {
-    let client = client.clone();
-    tokio::spawn(async move {
-        if let Err(e) = client.resize(&id, cols, rows).await {
-            tracing::debug!("resize {id}: {e}");
-        }
-    });
+fn size_frame(want: Option<(u16, u16)>) -> String {
+    match want {
+        Some((cols, rows)) => json!({"type": "resize", "cols": cols, "rows": rows}),
+        None => json!({"type": "release_size"}),
+    }
+    .to_string()
 }
 
 async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
@@ -132,6 +143,7 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
     *lock(&link.tx) = Some(tx.clone());
     *lock(&link.note) = None;
     let (mut sink, mut stream) = ws.split();
+    let mut registered = false;
     loop {
         tokio::select! {
             msg = stream.next() => {
@@ -159,15 +171,22 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
                         let rows = v.get("rows").and_then(Value::as_u64).unwrap_or(24) as u16;
                         term.resize(rows, cols);
                         feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx);
-                        // The snapshot may predate our last resize request: keep the pane's size
-                        // (and make sure the daemon has it too).
+                        // A new connection is a new viewer: register the pane's size (once; later
+                        // snapshots only restart a lagging stream).
                         let want = *lock(&link.want);
-                        if let Some((c, r)) = want.filter(|w| *w != (cols, rows)) {
-                            term.resize(r, c);
-                            request_resize(&client, lock(&link.id).clone(), c, r);
+                        if !registered && want.is_some() {
+                            let _ = tx.send(size_frame(want));
                         }
+                        registered = true;
                     }
                     Some("output") => feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx),
+                    // The session's size changed (this or another viewer, or the API).
+                    Some("resize") => {
+                        let dim = |k: &str| v.get(k).and_then(Value::as_u64).filter(|n| (1..=1000).contains(n));
+                        if let (Some(c), Some(r)) = (dim("cols"), dim("rows")) {
+                            term.resize(r as u16, c as u16);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -204,10 +223,10 @@ impl PaneSource for RemotePane {
         }
     }
     fn resize(&self, cols: u16, rows: u16) {
-        *lock(&self.link.want) = Some((cols, rows));
-        self.term.resize(rows, cols);
-        let _enter = self.rt.enter();
-        request_resize(&self.client, lock(&self.link.id).clone(), cols, rows);
+        self.set_want(Some((cols, rows)));
+    }
+    fn release(&self) {
+        self.set_want(None);
     }
     fn watch(&self) -> Option<watch::Receiver<u64>> {
         Some(self.term.watch_generation())

@@ -26,8 +26,13 @@ pub trait PaneSource: Send + Sync {
     /// Type into the program at once (bypassing the inject queue). False if it has nowhere to go.
     fn send_input(&self, data: &str) -> bool;
 
-    /// Resize the program's terminal (the caller decides when it is worth it).
+    /// This pane shows the program in `cols`x`rows`: register that as a viewer size (the
+    /// session's size follows its `window_size` policy; the caller decides when it is worth
+    /// it). A pane bigger than the session's size shows it top-left with a blank margin.
     fn resize(&self, cols: u16, rows: u16);
+
+    /// The pane is no longer shown (another page, zoom, quit): its size stops counting.
+    fn release(&self) {}
 
     /// Fires on screen changes, for the redraw loop.
     fn watch(&self) -> Option<watch::Receiver<u64>> {
@@ -64,10 +69,29 @@ fn terminal_modes(term: &Terminal) -> (bool, bool) {
 }
 
 /// A session of the embedded engine: its own emulator, input written straight to its PTY
-/// (or forwarded to the owner of a wrapped session).
+/// (or forwarded to the owner of a wrapped session). The pane is a viewer of the session
+/// under its own id, like an attached socket.
 pub struct EmbeddedPane {
-    pub engine: Engine,
-    pub session: Arc<Session>,
+    engine: Engine,
+    session: Arc<Session>,
+    viewer: u64,
+}
+
+impl EmbeddedPane {
+    pub fn new(engine: Engine, session: Arc<Session>) -> EmbeddedPane {
+        let viewer = engine.next_conn_id();
+        EmbeddedPane {
+            engine,
+            session,
+            viewer,
+        }
+    }
+}
+
+impl Drop for EmbeddedPane {
+    fn drop(&mut self) {
+        self.engine.viewer_leave(&self.session, self.viewer);
+    }
 }
 
 impl PaneSource for EmbeddedPane {
@@ -86,15 +110,18 @@ impl PaneSource for EmbeddedPane {
         }
         self.engine.client_frame(
             &self.session,
+            self.viewer,
             false,
             &json!({"type": "input", "data": data}),
         );
         true
     }
     fn resize(&self, cols: u16, rows: u16) {
-        if let Err(e) = self.engine.resize_session(&self.session, cols, rows) {
-            tracing::debug!("resize {}: {e}", self.session.id());
-        }
+        self.engine
+            .viewer_resize(&self.session, self.viewer, cols, rows);
+    }
+    fn release(&self) {
+        self.engine.viewer_leave(&self.session, self.viewer);
     }
     fn watch(&self) -> Option<watch::Receiver<u64>> {
         Some(self.session.term.watch_generation())

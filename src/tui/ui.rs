@@ -128,6 +128,7 @@ fn draw_panes(f: &mut Frame, app: &mut App, area: Rect) {
     for (idx, rect) in app.visible.clone() {
         draw_pane(f, app, idx, rect);
     }
+    app.release_hidden();
 }
 
 fn badge_style(t: &Theme, b: &Badge) -> Style {

@@ -89,17 +89,29 @@ pub struct Tui {
 
 impl Tui {
     pub fn start(home: &Home, port: u16, extra_args: &[&str]) -> Tui {
+        Tui::start_sized(home, port, extra_args, 200, 50)
+    }
+
+    /// [`Tui::start`] in a tmux window of `cols`x`rows`.
+    pub fn start_sized(home: &Home, port: u16, extra_args: &[&str], cols: u16, rows: u16) -> Tui {
+        let mut argv = tui_command();
+        argv.push("--port".into());
+        argv.push(port.to_string());
+        argv.extend(extra_args.iter().map(|s| s.to_string()));
+        Tui::start_shell(home, port, &argv.join(" "), cols, rows)
+    }
+
+    /// Any shell command line (e.g. `TELEPTY_PORT=… telepty attach x`) in a tmux window of
+    /// `cols`x`rows`; `port` is only remembered for [`Tui::url`].
+    pub fn start_shell(home: &Home, port: u16, command: &str, cols: u16, rows: u16) -> Tui {
+        let (cols, rows) = (cols.to_string(), rows.to_string());
         let socket = format!(
             "telepty-tui-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut argv = tui_command();
-        argv.push("--port".into());
-        argv.push(port.to_string());
-        argv.extend(extra_args.iter().map(|s| s.to_string()));
         // Keep the pane after the dashboard exits so its exit code (and any stderr) is visible.
-        let shell = format!("{}; echo \"[tui exited $?]\"; sleep 600", argv.join(" "));
+        let shell = format!("{command}; echo \"[tui exited $?]\"; sleep 600");
         let mut cmd = Command::new("tmux");
         home.apply(&mut cmd);
         cmd.args([
@@ -111,9 +123,9 @@ impl Tui {
             "new-session",
             "-d",
             "-x",
-            "200",
+            &cols,
             "-y",
-            "50",
+            &rows,
             "-s",
             "t",
             &shell,
@@ -153,6 +165,24 @@ impl Tui {
         )
         .trim()
         .to_string()
+    }
+
+    /// Resize the dashboard's tmux window (the dashboard gets SIGWINCH and relayouts).
+    pub fn resize_window(&self, cols: u16, rows: u16) {
+        let out = self.tmux(&[
+            "resize-window",
+            "-t",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "resize-window failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Named keys (`Enter`, `C-a`, `Escape`, `Space`, …).
@@ -289,11 +319,41 @@ pub fn post(url: &str, body: Value) -> (u16, Value) {
 
 /// Spawn a quiet bash (no rc files) with the telepty prompt.
 pub fn spawn_bash(base: &str, id: &str, cwd: &Path) {
+    spawn_bash_sized(base, id, cwd, 80, 24);
+}
+
+/// [`spawn_bash`] with a terminal size.
+pub fn spawn_bash_sized(base: &str, id: &str, cwd: &Path, cols: u16, rows: u16) {
     let (st, body) = post(
         &format!("{base}/api/sessions/spawn"),
-        json!({"session_id": id, "command": "bash", "args": ["--norc", "--noprofile"], "cwd": cwd, "cols": 80, "rows": 24}),
+        json!({"session_id": id, "command": "bash", "args": ["--norc", "--noprofile"], "cwd": cwd, "cols": cols, "rows": rows}),
     );
     assert_eq!(st, 201, "spawn {id}: {body}");
+}
+
+/// The session's (cols, rows) from the API.
+pub fn api_size(base: &str, id: &str) -> (u64, u64) {
+    let (st, v) = get(&format!("{base}/api/sessions/{id}"));
+    assert_eq!(st, 200, "session {id}: {v}");
+    (
+        v["cols"].as_u64().unwrap_or(0),
+        v["rows"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Wait until the session's size (API) satisfies `pred`; returns it.
+pub fn wait_api_size(
+    base: &str,
+    id: &str,
+    what: &str,
+    pred: impl Fn((u64, u64)) -> bool,
+) -> (u64, u64) {
+    wait_for(
+        T,
+        what,
+        || Some(api_size(base, id)).filter(|s| pred(*s)),
+        || format!("size now {:?}", api_size(base, id)),
+    )
 }
 
 /// The rendered screen of a session, from the API.
