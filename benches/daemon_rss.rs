@@ -1,4 +1,8 @@
-//! Benchmark 5: daemon memory. A release `telepty daemon` (temporary HOME, own port): VmRSS
+//! Benchmark 5: daemon memory, and the cost of durable sessions: each session's holder
+//! process (PSS, so the binary's shared pages are split fairly) and how long a daemon restart
+//! takes until every session is listed and injectable again.
+//!
+//! Daemon memory. A release `telepty daemon` (temporary HOME, own port): VmRSS
 //! when idle, then after `TELEPTY_BENCH_SESSIONS` (100) idle interactive shells
 //! (`bash --norc --noprofile`, 80x30, the spawn default) are running and their output has
 //! settled. Only the daemon process is counted (not the shells). For comparison a tmux server
@@ -53,7 +57,7 @@ fn detail(pid: u32) -> String {
 
 fn main() {
     let n = env_usize("TELEPTY_BENCH_SESSIONS", 100).max(1);
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let pid = d.pid();
     std::thread::sleep(Duration::from_millis(500));
     let idle = settled_rss(pid);
@@ -100,6 +104,57 @@ fn main() {
         detail(pid)
     );
     let per = mb(full.saturating_sub(idle)) / n as f64;
+    // The holders: one small process per session. PSS shares the binary's pages fairly.
+    let holders = d.holder_pids();
+    assert_eq!(holders.len(), n, "one holder per session");
+    let holder_pss: u64 = holders.iter().filter_map(|p| smaps_kb(*p, "Pss")).sum();
+    let holder_private: u64 = holders
+        .iter()
+        .map(|p| {
+            smaps_kb(*p, "Private_Dirty").unwrap_or(0) + smaps_kb(*p, "Private_Clean").unwrap_or(0)
+        })
+        .sum();
+    let holder_per = mb(holder_pss) / n as f64;
+    eprintln!(
+        "[rss] {n} holders: PSS {:.1} MB in all ({holder_per:.3} MB each), private {:.3} MB each",
+        mb(holder_pss),
+        mb(holder_private) / n as f64
+    );
+
+    // A crash and a restart: every session listed and injectable again.
+    let first_pid_before = {
+        let (_, v) = c.get("/api/sessions/idle-0").unwrap();
+        v["pid"].clone()
+    };
+    drop(c);
+    d.kill9();
+    let t0 = Instant::now();
+    d.restart();
+    let mut c = d.conn();
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(5),
+        "every session listed again",
+        || {
+            let (st, v) = c.get("/api/sessions").ok()?;
+            let live = v.as_array()?.iter().filter(|s| s["pid"].is_u64()).count();
+            (st == 200 && live == n).then_some(())
+        },
+    );
+    let last = format!("idle-{}", n - 1);
+    let (st, body) = c
+        .post(
+            &format!("/api/sessions/{last}/inject"),
+            r#"{"prompt":"echo restarted","submit":true}"#,
+        )
+        .unwrap();
+    let restart_s = t0.elapsed().as_secs_f64();
+    assert_eq!(st, 200, "inject after restart: {body}");
+    let (_, v) = c.get("/api/sessions/idle-0").unwrap();
+    assert_eq!(v["pid"], first_pid_before, "same process after the restart");
+    eprintln!(
+        "[restart] {n} sessions listed and injectable {restart_s:.3}s after the restart began"
+    );
 
     let mut tmux_anon = None;
     let tmux = if Tmux::available() {
@@ -180,6 +235,26 @@ fn main() {
         "<= 0.5 MB",
         per,
         0.5,
+    );
+    row(
+        &format!("5d daemon + holder per idle session (MB, PSS, n={n})"),
+        format!("{:.3}", per + holder_per),
+        "-".into(),
+        "-".into(),
+        Goal::AtMost,
+        "<= 1 MB",
+        per + holder_per,
+        1.0,
+    );
+    row(
+        &format!("5e daemon restart (kill -9) until {n} sessions listed + injectable (s)"),
+        format!("{restart_s:.3}"),
+        "tmux: sessions lost on a server crash".into(),
+        "-".into(),
+        Goal::AtMost,
+        "<= 1 s",
+        restart_s,
+        1.0,
     );
     let total_ref = tmux
         .map(|(_, all, _)| format!("tmux {:.1}", mb(all)))

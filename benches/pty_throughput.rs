@@ -528,6 +528,8 @@ fn main() {
         home: home.path().to_path_buf(),
     });
     settings.sessions_path = None;
+    // Sessions run in holders (`telepty __hold`): this bench binary is not telepty.
+    settings.holder_exe = env!("CARGO_BIN_EXE_telepty").into();
     let engine = rt.block_on(async {
         let e = telepty::engine::Engine::new(settings);
         e.start();

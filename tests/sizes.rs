@@ -31,6 +31,12 @@ fn viewer(d: &Daemon, id: &str, cols: u16, rows: u16) -> Ws {
     let snap = ws.next_frame(T, "snapshot");
     assert_eq!(snap["type"], json!("snapshot"), "{snap}");
     ws.send(json!({"type": "resize", "cols": cols, "rows": rows}));
+    // Registered before the caller goes on, so `latest` knows which viewer came last.
+    d.wait_session(id, &format!("viewer {cols}x{rows} registered"), |s| {
+        s["sizing"]["viewers"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| size_of(v) == (cols as u64, rows as u64)))
+    });
     ws
 }
 

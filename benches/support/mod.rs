@@ -324,8 +324,11 @@ impl Daemon {
     }
 
     fn launch(home: &tempfile::TempDir, port: u16) -> Result<(Child, String), String> {
-        let log =
-            std::fs::File::create(home.path().join("daemon.log")).map_err(|e| e.to_string())?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.path().join("daemon.log"))
+            .map_err(|e| e.to_string())?;
         let mut cmd = Command::new(bin());
         cmd.arg("daemon").arg("--port").arg(port.to_string());
         apply_env(&mut cmd, home.path(), port);
@@ -397,6 +400,57 @@ impl Daemon {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home.path().join("daemon.log")).unwrap_or_default()
     }
+
+    /// SIGKILL the daemon (its sessions live on in their holders).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start a daemon again on the same HOME and port; returns once /api/health answers.
+    pub fn restart(&mut self) {
+        let mut last = String::new();
+        for _ in 0..20 {
+            match Daemon::launch(&self.home, self.port) {
+                Ok((child, token)) => {
+                    self.child = Some(child);
+                    self.token = token;
+                    return;
+                }
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("daemon restart failed: {last}");
+    }
+
+    /// The session holders (`telepty __hold`) of this HOME.
+    pub fn holder_pids(&self) -> Vec<u32> {
+        let dir = self.home.path().join(".telepty/run").display().to_string();
+        processes()
+            .into_iter()
+            .filter(|(pid, _, _)| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let a: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                    a.get(1) == Some(&&b"__hold"[..]) && a.get(2) == Some(&dir.as_bytes())
+                })
+            })
+            .map(|(pid, _, _)| pid)
+            .collect()
+    }
+}
+
+/// A field of /proc/PID/smaps_rollup in KiB (`Pss`, `Private_Dirty`, …).
+pub fn smaps_kb(pid: u32, field: &str) -> Option<u64> {
+    let t = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    t.lines()
+        .find(|l| l.starts_with(&format!("{field}:")))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 pub fn apply_env(cmd: &mut Command, home: &Path, port: u16) {

@@ -205,8 +205,12 @@ impl Engine {
         // The session's own size, not whatever viewer of the last engine left on the PTY.
         {
             let own = (
-                m.get("cols").and_then(Value::as_u64).filter(|c| (1..=1000).contains(c)),
-                m.get("rows").and_then(Value::as_u64).filter(|r| (1..=1000).contains(r)),
+                m.get("cols")
+                    .and_then(Value::as_u64)
+                    .filter(|c| (1..=1000).contains(c)),
+                m.get("rows")
+                    .and_then(Value::as_u64)
+                    .filter(|r| (1..=1000).contains(r)),
             );
             let mut sz = session.sizing();
             if let (Some(c), Some(r)) = own {

@@ -187,7 +187,7 @@ mod tests {
         let other = Ring::open(dup).unwrap();
         assert_eq!(other.capacity(), 32);
         other.append(b"and after");
-        assert_eq!(r.contents().0, b"e the handover and after".to_vec());
+        assert_eq!(r.contents().0, b"before the handover and after".to_vec());
     }
 
     #[test]
