@@ -408,3 +408,33 @@ fn sigterm_restores_the_terminal() {
         "the dashboard's screen is gone"
     );
 }
+
+#[test]
+fn a_closed_terminal_detaches_and_the_next_dashboard_has_the_sessions() {
+    let (home, tui, base) = start_embedded();
+    spawn_bash(&base, "hup1", home.path());
+    wait_prompts(&tui, &["hup1"]);
+    let pid = get(&format!("{base}/api/sessions/hup1")).1["pid"]
+        .as_u64()
+        .unwrap();
+    // The terminal goes away: tmux hangs up the pane (SIGHUP to the dashboard).
+    tui.kill_server();
+    wait_for(
+        T,
+        "the embedded server to stop",
+        || agent().get(&format!("{base}/api/health")).call().is_err().then_some(()),
+        String::new,
+    );
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the session outlives a closed terminal"
+    );
+    let port = base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let tui = Tui::start(&home, port, &[]);
+    tui.wait_text("1 session");
+    tui.wait_pane("hup1", "[AGENT: hup1]");
+    assert_eq!(
+        get(&format!("{base}/api/sessions/hup1")).1["pid"].as_u64(),
+        Some(pid)
+    );
+}

@@ -235,6 +235,10 @@ impl Engine {
                     return Err(EngineError::SessionActive(req.id));
                 }
                 old.queue.close();
+                // The exited session it replaces still has a holder (keeping its status).
+                if let Some(p) = &old.pty {
+                    p.kill(0);
+                }
             }
             reg.aliases.remove(&req.id);
             reg.sessions.insert(req.id.clone(), s.clone());

@@ -152,6 +152,11 @@ impl Tui {
             .expect("run tmux")
     }
 
+    /// Kill this tmux server: the dashboard's terminal is gone (it gets SIGHUP).
+    pub fn kill_server(&self) {
+        self.tmux(&["kill-server"]);
+    }
+
     pub fn capture(&self) -> String {
         String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
     }
