@@ -601,10 +601,10 @@ impl App {
     fn request_quit(&mut self) {
         let live = self.live_count();
         if self.embedded && live > 0 {
-            let s = if live == 1 { "" } else { "s" };
+            let (s, verb) = if live == 1 { ("", "keeps") } else { ("s", "keep") };
             self.overlay = Overlay::Confirm(Confirm {
                 message: format!(
-                    "Quit: [d]etach — {live} running session{s} keep running (Enter) · [s]top all · Esc cancel"
+                    "Quit: [d]etach — {live} running session{s} {verb} running (Enter) · [s]top all · Esc cancel"
                 ),
                 action: ConfirmAction::Quit,
             });
