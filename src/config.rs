@@ -214,6 +214,10 @@ pub struct EngineSettings {
     pub record_masks: Vec<regex::Regex>,
     pub recordings_dir: PathBuf,
     pub daemon_cwd: PathBuf,
+    /// `[resume]`: arguments added when a lost session is resurrected.
+    pub resume: crate::engine::ResumeConfig,
+    /// `[resurrect] env`: the variables a spawned session's entry keeps for a resurrection.
+    pub env_allowlist: Vec<String>,
 }
 
 impl EngineSettings {
@@ -231,6 +235,8 @@ impl EngineSettings {
             e.submit_max = Duration::from_millis(d.submit_max_ms);
             e.record_all = s.record_sessions;
             e.record_masks = s.masks();
+            e.resume.by_command = s.resume.clone();
+            e.env_allowlist = s.resurrect_env.clone();
         }
         e
     }
@@ -284,6 +290,13 @@ impl EngineSettings {
                 .unwrap_or_default(),
             recordings_dir: paths.telepty_dir().join(crate::engine::recording::DIR_NAME),
             daemon_cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            resume: crate::engine::ResumeConfig {
+                by_command: crate::settings::default_resume(),
+            },
+            env_allowlist: crate::settings::DEFAULT_RESURRECT_ENV
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod httpc;
 pub mod kitty;
+pub mod lock;
 pub mod mcp;
 pub mod settings;
 pub mod tui;

@@ -231,6 +231,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 rows,
                 prompt_type: "AGENT".into(),
                 record: false,
+                env: Vec::new(),
             };
             // Spawning forks and execs: keep it off the async workers.
             match tokio::task::spawn_blocking(move || engine.spawn(req)).await {
