@@ -75,6 +75,7 @@ pub async fn meta(State(st): St) -> ApiResult {
             "sessions", "wrapped-sessions", "singleton-daemon", "handoff-inbox", "deliberation-threads",
             "cross-machine", "mailbox", "vt-screen", "wait", "keys", "resize", "attach-snapshot",
             "inject-wait-delivered", "session-exit", "openapi", "recording",
+            "durable-state", "resurrect",
         ],
     }))
 }
