@@ -240,6 +240,47 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_atomic_writes_never_tear_or_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        let body = format!(
+                            "{{\"t\": {t}, \"i\": {i}, \"pad\": \"{}\"}}",
+                            "x".repeat(4096)
+                        );
+                        write_atomic(&path, body.as_bytes()).unwrap();
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        assert!(
+                            text.starts_with("{\"t\": ") && text.ends_with("\"}"),
+                            "{text}"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["state.json"], "temp files left: {names:?}");
+        // Leftovers of a killed writer are found and removed.
+        std::fs::write(path.with_file_name(".state.json.tmp.1.2.3"), "x").unwrap();
+        remove_stale_temps(&path);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
     fn signal_names() {
         assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
         assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");

@@ -790,6 +790,12 @@ impl App {
                 self.confirm_kill(arg(0));
                 Vec::new()
             }
+            Cmd::Resurrect => {
+                self.set_status("resurrect: …", true);
+                run(Op::Resurrect {
+                    ids: palette::split_ids(&arg(0)),
+                })
+            }
             Cmd::Layout if palette::kitty_layout_arg(&arg(0)).is_some() => {
                 let action = format!(
                     "layout {}",
@@ -962,6 +968,21 @@ mod tests {
         ch(&mut app, 'i');
         app.on_event(Event::Paste("x\ny".into()));
         assert_eq!(*panes[1].typed.lock().unwrap(), b"x\ry");
+    }
+
+    #[test]
+    fn resurrect_runs_for_all_or_the_listed_ids() {
+        let (mut app, _) = app_with(&["a"]);
+        let fx = app.execute(Cmd::Resurrect, vec![String::new()]);
+        assert_eq!(fx, vec![Effect::Run(Op::Resurrect { ids: vec![] })]);
+        let fx = app.execute(Cmd::Resurrect, vec!["w1, w2".into()]);
+        assert_eq!(
+            fx,
+            vec![Effect::Run(Op::Resurrect {
+                ids: vec!["w1".into(), "w2".into()]
+            })]
+        );
+        assert_eq!(palette::spec(Cmd::Resurrect).name, "resurrect");
     }
 
     #[test]
