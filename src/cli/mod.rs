@@ -309,7 +309,7 @@ pub(crate) mod examples {
     pub const KILL: &str = "Example: telepty kill worker-1";
     pub const STATUS: &str = "Example: telepty status worker-1";
     pub const CLEAN: &str = "Example: telepty clean";
-    pub const RESURRECT: &str = "Examples: telepty resurrect --list; telepty resurrect; telepty resurrect worker-1; telepty resurrect --forget old-1\n\
+    pub const RESURRECT: &str = "Example: telepty resurrect --list   (then: telepty resurrect, or telepty resurrect --forget ID)\n\
         Resume arguments per command come from [resume] in config.toml (claude --continue, codex resume --last, gemini --resume latest).";
     pub const MONITOR: &str = "Example: telepty monitor --all";
     pub const LISTEN: &str = "Example: telepty listen | jq -c 'select(.type==\"session_exit\")'";
