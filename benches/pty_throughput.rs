@@ -407,6 +407,7 @@ fn run_telepty(
             rows: ROWS,
             prompt_type: "AGENT".into(),
             record: false,
+            env: Vec::new(),
         };
         let t0 = Instant::now();
         engine.spawn(req).expect("engine spawn");

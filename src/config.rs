@@ -231,6 +231,10 @@ pub struct EngineSettings {
     /// How viewers' sizes pick a session's size (`[sessions] window_size`,
     /// `TELEPTY_WINDOW_SIZE`).
     pub window_size: crate::engine::WindowSize,
+    /// `[resume]`: arguments added when a lost session is resurrected.
+    pub resume: crate::engine::ResumeConfig,
+    /// `[resurrect] env`: the variables a spawned session's entry keeps for a resurrection.
+    pub env_allowlist: Vec<String>,
 }
 
 impl EngineSettings {
@@ -249,6 +253,8 @@ impl EngineSettings {
             e.record_all = s.record_sessions;
             e.record_masks = s.masks();
             e.window_size = s.window_size;
+            e.resume.by_command = s.resume.clone();
+            e.env_allowlist = s.resurrect_env.clone();
         }
         e
     }
@@ -314,6 +320,13 @@ impl EngineSettings {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_default(),
+            resume: crate::engine::ResumeConfig {
+                by_command: crate::settings::default_resume(),
+            },
+            env_allowlist: crate::settings::DEFAULT_RESURRECT_ENV
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

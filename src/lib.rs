@@ -11,6 +11,7 @@ pub mod engine;
 pub mod holder;
 pub mod httpc;
 pub mod kitty;
+pub mod lock;
 pub mod mcp;
 pub mod settings;
 pub mod tui;

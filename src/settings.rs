@@ -29,6 +29,23 @@ pub const DEFAULT_MASKS: &[&str] = &[
     r"xox[baprs]-[A-Za-z0-9-]{10,}",
 ];
 
+/// Resume arguments per command, used only when `telepty resurrect` restarts a lost session
+/// (each verified against the CLI's own `--help`: Claude Code 2.1 `--continue`, "continue the
+/// most recent conversation in the current directory"; Codex 0.171 `resume --last`; Gemini CLI
+/// 0.61 `--resume latest`).
+pub fn default_resume() -> BTreeMap<String, Vec<String>> {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    BTreeMap::from([
+        ("claude".to_string(), v(&["--continue"])),
+        ("codex".to_string(), v(&["resume", "--last"])),
+        ("gemini".to_string(), v(&["--resume", "latest"])),
+    ])
+}
+
+/// Environment variables a spawned session's entry in sessions.json keeps for a resurrection.
+/// Never secrets by default: only what locates programs and sets the locale.
+pub const DEFAULT_RESURRECT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+
 /// Where an effective value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -106,6 +123,11 @@ pub struct Settings {
     pub window_size: WindowSize,
     /// Number of `[[peers]]` entries (the entries themselves are read by `client::peers`).
     pub peers: usize,
+    /// `[resume]`: command name → arguments added when a lost session is resurrected. The
+    /// file's entries are merged over [`default_resume`]; an empty list turns one off.
+    pub resume: BTreeMap<String, Vec<String>>,
+    /// `[resurrect] env`: the variables kept for a resurrection.
+    pub resurrect_env: Vec<String>,
     sources: BTreeMap<&'static str, Source>,
 }
 
@@ -141,6 +163,11 @@ impl Default for Settings {
             record_masks: DEFAULT_MASKS.iter().map(|s| s.to_string()).collect(),
             window_size: WindowSize::default(),
             peers: 0,
+            resume: default_resume(),
+            resurrect_env: DEFAULT_RESURRECT_ENV
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             sources: BTreeMap::new(),
         }
     }
@@ -166,6 +193,8 @@ pub const KEYS: &[&str] = &[
     "recording.mask",
     "sessions.window_size",
     "peers",
+    "resume",
+    "resurrect.env",
 ];
 
 /// The command-line flags that override settings: `daemon` / `tui` `--host`, `--port`, and
@@ -237,6 +266,15 @@ impl Settings {
             "recording.mask" => list(&self.record_masks),
             "sessions.window_size" => format!("{:?}", self.window_size.as_str()),
             "peers" => format!("{} configured", self.peers),
+            "resume" => {
+                let items: Vec<String> = self
+                    .resume
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", list(v)))
+                    .collect();
+                format!("{{ {} }}", items.join(", "))
+            }
+            "resurrect.env" => list(&self.resurrect_env),
             _ => String::new(),
         }
     }
@@ -318,6 +356,15 @@ struct FileConfig {
     sessions: SessionsFile,
     #[serde(default)]
     peers: Vec<toml::Table>,
+    #[serde(default)]
+    resume: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    resurrect: ResurrectFile,
+}
+
+#[derive(Deserialize, Default)]
+struct ResurrectFile {
+    env: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -532,6 +579,34 @@ fn apply_file(s: &mut Settings, text: &str, file_name: &str) -> Result<(), Setti
                 invalid(Some("sessions"), "window_size", e.to_string())
             })?;
         set("sessions.window_size");
+    }
+    if !f.resume.is_empty() {
+        for (cmd, args) in f.resume {
+            // Matched against the command's file name: a path or a space can never match.
+            if cmd.is_empty() || cmd.contains('/') || cmd.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    Some("resume"),
+                    &cmd,
+                    "must be a command name (no path, no spaces)".into(),
+                ));
+            }
+            s.resume.insert(cmd, args);
+        }
+        set("resume");
+    }
+    if let Some(v) = f.resurrect.env {
+        if let Some(bad) = v
+            .iter()
+            .find(|n| n.is_empty() || n.contains('=') || n.contains('\0'))
+        {
+            return Err(invalid(
+                Some("resurrect"),
+                "env",
+                format!("not a variable name: {bad:?}"),
+            ));
+        }
+        s.resurrect_env = v;
+        set("resurrect.env");
     }
     if !f.peers.is_empty() {
         let mut t = toml::Table::new();
@@ -954,6 +1029,41 @@ mod tests {
         assert_eq!(s.tui_prefix.as_deref(), Some("ctrl+b"));
         let s = parse_str("[tui]\ntheme = \"x\"\nprefix = \"ctrl+a\"\n", "c").unwrap();
         assert_eq!(s.theme.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn resume_merges_over_the_defaults_and_resurrect_env_replaces() {
+        let s = parse_str(
+            "[resume]\nclaude = [\"--resume\"]\naider = [\"--restore-chat-history\"]\ngemini = []\n[resurrect]\nenv = [\"LANG\"]\n",
+            "c",
+        )
+        .unwrap();
+        assert_eq!(s.resume["claude"], ["--resume"]);
+        assert_eq!(s.resume["codex"], ["resume", "--last"]);
+        assert!(s.resume["gemini"].is_empty());
+        assert_eq!(s.resume["aider"], ["--restore-chat-history"]);
+        assert_eq!(s.resurrect_env, ["LANG"]);
+        assert_eq!(s.source("resume"), Source::File);
+        assert_eq!(s.source("resurrect.env"), Source::File);
+        assert_eq!(
+            Settings::default().value("resume"),
+            "{ claude = [\"--continue\"], codex = [\"resume\", \"--last\"], gemini = [\"--resume\", \"latest\"] }"
+        );
+        let e = parse_str("[resume]\n\"/bin/claude\" = []\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c:2: must be a command name (no path, no spaces) (key resume./bin/claude)"
+        );
+        let e = parse_str("[resume]\nclaude = \"--continue\"\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c:2: "), "{e}");
+        let e = parse_str("[resurrect]\nenv = [\"A=B\"]\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("(key resurrect.env)"), "{e}");
     }
 
     #[test]

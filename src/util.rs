@@ -1,4 +1,4 @@
-//! Small shared helpers: timestamps, id validation, atomic file writes.
+//! Small shared helpers: timestamps, id validation, durable atomic file writes.
 
 use std::io::Write;
 use std::path::Path;
@@ -49,24 +49,70 @@ pub fn valid_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Write via a temp file and rename so readers never see a torn file; mode 0600.
+/// Write `data` to `path` durably: a temp file of its own in the same directory (never shared
+/// with another writer, even in this process), `fsync` of the file, `rename` over `path`, then
+/// `fsync` of the directory so the rename itself survives a crash. Readers see the old file or
+/// the new one, never a torn or missing one. Mode 0600. On failure the temp file is removed.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name")
+    })?;
+    std::fs::create_dir_all(dir)?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let tmp = dir.join(format!(
+        ".{}{}{}.{}.{nanos}",
+        name.to_string_lossy(),
+        TEMP_MARK,
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+    ));
+    let result = (|| {
+        // create_new: a leftover of a crashed writer with the same name is never reused.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all().ok();
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    result
+}
+
+/// What [`write_atomic`] puts between the target's name and the writer's pid in a temp name.
+pub const TEMP_MARK: &str = ".tmp.";
+
+/// Remove temp files [`write_atomic`] left next to `path` (a writer killed mid-write). Only
+/// call this while holding whatever makes this process the file's only writer.
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}{TEMP_MARK}", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Signal number to its conventional name ("SIGTERM"), as the API reports `exitSignal`.
@@ -191,6 +237,47 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_775_651_696_789);
         assert_eq!(iso(t), "2026-04-08T12:34:56.789Z");
         assert_eq!(parse_iso("2026-04-08T12:34:56.789Z"), Some(t));
+    }
+
+    #[test]
+    fn concurrent_atomic_writes_never_tear_or_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        let body = format!(
+                            "{{\"t\": {t}, \"i\": {i}, \"pad\": \"{}\"}}",
+                            "x".repeat(4096)
+                        );
+                        write_atomic(&path, body.as_bytes()).unwrap();
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        assert!(
+                            text.starts_with("{\"t\": ") && text.ends_with("\"}"),
+                            "{text}"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["state.json"], "temp files left: {names:?}");
+        // Leftovers of a killed writer are found and removed.
+        std::fs::write(path.with_file_name(".state.json.tmp.1.2.3"), "x").unwrap();
+        remove_stale_temps(&path);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 
     #[test]

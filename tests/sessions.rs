@@ -305,7 +305,11 @@ fn health_meta_and_peers() {
         None,
     );
     let (st, h) = d.get("/api/health");
-    assert_eq!((st, h), (200, json!({"status": "ok", "version": "0.1.96"})));
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(h["status"], json!("ok"), "{h}");
+    assert_eq!(h["version"], json!("0.1.96"), "{h}");
+    // Additive: whether session state reaches the disk (tests/durable.rs).
+    assert_eq!(h["persistence"]["ok"], json!(true), "{h}");
 
     let (st, m) = d.get("/api/meta");
     assert_eq!(st, 200, "{m}");
@@ -339,6 +343,8 @@ fn health_meta_and_peers() {
         "inject-wait-delivered",
         "session-exit",
         "openapi",
+        "durable-state",
+        "resurrect",
     ] {
         assert!(caps.contains(c), "capability `{c}` missing: {caps:?}");
     }
@@ -427,6 +433,8 @@ fn openapi_document_covers_every_route() {
         ("/api/handoff/{}/claim", &["post"]),
         ("/api/threads", &["get", "post"]),
         ("/api/threads/{}", &["get", "patch"]),
+        ("/api/sessions/lost", &["get"]),
+        ("/api/sessions/resurrect", &["post"]),
     ];
     let mut missing = Vec::new();
     for (path, methods) in expected {

@@ -422,7 +422,13 @@ fn a_closed_terminal_detaches_and_the_next_dashboard_has_the_sessions() {
     wait_for(
         T,
         "the embedded server to stop",
-        || agent().get(&format!("{base}/api/health")).call().is_err().then_some(()),
+        || {
+            agent()
+                .get(&format!("{base}/api/health"))
+                .call()
+                .is_err()
+                .then_some(())
+        },
         String::new,
     );
     assert!(

@@ -1,4 +1,9 @@
 //! `telepty daemon`: the singleton lock, the token and state files, binding, signals.
+//!
+//! One daemon per HOME: whoever holds the `flock` on `~/.telepty/daemon.lock` (`crate::lock`)
+//! is the daemon (or the dashboard that embeds the engine). Only the holder writes
+//! `daemon-state.json` (once it listens) and `sessions.json`, and only it removes the state
+//! file, so a second daemon that fails to start never touches the first one's files.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +15,7 @@ use super::ApiState;
 use crate::config::{EngineSettings, Paths, load_or_create_token};
 use crate::engine::Engine;
 use crate::httpc::HttpClient;
+use crate::lock::{DaemonLock, lock_owner_pid};
 use crate::util::{now_iso, write_atomic};
 
 pub struct DaemonOptions {
@@ -53,16 +59,26 @@ pub fn resolve_bind_with(
     Ok((s.host, s.port))
 }
 
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+/// The address to probe a daemon bound to `host` at: the unspecified addresses mean loopback.
+fn probe_authority(host: &str, port: u16) -> String {
+    let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => format!("[::1]:{port}"),
+        Ok(ip) if ip.is_unspecified() => format!("127.0.0.1:{port}"),
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+        _ => format!("{bare}:{port}"),
+    }
 }
 
 async fn health_version(port: u16) -> Option<String> {
+    health_version_at(&format!("127.0.0.1:{port}")).await
+}
+
+async fn health_version_at(authority: &str) -> Option<String> {
     let r = HttpClient::new()
         .request(
             "GET",
-            &format!("http://127.0.0.1:{port}/api/health"),
+            &format!("http://{authority}/api/health"),
             &[],
             None,
             Duration::from_secs(2),
@@ -78,6 +94,7 @@ async fn health_version(port: u16) -> Option<String> {
     })
 }
 
+/// Only called by the lock holder; the pid check is a second guard.
 fn remove_state_if_ours(paths: &Paths) {
     let path = paths.daemon_state();
     let ours = std::fs::read_to_string(&path)
@@ -107,6 +124,8 @@ pub struct RunningServer {
     pub host: String,
     pub port: u16,
     paths: Paths,
+    /// The singleton lock, released after the state file is removed on shutdown.
+    lock: Option<DaemonLock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -121,23 +140,24 @@ impl RunningServer {
         let served = (&mut self.task).await;
         let engine = self.engine.clone();
         if stop_sessions {
-            engine.kill_all(2000);
-            // The holders do the killing; give them the grace period to report the exits.
+            // Explicitly stopped: deleted, so they do not come back as "lost" either.
+            let pids = engine.kill_all(2000);
+            // The holders do the killing; give them the grace period to finish.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-            while tokio::time::Instant::now() < deadline
-                && engine
-                    .sessions()
-                    .iter()
-                    .any(|s| s.pty.is_some() && !s.exited())
-            {
+            while tokio::time::Instant::now() < deadline && pids.iter().any(|p| pid_alive(*p)) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         } else {
             let e = engine.clone();
             let _ = tokio::task::spawn_blocking(move || e.detach_all()).await;
         }
-        self.engine.persist_now();
+        match tokio::task::spawn_blocking(move || engine.persist_now()).await {
+            Ok(Err(e)) => tracing::error!("session state not saved at shutdown: {e}"),
+            Err(e) => tracing::error!("session state not saved at shutdown: {e}"),
+            Ok(Ok(())) => {}
+        }
         remove_state_if_ours(&self.paths);
+        drop(self.lock.take());
         served
             .context("server task failed")?
             .context("server error")?;
@@ -152,7 +172,8 @@ pub enum Startup {
         message: String,
         port: u16,
     },
-    /// The port is taken by something that is not telepty.
+    /// The port is taken by something that is not telepty, or the lock's holder does not
+    /// answer (exit 1).
     PortBusy {
         message: String,
     },
@@ -164,37 +185,24 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     let (host, port) = resolve_bind(opts)?;
     let token = load_or_create_token(&paths).context("cannot create ~/.telepty/config.json")?;
 
-    // Singleton: a live daemon recorded in the state file that still answers wins.
-    if let Some(state) = std::fs::read_to_string(paths.daemon_state())
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-    {
-        let pid = state.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let sport = state.get("port").and_then(Value::as_u64).unwrap_or(0) as u16;
-        if pid != std::process::id()
-            && pid_alive(pid)
-            && sport != 0
-            && health_version(sport).await.is_some()
-        {
-            return Ok(Startup::AlreadyRunning {
-                message: format!(
-                    "telepty daemon already running (pid {pid}, port {sport}). Exiting."
-                ),
-                port: sport,
-            });
+    // Singleton: the flock. A holder that answers is the running daemon.
+    let lock = loop {
+        match DaemonLock::try_acquire(&paths).context("cannot take the daemon lock")? {
+            Some(lock) => break lock,
+            None => {
+                if let Some(held) = held_by_other(&paths).await {
+                    return Ok(held);
+                }
+                // The holder let go meanwhile: try again.
+            }
         }
-    }
-    let state = json!({"pid": std::process::id(), "host": host, "port": port, "startedAt": now_iso(), "version": super::VERSION});
-    write_atomic(
-        &paths.daemon_state(),
-        serde_json::to_string_pretty(&state)?.as_bytes(),
-    )
-    .context("cannot write ~/.telepty/daemon-state.json")?;
+    };
 
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            remove_state_if_ours(&paths);
+            // Nothing of ours was written: nothing to remove.
+            drop(lock);
             return Ok(match health_version(port).await {
                 Some(v) => Startup::AlreadyRunning {
                     message: format!(
@@ -208,10 +216,17 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
             });
         }
         Err(e) => {
-            remove_state_if_ours(&paths);
             anyhow::bail!("cannot listen on {host}:{port}: {e}");
         }
     };
+    // Written once listening, by the lock holder only: it always names a daemon that answers
+    // (or one that died, which the lock tells).
+    let state = json!({"pid": std::process::id(), "host": host, "port": port, "startedAt": now_iso(), "version": super::VERSION});
+    write_atomic(
+        &paths.daemon_state(),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
+    )
+    .context("cannot write ~/.telepty/daemon-state.json")?;
 
     let engine = Engine::new(EngineSettings::load(&paths));
     engine.start();
@@ -233,19 +248,30 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
         host,
         port,
         paths,
+        lock: Some(lock),
         stop: Some(stop_tx),
         task,
     })))
 }
 
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
 /// Ask the daemon running for this HOME (if any) to hand its sessions back to their holders
 /// and exit, and wait until it has (up to 20 s).
 async fn replace_running(paths: &Paths) -> anyhow::Result<()> {
-    let Some(pid) = std::fs::read_to_string(paths.daemon_state())
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v.get("pid").and_then(Value::as_u64))
-        .map(|p| p as u32)
+    // The lock's owner is the daemon of this HOME; the state file is the fallback.
+    let Some(pid) = lock_owner_pid(paths)
+        .filter(|p| *p != 0)
+        .or_else(|| {
+            std::fs::read_to_string(paths.daemon_state())
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v.get("pid").and_then(Value::as_u64))
+                .map(|p| p as u32)
+        })
         .filter(|p| *p != std::process::id() && pid_alive(*p))
     else {
         return Ok(());
@@ -263,6 +289,64 @@ async fn replace_running(paths: &Paths) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// Another process holds the lock: the daemon it names, once it answers. A holder that is
+/// still starting gets a few seconds to write its state file and listen. `None`: the lock
+/// became free meanwhile.
+async fn held_by_other(paths: &Paths) -> Option<Startup> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let owner = lock_owner_pid(paths)?;
+        let state = std::fs::read_to_string(paths.daemon_state())
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let spid = state
+            .as_ref()
+            .and_then(|v| v.get("pid"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32;
+        let sport = state
+            .as_ref()
+            .and_then(|v| v.get("port"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u16;
+        let shost = state
+            .as_ref()
+            .and_then(|v| v.get("host"))
+            .and_then(Value::as_str)
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let current = owner == 0 || spid == owner;
+        if current
+            && sport != 0
+            && health_version_at(&probe_authority(&shost, sport))
+                .await
+                .is_some()
+        {
+            return Some(Startup::AlreadyRunning {
+                message: format!(
+                    "telepty daemon already running (pid {spid}, port {sport}). Exiting."
+                ),
+                port: sport,
+            });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let lock = crate::lock::lock_path(paths);
+            let at = if current && sport != 0 {
+                format!(" on port {sport}")
+            } else {
+                String::new()
+            };
+            return Some(Startup::PortBusy {
+                message: format!(
+                    "Another telepty (pid {owner}) holds {} but does not answer{at}; stop it, or wait for it to finish starting.",
+                    lock.display()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.

@@ -120,6 +120,20 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/sessions/submit-all", post(routes::submit_all))
         .route("/api/sessions/multicast/inject", post(routes::multicast))
         .route("/api/sessions/broadcast/inject", post(routes::broadcast))
+        // Extensions. A session may be named `lost` or `resurrect`: PATCH and DELETE of these
+        // paths still reach it (GET does not, as for a session named `spawn`).
+        .route(
+            "/api/sessions/lost",
+            get(routes::lost)
+                .patch(|st, b| routes::rename_named(st, "lost", b))
+                .delete(|st| routes::delete_named(st, "lost")),
+        )
+        .route(
+            "/api/sessions/resurrect",
+            post(routes::resurrect)
+                .patch(|st, b| routes::rename_named(st, "resurrect", b))
+                .delete(|st| routes::delete_named(st, "resurrect")),
+        )
         .route(
             "/api/sessions/{id}",
             get(ws::session_get)

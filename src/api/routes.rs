@@ -51,8 +51,14 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+/// `status` stays `"ok"` while the API serves (clients restart daemons that say otherwise);
+/// `persistence` (additive) tells whether session state reaches the disk.
 pub async fn health(State(st): St) -> ApiResult {
-    ok(json!({"status": "ok", "version": st.version()}))
+    ok(json!({
+        "status": "ok",
+        "version": st.version(),
+        "persistence": st.engine.persistence_health(),
+    }))
 }
 
 pub async fn meta(State(st): St) -> ApiResult {
@@ -69,6 +75,8 @@ pub async fn meta(State(st): St) -> ApiResult {
             "sessions", "wrapped-sessions", "singleton-daemon", "handoff-inbox", "deliberation-threads",
             "cross-machine", "mailbox", "vt-screen", "wait", "keys", "resize", "attach-snapshot",
             "inject-wait-delivered", "session-exit", "openapi", "recording", "window-size",
+            "inject-wait-delivered", "session-exit", "openapi", "recording",
+            "durable-state", "resurrect",
         ],
     }))
 }
@@ -103,11 +111,11 @@ pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
     ok(Value::Array(sessions))
 }
 
-/// Write session metadata before answering, so a rename or register survives even a daemon
-/// killed right after the reply (a wrapped owner re-registers under what the reply said).
-async fn persist_durably(st: &ApiState) {
-    let engine = st.engine.clone();
-    let _ = tokio::task::spawn_blocking(move || engine.persist_now()).await;
+/// Wait until the change is on disk before answering, so what was acknowledged survives even a
+/// daemon killed right after the reply (a wrapped owner re-registers under what the reply
+/// said). A change that could not be saved is answered 507 `PERSIST_FAILED` (`applied:true`).
+async fn persist_durably(st: &ApiState) -> Result<(), ApiError> {
+    st.engine.sync_store().await.map_err(ApiError::from)
 }
 
 fn dimension(body: &Value, key: &str, default: u16) -> Result<u16, ApiError> {
@@ -193,6 +201,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         rows,
         prompt_type,
         record,
+        env: Vec::new(),
     };
     // fork/exec and PTY setup are blocking syscalls.
     let res = tokio::task::spawn_blocking(move || engine.spawn(req))
@@ -208,6 +217,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
             st.engine.set_window_size(&s, Some(policy))?;
         }
     }
+    persist_durably(&st).await?;
     created(res)
 }
 
@@ -254,7 +264,7 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let (status, body) = tokio::task::spawn_blocking(move || engine.register(req))
         .await
         .map_err(|_| EngineError::Internal)??;
-    persist_durably(&st).await;
+    persist_durably(&st).await?;
     if status == 201 {
         created(body)
     } else {
@@ -277,14 +287,14 @@ pub async fn rename(
         return Err(EngineError::InvalidSessionId { requested: new_id }.into());
     }
     let (old_id, new_id) = st.engine.rename(&id, &new_id)?;
-    persist_durably(&st).await;
+    persist_durably(&st).await?;
     ok(json!({"success": true, "old_id": old_id, "new_id": new_id}))
 }
 
 pub async fn delete_session(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = session_id(p)?;
     let status = st.engine.delete(&id)?;
-    persist_durably(&st).await;
+    persist_durably(&st).await?;
     ok(json!({"success": true, "status": status}))
 }
 
@@ -787,4 +797,86 @@ pub async fn thread_patch(
     let r = st.engine.coordination().patch_thread(&id, &b)?;
     emit_all(&st, r.events);
     ok(r.body)
+}
+
+/// `GET /api/sessions/lost` (extension): spawned sessions of the store that were not running
+/// when this engine started (a reboot), with the arguments a resurrection would use.
+pub async fn lost(State(st): St) -> ApiResult {
+    ok(Value::Array(st.engine.lost_views()))
+}
+
+/// `POST /api/sessions/resurrect` (extension): `{ids?: [..], forget?: bool}`. Restarts the
+/// given lost sessions (all of them without `ids`) through the spawn path, or with
+/// `forget:true` drops them from the store. Always 200 with one result per id, unless the
+/// outcome could not be saved (507 `PERSIST_FAILED`).
+pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
+    let ids = match b.get("ids") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::invalid("ids must be an array of session ids"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(ApiError::invalid("ids must be an array of session ids")),
+    };
+    let forget = match b.get("forget") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(f)) => *f,
+        Some(_) => return Err(ApiError::invalid("forget must be a boolean")),
+    };
+    if forget && ids.is_empty() {
+        return Err(ApiError::invalid("forget needs the ids to drop"));
+    }
+    let engine = st.engine.clone();
+    let outcomes = if forget {
+        ids.iter()
+            .map(|id| match engine.forget_lost(id) {
+                Ok(()) => crate::engine::ResurrectOutcome::Forgotten { id: id.clone() },
+                Err(e) => crate::engine::ResurrectOutcome::Failed {
+                    id: id.clone(),
+                    code: e.code(),
+                    error: if e.code() == "SESSION_NOT_FOUND" {
+                        format!("No lost session '{id}'")
+                    } else {
+                        e.to_string()
+                    },
+                },
+            })
+            .collect()
+    } else {
+        // Each one is a spawn: fork/exec off the async workers.
+        tokio::task::spawn_blocking(move || engine.resurrect(&ids))
+            .await
+            .map_err(|_| EngineError::Internal)?
+    };
+    let results: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            let mut v = o.to_json();
+            if v["code"] == "SESSION_NOT_FOUND" {
+                v["error"] = json!(format!("No lost session '{}'", o.id()));
+            }
+            v
+        })
+        .collect();
+    if outcomes.iter().any(|o| o.is_ok()) {
+        persist_durably(&st).await?;
+    }
+    ok(json!({
+        "success": outcomes.iter().all(|o| o.is_ok()),
+        "results": results,
+    }))
+}
+
+/// PATCH / DELETE on `/api/sessions/lost` and `/api/sessions/resurrect`: those static routes
+/// shadow `/api/sessions/{id}`, so a session with one of these ids is renamed or deleted here.
+pub async fn rename_named(st: St, name: &'static str, body: JsonBody) -> ApiResult {
+    rename(st, Ok(Path(name.to_string())), body).await
+}
+
+pub async fn delete_named(st: St, name: &'static str) -> ApiResult {
+    delete_session(st, Ok(Path(name.to_string()))).await
 }

@@ -39,6 +39,40 @@ pub(crate) fn session_counts(sessions: &[Value]) -> Value {
     json!({ "total": sessions.len(), "by_health": by_health, "exited": exited })
 }
 
+/// `Saved state:` line(s) from the `persistence` block of `/api/health` (absent on daemons
+/// that predate it: nothing printed).
+pub(crate) fn persistence_text(health: &Value) -> String {
+    let Some(p) = health.get("persistence").filter(|p| p.is_object()) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if p.get("ok") == Some(&json!(false)) {
+        let since = opt(p, "since")
+            .map(|t| format!(" since {t}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "Saved state: NOT SAVED{since}: {} ({})\n",
+            s(p, "error"),
+            s(p, "path")
+        ));
+    } else if let Some(at) = opt(p, "lastSavedAt") {
+        out.push_str(&format!("Saved state: ok (last write {at})\n"));
+    } else {
+        out.push_str("Saved state: ok\n");
+    }
+    if let Some(w) = opt(p, "warning") {
+        out.push_str(&format!("Warning:   {w}\n"));
+    }
+    let lost = p.get("lostSessions").and_then(Value::as_u64).unwrap_or(0);
+    if lost > 0 {
+        out.push_str(&format!(
+            "Lost:      {lost} session{} (a reboot?): `telepty resurrect --list`\n",
+            if lost == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
+
 pub(crate) fn daemon_status_text(meta: &Value, counts: &Value, authority: &str) -> String {
     let mut out = String::new();
     let implementation = match s(meta, "implementation") {
@@ -226,14 +260,15 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::client("status", e))?;
         let counts = session_counts(sessions.as_array().map(Vec::as_slice).unwrap_or(&[]));
+        // Whether session state reaches the disk (additive; older daemons lack it).
+        let health = client.health().await.unwrap_or(Value::Null);
+        let persistence = health.get("persistence").cloned().unwrap_or(Value::Null);
         if a.json {
-            output::json(&json!({ "meta": meta, "sessions": counts }));
+            output::json(&json!({ "meta": meta, "sessions": counts, "persistence": persistence }));
         } else {
-            output::text_block(&daemon_status_text(
-                &meta,
-                &counts,
-                &client.addr().authority(),
-            ));
+            let mut text = daemon_status_text(&meta, &counts, &client.addr().authority());
+            text.push_str(&persistence_text(&health));
+            output::text_block(&text);
         }
         return Ok(());
     };

@@ -19,6 +19,7 @@ mod output;
 mod peers;
 mod record;
 mod reply;
+mod resurrect;
 mod screen;
 mod service;
 mod sessions;
@@ -82,6 +83,9 @@ pub enum Command {
     Status(info::StatusArgs),
     /// Remove exited and stale sessions
     Clean(sessions::CleanArgs),
+    /// Restart sessions lost in a reboot (same id, command, cwd, size; agents resume), or
+    /// list (--list) or forget (--forget) them
+    Resurrect(resurrect::ResurrectArgs),
     /// Follow bus events, one readable line each
     Monitor(events::MonitorArgs),
     /// Follow bus events as JSON lines
@@ -175,6 +179,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Kill(a) => sessions::kill(&mut ctx, a).await,
             Command::Status(a) => info::status(&mut ctx, a).await,
             Command::Clean(a) => sessions::clean(&mut ctx, a).await,
+            Command::Resurrect(a) => resurrect::run(&mut ctx, a).await,
             Command::Monitor(a) => events::monitor(&mut ctx, a).await,
             Command::Listen(a) => events::listen(&mut ctx, a).await,
             Command::Version(a) => info::version(&mut ctx, a).await,
@@ -304,6 +309,8 @@ pub(crate) mod examples {
     pub const KILL: &str = "Example: telepty kill worker-1";
     pub const STATUS: &str = "Example: telepty status worker-1";
     pub const CLEAN: &str = "Example: telepty clean";
+    pub const RESURRECT: &str = "Example: telepty resurrect --list   (then: telepty resurrect, or telepty resurrect --forget ID)\n\
+        Resume arguments per command come from [resume] in config.toml (claude --continue, codex resume --last, gemini --resume latest).";
     pub const MONITOR: &str = "Example: telepty monitor --all";
     pub const LISTEN: &str = "Example: telepty listen | jq -c 'select(.type==\"session_exit\")'";
     pub const VERSION: &str = "Example: telepty version --json";

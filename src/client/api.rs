@@ -240,6 +240,27 @@ impl Client {
         .await
     }
 
+    /// `GET /api/sessions/lost` (extension) → array of lost sessions.
+    pub async fn lost_sessions(&self) -> Result<Value, ClientError> {
+        self.get("/api/sessions/lost").await
+    }
+
+    /// `POST /api/sessions/resurrect` (extension) → `{success, results:[…]}`. Empty `ids`:
+    /// every lost session. Each is a spawn, so this may take longer than one request.
+    pub async fn resurrect(&self, ids: &[String], forget: bool) -> Result<Value, ClientError> {
+        let mut body = json!({ "ids": ids });
+        if forget {
+            body["forget"] = json!(true);
+        }
+        self.request(
+            "POST",
+            "/api/sessions/resurrect",
+            Some(&body),
+            REQUEST_TIMEOUT * 6,
+        )
+        .await
+    }
+
     /// `DELETE /api/sessions/:id` → `{success, status}`.
     pub async fn delete_session(&self, id: &str) -> Result<Value, ClientError> {
         self.request("DELETE", &session_path(id, ""), None, REQUEST_TIMEOUT)

@@ -43,6 +43,10 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Timeout(String),
+    /// The change took effect but could not be written to sessions.json (disk full, read-only,
+    /// missing directory). The answer says so instead of pretending it is saved.
+    #[error("The change was applied but not saved: {0}")]
+    PersistFailed(String),
     #[error("Internal error")]
     Internal,
 }
@@ -82,6 +86,7 @@ impl EngineError {
                 }
             }
             Timeout(_) => 504,
+            PersistFailed(_) => 507,
         }
     }
 
@@ -102,6 +107,7 @@ impl EngineError {
             DeliveryRejected { .. } => "DELIVERY_REJECTED",
             DeliveryFailed { .. } => "DELIVERY_FAILED",
             Timeout(_) => "TIMEOUT",
+            PersistFailed(_) => "PERSIST_FAILED",
             Internal => "INTERNAL",
         }
     }
@@ -131,6 +137,10 @@ impl EngineError {
                 ..
             } => {
                 m.insert("deliveryStatus".into(), json!(s));
+            }
+            EngineError::PersistFailed(_) => {
+                // The change is live in memory: clients must not retry it as if it failed.
+                m.insert("applied".into(), json!(true));
             }
             _ => {}
         }

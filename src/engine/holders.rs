@@ -32,6 +32,7 @@ pub(crate) fn holder_meta(s: &Session) -> Value {
         "cwd": m.cwd,
         "createdAt": m.created_at.map(iso),
         "record": s.term.recorder().is_some(),
+        "env": m.env,
     })
 }
 
@@ -186,6 +187,8 @@ impl Engine {
                 })
                 .unwrap_or_default(),
             cwd: s("cwd").unwrap_or_default(),
+            env: serde_json::from_value(m.get("env").cloned().unwrap_or(Value::Null))
+                .unwrap_or_default(),
             backend: "pty".into(),
             created_at: created,
             last_activity_at: Some(now),
@@ -256,13 +259,20 @@ impl Engine {
         }
     }
 
-    /// End every session (the explicit `--stop-sessions` exit).
-    pub fn kill_all(&self, grace_ms: u64) {
+    /// End and delete every spawned session (the explicit `--stop-sessions` exit). Returns
+    /// the pids of the programs that were still running.
+    pub fn kill_all(&self, grace_ms: u64) -> Vec<u32> {
+        let mut pids = Vec::new();
         for s in self.sessions() {
-            if let Some(p) = &s.pty {
+            let Some(p) = &s.pty else { continue };
+            if !s.exited() {
+                pids.push(p.pid);
+            }
+            if self.delete(&s.id()).is_err() {
                 p.kill(grace_ms);
             }
         }
+        pids
     }
 }
 

@@ -12,8 +12,10 @@ mod holders;
 pub mod input;
 pub mod keys;
 mod ops;
+mod persist;
 pub mod pty;
 pub mod recording;
+mod resurrect;
 pub mod session;
 pub mod sizing;
 pub mod store;
@@ -21,7 +23,7 @@ mod tasks;
 pub mod terminal;
 mod wait;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
@@ -32,6 +34,8 @@ use tokio::sync::{Notify, broadcast};
 pub use error::EngineError;
 pub use input::Source;
 pub use ops::{InjectOutcome, InjectRequest, RegisterRequest, SpawnRequest, TargetResult};
+pub use persist::{PersistError, PersistStatus};
+pub use resurrect::{ResumeConfig, ResurrectOutcome};
 pub use session::{ClientFrame, Kind, Session};
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
@@ -125,8 +129,12 @@ pub struct Shared {
     pub settings: EngineSettings,
     pub bus: Bus,
     registry: RwLock<Registry>,
-    persist: Notify,
+    /// The one writer of sessions.json.
+    store: persist::Store,
     persist_enabled: AtomicBool,
+    /// Spawned sessions of the store that were not live at start (a reboot): kept in the file
+    /// until resurrected or forgotten. Lock order: registry first, then this.
+    lost: Mutex<BTreeMap<String, store::SpawnedEntry>>,
     next_conn: AtomicU64,
     pub coordination: Mutex<Coordination>,
     /// Child exits reported by holders (child pid, status; `None`: the holder vanished), for
@@ -149,9 +157,15 @@ impl Shared {
         self.registry.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn request_persist(&self) {
-        self.persist.notify_one();
+    /// Ask the store's owner to write; the ticket can be waited for ([`Engine::sync_store`]).
+    pub(crate) fn request_persist(&self) -> u64 {
+        let seq = self.store.request();
         self.bump();
+        seq
+    }
+
+    pub(crate) fn lost(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, store::SpawnedEntry>> {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Tell watchers (the dashboard) that something about the sessions changed.
@@ -250,12 +264,14 @@ impl Engine {
     /// [`Engine::start`], inside a tokio runtime.
     pub fn new(settings: EngineSettings) -> Self {
         let (exits, exits_rx) = tokio::sync::mpsc::unbounded_channel();
+        let store = persist::Store::new(settings.sessions_path.clone());
         let shared = Arc::new(Shared {
             settings,
             bus: Bus::new(),
             registry: RwLock::new(Registry::default()),
-            persist: Notify::new(),
+            store,
             persist_enabled: AtomicBool::new(true),
+            lost: Mutex::new(BTreeMap::new()),
             next_conn: AtomicU64::new(0),
             coordination: Mutex::new(Coordination::default()),
             exits,
@@ -348,9 +364,40 @@ impl Engine {
         self.shared.next_conn_id()
     }
 
-    /// Write session metadata now (shutdown path).
-    pub fn persist_now(&self) {
-        tasks::persist_once(&self.shared);
+    /// Write session metadata now and wait for it (shutdown path; blocking).
+    pub fn persist_now(&self) -> Result<(), PersistError> {
+        self.shared
+            .store
+            .flush_blocking(&self.shared, persist::FLUSH_TIMEOUT)
+    }
+
+    /// Wait until everything changed before this call is on disk. A mutation that must be
+    /// durable (spawn, register, rename, delete, resurrect) awaits this before answering; an
+    /// error means the change took effect in memory but is not saved (507 `PERSIST_FAILED`).
+    pub async fn sync_store(&self) -> Result<(), EngineError> {
+        let store = &self.shared.store;
+        let res = if store.running() {
+            let seq = self.shared.request_persist();
+            store.wait_flushed(seq, persist::FLUSH_TIMEOUT).await
+        } else {
+            let engine = self.clone();
+            tokio::task::spawn_blocking(move || engine.persist_now())
+                .await
+                .map_err(|_| EngineError::Internal)?
+        };
+        res.map_err(|e| EngineError::PersistFailed(e.to_string()))
+    }
+
+    /// The state of the store: the last write's error (if any), since when, a start-up warning.
+    pub fn persistence_status(&self) -> PersistStatus {
+        self.shared.store.status()
+    }
+
+    /// The `persistence` block of `GET /api/health`.
+    pub fn persistence_health(&self) -> Value {
+        let mut v = self.shared.store.health();
+        v["lostSessions"] = json!(self.lost_sessions().len());
+        v
     }
 
     /// Stop writing sessions.json (used when the process is about to exit after a failed start).
@@ -358,12 +405,25 @@ impl Engine {
         self.shared.persist_enabled.store(false, Ordering::Release);
     }
 
+    /// Read the store: wrapped sessions come back disconnected (API.md §14); spawned entries
+    /// whose id is not live are *lost* sessions (`telepty resurrect`). A session that is live
+    /// here (adopted before this runs) is not lost. A file that cannot be loaded is moved
+    /// aside and reported in `/api/health`.
     fn restore(&self) {
         let Some(path) = self.shared.settings.sessions_path.clone() else {
             return;
         };
+        // Leftovers of a writer killed mid-write; this process is the only writer now.
+        crate::util::remove_stale_temps(&path);
+        let loaded = store::load(&path);
+        if let Some(c) = &loaded.corrupt {
+            self.shared.store.set_warning(c.message(&path));
+        }
         let now = SystemTime::now();
-        for r in store::load(&path) {
+        for r in loaded.wrapped {
+            if self.shared.registry().sessions.contains_key(&r.id) {
+                continue;
+            }
             let meta = session::Meta {
                 command: r.command,
                 cwd: if r.cwd.is_empty() {
@@ -394,6 +454,7 @@ impl Engine {
             }
             reg.sessions.insert(r.id, s);
         }
+        self.mark_lost(loaded.spawned);
     }
 
     /// Start background work: delivery tasks of restored sessions, the reaper, the health

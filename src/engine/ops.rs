@@ -26,6 +26,9 @@ pub struct SpawnRequest {
     pub prompt_type: String,
     /// Record the session as asciicast (also on when recording is configured for all).
     pub record: bool,
+    /// Extra environment for the child, over the daemon's own (a resurrection passes the
+    /// allowlisted values the session had). `TERM` and `TELEPTY_SESSION_ID` still win.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -166,10 +169,11 @@ impl Engine {
             .cwd
             .clone()
             .unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
-        let mut env = vec![
+        let mut env = req.env.clone();
+        env.extend([
             ("TERM".to_string(), "xterm-256color".to_string()),
             ("TELEPTY_SESSION_ID".to_string(), req.id.clone()),
-        ];
+        ]);
         env.extend(prompt_env(&req.command, &req.id, &req.prompt_type));
         let term = Arc::new(Terminal::new(
             req.rows,
@@ -189,6 +193,7 @@ impl Engine {
             meta: json!({
                 "id": req.id, "command": req.command, "args": req.args, "cwd": cwd,
                 "cols": req.cols, "rows": req.rows,
+                "env": super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
                 "createdAt": crate::util::iso(created), "record": term.recorder().is_some(),
             }),
         };
@@ -207,6 +212,7 @@ impl Engine {
             command: req.command.clone(),
             args: req.args.clone(),
             cwd: cwd.clone(),
+            env: super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
             backend: "pty".into(),
             created_at: Some(now),
             last_activity_at: Some(now),

@@ -64,6 +64,9 @@ pub struct Meta {
     pub command: String,
     pub args: Vec<String>,
     pub cwd: String,
+    /// Spawned: the allowlisted environment (`[resurrect] env`) it was started with, persisted
+    /// so a resurrection after a reboot gets the same values.
+    pub env: Vec<(String, String)>,
     pub backend: String,
     pub term_program: Option<String>,
     pub term: Option<String>,

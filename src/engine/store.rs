@@ -1,6 +1,11 @@
 //! Session metadata on disk (`~/.config/aigentry-telepty/sessions.json`, API.md §14).
+//!
+//! One owner writes it (`persist.rs`); this module is the format: what an entry holds, how the
+//! file is written (durably, `util::write_atomic`) and read back. Wrapped entries are restored
+//! as disconnected sessions; spawned entries that are not live when the engine starts are
+//! *lost* sessions (`telepty resurrect`), kept in the file until resurrected or forgotten.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
@@ -10,8 +15,9 @@ use crate::util::{iso, parse_iso, valid_session_id, write_atomic};
 
 pub fn entry(s: &Session, aliases: Vec<String>) -> Value {
     let activity = s.last_activity();
+    let (rows, cols) = s.term.size();
     let m = s.meta();
-    json!({
+    let mut v = json!({
         "id": s.id(),
         "type": s.kind.as_str(),
         "command": m.command,
@@ -30,7 +36,21 @@ pub fn entry(s: &Session, aliases: Vec<String>) -> Value {
         "lastStateReportAt": m.last_state_report_at.map(iso),
         "stateReport": m.semantic,
         "aliases": aliases,
-    })
+    });
+    if s.kind == Kind::Spawned {
+        // What resurrection needs to start it again (issue 10, item 7).
+        let env: Map<String, Value> = m.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        v["args"] = json!(m.args);
+        v["cols"] = json!(cols);
+        v["rows"] = json!(rows);
+        v["env"] = Value::Object(env);
+        if let Some(e) = &m.exit {
+            v["exitCode"] = json!(e.code);
+            v["exitSignal"] = json!(e.signal);
+            v["exitedAt"] = json!(iso(e.at));
+        }
+    }
+    v
 }
 
 pub fn save(path: &Path, doc: &Map<String, Value>) -> std::io::Result<()> {
@@ -57,20 +77,123 @@ pub struct Restored {
     pub aliases: Vec<String>,
 }
 
-/// Only `wrapped` entries come back (API.md §14); a corrupt file loads as empty.
-pub fn load(path: &Path) -> Vec<Restored> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
+/// A spawned session found in the file: live (adopted) or lost, the engine decides.
+#[derive(Clone, Debug)]
+pub struct SpawnedEntry {
+    pub id: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub cols: u16,
+    pub rows: u16,
+    /// The allowlisted environment it ran with (`[resurrect] env`).
+    pub env: Vec<(String, String)>,
+    pub created_at: Option<SystemTime>,
+    pub last_activity_at: Option<SystemTime>,
+    /// It had exited before the engine went away: nothing to resurrect.
+    pub exited: bool,
+    /// The entry as read, written back unchanged while the session stays lost.
+    pub raw: Value,
+}
+
+impl SpawnedEntry {
+    /// The `GET /api/sessions/lost` item (without the resume arguments, which the engine adds).
+    pub fn view(&self) -> Value {
+        let env: Map<String, Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        json!({
+            "id": self.id,
+            "type": "spawned",
+            "command": self.command,
+            "args": self.args,
+            "cwd": self.cwd,
+            "cols": self.cols,
+            "rows": self.rows,
+            "env": env,
+            "createdAt": self.created_at.map(iso),
+            "lastActivityAt": self.last_activity_at.map(iso),
+        })
+    }
+}
+
+/// The file moved aside because it could not be loaded (not JSON, not an object, unreadable).
+#[derive(Clone, Debug)]
+pub struct Corrupt {
+    pub moved_to: Option<PathBuf>,
+    pub error: String,
+    pub at: SystemTime,
+}
+
+impl Corrupt {
+    /// One line for the log, `/api/health` and `telepty status`.
+    pub fn message(&self, path: &Path) -> String {
+        match &self.moved_to {
+            Some(to) => format!(
+                "{} could not be loaded ({}); moved aside to {}; no saved sessions were restored from it",
+                path.display(),
+                self.error,
+                to.display()
+            ),
+            None => format!(
+                "{} could not be loaded ({}) nor moved aside; no saved sessions were restored from it",
+                path.display(),
+                self.error
+            ),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Loaded {
+    pub wrapped: Vec<Restored>,
+    pub spawned: Vec<SpawnedEntry>,
+    pub corrupt: Option<Corrupt>,
+}
+
+/// Read the file. A missing file is empty. A file that is not a JSON object (or cannot be
+/// read) is moved aside
+/// (`sessions.json.corrupt-<UTC timestamp>`) and reported, never silently reset. Entries with
+/// invalid ids are skipped.
+pub fn load(path: &Path) -> Loaded {
+    let mut out = Loaded::default();
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            // Moved aside like a corrupt file: the next write would otherwise replace it.
+            out.corrupt = Some(move_aside(path, format!("cannot read it: {e}")));
+            return out;
+        }
     };
-    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(&text) else {
-        return Vec::new();
+    let doc = match serde_json::from_slice::<Value>(&text) {
+        Ok(Value::Object(doc)) => doc,
+        Ok(_) => {
+            out.corrupt = Some(move_aside(path, "not a JSON object".into()));
+            return out;
+        }
+        Err(e) => {
+            out.corrupt = Some(move_aside(path, e.to_string()));
+            return out;
+        }
     };
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let t = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).and_then(parse_iso);
-    let mut out = Vec::new();
     for (key, v) in &doc {
         let id = s(v, "id").unwrap_or_else(|| key.clone());
-        if s(v, "type").as_deref() != Some(Kind::Wrapped.as_str()) || !valid_session_id(&id) {
+        if !valid_session_id(&id) {
+            continue;
+        }
+        let ty = s(v, "type");
+        if ty.as_deref() == Some(Kind::Spawned.as_str()) {
+            if let Some(e) = spawned_entry(id, v) {
+                out.spawned.push(e);
+            }
+            continue;
+        }
+        if ty.as_deref() != Some(Kind::Wrapped.as_str()) {
             continue;
         }
         let aliases = v
@@ -84,7 +207,7 @@ pub fn load(path: &Path) -> Vec<Restored> {
                     .collect()
             })
             .unwrap_or_default();
-        out.push(Restored {
+        out.wrapped.push(Restored {
             command: s(v, "command").unwrap_or_else(|| "wrapped".into()),
             cwd: s(v, "cwd").unwrap_or_default(),
             backend: s(v, "backend").unwrap_or_else(|| "pty".into()),
@@ -101,6 +224,158 @@ pub fn load(path: &Path) -> Vec<Restored> {
             id,
         });
     }
-    out.sort_by_key(|r| r.created_at);
+    out.wrapped.sort_by_key(|r| r.created_at);
+    out.spawned.sort_by_key(|r| r.created_at);
     out
+}
+
+fn spawned_entry(id: String, v: &Value) -> Option<SpawnedEntry> {
+    let command = v
+        .get("command")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())?
+        .to_string();
+    let args = v
+        .get("args")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let dim = |k: &str, d: u16| {
+        v.get(k)
+            .and_then(Value::as_u64)
+            .filter(|n| (1..=1000).contains(n))
+            .map_or(d, |n| n as u16)
+    };
+    let env = v
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let t = |k: &str| v.get(k).and_then(Value::as_str).and_then(parse_iso);
+    Some(SpawnedEntry {
+        command,
+        args,
+        cwd: v
+            .get("cwd")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        cols: dim("cols", 80),
+        rows: dim("rows", 30),
+        env,
+        created_at: t("createdAt"),
+        last_activity_at: t("lastActivityAt"),
+        exited: v.get("exitedAt").is_some_and(|x| !x.is_null()),
+        raw: v.clone(),
+        id,
+    })
+}
+
+/// Rename a corrupt file out of the way, keeping it for inspection.
+fn move_aside(path: &Path, error: String) -> Corrupt {
+    let at = SystemTime::now();
+    // 2026-04-08T12:34:56.789Z -> 20260408T123456.789Z: no colons in file names.
+    let stamp: String = iso(at)
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-'))
+        .collect();
+    let mut to = path.with_file_name(format!(
+        "{}.corrupt-{stamp}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    if to.exists() {
+        to = to.with_extension(format!("{}", std::process::id()));
+    }
+    let moved_to = match std::fs::rename(path, &to) {
+        Ok(()) => Some(to),
+        Err(e) => {
+            tracing::error!("cannot move {} aside: {e}", path.display());
+            None
+        }
+    };
+    let c = Corrupt {
+        moved_to,
+        error,
+        at,
+    };
+    tracing::error!("{}", c.message(path));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        std::fs::write(&path, "{\"a\": {\"id\": \"a\", \"type\": \"wra").unwrap();
+        let l = load(&path);
+        let c = l.corrupt.expect("reported as corrupt");
+        let to = c.moved_to.clone().expect("moved aside");
+        assert!(!path.exists());
+        assert!(
+            to.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("sessions.json.corrupt-"),
+            "{}",
+            to.display()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&to).unwrap(),
+            "{\"a\": {\"id\": \"a\", \"type\": \"wra"
+        );
+        let msg = c.message(&path);
+        assert!(msg.contains("could not be loaded"), "{msg}");
+        assert!(msg.contains(&to.display().to_string()), "{msg}");
+        // A JSON value that is not an object is corrupt too.
+        std::fs::write(&path, "[1, 2]").unwrap();
+        assert!(load(&path).corrupt.is_some());
+        // Missing: empty, nothing reported.
+        let l = load(&path);
+        assert!(l.corrupt.is_none() && l.wrapped.is_empty() && l.spawned.is_empty());
+    }
+
+    #[test]
+    fn spawned_entries_round_trip_what_resurrection_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let doc = json!({
+            "w1": {"id": "w1", "type": "wrapped", "command": "claude", "cwd": "/tmp", "aliases": ["w0", "bad id"]},
+            "s1": {"id": "s1", "type": "spawned", "command": "claude", "args": ["--model", "x"],
+                   "cwd": "/srv", "cols": 120, "rows": 40, "env": {"LANG": "C.UTF-8"},
+                   "createdAt": "2026-01-01T00:00:00.000Z"},
+            "s2": {"id": "s2", "type": "spawned", "command": "bash", "cols": 5000,
+                   "exitedAt": "2026-01-01T00:00:00.000Z"},
+            "s3": {"id": "s3", "type": "spawned"},
+            "a1": {"id": "a1", "type": "aterm", "command": "x"},
+            "../x": {"id": "../x", "type": "spawned", "command": "sh"},
+        });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let l = load(&path);
+        assert_eq!(l.wrapped.len(), 1);
+        assert_eq!(l.wrapped[0].aliases, vec!["w0".to_string()]);
+        let ids: Vec<&str> = l.spawned.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        let s1 = l.spawned.iter().find(|e| e.id == "s1").unwrap();
+        assert_eq!(s1.args, ["--model", "x"]);
+        assert_eq!((s1.cols, s1.rows), (120, 40));
+        assert_eq!(s1.env, vec![("LANG".to_string(), "C.UTF-8".to_string())]);
+        assert!(!s1.exited);
+        assert_eq!(s1.raw, doc["s1"]);
+        let s2 = l.spawned.iter().find(|e| e.id == "s2").unwrap();
+        assert!(s2.exited);
+        assert_eq!((s2.cols, s2.rows), (80, 30), "out-of-range size falls back");
+    }
 }

@@ -1,16 +1,15 @@
 //! Background work of the engine, one task per concern: reaping children, the health sweep,
-//! the state classifier tick, and persisting metadata.
+//! the state classifier tick; and the start of the sessions.json writer (`persist.rs`).
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::classifier::EscapeStripper;
 use super::session::{ExitInfo, Kind, Session};
-use super::{Engine, Shared, Source, aterm, store};
+use super::{Engine, Shared, Source, aterm};
 use crate::util::{now_iso, secs_since, signal_name};
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -32,7 +31,8 @@ pub(crate) fn start(shared: Arc<Shared>) {
     tokio::spawn(reaper(shared.clone()));
     tokio::spawn(health_sweep(shared.clone()));
     tokio::spawn(classifier_tick(shared.clone()));
-    tokio::spawn(persister(shared));
+    // The one writer of sessions.json: a thread, since every write ends in fsyncs.
+    shared.store.start(Arc::downgrade(&shared));
 }
 
 /// Exits reported by the holders (which reap the children): mark the session, let the output
@@ -347,43 +347,4 @@ pub(crate) fn schedule_wake(s: &Arc<Session>) {
             .remove(&id);
         aterm::wake(&path, &id).await;
     });
-}
-
-fn snapshot_doc(shared: &Shared) -> Map<String, Value> {
-    let reg = shared.registry();
-    let mut doc = Map::new();
-    for s in reg.ordered() {
-        let id = s.id();
-        doc.insert(id.clone(), store::entry(&s, reg.aliases_of(&id)));
-    }
-    doc
-}
-
-pub(crate) fn persist_once(shared: &Shared) {
-    if !shared.persist_enabled.load(Ordering::Acquire) {
-        return;
-    }
-    if let Some(path) = &shared.settings.sessions_path {
-        if let Err(e) = store::save(path, &snapshot_doc(shared)) {
-            tracing::warn!("could not write {}: {e}", path.display());
-        }
-    }
-}
-
-/// Writes happen off the runtime threads and coalesce: many changes, one write.
-async fn persister(shared: Arc<Shared>) {
-    loop {
-        shared.persist.notified().await;
-        if !shared.persist_enabled.load(Ordering::Acquire) {
-            continue;
-        }
-        let Some(path) = shared.settings.sessions_path.clone() else {
-            continue;
-        };
-        let doc = snapshot_doc(&shared);
-        let res = tokio::task::spawn_blocking(move || store::save(&path, &doc)).await;
-        if let Ok(Err(e)) = res {
-            tracing::warn!("could not persist sessions: {e}");
-        }
-    }
 }

@@ -601,7 +601,11 @@ impl App {
     fn request_quit(&mut self) {
         let live = self.live_count();
         if self.embedded && live > 0 {
-            let (s, verb) = if live == 1 { ("", "keeps") } else { ("s", "keep") };
+            let (s, verb) = if live == 1 {
+                ("", "keeps")
+            } else {
+                ("s", "keep")
+            };
             self.overlay = Overlay::Confirm(Confirm {
                 message: format!(
                     "Quit: [d]etach — {live} running session{s} {verb} running (Enter) · [s]top all · Esc cancel"
@@ -806,6 +810,12 @@ impl App {
                 self.confirm_kill(arg(0));
                 Vec::new()
             }
+            Cmd::Resurrect => {
+                self.set_status("resurrect: …", true);
+                run(Op::Resurrect {
+                    ids: palette::split_ids(&arg(0)),
+                })
+            }
             Cmd::Layout if palette::kitty_layout_arg(&arg(0)).is_some() => {
                 let action = format!(
                     "layout {}",
@@ -1000,6 +1010,21 @@ mod tests {
         ch(&mut app, 'i');
         app.on_event(Event::Paste("x\ny".into()));
         assert_eq!(*panes[1].typed.lock().unwrap(), b"x\ry");
+    }
+
+    #[test]
+    fn resurrect_runs_for_all_or_the_listed_ids() {
+        let (mut app, _) = app_with(&["a"]);
+        let fx = app.execute(Cmd::Resurrect, vec![String::new()]);
+        assert_eq!(fx, vec![Effect::Run(Op::Resurrect { ids: vec![] })]);
+        let fx = app.execute(Cmd::Resurrect, vec!["w1, w2".into()]);
+        assert_eq!(
+            fx,
+            vec![Effect::Run(Op::Resurrect {
+                ids: vec!["w1".into(), "w2".into()]
+            })]
+        );
+        assert_eq!(palette::spec(Cmd::Resurrect).name, "resurrect");
     }
 
     #[test]

@@ -42,6 +42,55 @@ pub enum Op {
         cols: u16,
         rows: u16,
     },
+    /// Restart lost sessions (empty: all of them).
+    Resurrect {
+        ids: Vec<String>,
+    },
+}
+
+/// The line shown when the dashboard starts with sessions lost in a reboot.
+pub fn lost_notice(n: usize) -> Option<String> {
+    match n {
+        0 => None,
+        1 => Some("1 session lost (a reboot?): :resurrect to restart it".into()),
+        n => Some(format!(
+            "{n} sessions lost (a reboot?): :resurrect to restart them"
+        )),
+    }
+}
+
+/// `resurrect: 2 started (a, b), 1 failed (x: SESSION_NOT_FOUND)`.
+fn resurrect_summary(results: &[Value]) -> Outcome {
+    if results.is_empty() {
+        return Outcome::ok("resurrect: no lost sessions".into());
+    }
+    let id = |r: &Value| r["id"].as_str().unwrap_or("?").to_string();
+    let ok: Vec<String> = results
+        .iter()
+        .filter(|r| r["success"] == Value::Bool(true))
+        .map(id)
+        .collect();
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r["success"] != Value::Bool(true))
+        .map(|r| format!("{}: {}", id(r), r["code"].as_str().unwrap_or("FAILED")))
+        .collect();
+    let mut text = format!("resurrect: {} started", ok.len());
+    if !ok.is_empty() {
+        text.push_str(&format!(" ({})", ok.join(", ")));
+    }
+    if !failed.is_empty() {
+        text.push_str(&format!(
+            ", {} failed ({})",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
+    Outcome {
+        text,
+        ok: failed.is_empty(),
+        focus: None,
+    }
 }
 
 /// The result line of an action.
@@ -231,6 +280,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 rows,
                 prompt_type: "AGENT".into(),
                 record: false,
+                env: Vec::new(),
             };
             // Spawning forks and execs: keep it off the async workers.
             match tokio::task::spawn_blocking(move || engine.spawn(req)).await {
@@ -241,6 +291,21 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 },
                 Ok(Err(e)) => Outcome::err(format!("spawn {id} failed: {}", engine_err(&e))),
                 Err(e) => Outcome::err(format!("spawn {id} failed: {e}")),
+            }
+        }
+        Op::Resurrect { ids } => {
+            let e = engine.clone();
+            // Each one is a spawn: fork/exec off the async workers.
+            match tokio::task::spawn_blocking(move || e.resurrect(&ids)).await {
+                Ok(outcomes) => {
+                    let results: Vec<Value> = outcomes.iter().map(|o| o.to_json()).collect();
+                    let mut out = resurrect_summary(&results);
+                    if let Err(e) = engine.sync_store().await {
+                        out = Outcome::err(format!("{}; {}", out.text, engine_err(&e)));
+                    }
+                    out
+                }
+                Err(e) => Outcome::err(format!("resurrect failed: {e}")),
             }
         }
     }
@@ -330,6 +395,21 @@ async fn run_remote(client: &Client, op: Op) -> Outcome {
                 Err(e) => Outcome::err(format!("spawn {id} failed: {}", client_err(&e))),
             }
         }
+        Op::Resurrect { ids } => {
+            if ids.is_empty() {
+                match client.lost_sessions().await {
+                    Ok(v) if v.as_array().is_none_or(Vec::is_empty) => {
+                        return Outcome::ok("resurrect: no lost sessions".into());
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Outcome::err(format!("resurrect failed: {}", client_err(&e))),
+                }
+            }
+            match client.resurrect(&ids, false).await {
+                Ok(v) => resurrect_summary(v["results"].as_array().map_or(&[], Vec::as_slice)),
+                Err(e) => Outcome::err(format!("resurrect failed: {}", client_err(&e))),
+            }
+        }
     }
 }
 
@@ -351,6 +431,26 @@ async fn inject_remote(client: &Client, id: &str, text: &str, what: &str) -> Out
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn lost_notice_and_resurrect_summary() {
+        assert_eq!(lost_notice(0), None);
+        assert_eq!(
+            lost_notice(2).unwrap(),
+            "2 sessions lost (a reboot?): :resurrect to restart them"
+        );
+        assert!(lost_notice(1).unwrap().starts_with("1 session lost"));
+        let s = resurrect_summary(&[
+            json!({"id": "a", "success": true, "status": "started"}),
+            json!({"id": "x", "success": false, "code": "SESSION_NOT_FOUND"}),
+        ]);
+        assert_eq!(
+            s.text,
+            "resurrect: 1 started (a), 1 failed (x: SESSION_NOT_FOUND)"
+        );
+        assert!(!s.ok);
+        assert!(resurrect_summary(&[]).ok);
+    }
 
     #[test]
     fn summaries() {

@@ -42,6 +42,8 @@ pub fn describe(v: &Value) -> Option<String> {
     Some(match ty {
         "session_health" | "mailbox_delivered" => return None,
         "session_spawn" => format!("spawn {sid} ({})", s(v, "command")),
+        // The dashboard's own notice (not a bus event): sessions lost in a reboot.
+        "telepty_notice" => s(v, "message").to_string(),
         "session_register" => format!("register {sid} ({})", s(v, "command")),
         "session_rename" => format!("rename {} → {}", s(v, "old_id"), s(v, "new_id")),
         "session.replaced" => format!(

@@ -393,8 +393,20 @@ async fn run_ui(
     let mut app = App::new(label, backend.is_embedded(), theme, no_color(), prefix);
     app.themes = theme::available();
     app.attach_env = attach_env;
-    if let Some(w) = warning {
-        app.set_status(w, false);
+    // A config problem and sessions lost in a reboot both need the user's eye at start.
+    let lost = match &backend {
+        Backend::Embedded(engine) => backend::lost_notice(engine.lost_sessions().len()),
+        Backend::Remote(_) => None,
+    };
+    if let Some(text) = &lost {
+        app.log.push(
+            &serde_json::json!({"type": "telepty_notice", "message": text,
+                                         "timestamp": crate::util::now_iso()}),
+        );
+    }
+    let notice: Vec<String> = warning.into_iter().chain(lost).collect();
+    if !notice.is_empty() {
+        app.set_status(notice.join("; "), false);
     }
     let rt = tokio::runtime::Handle::current();
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<AppMsg>();

@@ -22,6 +22,7 @@ pub enum Cmd {
     Focus,
     Spawn,
     Kill,
+    Resurrect,
     Layout,
     Kitty,
     Theme,
@@ -132,6 +133,12 @@ pub const COMMANDS: &[CmdSpec] = &[
         name: "kill",
         desc: "stop a session and remove it (asks first)",
         args: &[arg("session", ArgKind::Session)],
+    },
+    CmdSpec {
+        cmd: Cmd::Resurrect,
+        name: "resurrect",
+        desc: "restart sessions lost in a reboot (blank: all; or ids, comma-separated)",
+        args: &[arg("ids (blank: all lost)", ArgKind::Text)],
     },
     CmdSpec {
         cmd: Cmd::Layout,

@@ -1,0 +1,329 @@
+//! Lost sessions and their resurrection (issue 10, item 7).
+//!
+//! A spawned session in `sessions.json` whose id is not live when the engine starts (the
+//! machine rebooted, or the daemon and its children were killed) is *lost*. It stays in the
+//! file, is listed by `GET /api/sessions/lost`, and `resurrect` starts it again through the
+//! normal spawn path: same id, command, arguments, cwd, size and allowlisted environment, with
+//! the per-command resume arguments of `[resume]` in config.toml (`claude --continue`, …).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::Engine;
+use super::error::EngineError;
+use super::ops::SpawnRequest;
+use super::store::SpawnedEntry;
+use crate::util::valid_session_id;
+
+/// Resume arguments per command name (`[resume]` of config.toml).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResumeConfig {
+    pub by_command: BTreeMap<String, Vec<String>>,
+}
+
+impl ResumeConfig {
+    /// The resume arguments for `command` (matched by its file name, so `/usr/bin/claude` is
+    /// `claude`); empty when none are configured.
+    pub fn resume_args(&self, command: &str) -> &[String] {
+        let name = Path::new(command)
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        self.by_command
+            .get(name.as_ref())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The arguments a resurrection runs with: the resume arguments right after the command
+    /// (where a subcommand such as `codex resume --last` must go, and where flags work as
+    /// well), then the original arguments. Not added twice when a session that was already
+    /// resurrected is resurrected again.
+    pub fn args_for(&self, command: &str, args: &[String]) -> Vec<String> {
+        let resume = self.resume_args(command);
+        if resume.is_empty() || args.starts_with(resume) {
+            return args.to_vec();
+        }
+        resume.iter().chain(args).cloned().collect()
+    }
+}
+
+/// The answer for one id of a resurrection.
+#[derive(Clone, Debug)]
+pub enum ResurrectOutcome {
+    Started {
+        id: String,
+        command: String,
+        args: Vec<String>,
+        cwd: String,
+    },
+    Forgotten {
+        id: String,
+    },
+    Failed {
+        id: String,
+        code: &'static str,
+        error: String,
+    },
+}
+
+impl ResurrectOutcome {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Started { id, .. } | Self::Forgotten { id } | Self::Failed { id, .. } => id,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        !matches!(self, Self::Failed { .. })
+    }
+
+    /// One item of the `results` of `POST /api/sessions/resurrect`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Started {
+                id,
+                command,
+                args,
+                cwd,
+            } => json!({"id": id, "success": true, "status": "started",
+                        "command": command, "args": args, "cwd": cwd}),
+            Self::Forgotten { id } => json!({"id": id, "success": true, "status": "forgotten"}),
+            Self::Failed { id, code, error } => {
+                json!({"id": id, "success": false, "code": code, "error": error})
+            }
+        }
+    }
+
+    fn failed(id: &str, e: EngineError) -> Self {
+        Self::Failed {
+            id: id.to_string(),
+            code: e.code(),
+            error: e.to_string(),
+        }
+    }
+}
+
+/// The allowlisted variables of a new child's environment: the value given for the spawn,
+/// else the daemon's own (which the child inherits).
+pub(crate) fn captured_env(allow: &[String], given: &[(String, String)]) -> Vec<(String, String)> {
+    allow
+        .iter()
+        .filter_map(|k| {
+            let v = given
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(k).ok())?;
+            Some((k.clone(), v))
+        })
+        .collect()
+}
+
+fn not_lost(id: &str) -> EngineError {
+    EngineError::SessionNotFound {
+        requested: id.to_string(),
+    }
+}
+
+impl Engine {
+    /// Spawned entries of the store that are not live: lost. Called once the live sessions
+    /// (adopted ones included) are in the registry; exited entries are dropped.
+    pub(crate) fn mark_lost(&self, entries: Vec<SpawnedEntry>) {
+        let reg = self.shared.registry();
+        let mut lost = self.shared.lost();
+        let mut exited = 0;
+        for e in entries {
+            if reg.sessions.contains_key(&e.id) {
+                continue;
+            }
+            if e.exited {
+                exited += 1;
+                continue;
+            }
+            lost.insert(e.id.clone(), e);
+        }
+        if exited > 0 {
+            tracing::info!("{exited} spawned sessions had exited before the restart: not restored");
+        }
+        if !lost.is_empty() {
+            let ids: Vec<&str> = lost.keys().map(String::as_str).collect();
+            tracing::warn!(
+                "{} sessions lost (a reboot?): {}; `telepty resurrect` restarts them",
+                lost.len(),
+                ids.join(", ")
+            );
+        }
+    }
+
+    /// The lost sessions, oldest first (ids a live session took since are left out).
+    pub fn lost_sessions(&self) -> Vec<SpawnedEntry> {
+        let reg = self.shared.registry();
+        let lost = self.shared.lost();
+        let mut v: Vec<SpawnedEntry> = lost
+            .values()
+            .filter(|e| !reg.sessions.contains_key(&e.id))
+            .cloned()
+            .collect();
+        v.sort_by_key(|e| e.created_at);
+        v
+    }
+
+    /// `GET /api/sessions/lost`: each lost session, with what a resurrection would run.
+    pub fn lost_views(&self) -> Vec<Value> {
+        let resume = &self.shared.settings.resume;
+        self.lost_sessions()
+            .iter()
+            .map(|e| {
+                let mut v = e.view();
+                v["resumeArgs"] = json!(resume.resume_args(&e.command));
+                v["resurrectArgs"] = json!(resume.args_for(&e.command, &e.args));
+                v
+            })
+            .collect()
+    }
+
+    /// Drop a lost session from the store for good.
+    pub fn forget_lost(&self, id: &str) -> Result<(), EngineError> {
+        if !valid_session_id(id) {
+            return Err(EngineError::InvalidSessionId {
+                requested: id.to_string(),
+            });
+        }
+        if self.shared.lost().remove(id).is_none() {
+            return Err(not_lost(id));
+        }
+        self.shared.request_persist();
+        Ok(())
+    }
+
+    /// Start lost sessions again (`ids` empty: all of them), one outcome per id, in order.
+    /// Blocking: each one is a spawn (fork/exec).
+    pub fn resurrect(&self, ids: &[String]) -> Vec<ResurrectOutcome> {
+        let ids: Vec<String> = if ids.is_empty() {
+            self.lost_sessions().into_iter().map(|e| e.id).collect()
+        } else {
+            ids.to_vec()
+        };
+        ids.iter().map(|id| self.resurrect_one(id)).collect()
+    }
+
+    fn resurrect_one(&self, id: &str) -> ResurrectOutcome {
+        if !valid_session_id(id) {
+            return ResurrectOutcome::failed(
+                id,
+                EngineError::InvalidSessionId {
+                    requested: id.to_string(),
+                },
+            );
+        }
+        let entry = {
+            let reg = self.shared.registry();
+            let live = reg.sessions.contains_key(id);
+            let e = self.shared.lost().get(id).cloned();
+            match e {
+                Some(_) if live => {
+                    return ResurrectOutcome::failed(id, EngineError::SessionActive(id.into()));
+                }
+                Some(e) => e,
+                None => return ResurrectOutcome::failed(id, not_lost(id)),
+            }
+        };
+        if !entry.cwd.is_empty() && !Path::new(&entry.cwd).is_dir() {
+            return ResurrectOutcome::failed(
+                id,
+                EngineError::SpawnFailed(format!(
+                    "cwd does not exist any more: {} (`telepty resurrect --forget {id}` drops it)",
+                    entry.cwd
+                )),
+            );
+        }
+        let args = self
+            .shared
+            .settings
+            .resume
+            .args_for(&entry.command, &entry.args);
+        let req = SpawnRequest {
+            id: id.to_string(),
+            command: entry.command.clone(),
+            args: args.clone(),
+            cwd: (!entry.cwd.is_empty()).then(|| entry.cwd.clone()),
+            cols: entry.cols,
+            rows: entry.rows,
+            prompt_type: "AGENT".into(),
+            record: false,
+            env: entry.env.clone(),
+        };
+        match self.spawn(req) {
+            Ok(v) => {
+                self.shared.lost().remove(id);
+                self.shared.request_persist();
+                tracing::info!("resurrected {id}: {} {}", entry.command, args.join(" "));
+                ResurrectOutcome::Started {
+                    id: id.to_string(),
+                    command: entry.command,
+                    args,
+                    cwd: v
+                        .get("cwd")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                }
+            }
+            Err(e) => ResurrectOutcome::failed(id, e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> ResumeConfig {
+        ResumeConfig {
+            by_command: crate::settings::default_resume(),
+        }
+    }
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn resume_args_go_right_after_the_command_once() {
+        let c = cfg();
+        assert_eq!(c.args_for("claude", &[]), v(&["--continue"]));
+        assert_eq!(
+            c.args_for("/usr/local/bin/claude", &v(&["--model", "opus"])),
+            v(&["--continue", "--model", "opus"])
+        );
+        assert_eq!(
+            c.args_for("codex", &v(&["-m", "o3"])),
+            v(&["resume", "--last", "-m", "o3"])
+        );
+        assert_eq!(c.args_for("gemini", &[]), v(&["--resume", "latest"]));
+        // Resurrected twice: not doubled.
+        assert_eq!(
+            c.args_for("codex", &v(&["resume", "--last"])),
+            v(&["resume", "--last"])
+        );
+        // Unknown commands run as they were.
+        assert_eq!(c.args_for("bash", &v(&["-l"])), v(&["-l"]));
+    }
+
+    #[test]
+    fn captured_env_takes_only_allowlisted_names() {
+        let allow = v(&["LANG", "TELEPTY_TEST_NOT_SET_ANYWHERE"]);
+        let given = vec![
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+            ("SECRET".to_string(), "x".to_string()),
+        ];
+        assert_eq!(
+            captured_env(&allow, &given),
+            vec![("LANG".to_string(), "C.UTF-8".to_string())]
+        );
+    }
+}
