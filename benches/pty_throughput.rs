@@ -530,7 +530,7 @@ fn main() {
     });
     settings.sessions_path = None;
     // Sessions run in holders (`telepty __hold`): this bench binary is not telepty.
-    settings.holder_exe = env!("CARGO_BIN_EXE_telepty").into();
+    settings.holder_exe = env!("CARGO_BIN_EXE_telepty-hold").into();
     let engine = rt.block_on(async {
         let e = telepty::engine::Engine::new(settings);
         e.start();

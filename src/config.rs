@@ -184,6 +184,17 @@ impl TrustSettings {
 }
 
 /// An integer env knob with a default and a floor (API.md §13).
+/// The holder program: `TELEPTY_HOLDER_EXE`, else `telepty-hold` beside this executable (a
+/// small binary: less memory per session), else this executable itself (`telepty __hold`).
+fn holder_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("TELEPTY_HOLDER_EXE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("telepty"));
+    let small = exe.with_file_name("telepty-hold");
+    if small.is_file() { small } else { exe }
+}
+
 pub fn env_u64(name: &str, default: u64, floor: u64) -> u64 {
     match std::env::var(name)
         .ok()
@@ -309,11 +320,7 @@ impl EngineSettings {
             recordings_dir: paths.telepty_dir().join(crate::engine::recording::DIR_NAME),
             daemon_cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             runtime_dir: paths.runtime_dir(),
-            holder_exe: std::env::var_os("TELEPTY_HOLDER_EXE")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::current_exe().ok())
-                .unwrap_or_else(|| PathBuf::from("telepty")),
+            holder_exe: holder_exe(),
             // Unparsable values are ignored here like the other knobs; `telepty daemon`
             // refuses to start on one (settings::load).
             window_size: std::env::var("TELEPTY_WINDOW_SIZE")

@@ -378,7 +378,8 @@ pub fn kill_session(sid: u32, sig: i32) {
 
 impl Holder {
     fn run(mut self) -> i32 {
-        let mut buf = vec![0u8; 64 * 1024];
+        // Allocated on the first drain: a holder whose engine stays attached never needs it.
+        let mut buf = Vec::new();
         self.reap();
         loop {
             if self
@@ -479,7 +480,10 @@ impl Holder {
         }
     }
 
-    fn drain_master(&mut self, buf: &mut [u8]) {
+    fn drain_master(&mut self, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            buf.resize(32 * 1024, 0);
+        }
         loop {
             match nix::unistd::read(unsafe { BorrowedFd::borrow_raw(self.master_fd) }, buf) {
                 Ok(0) => {
