@@ -472,12 +472,25 @@ fn type_into_tty(tty: &std::path::Path, text: &str) {
 
 #[test]
 fn replace_hands_live_sessions_to_a_new_daemon() {
+    // The "old version": a copy of the binary, run from its own directory (so its sessions'
+    // holders are that copy too), deleted before the upgrade as a package manager would.
+    let old = tempfile::tempdir().unwrap();
+    let old_exe = old.path().join("telepty");
+    std::fs::copy(bin(), &old_exe).unwrap();
     let mut d = Daemon::start();
+    d.stop();
+    d.set_exe(Some(old_exe.clone()));
+    d.restart();
     d.spawn_bash("r1");
     d.inject("r1", "echo before-$((1+1))");
     d.wait_line("r1", "before-2");
     let pid = d.session("r1")["pid"].clone();
     let old_daemon = d.pid();
+    let holders = d.holder_pids();
+    assert_eq!(holders.len(), 1);
+    let holder_exe = std::fs::read_link(format!("/proc/{}/exe", holders[0])).unwrap();
+    assert_eq!(holder_exe, old_exe, "the old version's holder");
+    std::fs::remove_file(&old_exe).unwrap();
     d.replace();
     assert_ne!(d.pid(), old_daemon);
     let s = d.session("r1");
@@ -485,6 +498,11 @@ fn replace_hands_live_sessions_to_a_new_daemon() {
     assert!(d.screen("r1").contains("before-2"));
     d.inject("r1", "echo after-$((2+2))");
     d.wait_line("r1", "after-4");
+    assert_eq!(
+        d.holder_pids(),
+        holders,
+        "the same holder, now driven by the new daemon"
+    );
 }
 
 #[test]

@@ -205,6 +205,8 @@ impl Engine {
                     e => EngineError::SpawnFailed(e.to_string()),
                 }
             })?;
+        // A program that ended at once did so before we attached: the holder says so here.
+        let early_exit = att.exit.map(|st| (att.child_pid, st));
         // Replay too: the holder may have read the first output before we attached.
         let (pty, done) = self.attach_holder(att, term.clone(), true)?;
         let now = created;
@@ -254,6 +256,10 @@ impl Engine {
             "type": "session_spawn", "sender": "daemon", "session_id": req.id,
             "command": req.command, "cwd": cwd, "timestamp": now_iso(),
         }));
+        // After session_spawn, so the bus tells the story in order.
+        if let Some((pid, st)) = early_exit {
+            let _ = self.shared.exits.send((pid, Some(st)));
+        }
         self.shared.request_persist();
         Ok(json!({"session_id": req.id, "command": req.command, "cwd": cwd}))
     }

@@ -237,6 +237,8 @@ pub struct Daemon {
     netns: Option<String>,
     /// Extra `telepty daemon` flags for the next launches.
     daemon_args: Vec<String>,
+    /// The binary the next launches run (default: the one cargo built).
+    exe: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -317,6 +319,7 @@ impl Daemon {
             starts: 0,
             netns: netns.map(str::to_string),
             daemon_args: Vec::new(),
+            exe: None,
         }
     }
 
@@ -413,7 +416,11 @@ impl Daemon {
             .append(true)
             .open(self.log_path())
             .expect("open daemon log");
-        let mut cmd = self.command(bin());
+        let exe = self
+            .exe
+            .as_ref()
+            .map_or_else(|| bin().to_string(), |p| p.display().to_string());
+        let mut cmd = self.command(&exe);
         cmd.arg("daemon").arg("--port").arg(self.port.to_string());
         cmd.args(&self.daemon_args);
         self.apply_env(&mut cmd);
@@ -503,6 +510,11 @@ impl Daemon {
         let _ = child.wait();
     }
 
+    /// Run another telepty binary from the next [`Daemon::restart`] on (`None`: cargo's).
+    pub fn set_exe(&mut self, exe: Option<PathBuf>) {
+        self.exe = exe;
+    }
+
     /// Extra `telepty daemon` flags for the next [`Daemon::restart`].
     pub fn set_daemon_args(&mut self, args: &[&str]) {
         self.daemon_args = args.iter().map(|a| a.to_string()).collect();
@@ -541,6 +553,7 @@ impl Daemon {
             .append(true)
             .open(self.log_path())
             .expect("open daemon log");
+        self.exe = None;
         let mut cmd = self.command(bin());
         cmd.args(["daemon", "--replace", "--port", &self.port.to_string()]);
         self.apply_env(&mut cmd);
