@@ -125,6 +125,9 @@ impl Registry {
     }
 }
 
+/// A child's exit as its holder reported it: (child pid, status; `None`: the holder vanished).
+type ExitReport = (u32, Option<crate::holder::ExitStatus>);
+
 pub struct Shared {
     pub settings: EngineSettings,
     pub bus: Bus,
@@ -139,10 +142,8 @@ pub struct Shared {
     pub coordination: Mutex<Coordination>,
     /// Child exits reported by holders (child pid, status; `None`: the holder vanished), for
     /// the reaper task.
-    exits: tokio::sync::mpsc::UnboundedSender<(u32, Option<crate::holder::ExitStatus>)>,
-    exits_rx: Mutex<
-        Option<tokio::sync::mpsc::UnboundedReceiver<(u32, Option<crate::holder::ExitStatus>)>>,
-    >,
+    exits: tokio::sync::mpsc::UnboundedSender<ExitReport>,
+    exits_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ExitReport>>>,
     /// Bumped whenever sessions are added, removed, renamed or change state (dashboard).
     /// A counter in a watch channel, so no change is ever missed between two waits.
     changes: tokio::sync::watch::Sender<u64>,

@@ -517,9 +517,7 @@ impl Holder {
                 Some(0)
             }
             Ok((ToHolder::Hello { .. }, _)) => None,
-            Err(nix_again) if matches!(nix_again, proto::ProtoError::Io(nix::Error::EAGAIN)) => {
-                None
-            }
+            Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => None,
             // Closed, or garbage: the engine is gone (crashed or detached). From now on the
             // holder drains the PTY itself.
             Err(_) => {
