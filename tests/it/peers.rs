@@ -5,7 +5,7 @@
 //!
 //! Needs root and iproute2 (like tests/security.rs). Every wait polls with a deadline.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;

@@ -1,6 +1,6 @@
 //! The JSON error contract (API.md §1.3), id validation (§1.4) and per-route validation order.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Event bus (API.md §9, §11.3, §12) and the handoff / thread stores (§10).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

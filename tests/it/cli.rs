@@ -1,6 +1,6 @@
 //! The CLI against a test daemon (selected through HOME and TELEPTY_PORT, API.md §15).
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::process::{Output, Stdio};

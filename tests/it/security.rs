@@ -1,7 +1,7 @@
 //! Trust and authentication (API.md §1.2): Origin, Host, CORS, and token checks for
 //! non-loopback peers, the latter from a real network namespace.
 
-mod common;
+use crate::common;
 
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;

@@ -2,7 +2,7 @@
 //! asciicast v2 file with output, input, inject markers and resizes, served by
 //! `GET /api/sessions/:id/recording`; secrets are masked.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Lifecycle and timers (API.md §13), auto-report (§6.6), register replacement (§4), state
 //! reports (§5) and the daemon singleton (§14).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

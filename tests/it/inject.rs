@@ -1,6 +1,6 @@
 //! Inject delivery (API.md §6), multicast/broadcast (§6.3), mailbox (§8), keys / resize / wait (§17).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! `restart()` on the same HOME and port). Every wait polls a condition with a deadline;
 //! nothing sleeps blindly.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Session WebSockets (API.md §11.2, §17 attach-snapshot): wrapped owner/viewer flows and
 //! viewers of spawned sessions.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

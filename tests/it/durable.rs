@@ -2,7 +2,7 @@
 //! by clients, a corrupt file moved aside, the flock singleton, lost sessions and
 //! `telepty resurrect` after a simulated reboot.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;

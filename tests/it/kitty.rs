@@ -7,8 +7,8 @@
 //! temporary directory and kills them on drop. kitty is checked with an independent, hand-written
 //! remote-control client (`Rc`), not with telepty's own.
 
-mod common;
-mod tui_support;
+use crate::common;
+use crate::tui_support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,6 +1,6 @@
 //! Rendered screen (API.md §7, §17 `vt-screen`) of spawned sessions driven through inject.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

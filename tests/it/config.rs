@@ -69,7 +69,7 @@ fn init_writes_the_commented_default_and_refuses_to_overwrite() {
     let o = run(home.path(), &["config", "init"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(text, include_str!("../assets/config.toml"));
+    assert_eq!(text, include_str!("../../assets/config.toml"));
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
@@ -99,7 +99,7 @@ fn init_writes_the_commented_default_and_refuses_to_overwrite() {
     assert!(o.status.success());
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
-        include_str!("../assets/config.toml")
+        include_str!("../../assets/config.toml")
     );
 
     // The commented default file means the defaults.

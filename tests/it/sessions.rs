@@ -1,7 +1,7 @@
 //! Session management (API.md §2, §4), exit tracking, persistence across restarts (§14) and the
 //! daemon info routes (§3, §17 OpenAPI).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! aterm sessions (API.md §2, §6.5): delivery over a Unix socket or the legacy HTTP endpoint,
 //! with fake endpoints played by the test.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;

@@ -2,7 +2,7 @@
 //! sessions spawned over the dashboard's own HTTP API, keys sent with `send-keys`, the screen
 //! read with `capture-pane`. Each wait polls every 100 ms for at most 20 s.
 
-mod tui_support;
+use crate::tui_support;
 
 use serde_json::json;
 use tui_support::*;

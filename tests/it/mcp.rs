@@ -1,7 +1,7 @@
 //! `telepty mcp` driven by a real MCP client (the official `rmcp` SDK) over the server's
 //! stdin/stdout, against a real daemon running real bash sessions.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! session's own size comes back when the last viewer leaves. Sizes are checked both in the
 //! API and inside the session (`stty size` in bash), since the PTY is what programs see.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
