@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Conn, Goal, Tmux, bin, descendants, env_usize, free_port, info_row, row, tempdir, wait_for,
+    Conn, Goal, Tmux, bin, descendants, env_usize, session_programs, free_port, info_row, row, tempdir, wait_for,
 };
 
 const W: u16 = 240;
@@ -272,6 +272,11 @@ impl Dashboard {
         Conn::open(self.port, &self.token).expect("connect to dashboard")
     }
 
+    /// The programs of the dashboard's sessions (children of their holders).
+    fn programs(&self, prefix: &str) -> Vec<u32> {
+        session_programs(self._home.path(), prefix)
+    }
+
     fn spawn(&self, id: &str, command: &str, args: &[&str]) {
         let body =
             json!({"session_id": id, "command": command, "args": args, "cols": 58, "rows": 14});
@@ -287,6 +292,19 @@ impl Dashboard {
             .conn()
             .raw("DELETE", &format!("/api/sessions/{id}"), None);
     }
+}
+
+/// Waits until `find` lists at least `n` programs.
+fn wait_programs(find: impl Fn() -> Vec<u32>, n: usize) -> Vec<u32> {
+    wait_for(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        "session programs",
+        || {
+            let d = find();
+            (d.len() >= n).then_some(d)
+        },
+    )
 }
 
 fn wait_writers(root: u32, prefix: &str, n: usize) -> Vec<u32> {
@@ -373,7 +391,7 @@ fn main() {
     for i in 0..n {
         dash.spawn(&format!("idle{i}"), "bash", &["--norc", "--noprofile"]);
     }
-    wait_writers(dash.pid, "bash", n);
+    wait_programs(|| dash.programs("bash"), n);
     std::thread::sleep(warm);
     eprintln!("idle: sampling {secs:?} (load {})", load());
     let s = Sample::start(vec![dash.pid], vec![], Some(dash.pid));
@@ -386,7 +404,7 @@ fn main() {
         Duration::from_secs(10),
         Duration::from_millis(100),
         "idle sessions gone",
-        || descendants(dash.pid, "bash").is_empty().then_some(()),
+        || dash.programs("bash").is_empty().then_some(()),
     );
 
     // ---- flood: telepty -----------------------------------------------------------------
@@ -444,7 +462,7 @@ fn main() {
     for i in 0..n {
         dash.spawn(&format!("flood{i}"), "python3", &["-c", FLOOD]);
     }
-    let tp_writers = wait_writers(dash.pid, "python", n);
+    let tp_writers = wait_programs(|| dash.programs("python"), n);
     let mut tm = None;
     if concurrent {
         tm = Some(start_tmux(&inner));
@@ -466,7 +484,7 @@ fn main() {
             Duration::from_secs(10),
             Duration::from_millis(100),
             "flood sessions gone",
-            || descendants(dash.pid, "python").is_empty().then_some(()),
+            || dash.programs("python").is_empty().then_some(()),
         );
         let (srv, cl, w) = start_tmux(&inner);
         let inner_size = inner.run(&[

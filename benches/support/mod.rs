@@ -243,6 +243,23 @@ pub fn self_and_children(pid: u32) -> Vec<(u32, String)> {
     out
 }
 
+/// The programs of the sessions of the telepty whose HOME is `home`: descendants of its session
+/// holders (`… __hold HOME/.telepty/run`), whose comm starts with `prefix`. Sessions live in
+/// holders, not under the daemon or dashboard process.
+pub fn session_programs(home: &Path, prefix: &str) -> Vec<u32> {
+    let dir = home.join(".telepty/run").display().to_string();
+    processes()
+        .into_iter()
+        .filter(|(pid, _, _)| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let a: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                a.get(1) == Some(&&b"__hold"[..]) && a.get(2) == Some(&dir.as_bytes())
+            })
+        })
+        .flat_map(|(holder, _, _)| descendants(holder, prefix))
+        .collect()
+}
+
 /// All descendants of `pid` (not `pid` itself) whose comm starts with `prefix`.
 pub fn descendants(pid: u32, prefix: &str) -> Vec<u32> {
     let table = processes();

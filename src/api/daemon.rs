@@ -138,24 +138,11 @@ impl RunningServer {
             let _ = stop.send(());
         }
         let served = (&mut self.task).await;
-        let engine = self.engine.clone();
-        if stop_sessions {
-            // Explicitly stopped: deleted, so they do not come back as "lost" either.
-            let pids = engine.kill_all(2000);
-            // The holders do the killing; give them the grace period to finish.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-            while tokio::time::Instant::now() < deadline && pids.iter().any(|p| pid_alive(*p)) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        } else {
-            let e = engine.clone();
-            let _ = tokio::task::spawn_blocking(move || e.detach_all()).await;
-        }
-        match tokio::task::spawn_blocking(move || engine.persist_now()).await {
-            Ok(Err(e)) => tracing::error!("session state not saved at shutdown: {e}"),
-            Err(e) => tracing::error!("session state not saved at shutdown: {e}"),
-            Ok(Ok(())) => {}
-        }
+        // Injects already queued are typed before the sessions go back to their holders
+        // (an upgrade with --replace loses nothing that was accepted).
+        self.engine
+            .shutdown(stop_sessions, Duration::from_secs(30))
+            .await;
         remove_state_if_ours(&self.paths);
         drop(self.lock.take());
         served

@@ -289,7 +289,18 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Message>,
 ) {
     let mut last_submit: Option<Instant> = None;
-    while let Some(mut msg) = rx.recv().await {
+    let cancel = shared.cancel.clone();
+    loop {
+        // Shutdown is honoured between messages only: one that has started is typed and
+        // submitted whole, never left half-typed for the next engine.
+        let mut msg = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+        };
         // Let the previous submit's output settle before typing again, so the tty's echo of
         // the next text never lands in the middle of the previous command's output.
         if let (Some(t), false) = (last_submit, msg.text.is_empty()) {

@@ -143,6 +143,10 @@ pub struct Shared {
     /// Child exits reported by holders (child pid, status; `None`: the holder vanished), for
     /// the reaper task.
     exits: tokio::sync::mpsc::UnboundedSender<ExitReport>,
+    /// Every task the engine starts (background loops, delivery), so `shutdown` can wait.
+    tasks: tokio_util::task::TaskTracker,
+    /// Cancelled by `shutdown`: the loops and delivery tasks end at their next await.
+    cancel: tokio_util::sync::CancellationToken,
     exits_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ExitReport>>>,
     /// Bumped whenever sessions are added, removed, renamed or change state (dashboard).
     /// A counter in a watch channel, so no change is ever missed between two waits.
@@ -241,6 +245,17 @@ impl Shared {
         self.emit(v);
     }
 
+    /// Run `fut` as one of the engine's tasks: tracked, and cancelled by `Engine::shutdown`.
+    pub(crate) fn spawn_task(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = fut => {}
+            }
+        });
+    }
+
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::AcqRel) + 1
     }
@@ -252,6 +267,11 @@ impl Shared {
             SystemTime::now(),
         )
     }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
 #[derive(Clone)]
@@ -277,6 +297,8 @@ impl Engine {
             coordination: Mutex::new(Coordination::default()),
             exits,
             exits_rx: Mutex::new(Some(exits_rx)),
+            tasks: tokio_util::task::TaskTracker::new(),
+            cancel: tokio_util::sync::CancellationToken::new(),
             changes: tokio::sync::watch::channel(0).0,
             started: AtomicBool::new(false),
         });
@@ -470,12 +492,58 @@ impl Engine {
         tasks::start(self.shared.clone());
     }
 
+    /// Stop the engine in order: let queued injects reach their programs (up to `drain`),
+    /// end every task, then hand the sessions back to their holders — or, with
+    /// `stop_sessions`, end and delete them — and save the state one last time.
+    pub async fn shutdown(&self, stop_sessions: bool, drain: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + drain;
+        while !stop_sessions
+            && tokio::time::Instant::now() < deadline
+            && self
+                .sessions()
+                .iter()
+                .any(|s| s.kind == Kind::Spawned && !s.exited() && s.queue.counts().0 > 0)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.shared.cancel.cancel();
+        self.shared.tasks.close();
+        // A message already being typed finishes (its gates are bounded: well under 30 s).
+        if tokio::time::timeout(std::time::Duration::from_secs(30), self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("engine tasks did not end within 30 s of the shutdown");
+        }
+        if stop_sessions {
+            let pids = self.kill_all(2000);
+            // The holders do the killing; give them the grace period to finish.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+            while tokio::time::Instant::now() < deadline && pids.iter().any(|p| pid_alive(*p)) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        } else {
+            let e = self.clone();
+            let _ = tokio::task::spawn_blocking(move || e.detach_all()).await;
+        }
+        let e = self.clone();
+        match tokio::task::spawn_blocking(move || e.persist_now()).await {
+            Ok(Err(e)) => tracing::error!("session state not saved at shutdown: {e}"),
+            Err(e) => tracing::error!("session state not saved at shutdown: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+
     pub(crate) fn start_delivery(&self, s: &Arc<Session>) {
         if !self.shared.started.load(Ordering::Acquire) {
             return;
         }
         if let Some(rx) = s.queue.take_receiver() {
-            tokio::spawn(input::run(s.clone(), self.shared.clone(), rx));
+            // Tracked but not wrapped in the cancellation: the task checks it between
+            // messages itself.
+            self.shared
+                .tasks
+                .spawn(input::run(s.clone(), self.shared.clone(), rx));
         }
     }
 

@@ -28,9 +28,9 @@ pub(crate) fn socket_exists(path: &str) -> bool {
 
 pub(crate) fn start(shared: Arc<Shared>) {
     LazyLock::force(&EPOCH);
-    tokio::spawn(reaper(shared.clone()));
-    tokio::spawn(health_sweep(shared.clone()));
-    tokio::spawn(classifier_tick(shared.clone()));
+    shared.spawn_task(reaper(shared.clone()));
+    shared.spawn_task(health_sweep(shared.clone()));
+    shared.spawn_task(classifier_tick(shared.clone()));
     // The one writer of sessions.json: a thread, since every write ends in fsyncs.
     shared.store.start(Arc::downgrade(&shared));
 }
@@ -73,7 +73,7 @@ async fn reaper(shared: Arc<Shared>) {
                     fresh || m.ready
                 };
                 if fresh {
-                    tokio::spawn(finish_exit(shared.clone(), s));
+                    shared.spawn_task(finish_exit(shared.clone(), s));
                 }
             }
             None => {
@@ -84,8 +84,9 @@ async fn reaper(shared: Arc<Shared>) {
                     "the holder of session {} (pid {pid}) went away; its exit status will be unknown",
                     s.id()
                 );
-                let shared = shared.clone();
-                tokio::spawn(async move {
+                let sh = shared.clone();
+                shared.spawn_task(async move {
+                    let shared = sh;
                     while !s.reader_finished() {
                         let notified = s.reader_done.1.notified();
                         if s.reader_finished() {

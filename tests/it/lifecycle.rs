@@ -648,3 +648,26 @@ fn stale_foreign_and_dead_holders_are_handled_with_a_message() {
     let log = d.log();
     assert!(log.contains("stale holder socket"), "{log}");
 }
+
+#[test]
+fn replace_types_queued_injects_before_handing_over() {
+    let mut d = Daemon::start();
+    d.spawn_bash("q1");
+    // Five injects queued back to back; each waits for the previous one's output to settle,
+    // so most are still queued when the upgrade starts.
+    for i in 1..=5 {
+        d.inject("q1", &format!("echo queued-$((100+{i}))"));
+    }
+    d.replace();
+    for i in 1..=5 {
+        d.wait_line("q1", &format!("queued-{}", 100 + i));
+    }
+    let screen = d.screen("q1");
+    for i in 1..=5 {
+        assert_eq!(
+            count_lines(&screen, &format!("queued-{}", 100 + i)),
+            1,
+            "each inject exactly once:\n{screen}"
+        );
+    }
+}
