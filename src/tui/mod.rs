@@ -286,7 +286,7 @@ pub fn bench_frame_times(
         sources.push(p.clone());
         p as Arc<dyn source::PaneSource>
     });
-    let effects = runner::app_resize(&mut app, cols, rows);
+    let effects = app.on_event(ratatui::crossterm::event::Event::Resize(cols, rows));
     runner::run_pane_effects(&mut app, effects);
     let mut term = match ratatui::Terminal::new(TestBackend::new(cols, rows)) {
         Ok(t) => t,

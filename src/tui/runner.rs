@@ -234,7 +234,7 @@ pub(super) async fn run_ui(
     };
     let mut events = EventStream::new();
     let size = terminal.size()?;
-    let effects = app_resize(&mut app, size.width, size.height);
+    let effects = app.on_event(Event::Resize(size.width, size.height));
     fx.run(&mut app, effects);
 
     let mut tasks = Vec::new();
@@ -309,7 +309,7 @@ pub(super) async fn run_ui(
             // A resize the input stream has not reported yet: lay out for the size drawn on.
             match terminal.size() {
                 Ok(s) if app.screen.width != s.width || app.screen.height != s.height => {
-                    let effects = app_resize(&mut app, s.width, s.height);
+                    let effects = app.on_event(Event::Resize(s.width, s.height));
                     fx.run(&mut app, effects);
                 }
                 Ok(_) => {}
@@ -403,11 +403,6 @@ pub(super) async fn run_ui(
     drop(app);
     term::restore();
     result
-}
-
-/// The terminal is `cols`×`rows` now.
-pub(super) fn app_resize(app: &mut App, cols: u16, rows: u16) -> Vec<Effect> {
-    app.on_event(Event::Resize(cols, rows))
 }
 
 /// Tests and the benchmark: run `effects`' pane effects, hand back the others.
