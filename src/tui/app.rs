@@ -1263,6 +1263,22 @@ mod tests {
     }
 
     #[test]
+    fn layout_changes_register_and_release_viewer_sizes() {
+        let (mut app, _) = app_with(&["a", "bb"]);
+        let (a, b) = (app.panes[0].uid, app.panes[1].uid);
+        let size = |uid, size| Effect::ViewerSize { uid, size };
+        // Zoom: the focused pane takes the whole 120x38 area, the hidden one withdraws.
+        let fx = app.on_event(Event::Key(KeyEvent::from(KeyCode::Char('z'))));
+        assert_eq!(fx, vec![size(a, Some((118, 36))), size(b, None)]);
+        // The terminal shrinks: only the shown pane follows.
+        let fx = app.on_event(Event::Resize(100, 30));
+        assert_eq!(fx, vec![size(a, Some((98, 26)))]);
+        // Unchanged layout, no effects; leaving releases what is registered.
+        assert!(app.on_event(Event::Resize(100, 30)).is_empty());
+        assert_eq!(app.release_all(), vec![size(a, None)]);
+    }
+
+    #[test]
     fn mouse_focus_and_scroll() {
         let (mut app, panes) = app_with(&["a", "bb"]);
         for i in 0..60 {
