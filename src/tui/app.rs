@@ -1,6 +1,8 @@
-//! The dashboard's state and its update functions: events in, effects out. Nothing here does
-//! I/O except typing into panes (immediate, non-blocking); actions on sessions are returned as
-//! [`Effect`]s for the runner to execute in the background.
+//! The dashboard's state and its update functions: events in (keys, mouse, paste, the
+//! terminal's size, session lists, bus events, outcomes), state changes and [`Effect`]s out.
+//! Nothing here does I/O: typing into a pane, registering a pane's size with its session and
+//! actions on sessions are effects the runner executes. The layout is computed here, by the
+//! update that changes it ([`App::relayout`]), so drawing and key handling read the same one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use super::backend::{Op, Outcome as OpOutcome};
 use super::eventlog::EventLog;
 use super::info::SessionInfo;
 use super::keymap::{KeySpec, encode_key, encode_paste};
-use super::layout::{self, Dir, LayoutKind};
+use super::layout::{self, Dir, LayoutKind, Regions};
 use super::palette::{self, Cmd, Ctx, History, Outcome, Palette};
 use super::source::PaneSource;
 use super::theme::Theme;
@@ -66,6 +68,17 @@ pub enum Effect {
         known: Vec<String>,
         env: Vec<(String, String)>,
     },
+    /// Type into the pane's program at once (bypassing the inject queue).
+    Input {
+        uid: u64,
+        data: String,
+    },
+    /// Register the pane's size as a viewer of its session (`Some`), or withdraw it (`None`:
+    /// the pane is hidden, or the dashboard is leaving).
+    ViewerSize {
+        uid: u64,
+        size: Option<(u16, u16)>,
+    },
 }
 
 pub struct Pane {
@@ -80,7 +93,7 @@ pub struct Pane {
     pub drawn_gen: u64,
     /// Scrollback offset (0 = live).
     pub scroll: usize,
-    /// Inner size last asked of the program.
+    /// Inner size registered with the session (`None`: not counting toward its size).
     pub size: Option<(u16, u16)>,
     pub resized_at: Option<Instant>,
 }
@@ -128,8 +141,10 @@ pub struct App {
     /// UI state changed since the last draw.
     pub dirty: bool,
     next_uid: u64,
-    /// Geometry of the last draw: the panes area and the visible panes.
-    pub pane_area: Rect,
+    /// The terminal's size, and the layout computed for it (`None`: too small to draw).
+    pub screen: Rect,
+    pub regions: Option<Regions>,
+    /// The panes shown (index, rect) and the page: (page, pages).
     pub visible: Vec<(usize, Rect)>,
     pub page: (usize, usize),
 }
@@ -175,7 +190,8 @@ impl App {
             stop_sessions_on_quit: false,
             dirty: true,
             next_uid: 1,
-            pane_area: Rect::default(),
+            screen: Rect::default(),
+            regions: None,
             visible: Vec::new(),
             page: (0, 1),
         }
@@ -258,7 +274,7 @@ impl App {
         &mut self,
         infos: Vec<SessionInfo>,
         make: &mut dyn FnMut(&SessionInfo) -> Arc<dyn PaneSource>,
-    ) {
+    ) -> Vec<Effect> {
         let focused_uid = self.focused().map(|p| p.uid);
         let mut old: Vec<Option<Pane>> = std::mem::take(&mut self.panes)
             .into_iter()
@@ -323,6 +339,7 @@ impl App {
             }
             self.focus = self.focus.min(self.panes.len().saturating_sub(1));
         }
+        self.relayout()
     }
 
     fn set_focus(&mut self, i: usize) {
@@ -346,13 +363,33 @@ impl App {
 
     // ---- messages from the runner ------------------------------------------------------
 
-    pub fn on_outcome(&mut self, out: OpOutcome) {
+    pub fn on_outcome(&mut self, out: OpOutcome) -> Vec<Effect> {
         if let Some(id) = out.focus {
             if !self.focus_id(&id) {
                 self.pending_focus = Some(id);
             }
         }
         self.set_status(out.text, out.ok);
+        self.relayout()
+    }
+
+    /// A theme the runner loaded (or could not) for [`Effect::SetTheme`].
+    pub fn on_theme(&mut self, name: &str, theme: Result<Theme, String>) {
+        match theme {
+            Ok(t) => {
+                self.set_theme(t);
+                self.set_status(format!("theme {name}"), true);
+            }
+            Err(e) => self.set_status(e, false),
+        }
+    }
+
+    /// [`Effect::Input`] found nowhere to go.
+    pub fn input_dropped(&mut self, uid: u64) {
+        if let Some(p) = self.panes.iter().find(|p| p.uid == uid) {
+            let msg = format!("{}: not connected, input dropped", p.info.id);
+            self.set_status(msg, false);
+        }
     }
 
     pub fn on_bus(&mut self, v: &Value) {
@@ -364,25 +401,25 @@ impl App {
     // ---- input -------------------------------------------------------------------------
 
     pub fn on_event(&mut self, ev: Event) -> Vec<Effect> {
-        match ev {
+        let mut fx = match ev {
             Event::Key(k) => self.on_key(k),
             Event::Mouse(m) => {
                 self.on_mouse(m);
                 Vec::new()
             }
-            Event::Paste(text) => {
-                self.on_paste(&text);
-                Vec::new()
-            }
-            Event::Resize(..) => {
+            Event::Paste(text) => self.on_paste(&text),
+            Event::Resize(cols, rows) => {
+                self.screen = Rect::new(0, 0, cols, rows);
                 self.dirty = true;
                 Vec::new()
             }
             _ => Vec::new(),
-        }
+        };
+        fx.extend(self.relayout());
+        fx
     }
 
-    pub fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+    fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         if ev.kind == KeyEventKind::Release {
             return Vec::new();
         }
@@ -449,32 +486,28 @@ impl App {
             return Vec::new();
         }
         match self.mode {
-            Mode::Typing => {
-                self.key_typing(ev);
-                Vec::new()
-            }
+            Mode::Typing => self.key_typing(ev),
             Mode::Nav => self.key_nav(ev),
         }
     }
 
-    fn type_bytes(&mut self, bytes: &[u8]) {
+    fn type_bytes(&mut self, bytes: &[u8]) -> Vec<Effect> {
         let Some(p) = self.panes.get(self.focus) else {
             self.mode = Mode::Nav;
-            return;
+            return Vec::new();
         };
         if p.info.exited {
             let msg = format!("{} has exited: input dropped", p.info.id);
             self.set_status(msg, false);
-            return;
+            return Vec::new();
         }
-        let data = String::from_utf8_lossy(bytes);
-        if !p.source.send_input(&data) {
-            let msg = format!("{}: not connected, input dropped", p.info.id);
-            self.set_status(msg, false);
-        }
+        vec![Effect::Input {
+            uid: p.uid,
+            data: String::from_utf8_lossy(bytes).into_owned(),
+        }]
     }
 
-    fn key_typing(&mut self, ev: KeyEvent) {
+    fn key_typing(&mut self, ev: KeyEvent) -> Vec<Effect> {
         if self.prefix.matches(&ev) {
             self.mode = Mode::Nav;
             self.prefix_armed = true;
@@ -488,15 +521,16 @@ impl App {
                     true,
                 );
             }
-            return;
+            return Vec::new();
         }
         let Some(p) = self.panes.get(self.focus) else {
             self.mode = Mode::Nav;
-            return;
+            return Vec::new();
         };
         let (app_cursor, _) = p.source.modes();
-        if let Some(bytes) = encode_key(&ev, app_cursor) {
-            self.type_bytes(&bytes);
+        match encode_key(&ev, app_cursor) {
+            Some(bytes) => self.type_bytes(&bytes),
+            None => Vec::new(),
         }
     }
 
@@ -518,12 +552,13 @@ impl App {
     fn key_nav(&mut self, ev: KeyEvent) -> Vec<Effect> {
         if self.prefix_armed && self.prefix.matches(&ev) {
             self.prefix_armed = false;
-            if let Some(p) = self.panes.get(self.focus) {
-                let bytes = self.prefix.bytes(p.source.modes().0);
-                self.type_bytes(&bytes);
-                self.mode = Mode::Typing;
-            }
-            return Vec::new();
+            let Some(p) = self.panes.get(self.focus) else {
+                return Vec::new();
+            };
+            let bytes = self.prefix.bytes(p.source.modes().0);
+            let fx = self.type_bytes(&bytes);
+            self.mode = Mode::Typing;
+            return fx;
         }
         self.prefix_armed = false;
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
@@ -675,12 +710,13 @@ impl App {
     fn flip_page(&mut self, delta: isize) {
         let kind = self.effective_layout();
         let total = self.panes.len();
-        let plan = layout::plan(kind, total, self.focus, self.pane_area);
+        let area = self.pane_area();
+        let plan = layout::plan(kind, total, self.focus, area);
         let target = plan.page as isize + delta;
         if target < 0 || target as usize >= plan.pages {
             return;
         }
-        let i = layout::page_start(kind, total, target as usize, self.pane_area);
+        let i = layout::page_start(kind, total, target as usize, area);
         self.set_focus(i);
     }
 
@@ -696,7 +732,13 @@ impl App {
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => self.set_focus(i),
             MouseEventKind::ScrollUp => {
-                self.panes[i].scroll += WHEEL_ROWS;
+                // As far as the emulator's scrollback goes, so scrolling down again is
+                // immediate.
+                let p = &mut self.panes[i];
+                let mut reached = 0;
+                p.source
+                    .with_screen(p.scroll + WHEEL_ROWS, &mut |s| reached = s.scrollback());
+                p.scroll = reached;
                 self.dirty = true;
             }
             MouseEventKind::ScrollDown => {
@@ -707,30 +749,35 @@ impl App {
         }
     }
 
-    fn on_paste(&mut self, text: &str) {
+    fn on_paste(&mut self, text: &str) -> Vec<Effect> {
         self.dirty = true;
         if let Overlay::Palette(p) = &mut self.overlay {
             p.paste(text);
-            return;
+            return Vec::new();
         }
         if !matches!(self.overlay, Overlay::None) {
-            return;
+            return Vec::new();
         }
         if self.log.editing {
             self.log.filter.push_str(text.lines().next().unwrap_or(""));
-            return;
+            return Vec::new();
         }
-        if self.mode == Mode::Typing {
-            if let Some(p) = self.panes.get(self.focus) {
+        match self.panes.get(self.focus) {
+            Some(p) if self.mode == Mode::Typing => {
                 let bytes = encode_paste(text, p.source.modes().1);
-                self.type_bytes(&bytes);
+                self.type_bytes(&bytes)
             }
+            _ => Vec::new(),
         }
+    }
+
+    fn pane_area(&self) -> Rect {
+        self.regions.map(|r| r.panes).unwrap_or_default()
     }
 
     /// Inner size a newly spawned pane will get (the last slot of the layout with one more pane).
     fn predicted_size(&self) -> (u16, u16) {
-        let area = self.pane_area;
+        let area = self.pane_area();
         if area.width < 3 || area.height < 3 {
             return (80, 24);
         }
@@ -895,52 +942,96 @@ impl App {
         }]
     }
 
-    /// Called by the renderer after the visible panes: a pane that is no longer shown (another
-    /// page, zoomed away) stops counting toward its session's size, and registers its size
-    /// again when it is shown.
-    pub fn release_hidden(&mut self) {
-        for (i, p) in self.panes.iter_mut().enumerate() {
-            if p.size.is_some() && !self.visible.iter().any(|(v, _)| *v == i) {
-                p.source.release();
-                p.size = None;
+    /// Lay the screen out again (after any change of size, session list, layout, focus or
+    /// page): the regions, the page, the visible panes. A shown pane of a live spawned session
+    /// registers its inner size with the session when that changed; a hidden one (another
+    /// page, zoomed away) withdraws it, and registers again when shown. A screen too small to
+    /// draw keeps the last layout.
+    pub fn relayout(&mut self) -> Vec<Effect> {
+        let Some(regions) = layout::regions(self.screen, self.attached, self.log.visible) else {
+            self.regions = None;
+            return Vec::new();
+        };
+        self.regions = Some(regions);
+        let plan = layout::plan(
+            self.effective_layout(),
+            self.panes.len(),
+            self.focus,
+            regions.panes,
+        );
+        self.page = (plan.page, plan.pages);
+        self.visible = plan.range.zip(plan.rects).collect();
+        let mut fx = Vec::new();
+        for &(idx, rect) in &self.visible {
+            let Some(p) = self.panes.get_mut(idx) else {
+                continue;
+            };
+            let inner = layout::inner(rect);
+            let size = (inner.width, inner.height);
+            if p.info.is_spawned()
+                && p.info.live()
+                && size.0 > 0
+                && size.1 > 0
+                && p.size != Some(size)
+            {
+                p.size = Some(size);
+                p.resized_at = Some(Instant::now());
+                fx.push(Effect::ViewerSize {
+                    uid: p.uid,
+                    size: Some(size),
+                });
             }
         }
+        for (i, p) in self.panes.iter_mut().enumerate() {
+            if p.size.is_some() && !self.visible.iter().any(|(v, _)| *v == i) {
+                p.size = None;
+                fx.push(Effect::ViewerSize {
+                    uid: p.uid,
+                    size: None,
+                });
+            }
+        }
+        fx
     }
 
     /// The dashboard is going away: no pane counts toward a session's size any more, so
     /// sessions go back to their own size (unless another viewer is attached).
-    pub fn release_all(&mut self) {
-        for p in &mut self.panes {
-            if p.size.take().is_some() {
-                p.source.release();
-            }
-        }
+    pub fn release_all(&mut self) -> Vec<Effect> {
+        self.panes
+            .iter_mut()
+            .filter_map(|p| {
+                p.size.take().map(|_| Effect::ViewerSize {
+                    uid: p.uid,
+                    size: None,
+                })
+            })
+            .collect()
     }
 
-    /// Called by the renderer for each visible pane before drawing it: resize the program's
-    /// terminal to the pane when that size changed, and keep the unread marker honest.
-    pub fn prepare_pane(&mut self, idx: usize, inner: Rect) {
-        let focused = idx == self.focus;
-        let Some(p) = self.panes.get_mut(idx) else {
-            return;
-        };
-        let size = (inner.width, inner.height);
-        if p.info.is_spawned() && p.info.live() && size.0 > 0 && size.1 > 0 && p.size != Some(size)
-        {
-            p.source.resize(size.0, size.1);
-            p.size = Some(size);
-            p.resized_at = Some(Instant::now());
+    /// A frame is about to be drawn: remember each shown pane's generation (redraw decisions),
+    /// and keep the unread marker honest (the focused pane is read; output right after a
+    /// resize is the program redrawing).
+    pub fn on_frame(&mut self) {
+        if self.regions.is_some() {
+            for &(idx, _) in &self.visible {
+                let focused = idx == self.focus;
+                let Some(p) = self.panes.get_mut(idx) else {
+                    continue;
+                };
+                let g = p.source.generation();
+                if focused || p.resized_at.is_some_and(|t| t.elapsed() < RESIZE_QUIET) {
+                    p.seen_gen = g;
+                }
+                p.drawn_gen = g;
+            }
         }
-        let g = p.source.generation();
-        if focused || p.resized_at.is_some_and(|t| t.elapsed() < RESIZE_QUIET) {
-            p.seen_gen = g;
-        }
-        p.drawn_gen = g;
+        self.dirty = false;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::runner::run_pane_effects;
     use super::super::source::ParserPane;
     use super::*;
 
@@ -971,14 +1062,19 @@ mod tests {
             made.push(p.clone());
             p
         });
-        app.pane_area = Rect::new(0, 0, 120, 38);
-        let plan = layout::plan(app.layout, app.panes.len(), app.focus, app.pane_area);
-        app.visible = plan.range.zip(plan.rects).collect();
+        // A 120x40 terminal: the panes get 120x38.
+        event(&mut app, Event::Resize(120, 40));
         (app, made)
     }
 
+    /// Update, then run the pane effects the way the runner does; the others are returned.
+    fn event(app: &mut App, ev: Event) -> Vec<Effect> {
+        let fx = app.on_event(ev);
+        run_pane_effects(app, fx)
+    }
+
     fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
-        app.on_key(KeyEvent::new(code, mods))
+        event(app, Event::Key(KeyEvent::new(code, mods)))
     }
     fn ch(app: &mut App, c: char) -> Vec<Effect> {
         key(app, KeyCode::Char(c), KeyModifiers::NONE)
@@ -1008,7 +1104,7 @@ mod tests {
         assert_eq!(panes[1].typed.lock().unwrap().len(), 0);
         // Paste in typing mode.
         ch(&mut app, 'i');
-        app.on_event(Event::Paste("x\ny".into()));
+        event(&mut app, Event::Paste("x\ny".into()));
         assert_eq!(*panes[1].typed.lock().unwrap(), b"x\ry");
     }
 
@@ -1167,25 +1263,58 @@ mod tests {
     }
 
     #[test]
-    fn mouse_focus_and_scroll() {
+    fn layout_changes_register_and_release_viewer_sizes() {
         let (mut app, _) = app_with(&["a", "bb"]);
+        let (a, b) = (app.panes[0].uid, app.panes[1].uid);
+        let size = |uid, size| Effect::ViewerSize { uid, size };
+        // Zoom: the focused pane takes the whole 120x38 area, the hidden one withdraws.
+        let fx = app.on_event(Event::Key(KeyEvent::from(KeyCode::Char('z'))));
+        assert_eq!(fx, vec![size(a, Some((118, 36))), size(b, None)]);
+        // The terminal shrinks: only the shown pane follows.
+        let fx = app.on_event(Event::Resize(100, 30));
+        assert_eq!(fx, vec![size(a, Some((98, 26)))]);
+        // Unchanged layout, no effects; leaving releases what is registered.
+        assert!(app.on_event(Event::Resize(100, 30)).is_empty());
+        assert_eq!(app.release_all(), vec![size(a, None)]);
+    }
+
+    #[test]
+    fn mouse_focus_and_scroll() {
+        let (mut app, panes) = app_with(&["a", "bb"]);
+        for i in 0..60 {
+            panes[0].feed(format!("line {i}\r\n").as_bytes());
+        }
         let at = |kind, column, row| MouseEvent {
             kind,
             column,
             row,
             modifiers: KeyModifiers::NONE,
         };
-        app.on_event(Event::Mouse(at(
-            MouseEventKind::Down(MouseButton::Left),
-            100,
-            5,
-        )));
+        event(
+            &mut app,
+            Event::Mouse(at(MouseEventKind::Down(MouseButton::Left), 100, 5)),
+        );
         assert_eq!(app.focus, 1);
-        app.on_event(Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
-        app.on_event(Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
+        event(&mut app, Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
+        event(&mut app, Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
         assert_eq!(app.panes[0].scroll, 6);
-        app.on_event(Event::Mouse(at(MouseEventKind::ScrollDown, 10, 5)));
+        event(
+            &mut app,
+            Event::Mouse(at(MouseEventKind::ScrollDown, 10, 5)),
+        );
         assert_eq!(app.panes[0].scroll, 3);
+        // No further than the scrollback goes (60 lines on the pane's 36 rows), so the way
+        // down starts at once.
+        for _ in 0..20 {
+            event(&mut app, Event::Mouse(at(MouseEventKind::ScrollUp, 10, 5)));
+        }
+        let top = app.panes[0].scroll;
+        assert!((20..30).contains(&top), "{top}");
+        event(
+            &mut app,
+            Event::Mouse(at(MouseEventKind::ScrollDown, 10, 5)),
+        );
+        assert_eq!(app.panes[0].scroll, top - WHEEL_ROWS);
         ch(&mut app, 'j');
         assert_eq!(app.panes[0].scroll, 0, "any key returns to live");
     }

@@ -12,6 +12,54 @@ pub const MIN_INNER_H: u16 = 8;
 pub const MIN_W: u16 = MIN_INNER_W + 2;
 pub const MIN_H: u16 = MIN_INNER_H + 2;
 
+/// The parts of the screen, top to bottom: the attach banner, the panes, the event log, the
+/// status bar and the message line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regions {
+    pub banner: Rect,
+    pub panes: Rect,
+    pub log: Rect,
+    pub status: Rect,
+    pub message: Rect,
+}
+
+/// Split the screen; `None` when it is too small to draw anything but a notice.
+pub fn regions(area: Rect, banner: bool, log: bool) -> Option<Regions> {
+    if area.width < 20 || area.height < 5 {
+        return None;
+    }
+    let banner_h = u16::from(banner);
+    // The log needs room: it only shows when the panes keep at least 8 rows.
+    let log_h = if log && area.height >= 16 {
+        (area.height / 3).clamp(5, 14)
+    } else {
+        0
+    };
+    let panes_h = area.height.saturating_sub(banner_h + log_h + 2);
+    let banner = Rect::new(area.x, area.y, area.width, banner_h);
+    let panes = Rect::new(area.x, area.y + banner_h, area.width, panes_h);
+    let log = Rect::new(area.x, panes.bottom(), area.width, log_h);
+    let status = Rect::new(area.x, log.bottom(), area.width, 1);
+    let message = Rect::new(area.x, status.bottom(), area.width, 1);
+    Some(Regions {
+        banner,
+        panes,
+        log,
+        status,
+        message,
+    })
+}
+
+/// A pane's content area: inside its border.
+pub fn inner(r: Rect) -> Rect {
+    Rect::new(
+        r.x + 1,
+        r.y + 1,
+        r.width.saturating_sub(2),
+        r.height.saturating_sub(2),
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayoutKind {
     /// Balanced rows × columns.

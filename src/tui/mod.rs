@@ -7,8 +7,9 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | `app` | state and update: keys, mouse, paste → effects; modes, overlays, focus, marks |
-//! | `ui` | drawing (pure; snapshot-tested) |
+//! | `runner` | the event loop: input, messages and signals → `App` updates; effects executed |
+//! | `app` | state and update: events → state and effects; modes, overlays, focus, marks, layout |
+//! | `ui` | drawing (reads the app only; snapshot-tested) |
 //! | `source` | [`source::PaneSource`]: a pane's screen — embedded session, remote mirror, plain parser |
 //! | `remote` | client mode: WS mirrors, the session poller, the bus follower |
 //! | `backend` | actions (inject, broadcast, …) against the engine or over HTTP |
@@ -18,10 +19,6 @@
 //! | `eventlog` | bus events as readable lines |
 //! | `theme` | themes (`themes/*.toml`, user files), NO_COLOR |
 //! | `term` | raw mode / alternate screen setup and restore, panic hook |
-//!
-//! The event loop sleeps until something happens: a key, a bus event, a session change, or a
-//! visible pane's output (each pane's generation watch wakes it, coalesced to ≤ 60 redraws per
-//! second). An idle dashboard does no work beyond a once-a-second session refresh.
 
 mod app;
 mod backend;
@@ -33,6 +30,7 @@ mod kitty_ops;
 mod layout;
 mod palette;
 mod remote;
+mod runner;
 mod source;
 mod term;
 mod theme;
@@ -41,24 +39,14 @@ mod ui;
 #[cfg(test)]
 mod render_tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use ratatui::crossterm::event::{self, Event};
-use serde_json::Value;
-use tokio::sync::{Notify, mpsc, watch};
 
 use crate::api::{DaemonOptions, Startup};
 use crate::client::{Client, DaemonAddr};
 use crate::config::Paths;
-use crate::engine::{Engine, Session};
-use app::{App, Effect};
 use backend::Backend;
-use info::SessionInfo;
 use keymap::KeySpec;
-use source::{EmbeddedPane, PaneSource};
 
 /// Options of `telepty tui`.
 #[derive(Clone, Debug, Default)]
@@ -71,26 +59,6 @@ pub struct TuiOptions {
     /// Theme name (built-in or `~/.config/telepty/themes/<name>.toml`).
     pub theme: Option<String>,
 }
-
-/// Messages from background tasks to the UI loop.
-pub(crate) enum AppMsg {
-    Sessions(Vec<SessionInfo>),
-    SessionsFailed(String),
-    Bus(Value),
-    Refresh,
-    Outcome(backend::Outcome),
-}
-
-/// Events that change the session list or a title.
-pub(crate) fn is_session_event(v: &Value) -> bool {
-    let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
-    ty.starts_with("session") && ty != "session_health" && ty != "session.idle"
-}
-
-/// Shortest time between two draws (~60 fps).
-const FRAME: Duration = Duration::from_millis(16);
-/// Shortest time between two embedded session-list refreshes.
-const REFRESH_MIN: Duration = Duration::from_millis(50);
 
 fn init_logging(paths: &Paths) {
     let dir = paths.log_dir();
@@ -264,7 +232,7 @@ async fn main_async(
         }
     };
     let attach_env = crate::kitty::attach_env(&daemon_at.0, daemon_at.1);
-    let result = run_ui(backend, label, theme, prefix, warning, attach_env).await;
+    let result = runner::run_ui(backend, label, theme, prefix, warning, attach_env).await;
     if let Some(server) = server {
         // Detach by default: the sessions live on in their holders. Stop them only when the
         // user chose "stop all" on quit.
@@ -280,307 +248,6 @@ async fn main_async(
             1
         }
     }
-}
-
-fn spawn_input_thread(
-    tx: mpsc::Sender<Event>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("telepty-tui-input".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                match event::poll(Duration::from_millis(250)) {
-                    Ok(true) => match event::read() {
-                        Ok(ev) => {
-                            if tx.blocking_send(ev).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!("reading terminal input: {e}");
-                            return;
-                        }
-                    },
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!("polling terminal input: {e}");
-                        return;
-                    }
-                }
-            }
-        })
-}
-
-async fn embedded_bus(engine: Engine, tx: mpsc::UnboundedSender<AppMsg>) {
-    let mut rx = engine.bus().subscribe();
-    loop {
-        match rx.recv().await {
-            Ok(ev) => {
-                let v: &Value = &ev.value;
-                if v.get("type").and_then(Value::as_str) == Some("session_health") {
-                    continue;
-                }
-                let refresh = is_session_event(v);
-                if tx.send(AppMsg::Bus(v.clone())).is_err()
-                    || (refresh && tx.send(AppMsg::Refresh).is_err())
-                {
-                    return;
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-async fn embedded_changes(engine: Engine, tx: mpsc::UnboundedSender<AppMsg>) {
-    let mut changes = engine.changes();
-    while changes.changed().await.is_ok() {
-        if tx.send(AppMsg::Refresh).is_err() {
-            return;
-        }
-    }
-}
-
-async fn watch_pane(mut rx: watch::Receiver<u64>, redraw: Arc<Notify>) {
-    while rx.changed().await.is_ok() {
-        redraw.notify_one();
-        // Coalesce: a flooding pane wakes the UI at most once per frame.
-        tokio::time::sleep(FRAME).await;
-    }
-}
-
-fn sync_embedded(app: &mut App, engine: &Engine) {
-    let pairs: Vec<(SessionInfo, Arc<Session>)> = engine
-        .sessions()
-        .into_iter()
-        .filter_map(|s| SessionInfo::from_json(&engine.view(&s, None)).map(|i| (i, s)))
-        .collect();
-    let infos = pairs.iter().map(|(i, _)| i.clone()).collect();
-    app.sync(infos, &mut |info| {
-        let session = pairs
-            .iter()
-            .find(|(i, _)| i.id == info.id)
-            .map(|(_, s)| s.clone());
-        match session {
-            Some(session) => {
-                Arc::new(EmbeddedPane::new(engine.clone(), session)) as Arc<dyn PaneSource>
-            }
-            None => Arc::new(source::ParserPane::new(1, 1, b"")),
-        }
-    });
-}
-
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-async fn run_ui(
-    backend: Backend,
-    label: String,
-    theme: theme::Theme,
-    prefix: KeySpec,
-    warning: Option<String>,
-    attach_env: Vec<(String, String)>,
-) -> anyhow::Result<bool> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-
-    let (mut terminal, _guard) = term::setup()?;
-    let mut app = App::new(label, backend.is_embedded(), theme, no_color(), prefix);
-    app.themes = theme::available();
-    app.attach_env = attach_env;
-    // A config problem and sessions lost in a reboot both need the user's eye at start.
-    let lost = match &backend {
-        Backend::Embedded(engine) => backend::lost_notice(engine.lost_sessions().len()),
-        Backend::Remote(_) => None,
-    };
-    if let Some(text) = &lost {
-        app.log.push(
-            &serde_json::json!({"type": "telepty_notice", "message": text,
-                                         "timestamp": crate::util::now_iso()}),
-        );
-    }
-    let notice: Vec<String> = warning.into_iter().chain(lost).collect();
-    if !notice.is_empty() {
-        app.set_status(notice.join("; "), false);
-    }
-    let rt = tokio::runtime::Handle::current();
-    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<AppMsg>();
-    let redraw = Arc::new(Notify::new());
-    let poke = Arc::new(Notify::new());
-    let (input_tx, mut input_rx) = mpsc::channel::<Event>(1024);
-    let stop_input = Arc::new(AtomicBool::new(false));
-    spawn_input_thread(input_tx, stop_input.clone())?;
-
-    let mut tasks = Vec::new();
-    match &backend {
-        Backend::Embedded(engine) => {
-            tasks.push(tokio::spawn(embedded_bus(engine.clone(), msg_tx.clone())));
-            tasks.push(tokio::spawn(embedded_changes(
-                engine.clone(),
-                msg_tx.clone(),
-            )));
-            sync_embedded(&mut app, engine);
-        }
-        Backend::Remote(client) => {
-            tasks.push(tokio::spawn(remote::poll_sessions(
-                backend.clone(),
-                msg_tx.clone(),
-                poke.clone(),
-            )));
-            tasks.push(tokio::spawn(remote::follow_bus(
-                client.addr().clone(),
-                msg_tx.clone(),
-                poke.clone(),
-            )));
-        }
-    }
-    let mut watchers: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_draw = Instant::now()
-        .checked_sub(FRAME)
-        .unwrap_or_else(Instant::now);
-    let mut last_refresh = Instant::now();
-    let mut refresh_due = false;
-    let mut output_pending = false;
-    let mut last_error: Option<String> = None;
-
-    let result: anyhow::Result<bool> = loop {
-        // Embedded session list (throttled).
-        if let Backend::Embedded(engine) = &backend {
-            if refresh_due && last_refresh.elapsed() >= REFRESH_MIN {
-                sync_embedded(&mut app, engine);
-                refresh_due = false;
-                last_refresh = Instant::now();
-            }
-        }
-        // One redraw watcher per pane.
-        watchers.retain(|uid, h| {
-            let keep = app.panes.iter().any(|p| p.uid == *uid);
-            if !keep {
-                h.abort();
-            }
-            keep
-        });
-        for p in &app.panes {
-            if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(p.uid) {
-                if let Some(rx) = p.source.watch() {
-                    slot.insert(rt.spawn(watch_pane(rx, redraw.clone())).abort_handle());
-                }
-            }
-        }
-        if app.should_quit {
-            break Ok(app.stop_sessions_on_quit);
-        }
-        let mut deadline: Option<Instant> = None;
-        let wants = app.dirty || (output_pending && app.needs_draw());
-        if !wants {
-            output_pending = false;
-        } else if last_draw.elapsed() >= FRAME {
-            if let Err(e) = terminal.draw(|f| ui::draw(f, &mut app)) {
-                break Err(e.into());
-            }
-            last_draw = Instant::now();
-            output_pending = false;
-        } else {
-            deadline = Some(last_draw + FRAME);
-        }
-        if refresh_due {
-            let at = last_refresh + REFRESH_MIN;
-            deadline = Some(deadline.map_or(at, |d| d.min(at)));
-        }
-        let sleep_until = deadline.unwrap_or_else(Instant::now);
-        tokio::select! {
-            ev = input_rx.recv() => {
-                let Some(ev) = ev else { break Err(anyhow::anyhow!("terminal input closed")) };
-                let mut effects = app.on_event(ev);
-                // Take everything already typed or pasted before drawing again.
-                while let Ok(ev) = input_rx.try_recv() {
-                    effects.extend(app.on_event(ev));
-                }
-                for fx in effects {
-                    match fx {
-                        Effect::Run(op) => {
-                            let (b, tx, poke) = (backend.clone(), msg_tx.clone(), poke.clone());
-                            rt.spawn(async move {
-                                let out = b.run(op).await;
-                                let _ = tx.send(AppMsg::Outcome(out));
-                                poke.notify_one();
-                            });
-                        }
-                        Effect::Kitty { action, known, env } => {
-                            let (tx, poke) = (msg_tx.clone(), poke.clone());
-                            rt.spawn(async move {
-                                let out = kitty_ops::run(action, known, env).await;
-                                let _ = tx.send(AppMsg::Outcome(out));
-                                poke.notify_one();
-                            });
-                        }
-                        Effect::SetTheme(name) => match theme::load(&name) {
-                            Ok(t) => {
-                                app.set_theme(t);
-                                app.set_status(format!("theme {name}"), true);
-                            }
-                            Err(e) => app.set_status(e, false),
-                        },
-                    }
-                }
-            }
-            _ = redraw.notified() => output_pending = true,
-            msg = msg_rx.recv() => match msg {
-                None => break Ok(false),
-                Some(AppMsg::Bus(v)) => app.on_bus(&v),
-                Some(AppMsg::Refresh) => refresh_due = true,
-                Some(AppMsg::Outcome(out)) => {
-                    app.on_outcome(out);
-                    refresh_due = true;
-                }
-                Some(AppMsg::Sessions(list)) => {
-                    if last_error.take().is_some() {
-                        app.set_status("daemon reachable again", true);
-                    }
-                    if let Backend::Remote(client) = &backend {
-                        let (client, rt2) = (client.clone(), rt.clone());
-                        app.sync(list, &mut |info| Arc::new(remote::RemotePane::new(client.clone(), rt2.clone(), info)));
-                    }
-                }
-                Some(AppMsg::SessionsFailed(e)) => {
-                    if last_error.as_ref() != Some(&e) {
-                        app.set_status(format!("daemon unreachable: {e}"), false);
-                        last_error = Some(e);
-                    }
-                }
-            },
-            _ = tick.tick() => {
-                if backend.is_embedded() {
-                    refresh_due = true;
-                }
-            }
-            _ = tokio::time::sleep_until(sleep_until.into()), if deadline.is_some() => {}
-            // A closed terminal or a signal detaches: the sessions keep running in their
-            // holders, and the next dashboard or daemon adopts them.
-            _ = sigterm.recv() => break Ok(false),
-            _ = sighup.recv() => break Ok(false),
-            _ = sigint.recv() => break Ok(false),
-        }
-    };
-    stop_input.store(true, Ordering::Release);
-    for t in tasks {
-        t.abort();
-    }
-    for (_, h) in watchers {
-        h.abort();
-    }
-    // Sessions (kept running or not) go back to their own size when their viewers leave.
-    app.release_all();
-    drop(app);
-    term::restore();
-    result
 }
 
 /// Benchmark hook (not API): draw a grid of `panes` panes on a `cols`×`rows` test backend
@@ -619,6 +286,8 @@ pub fn bench_frame_times(
         sources.push(p.clone());
         p as Arc<dyn source::PaneSource>
     });
+    let effects = app.on_event(ratatui::crossterm::event::Event::Resize(cols, rows));
+    runner::run_pane_effects(&mut app, effects);
     let mut term = match ratatui::Terminal::new(TestBackend::new(cols, rows)) {
         Ok(t) => t,
         Err(never) => match never {},
@@ -629,7 +298,8 @@ pub fn bench_frame_times(
             p.feed(chunk);
         }
         let t = Instant::now();
-        let _ = term.draw(|f| ui::draw(f, &mut app));
+        app.on_frame();
+        let _ = term.draw(|f| ui::draw(f, &app));
         times.push(t.elapsed());
     }
     times

@@ -23,8 +23,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::AppMsg;
 use super::info::SessionInfo;
+use super::runner::{AppMsg, is_session_event};
 use super::source::{PaneSource, with_terminal};
 use crate::client::{Client, DaemonAddr, addr::encode_component, connect_ws};
 use crate::engine::terminal::Terminal;
@@ -262,7 +262,7 @@ impl PaneSource for RemotePane {
 /// Poll `GET /api/sessions` every second, or at once when poked (bus events).
 pub async fn poll_sessions(
     backend: super::backend::Backend,
-    tx: mpsc::UnboundedSender<AppMsg>,
+    tx: mpsc::Sender<AppMsg>,
     poke: Arc<Notify>,
 ) {
     loop {
@@ -270,7 +270,7 @@ pub async fn poll_sessions(
             Ok(list) => AppMsg::Sessions(list),
             Err(e) => AppMsg::SessionsFailed(e),
         };
-        if tx.send(msg).is_err() {
+        if tx.send(msg).await.is_err() {
             return;
         }
         tokio::select! {
@@ -281,17 +281,17 @@ pub async fn poll_sessions(
 }
 
 /// Follow the daemon's bus, reconnecting with backoff.
-pub async fn follow_bus(addr: DaemonAddr, tx: mpsc::UnboundedSender<AppMsg>, poke: Arc<Notify>) {
+pub async fn follow_bus(addr: DaemonAddr, tx: mpsc::Sender<AppMsg>, poke: Arc<Notify>) {
     let mut backoff = Duration::from_millis(500);
     loop {
         match crate::client::Bus::connect(&addr).await {
             Ok(mut bus) => {
                 backoff = Duration::from_millis(500);
                 while let Ok(Some(v)) = bus.next_event().await {
-                    if super::is_session_event(&v) {
+                    if is_session_event(&v) {
                         poke.notify_one();
                     }
-                    if tx.send(AppMsg::Bus(v)).is_err() {
+                    if tx.send(AppMsg::Bus(v)).await.is_err() {
                         return;
                     }
                 }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 
 use super::app::App;
 use super::info::SessionInfo;
 use super::keymap::KeySpec;
+use super::runner::run_pane_effects;
 use super::source::{PaneSource, ParserPane};
 use super::theme::Theme;
 use super::ui;
@@ -78,14 +79,27 @@ fn app(n: usize) -> (App, Vec<Arc<ParserPane>>) {
     (app, panes)
 }
 
-fn render(app: &mut App, w: u16, h: u16) -> String {
+/// Update, then run the pane effects (typing, viewer sizes) the way the runner does.
+fn event(app: &mut App, ev: Event) {
+    let fx = app.on_event(ev);
+    run_pane_effects(app, fx);
+}
+
+/// What the runner does for a frame: tell the app the terminal's size, then draw.
+fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    event(app, Event::Resize(w, h));
+    app.on_frame();
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| ui::draw(f, app)).unwrap();
-    ui::buffer_text(t.backend().buffer())
+    t
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    ui::buffer_text(draw(app, w, h).backend().buffer())
 }
 
 fn key(app: &mut App, code: KeyCode) {
-    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+    event(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
 fn typ(app: &mut App, s: &str) {
@@ -220,7 +234,10 @@ fn typing_log_unread_and_scrollback() {
     assert!(!out.contains("[scrollback"), "{out}");
     assert!(out.contains("TYPING w1"), "{out}");
     key(&mut app, KeyCode::Char('a'));
-    app.on_key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::CONTROL));
+    event(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::CONTROL)),
+    );
     key(&mut app, KeyCode::Char('l'));
     assert!(!render(&mut app, 120, 40).contains('●'));
 }
@@ -254,8 +271,7 @@ fn no_color_strips_pane_and_chrome_colours() {
             b"\x1b[31;44mred on blue\x1b[0m \x1b[1mbold\x1b[0m",
         ))
     });
-    let mut t = Terminal::new(TestBackend::new(80, 20)).unwrap();
-    t.draw(|f| ui::draw(f, &mut app)).unwrap();
+    let t = draw(&mut app, 80, 20);
     let buf = t.backend().buffer();
     for y in 0..20 {
         for x in 0..80 {

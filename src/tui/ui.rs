@@ -1,5 +1,7 @@
 //! Drawing. Pure functions of the [`App`] (plus the pane sources' screens, each locked only
 //! while that pane is drawn), so whole screens can be snapshot-tested with `TestBackend`.
+//! The layout was computed by the update that changed it (`App::relayout`); nothing here
+//! changes state, resizes a session or does I/O.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -45,42 +47,30 @@ fn line_width(spans: &[Span]) -> usize {
     spans.iter().map(Span::width).sum()
 }
 
-pub fn draw(f: &mut Frame, app: &mut App) {
+pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    if area.width < 20 || area.height < 5 {
+    // The runner tells the app the terminal's size before drawing; a layout made for another
+    // size would draw out of bounds.
+    let regions = app.regions.filter(|_| area == app.screen);
+    let Some(r) = regions else {
         f.render_widget(Paragraph::new("window too small"), area);
         return;
-    }
-    let banner_h = u16::from(app.attached);
-    // The log needs room: it only shows when the panes keep at least 8 rows.
-    let log_h = if app.log.visible && area.height >= 16 {
-        (area.height / 3).clamp(5, 14)
-    } else {
-        0
     };
-    let panes_h = area.height.saturating_sub(banner_h + log_h + 2);
-    let banner = Rect::new(area.x, area.y, area.width, banner_h);
-    let panes = Rect::new(area.x, area.y + banner_h, area.width, panes_h);
-    let log = Rect::new(area.x, panes.bottom(), area.width, log_h);
-    let status = Rect::new(area.x, log.bottom(), area.width, 1);
-    let message = Rect::new(area.x, status.bottom(), area.width, 1);
-
     if app.attached {
-        draw_banner(f, app, banner);
+        draw_banner(f, app, r.banner);
     }
-    draw_panes(f, app, panes);
+    draw_panes(f, app, r.panes);
     if app.log.visible {
-        draw_log(f, app, log);
+        draw_log(f, app, r.log);
     }
-    draw_status(f, app, status);
-    draw_message(f, app, message);
+    draw_status(f, app, r.status);
+    draw_message(f, app, r.message);
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => draw_help(f, app, area),
         Overlay::Palette(p) => draw_palette(f, &app.theme, p, area),
         Overlay::Confirm(c) => draw_confirm(f, &app.theme, &c.message, area),
     }
-    app.dirty = false;
 }
 
 fn draw_banner(f: &mut Frame, app: &App, area: Rect) {
@@ -97,12 +87,7 @@ fn draw_banner(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-fn draw_panes(f: &mut Frame, app: &mut App, area: Rect) {
-    app.pane_area = area;
-    let kind = app.effective_layout();
-    let plan = layout::plan(kind, app.panes.len(), app.focus, area);
-    app.page = (plan.page, plan.pages);
-    app.visible = plan.range.clone().zip(plan.rects.iter().copied()).collect();
+fn draw_panes(f: &mut Frame, app: &App, area: Rect) {
     if app.panes.is_empty() {
         let msg = vec![
             Line::from("No sessions yet."),
@@ -125,10 +110,9 @@ fn draw_panes(f: &mut Frame, app: &mut App, area: Rect) {
         );
         return;
     }
-    for (idx, rect) in app.visible.clone() {
+    for &(idx, rect) in &app.visible {
         draw_pane(f, app, idx, rect);
     }
-    app.release_hidden();
 }
 
 fn badge_style(t: &Theme, b: &Badge) -> Style {
@@ -144,19 +128,15 @@ fn badge_style(t: &Theme, b: &Badge) -> Style {
     }
 }
 
-fn draw_pane(f: &mut Frame, app: &mut App, idx: usize, rect: Rect) {
-    let inner = Rect::new(
-        rect.x + 1,
-        rect.y + 1,
-        rect.width.saturating_sub(2),
-        rect.height.saturating_sub(2),
-    );
-    app.prepare_pane(idx, inner);
+fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
+    let inner = layout::inner(rect);
+    let Some(pane) = app.panes.get(idx) else {
+        return;
+    };
     let focused = idx == app.focus;
     let show_cursor = focused && app.mode == Mode::Typing;
     let no_color = app.no_color;
     let t = &app.theme;
-    let pane = &app.panes[idx];
     let unread = !focused && pane.unread();
 
     // Draw the screen first: the effective scrollback offset is known only under the lock.
@@ -262,7 +242,6 @@ fn draw_pane(f: &mut Frame, app: &mut App, idx: usize, rect: Rect) {
         block = block.title(Line::from(right).right_aligned());
     }
     f.render_widget(block, rect);
-    app.panes[idx].scroll = eff_scroll;
 }
 
 /// NO_COLOR: drop every colour in `area`, keeping the attributes.
