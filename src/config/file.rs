@@ -33,33 +33,24 @@ impl StrOrList {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct FileConfig {
-    #[serde(default)]
     daemon: DaemonFile,
     peer_allowlist: Option<StrOrList>,
     trust_tailscale: Option<bool>,
     allowed_origins: Option<StrOrList>,
     allowed_hosts: Option<StrOrList>,
-    #[serde(default)]
     engine: EngineFile,
-    #[serde(default)]
     inject: InjectFile,
-    #[serde(default)]
     spawn: SpawnFile,
     theme: Option<String>,
     prefix: Option<String>,
-    #[serde(default)]
     tui: TuiFile,
-    #[serde(default)]
     recording: RecordingFile,
-    #[serde(default)]
     sessions: SessionsFile,
-    #[serde(default)]
     peers: Vec<toml::Table>,
     discover_tailscale: Option<bool>,
-    #[serde(default)]
     resume: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
     resurrect: ResurrectFile,
     kitty: Option<KittyConfig>,
 }
