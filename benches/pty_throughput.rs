@@ -525,9 +525,12 @@ fn main() {
         .build()
         .unwrap();
     let home = tempdir("telepty-bench-engine-");
-    let mut settings = telepty::config::EngineSettings::from_env(&telepty::config::Paths {
+    let paths = telepty::config::Paths {
         home: home.path().to_path_buf(),
-    });
+    };
+    // The environment's knobs over the defaults (config.toml only if TELEPTY_CONFIG names one).
+    let config = telepty::config::Config::load(&paths).unwrap_or_default();
+    let mut settings = telepty::engine::EngineSettings::from_config(&config, &paths);
     settings.sessions_path = None;
     // Sessions run in holders (`telepty __hold`): this bench binary is not telepty.
     settings.holder_exe = env!("CARGO_BIN_EXE_telepty-hold").into();

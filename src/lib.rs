@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+/// The configuration: data, at the bottom of the layers (it depends only on `util`).
 pub mod config;
 pub mod engine;
 pub mod holder;
@@ -13,6 +14,5 @@ pub mod httpc;
 pub mod kitty;
 pub mod lock;
 pub mod mcp;
-pub mod settings;
 pub mod tui;
 pub mod util;

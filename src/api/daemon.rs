@@ -12,8 +12,8 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::ApiState;
-use crate::config::{EngineSettings, Paths, load_or_create_token};
-use crate::engine::Engine;
+use crate::config::{Config, ConfigError, Flags, Paths, load_or_create_token};
+use crate::engine::{Engine, EngineSettings};
 use crate::httpc::HttpClient;
 use crate::lock::{DaemonLock, lock_owner_pid};
 use crate::util::{now_iso, write_atomic};
@@ -37,26 +37,36 @@ pub struct RunFlags {
 /// `TELEPTY_HOST`, which is a client setting (API.md §1.1). Port: flag, `PORT`, `TELEPTY_PORT`,
 /// `[daemon] port`, 3848. An invalid config file is an error (`invalid configuration: …`).
 pub fn resolve_bind(opts: &DaemonOptions) -> anyhow::Result<(String, u16)> {
-    resolve_bind_with(opts, &Paths::from_env().config_toml(), |k| {
-        std::env::var(k).ok()
-    })
-    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    let c = load_config(opts, &Paths::from_env())?;
+    Ok((c.daemon.host, c.daemon.port))
+}
+
+/// The configuration the daemon runs with: files, environment and `opts` as flags (what
+/// `telepty config show --host H --port P` prints).
+fn load_config(opts: &DaemonOptions, paths: &Paths) -> anyhow::Result<Config> {
+    let mut c = Config::load(paths).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    c.apply_flags(&flags(opts));
+    Ok(c)
+}
+
+fn flags(opts: &DaemonOptions) -> Flags {
+    Flags {
+        host: opts.host.clone(),
+        port: opts.port,
+        theme: None,
+    }
 }
 
 /// [`resolve_bind`] with the config file and the environment passed in (empty values count as
-/// unset). The same layering as `telepty config show` (`settings::load_with` plus the flags).
+/// unset). The same layering as `telepty config show`.
 pub fn resolve_bind_with(
     opts: &DaemonOptions,
     config: &std::path::Path,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<(String, u16), crate::settings::SettingsError> {
-    let mut s = crate::settings::load_with(config, env)?;
-    s.apply_flags(&crate::settings::Flags {
-        host: opts.host.clone(),
-        port: opts.port,
-        theme: None,
-    });
-    Ok((s.host, s.port))
+) -> Result<(String, u16), ConfigError> {
+    let mut c = Config::load_toml_with(config, env)?;
+    c.apply_flags(&flags(opts));
+    Ok((c.daemon.host, c.daemon.port))
 }
 
 /// The address to probe a daemon bound to `host` at: the unspecified addresses mean loopback.
@@ -169,7 +179,8 @@ pub enum Startup {
 /// Take the singleton lock, bind, build the engine and serve the API in the background.
 pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     let paths = Paths::from_env();
-    let (host, port) = resolve_bind(opts)?;
+    let config = load_config(opts, &paths)?;
+    let (host, port) = (config.daemon.host.clone(), config.daemon.port);
     let token = load_or_create_token(&paths).context("cannot create ~/.telepty/config.json")?;
 
     // Singleton: the flock. A holder that answers is the running daemon.
@@ -215,14 +226,14 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     )
     .context("cannot write ~/.telepty/daemon-state.json")?;
 
-    let engine = Engine::new(EngineSettings::load(&paths));
+    let engine = Engine::new(EngineSettings::from_config(&config, &paths));
     engine.start();
     let api = Arc::new(ApiState::new(
         engine.clone(),
         paths.clone(),
         token,
-        &host,
-        port,
+        (&host, port),
+        &config.trust,
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(super::serve(listener, api.clone(), async move {

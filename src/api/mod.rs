@@ -23,7 +23,7 @@ pub use daemon::{
 };
 pub use relay::Relay;
 
-use crate::config::{Paths, TrustSettings};
+use crate::config::{Paths, TrustConfig};
 use crate::engine::Engine;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -41,8 +41,14 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(engine: Engine, paths: Paths, token: String, bind_host: &str, port: u16) -> Self {
-        let ts = TrustSettings::load(&paths);
+    /// `trust` is the configuration's (the same struct `telepty config show` prints).
+    pub fn new(
+        engine: Engine,
+        paths: Paths,
+        token: String,
+        (bind_host, port): (&str, u16),
+        ts: &TrustConfig,
+    ) -> Self {
         let peer_allowlist = ts
             .peer_allowlist
             .iter()
@@ -55,8 +61,8 @@ impl ApiState {
             })
             .collect();
         let trust = auth::TrustConfig {
-            allowed_origins: ts.allowed_origins,
-            allowed_hosts: ts.allowed_hosts,
+            allowed_origins: ts.allowed_origins.clone(),
+            allowed_hosts: ts.allowed_hosts.clone(),
             peer_allowlist,
             trust_tailscale: ts.trust_tailscale,
             token: token.clone(),

@@ -3,8 +3,7 @@
 use clap::{Args, Subcommand};
 
 use super::output::{self, Failure};
-use crate::config::Paths;
-use crate::settings::{self, DEFAULT_CONFIG_TOML, KEYS};
+use crate::config::{Config, DEFAULT_CONFIG_TOML, Flags, KEYS, Paths};
 
 pub const EXAMPLE: &str = "Example: telepty config show";
 
@@ -51,9 +50,10 @@ pub fn run(args: ConfigArgs) -> Result<(), Failure> {
             Ok(())
         }
         ConfigAction::Show { host, port, theme } => {
+            // The same loading as `telepty daemon` (api::daemon), so this is what it uses.
             let mut s =
-                settings::load(&paths).map_err(|e| Failure::new("invalid configuration", e))?;
-            s.apply_flags(&settings::Flags { host, port, theme });
+                Config::load(&paths).map_err(|e| Failure::new("invalid configuration", e))?;
+            s.apply_flags(&Flags { host, port, theme });
             let state = if path.exists() {
                 ""
             } else {

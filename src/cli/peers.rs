@@ -66,7 +66,7 @@ pub struct PeersAddArgs {
 pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
     let paths = Paths::from_env();
     match a.cmd.unwrap_or(PeersCmd::List) {
-        PeersCmd::List => list_peers(&paths, a.json),
+        PeersCmd::List => list_peers(ctx.env(), &paths, a.json),
         PeersCmd::Add(add) => {
             peer_config::validate_name(&add.name).map_err(Failure::usage)?;
             if add.name.eq_ignore_ascii_case(LOCAL_HOST) {
@@ -85,8 +85,8 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
                 url: url.clone(),
                 token,
             };
-            let replaced =
-                peer_config::add(&paths, &peer).map_err(|e| Failure::new("peers add failed", e))?;
+            let replaced = crate::config::add_peer(&paths.config_toml(), &peer)
+                .map_err(|e| Failure::new("peers add failed", e))?;
             if a.json {
                 output::json(
                     &json!({"name": peer.name, "url": url, "token": has_token, "replaced": replaced}),
@@ -104,7 +104,7 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
             Ok(())
         }
         PeersCmd::Remove { name } => {
-            let removed = peer_config::remove(&paths, &name)
+            let removed = crate::config::remove_peer(&paths.config_toml(), &name)
                 .map_err(|e| Failure::new("peers remove failed", e))?;
             if !removed {
                 return Err(Failure::new(
@@ -130,10 +130,10 @@ fn source_name(s: PeerSource) -> &'static str {
     }
 }
 
-fn list_peers(paths: &Paths, json: bool) -> Result<(), Failure> {
+fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Result<(), Failure> {
     // Report a broken config.toml here (elsewhere it silently means "no peers").
-    peer_config::configured(paths).map_err(|e| Failure::new("peers failed", e))?;
-    let known = peer_config::load_known(paths);
+    peer_config::configured(env).map_err(|e| Failure::new("peers failed", e))?;
+    let known = peer_config::load_known(env);
     if json {
         let arr: Vec<Value> = known
             .iter()
@@ -168,9 +168,8 @@ fn list_peers(paths: &Paths, json: bool) -> Result<(), Failure> {
 }
 
 async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
-    let paths = Paths::from_env();
-    peer_config::configured(&paths).map_err(|e| Failure::new("peers check failed", e))?;
-    let known = peer_config::load_known(&paths);
+    peer_config::configured(ctx.env()).map_err(|e| Failure::new("peers check failed", e))?;
+    let known = peer_config::load_known(ctx.env());
     if known.is_empty() {
         if json {
             output::json(&json!([]));

@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use super::ClientError;
-use crate::config::{self, Paths};
-use crate::settings::{self, DaemonSection};
+pub use crate::config::Peer;
+use crate::config::{self, Config, Paths};
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 3848;
@@ -100,10 +100,11 @@ pub struct ClientEnv {
     pub token: Option<String>,
     /// `authToken` of `~/.telepty/config.json` (read only when `TELEPTY_TOKEN` is unset).
     pub local_token: Option<String>,
-    /// `[daemon] host` / `port` of config.toml (the file alone, no environment).
-    pub file: DaemonSection,
-    /// Why config.toml is invalid (the settings error naming file, line and key). Resolving
-    /// the daemon's address then fails with it rather than silently using defaults.
+    /// The configuration files over the defaults (no environment: the daemon's `HOST`/`PORT`
+    /// are not the client's): `daemon_file`, `peers`, `discover_tailscale`, `kitty`.
+    pub config: Config,
+    /// Why config.toml is invalid (the error naming file, line and key). Resolving the
+    /// daemon's address then fails with it rather than silently using defaults.
     pub file_error: Option<String>,
 }
 
@@ -122,16 +123,16 @@ impl ClientEnv {
         } else {
             None
         };
-        let (file, file_error) = match settings::daemon_section(&Paths::from_env().config_toml()) {
-            Ok(d) => (d, None),
-            Err(e) => (DaemonSection::default(), Some(e.to_string())),
+        let (config, file_error) = match Config::load_files(&Paths::from_env()) {
+            Ok(c) => (c, None),
+            Err(e) => (Config::default(), Some(e.to_string())),
         };
         ClientEnv {
             host: env_nonempty("TELEPTY_HOST"),
             port: env_nonempty("TELEPTY_PORT"),
             token,
             local_token,
-            file,
+            config,
             file_error,
         }
     }
@@ -148,7 +149,7 @@ impl ClientEnv {
     pub fn default_port(&self) -> Result<u16, ClientError> {
         self.check_file()?;
         match &self.port {
-            None => Ok(self.file.port.unwrap_or(DEFAULT_PORT)),
+            None => Ok(self.config.daemon_file.port.unwrap_or(DEFAULT_PORT)),
             Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| {
                 ClientError::BadAddress(format!("TELEPTY_PORT is not a valid port: {p:?}"))
             }),
@@ -166,7 +167,7 @@ impl ClientEnv {
     pub fn local_addr(&self) -> Result<DaemonAddr, ClientError> {
         self.check_file()?;
         let (host, port) = match &self.host {
-            None => match &self.file.host {
+            None => match &self.config.daemon_file.host {
                 Some(h) => (connect_host(h), None),
                 None => (DEFAULT_HOST.to_string(), None),
             },
@@ -184,15 +185,6 @@ impl ClientEnv {
     }
 }
 
-/// A configured remote daemon (`[[peers]]` in `~/.config/telepty/config.toml`: name, url, token).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Peer {
-    pub name: String,
-    /// `http://host[:port]`
-    pub url: String,
-    pub token: Option<String>,
-}
-
 impl Peer {
     /// Host and port of the peer's URL (port 80 when the URL has none).
     fn host_port(&self) -> Option<(String, u16)> {
@@ -204,12 +196,6 @@ impl Peer {
         }
         Some((host, port.unwrap_or(80)))
     }
-}
-
-/// The configured peers (`[[peers]]` of config.toml, plus discovered Tailscale machines when
-/// `discover_tailscale = true`); see [`super::peers`].
-pub fn load_peers(paths: &Paths) -> Vec<Peer> {
-    super::peers::load(paths)
 }
 
 /// A session addressed as `id` or `id@host`.
@@ -440,11 +426,14 @@ mod tests {
         assert!(!t.addr.is_local());
     }
 
-    fn file(host: Option<&str>, port: Option<u16>) -> DaemonSection {
-        DaemonSection {
+    /// A config whose file set `[daemon] host` / `port`.
+    fn file(host: Option<&str>, port: Option<u16>) -> Config {
+        let mut c = Config::default();
+        c.daemon_file = config::DaemonSection {
             host: host.map(str::to_string),
             port,
-        }
+        };
+        c
     }
 
     #[test]
@@ -469,33 +458,33 @@ mod tests {
     fn env_beats_file_beats_default() {
         // The file alone.
         let e = ClientEnv {
-            file: file(Some("127.0.0.2"), Some(4000)),
+            config: file(Some("127.0.0.2"), Some(4000)),
             ..env()
         };
         assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.2:4000");
         assert_eq!(e.default_port().unwrap(), 4000);
         // Only a port in the file: the default host.
         let e = ClientEnv {
-            file: file(None, Some(4000)),
+            config: file(None, Some(4000)),
             ..env()
         };
         assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.1:4000");
         // Only a host in the file: the default port.
         let e = ClientEnv {
-            file: file(Some("10.0.0.9"), None),
+            config: file(Some("10.0.0.9"), None),
             ..env()
         };
         assert_eq!(e.local_addr().unwrap().authority(), "10.0.0.9:3848");
         // TELEPTY_PORT beats the file's port, TELEPTY_HOST its host.
         let e = ClientEnv {
             port: Some("5000".into()),
-            file: file(Some("127.0.0.2"), Some(4000)),
+            config: file(Some("127.0.0.2"), Some(4000)),
             ..env()
         };
         assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.2:5000");
         let e = ClientEnv {
             host: Some("127.0.0.3".into()),
-            file: file(Some("127.0.0.2"), Some(4000)),
+            config: file(Some("127.0.0.2"), Some(4000)),
             ..env()
         };
         assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.3:4000");
@@ -503,13 +492,13 @@ mod tests {
         let e = ClientEnv {
             host: Some("127.0.0.3:4100".into()),
             port: Some("5000".into()),
-            file: file(None, Some(4000)),
+            config: file(None, Some(4000)),
             ..env()
         };
         assert_eq!(e.local_addr().unwrap().authority(), "127.0.0.3:4100");
         // The file's port is also the default for `id@host` targets.
         let e = ClientEnv {
-            file: file(None, Some(4000)),
+            config: file(None, Some(4000)),
             ..env()
         };
         let t = resolve_target("w1@box", &e, &[]).unwrap();
@@ -529,14 +518,14 @@ mod tests {
             ("192.0.2.7", "192.0.2.7:3848"),
         ] {
             let e = ClientEnv {
-                file: file(Some(bind), None),
+                config: file(Some(bind), None),
                 ..env()
             };
             let a = e.local_addr().unwrap();
             assert_eq!(a.authority(), want, "{bind}");
         }
         let e = ClientEnv {
-            file: file(Some("0.0.0.0"), Some(4000)),
+            config: file(Some("0.0.0.0"), Some(4000)),
             ..env()
         };
         assert!(e.local_addr().unwrap().is_local());
@@ -568,14 +557,9 @@ mod tests {
 
     #[test]
     fn from_env_reads_the_file_section() {
-        // Only the pure part: what `from_env` stores comes from `settings::daemon_section`.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, "[daemon]\nhost = \"::\"\nport = 4321\n").unwrap();
-        let e = ClientEnv {
-            file: settings::daemon_section(&path).unwrap(),
-            ..env()
-        };
+        // Only the pure part: what `from_env` stores comes from `Config`'s file layer.
+        let c = Config::parse_str("[daemon]\nhost = \"::\"\nport = 4321\n", "c").unwrap();
+        let e = ClientEnv { config: c, ..env() };
         assert_eq!(e.local_addr().unwrap().authority(), "[::1]:4321");
     }
 

@@ -9,7 +9,6 @@ use super::peers::{self as peer_config, PEER_CONNECT_TIMEOUT};
 use super::{
     Client, ClientEnv, ClientError, Peer, Target, ensure_daemon, load_peers, resolve_target,
 };
-use crate::config::Paths;
 
 /// The label of this machine's daemon in multi-host output.
 pub const LOCAL_HOST: &str = "local";
@@ -134,7 +133,7 @@ impl Connector {
     /// The configured (and discovered) peers, read once.
     pub fn peers(&mut self) -> Vec<Peer> {
         self.peers
-            .get_or_insert_with(|| load_peers(&Paths::from_env()))
+            .get_or_insert_with(|| load_peers(&self.env))
             .clone()
     }
 

@@ -48,7 +48,7 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<DaemonStatus, ClientEr
     let log = daemon_log_path(&paths);
     // The daemon binds `HOST`, else `[daemon] host` of config.toml, else 127.0.0.1.
     let bind_configured = std::env::var_os("HOST").is_some_and(|h| !h.is_empty())
-        || crate::settings::daemon_section(&paths.config_toml()).is_ok_and(|d| d.host.is_some());
+        || crate::config::daemon_section(&paths.config_toml()).is_ok_and(|d| d.host.is_some());
     let host = host_flag(&client.addr().host, bind_configured);
     let mut child = spawn_daemon(host.as_deref(), client.addr().port, &log)
         .map_err(|e| ClientError::DaemonStart(format!("cannot run the telepty executable: {e}")))?;

@@ -15,7 +15,7 @@ pub mod peers;
 pub mod shared_ref;
 pub mod ws;
 
-pub use addr::{ClientEnv, DaemonAddr, Peer, Target, load_peers, resolve_target, split_target};
+pub use addr::{ClientEnv, DaemonAddr, Peer, Target, resolve_target, split_target};
 pub use api::{
     Client, INJECT_WAIT_TIMEOUT, InjectRequest, REQUEST_TIMEOUT, ScreenQuery, SpawnRequest,
     WAIT_DEFAULT_MS, WAIT_GRACE, WAIT_MAX_MS, WaitRequest,
@@ -23,4 +23,6 @@ pub use api::{
 pub use connector::{ConnectError, Connector, Host, LOCAL_HOST, TargetGroup};
 pub use daemon::{DaemonStatus, START_TIMEOUT, daemon_log_path, ensure_daemon};
 pub use error::ClientError;
+/// The configured (and discovered) peers.
+pub use peers::load as load_peers;
 pub use ws::{Bus, connect_ws};

@@ -2,19 +2,17 @@
 //! (`name`, `url`, `token`; API.md §14/§15), plus, when `discover_tailscale = true`, the online
 //! machines of `tailscale status --json` (best effort).
 //!
-//! Writing keeps every other key of `config.toml` (a `toml::Table` round trip; comments are
-//! not kept) and leaves the file with mode 0600, written atomically. Tokens are never printed.
+//! The entries are read by `crate::config` (part of the one [`crate::config::Config`]) and
+//! written by `crate::config::add_peer` / `remove_peer`, which keep the file's comments.
+//! Tokens are never printed.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::ClientError;
 use super::addr::{self, ClientEnv, DaemonAddr, Peer};
-use crate::config::Paths;
-use crate::util;
 
 /// How long a peer gets to accept a TCP connection before it counts as down.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,26 +38,23 @@ pub struct KnownPeer {
 /// Every peer the CLI should use: configured ones first, then discovered Tailscale machines
 /// whose name no configured peer already uses. Problems are silent here (a broken config
 /// simply yields no peers); `telepty peers list` reports them.
-pub fn load(paths: &Paths) -> Vec<Peer> {
-    load_known(paths).into_iter().map(|k| k.peer).collect()
+pub fn load(env: &ClientEnv) -> Vec<Peer> {
+    load_known(env).into_iter().map(|k| k.peer).collect()
 }
 
 /// Like [`load`], keeping where each peer came from.
-pub fn load_known(paths: &Paths) -> Vec<KnownPeer> {
-    let Ok(table) = read_table(&paths.config_toml()) else {
-        return Vec::new();
-    };
-    let mut out: Vec<KnownPeer> = peers_of(&table)
-        .into_iter()
+pub fn load_known(env: &ClientEnv) -> Vec<KnownPeer> {
+    let mut out: Vec<KnownPeer> = env
+        .config
+        .peers
+        .iter()
         .map(|peer| KnownPeer {
-            peer,
+            peer: peer.clone(),
             source: PeerSource::Config,
         })
         .collect();
-    if discovery_enabled(&table) {
-        let port = ClientEnv::from_env()
-            .default_port()
-            .unwrap_or(addr::DEFAULT_PORT);
+    if env.config.discover_tailscale {
+        let port = env.default_port().unwrap_or(addr::DEFAULT_PORT);
         for peer in discover_tailscale(port) {
             if !out
                 .iter()
@@ -76,75 +71,11 @@ pub fn load_known(paths: &Paths) -> Vec<KnownPeer> {
 }
 
 /// The configured `[[peers]]` only (no discovery), or why config.toml cannot be read.
-pub fn configured(paths: &Paths) -> Result<Vec<Peer>, String> {
-    Ok(peers_of(&read_table(&paths.config_toml())?))
-}
-
-/// `discover_tailscale = true` in config.toml.
-pub fn discovery_enabled(table: &toml::Table) -> bool {
-    table
-        .get("discover_tailscale")
-        .and_then(toml::Value::as_bool)
-        .unwrap_or(false)
-}
-
-/// Read config.toml as a table; a missing file is an empty table.
-pub fn read_table(path: &Path) -> Result<toml::Table, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text.parse::<toml::Table>().map_err(|e| {
-            format!(
-                "cannot parse {}: {}",
-                path.display(),
-                first_line(&e.to_string())
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+pub fn configured(env: &ClientEnv) -> Result<Vec<Peer>, String> {
+    match &env.file_error {
+        Some(e) => Err(e.clone()),
+        None => Ok(env.config.peers.clone()),
     }
-}
-
-/// Write config.toml atomically with mode 0600 (its directory is created if needed).
-pub fn write_table(path: &Path, table: &toml::Table) -> Result<(), String> {
-    let text = toml::to_string(table).map_err(|e| format!("cannot encode config.toml: {e}"))?;
-    util::write_atomic(path, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    // write_atomic creates with 0600; an existing file replaced by rename keeps that mode too.
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    Ok(())
-}
-
-fn first_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The `[[peers]]` entries of a config table. Entries without a usable name or url are
-/// skipped; an empty token counts as none.
-pub fn peers_of(table: &toml::Table) -> Vec<Peer> {
-    let Some(list) = table.get("peers").and_then(toml::Value::as_array) else {
-        return Vec::new();
-    };
-    list.iter()
-        .filter_map(|entry| {
-            let t = entry.as_table()?;
-            let name = t.get("name")?.as_str()?.trim().to_string();
-            let url = t.get("url")?.as_str()?.trim().to_string();
-            if name.is_empty() || url.is_empty() {
-                return None;
-            }
-            let token = t
-                .get("token")
-                .and_then(toml::Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string);
-            Some(Peer { name, url, token })
-        })
-        .collect()
 }
 
 /// Peer names are used in `id@name`, so they follow the session-id charset.
@@ -188,78 +119,6 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
         host
     };
     Ok(format!("http://{shown}:{port}"))
-}
-
-/// Add (or replace, by name) a `[[peers]]` entry; other keys are preserved. Returns true when
-/// an entry of that name was replaced.
-pub fn add(paths: &Paths, peer: &Peer) -> Result<bool, String> {
-    validate_name(&peer.name)?;
-    let path = paths.config_toml();
-    let mut table = read_table(&path)?;
-    let mut entry = toml::Table::new();
-    entry.insert("name".into(), toml::Value::String(peer.name.clone()));
-    entry.insert("url".into(), toml::Value::String(peer.url.clone()));
-    if let Some(tok) = &peer.token {
-        entry.insert("token".into(), toml::Value::String(tok.clone()));
-    }
-    let list = peers_array(&mut table)?;
-    let mut replaced = false;
-    for slot in list.iter_mut() {
-        let same = slot
-            .as_table()
-            .and_then(|t| t.get("name"))
-            .and_then(toml::Value::as_str)
-            .is_some_and(|n| n.trim() == peer.name);
-        if same {
-            // Keep unknown keys of the entry, replace the ones we own.
-            if let Some(t) = slot.as_table_mut() {
-                t.remove("token");
-                for (k, v) in &entry {
-                    t.insert(k.clone(), v.clone());
-                }
-            }
-            replaced = true;
-            break;
-        }
-    }
-    if !replaced {
-        list.push(toml::Value::Table(entry));
-    }
-    write_table(&path, &table)?;
-    Ok(replaced)
-}
-
-/// Remove the `[[peers]]` entries named `name`. Returns false when there was none.
-pub fn remove(paths: &Paths, name: &str) -> Result<bool, String> {
-    let path = paths.config_toml();
-    let mut table = read_table(&path)?;
-    if table.get("peers").is_none() {
-        return Ok(false);
-    }
-    let list = peers_array(&mut table)?;
-    let before = list.len();
-    list.retain(|slot| {
-        slot.as_table()
-            .and_then(|t| t.get("name"))
-            .and_then(toml::Value::as_str)
-            .is_none_or(|n| n.trim() != name)
-    });
-    if list.len() == before {
-        return Ok(false);
-    }
-    if list.is_empty() {
-        table.remove("peers");
-    }
-    write_table(&path, &table)?;
-    Ok(true)
-}
-
-fn peers_array(table: &mut toml::Table) -> Result<&mut Vec<toml::Value>, String> {
-    let slot = table
-        .entry("peers")
-        .or_insert_with(|| toml::Value::Array(Vec::new()));
-    slot.as_array_mut()
-        .ok_or_else(|| "`peers` in config.toml is not an array of tables ([[peers]])".to_string())
 }
 
 /// The daemon address of a peer: its URL's host and port (80 when the URL has none, as in
@@ -392,17 +251,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn paths_in(dir: &Path) -> (Paths, std::path::PathBuf) {
-        // config_toml() honours TELEPTY_CONFIG/XDG_CONFIG_HOME; tests use read/write_table on
-        // explicit paths and exercise add/remove through a HOME without those set.
-        (
-            Paths {
-                home: dir.to_path_buf(),
-            },
-            dir.join(".config/telepty/config.toml"),
-        )
-    }
-
     #[test]
     fn urls_are_normalized() {
         assert_eq!(normalize_url("box").unwrap(), "http://box:3848");
@@ -427,81 +275,6 @@ mod tests {
         assert!(validate_name("").is_err());
         assert!(validate_name("a@b").is_err());
         assert!(validate_name("a:1").is_err());
-    }
-
-    #[test]
-    fn peers_are_parsed_and_bad_entries_skipped() {
-        let t: toml::Table = r#"
-            theme = "light"
-            [[peers]]
-            name = "lab"
-            url = "http://10.1.2.3:3900"
-            token = "tok"
-            [[peers]]
-            name = "notoken"
-            url = "http://10.1.2.4:3848"
-            token = ""
-            [[peers]]
-            name = "nourl"
-        "#
-        .parse()
-        .unwrap();
-        let p = peers_of(&t);
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[0].token.as_deref(), Some("tok"));
-        assert_eq!(p[1].token, None);
-        assert!(!discovery_enabled(&t));
-    }
-
-    #[test]
-    fn add_and_remove_preserve_other_keys_and_mode() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let (paths, file) = paths_in(dir.path());
-        // Only meaningful when the environment does not redirect config.toml.
-        if paths.config_toml() != file {
-            return;
-        }
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(
-            &file,
-            "allowed_hosts = [\"dev.example\"]\n[tui]\ntheme = \"light\"\n",
-        )
-        .unwrap();
-        let peer = Peer {
-            name: "lab".into(),
-            url: "http://10.1.2.3:3900".into(),
-            token: Some("secret".into()),
-        };
-        assert!(!add(&paths, &peer).unwrap());
-        let again = Peer {
-            token: None,
-            ..peer.clone()
-        };
-        assert!(add(&paths, &again).unwrap(), "same name replaces");
-        let t = read_table(&file).unwrap();
-        assert_eq!(t["tui"]["theme"].as_str(), Some("light"));
-        assert_eq!(t["allowed_hosts"][0].as_str(), Some("dev.example"));
-        assert_eq!(peers_of(&t), vec![again]);
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert!(remove(&paths, "lab").unwrap());
-        assert!(!remove(&paths, "lab").unwrap());
-        let t = read_table(&file).unwrap();
-        assert!(t.get("peers").is_none());
-        assert_eq!(t["tui"]["theme"].as_str(), Some("light"));
-    }
-
-    #[test]
-    fn unparsable_config_is_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("config.toml");
-        std::fs::write(&file, "this is = = not toml").unwrap();
-        assert!(read_table(&file).is_err());
-        assert_eq!(
-            read_table(&dir.path().join("missing.toml")).unwrap().len(),
-            0
-        );
     }
 
     #[test]

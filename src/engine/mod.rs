@@ -17,6 +17,7 @@ pub mod pty;
 pub mod recording;
 mod resurrect;
 pub mod session;
+mod settings;
 pub mod sizing;
 pub mod store;
 mod tasks;
@@ -37,10 +38,10 @@ pub use ops::{InjectOutcome, InjectRequest, RegisterRequest, SpawnRequest, Targe
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};
 pub use session::{ClientFrame, Kind, Session};
+pub use settings::EngineSettings;
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
-use crate::config::EngineSettings;
 use crate::util::{now_iso, valid_session_id};
 use classifier::Classifier;
 use handoff::Coordination;

@@ -284,7 +284,7 @@ mod tests {
 
     fn cfg() -> ResumeConfig {
         ResumeConfig {
-            by_command: crate::settings::default_resume(),
+            by_command: crate::config::default_resume(),
         }
     }
 

@@ -2,13 +2,15 @@
 //! or merged into the client's own file.
 //!
 //! Merging never drops what the file already holds: JSON files keep their keys and order, and
-//! Codex's TOML is edited as text (only our table is added or replaced) so its comments survive.
+//! Codex's TOML is edited with toml_edit (only our table is added, replaced or removed) so its
+//! comments and layout survive.
 //! A different entry under the same name is replaced only with `force`; the previous file is
 //! kept as `<file>.telepty-backup`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
+use toml_edit::{DocumentMut, Item, Table};
 
 /// The agent CLIs we know how to configure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -77,29 +79,27 @@ impl ServerEntry {
 
     /// Codex's `[mcp_servers.<name>]` table, as TOML text.
     pub fn codex_toml(&self) -> String {
-        let q = |s: &str| toml_string(s);
-        let args: Vec<String> = self.args.iter().map(|a| q(a)).collect();
-        let mut t = format!(
-            "[mcp_servers.{}]\ncommand = {}\nargs = [{}]\n",
-            self.name,
-            q(&self.command),
-            args.join(", ")
-        );
+        let mut servers = Table::new();
+        servers.set_implicit(true);
+        servers.insert(&self.name, Item::Table(self.codex_table()));
+        let mut doc = DocumentMut::new();
+        doc.insert("mcp_servers", Item::Table(servers));
+        doc.to_string()
+    }
+
+    /// Our entry as a table: `command`, `args`, and `env` (inline) when there is any.
+    fn codex_table(&self) -> Table {
+        let mut t = Table::new();
+        t.insert("command", toml_edit::value(&self.command));
+        let args: toml_edit::Array = self.args.iter().collect();
+        t.insert("args", toml_edit::value(args));
         if !self.env.is_empty() {
-            let env: Vec<String> = self
-                .env
-                .iter()
-                .map(|(k, v)| format!("{k} = {}", q(v)))
-                .collect();
-            t.push_str(&format!("env = {{ {} }}\n", env.join(", ")));
+            let env: toml_edit::InlineTable =
+                self.env.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            t.insert("env", toml_edit::value(env));
         }
         t
     }
-}
-
-/// A TOML basic string.
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }
 
 /// Server names become TOML keys and JSON keys; keep them plain.
@@ -200,56 +200,50 @@ fn differs(name: &str) -> String {
     format!("a different {name:?} MCP server is already configured (use --force to replace it)")
 }
 
-/// Merge into Codex's config.toml as text: an existing `[mcp_servers.<name>]` table (and its
-/// sub-tables) is cut out, and ours is appended. The result is parsed again to make sure the
-/// entry reads back exactly.
+/// Merge into Codex's config.toml: an existing `mcp_servers.<name>` entry (with its sub-tables)
+/// is replaced where it stands, else ours is added after the other tables. The result is read
+/// back to make sure the entry is exactly what we meant.
 pub fn merge_codex(
     existing: Option<&str>,
     entry: &ServerEntry,
     force: bool,
 ) -> Result<Merge, String> {
     let text = existing.unwrap_or("");
-    let parsed: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
-    let want: toml::Table = entry
-        .codex_toml()
-        .parse()
-        .map_err(|e: toml::de::Error| e.message().to_string())?;
-    let want = want["mcp_servers"][entry.name.as_str()].clone();
-    let have = parsed
-        .get("mcp_servers")
-        .and_then(|s| s.get(entry.name.as_str()));
-    let replaced = match have {
-        Some(h) if *h == want => return Ok(Merge::Unchanged),
+    let want = codex_entry(&entry.codex_toml(), &entry.name)?.ok_or("internal: no entry")?;
+    let replaced = match codex_entry(text, &entry.name)? {
+        Some(h) if h == want => return Ok(Merge::Unchanged),
         Some(_) if !force => return Err(differs(&entry.name)),
         Some(_) => true,
         None => false,
     };
-    let mut out = if replaced {
-        cut_table(text, &entry.name).ok_or_else(|| {
-            format!(
-                "mcp_servers.{} is not written as a [mcp_servers.{}] table; edit the file by hand",
-                entry.name, entry.name
-            )
-        })?
-    } else {
-        text.to_string()
-    };
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
+    let mut doc = parse_codex(text)?;
+    let servers = doc.entry("mcp_servers").or_insert_with(|| {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        Item::Table(t)
+    });
+    let mut ours = entry.codex_table();
+    match servers {
+        Item::Table(t) => {
+            match t.get(&entry.name).and_then(Item::as_table) {
+                // In place: same position, same leading comments.
+                Some(old) => {
+                    ours.set_position(old.position());
+                    *ours.decor_mut() = old.decor().clone();
+                }
+                None if !text.trim().is_empty() => ours.decor_mut().set_prefix("\n"),
+                None => {}
+            }
+            t.insert(&entry.name, Item::Table(ours));
+        }
+        // `mcp_servers = { … }`: stay in that form.
+        Item::Value(toml_edit::Value::InlineTable(t)) => {
+            t.insert(&entry.name, ours.into_inline_table().into());
+        }
+        _ => return Err("mcp_servers is not a table".into()),
     }
-    if !out.trim().is_empty() && !out.ends_with("\n\n") {
-        out.push('\n');
-    }
-    out.push_str(&entry.codex_toml());
-    let check: toml::Table = out.parse().map_err(|e: toml::de::Error| {
-        format!("the merged file would not parse: {}", e.message())
-    })?;
-    let got = check
-        .get("mcp_servers")
-        .and_then(|s| s.get(entry.name.as_str()));
-    if got != Some(&want) {
+    let out = doc.to_string();
+    if codex_entry(&out, &entry.name)?.as_ref() != Some(&want) {
         return Err(format!(
             "mcp_servers.{} would not read back as written; edit the file by hand",
             entry.name
@@ -261,28 +255,17 @@ pub fn merge_codex(
     })
 }
 
-/// `text` without the `[mcp_servers.<name>]` table and its `[mcp_servers.<name>.*]` sub-tables;
-/// `None` when no such header exists (the entry is written some other way).
-fn cut_table(text: &str, name: &str) -> Option<String> {
-    let own = format!("mcp_servers.{name}");
-    let header_of = |line: &str| -> Option<String> {
-        let t = line.trim();
-        let inner = t.strip_prefix('[')?.split(']').next()?;
-        Some(inner.trim_start_matches('[').replace([' ', '"'], ""))
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut cutting = false;
-    let mut found = false;
-    for line in text.split_inclusive('\n') {
-        if let Some(h) = header_of(line) {
-            cutting = h == own || h.starts_with(&format!("{own}."));
-            found |= cutting;
-        }
-        if !cutting {
-            out.push_str(line);
-        }
-    }
-    found.then_some(out)
+fn parse_codex(text: &str) -> Result<DocumentMut, String> {
+    text.parse::<DocumentMut>()
+        .map_err(|e| format!("not valid TOML: {}", e.message()))
+}
+
+/// `mcp_servers.<name>` of a Codex config, as plain data (for comparing entries).
+fn codex_entry(text: &str, name: &str) -> Result<Option<toml::Value>, String> {
+    let parsed: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
+    Ok(parsed.get("mcp_servers").and_then(|s| s.get(name)).cloned())
 }
 
 /// Remove MCP server `name` from a JSON client configuration; `None` when it is not there.
@@ -301,31 +284,21 @@ pub fn remove_json(existing: &str, name: &str) -> Result<Option<String>, String>
     Ok(Some(text))
 }
 
-/// Remove `[mcp_servers.<name>]` (and its sub-tables) from Codex's config.toml as text;
-/// `None` when it is not there.
+/// Remove `mcp_servers.<name>` (and its sub-tables) from Codex's config.toml; `None` when it
+/// is not there. Comments in front of the removed table are kept.
 pub fn remove_codex(existing: &str, name: &str) -> Result<Option<String>, String> {
-    let parsed: toml::Table = existing
-        .parse()
-        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
-    let present = parsed
-        .get("mcp_servers")
-        .and_then(|s| s.get(name))
-        .is_some();
-    if !present {
+    let mut doc = parse_codex(existing)?;
+    let Some(servers) = doc.get_mut("mcp_servers").and_then(Item::as_table_like_mut) else {
         return Ok(None);
+    };
+    let Some(old) = servers.remove(name) else {
+        return Ok(None);
+    };
+    if let Item::Table(t) = &old {
+        let prefix = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
+        crate::config::give_back_prefix(&mut doc, t.position(), prefix);
     }
-    let out = cut_table(existing, name).ok_or_else(|| {
-        format!("mcp_servers.{name} is not written as a [mcp_servers.{name}] table; edit the file by hand")
-    })?;
-    let check: toml::Table = out.parse().map_err(|e: toml::de::Error| {
-        format!("the edited file would not parse: {}", e.message())
-    })?;
-    if check.get("mcp_servers").and_then(|s| s.get(name)).is_some() {
-        return Err(format!(
-            "mcp_servers.{name} is also set elsewhere; edit the file by hand"
-        ));
-    }
-    Ok(Some(out))
+    Ok(Some(doc.to_string()))
 }
 
 /// Remove MCP server `name` from `path`. Returns a line for the user; the previous file is
@@ -514,14 +487,42 @@ mod tests {
     }
 
     #[test]
-    fn codex_merge_will_not_guess_at_inline_tables() {
-        let existing = "mcp_servers = { telepty = { command = \"/old\" } }\n";
-        let err = merge_codex(Some(existing), &entry(), true).unwrap_err();
-        assert!(err.contains("edit the file by hand"), "{err}");
+    fn codex_inline_tables_are_edited_in_their_form() {
+        // The text surgery this replaced refused these ("edit the file by hand").
+        let existing = "# mine\nmcp_servers = { telepty = { command = \"/old\" }, other = { command = \"o\" } }\n";
+        assert!(
+            merge_codex(Some(existing), &entry(), false)
+                .unwrap_err()
+                .contains("--force")
+        );
+        let (text, replaced) = updated(merge_codex(Some(existing), &entry(), true).unwrap());
+        assert!(replaced);
+        assert_eq!(
+            text,
+            "# mine\nmcp_servers = { telepty = { command = \"/opt/bin/telepty\", args = [\"mcp\"] }, other = { command = \"o\" } }\n"
+        );
+        assert_eq!(
+            remove_codex(&text, "telepty").unwrap().unwrap(),
+            "# mine\nmcp_servers = { other = { command = \"o\" } }\n"
+        );
         assert!(
             merge_codex(Some("= broken"), &entry(), true)
                 .unwrap_err()
                 .contains("not valid TOML")
+        );
+    }
+
+    #[test]
+    fn codex_edits_keep_comments_around_our_table() {
+        let existing = "model = \"o3\"\n\n# telepty, added by hand\n[mcp_servers.telepty] # ours\ncommand = \"/old\"\nargs = []\n\n# the next one\n[mcp_servers.other]\ncommand = \"x\"\n";
+        let (text, _) = updated(merge_codex(Some(existing), &entry(), true).unwrap());
+        assert_eq!(
+            text,
+            "model = \"o3\"\n\n# telepty, added by hand\n[mcp_servers.telepty] # ours\ncommand = \"/opt/bin/telepty\"\nargs = [\"mcp\"]\n\n# the next one\n[mcp_servers.other]\ncommand = \"x\"\n"
+        );
+        assert_eq!(
+            remove_codex(&text, "telepty").unwrap().unwrap(),
+            "model = \"o3\"\n\n# telepty, added by hand\n\n# the next one\n[mcp_servers.other]\ncommand = \"x\"\n"
         );
     }
 
@@ -544,12 +545,6 @@ mod tests {
             "# keep me\n[mcp_servers.other]\ncommand = \"o\"\n\n[after]\nk = 1\n"
         );
         assert_eq!(remove_codex(&out, "telepty").unwrap(), None);
-        let inline = "mcp_servers = { telepty = { command = \"t\" } }\n";
-        assert!(
-            remove_codex(inline, "telepty")
-                .unwrap_err()
-                .contains("by hand")
-        );
     }
 
     #[test]

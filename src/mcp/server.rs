@@ -192,7 +192,7 @@ impl TeleptyMcp {
         };
         let command = match p.command.filter(|c| !c.trim().is_empty()) {
             Some(c) => c,
-            None => crate::settings::load(&crate::config::Paths::from_env())
+            None => crate::config::Config::load(&crate::config::Paths::from_env())
                 .map(|s| s.default_shell())
                 .unwrap_or_else(|_| "/bin/sh".into()),
         };

@@ -94,14 +94,14 @@ pub fn run(opts: TuiOptions) -> i32 {
     let paths = Paths::from_env();
     // Flags > env > file > defaults. An invalid config file stops the dashboard the way it
     // stops `telepty daemon`, before the terminal is touched.
-    let mut settings = match crate::settings::load(&paths) {
+    let mut settings = match crate::config::Config::load(&paths) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("telepty: invalid configuration: {e}");
             return 1;
         }
     };
-    settings.apply_flags(&crate::settings::Flags {
+    settings.apply_flags(&crate::config::Flags {
         host: opts.host.clone(),
         port: opts.port,
         theme: opts.theme.clone(),
@@ -112,9 +112,9 @@ pub fn run(opts: TuiOptions) -> i32 {
     }
     init_logging(&paths);
     let mut warning = None;
-    let theme = match settings.theme.as_deref() {
+    let theme = match settings.tui.theme.as_deref() {
         None => theme::Theme::base(),
-        Some(name) if settings.source("theme") == crate::settings::Source::Flag => {
+        Some(name) if settings.source("theme") == crate::config::Source::Flag => {
             match theme::load(name) {
                 Ok(t) => t,
                 Err(e) => {
@@ -132,7 +132,7 @@ pub fn run(opts: TuiOptions) -> i32 {
             }
         },
     };
-    let prefix = match settings.tui_prefix.as_deref() {
+    let prefix = match settings.tui.prefix.as_deref() {
         None => KeySpec::default(),
         Some(p) => match KeySpec::parse(p) {
             Ok(k) => k,
@@ -155,8 +155,8 @@ pub fn run(opts: TuiOptions) -> i32 {
     };
     // The address as resolved above (flags, env, file): served on, or mirrored.
     let opts = TuiOptions {
-        host: Some(settings.host.clone()),
-        port: Some(settings.port),
+        host: Some(settings.daemon.host.clone()),
+        port: Some(settings.daemon.port),
         ..opts
     };
     let code = rt.block_on(main_async(opts, theme, prefix, warning));

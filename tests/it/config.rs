@@ -170,6 +170,67 @@ fn an_invalid_file_is_an_error_naming_line_and_key() {
 }
 
 #[test]
+fn peers_add_and_remove_keep_the_comments_of_config_init() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(".config/telepty/config.toml");
+    assert!(run(home.path(), &["config", "init"], &[]).status.success());
+    let default = include_str!("../assets/config.toml");
+    let add = |name: &str| {
+        let o = run(
+            home.path(),
+            &["peers", "add", name, "10.0.0.2:3900", "--token", "t"],
+            &[],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    add("lab");
+    add("box");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(default), "comments lost:\n{text}");
+    assert_eq!(
+        &text[default.len()..],
+        "\n[[peers]]\nname = \"lab\"\nurl = \"http://10.0.0.2:3900\"\ntoken = \"t\"\n\n\
+         [[peers]]\nname = \"box\"\nurl = \"http://10.0.0.2:3900\"\ntoken = \"t\"\n"
+    );
+    let o = run(home.path(), &["config", "show"], &[]);
+    assert!(show_line(&stdout(&o), "peers").ends_with("= 2 configured  # file"));
+    for name in ["lab", "box"] {
+        let o = run(home.path(), &["peers", "remove", name], &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), default);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn show_prints_the_trust_the_daemon_uses() {
+    let home = tempfile::tempdir().unwrap();
+    // `on` was true here and false for the daemon's guard (two parsers); now one.
+    let o = run(
+        home.path(),
+        &["config", "show"],
+        &[("TELEPTY_TRUST_TAILSCALE", "on")],
+    );
+    assert!(show_line(&stdout(&o), "trust_tailscale").ends_with("= true  # env"));
+    // config.json's trust keys (API.md §16), which the daemon always read, show too.
+    std::fs::create_dir_all(home.path().join(".telepty")).unwrap();
+    std::fs::write(
+        home.path().join(".telepty/config.json"),
+        r#"{"authToken":"x","allowed_origins":["http://a.example"]}"#,
+    )
+    .unwrap();
+    let o = run(home.path(), &["config", "show"], &[]);
+    let out = stdout(&o);
+    assert!(
+        show_line(&out, "allowed_origins").ends_with("= [\"http://a.example\"]  # file"),
+        "{out}"
+    );
+}
+
+#[test]
 fn bash_completion_loads() {
     let home = tempfile::tempdir().unwrap();
     let script = format!(

@@ -52,7 +52,7 @@ fn a_recorded_pty_session_is_asciicast_v2_and_replays() {
     let dir = tempfile::tempdir().unwrap();
     let rec_dir = dir.path().join("recordings");
     let path = recording::new_path(&rec_dir, "worker-1");
-    let masks = recording::compile_masks(telepty::settings::DEFAULT_MASKS).unwrap();
+    let masks = recording::compile_masks(telepty::config::DEFAULT_MASKS).unwrap();
     let rec = Recorder::new(&path, "worker-1", 80, 24, masks).unwrap();
     assert_eq!(rec.path(), path);
 

@@ -1,0 +1,395 @@
+//! The file layers: config.toml (typed, validated; an invalid file is an error naming the line
+//! and the key, never silently replaced by defaults) and the trust keys of
+//! `~/.telepty/config.json` (best effort, as the daemon always read them).
+//!
+//! Unknown keys are accepted: other tools and later versions may add some.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::env::{split_list, truthy};
+use super::{Config, ConfigError, KittyConfig, Peer, Source, WindowSize};
+
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum StrOrList {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StrOrList {
+    fn into_vec(self) -> Option<Vec<String>> {
+        match self {
+            StrOrList::None => None,
+            StrOrList::One(s) => Some(split_list(&s)),
+            StrOrList::Many(v) => Some(v),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FileConfig {
+    daemon: DaemonFile,
+    peer_allowlist: Option<StrOrList>,
+    trust_tailscale: Option<bool>,
+    allowed_origins: Option<StrOrList>,
+    allowed_hosts: Option<StrOrList>,
+    engine: EngineFile,
+    inject: InjectFile,
+    spawn: SpawnFile,
+    theme: Option<String>,
+    prefix: Option<String>,
+    tui: TuiFile,
+    recording: RecordingFile,
+    sessions: SessionsFile,
+    peers: Vec<toml::Table>,
+    discover_tailscale: Option<bool>,
+    resume: BTreeMap<String, Vec<String>>,
+    resurrect: ResurrectFile,
+    kitty: Option<KittyConfig>,
+}
+
+#[derive(Deserialize, Default)]
+struct ResurrectFile {
+    env: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct DaemonFile {
+    host: Option<String>,
+    port: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+struct EngineFile {
+    scrollback_lines: Option<u64>,
+    memory_budget_mb: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct InjectFile {
+    submit_min_ms: Option<u64>,
+    submit_quiet_ms: Option<u64>,
+    submit_max_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct SpawnFile {
+    shell: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct TuiFile {
+    theme: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct SessionsFile {
+    window_size: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RecordingFile {
+    enabled: Option<bool>,
+    mask: Option<Vec<String>>,
+}
+
+/// The trust keys of `~/.telepty/config.json` (the token file; API.md §16). A missing or
+/// unparsable file, or a value of the wrong type, sets nothing: the token code regenerates
+/// that file, and config.toml and the environment override it anyway.
+pub(super) fn apply_json_trust(c: &mut Config, path: &Path) {
+    let Some(doc) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    else {
+        return;
+    };
+    let list = |k: &str| match doc.get(k)? {
+        Value::String(s) => Some(split_list(s)),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+        ),
+        _ => None,
+    };
+    if let Some(v) = list("peer_allowlist") {
+        c.trust.peer_allowlist = v;
+        c.set_source("peer_allowlist", Source::File);
+    }
+    // The same boolean reading as the environment's (`"on"` is true everywhere).
+    let flag = match doc.get("trust_tailscale") {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => Some(truthy(s)),
+        _ => None,
+    };
+    if let Some(v) = flag {
+        c.trust.trust_tailscale = v;
+        c.set_source("trust_tailscale", Source::File);
+    }
+    if let Some(v) = list("allowed_origins") {
+        c.trust.allowed_origins = v;
+        c.set_source("allowed_origins", Source::File);
+    }
+    if let Some(v) = list("allowed_hosts") {
+        c.trust.allowed_hosts = v;
+        c.set_source("allowed_hosts", Source::File);
+    }
+}
+
+/// config.toml at `path` over `c`; a missing file sets nothing.
+pub(super) fn apply_path(c: &mut Config, path: &Path) -> Result<(), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config.toml".into());
+    apply_toml(c, &text, &file_name)
+}
+
+/// config.toml's text over `c`. Nothing is applied when the text is invalid.
+pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<(), ConfigError> {
+    let f: FileConfig = toml::from_str(text).map_err(|e| {
+        let line = line_of(text, e.span().map(|r| r.start).unwrap_or(0));
+        ConfigError::Invalid {
+            file: file_name.to_string(),
+            line,
+            key: key_at(text, line),
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    let invalid = |section: Option<&str>, key: &str, message: String| ConfigError::Invalid {
+        file: file_name.to_string(),
+        line: locate(text, section, key).unwrap_or(1),
+        key: Some(match section {
+            Some(sec) => format!("{sec}.{key}"),
+            None => key.to_string(),
+        }),
+        message,
+    };
+    // Validate everything before changing anything.
+    if f.daemon.host.as_ref().is_some_and(|h| h.trim().is_empty()) {
+        return Err(invalid(Some("daemon"), "host", "must not be empty".into()));
+    }
+    if f.daemon.port == Some(0) {
+        return Err(invalid(Some("daemon"), "port", "must be 1-65535".into()));
+    }
+    if f.engine.memory_budget_mb.is_some_and(|v| v < 16) {
+        let msg = "must be at least 16".into();
+        return Err(invalid(Some("engine"), "memory_budget_mb", msg));
+    }
+    for p in f.recording.mask.iter().flatten() {
+        if let Err(e) = regex::Regex::new(p) {
+            let why = e.to_string().lines().last().unwrap_or("").to_string();
+            let msg = format!("invalid pattern {p:?}: {why}");
+            return Err(invalid(Some("recording"), "mask", msg));
+        }
+    }
+    let window_size = match &f.sessions.window_size {
+        Some(v) => Some(
+            v.parse::<WindowSize>()
+                .map_err(|e| invalid(Some("sessions"), "window_size", e.to_string()))?,
+        ),
+        None => None,
+    };
+    // Matched against the command's file name: a path or a space can never match.
+    if let Some(cmd) = f
+        .resume
+        .keys()
+        .find(|c| c.is_empty() || c.contains('/') || c.chars().any(char::is_whitespace))
+    {
+        let msg = "must be a command name (no path, no spaces)".into();
+        return Err(invalid(Some("resume"), cmd, msg));
+    }
+    if let Some(bad) = f
+        .resurrect
+        .env
+        .iter()
+        .flatten()
+        .find(|n| n.is_empty() || n.contains('=') || n.contains('\0'))
+    {
+        let msg = format!("not a variable name: {bad:?}");
+        return Err(invalid(Some("resurrect"), "env", msg));
+    }
+
+    let mut set = |k: &'static str, present: bool| {
+        if present {
+            c.sources.insert(k, Source::File);
+        }
+    };
+    set("daemon.host", f.daemon.host.is_some());
+    set("daemon.port", f.daemon.port.is_some());
+    let trust = [
+        f.peer_allowlist.and_then(StrOrList::into_vec),
+        f.allowed_origins.and_then(StrOrList::into_vec),
+        f.allowed_hosts.and_then(StrOrList::into_vec),
+    ];
+    set("peer_allowlist", trust[0].is_some());
+    set("trust_tailscale", f.trust_tailscale.is_some());
+    set("allowed_origins", trust[1].is_some());
+    set("allowed_hosts", trust[2].is_some());
+    set(
+        "engine.scrollback_lines",
+        f.engine.scrollback_lines.is_some(),
+    );
+    set(
+        "engine.memory_budget_mb",
+        f.engine.memory_budget_mb.is_some(),
+    );
+    set("inject.submit_min_ms", f.inject.submit_min_ms.is_some());
+    set("inject.submit_quiet_ms", f.inject.submit_quiet_ms.is_some());
+    set("inject.submit_max_ms", f.inject.submit_max_ms.is_some());
+    let shell = f.spawn.shell.filter(|v| !v.trim().is_empty());
+    set("spawn.shell", shell.is_some());
+    let theme = f.tui.theme.or(f.theme);
+    set("theme", theme.is_some());
+    let prefix = f.tui.prefix.or(f.prefix);
+    set("tui.prefix", prefix.is_some());
+    set("recording.enabled", f.recording.enabled.is_some());
+    set("recording.mask", f.recording.mask.is_some());
+    set("sessions.window_size", window_size.is_some());
+    set("peers", !f.peers.is_empty());
+    set("resume", !f.resume.is_empty());
+    set("resurrect.env", f.resurrect.env.is_some());
+
+    if let Some(h) = f.daemon.host {
+        c.daemon.host = h.trim().to_string();
+        c.daemon_file.host = Some(c.daemon.host.clone());
+    }
+    if let Some(p) = f.daemon.port {
+        c.daemon.port = p;
+        c.daemon_file.port = Some(p);
+    }
+    let [allowlist, origins, hosts] = trust;
+    let t = &mut c.trust;
+    t.peer_allowlist = allowlist.unwrap_or(std::mem::take(&mut t.peer_allowlist));
+    t.trust_tailscale = f.trust_tailscale.unwrap_or(t.trust_tailscale);
+    t.allowed_origins = origins.unwrap_or(std::mem::take(&mut t.allowed_origins));
+    t.allowed_hosts = hosts.unwrap_or(std::mem::take(&mut t.allowed_hosts));
+    let e = &mut c.engine;
+    e.scrollback_lines = f.engine.scrollback_lines.unwrap_or(e.scrollback_lines);
+    e.memory_budget_mb = f.engine.memory_budget_mb.unwrap_or(e.memory_budget_mb);
+    let i = &mut c.inject;
+    i.submit_min_ms = f.inject.submit_min_ms.unwrap_or(i.submit_min_ms);
+    i.submit_quiet_ms = f.inject.submit_quiet_ms.unwrap_or(i.submit_quiet_ms);
+    i.submit_max_ms = f.inject.submit_max_ms.unwrap_or(i.submit_max_ms);
+    c.shell = shell.or(c.shell.take());
+    c.tui.theme = theme.or(c.tui.theme.take());
+    c.tui.prefix = prefix.or(c.tui.prefix.take());
+    let r = &mut c.recording;
+    r.enabled = f.recording.enabled.unwrap_or(r.enabled);
+    r.masks = f.recording.mask.unwrap_or(std::mem::take(&mut r.masks));
+    c.window_size = window_size.unwrap_or(c.window_size);
+    c.resume.extend(f.resume);
+    c.resurrect_env = f
+        .resurrect
+        .env
+        .unwrap_or(std::mem::take(&mut c.resurrect_env));
+    c.peers = f.peers.iter().filter_map(peer_of).collect();
+    c.discover_tailscale = f.discover_tailscale.unwrap_or(c.discover_tailscale);
+    c.kitty = f.kitty.unwrap_or(std::mem::take(&mut c.kitty));
+    Ok(())
+}
+
+/// One `[[peers]]` entry; `None` without a usable name or url. An empty token counts as none.
+fn peer_of(t: &toml::Table) -> Option<Peer> {
+    let text = |k: &str| {
+        t.get(k)
+            .and_then(toml::Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Some(Peer {
+        name: text("name")?,
+        url: text("url")?,
+        token: text("token"),
+    })
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted key assigned on `line` (1-based), with its `[section]`, if that line is a
+/// `key = value` line.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let mut section: Option<String> = None;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if let Some(h) = header(t) {
+            section = Some(h);
+        }
+        if i + 1 == line {
+            let (k, _) = t.split_once('=')?;
+            let k = k.trim().trim_matches('"');
+            if k.is_empty() || k.starts_with('#') || k.starts_with('[') {
+                return None;
+            }
+            return Some(match section {
+                Some(sec) => format!("{sec}.{k}"),
+                None => k.to_string(),
+            });
+        }
+    }
+    None
+}
+
+fn header(t: &str) -> Option<String> {
+    let t = t.split('#').next()?.trim();
+    if t.starts_with("[[") {
+        return Some(
+            t.trim_start_matches("[[")
+                .trim_end_matches("]]")
+                .trim()
+                .to_string(),
+        );
+    }
+    if t.starts_with('[') && t.ends_with(']') {
+        return Some(t[1..t.len() - 1].trim().to_string());
+    }
+    None
+}
+
+/// The 1-based line where `key` is assigned inside `section` (`None`: top level).
+fn locate(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
+    let mut current: Option<String> = None;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if let Some(h) = header(t) {
+            current = Some(h);
+            continue;
+        }
+        if current.as_deref() != section {
+            continue;
+        }
+        if let Some((k, _)) = t.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}

@@ -1,0 +1,101 @@
+//! Where telepty keeps its files, and the token file.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::util;
+
+/// Where telepty keeps its files. Everything hangs off `$HOME` so tests can isolate a run.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub home: PathBuf,
+}
+
+impl Paths {
+    pub fn from_env() -> Self {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        Paths { home }
+    }
+    pub fn telepty_dir(&self) -> PathBuf {
+        self.home.join(".telepty")
+    }
+    pub fn config_json(&self) -> PathBuf {
+        self.telepty_dir().join("config.json")
+    }
+    pub fn daemon_state(&self) -> PathBuf {
+        self.telepty_dir().join("daemon-state.json")
+    }
+    pub fn shared_dir(&self) -> PathBuf {
+        self.telepty_dir().join("shared")
+    }
+    /// Where session holders put their sockets (`TELEPTY_RUNTIME_DIR`, else `~/.telepty/run`):
+    /// per HOME, like everything else here, so one user's daemons never adopt another HOME's
+    /// sessions.
+    pub fn runtime_dir(&self) -> PathBuf {
+        match std::env::var_os("TELEPTY_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => self.telepty_dir().join("run"),
+        }
+    }
+    pub fn sessions_json(&self) -> PathBuf {
+        self.home.join(".config/aigentry-telepty/sessions.json")
+    }
+    pub fn config_toml(&self) -> PathBuf {
+        if let Some(p) = std::env::var_os("TELEPTY_CONFIG").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.home.join(".config"));
+        base.join("telepty/config.toml")
+    }
+    pub fn log_dir(&self) -> PathBuf {
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.home.join(".local/state"));
+        base.join("telepty")
+    }
+}
+
+/// Ensure `~/.telepty` (0700) exists and return the token from `config.json`, creating the
+/// file (0600) when it is missing or unparsable. Unknown keys are preserved.
+pub fn load_or_create_token(paths: &Paths) -> std::io::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = paths.telepty_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok();
+    let path = paths.config_json();
+    let mut doc = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let Some(tok) = doc
+        .get("authToken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(tok.to_string());
+    }
+    let token = uuid::Uuid::new_v4().to_string();
+    doc["authToken"] = Value::String(token.clone());
+    if doc.get("createdAt").is_none() {
+        doc["createdAt"] = Value::String(util::now_iso());
+    }
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    util::write_atomic(&path, text.as_bytes())?;
+    Ok(token)
+}
+
+/// Read the token without creating anything (clients only need to read it).
+pub fn read_token(paths: &Paths) -> Option<String> {
+    let text = std::fs::read_to_string(paths.config_json()).ok()?;
+    let doc: Value = serde_json::from_str(&text).ok()?;
+    doc.get("authToken")?.as_str().map(str::to_string)
+}
