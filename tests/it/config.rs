@@ -174,7 +174,7 @@ fn peers_add_and_remove_keep_the_comments_of_config_init() {
     let home = tempfile::tempdir().unwrap();
     let path = home.path().join(".config/telepty/config.toml");
     assert!(run(home.path(), &["config", "init"], &[]).status.success());
-    let default = include_str!("../assets/config.toml");
+    let default = include_str!("../../assets/config.toml");
     let add = |name: &str| {
         let o = run(
             home.path(),
