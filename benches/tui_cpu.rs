@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Conn, Goal, Tmux, bin, descendants, env_usize, session_programs, free_port, info_row, row, tempdir, wait_for,
+    Conn, Goal, Tmux, bin, descendants, env_usize, free_port, info_row, row, session_programs,
+    tempdir, wait_for,
 };
 
 const W: u16 = 240;
