@@ -227,6 +227,7 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     .context("cannot write ~/.telepty/daemon-state.json")?;
 
     let engine = Engine::new(EngineSettings::from_config(&config, &paths));
+    engine.set_http_post(aterm_http_post());
     engine.start();
     let api = Arc::new(ApiState::new(
         engine.clone(),
@@ -345,6 +346,24 @@ async fn held_by_other(paths: &Paths) -> Option<Startup> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Legacy aterm delivery over HTTP (API.md §6.5), through the shared HTTP client: the engine
+/// asks, the API layer speaks HTTP.
+fn aterm_http_post() -> crate::engine::aterm::HttpPost {
+    std::sync::Arc::new(|url, body, timeout| {
+        Box::pin(async move {
+            use crate::engine::aterm::PostError;
+            match HttpClient::new()
+                .request("POST", &url, &[], Some(body), timeout)
+                .await
+            {
+                Ok(r) => Ok(r.status),
+                Err(crate::httpc::HttpError::Timeout) => Err(PostError::Timeout),
+                Err(_) => Err(PostError::Unreachable),
+            }
+        })
+    })
 }
 
 /// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.

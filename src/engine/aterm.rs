@@ -1,13 +1,34 @@
 //! Delivery to external terminal apps ("aterm" sessions): one UDS connection per message, or
-//! a legacy HTTP POST (API.md §6.5).
+//! a legacy HTTP POST (API.md §6.5). The engine speaks no HTTP itself: the POST goes through
+//! an [`HttpPost`] the layer above hands it ([`crate::engine::Engine::set_http_post`]).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::EngineError;
-use crate::httpc::{HttpClient, HttpError};
+
+/// Why a POST got no status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostError {
+    Timeout,
+    Unreachable,
+}
+
+/// `POST url body` with a deadline → the HTTP status.
+pub type HttpPost = Arc<
+    dyn Fn(
+            String,
+            Vec<u8>,
+            Duration,
+        ) -> Pin<Box<dyn Future<Output = Result<u16, PostError>> + Send>>
+        + Send
+        + Sync,
+>;
 
 fn line(action: &str, workspace: &str, text: Option<&str>) -> String {
     // Built by hand because the receiving apps expect exactly this key order.
@@ -27,10 +48,16 @@ pub async fn deliver(
     workspace: &str,
     text: &str,
     timeout: Duration,
+    post: Option<&HttpPost>,
 ) -> Result<(), EngineError> {
     match endpoint {
         Some(ep) if uds || ep.starts_with('/') => deliver_uds(ep, workspace, text, timeout).await,
-        Some(ep) => deliver_http(ep, workspace, text, timeout).await,
+        Some(ep) => match post {
+            Some(post) => deliver_http(post, ep, workspace, text, timeout).await,
+            None => Err(EngineError::disconnected(
+                "Delivery endpoint is unreachable.",
+            )),
+        },
         None => Err(EngineError::disconnected("Delivery endpoint is missing.")),
     }
 }
@@ -81,6 +108,7 @@ async fn deliver_uds(
 }
 
 async fn deliver_http(
+    post: &HttpPost,
     url: &str,
     workspace: &str,
     text: &str,
@@ -88,17 +116,14 @@ async fn deliver_http(
 ) -> Result<(), EngineError> {
     let body =
         serde_json::to_vec(&json!({"text": text, "session_id": workspace})).unwrap_or_default();
-    match HttpClient::new()
-        .request("POST", url, &[], Some(body), timeout)
-        .await
-    {
-        Ok(r) if (200..300).contains(&r.status) => Ok(()),
-        Ok(r) => Err(EngineError::DeliveryFailed {
-            message: format!("Delivery endpoint returned {}.", r.status),
-            delivery_status: Some(r.status),
+    match post(url.to_string(), body, timeout).await {
+        Ok(status) if (200..300).contains(&status) => Ok(()),
+        Ok(status) => Err(EngineError::DeliveryFailed {
+            message: format!("Delivery endpoint returned {status}."),
+            delivery_status: Some(status),
         }),
-        Err(HttpError::Timeout) => Err(EngineError::Timeout("Delivery endpoint timed out.".into())),
-        Err(_) => Err(EngineError::disconnected(
+        Err(PostError::Timeout) => Err(EngineError::Timeout("Delivery endpoint timed out.".into())),
+        Err(PostError::Unreachable) => Err(EngineError::disconnected(
             "Delivery endpoint is unreachable.",
         )),
     }

@@ -551,6 +551,7 @@ async fn write_text(
                 &session.id(),
                 &msg.text,
                 shared.settings.delivery_timeout,
+                shared.http_post.get(),
             )
             .await;
             if let Err(EngineError::Disconnected { .. }) = &res {

@@ -148,6 +148,9 @@ pub struct Shared {
     tasks: tokio_util::task::TaskTracker,
     /// Cancelled by `shutdown`: the loops and delivery tasks end at their next await.
     cancel: tokio_util::sync::CancellationToken,
+    /// HTTP POST for legacy aterm endpoints, supplied by the API layer (the engine speaks no
+    /// HTTP).
+    http_post: std::sync::OnceLock<aterm::HttpPost>,
     exits_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ExitReport>>>,
     /// Bumped whenever sessions are added, removed, renamed or change state (dashboard).
     /// A counter in a watch channel, so no change is ever missed between two waits.
@@ -300,6 +303,7 @@ impl Engine {
             exits_rx: Mutex::new(Some(exits_rx)),
             tasks: tokio_util::task::TaskTracker::new(),
             cancel: tokio_util::sync::CancellationToken::new(),
+            http_post: std::sync::OnceLock::new(),
             changes: tokio::sync::watch::channel(0).0,
             started: AtomicBool::new(false),
         });
@@ -309,6 +313,12 @@ impl Engine {
         engine.adopt_holders();
         engine.restore();
         engine
+    }
+
+    /// How legacy aterm endpoints (`deliveryEndpoint` an `http://` URL) are reached; without
+    /// one, such deliveries fail as unreachable.
+    pub fn set_http_post(&self, post: aterm::HttpPost) {
+        let _ = self.shared.http_post.set(post);
     }
 
     pub fn settings(&self) -> &EngineSettings {
