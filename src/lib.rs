@@ -1,7 +1,9 @@
 //! telepty: supervise and drive many interactive terminal programs (AI coding agents above all).
 //!
-//! Layers (dependencies point one way): `cli -> client`, `api -> engine`, `tui -> engine | client`.
-//! The engine knows nothing of HTTP or of any UI.
+//! Layers (dependencies point down only; docs/ARCHITECTURE.md has the picture): the composition
+//! roots `cli`, `tui` and `mcp` over `client`, `api` and `kitty`, over the `engine`, which drives
+//! each session through its `holder` process, over `config`, `util`, `lock` and `httpc`.
+//! The engine knows nothing of HTTP, peers or any UI.
 
 pub mod api;
 pub mod cli;
