@@ -1,0 +1,114 @@
+//! Starting a program on a new PTY and learning how it ended: shared by the holder (spawned
+//! sessions) and the engine's `PtyChild` (`telepty allow`), so both start and reap a child the
+//! same way.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+use super::proto::ExitStatus;
+use super::server::Spec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("openpty failed: {0}")]
+    OpenPty(String),
+    /// The program could not be started (not found, not executable, …).
+    #[error("{0}")]
+    Start(String),
+    #[error("spawned child has no pid")]
+    NoPid,
+    #[error("the PTY master has no file descriptor")]
+    NoMaster,
+    #[error("cannot duplicate the PTY master: {0}")]
+    Dup(nix::Error),
+}
+
+/// A program running on a new PTY: the master (blocking, close-on-exec) and the child's pid.
+/// The child leads its own session with the PTY as its controlling terminal.
+pub struct Started {
+    pub master: OwnedFd,
+    pub pid: u32,
+}
+
+/// Start `spec`'s program on a new PTY of `spec`'s size. The caller reaps it by pid
+/// ([`status_of`], [`wait_exit`]), which is how the signal number is learned.
+pub fn spawn(spec: &Spec) -> Result<Started, SpawnError> {
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: spec.rows,
+            cols: spec.cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|e| SpawnError::OpenPty(e.to_string()))?;
+    let mut cmd = CommandBuilder::new(&spec.command);
+    cmd.args(&spec.args);
+    cmd.cwd(&spec.cwd);
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    let child = pty
+        .slave
+        .spawn_command(cmd)
+        .map_err(|e| SpawnError::Start(e.to_string()))?;
+    drop(pty.slave);
+    let pid = child.process_id().ok_or(SpawnError::NoPid)?;
+    // Reaped by pid, not through this handle (which only knows a signal's name).
+    drop(child);
+    let fd = pty.master.as_raw_fd().ok_or(SpawnError::NoMaster)?;
+    // Our own descriptor for the master, so portable-pty's wrapper can go.
+    let master = nix::fcntl::fcntl(
+        // SAFETY: `fd` belongs to `pty.master`, which is alive for this call.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0),
+    )
+    .map_err(SpawnError::Dup)?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nobody else owns.
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    Ok(Started { master, pid })
+}
+
+/// The exit status in a `waitpid` result; `None` while the child runs (or the call was
+/// interrupted). A child that is not ours any more (reaped elsewhere) has a lost status.
+pub fn status_of(r: nix::Result<WaitStatus>) -> Option<ExitStatus> {
+    match r {
+        Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus {
+            code: Some(code),
+            signal: None,
+        }),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(ExitStatus {
+            code: None,
+            signal: Some(sig as i32),
+        }),
+        Err(nix::Error::ECHILD) => Some(ExitStatus {
+            code: None,
+            signal: None,
+        }),
+        _ => None,
+    }
+}
+
+/// Block until the child `pid` exits, and reap it.
+pub fn wait_exit(pid: u32) -> ExitStatus {
+    let pid = Pid::from_raw(pid as i32);
+    loop {
+        let r = waitpid(pid, None);
+        if let Some(st) = status_of(r) {
+            return st;
+        }
+        if let Err(e) = r
+            && e != nix::Error::EINTR
+        {
+            return ExitStatus {
+                code: None,
+                signal: None,
+            };
+        }
+    }
+}
