@@ -9,7 +9,7 @@ use std::sync::Arc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::pty::{PtyIo, Tee};
+use super::pty::{PtyIo, Tee, start_io};
 use super::terminal::Terminal;
 use crate::holder::spawn::{self, SpawnError, Started};
 use crate::holder::{ExitStatus, Spec};
@@ -54,7 +54,7 @@ impl PtyChild {
         hooks: ChildHooks,
     ) -> Result<PtyChild, ChildError> {
         let Started { master, pid } = spawn::spawn(spec)?;
-        let started = PtyIo::start(master, terminal, pid, tee, None, hooks.on_eof).and_then(|io| {
+        let started = start_io(master, terminal, pid, tee, None, hooks.on_eof).and_then(|io| {
             let on_exit = hooks.on_exit;
             std::thread::Builder::new()
                 .name(format!("pty-reaper-{pid}"))

@@ -17,7 +17,7 @@
 //! waits for room with poll(2); later writes queue behind it, so order is kept and no async
 //! task ever blocks on a stuck child.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -153,17 +153,6 @@ fn write_all_blocking(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A new descriptor for the same open PTY master (shares its flags, O_NONBLOCK included).
-fn dup_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC on an open descriptor returns a new one we then own.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `new` was just returned by fcntl and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
 fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     // SAFETY: fcntl F_GETFL/F_SETFL on an open descriptor.
     unsafe {
@@ -239,9 +228,7 @@ impl PtyIo {
     /// Stop reading (no end-of-output report follows); returns once the reader has stopped.
     fn stop_reading(&self) {
         self.detached.store(true, Ordering::Release);
-        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            drop(stop);
-        }
+        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(t) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
@@ -387,7 +374,7 @@ pub fn attach(
         on_holder_lost,
     } = hooks;
     let tee_ring = ring.clone();
-    let io = PtyIo::start(
+    let io = start_io(
         master,
         terminal,
         pid,
@@ -409,90 +396,89 @@ pub fn attach(
     })
 }
 
-impl PtyIo {
-    /// Start the writer, reader and parser threads on a master. It is made non-blocking here:
-    /// for a held session that is the open file description the holder shares, so for both.
-    /// `on_eof` runs once the output has ended and all of it is on `terminal`'s screen (not
-    /// after [`PtyIo::stop_reading`]); `holder`'s hooks run on the reader thread.
-    pub(super) fn start(
-        master: OwnedFd,
-        terminal: Arc<Terminal>,
-        pid: u32,
-        tee: Tee,
-        holder: Option<HolderLink>,
-        on_eof: Box<dyn FnOnce() + Send>,
-    ) -> Result<PtyIo, String> {
-        set_nonblocking(master.as_raw_fd())
-            .map_err(|e| format!("cannot make the PTY non-blocking: {e}"))?;
-        let master = Arc::new(master);
-        let (wtx, wrx) = mpsc::channel::<Queued>();
-        let writer = Writer {
-            fd: Arc::new(dup_fd(master.as_raw_fd()).map_err(|e| e.to_string())?),
-            queued: Arc::new(Mutex::new(0)),
-            tx: wtx,
-        };
-        let (fd, queued) = (writer.fd.clone(), writer.queued.clone());
+/// Start the writer, reader and parser threads on a master. It is made non-blocking here:
+/// for a held session that is the open file description the holder shares, so for both.
+/// `on_eof` runs once the output has ended and all of it is on `terminal`'s screen (not
+/// after `PtyIo::stop_reading`); `holder`'s hooks run on the reader thread.
+pub(super) fn start_io(
+    master: OwnedFd,
+    terminal: Arc<Terminal>,
+    pid: u32,
+    tee: Tee,
+    holder: Option<HolderLink>,
+    on_eof: Box<dyn FnOnce() + Send>,
+) -> Result<PtyIo, String> {
+    set_nonblocking(master.as_raw_fd())
+        .map_err(|e| format!("cannot make the PTY non-blocking: {e}"))?;
+    let master = Arc::new(master);
+    let (wtx, wrx) = mpsc::channel::<Queued>();
+    let writer = Writer {
+        // A descriptor of its own for the same open PTY master (O_NONBLOCK shared).
+        fd: Arc::new(master.try_clone().map_err(|e| e.to_string())?),
+        queued: Arc::new(Mutex::new(0)),
+        tx: wtx,
+    };
+    let (fd, queued) = (writer.fd.clone(), writer.queued.clone());
+    std::thread::Builder::new()
+        .name(format!("pty-writer-{pid}"))
+        .stack_size(128 * 1024)
+        .spawn(move || run_writer(fd, queued, wrx))
+        .map_err(|e| e.to_string())?;
+
+    let (stop_r, stop_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let detached = Arc::new(AtomicBool::new(false));
+    // Reading and parsing run on two threads, so the kernel's PTY buffer is drained while
+    // the emulator parses the previous chunk (measured: 44 -> ~61 MB/s on 2 cores). The
+    // bounded channel keeps memory flat and pushes back on a child that outruns the parser.
+    let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_CHUNKS);
+    let reader = {
+        let master = master.clone();
         std::thread::Builder::new()
-            .name(format!("pty-writer-{pid}"))
+            .name(format!("pty-reader-{pid}"))
             .stack_size(128 * 1024)
-            .spawn(move || run_writer(fd, queued, wrx))
-            .map_err(|e| e.to_string())?;
+            .spawn(move || run_reader(&master, tee, holder, &stop_r, ctx))
+            .map_err(|e| e.to_string())?
+    };
 
-        let (stop_r, stop_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let detached = Arc::new(AtomicBool::new(false));
-        // Reading and parsing run on two threads, so the kernel's PTY buffer is drained while
-        // the emulator parses the previous chunk (measured: 44 -> ~61 MB/s on 2 cores). The
-        // bounded channel keeps memory flat and pushes back on a child that outruns the parser.
-        let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_CHUNKS);
-        let reader = {
-            let master = master.clone();
-            std::thread::Builder::new()
-                .name(format!("pty-reader-{pid}"))
-                .stack_size(128 * 1024)
-                .spawn(move || run_reader(&master, tee, holder, &stop_r, ctx))
-                .map_err(|e| e.to_string())?
-        };
-
-        let replies = writer.clone();
-        let parser_detached = detached.clone();
-        std::thread::Builder::new()
-            .name(format!("pty-parser-{pid}"))
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let mut batch = Vec::with_capacity(READ_BUF);
-                while let Ok(first) = crx.recv() {
-                    // Coalesce what is already queued into one feed: one lock, one generation.
-                    batch.clear();
-                    batch.extend_from_slice(&first);
-                    while batch.len() < READ_BUF {
-                        match crx.try_recv() {
-                            Ok(more) => batch.extend_from_slice(&more),
-                            Err(_) => break,
-                        }
-                    }
-                    let answer = terminal.feed(&batch);
-                    if !answer.is_empty() {
-                        let _ = replies.write_or_queue(answer, false);
+    let replies = writer.clone();
+    let parser_detached = detached.clone();
+    std::thread::Builder::new()
+        .name(format!("pty-parser-{pid}"))
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(READ_BUF);
+            while let Ok(first) = crx.recv() {
+                // Coalesce what is already queued into one feed: one lock, one generation.
+                batch.clear();
+                batch.extend_from_slice(&first);
+                while batch.len() < READ_BUF {
+                    match crx.try_recv() {
+                        Ok(more) => batch.extend_from_slice(&more),
+                        Err(_) => break,
                     }
                 }
-                drop(replies);
-                // The reader saw the end of output and everything it read is on the screen
-                // (unless it merely stopped because the engine detached).
-                if !parser_detached.load(Ordering::Acquire) {
-                    on_eof();
+                let answer = terminal.feed(&batch);
+                if !answer.is_empty() {
+                    let _ = replies.write_or_queue(answer, false);
                 }
-            })
-            .map_err(|e| e.to_string())?;
-
-        Ok(PtyIo {
-            master,
-            writer,
-            stop: Mutex::new(Some(stop_w)),
-            detached,
-            reader: Mutex::new(Some(reader)),
+            }
+            drop(replies);
+            // The reader saw the end of output and everything it read is on the screen
+            // (unless it merely stopped because the engine detached).
+            if !parser_detached.load(Ordering::Acquire) {
+                on_eof();
+            }
         })
-    }
+        .map_err(|e| e.to_string())?;
+
+    Ok(PtyIo {
+        master,
+        writer,
+        stop: Mutex::new(Some(stop_w)),
+        detached,
+        reader: Mutex::new(Some(reader)),
+    })
 }
 
 /// The reader thread: PTY output into the tee and the parser; the holder's messages; the stop
@@ -579,6 +565,7 @@ fn run_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::FromRawFd;
 
     /// A non-blocking pipe: (read end, write end).
     fn pipe() -> (OwnedFd, OwnedFd) {

@@ -2,7 +2,7 @@
 //! sessions) and the engine's `PtyChild` (`telepty allow`), so both start and reap a child the
 //! same way.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -23,7 +23,7 @@ pub enum SpawnError {
     #[error("the PTY master has no file descriptor")]
     NoMaster,
     #[error("cannot duplicate the PTY master: {0}")]
-    Dup(nix::Error),
+    Dup(std::io::Error),
 }
 
 /// A program running on a new PTY: the master (blocking, close-on-exec) and the child's pid.
@@ -63,52 +63,30 @@ pub fn spawn(spec: &Spec) -> Result<Started, SpawnError> {
     drop(child);
     let fd = pty.master.as_raw_fd().ok_or(SpawnError::NoMaster)?;
     // Our own descriptor for the master, so portable-pty's wrapper can go.
-    let master = nix::fcntl::fcntl(
-        // SAFETY: `fd` belongs to `pty.master`, which is alive for this call.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0),
-    )
-    .map_err(SpawnError::Dup)?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nobody else owns.
-    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    // SAFETY: `fd` belongs to `pty.master`, which is alive for this call.
+    let master = unsafe { BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .map_err(SpawnError::Dup)?;
     Ok(Started { master, pid })
 }
 
 /// The exit status in a `waitpid` result; `None` while the child runs (or the call was
 /// interrupted). A child that is not ours any more (reaped elsewhere) has a lost status.
 pub fn status_of(r: nix::Result<WaitStatus>) -> Option<ExitStatus> {
-    match r {
-        Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus {
-            code: Some(code),
-            signal: None,
-        }),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Some(ExitStatus {
-            code: None,
-            signal: Some(sig as i32),
-        }),
-        Err(nix::Error::ECHILD) => Some(ExitStatus {
-            code: None,
-            signal: None,
-        }),
-        _ => None,
-    }
+    let (code, signal) = match r {
+        Ok(WaitStatus::Exited(_, code)) => (Some(code), None),
+        Ok(WaitStatus::Signaled(_, sig, _)) => (None, Some(sig as i32)),
+        Ok(_) | Err(nix::Error::EINTR) => return None,
+        Err(_) => (None, None),
+    };
+    Some(ExitStatus { code, signal })
 }
 
 /// Block until the child `pid` exits, and reap it.
 pub fn wait_exit(pid: u32) -> ExitStatus {
-    let pid = Pid::from_raw(pid as i32);
     loop {
-        let r = waitpid(pid, None);
-        if let Some(st) = status_of(r) {
+        if let Some(st) = status_of(waitpid(Pid::from_raw(pid as i32), None)) {
             return st;
-        }
-        if let Err(e) = r
-            && e != nix::Error::EINTR
-        {
-            return ExitStatus {
-                code: None,
-                signal: None,
-            };
         }
     }
 }
