@@ -58,7 +58,7 @@ impl PtyChild {
             let on_exit = hooks.on_exit;
             std::thread::Builder::new()
                 .name(format!("pty-reaper-{pid}"))
-                .stack_size(64 * 1024)
+                .stack_size(128 * 1024)
                 .spawn(move || on_exit(spawn::wait_exit(pid)))
                 .map(|_| io)
                 .map_err(|e| e.to_string())
