@@ -43,10 +43,9 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::client::addr::encode_component;
 use crate::client::{self, Client, ClientEnv, ClientError};
 use crate::config::{self, Paths};
-use crate::engine::child::{ChildError, ChildHooks, PtyChild};
+use crate::engine::child::PtyChild;
 use crate::engine::input::{enter_gate, paste_wrap, settle_gate};
 use crate::engine::terminal::Terminal;
-use crate::holder::spawn::SpawnError;
 use crate::holder::{ExitStatus, Spec};
 use crate::util;
 
@@ -419,20 +418,18 @@ fn start_child(
         }
     });
     let (eof, exit) = (events.clone(), events.clone());
-    let hooks = ChildHooks {
-        on_eof: Box::new(move || {
+    let child = PtyChild::spawn(
+        spec,
+        bridge.term.clone(),
+        tee,
+        Box::new(move || {
             let _ = eof.send(ChildEvent::Eof(generation));
         }),
-        on_exit: Box::new(move |st| {
+        Box::new(move |st| {
             let _ = exit.send(ChildEvent::Exited(generation, st));
         }),
-    };
-    // Query replies are the real terminal's job: the emulator answers none.
-    let child = PtyChild::spawn(spec, bridge.term.clone(), tee, hooks).map_err(|e| match e {
-        ChildError::Spawn(SpawnError::Start(e)) => format!("cannot start {}: {e}", spec.command),
-        ChildError::Spawn(SpawnError::OpenPty(e)) => format!("cannot open a PTY: {e}"),
-        e => e.to_string(),
-    })?;
+    )
+    .map_err(|e| format!("cannot start {}: {e}", spec.command))?;
     bridge.child.send_replace(Some(child));
     bridge.arm_ready();
     Ok(())
@@ -972,6 +969,8 @@ async fn bridge_main(a: AllowArgs) -> i32 {
 
     let (cols, rows) = terminal_size().unwrap_or((80, 24));
     let term = Arc::new(Terminal::new(rows, cols, 0));
+    // Query replies are the real terminal's job (the bytes pass through): the emulator's
+    // would answer twice.
     term.set_answer_queries(false);
     let command_line = argv.join(" ");
     let bridge = Arc::new(Bridge {

@@ -22,14 +22,6 @@ pub enum ChildError {
     Io(String),
 }
 
-/// What a [`PtyChild`] reports, each once, on threads of its own.
-pub struct ChildHooks {
-    /// The output ended and all of it is on the screen.
-    pub on_eof: Box<dyn FnOnce() + Send>,
-    /// The child was reaped.
-    pub on_exit: Box<dyn FnOnce(ExitStatus) + Send>,
-}
-
 /// A running child on its own PTY. Dropping it stops reading the PTY (the child runs on).
 pub struct PtyChild {
     pub pid: u32,
@@ -46,16 +38,18 @@ impl std::ops::Deref for PtyChild {
 
 impl PtyChild {
     /// Start `spec` (its `meta` is unused) on a new PTY. What the child prints goes to `tee`
-    /// (first, on the reader thread) and to `terminal`.
+    /// (first, on the reader thread) and to `terminal`. Each on a thread of its own, `on_eof`
+    /// runs once the output ended and all of it is on the screen, `on_exit` once the child
+    /// was reaped.
     pub fn spawn(
         spec: &Spec,
         terminal: Arc<Terminal>,
         tee: Tee,
-        hooks: ChildHooks,
+        on_eof: Box<dyn FnOnce() + Send>,
+        on_exit: Box<dyn FnOnce(ExitStatus) + Send>,
     ) -> Result<PtyChild, ChildError> {
         let Started { master, pid } = spawn::spawn(spec)?;
-        let started = start_io(master, terminal, pid, tee, None, hooks.on_eof).and_then(|io| {
-            let on_exit = hooks.on_exit;
+        let started = start_io(master, terminal, pid, tee, None, on_eof).and_then(|io| {
             std::thread::Builder::new()
                 .name(format!("pty-reaper-{pid}"))
                 .stack_size(128 * 1024)
