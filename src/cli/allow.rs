@@ -3,18 +3,23 @@
 //! other programs can inject into it (API.md §2, §11.2 owner obligations).
 //!
 //! ```text
-//!  keyboard ─► stdin thread ──┐                      ┌─► stdout (the user's terminal, raw bytes)
-//!                             ├─► writer thread ─► PTY ─► reader thread ─┤
-//!  daemon ─► owner WS ─► FIFO (delivery task) ─┘                      └─► own Terminal emulator
+//!  keyboard ─► stdin thread ──┐                   ┌─► stdout (the user's terminal, raw bytes)
+//!                             ├─► PtyChild ─► PTY ─► reader ─┤
+//!  daemon ─► owner WS ─► FIFO (delivery task) ─┘             └─► parser ─► own Terminal emulator
 //!                                                                           │ (snapshots, gates)
 //!  daemon ◄─ owner WS ◄─ output / resize / ready / session_died ◄───────────┘
 //! ```
 //!
+//! * The child runs on the engine's own PTY child type (`engine::child::PtyChild`): started and
+//!   reaped like a holder's child, written and read by the engine's PTY I/O, with the reader
+//!   tee-ing every byte to the user's terminal before the emulator parses it.
 //! * Every `inject` frame goes into one FIFO that outlives connections, so each frame is
 //!   written exactly once and in order, whatever happens to the socket. Text is paste-wrapped
 //!   when the child enabled bracketed paste and the text has a newline; a lone `"\r"` passes
 //!   the same Enter gate as spawned sessions (`engine::input::enter_gate`) measured on the
-//!   bridge's own emulator; `raw` frames are written verbatim.
+//!   bridge's own emulator; `raw` frames are written verbatim. The queue sleeps until a frame
+//!   arrives or (between auto-restarts) a child is there again; `ready` waits with the
+//!   engine's `settle_gate`, woken by the screen's generations — nothing polls.
 //! * The bridge's emulator mirrors what the user sees. On every (re)connect the daemon gets the
 //!   size and a snapshot of that screen, then the live output, so `read-screen` is right even
 //!   after a daemon restart. Terminal queries are answered by the user's real terminal (the
@@ -29,17 +34,19 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use nix::sys::signal::Signal;
 use ratatui::crossterm::terminal;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::addr::encode_component;
 use crate::client::{self, Client, ClientEnv, ClientError};
 use crate::config::{self, Paths};
-use crate::engine::input::enter_gate;
+use crate::engine::child::PtyChild;
+use crate::engine::input::{enter_gate, paste_wrap, settle_gate};
 use crate::engine::terminal::Terminal;
+use crate::holder::{ExitStatus, Spec};
 use crate::util;
 
 const ALLOW_EXAMPLE: &str = "Example: telepty allow claude\n\
@@ -158,35 +165,12 @@ fn suffixed(id: &str, n: usize) -> String {
     format!("{}{tail}", base.trim_end_matches('-'))
 }
 
-/// How the child ended: `(exit code, signal number)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ExitInfo {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
-
-impl ExitInfo {
-    /// The exit code `telepty allow` itself returns: the child's, or 128 + signal.
-    pub fn process_code(&self) -> i32 {
-        match (self.code, self.signal) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            (None, None) => 1,
-        }
-    }
-    fn clean(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-/// Text as the bridge types it: wrapped in bracketed paste when the child enabled DECSET 2004
-/// and the text has a line break (any `ESC[201~` inside removed first), raw otherwise.
-pub(crate) fn paste_wrap(text: &str, bracketed: bool) -> Vec<u8> {
-    if bracketed && (text.contains('\n') || text.contains('\r')) {
-        let inner = text.replace("\x1b[201~", "");
-        format!("\x1b[200~{inner}\x1b[201~").into_bytes()
-    } else {
-        text.as_bytes().to_vec()
+/// The exit code `telepty allow` itself returns: the child's, or 128 + signal.
+pub(crate) fn process_code(st: &ExitStatus) -> i32 {
+    match (st.code, st.signal) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => 1,
     }
 }
 
@@ -212,13 +196,6 @@ pub(crate) fn classify_close(code: Option<u16>, reason: &str) -> SocketEnd {
 }
 
 // ---------------------------------------------------------------------------- shared state
-
-/// The child's PTY: where bytes for it go, and the master (for resizes).
-struct ChildIo {
-    writer: std::sync::mpsc::Sender<Vec<u8>>,
-    master: Box<dyn MasterPty + Send>,
-    pid: u32,
-}
 
 struct GateSettings {
     min: Duration,
@@ -251,7 +228,8 @@ struct Bridge {
     record: bool,
     cwd: String,
     term: Arc<Terminal>,
-    io: Mutex<Option<ChildIo>>,
+    /// The running child; `None` between auto-restarts and after the end.
+    child: watch::Sender<Option<PtyChild>>,
     settings: GateSettings,
     /// Pass child output through to stdout (cleared at exit).
     passthrough: AtomicBool,
@@ -261,8 +239,9 @@ struct Bridge {
     announced: AtomicBool,
     /// The child looks idle (a `ready` was due); re-sent on reconnect.
     idle: AtomicBool,
-    /// When set, a `ready` is sent once output after this instant has gone quiet.
-    armed: Mutex<Option<Instant>>,
+    /// When set, a `ready` is sent once output after this instant has gone quiet. `idle`
+    /// changes under its lock, so a re-arm and a `ready` never cross.
+    armed: watch::Sender<Option<Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -274,36 +253,24 @@ impl Bridge {
         lock(&self.id).clone()
     }
 
-    /// Queue bytes for the child. False when no child is running right now.
-    fn write(&self, bytes: Vec<u8>) -> bool {
-        match lock(&self.io).as_ref() {
-            Some(io) => io.writer.send(bytes).is_ok(),
-            None => false,
+    /// Write bytes for the child; dropped when no child is running right now.
+    fn write(&self, bytes: Vec<u8>) {
+        if let Some(c) = self.child.borrow().as_ref() {
+            c.write_now(bytes);
         }
     }
 
-    fn has_child(&self) -> bool {
-        lock(&self.io).is_some()
-    }
-
-    fn child_pid(&self) -> Option<u32> {
-        lock(&self.io).as_ref().map(|io| io.pid)
-    }
-
     fn arm_ready(&self) {
-        *lock(&self.armed) = Some(Instant::now());
-        self.idle.store(false, Ordering::Release);
+        self.armed.send_modify(|a| {
+            *a = Some(Instant::now());
+            self.idle.store(false, Ordering::Release);
+        });
     }
 
     /// Resize the PTY and the emulator.
     fn resize(&self, cols: u16, rows: u16) {
-        if let Some(io) = lock(&self.io).as_ref() {
-            let _ = io.master.resize(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            });
+        if let Some(c) = self.child.borrow().as_ref() {
+            let _ = c.resize(rows, cols);
         }
         self.term.resize(rows, cols);
     }
@@ -426,150 +393,46 @@ impl Drop for RawGuard {
 // ---------------------------------------------------------------------------------- child
 
 enum ChildEvent {
-    /// The PTY reported end of output.
+    /// The output ended and all of it is on the emulator's screen.
     Eof(u64),
     /// The process was reaped.
-    Exited(u64, ExitInfo),
+    Exited(u64, ExitStatus),
 }
 
-struct ChildSpec {
-    argv: Vec<String>,
-    cwd: std::path::PathBuf,
-    env: Vec<(String, String)>,
-    env_remove: Vec<String>,
-}
-
-/// Start the child on a new PTY of the emulator's size. Output goes to stdout (while
-/// `passthrough`) and to the emulator; `events` learns about EOF and the exit (tagged with
-/// `generation`, so events of an earlier child of an auto-restart are told apart).
-fn spawn_child(
-    spec: &ChildSpec,
+/// Start the child (`spec` at the emulator's size) and make it the bridge's. Output goes to
+/// stdout (while `passthrough`) and to the emulator; `events` learns about EOF and the exit
+/// (tagged with `generation`, so events of an earlier child of an auto-restart are told apart).
+fn start_child(
+    spec: &mut Spec,
     bridge: &Arc<Bridge>,
-    events: mpsc::UnboundedSender<ChildEvent>,
+    events: &mpsc::UnboundedSender<ChildEvent>,
     generation: u64,
-) -> Result<ChildIo, String> {
-    let (rows, cols) = bridge.term.size();
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows,
-            cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .map_err(|e| format!("cannot open a PTY: {e}"))?;
-    let mut cmd = CommandBuilder::new(&spec.argv[0]);
-    cmd.args(&spec.argv[1..]);
-    cmd.cwd(&spec.cwd);
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
-    }
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    let child = pair
-        .slave
-        .spawn_command(cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.argv[0]))?;
-    drop(pair.slave);
-    let pid = child
-        .process_id()
-        .ok_or_else(|| "the started process has no pid".to_string())?;
-    // Reaped by pid below (to learn the signal number); the handle is not needed.
-    drop(child);
-
-    let mut reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
-    let mut out = pair.master.take_writer().map_err(|e| e.to_string())?;
-    let (wtx, wrx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::Builder::new()
-        .name("allow-writer".into())
-        .spawn(move || {
-            while let Ok(bytes) = wrx.recv() {
-                if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
-
+) -> Result<(), String> {
+    (spec.rows, spec.cols) = bridge.term.size();
     let b = bridge.clone();
-    let ev = events.clone();
-    std::thread::Builder::new()
-        .name("allow-reader".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if b.passthrough.load(Ordering::Acquire) {
-                            let mut so = std::io::stdout().lock();
-                            let _ = so.write_all(&buf[..n]);
-                            let _ = so.flush();
-                        }
-                        // Query replies are the real terminal's job: ignore the emulator's.
-                        let _ = b.term.feed(&buf[..n]);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                }
-            }
-            let _ = ev.send(ChildEvent::Eof(generation));
-        })
-        .map_err(|e| e.to_string())?;
-
-    std::thread::Builder::new()
-        .name("allow-reaper".into())
-        .spawn(move || {
-            let info = wait_pid(pid);
-            let _ = events.send(ChildEvent::Exited(generation, info));
-        })
-        .map_err(|e| e.to_string())?;
-
-    Ok(ChildIo {
-        writer: wtx,
-        master: pair.master,
-        pid,
-    })
-}
-
-/// Block until `pid` exits.
-fn wait_pid(pid: u32) -> ExitInfo {
-    loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: waitpid on our own child with a valid out-pointer.
-        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-        if rc == pid as libc::pid_t {
-            if libc::WIFEXITED(status) {
-                return ExitInfo {
-                    code: Some(libc::WEXITSTATUS(status)),
-                    signal: None,
-                };
-            }
-            if libc::WIFSIGNALED(status) {
-                return ExitInfo {
-                    code: None,
-                    signal: Some(libc::WTERMSIG(status)),
-                };
-            }
-            continue;
+    let tee = Box::new(move |bytes: &[u8]| {
+        if b.passthrough.load(Ordering::Acquire) {
+            let mut so = std::io::stdout().lock();
+            let _ = so.write_all(bytes);
+            let _ = so.flush();
         }
-        if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        return ExitInfo {
-            code: None,
-            signal: None,
-        };
-    }
-}
-
-/// Signal the child's process group (it leads its own session).
-fn signal_child(pid: u32, sig: i32) {
-    // SAFETY: kill(2) only sends a signal.
-    unsafe {
-        libc::kill(-(pid as i32), sig);
-        libc::kill(pid as i32, sig);
-    }
+    });
+    let (eof, exit) = (events.clone(), events.clone());
+    let child = PtyChild::spawn(
+        spec,
+        bridge.term.clone(),
+        tee,
+        Box::new(move || {
+            let _ = eof.send(ChildEvent::Eof(generation));
+        }),
+        Box::new(move |st| {
+            let _ = exit.send(ChildEvent::Exited(generation, st));
+        }),
+    )
+    .map_err(|e| format!("cannot start {}: {e}", spec.command))?;
+    bridge.child.send_replace(Some(child));
+    bridge.arm_ready();
+    Ok(())
 }
 
 /// Keyboard → child, on its own thread (blocking reads). Input typed while no child runs
@@ -584,9 +447,7 @@ fn start_stdin_thread(bridge: Arc<Bridge>) {
             loop {
                 match lock.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => {
-                        bridge.write(buf[..n].to_vec());
-                    }
+                    Ok(n) => bridge.write(buf[..n].to_vec()),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => break,
                 }
@@ -599,11 +460,12 @@ fn start_stdin_thread(bridge: Arc<Bridge>) {
 /// The FIFO: each frame written once, in order. Text is paste-wrapped as the child wants it;
 /// a lone `"\r"` waits for the Enter gate measured from the preceding text write.
 async fn delivery_task(bridge: Arc<Bridge>, mut rx: mpsc::UnboundedReceiver<InjectFrame>) {
+    let mut child = bridge.child.subscribe();
     let mut last_text: Option<Instant> = None;
     while let Some(f) = rx.recv().await {
         // Between auto-restarts there is no child: hold the queue until there is one again.
-        while !bridge.has_child() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if child.wait_for(Option::is_some).await.is_err() {
+            return;
         }
         if f.raw {
             bridge.write(f.data.into_bytes());
@@ -627,23 +489,37 @@ async fn delivery_task(bridge: Arc<Bridge>, mut rx: mpsc::UnboundedReceiver<Inje
     }
 }
 
-/// Sends `ready` once the child has been quiet for a while since the arming instant (the
-/// start, or an Enter): its prompt is up, or it prints nothing at all.
+/// Sends `ready` once the child has been quiet for `ready_quiet` since the arming instant (the
+/// start, or an Enter): its prompt is up, or it prints nothing at all. That is the engine's
+/// settle gate with `min` = `quiet`; it wakes on the screen's generations, and a re-arm starts
+/// it over.
 async fn ready_task(bridge: Arc<Bridge>, ctl: mpsc::UnboundedSender<Ctl>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    /// Quiet is all that counts: no cap worth the name.
+    const NO_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+    let mut armed = bridge.armed.subscribe();
+    let quiet = bridge.settings.ready_quiet;
     loop {
-        tick.tick().await;
-        let Some(armed_at) = *lock(&bridge.armed) else {
+        let Some(at) = *armed.borrow_and_update() else {
+            if armed.changed().await.is_err() {
+                return;
+            }
             continue;
         };
-        let since = match bridge.term.last_output() {
-            Some(last) if last > armed_at => last,
-            _ => armed_at,
-        };
-        if since.elapsed() >= bridge.settings.ready_quiet {
-            *lock(&bridge.armed) = None;
-            bridge.idle.store(true, Ordering::Release);
-            let _ = ctl.send(Ctl::Ready);
+        tokio::select! {
+            _ = settle_gate(&bridge.term, at, quiet, quiet, NO_LIMIT) => {
+                let fired = bridge.armed.send_if_modified(|a| {
+                    let due = *a == Some(at);
+                    if due {
+                        *a = None;
+                        bridge.idle.store(true, Ordering::Release);
+                    }
+                    due
+                });
+                if fired {
+                    let _ = ctl.send(Ctl::Ready);
+                }
+            }
+            r = armed.changed() => if r.is_err() { return },
         }
     }
 }
@@ -986,7 +862,7 @@ async fn choose_id(c: &Client, wanted: &str, explicit: bool) -> Result<String, S
 
 fn death_log_line(
     id: &str,
-    info: &ExitInfo,
+    info: &ExitStatus,
     duration: Duration,
     restart: bool,
     cmd: &str,
@@ -1019,7 +895,7 @@ fn log_death(line: &str) {
 
 fn died_frame(
     id: &str,
-    info: &ExitInfo,
+    info: &ExitStatus,
     duration: Duration,
     crashes: usize,
     restart: bool,
@@ -1093,6 +969,8 @@ async fn bridge_main(a: AllowArgs) -> i32 {
 
     let (cols, rows) = terminal_size().unwrap_or((80, 24));
     let term = Arc::new(Terminal::new(rows, cols, 0));
+    // Query replies are the real terminal's job (the bytes pass through): the emulator's
+    // would answer twice.
     term.set_answer_queries(false);
     let command_line = argv.join(" ");
     let bridge = Arc::new(Bridge {
@@ -1101,13 +979,13 @@ async fn bridge_main(a: AllowArgs) -> i32 {
         record: a.record,
         cwd: cwd.to_string_lossy().into_owned(),
         term: term.clone(),
-        io: Mutex::new(None),
+        child: watch::Sender::new(None),
         settings: GateSettings::from_env(),
         passthrough: AtomicBool::new(true),
         stopped: AtomicBool::new(false),
         announced: AtomicBool::new(false),
         idle: AtomicBool::new(false),
-        armed: Mutex::new(None),
+        armed: watch::Sender::new(None),
     });
 
     // Register and connect before the command starts, so its first output reaches the daemon.
@@ -1163,27 +1041,27 @@ async fn bridge_main(a: AllowArgs) -> i32 {
                 || k == "CODEX_THREAD_ID"
         })
         .collect();
-    let spec = ChildSpec {
-        argv: argv.clone(),
+    let mut spec = Spec {
+        command: argv[0].clone(),
+        args: argv[1..].to_vec(),
         cwd: cwd.clone(),
+        cols,
+        rows,
         env,
         env_remove,
+        meta: Value::Null,
     };
 
     let guard = RawGuard::enable(term.clone());
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<ChildEvent>();
     let mut generation = 0u64;
     let mut started = Instant::now();
-    match spawn_child(&spec, &bridge, ev_tx.clone(), generation) {
-        Ok(io) => *lock(&bridge.io) = Some(io),
-        Err(e) => {
-            drop(guard);
-            eprintln!("telepty: allow failed: {e}");
-            goodbye(&bridge, &ctl_tx, None, conn).await;
-            return 127;
-        }
+    if let Err(e) = start_child(&mut spec, &bridge, &ev_tx, generation) {
+        drop(guard);
+        eprintln!("telepty: allow failed: {e}");
+        goodbye(&bridge, &ctl_tx, None, conn).await;
+        return 127;
     }
-    bridge.arm_ready();
     start_stdin_thread(bridge.clone());
     tokio::spawn(delivery_task(bridge.clone(), inject_rx));
     tokio::spawn(ready_task(bridge.clone(), ctl_tx.clone()));
@@ -1208,7 +1086,7 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     let mut terminating = 0u32;
     let final_info = loop {
         // Wait for this child to exit (and its output to drain).
-        let mut exited: Option<ExitInfo> = None;
+        let mut exited: Option<ExitStatus> = None;
         let mut eof = false;
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         while !(exited.is_some() && eof) {
@@ -1229,21 +1107,23 @@ async fn bridge_main(a: AllowArgs) -> i32 {
                         let _ = ctl_tx.send(Ctl::Resize);
                     }
                 }
-                _ = next(&mut sigterm) => forward(&bridge, libc::SIGTERM, &mut terminating),
-                _ = next(&mut sighup) => forward(&bridge, libc::SIGHUP, &mut terminating),
-                _ = next(&mut sigint) => forward(&bridge, libc::SIGINT, &mut terminating),
+                _ = next(&mut sigterm) => forward(&bridge, Signal::SIGTERM, &mut terminating),
+                _ = next(&mut sighup) => forward(&bridge, Signal::SIGHUP, &mut terminating),
+                _ = next(&mut sigint) => forward(&bridge, Signal::SIGINT, &mut terminating),
             }
         }
-        let info = exited.unwrap_or(ExitInfo {
+        let info = exited.unwrap_or(ExitStatus {
             code: None,
             signal: None,
         });
-        *lock(&bridge.io) = None;
+        bridge.child.send_replace(None);
         let duration = started.elapsed();
         restarts.retain(|t| t.elapsed() < RESTART_WINDOW);
-        let restart =
-            a.auto_restart && terminating == 0 && !info.clean() && restarts.len() < MAX_RESTARTS;
-        if !info.clean() {
+        let restart = a.auto_restart
+            && terminating == 0
+            && info.code != Some(0)
+            && restarts.len() < MAX_RESTARTS;
+        if info.code != Some(0) {
             crashes += 1;
         }
         let cur = bridge.id();
@@ -1267,14 +1147,10 @@ async fn bridge_main(a: AllowArgs) -> i32 {
         restarts.push(Instant::now());
         generation += 1;
         started = Instant::now();
-        match spawn_child(&spec, &bridge, ev_tx.clone(), generation) {
-            Ok(io) => *lock(&bridge.io) = Some(io),
-            Err(e) => {
-                notice(&format!("cannot restart: {e}"));
-                break (info, duration, crashes);
-            }
+        if let Err(e) = start_child(&mut spec, &bridge, &ev_tx, generation) {
+            notice(&format!("cannot restart: {e}"));
+            break (info, duration, crashes);
         }
-        bridge.arm_ready();
         let _ = ctl_tx.send(Ctl::Frame(json!({
             "type": "session_restarted", "session_id": bridge.id(), "crashCount": crashes,
             "timestamp": util::now_iso(),
@@ -1289,10 +1165,10 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     if titled.remote {
         let _ = tokio::task::spawn_blocking(crate::kitty::restore_window_title_if_kitty).await;
     }
-    info.process_code()
+    process_code(&info)
 }
 
-fn describe_exit(info: &ExitInfo) -> String {
+fn describe_exit(info: &ExitStatus) -> String {
     match (info.code, info.signal) {
         (Some(c), _) => format!("exit code {c}"),
         (None, Some(s)) => util::signal_name(s),
@@ -1301,17 +1177,14 @@ fn describe_exit(info: &ExitInfo) -> String {
 }
 
 /// Pass a termination signal on to the child; a second one kills it.
-fn forward(bridge: &Bridge, sig: i32, count: &mut u32) {
+fn forward(bridge: &Bridge, sig: Signal, count: &mut u32) {
     *count += 1;
-    if let Some(pid) = bridge.child_pid() {
-        signal_child(
-            pid,
-            if *count > 1 && sig != libc::SIGINT {
-                libc::SIGKILL
-            } else {
-                sig
-            },
-        );
+    if let Some(c) = bridge.child.borrow().as_ref() {
+        c.signal(if *count > 1 && sig != Signal::SIGINT {
+            Signal::SIGKILL
+        } else {
+            sig
+        });
     }
 }
 
@@ -1382,20 +1255,10 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let e = |code, signal| ExitInfo { code, signal };
-        assert_eq!(e(Some(3), None).process_code(), 3);
-        assert_eq!(e(None, Some(9)).process_code(), 137);
-        assert_eq!(e(None, None).process_code(), 1);
-        assert!(e(Some(0), None).clean());
-        assert!(!e(None, Some(15)).clean());
-    }
-
-    #[test]
-    fn paste_wrapping() {
-        assert_eq!(paste_wrap("ls", true), b"ls");
-        assert_eq!(paste_wrap("a\nb", false), b"a\nb");
-        assert_eq!(paste_wrap("a\nb", true), b"\x1b[200~a\nb\x1b[201~");
-        assert_eq!(paste_wrap("a\x1b[201~\nb", true), b"\x1b[200~a\nb\x1b[201~");
+        let e = |code, signal| process_code(&ExitStatus { code, signal });
+        assert_eq!(e(Some(3), None), 3);
+        assert_eq!(e(None, Some(9)), 137);
+        assert_eq!(e(None, None), 1);
     }
 
     #[test]
@@ -1449,7 +1312,7 @@ mod tests {
 
     #[test]
     fn death_lines_and_frames() {
-        let info = ExitInfo {
+        let info = ExitStatus {
             code: None,
             signal: Some(libc::SIGTERM),
         };

@@ -482,8 +482,10 @@ pub async fn settle_gate(
     }
 }
 
-fn paste_wrap(term: &Terminal, text: &str) -> Vec<u8> {
-    if (text.contains('\n') || text.contains('\r')) && term.bracketed_paste() {
+/// Text as it is typed: wrapped in bracketed paste when the program enabled DECSET 2004 and the
+/// text has a line break (any `ESC[201~` inside removed first), raw otherwise.
+pub fn paste_wrap(text: &str, bracketed: bool) -> Vec<u8> {
+    if bracketed && (text.contains('\n') || text.contains('\r')) {
         let inner = text.replace("\x1b[201~", "");
         format!("\x1b[200~{inner}\x1b[201~").into_bytes()
     } else {
@@ -517,7 +519,7 @@ async fn write_text(
             let bytes = if msg.raw {
                 msg.text.as_bytes().to_vec()
             } else {
-                paste_wrap(&session.term, &msg.text)
+                paste_wrap(&msg.text, session.term.bracketed_paste())
             };
             pty.write(bytes)
                 .await
@@ -591,5 +593,18 @@ async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
             }
         }
         Kind::Aterm => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paste_wrap;
+
+    #[test]
+    fn paste_wrapping() {
+        assert_eq!(paste_wrap("ls", true), b"ls");
+        assert_eq!(paste_wrap("a\nb", false), b"a\nb");
+        assert_eq!(paste_wrap("a\nb", true), b"\x1b[200~a\nb\x1b[201~");
+        assert_eq!(paste_wrap("a\x1b[201~\nb", true), b"\x1b[200~a\nb\x1b[201~");
     }
 }

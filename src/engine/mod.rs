@@ -5,6 +5,7 @@
 //! persister to write session metadata.
 
 pub mod aterm;
+pub mod child;
 pub mod classifier;
 pub mod error;
 pub mod handoff;

@@ -7,6 +7,9 @@
 //! later engine can replay it. The reader thread also watches the holder's control socket for
 //! the child's exit, and a stop pipe for a clean detach.
 //!
+//! That I/O ([`PtyIo`]) does not care who holds the child: `telepty allow` drives its own child
+//! (`super::child::PtyChild`) with it, tee-ing output to the user's terminal instead of a ring.
+//!
 //! The master is non-blocking. A write first tries `write(2)` from the caller (an async task,
 //! the parser thread): with an empty queue and room in the PTY that is the whole story, and
 //! saves the two thread hops a writer thread costs (measured ~100 µs on a 2-core VM). Whatever
@@ -14,7 +17,7 @@
 //! waits for room with poll(2); later writes queue behind it, so order is kept and no async
 //! task ever blocks on a stuck child.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -150,17 +153,6 @@ fn write_all_blocking(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A new descriptor for the same open PTY master (shares its flags, O_NONBLOCK included).
-fn dup_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC on an open descriptor returns a new one we then own.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `new` was just returned by fcntl and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
 fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     // SAFETY: fcntl F_GETFL/F_SETFL on an open descriptor.
     unsafe {
@@ -183,22 +175,30 @@ pub struct Hooks {
     pub on_holder_lost: Box<dyn FnOnce() + Send>,
 }
 
-/// Handle to a session's PTY. `detach` hands the session back to its holder; dropping the
-/// handle without detaching does the same, less politely (the holder sees the socket close).
-pub struct Pty {
-    pub pid: u32,
-    pub holder_pid: u32,
-    pub socket: std::path::PathBuf,
+/// Where the reader thread puts what it read, before the parser sees it: the holder's ring
+/// (the engine), the user's terminal (`telepty allow`).
+pub type Tee = Box<dyn FnMut(&[u8]) + Send>;
+
+/// The reader's line to a holder: its exit reports, and its going away.
+pub(super) struct HolderLink {
+    control: Arc<OwnedFd>,
+    on_exit: Box<dyn Fn(ExitStatus) + Send>,
+    on_holder_lost: Box<dyn FnOnce() + Send>,
+}
+
+/// The I/O on a PTY master, whoever holds the child: writes (direct, or through the writer
+/// thread), resizes, and the reader → parser pipeline into a [`Terminal`]. Used by the engine
+/// for held sessions ([`Pty`]) and by [`super::child::PtyChild`] for a child of its own.
+/// Dropping it stops the reader (the stop pipe closes).
+pub struct PtyIo {
     master: Arc<OwnedFd>,
     writer: Writer,
-    control: Arc<OwnedFd>,
-    ring: Arc<Ring>,
     stop: Mutex<Option<OwnedFd>>,
     detached: Arc<AtomicBool>,
     reader: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl Pty {
+impl PtyIo {
     /// Write bytes for the child, in order with every other write; returns once they were
     /// written (or failed). Usually that is right away, without leaving the calling task.
     pub async fn write(&self, bytes: Vec<u8>) -> std::io::Result<()> {
@@ -225,6 +225,36 @@ impl Pty {
         get_winsize(self.master.as_raw_fd())
     }
 
+    /// Stop reading (no end-of-output report follows); returns once the reader has stopped.
+    fn stop_reading(&self) {
+        self.detached.store(true, Ordering::Release);
+        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Handle to a session's PTY. `detach` hands the session back to its holder; dropping the
+/// handle without detaching does the same, less politely (the holder sees the socket close).
+pub struct Pty {
+    pub pid: u32,
+    pub holder_pid: u32,
+    pub socket: std::path::PathBuf,
+    io: PtyIo,
+    control: Arc<OwnedFd>,
+    ring: Arc<Ring>,
+}
+
+/// Writes, resizes and the size are the shared [`PtyIo`]'s.
+impl std::ops::Deref for Pty {
+    type Target = PtyIo;
+    fn deref(&self) -> &PtyIo {
+        &self.io
+    }
+}
+
+impl Pty {
     /// Hand the holder the engine's metadata, for the next engine that adopts the session.
     pub fn set_meta(&self, meta: serde_json::Value) {
         if let Err(e) = proto::send(self.control.as_raw_fd(), &ToHolder::SetMeta { meta }, &[]) {
@@ -249,13 +279,7 @@ impl Pty {
     /// Stop reading and hand the session back to its holder, which drains the PTY from now on.
     /// Returns once this engine no longer touches the PTY or the ring.
     pub fn detach(&self) {
-        self.detached.store(true, Ordering::Release);
-        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            drop(stop);
-        }
-        if let Some(t) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
-        }
+        self.io.stop_reading();
         // Closing the control socket (when the last Arc goes) is what tells the holder.
         let _ =
             nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
@@ -327,10 +351,6 @@ pub fn attach(
         control,
         ..
     } = att;
-    let master = Arc::new(master);
-    // One open file description shared with the holder: non-blocking for both.
-    set_nonblocking(master.as_raw_fd())
-        .map_err(|e| format!("cannot make the PTY non-blocking: {e}"))?;
     set_nonblocking(control.as_raw_fd()).map_err(|e| format!("holder socket: {e}"))?;
     let ring = Arc::new(ring);
     if replay {
@@ -347,9 +367,54 @@ pub fn attach(
             nudge_redraw(master.as_raw_fd());
         }
     }
+    let control = Arc::new(control);
+    let Hooks {
+        on_eof,
+        on_exit,
+        on_holder_lost,
+    } = hooks;
+    let tee_ring = ring.clone();
+    let io = start_io(
+        master,
+        terminal,
+        pid,
+        Box::new(move |bytes| tee_ring.append(bytes)),
+        Some(HolderLink {
+            control: control.clone(),
+            on_exit,
+            on_holder_lost,
+        }),
+        on_eof,
+    )?;
+    Ok(Pty {
+        pid,
+        holder_pid,
+        socket,
+        io,
+        control,
+        ring,
+    })
+}
+
+/// Start the writer, reader and parser threads on a master. It is made non-blocking here:
+/// for a held session that is the open file description the holder shares, so for both.
+/// `on_eof` runs once the output has ended and all of it is on `terminal`'s screen (not
+/// after `PtyIo::stop_reading`); `holder`'s hooks run on the reader thread.
+pub(super) fn start_io(
+    master: OwnedFd,
+    terminal: Arc<Terminal>,
+    pid: u32,
+    tee: Tee,
+    holder: Option<HolderLink>,
+    on_eof: Box<dyn FnOnce() + Send>,
+) -> Result<PtyIo, String> {
+    set_nonblocking(master.as_raw_fd())
+        .map_err(|e| format!("cannot make the PTY non-blocking: {e}"))?;
+    let master = Arc::new(master);
     let (wtx, wrx) = mpsc::channel::<Queued>();
     let writer = Writer {
-        fd: Arc::new(dup_fd(master.as_raw_fd()).map_err(|e| e.to_string())?),
+        // A descriptor of its own for the same open PTY master (O_NONBLOCK shared).
+        fd: Arc::new(master.try_clone().map_err(|e| e.to_string())?),
         queued: Arc::new(Mutex::new(0)),
         tx: wtx,
     };
@@ -362,33 +427,17 @@ pub fn attach(
 
     let (stop_r, stop_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let control = Arc::new(control);
     let detached = Arc::new(AtomicBool::new(false));
-    // Reading and parsing run on two threads, so the kernel's PTY buffer is drained while the
-    // emulator parses the previous chunk (measured: 44 -> ~61 MB/s on 2 cores). The bounded
-    // channel keeps memory flat and pushes back on a child that outruns the parser.
+    // Reading and parsing run on two threads, so the kernel's PTY buffer is drained while
+    // the emulator parses the previous chunk (measured: 44 -> ~61 MB/s on 2 cores). The
+    // bounded channel keeps memory flat and pushes back on a child that outruns the parser.
     let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_CHUNKS);
-    let Hooks {
-        on_eof,
-        on_exit,
-        on_holder_lost,
-    } = hooks;
     let reader = {
-        let (master, ring, control) = (master.clone(), ring.clone(), control.clone());
+        let master = master.clone();
         std::thread::Builder::new()
             .name(format!("pty-reader-{pid}"))
             .stack_size(128 * 1024)
-            .spawn(move || {
-                run_reader(
-                    &master,
-                    &ring,
-                    &control,
-                    &stop_r,
-                    ctx,
-                    on_exit,
-                    on_holder_lost,
-                )
-            })
+            .spawn(move || run_reader(&master, tee, holder, &stop_r, ctx))
             .map_err(|e| e.to_string())?
     };
 
@@ -423,39 +472,32 @@ pub fn attach(
         })
         .map_err(|e| e.to_string())?;
 
-    Ok(Pty {
-        pid,
-        holder_pid,
-        socket,
+    Ok(PtyIo {
         master,
         writer,
-        control,
-        ring,
         stop: Mutex::new(Some(stop_w)),
         detached,
         reader: Mutex::new(Some(reader)),
     })
 }
 
-/// The reader thread: PTY output into the ring and the parser; the holder's messages; the stop
-/// pipe. It ends on stop, or once the output has ended and the holder has nothing more to say.
+/// The reader thread: PTY output into the tee and the parser; the holder's messages; the stop
+/// pipe. It ends on stop, or once the output has ended and the holder (if any) has nothing
+/// more to say.
 fn run_reader(
     master: &OwnedFd,
-    ring: &Ring,
-    control: &OwnedFd,
+    mut tee: Tee,
+    mut holder: Option<HolderLink>,
     stop: &OwnedFd,
     ctx: mpsc::SyncSender<Vec<u8>>,
-    on_exit: Box<dyn Fn(ExitStatus) + Send>,
-    on_holder_lost: Box<dyn FnOnce() + Send>,
 ) {
     let mut buf = vec![0u8; READ_BUF];
     let mut ctx = Some(ctx);
-    let mut holder_open = true;
-    let mut on_holder_lost = Some(on_holder_lost);
-    while ctx.is_some() || holder_open {
+    // `holder` is dropped once its socket closed.
+    while ctx.is_some() || holder.is_some() {
         let mut fds = vec![PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
-        let control_idx = holder_open.then(|| {
-            fds.push(PollFd::new(control.as_fd(), PollFlags::POLLIN));
+        let control_idx = holder.as_ref().map(|h| {
+            fds.push(PollFd::new(h.control.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
         let master_idx = ctx.is_some().then(|| {
@@ -485,7 +527,7 @@ fn run_reader(
                         break;
                     }
                     Ok(n) => {
-                        ring.append(&buf[..n]);
+                        tee(&buf[..n]);
                         // An exact-size copy: chunks in flight cost what they hold.
                         let sent = ctx
                             .as_ref()
@@ -505,15 +547,14 @@ fn run_reader(
                 }
             }
         }
-        if control_ready {
-            match proto::recv::<FromHolder>(control.as_raw_fd()) {
-                Ok((FromHolder::Exited(st), _)) => on_exit(st),
+        if let (true, Some(h)) = (control_ready, &holder) {
+            match proto::recv::<FromHolder>(h.control.as_raw_fd()) {
+                Ok((FromHolder::Exited(st), _)) => (h.on_exit)(st),
                 Ok(_) => {}
                 Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => {}
                 Err(_) => {
-                    holder_open = false;
-                    if let Some(f) = on_holder_lost.take() {
-                        f();
+                    if let Some(h) = holder.take() {
+                        (h.on_holder_lost)();
                     }
                 }
             }
@@ -524,6 +565,7 @@ fn run_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::FromRawFd;
 
     /// A non-blocking pipe: (read end, write end).
     fn pipe() -> (OwnedFd, OwnedFd) {

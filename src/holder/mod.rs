@@ -16,6 +16,7 @@ pub mod client;
 pub mod proto;
 pub mod ring;
 pub mod server;
+pub mod spawn;
 
 pub use client::{Attached, HolderError};
 pub use proto::ExitStatus;

@@ -20,14 +20,14 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, UnixAddr, accept4, bind, listen, socket, sockopt,
 };
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::proto::{self, ExitStatus, FromHolder, ToHolder};
 use super::ring::{DEFAULT_CAPACITY, Ring};
+use super::spawn::{self, Started};
 
 /// What to run, as the engine sends it on the holder's stdin.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,7 +132,7 @@ struct Holder {
     /// answers them. If it never comes, the holder starts draining at this deadline.
     first_engine_by: Option<Instant>,
     /// Kept open for the session's life: the engines' descriptors are copies of it.
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+    _master: OwnedFd,
     master_fd: RawFd,
     master_eof: bool,
     ring: Ring,
@@ -162,45 +162,14 @@ fn start(dir: &Path, spec: Spec, ready_w: OwnedFd) -> Result<Holder, ()> {
 
     let hid = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     let sock_path = dir.join(format!("{hid}.sock"));
-    let pty = match native_pty_system().openpty(PtySize {
-        rows: spec.rows,
-        cols: spec.cols,
-        pixel_width: 0,
-        pixel_height: 0,
-    }) {
-        Ok(p) => p,
-        Err(e) => {
-            fail(&mut ready, format!("openpty failed: {e}"));
-            return Err(());
-        }
-    };
-    let mut cmd = CommandBuilder::new(&spec.command);
-    cmd.args(&spec.args);
-    cmd.cwd(&spec.cwd);
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
-    }
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    let child = match pty.slave.spawn_command(cmd) {
-        Ok(c) => c,
+    let Started { master, pid } = match spawn::spawn(&spec) {
+        Ok(s) => s,
         Err(e) => {
             fail(&mut ready, e.to_string());
             return Err(());
         }
     };
-    drop(pty.slave);
-    let Some(pid) = child.process_id() else {
-        fail(&mut ready, "spawned child has no pid".into());
-        return Err(());
-    };
-    // We reap by pid ourselves (to learn the signal number).
-    drop(child);
-    let Some(master_fd) = pty.master.as_raw_fd() else {
-        fail(&mut ready, "the PTY master has no file descriptor".into());
-        return Err(());
-    };
+    let master_fd = master.as_raw_fd();
     if let Err(e) = set_nonblocking(master_fd) {
         fail(&mut ready, format!("cannot make the PTY non-blocking: {e}"));
         return Err(());
@@ -239,7 +208,7 @@ fn start(dir: &Path, spec: Spec, ready_w: OwnedFd) -> Result<Holder, ()> {
         listener,
         conn: None,
         first_engine_by: Some(Instant::now() + Duration::from_secs(10)),
-        _master: pty.master,
+        _master: master,
         master_fd,
         master_eof: false,
         ring,
@@ -457,20 +426,8 @@ impl Holder {
         if self.exit.is_some() {
             return;
         }
-        let st = match waitpid(self.child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => ExitStatus {
-                code: Some(code),
-                signal: None,
-            },
-            Ok(WaitStatus::Signaled(_, sig, _)) => ExitStatus {
-                code: None,
-                signal: Some(sig as i32),
-            },
-            Err(nix::Error::ECHILD) => ExitStatus {
-                code: None,
-                signal: None,
-            },
-            _ => return,
+        let Some(st) = spawn::status_of(waitpid(self.child, Some(WaitPidFlag::WNOHANG))) else {
+            return;
         };
         self.exit = Some(st);
         if let Some((c, _)) = &self.conn {
