@@ -14,10 +14,11 @@ use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
 use super::error::{ApiError, ApiResult, created, json_response, ok};
 use crate::engine::{
-    EngineError, InjectRequest, Kind, RegisterRequest, SpawnRequest, TargetResult, WaitParams,
-    WaitScope, WindowSize,
+    EngineError, InjectRequest, Kind, RegisterOutcome, RegisterRequest, SpawnRequest, TargetResult,
+    WaitParams, WaitScope, WindowSize,
 };
 use crate::util::valid_session_id;
+use crate::wire::response::StateReported;
 
 type St = State<Arc<ApiState>>;
 type Q = Query<HashMap<String, String>>;
@@ -106,9 +107,9 @@ pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
             .trim()
             .parse()
             .map_err(|_| ApiError::invalid("idle_gt must be a number"))?;
-        sessions.retain(|s| s["idleSeconds"].as_f64().is_some_and(|i| i > n));
+        sessions.retain(|s| s.idle_seconds.is_some_and(|i| i as f64 > n));
     }
-    ok(Value::Array(sessions))
+    ok(sessions)
 }
 
 /// Wait until the change is on disk before answering, so what was acknowledged survives even a
@@ -209,11 +210,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         .map_err(|_| EngineError::Internal)??;
     if let Some(policy) = window_size {
         // No viewer can be attached yet, so setting it after the spawn changes no size.
-        if let Some(s) = res
-            .get("session_id")
-            .and_then(Value::as_str)
-            .and_then(|id| st.engine.get_exact(id))
-        {
+        if let Some(s) = st.engine.get_exact(&res.session_id) {
             st.engine.set_window_size(&s, Some(policy))?;
         }
     }
@@ -261,14 +258,13 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     };
     // A recorded session creates its file and writer thread: blocking work, off the runtime.
     let engine = st.engine.clone();
-    let (status, body) = tokio::task::spawn_blocking(move || engine.register(req))
+    let outcome = tokio::task::spawn_blocking(move || engine.register(req))
         .await
         .map_err(|_| EngineError::Internal)??;
     persist_durably(&st).await?;
-    if status == 201 {
-        created(body)
-    } else {
-        ok(body)
+    match outcome {
+        RegisterOutcome::Created(r) => created(r),
+        RegisterOutcome::Reregistered(r) => ok(r),
     }
 }
 
@@ -312,9 +308,12 @@ pub async fn post_state(
     let (s, ev) = st.engine.self_report(&id, &b)?;
     st.engine.emit(ev);
     let stale = st.engine.settings().stale_secs;
-    ok(
-        json!({"success": true, "session_id": s.id(), "transport": s.transport(stale), "semantic": s.semantic()}),
-    )
+    ok(StateReported {
+        success: true,
+        session_id: s.id(),
+        transport: s.transport(stale),
+        semantic: s.semantic(),
+    })
 }
 
 fn opt_str(b: &Value, k: &str) -> Option<String> {
@@ -710,6 +709,7 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
         let res = st.engine.publish(None, b.clone());
         return match res {
             Ok(Some(ev)) => {
+                let ev = ev.to_value();
                 st.relay.relay(ev.clone());
                 ok(
                     json!({"success": true, "delivered": st.engine.bus().client_count(), "event": ev}),
@@ -731,7 +731,7 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
 
 fn emit_all(st: &ApiState, events: Vec<Value>) {
     for e in events {
-        st.engine.emit(e);
+        st.engine.emit(crate::wire::Event::Other(e));
     }
 }
 

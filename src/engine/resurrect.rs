@@ -266,11 +266,7 @@ impl Engine {
                     id: id.to_string(),
                     command: entry.command,
                     args,
-                    cwd: v
-                        .get("cwd")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
+                    cwd: v.cwd,
                 }
             }
             Err(e) => ResurrectOutcome::failed(id, e),

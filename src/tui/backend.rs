@@ -219,11 +219,9 @@ impl Backend {
     /// The session list, ordered by creation.
     pub async fn list(&self) -> Result<Vec<SessionInfo>, String> {
         match self {
-            Backend::Embedded(engine) => Ok(engine
-                .list()
-                .iter()
-                .filter_map(SessionInfo::from_json)
-                .collect()),
+            Backend::Embedded(engine) => {
+                Ok(engine.list().iter().map(SessionInfo::from_view).collect())
+            }
             Backend::Remote(client) => match client.list_sessions().await {
                 Ok(v) => Ok(SessionInfo::list_from_json(&v)),
                 Err(e) => Err(e.to_string()),
