@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::auth::AuthFailure;
 use crate::engine::EngineError;
 use crate::engine::handoff::StoreError;
+use crate::wire::request::BadRequest;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -104,6 +105,15 @@ impl From<EngineError> for ApiError {
         ApiError {
             status: status_of(&e),
             body,
+        }
+    }
+}
+
+impl From<BadRequest> for ApiError {
+    fn from(e: BadRequest) -> Self {
+        match e {
+            BadRequest::Invalid(m) => ApiError::invalid(m),
+            BadRequest::Pattern(m) => ApiError::new(400, "INVALID_PATTERN", m),
         }
     }
 }

@@ -34,9 +34,7 @@ use tokio::sync::{Notify, broadcast};
 
 pub use error::EngineError;
 pub use input::Source;
-pub use ops::{
-    InjectOutcome, InjectRequest, RegisterOutcome, RegisterRequest, SpawnRequest, TargetResult,
-};
+pub use ops::{InjectOutcome, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult};
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};
 pub use session::{ClientFrame, Kind, Session};

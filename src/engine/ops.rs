@@ -12,12 +12,14 @@ use super::session::{Client, ClientFrame, Kind, Meta, PendingReport, Session};
 use super::terminal::Terminal;
 use super::{Engine, keys, tasks};
 use crate::util::{now_iso, valid_session_id};
+use crate::wire::request::InjectRequest;
 use crate::wire::response::{Registration, Spawned, StateView, TargetOk};
 use crate::wire::{self, Event, event as ev};
 
 const CELL_BYTES: usize = 32;
 
-pub struct SpawnRequest {
+/// A spawn as the engine runs it (the HTTP body is `wire::request::SpawnRequest`).
+pub struct SpawnSpec {
     pub id: String,
     pub command: String,
     pub args: Vec<String>,
@@ -50,17 +52,6 @@ pub struct RegisterRequest {
     pub cols: Option<u16>,
     pub rows: Option<u16>,
     pub record: bool,
-}
-
-#[derive(Default, Clone)]
-pub struct InjectRequest {
-    pub prompt: String,
-    pub no_enter: bool,
-    pub from: Option<String>,
-    pub reply_to: Option<String>,
-    pub thread_id: Option<String>,
-    pub reply_expected: bool,
-    pub deliberation_session_id: Option<String>,
 }
 
 /// What `register` did: the API answers 201 for a new session, 200 for an update.
@@ -171,7 +162,7 @@ impl Engine {
         st.scrollback_lines.min(lines)
     }
 
-    pub fn spawn(&self, req: SpawnRequest) -> Result<Spawned, EngineError> {
+    pub fn spawn(&self, req: SpawnSpec) -> Result<Spawned, EngineError> {
         self.check_spawn_id(&req.id)?;
         let cwd = req
             .cwd

@@ -269,7 +269,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
         } => {
             let engine = engine.clone();
             let command = argv.first().cloned().unwrap_or_default();
-            let req = engine::SpawnRequest {
+            let req = engine::SpawnSpec {
                 id: id.clone(),
                 command: command.clone(),
                 args: argv[1.min(argv.len())..].to_vec(),
@@ -310,7 +310,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
 }
 
 async fn inject_embedded(engine: &Engine, id: &str, text: &str, what: &str) -> Outcome {
-    let req = engine::InjectRequest {
+    let req = crate::wire::request::InjectRequest {
         prompt: text.to_string(),
         ..Default::default()
     };
