@@ -398,7 +398,7 @@ fn run_telepty(
 ) -> TeleptyRun {
     rt.block_on(async {
         let id = format!("tput-{n}");
-        let req = telepty::engine::SpawnRequest {
+        let req = telepty::engine::SpawnSpec {
             id: id.clone(),
             command: "cat".into(),
             args: vec![file.display().to_string()],

@@ -18,3 +18,5 @@ pub mod lock;
 pub mod mcp;
 pub mod tui;
 pub mod util;
+/// Serde types of requests, responses and bus events (below the engine).
+pub mod wire;

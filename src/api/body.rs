@@ -60,36 +60,4 @@ impl<S: Send + Sync> FromRequest<S> for AnyJson {
     }
 }
 
-/// Field helpers over a JSON object body.
-pub trait Fields {
-    fn str_field(&self, key: &str) -> Option<String>;
-    fn bool_field(&self, key: &str) -> bool;
-    /// Integer, or a string holding one (spawn's cols/rows).
-    fn int_field(&self, key: &str) -> Option<Result<i64, ()>>;
-    /// `None` when the key is absent, `Some(None)` for an explicit null.
-    fn nullable_str(&self, key: &str) -> Option<Option<String>>;
-}
-
-impl Fields for Value {
-    fn str_field(&self, key: &str) -> Option<String> {
-        self.get(key).and_then(Value::as_str).map(str::to_string)
-    }
-    fn bool_field(&self, key: &str) -> bool {
-        matches!(self.get(key), Some(Value::Bool(true)))
-    }
-    fn int_field(&self, key: &str) -> Option<Result<i64, ()>> {
-        match self.get(key)? {
-            Value::Null => None,
-            Value::Number(n) => Some(n.as_i64().ok_or(())),
-            Value::String(s) => Some(s.trim().parse::<i64>().map_err(|_| ())),
-            _ => Some(Err(())),
-        }
-    }
-    fn nullable_str(&self, key: &str) -> Option<Option<String>> {
-        match self.get(key)? {
-            Value::Null => Some(None),
-            Value::String(s) => Some(Some(s.clone())),
-            other => Some(Some(other.to_string())),
-        }
-    }
-}
+pub use crate::wire::request::Fields;

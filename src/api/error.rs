@@ -1,12 +1,16 @@
-//! Every API error is `{success:false, code, error}` (+extras) with the right status.
+//! Every API error is `{success:false, code, error}` (+extras) with the right status. The
+//! engine's errors are typed; which HTTP status and extra fields each one gets is decided
+//! here, and only here (API.md §1.3).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 use super::auth::AuthFailure;
 use crate::engine::EngineError;
 use crate::engine::handoff::StoreError;
+use crate::wire::request::BadRequest;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -24,17 +28,92 @@ impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
         ApiError::new(400, "INVALID_REQUEST", message)
     }
-    pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.body[key] = value;
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.body[key] = json!(value);
         self
     }
 }
 
+/// The HTTP status of an engine error.
+pub fn status_of(e: &EngineError) -> u16 {
+    use EngineError::*;
+    match e {
+        SessionNotFound { .. } => 404,
+        InvalidSessionId { .. } | InvalidRequest(_) | UnknownKey(_) | InvalidPattern(_) => 400,
+        SessionActive(_) | SessionInUse(_) | Unsupported(_) => 409,
+        SpawnFailed(_) | Internal => 500,
+        Stale => 410,
+        Disconnected { .. } => 503,
+        QueueFull => 429,
+        DeliveryRejected { .. } => 502,
+        // A status from the endpoint means it answered and refused; none, that it was not
+        // reachable at all.
+        DeliveryFailed {
+            delivery_status: Some(_),
+            ..
+        } => 502,
+        DeliveryFailed { .. } => 500,
+        Timeout(_) => 504,
+        PersistFailed(_) => 507,
+    }
+}
+
+/// Extra fields some errors carry on the wire.
+fn extras(e: &EngineError) -> Map<String, Value> {
+    let mut m = Map::new();
+    match e {
+        EngineError::SessionNotFound { requested }
+        | EngineError::InvalidSessionId { requested } => {
+            m.insert("requested".into(), json!(requested));
+        }
+        EngineError::UnknownKey(key) => {
+            m.insert("key".into(), json!(key));
+            m.insert(
+                "valid_keys".into(),
+                json!(crate::engine::keys::valid_keys()),
+            );
+        }
+        EngineError::Disconnected {
+            detail: Some(d), ..
+        } => {
+            m.insert("detail".into(), json!(d));
+        }
+        EngineError::DeliveryRejected { detail, .. } => {
+            m.insert("detail".into(), detail.clone());
+        }
+        EngineError::DeliveryFailed {
+            delivery_status: Some(s),
+            ..
+        } => {
+            m.insert("deliveryStatus".into(), json!(s));
+        }
+        EngineError::PersistFailed(_) => {
+            // The change is live in memory: clients must not retry it as if it failed.
+            m.insert("applied".into(), json!(true));
+        }
+        _ => {}
+    }
+    m
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
+        let mut body = ApiError::new(0, e.code(), e.to_string()).body;
+        if let Value::Object(m) = &mut body {
+            m.extend(extras(&e));
+        }
         ApiError {
-            status: e.status(),
-            body: e.body(),
+            status: status_of(&e),
+            body,
+        }
+    }
+}
+
+impl From<BadRequest> for ApiError {
+    fn from(e: BadRequest) -> Self {
+        match e {
+            BadRequest::Invalid(m) => ApiError::invalid(m),
+            BadRequest::Pattern(m) => ApiError::new(400, "INVALID_PATTERN", m),
         }
     }
 }
@@ -61,7 +140,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     (
         status,
@@ -76,10 +155,10 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 
 pub type ApiResult = Result<Response, ApiError>;
 
-pub fn ok(body: Value) -> ApiResult {
+pub fn ok(body: impl Serialize) -> ApiResult {
     Ok(json_response(StatusCode::OK, &body))
 }
 
-pub fn created(body: Value) -> ApiResult {
+pub fn created(body: impl Serialize) -> ApiResult {
     Ok(json_response(StatusCode::CREATED, &body))
 }

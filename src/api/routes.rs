@@ -14,10 +14,15 @@ use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
 use super::error::{ApiError, ApiResult, created, json_response, ok};
 use crate::engine::{
-    EngineError, InjectRequest, Kind, RegisterRequest, SpawnRequest, TargetResult, WaitParams,
+    EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
     WaitScope, WindowSize,
 };
 use crate::util::valid_session_id;
+use crate::wire::{
+    self,
+    request::InjectRequest,
+    response::{FanOut, Injected, Renamed, StateReported, TargetFailed, TargetOk, Waited},
+};
 
 type St = State<Arc<ApiState>>;
 type Q = Query<HashMap<String, String>>;
@@ -106,9 +111,9 @@ pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
             .trim()
             .parse()
             .map_err(|_| ApiError::invalid("idle_gt must be a number"))?;
-        sessions.retain(|s| s["idleSeconds"].as_f64().is_some_and(|i| i > n));
+        sessions.retain(|s| s.idle_seconds.is_some_and(|i| i as f64 > n));
     }
-    ok(Value::Array(sessions))
+    ok(sessions)
 }
 
 /// Wait until the change is on disk before answering, so what was acknowledged survives even a
@@ -116,16 +121,6 @@ pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
 /// said). A change that could not be saved is answered 507 `PERSIST_FAILED` (`applied:true`).
 async fn persist_durably(st: &ApiState) -> Result<(), ApiError> {
     st.engine.sync_store().await.map_err(ApiError::from)
-}
-
-fn dimension(body: &Value, key: &str, default: u16) -> Result<u16, ApiError> {
-    match body.int_field(key) {
-        None => Ok(default),
-        Some(Ok(n)) if (1..=1000).contains(&n) => Ok(n as u16),
-        _ => Err(ApiError::invalid(format!(
-            "{key} must be an integer between 1 and 1000"
-        ))),
-    }
 }
 
 /// The optional `window_size` field (spawn, resize): `Some(None)` for an explicit null
@@ -146,61 +141,28 @@ fn window_size_field(body: &Value) -> Result<Option<Option<WindowSize>>, ApiErro
 }
 
 pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let id = match b.get("session_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::invalid("session_id is strictly required.")),
-    };
-    st.engine.check_spawn_id(&id)?;
-    let command = match b.str_field("command").filter(|c| !c.trim().is_empty()) {
-        Some(c) => c,
-        None => return Err(ApiError::invalid("command is required")),
-    };
-    let args = match b.get("args") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::invalid("args must be an array of strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(ApiError::invalid("args must be an array of strings")),
-    };
-    let cwd = match b.get("cwd") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(c)) => {
-            let meta = tokio::fs::metadata(c).await;
-            if !std::path::Path::new(c).is_absolute() || !meta.map(|m| m.is_dir()).unwrap_or(false)
-            {
-                return Err(ApiError::invalid(format!(
-                    "cwd does not exist or is not a directory: {c}"
-                )));
-            }
-            Some(c.clone())
+    st.engine
+        .check_spawn_id(&wire::request::SpawnRequest::session_id(&b)?)?;
+    let r = wire::request::SpawnRequest::parse(&b)?;
+    if let Some(c) = &r.cwd {
+        let meta = tokio::fs::metadata(c).await;
+        if !std::path::Path::new(c).is_absolute() || !meta.map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(ApiError::invalid(format!(
+                "cwd does not exist or is not a directory: {c}"
+            )));
         }
-        Some(_) => return Err(ApiError::invalid("cwd must be a string")),
-    };
-    let cols = dimension(&b, "cols", 80)?;
-    let rows = dimension(&b, "rows", 30)?;
-    let prompt_type = match b.str_field("type").as_deref() {
-        None => "AGENT".to_string(),
-        Some(t) if t.eq_ignore_ascii_case("user") => "USER".to_string(),
-        Some(t) if t.eq_ignore_ascii_case("agent") => "AGENT".to_string(),
-        Some(_) => return Err(ApiError::invalid("type must be USER or AGENT")),
-    };
+    }
     let window_size = window_size_field(&b)?.flatten();
     let engine = st.engine.clone();
-    let record = b.bool_field("record");
-    let req = SpawnRequest {
-        id,
-        command,
-        args,
-        cwd,
-        cols,
-        rows,
-        prompt_type,
-        record,
+    let req = SpawnSpec {
+        id: r.session_id,
+        command: r.command,
+        args: r.args,
+        cwd: r.cwd,
+        cols: r.cols.unwrap_or(80),
+        rows: r.rows.unwrap_or(30),
+        prompt_type: r.kind.unwrap_or_else(|| "AGENT".into()),
+        record: r.record,
         env: Vec::new(),
     };
     // fork/exec and PTY setup are blocking syscalls.
@@ -209,11 +171,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         .map_err(|_| EngineError::Internal)??;
     if let Some(policy) = window_size {
         // No viewer can be attached yet, so setting it after the spawn changes no size.
-        if let Some(s) = res
-            .get("session_id")
-            .and_then(Value::as_str)
-            .and_then(|id| st.engine.get_exact(id))
-        {
+        if let Some(s) = st.engine.get_exact(&res.session_id) {
             st.engine.set_window_size(&s, Some(policy))?;
         }
     }
@@ -261,14 +219,13 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     };
     // A recorded session creates its file and writer thread: blocking work, off the runtime.
     let engine = st.engine.clone();
-    let (status, body) = tokio::task::spawn_blocking(move || engine.register(req))
+    let outcome = tokio::task::spawn_blocking(move || engine.register(req))
         .await
         .map_err(|_| EngineError::Internal)??;
     persist_durably(&st).await?;
-    if status == 201 {
-        created(body)
-    } else {
-        ok(body)
+    match outcome {
+        RegisterOutcome::Created(r) => created(r),
+        RegisterOutcome::Reregistered(r) => ok(r),
     }
 }
 
@@ -278,17 +235,18 @@ pub async fn rename(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let id = session_id(p)?;
-    let new_id = match b.get("new_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::invalid("new_id is required")),
-    };
+    let new_id = wire::request::RenameRequest::parse(&b)?.new_id;
     st.engine.resolve(&id)?;
     if !valid_session_id(&new_id) {
         return Err(EngineError::InvalidSessionId { requested: new_id }.into());
     }
     let (old_id, new_id) = st.engine.rename(&id, &new_id)?;
     persist_durably(&st).await?;
-    ok(json!({"success": true, "old_id": old_id, "new_id": new_id}))
+    ok(Renamed {
+        success: true,
+        old_id,
+        new_id,
+    })
 }
 
 pub async fn delete_session(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -312,13 +270,12 @@ pub async fn post_state(
     let (s, ev) = st.engine.self_report(&id, &b)?;
     st.engine.emit(ev);
     let stale = st.engine.settings().stale_secs;
-    ok(
-        json!({"success": true, "session_id": s.id(), "transport": s.transport(stale), "semantic": s.semantic()}),
-    )
-}
-
-fn opt_str(b: &Value, k: &str) -> Option<String> {
-    b.str_field(k).filter(|s| !s.is_empty())
+    ok(StateReported {
+        success: true,
+        session_id: s.id(),
+        transport: s.transport(stale),
+        semantic: s.semantic(),
+    })
 }
 
 pub async fn inject(
@@ -329,91 +286,67 @@ pub async fn inject(
 ) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
-    let Some(prompt) = b.str_field("prompt") else {
-        return Err(ApiError::invalid("prompt is required"));
+    let out = st.engine.inject(&id, InjectRequest::parse(&b)?)?;
+    let mut reply = Injected {
+        success: true,
+        inject_id: out.inject_id.clone(),
+        strategy: "mailbox".into(),
+        submit: out.submit.into(),
+        delivered: None,
     };
-    let req = InjectRequest {
-        prompt,
-        no_enter: b.bool_field("no_enter"),
-        from: opt_str(&b, "from"),
-        reply_to: opt_str(&b, "reply_to"),
-        thread_id: opt_str(&b, "thread_id"),
-        reply_expected: b.bool_field("reply_expected"),
-        deliberation_session_id: opt_str(&b, "deliberation_session_id"),
-    };
-    let out = st.engine.inject(&id, req)?;
     if q.get("wait").map(String::as_str) != Some("delivered") {
-        return ok(
-            json!({"success": true, "inject_id": out.inject_id, "strategy": "mailbox", "submit": out.submit}),
-        );
+        return ok(reply);
     }
     match tokio::time::timeout(Duration::from_secs(30), out.done).await {
-        Ok(Ok(Ok(d))) => ok(json!({
-            "success": true, "inject_id": out.inject_id, "strategy": "mailbox",
-            "submit": if d.submitted { "sent" } else { "skipped" }, "delivered": true,
-        })),
-        Ok(Ok(Err(e))) => Err(ApiError::from(e).with("inject_id", json!(out.inject_id))),
+        Ok(Ok(Ok(d))) => {
+            reply.submit = if d.submitted { "sent" } else { "skipped" }.into();
+            reply.delivered = Some(true);
+            ok(reply)
+        }
+        Ok(Ok(Err(e))) => Err(ApiError::from(e).with("inject_id", out.inject_id)),
         Ok(Err(_)) => Err(
             ApiError::from(EngineError::disconnected("Session is closing."))
-                .with("inject_id", json!(out.inject_id)),
+                .with("inject_id", out.inject_id),
         ),
         Err(_) => Err(
             ApiError::new(504, "TIMEOUT", "Delivery did not complete within 30 s.")
-                .with("inject_id", json!(out.inject_id))
-                .with("queued", json!(true)),
+                .with("inject_id", out.inject_id)
+                .with("queued", true),
         ),
     }
 }
 
-fn results_json(results: Vec<TargetResult>, strategy: &str, submit_all: bool) -> Value {
-    let mut ok_list = Vec::new();
-    let mut failed = Vec::new();
+fn fan_out(results: Vec<TargetResult>, strategy: &str, submit_all: bool) -> FanOut {
+    let mut out = FanOut {
+        success: true,
+        ..Default::default()
+    };
     for r in results {
         match r {
-            TargetResult::Ok(id) => ok_list.push(json!({"id": id, "strategy": strategy})),
-            TargetResult::Failed { id, code, error } => {
-                if submit_all {
-                    failed.push(
-                        json!({"id": id, "strategy": strategy, "code": code, "error": error}),
-                    );
-                } else {
-                    failed.push(json!({"id": id, "code": code, "error": error}));
-                }
-            }
+            TargetResult::Ok(id) => out.results.successful.push(TargetOk {
+                id,
+                strategy: strategy.into(),
+            }),
+            TargetResult::Failed { id, code, error } => out.results.failed.push(TargetFailed {
+                id,
+                strategy: submit_all.then(|| strategy.to_string()),
+                code: code.into(),
+                error,
+            }),
         }
     }
-    json!({"success": true, "results": {"successful": ok_list, "failed": failed}})
-}
-
-fn nonempty_prompt(b: &Value) -> Result<String, ApiError> {
-    b.str_field("prompt")
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::invalid("prompt is required"))
+    out
 }
 
 pub async fn multicast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let prompt = nonempty_prompt(&b)?;
-    let Some(Value::Array(ids)) = b.get("session_ids") else {
-        return Err(ApiError::invalid("session_ids must be an array"));
-    };
-    let ids: Vec<String> = ids
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string())
-        })
-        .collect();
-    ok(results_json(
-        st.engine.multicast(&ids, &prompt),
-        "mailbox",
-        false,
-    ))
+    let r = wire::request::MulticastRequest::parse(&b)?;
+    let results = st.engine.multicast(&r.session_ids, &r.prompt);
+    ok(fan_out(results, "mailbox", false))
 }
 
 pub async fn broadcast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let prompt = nonempty_prompt(&b)?;
-    ok(results_json(st.engine.broadcast(&prompt), "mailbox", false))
+    let r = wire::request::BroadcastRequest::parse(&b)?;
+    ok(fan_out(st.engine.broadcast(&r.prompt), "mailbox", false))
 }
 
 pub async fn submit(
@@ -439,14 +372,14 @@ pub async fn submit(
         )) => Err(e.into()),
         Err((_, attempts)) => Err(
             ApiError::new(503, "DISCONNECTED", "Submit failed via pty_cr")
-                .with("strategy", json!("pty_cr"))
-                .with("attempts", json!(attempts)),
+                .with("strategy", "pty_cr")
+                .with("attempts", attempts),
         ),
     }
 }
 
 pub async fn submit_all(State(st): St) -> ApiResult {
-    ok(results_json(st.engine.submit_all(), "pty_cr", true))
+    ok(fan_out(st.engine.submit_all(), "pty_cr", true))
 }
 
 pub async fn screen(
@@ -519,65 +452,40 @@ pub async fn wait(
             EngineError::Unsupported("aterm sessions have no screen to wait on.".into()).into(),
         );
     }
-    let pattern = match b.get("pattern") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(p)) if p.is_empty() => None,
-        Some(Value::String(p)) => Some(
+    let w = wire::request::WaitRequest::parse(&b)?;
+    let pattern = match &w.pattern {
+        Some(p) => Some(
             regex::Regex::new(p)
                 .map_err(|e| EngineError::InvalidPattern(format!("Invalid pattern: {e}")))?,
         ),
-        Some(_) => {
-            return Err(EngineError::InvalidPattern(
-                "Invalid pattern: pattern must be a string".into(),
-            )
-            .into());
-        }
-    };
-    let num = |k: &str, dflt: u64| match b.int_field(k) {
-        Some(Ok(n)) if n >= 0 => Ok(n as u64),
-        None => Ok(dflt),
-        _ => Err(ApiError::invalid(format!(
-            "{k} must be a non-negative integer"
-        ))),
-    };
-    let settle_ms = num("settle_ms", 300)?;
-    let timeout_ms = num("timeout_ms", 10_000)?.min(300_000);
-    let since_generation = match b.int_field("since_generation") {
         None => None,
-        Some(Ok(n)) if n >= 0 => Some(n as u64),
-        _ => {
-            return Err(ApiError::invalid(
-                "since_generation must be a non-negative integer",
-            ));
-        }
     };
-    let scope = match b.str_field("scope").as_deref() {
-        None | Some("screen") => WaitScope::Screen,
+    let scope = match w.scope.as_deref() {
         Some("stream") => WaitScope::Stream,
-        Some(_) => return Err(ApiError::invalid("scope must be screen or stream")),
+        _ => WaitScope::Screen,
     };
-    let include_screen = !matches!(b.get("include_screen"), Some(Value::Bool(false)));
     let r = st
         .engine
         .wait(
             &s,
             WaitParams {
                 pattern,
-                settle_ms,
-                timeout_ms,
-                since_generation,
+                settle_ms: w.settle_ms.unwrap_or(300),
+                timeout_ms: w.timeout_ms.unwrap_or(10_000).min(300_000),
+                since_generation: w.since_generation,
                 scope,
             },
         )
         .await;
-    let mut v = json!({
-        "matched": r.matched, "match": r.matched_text, "timed_out": r.timed_out,
-        "exited": r.exited, "settled": r.settled, "generation": r.generation,
-    });
-    if include_screen {
-        v["screen"] = json!(s.term.text_rows().join("\n"));
-    }
-    ok(v)
+    ok(Waited {
+        matched: r.matched,
+        matched_text: r.matched_text,
+        timed_out: r.timed_out,
+        exited: r.exited,
+        settled: r.settled,
+        generation: r.generation,
+        screen: (w.include_screen != Some(false)).then(|| s.term.text_rows().join("\n")),
+    })
 }
 
 pub async fn keys(
@@ -587,17 +495,7 @@ pub async fn keys(
 ) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
-    let names: Vec<String> = match b.get("keys") {
-        Some(Value::Array(a)) if !a.is_empty() && a.len() <= 64 => a
-            .iter()
-            .map(|k| {
-                k.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::invalid("keys must be an array of 1-64 key names"))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(ApiError::invalid("keys must be an array of 1-64 key names")),
-    };
+    let names = wire::request::KeysRequest::parse(&b)?.keys;
     let (sid, count) = st.engine.keys(&id, &names)?;
     ok(json!({"success": true, "session_id": sid, "count": count}))
 }
@@ -609,13 +507,6 @@ pub async fn resize(
 ) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
-    let dim = |k: &str| match b.get(k) {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .filter(|n| (1..=1000).contains(n))
-            .map(|n| n as u16),
-        _ => None,
-    };
     // Extension: `window_size` alone changes the session's policy; with cols/rows, both.
     let policy = window_size_field(&b)?;
     let sizes_given = b.get("cols").is_some() || b.get("rows").is_some();
@@ -626,7 +517,7 @@ pub async fn resize(
             json!({"success": true, "session_id": s.id(), "window_size": policy.map(|p| p.as_str())}),
         );
     }
-    let (Some(cols), Some(rows)) = (dim("cols"), dim("rows")) else {
+    let Some((cols, rows)) = wire::request::ResizeRequest::parse(&b)? else {
         return Err(ApiError::invalid(
             "cols and rows must be integers between 1 and 1000",
         ));
@@ -710,6 +601,7 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
         let res = st.engine.publish(None, b.clone());
         return match res {
             Ok(Some(ev)) => {
+                let ev = ev.to_value();
                 st.relay.relay(ev.clone());
                 ok(
                     json!({"success": true, "delivered": st.engine.bus().client_count(), "event": ev}),
@@ -731,7 +623,7 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
 
 fn emit_all(st: &ApiState, events: Vec<Value>) {
     for e in events {
-        st.engine.emit(e);
+        st.engine.emit(crate::wire::Event::Other(e));
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn session_get(
     let id = session_id(p)?;
     if !is_upgrade(&req) {
         let s = st.engine.resolve(&id)?;
-        return ok(st.engine.view(&s, Some(&id)));
+        return ok(json!(st.engine.view(&s, Some(&id))));
     }
     let owner = query_flag(&req, "owner");
     let snapshot = query_flag(&req, "snapshot");
@@ -263,7 +263,7 @@ async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
                 let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
                 if !v.is_object() { continue }
                 match engine.publish(Some(conn_id), v.clone()) {
-                    Ok(Some(ev)) => st.relay.relay(ev),
+                    Ok(Some(ev)) => st.relay.relay(ev.to_value()),
                     Ok(None) => st.relay.relay(v),
                     Err(_) => {} // invalid state reports are dropped silently
                 }

@@ -499,6 +499,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
                 from: orchestrator.as_deref().map(|o| target.sender(o, port)),
                 reply_to: None,
                 thread_id: Some(thread_id.clone()),
+                ..Default::default()
             };
             pc.inject(&target.id, &req, false)
                 .await

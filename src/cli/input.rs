@@ -70,6 +70,7 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
             .map(|f| target.sender(&f, port)),
         reply_to: a.reply_to.map(|r| target.sender(&r, port)),
         thread_id: a.thread_id,
+        ..Default::default()
     };
     let resp = client
         .inject(&target.id, &req, a.wait)

@@ -114,26 +114,7 @@ pub fn short_duration(secs: Option<u64>) -> String {
     }
 }
 
-/// Cut to `max` characters with a trailing `…`, and show control characters as escapes.
-pub fn shorten(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    if out.chars().count() > max {
-        let mut cut: String = out.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    } else {
-        out
-    }
-}
+pub use crate::wire::describe::shorten;
 
 /// Replace the home directory prefix by `~`.
 pub fn tilde(path: &str, home: Option<&str>) -> String {

@@ -72,6 +72,7 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
         from: Some(target.sender(&own_id, port)),
         reply_to: None,
         thread_id: None,
+        ..Default::default()
     };
     let resp = tc
         .inject(&target.id, &req, false)

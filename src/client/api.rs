@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::addr::encode_component;
 use super::error::tidy_reason;
@@ -20,38 +20,10 @@ pub const WAIT_GRACE: Duration = Duration::from_secs(5);
 pub const WAIT_DEFAULT_MS: u64 = 10_000;
 pub const WAIT_MAX_MS: u64 = 300_000;
 
-/// Body of `POST /api/sessions/spawn`.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SpawnRequest {
-    pub session_id: String,
-    pub command: String,
-    pub args: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cols: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows: Option<u16>,
-    /// `AGENT` or `USER`
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub record: bool,
-}
-
-/// Body of `POST /api/sessions/:id/inject`.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct InjectRequest {
-    pub prompt: String,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub no_enter: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thread_id: Option<String>,
-}
+use crate::wire::request::{
+    BroadcastRequest, KeysRequest, MulticastRequest, RenameRequest, ResizeRequest,
+};
+pub use crate::wire::request::{InjectRequest, SpawnRequest, WaitRequest};
 
 /// Query of `GET /api/sessions/:id/screen`.
 #[derive(Clone, Debug, Default)]
@@ -62,29 +34,28 @@ pub struct ScreenQuery {
     pub format: Option<String>,
 }
 
-/// Body of `POST /api/sessions/:id/wait`.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WaitRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settle_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since_generation: Option<u64>,
-    /// `screen` or `stream`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub include_screen: Option<bool>,
-}
-
 /// A client of one daemon. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
     http: HttpClient,
     addr: DaemonAddr,
+}
+
+/// `{}`: the body of submit and submit-all.
+#[derive(Serialize)]
+struct Empty {}
+
+/// `POST /api/sessions/resurrect`.
+#[derive(Serialize)]
+struct ResurrectRequest {
+    ids: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    forget: bool,
+}
+
+/// A typed request body as JSON (serialising these types cannot fail).
+fn to_body(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 fn session_path(id: &str, rest: &str) -> String {
@@ -175,8 +146,8 @@ impl Client {
         self.request("GET", path, None, REQUEST_TIMEOUT).await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.request("POST", path, Some(body), REQUEST_TIMEOUT)
+    async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
+        self.request("POST", path, Some(&to_body(body)), REQUEST_TIMEOUT)
             .await
     }
 
@@ -221,7 +192,7 @@ impl Client {
 
     /// `POST /api/sessions/spawn` → `{session_id, command, cwd}`.
     pub async fn spawn(&self, req: &SpawnRequest) -> Result<Value, ClientError> {
-        self.post("/api/sessions/spawn", &json!(req)).await
+        self.post("/api/sessions/spawn", req).await
     }
 
     /// `POST /api/sessions/register` (body as in §4).
@@ -234,7 +205,9 @@ impl Client {
         self.request(
             "PATCH",
             &session_path(id, ""),
-            Some(&json!({ "new_id": new_id })),
+            Some(&to_body(&RenameRequest {
+                new_id: new_id.into(),
+            })),
             REQUEST_TIMEOUT,
         )
         .await
@@ -248,10 +221,10 @@ impl Client {
     /// `POST /api/sessions/resurrect` (extension) → `{success, results:[…]}`. Empty `ids`:
     /// every lost session. Each is a spawn, so this may take longer than one request.
     pub async fn resurrect(&self, ids: &[String], forget: bool) -> Result<Value, ClientError> {
-        let mut body = json!({ "ids": ids });
-        if forget {
-            body["forget"] = json!(true);
-        }
+        let body = to_body(&ResurrectRequest {
+            ids: ids.to_vec(),
+            forget,
+        });
         self.request(
             "POST",
             "/api/sessions/resurrect",
@@ -278,34 +251,39 @@ impl Client {
     ) -> Result<Value, ClientError> {
         if wait_delivered {
             let path = session_path(id, "/inject?wait=delivered");
-            self.request("POST", &path, Some(&json!(req)), INJECT_WAIT_TIMEOUT)
+            self.request("POST", &path, Some(&to_body(req)), INJECT_WAIT_TIMEOUT)
                 .await
         } else {
-            self.post(&session_path(id, "/inject"), &json!(req)).await
+            self.post(&session_path(id, "/inject"), req).await
         }
     }
 
     /// `POST /api/sessions/:id/submit` (one Enter, no retries).
     pub async fn submit(&self, id: &str) -> Result<Value, ClientError> {
-        self.post(&session_path(id, "/submit"), &json!({})).await
+        self.post(&session_path(id, "/submit"), &Empty {}).await
     }
 
     /// `POST /api/sessions/submit-all`.
     pub async fn submit_all(&self) -> Result<Value, ClientError> {
-        self.post("/api/sessions/submit-all", &json!({})).await
+        self.post("/api/sessions/submit-all", &Empty {}).await
     }
 
     /// `POST /api/sessions/:id/keys`.
     pub async fn keys(&self, id: &str, keys: &[String]) -> Result<Value, ClientError> {
-        self.post(&session_path(id, "/keys"), &json!({ "keys": keys }))
-            .await
+        let body = KeysRequest {
+            keys: keys.to_vec(),
+        };
+        self.post(&session_path(id, "/keys"), &body).await
     }
 
     /// `POST /api/sessions/:id/resize`.
     pub async fn resize(&self, id: &str, cols: u16, rows: u16) -> Result<Value, ClientError> {
         self.post(
             &session_path(id, "/resize"),
-            &json!({ "cols": cols, "rows": rows }),
+            &ResizeRequest {
+                cols: Some(cols),
+                rows: Some(rows),
+            },
         )
         .await
     }
@@ -314,7 +292,10 @@ impl Client {
     pub async fn multicast(&self, ids: &[String], prompt: &str) -> Result<Value, ClientError> {
         self.post(
             "/api/sessions/multicast/inject",
-            &json!({ "session_ids": ids, "prompt": prompt }),
+            &MulticastRequest {
+                session_ids: ids.to_vec(),
+                prompt: prompt.into(),
+            },
         )
         .await
     }
@@ -323,7 +304,9 @@ impl Client {
     pub async fn broadcast(&self, prompt: &str) -> Result<Value, ClientError> {
         self.post(
             "/api/sessions/broadcast/inject",
-            &json!({ "prompt": prompt }),
+            &BroadcastRequest {
+                prompt: prompt.into(),
+            },
         )
         .await
     }
@@ -357,7 +340,7 @@ impl Client {
         self.request(
             "POST",
             &session_path(id, "/wait"),
-            Some(&json!(req)),
+            Some(&to_body(req)),
             timeout,
         )
         .await
@@ -374,6 +357,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn request_bodies_skip_unset_fields() {

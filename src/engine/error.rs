@@ -1,7 +1,7 @@
-//! The engine's typed errors. Each maps to one wire error of API.md §1.3; the API layer only
-//! serialises them.
+//! The engine's typed errors. Each has the wire `code` of API.md §1.3 (bus events carry it
+//! too); the HTTP status and extra fields are the API's to choose (src/api/error.rs).
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::util::INVALID_ID_MESSAGE;
 
@@ -65,31 +65,6 @@ impl EngineError {
         }
     }
 
-    pub fn status(&self) -> u16 {
-        use EngineError::*;
-        match self {
-            SessionNotFound { .. } => 404,
-            InvalidSessionId { .. } | InvalidRequest(_) | UnknownKey(_) | InvalidPattern(_) => 400,
-            SessionActive(_) | SessionInUse(_) | Unsupported(_) => 409,
-            SpawnFailed(_) | Internal => 500,
-            Stale => 410,
-            Disconnected { .. } => 503,
-            QueueFull => 429,
-            DeliveryRejected { .. } => 502,
-            DeliveryFailed {
-                delivery_status, ..
-            } => {
-                if delivery_status.is_some() {
-                    502
-                } else {
-                    500
-                }
-            }
-            Timeout(_) => 504,
-            PersistFailed(_) => 507,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         use EngineError::*;
         match self {
@@ -110,50 +85,5 @@ impl EngineError {
             PersistFailed(_) => "PERSIST_FAILED",
             Internal => "INTERNAL",
         }
-    }
-
-    /// Extra fields some errors carry on the wire.
-    pub fn extras(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        match self {
-            EngineError::SessionNotFound { requested }
-            | EngineError::InvalidSessionId { requested } => {
-                m.insert("requested".into(), json!(requested));
-            }
-            EngineError::UnknownKey(key) => {
-                m.insert("key".into(), json!(key));
-                m.insert("valid_keys".into(), json!(super::keys::valid_keys()));
-            }
-            EngineError::Disconnected {
-                detail: Some(d), ..
-            } => {
-                m.insert("detail".into(), json!(d));
-            }
-            EngineError::DeliveryRejected { detail, .. } => {
-                m.insert("detail".into(), detail.clone());
-            }
-            EngineError::DeliveryFailed {
-                delivery_status: Some(s),
-                ..
-            } => {
-                m.insert("deliveryStatus".into(), json!(s));
-            }
-            EngineError::PersistFailed(_) => {
-                // The change is live in memory: clients must not retry it as if it failed.
-                m.insert("applied".into(), json!(true));
-            }
-            _ => {}
-        }
-        m
-    }
-
-    /// The whole JSON error body.
-    pub fn body(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("success".into(), json!(false));
-        m.insert("code".into(), json!(self.code()));
-        m.insert("error".into(), json!(self.to_string()));
-        m.extend(self.extras());
-        Value::Object(m)
     }
 }

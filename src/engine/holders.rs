@@ -242,9 +242,11 @@ impl Engine {
         }
         self.start_delivery(&session);
         self.shared.emit_envelope(
-            "session_adopt",
             Some(&session),
-            json!({"pid": pid, "exit_code": exit.and_then(|e| e.code)}),
+            crate::wire::event::SessionAdopt {
+                pid,
+                exit_code: exit.and_then(|e| e.code),
+            },
         );
         true
     }

@@ -18,6 +18,7 @@ use super::session::{Kind, Session};
 use super::terminal::Terminal;
 use super::{Shared, aterm};
 use crate::util::unix_secs;
+use crate::wire::event as ev;
 
 pub const MAX_QUEUED: usize = 1024;
 const MAX_ATTEMPTS: u32 = 3;
@@ -360,9 +361,11 @@ async fn deliver(
                 Ok(()) => break,
                 Err(e) => {
                     shared.emit_envelope(
-                        "mailbox_delivery_failed",
                         Some(session),
-                        json!({"msg_id": msg.msg_id, "error": e.to_string()}),
+                        ev::MailboxDeliveryFailed {
+                            msg_id: msg.msg_id.clone(),
+                            error: e.to_string(),
+                        },
                     );
                     if attempt >= MAX_ATTEMPTS || session.meta().closing {
                         session.queue.set_state(
@@ -386,9 +389,10 @@ async fn deliver(
         }
         session.meta().last_activity_at = Some(SystemTime::now());
         shared.emit_envelope(
-            "mailbox_delivered",
             Some(session),
-            json!({"msg_id": msg.msg_id}),
+            ev::MailboxDelivered {
+                msg_id: msg.msg_id.clone(),
+            },
         );
     }
     session.queue.set_state(&msg.msg_id, "acked", attempt, None);

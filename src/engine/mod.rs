@@ -30,12 +30,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
 pub use error::EngineError;
 pub use input::Source;
-pub use ops::{InjectOutcome, InjectRequest, RegisterRequest, SpawnRequest, TargetResult};
+pub use ops::{InjectOutcome, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult};
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};
 pub use session::{ClientFrame, Kind, Session};
@@ -44,6 +44,11 @@ pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
 use crate::util::{now_iso, valid_session_id};
+use crate::wire::{
+    self, Event,
+    event::{Envelope, FailedOrigin, InjectFailed, Payload},
+    session::SessionView,
+};
 use classifier::Classifier;
 use handoff::Coordination;
 
@@ -183,45 +188,25 @@ impl Shared {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    pub(crate) fn emit(&self, value: Value) {
-        self.bus.send(None, value);
+    pub(crate) fn emit(&self, event: Event) {
+        self.bus.send(None, event.to_value());
     }
 
-    /// Envelope events (API.md §12): `{type, event_type, sender, session_id, timestamp,
-    /// transport, semantic}` plus extras.
-    pub(crate) fn envelope(
-        &self,
-        ty: &str,
-        session: Option<&Session>,
-        id: Option<&str>,
-        extras: Value,
-    ) -> Value {
-        let mut m = Map::new();
-        m.insert("type".into(), json!(ty));
-        m.insert("event_type".into(), json!(ty));
-        m.insert("sender".into(), json!("daemon"));
-        let sid = session.map(|s| s.id()).or_else(|| id.map(str::to_string));
-        m.insert("session_id".into(), json!(sid));
-        m.insert("timestamp".into(), json!(now_iso()));
-        m.insert(
-            "transport".into(),
-            session
-                .map(|s| s.transport(self.settings.stale_secs))
-                .unwrap_or(Value::Null),
-        );
-        m.insert(
-            "semantic".into(),
-            session.map(|s| s.semantic()).unwrap_or(Value::Null),
-        );
-        if let Value::Object(x) = extras {
-            m.extend(x);
+    /// The envelope of API.md §12 for `session` (or an unknown session's `id`): `transport`
+    /// and `semantic` are null when the session is unknown.
+    pub(crate) fn envelope(&self, session: Option<&Session>, id: Option<&str>) -> Envelope {
+        Envelope {
+            event_type: String::new(),
+            sender: wire::event::DAEMON.into(),
+            session_id: session.map(|s| s.id()).or_else(|| id.map(str::to_string)),
+            timestamp: now_iso(),
+            transport: session.map(|s| s.transport(self.settings.stale_secs)),
+            semantic: session.and_then(|s| s.meta().semantic.clone()),
         }
-        Value::Object(m)
     }
 
-    pub(crate) fn emit_envelope(&self, ty: &str, session: Option<&Session>, extras: Value) {
-        let v = self.envelope(ty, session, None, extras);
-        self.emit(v);
+    pub(crate) fn emit_envelope<P: Payload>(&self, session: Option<&Session>, payload: P) {
+        self.emit(Event::envelope(self.envelope(session, None), payload));
     }
 
     pub(crate) fn emit_inject_failed(
@@ -232,22 +217,21 @@ impl Shared {
         err: &EngineError,
         phase: &str,
     ) {
-        let v = self.envelope(
-            "inject_failed",
+        self.emit_envelope(
             Some(session),
-            None,
-            json!({
-                "target_agent": target,
-                "code": err.code(),
-                "error": err.to_string(),
-                "phase": phase,
-                "source": msg.source.as_str(),
-                "inject_id": msg.inject_id,
-                "from": msg.from,
-                "reply_to": msg.reply_to,
-            }),
+            InjectFailed {
+                target_agent: target.to_string(),
+                code: err.code().into(),
+                error: err.to_string(),
+                phase: Some(phase.into()),
+                source: msg.source.as_str().into(),
+                inject_id: msg.inject_id.clone(),
+                origin: FailedOrigin::Sender {
+                    from: msg.from.clone(),
+                    reply_to: msg.reply_to.clone(),
+                },
+            },
         );
-        self.emit(v);
     }
 
     /// Run `fut` as one of the engine's tasks: tracked, and cancelled by `Engine::shutdown`.
@@ -360,7 +344,7 @@ impl Engine {
         self.shared.registry().aliases_of(id)
     }
 
-    pub fn view(&self, s: &Session, detail: Option<&str>) -> Value {
+    pub fn view(&self, s: &Session, detail: Option<&str>) -> SessionView {
         let aliases = self.aliases_of(&s.id());
         let mut v = s.view(
             &self.shared.settings.machine_id,
@@ -369,12 +353,12 @@ impl Engine {
             detail,
         );
         if s.kind == Kind::Spawned {
-            v["sizing"] = self.sizing_view(s);
+            v.sizing = Some(self.sizing_view(s));
         }
         v
     }
 
-    pub fn list(&self) -> Vec<Value> {
+    pub fn list(&self) -> Vec<SessionView> {
         self.sessions().iter().map(|s| self.view(s, None)).collect()
     }
 
@@ -390,8 +374,8 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn emit(&self, value: Value) {
-        self.shared.emit(value);
+    pub fn emit(&self, event: Event) {
+        self.shared.emit(event);
     }
 
     /// A fresh id for a bus or session connection.

@@ -12,10 +12,14 @@ use super::session::{Client, ClientFrame, Kind, Meta, PendingReport, Session};
 use super::terminal::Terminal;
 use super::{Engine, keys, tasks};
 use crate::util::{now_iso, valid_session_id};
+use crate::wire::request::InjectRequest;
+use crate::wire::response::{Registration, Spawned, StateView, TargetOk};
+use crate::wire::{self, Event, event as ev};
 
 const CELL_BYTES: usize = 32;
 
-pub struct SpawnRequest {
+/// A spawn as the engine runs it (the HTTP body is `wire::request::SpawnRequest`).
+pub struct SpawnSpec {
     pub id: String,
     pub command: String,
     pub args: Vec<String>,
@@ -50,15 +54,10 @@ pub struct RegisterRequest {
     pub record: bool,
 }
 
-#[derive(Default, Clone)]
-pub struct InjectRequest {
-    pub prompt: String,
-    pub no_enter: bool,
-    pub from: Option<String>,
-    pub reply_to: Option<String>,
-    pub thread_id: Option<String>,
-    pub reply_expected: bool,
-    pub deliberation_session_id: Option<String>,
+/// What `register` did: the API answers 201 for a new session, 200 for an update.
+pub enum RegisterOutcome {
+    Created(Registration),
+    Reregistered(Registration),
 }
 
 pub struct InjectOutcome {
@@ -163,7 +162,7 @@ impl Engine {
         st.scrollback_lines.min(lines)
     }
 
-    pub fn spawn(&self, req: SpawnRequest) -> Result<Value, EngineError> {
+    pub fn spawn(&self, req: SpawnSpec) -> Result<Spawned, EngineError> {
         self.check_spawn_id(&req.id)?;
         let cwd = req
             .cwd
@@ -252,20 +251,27 @@ impl Engine {
             reg.sessions.insert(req.id.clone(), s.clone());
         }
         self.start_delivery(&s);
-        self.shared.emit(json!({
-            "type": "session_spawn", "sender": "daemon", "session_id": req.id,
-            "command": req.command, "cwd": cwd, "timestamp": now_iso(),
+        self.shared.emit(Event::SessionSpawn(ev::SessionCreated {
+            sender: ev::DAEMON.into(),
+            session_id: req.id.clone(),
+            command: req.command.clone(),
+            cwd: cwd.clone(),
+            timestamp: now_iso(),
         }));
         // After session_spawn, so the bus tells the story in order.
         if let Some((pid, st)) = early_exit {
             let _ = self.shared.exits.send((pid, Some(st)));
         }
         self.shared.request_persist();
-        Ok(json!({"session_id": req.id, "command": req.command, "cwd": cwd}))
+        Ok(Spawned {
+            session_id: req.id,
+            command: req.command,
+            cwd,
+        })
     }
 
-    /// `POST /api/sessions/register`: (status, body).
-    pub fn register(&self, req: RegisterRequest) -> Result<(u16, Value), EngineError> {
+    /// `POST /api/sessions/register`: a new session, or an update of the live one.
+    pub fn register(&self, req: RegisterRequest) -> Result<RegisterOutcome, EngineError> {
         if !valid_session_id(&req.id) {
             return Err(EngineError::InvalidSessionId { requested: req.id });
         }
@@ -308,8 +314,13 @@ impl Engine {
                             m.last_connected_at = Some(SystemTime::now());
                         }
                     }
-                    json!({"session_id": req.id, "type": s.kind.as_str(), "command": m.command,
-                           "cwd": m.cwd, "reregistered": true})
+                    Registration {
+                        session_id: req.id.clone(),
+                        kind: s.kind.as_str().into(),
+                        command: m.command.clone(),
+                        cwd: m.cwd.clone(),
+                        reregistered: true,
+                    }
                 };
                 if s.kind == Kind::Wrapped {
                     if let (Some(c), Some(r)) = (req.cols, req.rows) {
@@ -317,7 +328,7 @@ impl Engine {
                     }
                 }
                 self.shared.request_persist();
-                return Ok((200, body));
+                return Ok(RegisterOutcome::Reregistered(body));
             }
         }
         let kind = if req.aterm {
@@ -384,21 +395,31 @@ impl Engine {
             old
         };
         self.start_delivery(&s);
-        self.shared.emit(json!({
-            "type": "session_register", "sender": "daemon", "session_id": req.id,
-            "command": command, "cwd": cwd, "timestamp": now_iso(),
+        self.shared.emit(Event::SessionRegister(ev::SessionCreated {
+            sender: ev::DAEMON.into(),
+            session_id: req.id.clone(),
+            command: command.clone(),
+            cwd: cwd.clone(),
+            timestamp: now_iso(),
         }));
         if let Some(old_id) = replaced {
-            self.shared.emit(json!({
-                "type": "session.replaced", "sender": "daemon", "old_id": old_id,
-                "new_id": req.id, "alias": base, "timestamp": now_iso(),
-            }));
+            self.shared
+                .emit(Event::SessionReplaced(ev::SessionReplaced {
+                    sender: ev::DAEMON.into(),
+                    old_id,
+                    new_id: req.id.clone(),
+                    alias: base.to_string(),
+                    timestamp: now_iso(),
+                }));
         }
         self.shared.request_persist();
-        Ok((
-            201,
-            json!({"session_id": req.id, "type": "wrapped", "command": command, "cwd": cwd}),
-        ))
+        Ok(RegisterOutcome::Created(Registration {
+            session_id: req.id,
+            kind: "wrapped".into(),
+            command,
+            cwd,
+            reregistered: false,
+        }))
     }
 
     /// `PATCH /api/sessions/:id`: returns (old_id, new_id).
@@ -433,9 +454,11 @@ impl Engine {
         if let Some(p) = &s.pty {
             p.set_meta(super::holders::holder_meta(&s));
         }
-        self.shared.emit(json!({
-            "type": "session_rename", "sender": "daemon", "old_id": old_id,
-            "new_id": new_id, "timestamp": now_iso(),
+        self.shared.emit(Event::SessionRename(ev::SessionRename {
+            sender: ev::DAEMON.into(),
+            old_id: old_id.clone(),
+            new_id: new_id.to_string(),
+            timestamp: now_iso(),
         }));
         self.shared.request_persist();
         Ok((old_id, new_id.to_string()))
@@ -516,14 +539,21 @@ impl Engine {
     }
 
     fn emit_preflight_failure(&self, s: &Session, e: &EngineError, who: &Who<'_>) {
-        let v = self.shared.envelope(
-            "inject_failed",
+        self.shared.emit_envelope(
             Some(s),
-            None,
-            json!({"target_agent": s.id(), "code": e.code(), "error": e.to_string(), "source": who.source.as_str(),
-                   "inject_id": who.inject_id, "from": who.from, "reply_to": who.reply_to}),
+            ev::InjectFailed {
+                target_agent: s.id(),
+                code: e.code().into(),
+                error: e.to_string(),
+                phase: None,
+                source: who.source.as_str().into(),
+                inject_id: Some(who.inject_id.to_string()),
+                origin: ev::FailedOrigin::Sender {
+                    from: who.from.clone(),
+                    reply_to: who.reply_to.clone(),
+                },
+            },
         );
-        self.shared.emit(v);
     }
 
     /// `POST /api/sessions/:id/inject`
@@ -577,17 +607,29 @@ impl Engine {
             }
         }
         self.shared.emit_envelope(
-            "inject_written",
             Some(&s),
-            json!({"inject_id": inject_id, "target_agent": id, "content": req.prompt, "from": req.from,
-                   "reply_to": reply_to, "thread_id": req.thread_id, "reply_expected": req.reply_expected}),
+            ev::InjectWritten {
+                inject_id: inject_id.clone(),
+                target_agent: id.clone(),
+                detail: ev::InjectWrittenDetail::Inject(ev::Injected {
+                    content: Some(req.prompt.clone()),
+                    from: req.from.clone(),
+                    reply_to: reply_to.clone(),
+                    thread_id: req.thread_id.clone(),
+                    reply_expected: req.reply_expected,
+                }),
+            },
         );
         if let Some(from) = &req.from {
-            self.shared.emit(json!({
-                "type": "message_routed", "message_id": inject_id, "from": from, "to": id,
-                "reply_to": reply_to, "inject_id": inject_id,
-                "deliberation_session_id": req.deliberation_session_id, "thread_id": req.thread_id,
-                "timestamp": now_iso(),
+            self.shared.emit(Event::MessageRouted(ev::MessageRouted {
+                message_id: inject_id.clone(),
+                from: from.clone(),
+                to: id.clone(),
+                reply_to: reply_to.clone(),
+                inject_id: inject_id.clone(),
+                deliberation_session_id: req.deliberation_session_id.clone(),
+                thread_id: req.thread_id.clone(),
+                timestamp: now_iso(),
             }));
         }
         s.send_to_viewers(&json!({
@@ -682,10 +724,13 @@ impl Engine {
         let results = self.fan_out(targets, prompt, Source::Multicast);
         for r in &results {
             if let TargetResult::Ok(id) = r {
-                self.shared.emit(
-                    json!({"type": "injection", "sender": "cli", "target_agent": id,
-                                        "content": prompt, "timestamp": now_iso()}),
-                );
+                self.shared.emit(Event::Injection(ev::Injection {
+                    sender: "cli".into(),
+                    target_agent: id.clone(),
+                    content: prompt.to_string(),
+                    session_ids: None,
+                    timestamp: now_iso(),
+                }));
             }
         }
         results
@@ -699,18 +744,24 @@ impl Engine {
             .map(|s| (s.id(), Some(s), None))
             .collect();
         let results = self.fan_out(targets, prompt, Source::Broadcast);
-        let ok: Vec<Value> = results
+        let ok: Vec<TargetOk> = results
             .iter()
             .filter_map(|r| match r {
-                TargetResult::Ok(id) => Some(json!({"id": id, "strategy": "mailbox"})),
+                TargetResult::Ok(id) => Some(TargetOk {
+                    id: id.clone(),
+                    strategy: "mailbox".into(),
+                }),
                 _ => None,
             })
             .collect();
         if !ok.is_empty() {
-            self.shared.emit(
-                json!({"type": "injection", "sender": "cli", "target_agent": "all",
-                                    "content": prompt, "session_ids": ok, "timestamp": now_iso()}),
-            );
+            self.shared.emit(Event::Injection(ev::Injection {
+                sender: "cli".into(),
+                target_agent: "all".into(),
+                content: prompt.to_string(),
+                session_ids: Some(ok),
+                timestamp: now_iso(),
+            }));
         }
         results
     }
@@ -746,8 +797,13 @@ impl Engine {
                 Err(_) => return Err((EngineError::disconnected("Session is closing."), attempts)),
             }
         }
-        self.shared.emit(json!({"type": "submit", "sender": "daemon", "session_id": s.id(),
-                                "strategy": "pty_cr", "attempts": attempts, "timestamp": now_iso()}));
+        self.shared.emit(Event::Submit(ev::Submit {
+            sender: ev::DAEMON.into(),
+            session_id: s.id(),
+            strategy: "pty_cr".into(),
+            attempts,
+            timestamp: now_iso(),
+        }));
         Ok(attempts)
     }
 
@@ -906,24 +962,29 @@ impl Engine {
     }
 
     /// `GET /api/sessions[/:id]` → `sizing` (spawned sessions).
-    pub(crate) fn sizing_view(&self, s: &Session) -> Value {
+    pub(crate) fn sizing_view(&self, s: &Session) -> wire::session::Sizing {
         let sz = s.sizing();
-        let viewers: Vec<Value> = sz
-            .viewers
-            .iter()
-            .map(|v| json!({"cols": v.cols, "rows": v.rows}))
-            .collect();
-        json!({
-            "window_size": sz.policy_or(self.shared.settings.window_size).as_str(),
-            "override": sz.policy.map(|p| p.as_str()),
-            "cols": sz.own.0,
-            "rows": sz.own.1,
-            "viewers": viewers,
-        })
+        wire::session::Sizing {
+            window_size: sz
+                .policy_or(self.shared.settings.window_size)
+                .as_str()
+                .into(),
+            policy_override: sz.policy.map(|p| p.as_str().into()),
+            cols: sz.own.0,
+            rows: sz.own.1,
+            viewers: sz
+                .viewers
+                .iter()
+                .map(|v| wire::session::ViewerSize {
+                    cols: v.cols,
+                    rows: v.rows,
+                })
+                .collect(),
+        }
     }
 
     /// `GET /api/sessions/:id/state`
-    pub fn state(&self, requested: &str) -> Result<Value, EngineError> {
+    pub fn state(&self, requested: &str) -> Result<StateView, EngineError> {
         let s = self.resolve(requested)?;
         let auto = s
             .classifier
@@ -931,12 +992,12 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .view(tasks::mono_ms());
         let m = s.meta();
-        Ok(json!({
-            "session_id": s.id(),
-            "auto": auto,
-            "self_report": m.semantic,
-            "last_state_report_at": m.last_state_report_at.map(crate::util::iso),
-        }))
+        Ok(StateView {
+            session_id: s.id(),
+            auto,
+            self_report: m.semantic.clone(),
+            last_state_report_at: m.last_state_report_at.map(crate::util::iso),
+        })
     }
 
     /// Apply a self-report (HTTP state route or bus `session_state_report`); returns the
@@ -945,7 +1006,7 @@ impl Engine {
         &self,
         requested: &str,
         body: &Value,
-    ) -> Result<(Arc<Session>, Value), EngineError> {
+    ) -> Result<(Arc<Session>, Event), EngineError> {
         let s = self.resolve(requested)?;
         let Value::Object(b) = body else {
             return Err(EngineError::InvalidRequest(
@@ -1002,12 +1063,10 @@ impl Engine {
             m.semantic = Some(sem);
             m.last_state_report_at = Some(now);
         }
-        let mut ev = self
-            .shared
-            .envelope("session_state_report", Some(&s), None, json!({}));
-        ev["timestamp"] = json!(crate::util::iso(now));
+        let mut envelope = self.shared.envelope(Some(&s), None);
+        envelope.timestamp = crate::util::iso(now);
         self.shared.request_persist();
-        Ok((s, ev))
+        Ok((s, Event::envelope(envelope, ev::SessionStateReport {})))
     }
 
     /// Auto-routing of bus messages (API.md §9). Returns nothing; results go on the bus.
@@ -1048,15 +1107,26 @@ impl Engine {
         let session = valid_session_id(stripped)
             .then(|| self.shared.registry().resolve(stripped))
             .flatten();
+        let route_failed = |target: &str, code: &str, error: String| ev::InjectFailed {
+            target_agent: target.to_string(),
+            code: code.to_string(),
+            error,
+            phase: None,
+            source: "bus_auto_route".into(),
+            inject_id: Some(inject_id.clone()),
+            origin: ev::FailedOrigin::Route {
+                turn_id: turn_id.clone(),
+                original_message_id: message_id.clone(),
+            },
+        };
         let Some(s) = session else {
-            let v = self.shared.envelope(
-                "inject_failed",
-                None,
-                Some(stripped),
-                json!({"target_agent": stripped, "code": "SESSION_NOT_FOUND", "error": "Target session was not found.",
-                       "source": "bus_auto_route", "inject_id": inject_id, "turn_id": turn_id, "original_message_id": message_id}),
+            let failed = route_failed(
+                stripped,
+                "SESSION_NOT_FOUND",
+                "Target session was not found.".into(),
             );
-            self.shared.emit(v);
+            let envelope = self.shared.envelope(None, Some(stripped));
+            self.shared.emit(Event::envelope(envelope, failed));
             return;
         };
         let id = s.id();
@@ -1065,28 +1135,25 @@ impl Engine {
             m.inject_id = Some(inject_id.clone());
             s.queue.push(&id, m)
         });
-        let (delivered, code, error) = match &res {
-            Ok(()) => (true, Value::Null, Value::Null),
-            Err(e) => (false, json!(e.code()), json!(e.to_string())),
-        };
-        let v = self.shared.envelope(
-            "inject_written",
+        self.shared.emit_envelope(
             Some(&s),
-            None,
-            json!({"inject_id": inject_id, "source_host": source_host, "target_agent": id,
-                   "source_type": "bus_auto_route", "turn_id": turn_id, "original_message_id": message_id,
-                   "delivered": delivered, "code": code, "error": error}),
+            ev::InjectWritten {
+                inject_id: inject_id.clone(),
+                target_agent: id.clone(),
+                detail: ev::InjectWrittenDetail::Route {
+                    source_host,
+                    source_type: "bus_auto_route".into(),
+                    turn_id: turn_id.clone(),
+                    original_message_id: message_id.clone(),
+                    delivered: res.is_ok(),
+                    code: res.as_ref().err().map(|e| e.code().to_string()),
+                    error: res.as_ref().err().map(EngineError::to_string),
+                },
+            },
         );
-        self.shared.emit(v);
         if let Err(e) = res {
-            let v = self.shared.envelope(
-                "inject_failed",
-                Some(&s),
-                None,
-                json!({"target_agent": id, "code": e.code(), "error": e.to_string(), "source": "bus_auto_route",
-                       "inject_id": inject_id, "turn_id": turn_id, "original_message_id": message_id}),
-            );
-            self.shared.emit(v);
+            let failed = route_failed(&id, e.code(), e.to_string());
+            self.shared.emit_envelope(Some(&s), failed);
         } else if s.kind == Kind::Aterm {
             tasks::schedule_wake(&s);
         }
@@ -1094,7 +1161,7 @@ impl Engine {
 
     /// Publish a client message on the bus: state reports are applied (and only the
     /// normalized event goes out), everything else is sent verbatim and auto-routed.
-    pub fn publish(&self, origin: Option<u64>, msg: Value) -> Result<Option<Value>, EngineError> {
+    pub fn publish(&self, origin: Option<u64>, msg: Value) -> Result<Option<Event>, EngineError> {
         if msg.get("type").and_then(Value::as_str) == Some("session_state_report") {
             let id = msg.get("session_id").and_then(Value::as_str).unwrap_or("");
             if id.is_empty() {
@@ -1182,11 +1249,8 @@ impl Engine {
             };
             if reconnect {
                 let h = s.health(self.shared.settings.stale_secs);
-                self.shared.emit_envelope(
-                    "session_reconnect",
-                    Some(&s),
-                    json!({"healthStatus": h.status, "healthReason": h.reason}),
-                );
+                self.shared
+                    .emit_envelope(Some(&s), ev::SessionReconnect { health: h.fields() });
             }
             self.shared.request_persist();
         } else {
@@ -1209,9 +1273,11 @@ impl Engine {
             let h = s.health(self.shared.settings.stale_secs);
             let clients = s.client_count();
             self.shared.emit_envelope(
-                "session_disconnect",
                 Some(s),
-                json!({"healthStatus": h.status, "healthReason": h.reason, "clients": clients}),
+                ev::SessionDisconnect {
+                    health: h.fields(),
+                    clients,
+                },
             );
             if self.get_exact(&s.id()).is_some() {
                 self.shared.request_persist();
@@ -1273,9 +1339,10 @@ impl Engine {
                     m.ready = true;
                     m.last_activity_at = Some(SystemTime::now());
                 }
-                self.shared.emit(
-                    json!({"type": "session_ready", "session_id": s.id(), "timestamp": now_iso()}),
-                );
+                self.shared.emit(Event::SessionReady(ev::SessionReady {
+                    session_id: s.id(),
+                    timestamp: now_iso(),
+                }));
                 tasks::fire_auto_report(self, s);
                 self.shared.bump();
             }
@@ -1285,12 +1352,18 @@ impl Engine {
                 }
             }
             (Kind::Wrapped, true, "session_died") => {
-                let code = frame.get("exitCode").and_then(Value::as_i64);
-                let signal = frame.get("signal").cloned().unwrap_or(Value::Null);
+                let signal = match frame.get("signal") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(name)) => Some(name.clone()),
+                    // API.md: a name or null; anything else is passed on as its JSON text.
+                    Some(other) => Some(other.to_string()),
+                };
                 self.shared.emit_envelope(
-                    "session_exit",
                     Some(s),
-                    json!({"exit_code": code, "signal": signal}),
+                    ev::SessionExit {
+                        exit_code: frame.get("exitCode").and_then(Value::as_i64),
+                        signal,
+                    },
                 );
             }
             _ => {}

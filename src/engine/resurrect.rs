@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::Engine;
 use super::error::EngineError;
-use super::ops::SpawnRequest;
+use super::ops::SpawnSpec;
 use super::store::SpawnedEntry;
 use crate::util::valid_session_id;
 
@@ -246,7 +246,7 @@ impl Engine {
             .settings
             .resume
             .args_for(&entry.command, &entry.args);
-        let req = SpawnRequest {
+        let req = SpawnSpec {
             id: id.to_string(),
             command: entry.command.clone(),
             args: args.clone(),
@@ -266,11 +266,7 @@ impl Engine {
                     id: id.to_string(),
                     command: entry.command,
                     args,
-                    cwd: v
-                        .get("cwd")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
+                    cwd: v.cwd,
                 }
             }
             Err(e) => ResurrectOutcome::failed(id, e),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use super::classifier::Classifier;
@@ -14,6 +14,7 @@ use super::pty::Pty;
 use super::sizing::Sizing;
 use super::terminal::Terminal;
 use crate::util::{iso, secs_since};
+use crate::wire::session::{Detail, Locator, MailboxCounts, SessionView, Transport};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -112,6 +113,16 @@ pub struct Session {
 pub struct Health {
     pub status: &'static str,
     pub reason: &'static str,
+}
+
+impl Health {
+    /// `healthStatus` / `healthReason` of the lifecycle events.
+    pub fn fields(&self) -> crate::wire::event::HealthFields {
+        crate::wire::event::HealthFields {
+            health_status: self.status.into(),
+            health_reason: self.reason.into(),
+        }
+    }
 }
 
 impl Session {
@@ -342,32 +353,32 @@ impl Session {
     }
 
     /// The `transport` block (API.md §2), also used in bus envelopes.
-    pub fn transport(&self, stale_secs: u64) -> Value {
+    pub fn transport(&self, stale_secs: u64) -> Transport {
         let health = self.health(stale_secs);
         let clients = self.client_count();
         let activity = self.last_activity();
         let m = self.meta();
-        json!({
-            "health_status": health.status,
-            "health_reason": health.reason,
-            "type": self.kind.as_str(),
-            "backend": m.backend,
-            "terminal": self.terminal_label(&m),
-            "active_clients": clients,
-            "ready": self.ready_flag(&m),
-            "idle_seconds": activity.map(secs_since),
-            "disconnected_seconds": m.last_disconnected_at.map(secs_since),
-            "last_activity_at": activity.map(iso),
-            "last_connected_at": m.last_connected_at.map(iso),
-            "last_disconnected_at": m.last_disconnected_at.map(iso),
-            "last_inject_from": m.last_inject_from,
-            "last_reply_to": m.last_inject_reply_to,
-            "last_thread_id": m.last_thread_id,
-        })
+        Transport {
+            health_status: health.status.into(),
+            health_reason: health.reason.into(),
+            kind: self.kind.as_str().into(),
+            backend: m.backend.clone(),
+            terminal: self.terminal_label(&m),
+            active_clients: clients,
+            ready: self.ready_flag(&m),
+            idle_seconds: activity.map(secs_since),
+            disconnected_seconds: m.last_disconnected_at.map(secs_since),
+            last_activity_at: activity.map(iso),
+            last_connected_at: m.last_connected_at.map(iso),
+            last_disconnected_at: m.last_disconnected_at.map(iso),
+            last_inject_from: m.last_inject_from.clone(),
+            last_reply_to: m.last_inject_reply_to.clone(),
+            last_thread_id: m.last_thread_id.clone(),
+        }
     }
 
-    pub fn semantic(&self) -> Value {
-        self.meta().semantic.clone().unwrap_or(Value::Null)
+    pub fn semantic(&self) -> Option<Value> {
+        self.meta().semantic.clone()
     }
 
     fn ready_flag(&self, m: &Meta) -> bool {
@@ -378,14 +389,14 @@ impl Session {
         }
     }
 
-    /// The session object of `GET /api/sessions[/:id]`.
+    /// The session object of `GET /api/sessions[/:id]` (`sizing` is the engine's to add).
     pub fn view(
         &self,
         machine_id: &str,
         stale_secs: u64,
         aliases: Vec<String>,
         detail: Option<&str>,
-    ) -> Value {
+    ) -> SessionView {
         let id = self.id();
         let health = self.health(stale_secs);
         let clients = self.client_count();
@@ -404,54 +415,57 @@ impl Session {
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut v = json!({
-            "id": id,
-            "locator": {"machine_id": machine_id, "session_id": id, "project_id": project},
-            "type": self.kind.as_str(),
-            "command": m.command,
-            "cwd": m.cwd,
-            "backend": m.backend,
-            "terminal": self.terminal_label(&m),
-            "termProgram": m.term_program,
-            "term": m.term,
-            "cmuxWorkspaceId": m.cmux_workspace_id,
-            "cmuxSurfaceId": m.cmux_surface_id,
-            "createdAt": m.created_at.map(iso),
-            "lastActivityAt": activity.map(iso),
-            "lastConnectedAt": m.last_connected_at.map(iso),
-            "lastDisconnectedAt": m.last_disconnected_at.map(iso),
-            "lastStateReportAt": m.last_state_report_at.map(iso),
-            "idleSeconds": activity.map(secs_since),
-            "active_clients": clients,
-            "ready": self.ready_flag(&m),
-            "delivery": m.delivery,
-            "deliveryEndpoint": m.delivery_endpoint,
-            "healthStatus": health.status,
-            "healthReason": health.reason,
-            "disconnectedSeconds": m.last_disconnected_at.map(secs_since),
-            "transport": transport,
-            "semantic": m.semantic,
-            "autoState": auto,
-            "mailbox": {"pending": pending, "dead_letter": dead},
-            "exitCode": m.exit.as_ref().and_then(|e| e.code),
-            "exitSignal": m.exit.as_ref().and_then(|e| e.signal.clone()),
-            "exitedAt": m.exit.as_ref().map(|e| iso(e.at)),
-            "lastOutputAt": last_output.map(iso),
-            "pid": self.pty.as_ref().map(|p| p.pid),
-            "cols": cols,
-            "rows": rows,
-            "args": m.args,
-            "aliases": aliases,
-        });
-        if let Some(requested) = detail {
-            v["alias"] = if requested != id {
-                json!(requested)
-            } else {
-                Value::Null
-            };
-            v["lastInjectFrom"] = json!(m.last_inject_from);
-            v["lastInjectReplyTo"] = json!(m.last_inject_reply_to);
+        SessionView {
+            locator: Locator {
+                machine_id: machine_id.into(),
+                session_id: id.clone(),
+                project_id: project,
+            },
+            kind: self.kind.as_str().into(),
+            command: m.command.clone(),
+            cwd: m.cwd.clone(),
+            backend: m.backend.clone(),
+            terminal: self.terminal_label(&m),
+            term_program: m.term_program.clone(),
+            term: m.term.clone(),
+            cmux_workspace_id: m.cmux_workspace_id.clone(),
+            cmux_surface_id: m.cmux_surface_id.clone(),
+            created_at: m.created_at.map(iso),
+            last_activity_at: activity.map(iso),
+            last_connected_at: m.last_connected_at.map(iso),
+            last_disconnected_at: m.last_disconnected_at.map(iso),
+            last_state_report_at: m.last_state_report_at.map(iso),
+            idle_seconds: activity.map(secs_since),
+            active_clients: clients,
+            ready: self.ready_flag(&m),
+            delivery: m.delivery.clone(),
+            delivery_endpoint: m.delivery_endpoint.clone(),
+            health_status: health.status.into(),
+            health_reason: health.reason.into(),
+            disconnected_seconds: m.last_disconnected_at.map(secs_since),
+            transport,
+            semantic: m.semantic.clone(),
+            auto_state: Some(auto),
+            mailbox: MailboxCounts {
+                pending,
+                dead_letter: dead,
+            },
+            exit_code: m.exit.as_ref().and_then(|e| e.code),
+            exit_signal: m.exit.as_ref().and_then(|e| e.signal.clone()),
+            exited_at: m.exit.as_ref().map(|e| iso(e.at)),
+            last_output_at: last_output.map(iso),
+            pid: self.pty.as_ref().map(|p| p.pid),
+            cols,
+            rows,
+            args: m.args.clone(),
+            aliases,
+            sizing: None,
+            detail: detail.map(|requested| Detail {
+                alias: (requested != id).then(|| requested.to_string()),
+                last_inject_from: m.last_inject_from.clone(),
+                last_inject_reply_to: m.last_inject_reply_to.clone(),
+            }),
+            id,
         }
-        v
     }
 }

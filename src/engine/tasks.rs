@@ -5,12 +5,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
-
 use super::classifier::EscapeStripper;
 use super::session::{ExitInfo, Kind, Session};
 use super::{Engine, Shared, Source, aterm};
 use crate::util::{now_iso, secs_since, signal_name};
+use crate::wire::{Event, event as ev};
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
@@ -138,9 +137,11 @@ async fn finish_exit(shared: Arc<Shared>, s: Arc<Session>) {
         let _ = r.finish();
     }
     shared.emit_envelope(
-        "session_exit",
         Some(&s),
-        json!({"exit_code": code, "signal": signal}),
+        ev::SessionExit {
+            exit_code: code.map(i64::from),
+            signal,
+        },
     );
     shared.request_persist();
 }
@@ -187,19 +188,30 @@ fn sweep_once(engine: &Engine) {
             _ => h.status == "CONNECTED",
         };
         shared.emit_envelope(
-            "session_health",
             Some(&s),
-            json!({"payload": {"alive": alive, "pid": pid, "type": s.kind.as_str(), "clients": s.client_count(),
-                               "idleSeconds": idle, "healthStatus": h.status, "healthReason": h.reason,
-                               "disconnectedSeconds": if h.status == "CONNECTED" { Value::Null } else { json!(disc) }}}),
+            ev::SessionHealth {
+                payload: ev::HealthPayload {
+                    alive,
+                    pid,
+                    kind: s.kind.as_str().into(),
+                    clients: s.client_count(),
+                    idle_seconds: idle,
+                    health: h.fields(),
+                    disconnected_seconds: disc.filter(|_| h.status != "CONNECTED"),
+                },
+            },
         );
         if let Some(idle) = idle {
             let mut m = s.meta();
             if idle >= 60 && !m.idle_announced {
                 m.idle_announced = true;
                 drop(m);
-                shared.emit(json!({"type": "session.idle", "session_id": s.id(), "idleSeconds": idle,
-                                   "lastActivityAt": last_activity.map(crate::util::iso), "timestamp": now_iso()}));
+                shared.emit(Event::SessionIdle(ev::SessionIdle {
+                    session_id: s.id(),
+                    idle_seconds: idle,
+                    last_activity_at: last_activity.map(crate::util::iso),
+                    timestamp: now_iso(),
+                }));
             } else if idle < 60 {
                 m.idle_announced = false;
             }
@@ -214,9 +226,11 @@ fn sweep_once(engine: &Engine) {
             };
             if first {
                 shared.emit_envelope(
-                    "session_stale",
                     Some(&s),
-                    json!({"healthStatus": h.status, "healthReason": h.reason, "disconnectedSeconds": disc}),
+                    ev::SessionStale {
+                        health: h.fields(),
+                        disconnected_seconds: disc,
+                    },
                 );
             }
         }
@@ -225,10 +239,10 @@ fn sweep_once(engine: &Engine) {
             && s.client_count() == 0
             && disc.is_some_and(|d| d >= st.cleanup_secs)
         {
-            removed.push((s, h.status, h.reason, disc));
+            removed.push((s, h.fields(), disc));
         }
     }
-    for (s, status, reason, disc) in removed {
+    for (s, health, disc) in removed {
         let id = s.id();
         {
             let mut reg = shared.registry_mut();
@@ -237,9 +251,12 @@ fn sweep_once(engine: &Engine) {
         }
         s.queue.close();
         shared.emit_envelope(
-            "session_cleanup",
             Some(&s),
-            json!({"healthStatus": status, "healthReason": reason, "reason": "STALE_DISCONNECTED", "disconnectedSeconds": disc}),
+            ev::SessionCleanup {
+                health,
+                reason: "STALE_DISCONNECTED".into(),
+                disconnected_seconds: disc,
+            },
         );
         shared.request_persist();
     }
@@ -310,9 +327,12 @@ async fn classifier_tick(shared: Arc<Shared>) {
                 .tick(&tail, now_ms, wall);
             if let Some(t) = transition {
                 shared.emit_envelope(
-                    "session_auto_state",
                     Some(&s),
-                    json!({"auto_state": t.to.as_str(), "auto_state_from": t.from.as_str(), "auto_detail": t.detail}),
+                    ev::SessionAutoState {
+                        auto_state: t.to.as_str().into(),
+                        auto_state_from: t.from.as_str().into(),
+                        auto_detail: t.detail,
+                    },
                 );
                 shared.bump();
             }

@@ -219,11 +219,9 @@ impl Backend {
     /// The session list, ordered by creation.
     pub async fn list(&self) -> Result<Vec<SessionInfo>, String> {
         match self {
-            Backend::Embedded(engine) => Ok(engine
-                .list()
-                .iter()
-                .filter_map(SessionInfo::from_json)
-                .collect()),
+            Backend::Embedded(engine) => {
+                Ok(engine.list().iter().map(SessionInfo::from_view).collect())
+            }
             Backend::Remote(client) => match client.list_sessions().await {
                 Ok(v) => Ok(SessionInfo::list_from_json(&v)),
                 Err(e) => Err(e.to_string()),
@@ -271,7 +269,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
         } => {
             let engine = engine.clone();
             let command = argv.first().cloned().unwrap_or_default();
-            let req = engine::SpawnRequest {
+            let req = engine::SpawnSpec {
                 id: id.clone(),
                 command: command.clone(),
                 args: argv[1.min(argv.len())..].to_vec(),
@@ -312,7 +310,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
 }
 
 async fn inject_embedded(engine: &Engine, id: &str, text: &str, what: &str) -> Outcome {
-    let req = engine::InjectRequest {
+    let req = crate::wire::request::InjectRequest {
         prompt: text.to_string(),
         ..Default::default()
     };

@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
+use crate::wire::describe::Style;
+
 /// Lines kept in memory.
 pub const MAX_LINES: usize = 1000;
 
@@ -14,120 +16,9 @@ pub struct LogLine {
     pub text: String,
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("?")
-}
-
-fn clip(text: &str, max: usize) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let mut t: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 /// One line for a bus event; `None` for events not worth a line (`session_health`, …).
 pub fn describe(v: &Value) -> Option<String> {
-    let ty = v
-        .get("type")
-        .and_then(Value::as_str)
-        .or_else(|| v.get("kind").and_then(Value::as_str))?;
-    let sid = s(v, "session_id");
-    Some(match ty {
-        "session_health" | "mailbox_delivered" => return None,
-        "session_spawn" => format!("spawn {sid} ({})", s(v, "command")),
-        // The dashboard's own notice (not a bus event): sessions lost in a reboot.
-        "telepty_notice" => s(v, "message").to_string(),
-        "session_register" => format!("register {sid} ({})", s(v, "command")),
-        "session_rename" => format!("rename {} → {}", s(v, "old_id"), s(v, "new_id")),
-        "session.replaced" => format!(
-            "replaced {} → {} (alias {})",
-            s(v, "old_id"),
-            s(v, "new_id"),
-            s(v, "alias")
-        ),
-        "session_exit" => {
-            let how = match (
-                v.get("signal").and_then(Value::as_str),
-                v.get("exit_code").and_then(Value::as_i64),
-            ) {
-                (Some(sig), _) => format!("signal {sig}"),
-                (None, Some(c)) => format!("code {c}"),
-                (None, None) => "unknown status".into(),
-            };
-            format!("exit {sid} with {how}")
-        }
-        "session_auto_state" => format!(
-            "state {sid}: {} → {}",
-            s(v, "auto_state_from"),
-            s(v, "auto_state")
-        ),
-        "session_state_report" => {
-            let phase = v
-                .pointer("/semantic/phase")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            format!("report {sid}: {phase}")
-        }
-        "session_ready" => format!("ready {sid}"),
-        "session_disconnect" => format!("disconnect {sid}"),
-        "session_reconnect" => format!("reconnect {sid}"),
-        "session_stale" => format!("stale {sid}"),
-        "session_cleanup" => format!("cleanup {sid}"),
-        "session.idle" => format!(
-            "idle {sid} ({}s)",
-            v.get("idleSeconds").and_then(Value::as_u64).unwrap_or(0)
-        ),
-        "inject_written" => {
-            let target = s(v, "target_agent");
-            let body = v
-                .get("content")
-                .and_then(Value::as_str)
-                .map(|c| format!(": {}", clip(c, 60)))
-                .unwrap_or_default();
-            match v.get("from").and_then(Value::as_str) {
-                Some(from) => format!("inject {from} → {target}{body}"),
-                None if v.get("source_type").is_some() => format!("route → {target}"),
-                None => format!("inject → {target}{body}"),
-            }
-        }
-        "inject_failed" => format!(
-            "inject failed → {}: {} {}",
-            s(v, "target_agent"),
-            s(v, "code"),
-            s(v, "error")
-        ),
-        "message_routed" => format!("message {} → {}", s(v, "from"), s(v, "to")),
-        "injection" => {
-            let target = s(v, "target_agent");
-            let body = clip(s(v, "content"), 60);
-            if target == "all" {
-                let n = v
-                    .get("session_ids")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                format!("broadcast → all ({n}): {body}")
-            } else {
-                format!("multicast → {target}: {body}")
-            }
-        }
-        "mailbox_delivery_failed" => format!("delivery failed {sid}: {}", s(v, "error")),
-        "submit" => format!("submit {sid}"),
-        other => {
-            let target = v
-                .get("session_id")
-                .and_then(Value::as_str)
-                .map(|x| format!(" {x}"))
-                .unwrap_or_default();
-            format!("{other}{target}")
-        }
-    })
+    crate::wire::describe::describe(v, Style::Log)
 }
 
 /// The panel's state.

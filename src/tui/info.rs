@@ -97,6 +97,40 @@ impl SessionInfo {
         })
     }
 
+    /// From the engine's own session object (embedded mode): no JSON in between.
+    pub fn from_view(v: &crate::wire::session::SessionView) -> SessionInfo {
+        let mut command = v.command.clone();
+        for a in &v.args {
+            command.push(' ');
+            command.push_str(a);
+        }
+        let text = |x: &Option<Value>, key: &str| {
+            x.as_ref()
+                .and_then(|x| x.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        SessionInfo {
+            id: v.id.clone(),
+            kind: v.kind.clone(),
+            command,
+            host: v.locator.machine_id.clone(),
+            auto_state: text(&v.auto_state, "state"),
+            needs_input: v
+                .semantic
+                .as_ref()
+                .and_then(|s| s.get("needs_input"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            exited: v.exited_at.is_some(),
+            exit_code: v.exit_code.map(i64::from),
+            exit_signal: v.exit_signal.clone(),
+            health: v.health_status.clone(),
+            created_at: v.created_at.clone().unwrap_or_default(),
+            pid: v.pid.map(u64::from),
+        }
+    }
+
     pub fn list_from_json(v: &Value) -> Vec<SessionInfo> {
         v.as_array()
             .map(|a| a.iter().filter_map(SessionInfo::from_json).collect())

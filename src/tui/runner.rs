@@ -93,7 +93,7 @@ fn sync_embedded(app: &mut App, engine: &Engine) -> Vec<Effect> {
     let pairs: Vec<(SessionInfo, Arc<Session>)> = engine
         .sessions()
         .into_iter()
-        .filter_map(|s| SessionInfo::from_json(&engine.view(&s, None)).map(|i| (i, s)))
+        .map(|s| (SessionInfo::from_view(&engine.view(&s, None)), s))
         .collect();
     let infos = pairs.iter().map(|(i, _)| i.clone()).collect();
     app.sync(infos, &mut |info| {

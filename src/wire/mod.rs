@@ -1,0 +1,20 @@
+//! The wire: serde types of what crosses the engine/API boundary and the HTTP/WS API
+//! (shared/API.md is the contract). Below the engine; it depends on serde only, so the
+//! engine, the API, the client, the dashboard and the MCP server share one definition of
+//! every message and cannot disagree about a field.
+//!
+//! | module | job |
+//! |---|---|
+//! | `event` | bus events (§12): typed, and the one parser of what a bus socket delivers |
+//! | `describe` | the one readable line per event (monitor, dashboard event log) |
+//! | `session` | the session object and its blocks (§2) |
+//! | `request` | request bodies: parsed and validated by the API, serialised by the client |
+//! | `response` | response bodies of the session routes |
+
+pub mod describe;
+pub mod event;
+pub mod request;
+pub mod response;
+pub mod session;
+
+pub use event::Event;

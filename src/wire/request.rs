@@ -1,0 +1,409 @@
+//! Request bodies of the session routes (API.md §4–§7, §17). The client serialises these
+//! types; the API reads bodies into them with `parse`, which validates the way the routes
+//! always have (strings for numbers where the contract allows them, the exact 400 messages),
+//! so the two sides agree by construction.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A body the route refuses (400).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    /// `INVALID_REQUEST`
+    #[error("{0}")]
+    Invalid(String),
+    /// `INVALID_PATTERN`
+    #[error("{0}")]
+    Pattern(String),
+}
+
+fn invalid(msg: impl Into<String>) -> BadRequest {
+    BadRequest::Invalid(msg.into())
+}
+
+/// Field access over a JSON object body, as loose as the original daemon was.
+pub trait Fields {
+    fn str_field(&self, key: &str) -> Option<String>;
+    /// A string that is not empty.
+    fn text_field(&self, key: &str) -> Option<String>;
+    fn bool_field(&self, key: &str) -> bool;
+    /// Integer, or a string holding one (spawn's cols/rows).
+    fn int_field(&self, key: &str) -> Option<Result<i64, ()>>;
+    /// `None` when the key is absent, `Some(None)` for an explicit null.
+    fn nullable_str(&self, key: &str) -> Option<Option<String>>;
+    /// An optional array of strings (absent or null: empty).
+    fn strings(&self, key: &str, msg: &str) -> Result<Vec<String>, BadRequest>;
+}
+
+impl Fields for Value {
+    fn str_field(&self, key: &str) -> Option<String> {
+        self.get(key).and_then(Value::as_str).map(str::to_string)
+    }
+    fn text_field(&self, key: &str) -> Option<String> {
+        self.str_field(key).filter(|s| !s.is_empty())
+    }
+    fn bool_field(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(Value::Bool(true)))
+    }
+    fn int_field(&self, key: &str) -> Option<Result<i64, ()>> {
+        match self.get(key)? {
+            Value::Null => None,
+            Value::Number(n) => Some(n.as_i64().ok_or(())),
+            Value::String(s) => Some(s.trim().parse::<i64>().map_err(|_| ())),
+            _ => Some(Err(())),
+        }
+    }
+    fn nullable_str(&self, key: &str) -> Option<Option<String>> {
+        match self.get(key)? {
+            Value::Null => Some(None),
+            Value::String(s) => Some(Some(s.clone())),
+            other => Some(Some(other.to_string())),
+        }
+    }
+    fn strings(&self, key: &str, msg: &str) -> Result<Vec<String>, BadRequest> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(|| invalid(msg)))
+                .collect(),
+            Some(_) => Err(invalid(msg)),
+        }
+    }
+}
+
+/// A terminal dimension: 1–1000, as a number or a string holding one.
+fn dimension(b: &Value, key: &str) -> Result<Option<u16>, BadRequest> {
+    match b.int_field(key) {
+        None => Ok(None),
+        Some(Ok(n)) if (1..=1000).contains(&n) => Ok(Some(n as u16)),
+        _ => Err(invalid(format!(
+            "{key} must be an integer between 1 and 1000"
+        ))),
+    }
+}
+
+/// `POST /api/sessions/spawn`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpawnRequest {
+    pub session_id: String,
+    pub command: String,
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u16>,
+    /// `AGENT` or `USER` (any case on the wire; parsed to upper case).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
+}
+
+impl SpawnRequest {
+    /// The id alone: spawn checks it against the live sessions before the rest of the body.
+    pub fn session_id(b: &Value) -> Result<String, BadRequest> {
+        b.text_field("session_id")
+            .ok_or_else(|| invalid("session_id is strictly required."))
+    }
+
+    /// Everything but `window_size` (a policy, which the engine's type reads).
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        let session_id = Self::session_id(b)?;
+        let command = b
+            .str_field("command")
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| invalid("command is required"))?;
+        let args = b.strings("args", "args must be an array of strings")?;
+        let cwd = match b.get("cwd") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(_) => return Err(invalid("cwd must be a string")),
+        };
+        let cols = dimension(b, "cols")?;
+        let rows = dimension(b, "rows")?;
+        let kind = match b.str_field("type") {
+            None => None,
+            Some(t) if t.eq_ignore_ascii_case("user") => Some("USER".to_string()),
+            Some(t) if t.eq_ignore_ascii_case("agent") => Some("AGENT".to_string()),
+            Some(_) => return Err(invalid("type must be USER or AGENT")),
+        };
+        Ok(SpawnRequest {
+            session_id,
+            command,
+            args,
+            cwd,
+            cols,
+            rows,
+            kind,
+            record: b.bool_field("record"),
+        })
+    }
+}
+
+/// `POST /api/sessions/:id/inject`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InjectRequest {
+    pub prompt: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_enter: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reply_expected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliberation_session_id: Option<String>,
+}
+
+impl InjectRequest {
+    /// Empty strings count as absent.
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        Ok(InjectRequest {
+            prompt: b
+                .str_field("prompt")
+                .ok_or_else(|| invalid("prompt is required"))?,
+            no_enter: b.bool_field("no_enter"),
+            from: b.text_field("from"),
+            reply_to: b.text_field("reply_to"),
+            thread_id: b.text_field("thread_id"),
+            reply_expected: b.bool_field("reply_expected"),
+            deliberation_session_id: b.text_field("deliberation_session_id"),
+        })
+    }
+}
+
+fn prompt(b: &Value) -> Result<String, BadRequest> {
+    b.text_field("prompt")
+        .ok_or_else(|| invalid("prompt is required"))
+}
+
+/// `POST /api/sessions/multicast/inject`: exact ids, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MulticastRequest {
+    pub session_ids: Vec<String>,
+    pub prompt: String,
+}
+
+impl MulticastRequest {
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        let prompt = prompt(b)?;
+        let Some(Value::Array(ids)) = b.get("session_ids") else {
+            return Err(invalid("session_ids must be an array"));
+        };
+        // A non-string id is kept as its JSON text, so it fails as an invalid id.
+        let session_ids = ids
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        Ok(MulticastRequest {
+            session_ids,
+            prompt,
+        })
+    }
+}
+
+/// `POST /api/sessions/broadcast/inject`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BroadcastRequest {
+    pub prompt: String,
+}
+
+impl BroadcastRequest {
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        Ok(BroadcastRequest { prompt: prompt(b)? })
+    }
+}
+
+/// `POST /api/sessions/:id/keys`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeysRequest {
+    pub keys: Vec<String>,
+}
+
+impl KeysRequest {
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        const MSG: &str = "keys must be an array of 1-64 key names";
+        match b.get("keys") {
+            Some(Value::Array(a)) if !a.is_empty() && a.len() <= 64 => Ok(KeysRequest {
+                keys: b.strings("keys", MSG)?,
+            }),
+            _ => Err(invalid(MSG)),
+        }
+    }
+}
+
+/// `PATCH /api/sessions/:id`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RenameRequest {
+    pub new_id: String,
+}
+
+impl RenameRequest {
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        Ok(RenameRequest {
+            new_id: b
+                .text_field("new_id")
+                .ok_or_else(|| invalid("new_id is required"))?,
+        })
+    }
+}
+
+/// `POST /api/sessions/:id/resize`: a size, a `window_size` policy, or both.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResizeRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u16>,
+}
+
+impl ResizeRequest {
+    /// `None` when neither `cols` nor `rows` is there (a policy-only resize); both must then
+    /// be numbers 1–1000.
+    pub fn parse(b: &Value) -> Result<Option<(u16, u16)>, BadRequest> {
+        if b.get("cols").is_none() && b.get("rows").is_none() {
+            return Ok(None);
+        }
+        let dim = |k: &str| {
+            b.get(k)
+                .and_then(Value::as_i64)
+                .filter(|n| (1..=1000).contains(n))
+                .map(|n| n as u16)
+        };
+        match (dim("cols"), dim("rows")) {
+            (Some(c), Some(r)) => Ok(Some((c, r))),
+            _ => Err(invalid("cols and rows must be integers between 1 and 1000")),
+        }
+    }
+}
+
+/// `POST /api/sessions/:id/wait`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaitRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_generation: Option<u64>,
+    /// `screen` or `stream`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_screen: Option<bool>,
+}
+
+impl WaitRequest {
+    /// The pattern stays text (the API compiles it); an empty one counts as none.
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        let pattern = match b.get("pattern") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(p)) if p.is_empty() => None,
+            Some(Value::String(p)) => Some(p.clone()),
+            Some(_) => {
+                return Err(BadRequest::Pattern(
+                    "Invalid pattern: pattern must be a string".into(),
+                ));
+            }
+        };
+        let num = |k: &str, msg: String| match b.int_field(k) {
+            None => Ok(None),
+            Some(Ok(n)) if n >= 0 => Ok(Some(n as u64)),
+            _ => Err(invalid(msg)),
+        };
+        let settle_ms = num(
+            "settle_ms",
+            "settle_ms must be a non-negative integer".into(),
+        )?;
+        let timeout_ms = num(
+            "timeout_ms",
+            "timeout_ms must be a non-negative integer".into(),
+        )?;
+        let since_generation = num(
+            "since_generation",
+            "since_generation must be a non-negative integer".into(),
+        )?;
+        let scope = match b.str_field("scope") {
+            None => None,
+            Some(s) if s == "screen" || s == "stream" => Some(s),
+            Some(_) => return Err(invalid("scope must be screen or stream")),
+        };
+        Ok(WaitRequest {
+            pattern,
+            settle_ms,
+            timeout_ms,
+            since_generation,
+            scope,
+            include_screen: match b.get("include_screen") {
+                Some(Value::Bool(false)) => Some(false),
+                _ => None,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the client sends, the API reads back unchanged.
+    #[test]
+    fn client_bodies_parse_back() {
+        let spawn = SpawnRequest {
+            session_id: "w".into(),
+            command: "bash".into(),
+            args: vec!["-l".into()],
+            cols: Some(100),
+            kind: Some("USER".into()),
+            ..Default::default()
+        };
+        assert_eq!(SpawnRequest::parse(&json!(spawn)), Ok(spawn));
+        let inject = InjectRequest {
+            prompt: "hi".into(),
+            from: Some("o".into()),
+            reply_expected: true,
+            ..Default::default()
+        };
+        assert_eq!(InjectRequest::parse(&json!(inject)), Ok(inject));
+        let wait = WaitRequest {
+            pattern: Some("x".into()),
+            scope: Some("stream".into()),
+            include_screen: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(WaitRequest::parse(&json!(wait)), Ok(wait));
+    }
+
+    #[test]
+    fn loose_fields_and_messages() {
+        let b = json!({"session_id": "w", "command": "sh", "cols": "90", "type": "agent"});
+        let s = SpawnRequest::parse(&b).unwrap();
+        assert_eq!((s.cols, s.kind.as_deref()), (Some(90), Some("AGENT")));
+        let bad = json!({"session_id": "w", "command": "sh", "rows": 0});
+        assert_eq!(
+            SpawnRequest::parse(&bad).unwrap_err().to_string(),
+            "rows must be an integer between 1 and 1000"
+        );
+        assert_eq!(
+            ResizeRequest::parse(&json!({"cols": "80", "rows": 24})),
+            Err(invalid("cols and rows must be integers between 1 and 1000"))
+        );
+        assert_eq!(
+            ResizeRequest::parse(&json!({"window_size": null})),
+            Ok(None)
+        );
+        assert!(matches!(
+            WaitRequest::parse(&json!({"pattern": 3})),
+            Err(BadRequest::Pattern(_))
+        ));
+    }
+}
