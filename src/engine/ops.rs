@@ -1046,7 +1046,8 @@ impl Engine {
                 .as_ref()
                 .and_then(|x| x.get("seq"))
                 .and_then(Value::as_u64);
-            let seq = seq.unwrap_or_else(|| prev_seq.map(|p| p + 1).unwrap_or(0));
+            // API.md §5: default previous + 1, the previous of a first report being 0.
+            let seq = seq.unwrap_or_else(|| prev_seq.unwrap_or(0) + 1);
             let thread_id = text("thread_id");
             let sem = json!({
                 "phase": phase,

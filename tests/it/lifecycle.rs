@@ -157,6 +157,10 @@ fn state_reports_and_classifier() {
         "{s}"
     );
 
+    // A first report without seq gets previous + 1 = 1 (API.md §5).
+    let r = d.post("/api/sessions/sr/state", json!({"phase": "starting"}));
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(r.1["semantic"]["seq"], json!(1), "{}", r.1);
     let r = d.post(
         "/api/sessions/sr/state",
         json!({"phase": "testing", "current_task": "t1", "needs_input": false, "thread_id": "th-1", "seq": 4}),
@@ -165,8 +169,8 @@ fn state_reports_and_classifier() {
     assert_eq!(r.1["success"], json!(true), "{}", r.1);
     assert_eq!(r.1["semantic"]["seq"], json!(4), "{}", r.1);
     assert_eq!(r.1["semantic"]["source"], json!("self_report"), "{}", r.1);
-    let ev = bus.recv_until(T, "session_state_report", |v| {
-        v["type"] == "session_state_report"
+    let ev = bus.recv_until(T, "session_state_report (testing)", |v| {
+        v["type"] == "session_state_report" && v["semantic"]["phase"] == "testing"
     });
     assert_eq!(ev["session_id"], json!("sr"), "{ev}");
     assert_eq!(ev["semantic"]["phase"], json!("testing"), "{ev}");
