@@ -44,7 +44,7 @@ pub fn status_of(e: &EngineError) -> u16 {
         SpawnFailed(_) | Internal => 500,
         Stale => 410,
         Disconnected { .. } => 503,
-        QueueFull => 429,
+        QueueFull | QueueBytesFull { .. } => 429,
         DeliveryRejected { .. } => 502,
         // A status from the endpoint means it answered and refused; none, that it was not
         // reachable at all.
@@ -86,6 +86,15 @@ fn extras(e: &EngineError) -> Map<String, Value> {
             ..
         } => {
             m.insert("deliveryStatus".into(), json!(s));
+        }
+        EngineError::QueueBytesFull {
+            queued,
+            limit,
+            scope,
+        } => {
+            m.insert("queuedBytes".into(), json!(queued));
+            m.insert("limitBytes".into(), json!(limit));
+            m.insert("scope".into(), json!(scope));
         }
         EngineError::PersistFailed(_) => {
             // The change is live in memory: clients must not retry it as if it failed.

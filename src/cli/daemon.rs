@@ -24,6 +24,7 @@ pub struct DaemonArgs {
 }
 
 pub fn run(args: DaemonArgs) -> i32 {
+    crate::util::tune_allocator();
     let opts = crate::api::DaemonOptions {
         host: args.host,
         port: args.port,

@@ -20,6 +20,7 @@ pub struct TuiArgs {
 }
 
 pub fn run(a: TuiArgs) -> i32 {
+    crate::util::tune_allocator();
     crate::tui::run(crate::tui::TuiOptions {
         host: a.host,
         port: a.port,

@@ -28,6 +28,13 @@ pub enum EngineError {
     },
     #[error("Inject queue is full.")]
     QueueFull,
+    /// Text waiting to be typed is bounded in bytes, per session and for the whole daemon.
+    #[error("Inject queue is full: {queued} bytes already wait ({scope} limit {limit} bytes).")]
+    QueueBytesFull {
+        queued: usize,
+        limit: usize,
+        scope: &'static str,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("Unknown key '{0}'")]
@@ -75,7 +82,7 @@ impl EngineError {
             SpawnFailed(_) => "SPAWN_FAILED",
             Stale => "STALE",
             Disconnected { .. } => "DISCONNECTED",
-            QueueFull => "QUEUE_FULL",
+            QueueFull | QueueBytesFull { .. } => "QUEUE_FULL",
             Unsupported(_) => "UNSUPPORTED_SESSION_TYPE",
             UnknownKey(_) => "UNKNOWN_KEY",
             InvalidPattern(_) => "INVALID_PATTERN",

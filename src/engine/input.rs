@@ -21,6 +21,18 @@ use crate::util::unix_secs;
 use crate::wire::event as ev;
 
 pub const MAX_QUEUED: usize = 1024;
+/// Text waiting in one session's queue, in bytes: a program that stops reading cannot make the
+/// daemon hold more than this for it.
+pub const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+/// Text waiting in all queues together.
+pub const MAX_QUEUED_BYTES_TOTAL: usize = 32 * 1024 * 1024;
+/// A dead letter keeps at most this much of its text (the mailbox shows it; it is not retried).
+const DEAD_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Dead letters kept per session (oldest dropped first).
+const MAX_DEAD: usize = 100;
+
+/// Bytes queued in every session of this process (one engine per daemon).
+static QUEUED_BYTES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 const MAX_ATTEMPTS: u32 = 3;
 const RETAINED_TERMINAL: usize = 100;
 const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(30);
@@ -108,7 +120,9 @@ struct Entry {
     msg_id: String,
     from: Option<String>,
     to: String,
-    payload: String,
+    /// Only a dead letter keeps (the start of) its text: the message itself carries it while
+    /// it is queued, so live entries never hold a second copy.
+    payload: Option<String>,
     created_at: SystemTime,
     attempt: u32,
     state: &'static str,
@@ -126,6 +140,8 @@ pub struct Queue {
     tx: Mutex<Option<mpsc::UnboundedSender<Message>>>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
     queued: AtomicUsize,
+    /// Bytes of text queued and not yet finished (delivered, failed or dropped).
+    bytes: AtomicUsize,
     book: Mutex<Book>,
 }
 
@@ -136,6 +152,7 @@ impl Queue {
             tx: Mutex::new(Some(tx)),
             rx: Mutex::new(Some(rx)),
             queued: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
             book: Mutex::new(Book::default()),
         }
     }
@@ -152,16 +169,34 @@ impl Queue {
         self.queued.load(Ordering::Acquire)
     }
 
-    /// Enqueue; fails with QUEUE_FULL past 1024 waiting messages.
+    /// Enqueue; fails with QUEUE_FULL past 1024 waiting messages, or when the text would
+    /// exceed the session's or the daemon's byte budget.
     pub fn push(&self, to: &str, msg: Message) -> Result<(), EngineError> {
         if self.queued() >= MAX_QUEUED {
             return Err(EngineError::QueueFull);
+        }
+        let n = msg.text.len();
+        let mine = self.bytes.load(Ordering::Acquire);
+        if mine + n > MAX_QUEUED_BYTES && mine > 0 {
+            return Err(EngineError::QueueBytesFull {
+                queued: mine,
+                limit: MAX_QUEUED_BYTES,
+                scope: "session",
+            });
+        }
+        let all = QUEUED_BYTES_TOTAL.load(Ordering::Acquire);
+        if all + n > MAX_QUEUED_BYTES_TOTAL && all > 0 {
+            return Err(EngineError::QueueBytesFull {
+                queued: all,
+                limit: MAX_QUEUED_BYTES_TOTAL,
+                scope: "daemon",
+            });
         }
         let entry = Entry {
             msg_id: msg.msg_id.clone(),
             from: msg.from.clone(),
             to: to.to_string(),
-            payload: msg.text.clone(),
+            payload: None,
             created_at: msg.created_at,
             attempt: 0,
             state: "pending",
@@ -174,11 +209,25 @@ impl Queue {
             .ok_or_else(|| EngineError::disconnected("Session is closing."))?;
         self.book().entries.push_back(entry);
         self.queued.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(n, Ordering::AcqRel);
+        QUEUED_BYTES_TOTAL.fetch_add(n, Ordering::AcqRel);
         if tx.send(msg).is_err() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.finished(n);
             return Err(EngineError::disconnected("Session is closing."));
         }
         Ok(())
+    }
+
+    /// A message of `n` bytes left the queue (typed, failed or dropped).
+    fn finished(&self, n: usize) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.bytes.fetch_sub(n, Ordering::AcqRel);
+        QUEUED_BYTES_TOTAL.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes of text waiting in this queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
     }
 
     /// Stop accepting messages; the delivery task drains and ends.
@@ -198,6 +247,21 @@ impl Queue {
             .filter(|e| e.state == "pending" || e.state == "in_flight")
             .count();
         (pending, book.dead.len())
+    }
+
+    /// A message became a dead letter: it keeps the start of its text for the mailbox view.
+    fn dead_letter(&self, msg_id: &str, attempt: u32, reason: String, text: &str) {
+        self.set_state(msg_id, "dead_letter", attempt, Some(reason));
+        let mut book = self.book();
+        let mut cut = text.len().min(DEAD_PAYLOAD_BYTES);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if let Some(d) = book.dead.iter_mut().rev().find(|d| d.msg_id == msg_id) {
+            d.payload = Some(text[..cut].to_string());
+        }
+        let excess = book.dead.len().saturating_sub(MAX_DEAD);
+        book.dead.drain(..excess);
     }
 
     fn set_state(&self, msg_id: &str, state: &'static str, attempt: u32, reason: Option<String>) {
@@ -299,7 +363,13 @@ pub(crate) async fn run(
             _ = cancel.cancelled() => return,
             m = rx.recv() => match m {
                 Some(m) => m,
-                None => return,
+                None => {
+                    // The session was deleted: whatever its queue held is freed now; hand the
+                    // memory back rather than keep it in the allocator's arenas.
+                    drop(session);
+                    tokio::task::spawn_blocking(crate::util::release_free_memory);
+                    return;
+                }
             },
         };
         // Let the previous submit's output settle before typing again, so the tty's echo of
@@ -325,7 +395,7 @@ pub(crate) async fn run(
             Ok(d) => d.submitted_at,
             _ => None,
         };
-        session.queue.queued.fetch_sub(1, Ordering::AcqRel);
+        session.queue.finished(msg.text.len());
         if let Some(done) = msg.done.take() {
             let _ = done.send(result);
         }
@@ -368,11 +438,11 @@ async fn deliver(
                         },
                     );
                     if attempt >= MAX_ATTEMPTS || session.meta().closing {
-                        session.queue.set_state(
+                        session.queue.dead_letter(
                             &msg.msg_id,
-                            "dead_letter",
                             attempt,
-                            Some("max_retries exhausted".into()),
+                            "max_retries exhausted".into(),
+                            &msg.text,
                         );
                         shared.emit_inject_failed(session, &id, msg, &e, "text");
                         return Err(e);

@@ -67,6 +67,8 @@ impl Writer {
         if *queued == 0 {
             while off < bytes.len() {
                 match write_some(self.fd.as_raw_fd(), &bytes[off..]) {
+                    // Nothing taken (a full or closing PTY): the writer thread waits for room.
+                    Ok(0) => break,
                     Ok(n) => off += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -131,6 +133,16 @@ fn wait_ready(fd: RawFd, events: libc::c_short) -> std::io::Result<()> {
         // SAFETY: one valid pollfd, no timeout.
         let rc = unsafe { libc::poll(&mut p, 1, -1) };
         if rc >= 0 {
+            // A PTY master whose program (the slave side) is gone reports only a hangup: no
+            // room will ever come, and retrying the write would spin.
+            let gone = p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+                && p.revents & events == 0;
+            if gone {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the program's terminal is closed",
+                ));
+            }
             return Ok(());
         }
         let e = std::io::Error::last_os_error();
@@ -144,6 +156,7 @@ fn wait_ready(fd: RawFd, events: libc::c_short) -> std::io::Result<()> {
 fn write_all_blocking(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
         match write_some(fd, bytes) {
+            Ok(0) => wait_ready(fd, libc::POLLOUT)?,
             Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait_ready(fd, libc::POLLOUT)?,

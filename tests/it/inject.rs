@@ -696,3 +696,48 @@ fn a_child_that_stops_reading_loses_nothing_and_stalls_nothing() {
             .is_some_and(|p| p.iter().all(|m| m["state"] == json!("acked")))
     });
 }
+
+/// Threads of process `pid` whose name starts with `prefix` (as the kernel keeps it: at most 15
+/// bytes).
+fn threads_named(pid: u32, prefix: &str) -> usize {
+    let prefix = &prefix[..prefix.len().min(15)];
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim().starts_with(prefix))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn queues_are_bounded_in_bytes_and_a_deleted_deaf_session_returns_its_threads() {
+    let d = Daemon::start();
+    // `sleep` never reads its terminal: after the tty's own buffer, every byte waits.
+    d.spawn("deaf", "sleep", &["600"]);
+    let child = d.session("deaf")["pid"].as_u64().unwrap();
+    let text = "x".repeat(1024 * 1024 - 256);
+    let mut accepted = 0;
+    let refused = loop {
+        let r = d.post("/api/sessions/deaf/inject", json!({"prompt": text}));
+        if r.0 != 200 {
+            break r;
+        }
+        accepted += 1;
+        assert!(accepted <= 16, "1 MiB injects accepted without end");
+    };
+    assert!(accepted >= 4, "a few megabytes fit: {accepted}");
+    assert_error(&refused, 429, "QUEUE_FULL", None);
+    assert_eq!(refused.1["scope"], json!("session"), "{}", refused.1);
+    assert!(refused.1["queuedBytes"].as_u64().unwrap() > 4 * 1024 * 1024);
+    let writer = format!("pty-writer-{child}");
+    assert_eq!(threads_named(d.pid(), &writer), 1);
+    d.delete("/api/sessions/deaf");
+    // The writer thread that waited for room ends (it used to spin on the hung-up PTY).
+    wait_until(T, "the session's writer thread ends", || {
+        threads_named(d.pid(), &writer) == 0
+    });
+}
