@@ -192,6 +192,28 @@ pub fn decode_utf8_stream(carry: &mut Vec<u8>, input: &[u8]) -> String {
     out
 }
 
+/// Keep large buffers out of glibc's heap: after a big free glibc raises its mmap threshold,
+/// so later large allocations (1 MiB inject bodies, output batches) land in the heap and their
+/// memory is never given back — a daemon that queued 300 such injects stayed at 639 MB after
+/// the session was deleted. A fixed threshold keeps them mmapped: freed means returned.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called before any threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// Give freed heap memory back to the system (glibc keeps it per thread arena otherwise): after
+/// a session with megabytes of queued text is deleted, for example.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,27 +306,5 @@ mod tests {
     fn signal_names() {
         assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
         assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
-    }
-}
-
-/// Keep large buffers out of glibc's heap: after a big free glibc raises its mmap threshold,
-/// so later large allocations (1 MiB inject bodies, output batches) land in the heap and their
-/// memory is never given back — a daemon that queued 300 such injects stayed at 639 MB after
-/// the session was deleted. A fixed threshold keeps them mmapped: freed means returned.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; it is called before any threads.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-/// Give freed heap memory back to the system (glibc keeps it per thread arena otherwise): after
-/// a session with megabytes of queued text is deleted, for example.
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
