@@ -25,10 +25,11 @@ pub mod terminal;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, broadcast};
 
@@ -156,11 +157,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read()
     }
-    pub(crate) fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write()
     }
 
     /// Ask the store's owner to write; the ticket can be waited for ([`Engine::sync_store`]).
@@ -170,8 +171,8 @@ impl Shared {
         seq
     }
 
-    pub(crate) fn lost(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, store::SpawnedEntry>> {
-        self.lost.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn lost(&self) -> MutexGuard<'_, BTreeMap<String, store::SpawnedEntry>> {
+        self.lost.lock()
     }
 
     /// Tell watchers (the dashboard) that something about the sessions changed.
@@ -372,11 +373,8 @@ impl Engine {
         self.shared.changes.subscribe()
     }
 
-    pub fn coordination(&self) -> std::sync::MutexGuard<'_, Coordination> {
-        self.shared
-            .coordination
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    pub fn coordination(&self) -> MutexGuard<'_, Coordination> {
+        self.shared.coordination.lock()
     }
 
     pub fn emit(&self, value: Value) {

@@ -925,11 +925,7 @@ impl Engine {
     /// `GET /api/sessions/:id/state`
     pub fn state(&self, requested: &str) -> Result<Value, EngineError> {
         let s = self.resolve(requested)?;
-        let auto = s
-            .classifier
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .view(tasks::mono_ms());
+        let auto = s.classifier.lock().view(tasks::mono_ms());
         let m = s.meta();
         Ok(json!({
             "session_id": s.id(),

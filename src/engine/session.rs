@@ -1,10 +1,11 @@
 //! One session: metadata, its terminal, its backend (PTY, owner socket or external endpoint),
 //! its attached clients and its input queue.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
@@ -140,24 +141,24 @@ impl Session {
     }
 
     pub fn id(&self) -> String {
-        self.id.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.id.read().clone()
     }
 
     pub(crate) fn set_id(&self, new: &str) {
-        *self.id.write().unwrap_or_else(|p| p.into_inner()) = new.to_string();
+        *self.id.write() = new.to_string();
     }
 
     pub fn meta(&self) -> MutexGuard<'_, Meta> {
-        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+        self.meta.lock()
     }
 
     /// The size state. Lock order: sizing before the emulator (the size is applied under it).
     pub fn sizing(&self) -> MutexGuard<'_, Sizing> {
-        self.sizing.lock().unwrap_or_else(|p| p.into_inner())
+        self.sizing.lock()
     }
 
     pub fn clients(&self) -> MutexGuard<'_, Vec<Client>> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+        self.clients.lock()
     }
 
     pub fn client_count(&self) -> usize {
@@ -390,11 +391,7 @@ impl Session {
         let health = self.health(stale_secs);
         let clients = self.client_count();
         let transport = self.transport(stale_secs);
-        let auto = self
-            .classifier
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .brief();
+        let auto = self.classifier.lock().brief();
         let (pending, dead) = self.queue.counts();
         let (rows, cols) = self.term.size();
         let last_output = self.term.last_output_at();
