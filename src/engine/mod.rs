@@ -43,7 +43,7 @@ pub use settings::EngineSettings;
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
-use crate::util::{now_iso, valid_session_id};
+use crate::util::{now_iso, pid_alive, valid_session_id};
 use classifier::Classifier;
 use handoff::Coordination;
 
@@ -269,11 +269,6 @@ impl Shared {
             SystemTime::now(),
         )
     }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
 #[derive(Clone)]
