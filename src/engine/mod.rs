@@ -38,7 +38,7 @@ pub use input::Source;
 pub use ops::{InjectOutcome, InjectRequest, RegisterRequest, SpawnRequest, TargetResult};
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};
-pub use session::{ClientFrame, Kind, Session};
+pub use session::{ClientFrame, ClientRx, Kind, Session};
 pub use settings::EngineSettings;
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
