@@ -8,9 +8,11 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::config::Paths;
 
@@ -32,7 +34,7 @@ pub enum LockError {
 /// The lock, held until this value is dropped (or the process exits).
 #[derive(Debug)]
 pub struct DaemonLock {
-    file: File,
+    file: Flock<File>,
     path: PathBuf,
 }
 
@@ -41,11 +43,16 @@ impl DaemonLock {
     pub fn try_acquire(paths: &Paths) -> Result<Option<DaemonLock>, LockError> {
         let path = lock_path(paths);
         let file = open(&path)?;
-        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(source) => return Err(LockError::Lock { path, source }),
-        }
+        let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(file) => file,
+            Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
+            Err((_, e)) => {
+                return Err(LockError::Lock {
+                    path,
+                    source: e.into(),
+                });
+            }
+        };
         let mut lock = DaemonLock { file, path };
         // The pid is informational (for `lock_owner_pid`); failing to write it is not fatal.
         if let Err(e) = lock.write_pid() {
@@ -93,14 +100,12 @@ pub fn lock_path(paths: &Paths) -> PathBuf {
 /// not written its pid yet reads as `Some(0)`.
 pub fn lock_owner_pid(paths: &Paths) -> Option<u32> {
     let path = lock_path(paths);
-    let mut file = File::open(&path).ok()?;
-    // A shared lock is refused exactly when someone holds the exclusive one.
-    match flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
-        Ok(true) => {
-            let _ = flock(&file, libc::LOCK_UN);
-            None
-        }
-        Ok(false) => {
+    let file = File::open(&path).ok()?;
+    // A shared lock is refused exactly when someone holds the exclusive one (ours is released
+    // when the `Flock` drops).
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_) => None,
+        Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             Some(text.trim().parse().unwrap_or(0))
@@ -143,23 +148,6 @@ fn open(path: &Path) -> Result<File, LockError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// `flock` that retries on EINTR: `Ok(false)` when it would block.
-fn flock(file: &File, op: libc::c_int) -> std::io::Result<bool> {
-    loop {
-        // SAFETY: flock on a file descriptor we own for the duration of the call.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            _ => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]

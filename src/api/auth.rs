@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use ipnet::{Ipv4Net, Ipv6Net};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -55,116 +56,59 @@ impl fmt::Debug for TrustConfig {
     }
 }
 
-/// An IP network: address with host bits cleared, plus prefix length.
+/// An allowlist entry: an `ipnet` network with host bits cleared. IPv4-mapped IPv6 networks
+/// (`::ffff:a.b.c.d/96+`) are kept as IPv4 ones, and peers are compared in canonical (IPv4)
+/// form, so a dual-stack socket's `::ffff:10.0.0.1` matches `10.0.0.0/8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNet(ipnet::IpNet);
 
 impl IpNet {
-    /// Builds a network, clearing host bits. IPv4-mapped IPv6 networks (`::ffff:a.b.c.d/96+`)
-    /// become plain IPv4 ones, because peers are compared in canonical (IPv4) form.
-    pub fn new(addr: IpAddr, prefix: u8) -> Result<IpNet, String> {
-        let max = match addr {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        if prefix > max {
-            return Err(format!(
-                "prefix length /{prefix} is too long for {addr} (max /{max})"
-            ));
-        }
-        let (addr, prefix) = match addr {
-            IpAddr::V6(v6) if prefix >= 96 => match v6.to_ipv4_mapped() {
-                Some(v4) => (IpAddr::V4(v4), prefix - 96),
-                None => (addr, prefix),
+    fn canonical(net: ipnet::IpNet) -> IpNet {
+        let net = match net {
+            ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => Ipv4Net::new_assert(v4, v6.prefix_len() - 96).into(),
+                None => net,
             },
-            _ => (addr, prefix),
+            _ => net,
         };
-        Ok(IpNet {
-            addr: mask(addr, prefix),
-            prefix,
-        })
+        IpNet(net.trunc())
     }
 
     pub fn addr(&self) -> IpAddr {
-        self.addr
+        self.0.addr()
     }
 
     pub fn prefix_len(&self) -> u8 {
-        self.prefix
+        self.0.prefix_len()
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        let same_family = matches!(
-            (self.addr, ip),
-            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_))
-        );
-        same_family && mask(ip, self.prefix) == self.addr
+        self.0.contains(&ip.to_canonical())
     }
 }
 
 impl fmt::Display for IpNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
 impl FromStr for IpNet {
     type Err = String;
 
+    /// `10.0.0.0/8`, `fd00::/8`, or a bare address (a single host).
     fn from_str(s: &str) -> Result<IpNet, String> {
         let s = s.trim();
         if s.is_empty() {
             return Err("empty network entry".to_string());
         }
-        let (addr_part, prefix_part) = match s.split_once('/') {
-            Some((a, p)) => (a.trim(), Some(p.trim())),
-            None => (s, None),
+        let net = match s.parse::<IpAddr>() {
+            Ok(addr) => Ok(ipnet::IpNet::from(addr)),
+            Err(_) => s.parse::<ipnet::IpNet>(),
         };
-        let addr: IpAddr = addr_part.parse().map_err(|_| {
-            format!("invalid IP address {addr_part:?} in {s:?} (expected e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)")
-        })?;
-        let prefix = match prefix_part {
-            None => match addr {
-                IpAddr::V4(_) => 32,
-                IpAddr::V6(_) => 128,
-            },
-            Some(p) => {
-                // `u8::from_str` accepts a leading '+', which is not valid CIDR notation.
-                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(format!("invalid prefix length {p:?} in {s:?}"));
-                }
-                p.parse::<u8>()
-                    .map_err(|_| format!("invalid prefix length {p:?} in {s:?}"))?
-            }
-        };
-        IpNet::new(addr, prefix).map_err(|e| format!("invalid network {s:?}: {e}"))
-    }
-}
-
-fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let m = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(prefix))
-            };
-            IpAddr::V4(Ipv4Addr::from(bits & m))
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let m = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(prefix))
-            };
-            IpAddr::V6(Ipv6Addr::from(bits & m))
-        }
+        net.map(IpNet::canonical).map_err(|_| {
+            format!("invalid network {s:?} (expected e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)")
+        })
     }
 }
 
@@ -332,18 +276,16 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
+/// Tailscale's CGNAT range.
+const TAILSCALE_V4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(100, 64, 0, 0), 10);
+/// Tailscale's ULA range.
+const TAILSCALE_V6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0xfd7a, 0x115c, 0xa1e0, 0, 0, 0, 0, 0), 48);
+
 fn is_tailscale(ip: IpAddr) -> bool {
     match ip.to_canonical() {
-        // Tailscale's CGNAT range, 100.64.0.0/10.
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            o[0] == 100 && (o[1] & 0xc0) == 64
-        }
-        // Tailscale's ULA range, fd7a:115c:a1e0::/48.
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            s[0] == 0xfd7a && s[1] == 0x115c && s[2] == 0xa1e0
-        }
+        IpAddr::V4(v4) => TAILSCALE_V4.contains(&v4),
+        IpAddr::V6(v6) => TAILSCALE_V6.contains(&v6),
     }
 }
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use super::ApiState;
@@ -16,7 +18,7 @@ use crate::config::{Config, ConfigError, Flags, Paths, load_or_create_token};
 use crate::engine::{Engine, EngineSettings};
 use crate::httpc::HttpClient;
 use crate::lock::{DaemonLock, lock_owner_pid};
-use crate::util::{now_iso, write_atomic};
+use crate::util::{now_iso, pid_alive, write_atomic};
 
 pub struct DaemonOptions {
     pub host: Option<String>,
@@ -253,11 +255,6 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     })))
 }
 
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
-}
-
 /// Ask the daemon running for this HOME (if any) to hand its sessions back to their holders
 /// and exit, and wait until it has (up to 20 s).
 async fn replace_running(paths: &Paths) -> anyhow::Result<()> {
@@ -276,9 +273,8 @@ async fn replace_running(paths: &Paths) -> anyhow::Result<()> {
         return Ok(());
     };
     tracing::info!("replacing the running daemon (pid {pid})");
-    // SAFETY: kill(2) only sends a signal.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
+    if let Ok(p) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(p), Signal::SIGTERM);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while pid_alive(pid) {

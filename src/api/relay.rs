@@ -1,7 +1,7 @@
 //! Relay of client-published bus messages to peer daemons (`TELEPTY_RELAY_PEERS`, API.md §9).
 
+use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -60,7 +60,7 @@ impl Relay {
             }
         };
         {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = self.seen.lock();
             if !seen.0.insert(id.clone()) {
                 return;
             }

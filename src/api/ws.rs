@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ok};
 use super::routes::session_id;
-use crate::engine::{ClientFrame, Engine, Kind, Session};
+use crate::engine::{ClientFrame, ClientRx, Engine, Kind, Session};
 
 const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -111,7 +111,7 @@ async fn session_socket(
     conn_id: u64,
     is_owner: bool,
     want_snapshot: bool,
-    mut frames: tokio::sync::mpsc::UnboundedReceiver<ClientFrame>,
+    mut frames: ClientRx,
     mut socket: WebSocket,
 ) {
     // Owners produce the output; everyone else watches it.

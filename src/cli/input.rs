@@ -52,7 +52,7 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
         .as_ref()
         .map_or(a.target.as_str(), |p| p.target.as_str());
     if plan.is_some() {
-        super::reply::refuse_remote_ref(ctx, spec, "inject")?;
+        super::reply::refuse_remote_ref(ctx, spec, "inject").await?;
     }
     let (client, target) = ctx.session_target(spec, "inject").await?;
     let prompt = match &plan {
@@ -331,7 +331,7 @@ pub struct BroadcastArgs {
 pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
     let prompt = match &a.reference {
         Some(value) => {
-            if a.all_hosts && !ctx.peer_list().is_empty() {
+            if a.all_hosts && !ctx.peer_list().await.is_empty() {
                 return Err(Failure::new(
                     "broadcast failed",
                     "--ref cannot reach other hosts (the shared file would only exist on this machine); drop --all-hosts or --ref",

@@ -66,7 +66,7 @@ pub struct PeersAddArgs {
 pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
     let paths = Paths::from_env();
     match a.cmd.unwrap_or(PeersCmd::List) {
-        PeersCmd::List => list_peers(ctx.env(), &paths, a.json),
+        PeersCmd::List => list_peers(ctx.env(), &paths, a.json).await,
         PeersCmd::Add(add) => {
             peer_config::validate_name(&add.name).map_err(Failure::usage)?;
             if add.name.eq_ignore_ascii_case(LOCAL_HOST) {
@@ -130,10 +130,10 @@ fn source_name(s: PeerSource) -> &'static str {
     }
 }
 
-fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Result<(), Failure> {
+async fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Result<(), Failure> {
     // Report a broken config.toml here (elsewhere it silently means "no peers").
     peer_config::configured(env).map_err(|e| Failure::new("peers failed", e))?;
-    let known = peer_config::load_known(env);
+    let known = peer_config::load_known(env).await;
     if json {
         let arr: Vec<Value> = known
             .iter()
@@ -169,7 +169,7 @@ fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Result<(), 
 
 async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
     peer_config::configured(ctx.env()).map_err(|e| Failure::new("peers check failed", e))?;
-    let known = peer_config::load_known(ctx.env());
+    let known = peer_config::load_known(ctx.env()).await;
     if known.is_empty() {
         if json {
             output::json(&json!([]));
@@ -254,8 +254,8 @@ pub(crate) fn describe_peer_error(e: &ClientError) -> String {
 
 impl Ctx {
     /// Configured and discovered peers, loaded once per invocation.
-    pub(crate) fn peer_list(&mut self) -> Vec<Peer> {
-        self.conn.peers()
+    pub(crate) async fn peer_list(&mut self) -> Vec<Peer> {
+        self.conn.peers().await
     }
 
     /// This machine's daemon (started on demand) and one client per peer.

@@ -194,11 +194,15 @@ pub(crate) fn store_ref(plan: &RefPlan, action: &str) -> Result<String, Failure>
 }
 
 /// Refuse `--ref` for an `id@host` target on another machine before anything is contacted.
-pub(crate) fn refuse_remote_ref(ctx: &mut Ctx, spec: &str, action: &str) -> Result<(), Failure> {
+pub(crate) async fn refuse_remote_ref(
+    ctx: &mut Ctx,
+    spec: &str,
+    action: &str,
+) -> Result<(), Failure> {
     if crate::client::split_target(spec).1.is_none() {
         return Ok(());
     }
-    let peers = ctx.peer_list();
+    let peers = ctx.peer_list().await;
     let target = crate::client::resolve_target(spec, ctx.env(), &peers)
         .map_err(|e| Failure::usage(format!("invalid target {spec:?}: {e}")))?;
     if target.is_this_machine() {

@@ -295,7 +295,7 @@ pub struct RotatingLog {
     path: PathBuf,
     max_bytes: u64,
     keep: usize,
-    state: std::sync::Mutex<(std::fs::File, u64)>,
+    state: parking_lot::Mutex<(std::fs::File, u64)>,
 }
 
 impl RotatingLog {
@@ -306,7 +306,7 @@ impl RotatingLog {
             path,
             max_bytes: max_bytes.max(1),
             keep,
-            state: std::sync::Mutex::new((file, size)),
+            state: parking_lot::Mutex::new((file, size)),
         })
     }
 
@@ -318,7 +318,7 @@ impl RotatingLog {
 
     fn write_record(&self, buf: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock();
         if st.1 > 0 && st.1 + buf.len() as u64 > self.max_bytes {
             if self.keep == 0 {
                 std::fs::remove_file(&self.path).ok();

@@ -185,7 +185,7 @@ pub(crate) fn session_table(sessions: &[Value], home: Option<&str>) -> String {
 }
 
 pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
-    if !ctx.peer_list().is_empty() {
+    if !ctx.peer_list().await.is_empty() {
         return super::peers::list_all_hosts(ctx, a.json).await;
     }
     let client = ctx.local().await?;

@@ -2,8 +2,11 @@
 //! daemon named by `id@host`. Shared by the CLI and the MCP server so both resolve targets
 //! the same way.
 
+use std::sync::OnceLock;
+
 use futures_util::future::join_all;
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 use super::peers::{self as peer_config, PEER_CONNECT_TIMEOUT};
 use super::{
@@ -91,55 +94,59 @@ pub struct TargetGroup {
 }
 
 /// Per-process connection state: the client environment, the local daemon client (started on
-/// first use, once) and the peers (read on the first `@host`).
+/// first use, once) and the peers (read on the first `@host`). Shared by reference: the caches
+/// are once-cells, so concurrent callers (the MCP server's tools) never wait on a lock held
+/// across a probe; the first caller of [`Connector::local`] or [`Connector::peers`] does the
+/// work and the others wait for that result only.
 pub struct Connector {
     pub env: ClientEnv,
-    local: Option<Client>,
-    ensured: bool,
-    peers: Option<Vec<Peer>>,
+    base: OnceLock<Client>,
+    ensured: OnceCell<Client>,
+    peers: OnceCell<Vec<Peer>>,
 }
 
 impl Connector {
     pub fn new(env: ClientEnv) -> Connector {
         Connector {
             env,
-            local: None,
-            ensured: false,
-            peers: None,
+            base: OnceLock::new(),
+            ensured: OnceCell::new(),
+            peers: OnceCell::new(),
         }
     }
 
     /// The daemon chosen by the environment, without starting anything.
-    pub fn local_client(&mut self) -> Result<Client, ClientError> {
-        if let Some(c) = &self.local {
+    pub fn local_client(&self) -> Result<Client, ClientError> {
+        if let Some(c) = self.ensured.get().or(self.base.get()) {
             return Ok(c.clone());
         }
         let c = Client::new(self.env.local_addr()?);
-        self.local = Some(c.clone());
-        Ok(c)
+        Ok(self.base.get_or_init(|| c).clone())
     }
 
     /// The daemon chosen by the environment, started first if it is local and not running.
-    pub async fn local(&mut self) -> Result<Client, ClientError> {
-        let mut c = self.local_client()?;
-        if !self.ensured {
-            ensure_daemon(&mut c).await?;
-            self.ensured = true;
-            self.local = Some(c.clone());
-        }
-        Ok(c)
+    pub async fn local(&self) -> Result<Client, ClientError> {
+        self.ensured
+            .get_or_try_init(|| async {
+                let mut c = self.local_client()?;
+                ensure_daemon(&mut c).await?;
+                Ok(c)
+            })
+            .await
+            .cloned()
     }
 
     /// The configured (and discovered) peers, read once.
-    pub fn peers(&mut self) -> Vec<Peer> {
+    pub async fn peers(&self) -> Vec<Peer> {
         self.peers
-            .get_or_insert_with(|| load_peers(&self.env))
+            .get_or_init(|| load_peers(&self.env))
+            .await
             .clone()
     }
 
     /// A session argument (`id` or `id@host`) and a client of its daemon. Local targets get
     /// the daemon started on demand; remote ones never do.
-    pub async fn target(&mut self, spec: &str) -> Result<(Client, Target), ConnectError> {
+    pub async fn target(&self, spec: &str) -> Result<(Client, Target), ConnectError> {
         let invalid = |why: String| ConnectError::Invalid {
             spec: spec.to_string(),
             why,
@@ -148,7 +155,7 @@ impl Connector {
             return Err(invalid("session id must not be empty".into()));
         }
         let peers = match super::split_target(spec).1 {
-            Some(_) => self.peers(),
+            Some(_) => self.peers().await,
             None => Vec::new(),
         };
         let target = resolve_target(spec, &self.env, &peers).map_err(|e| match e {
@@ -170,7 +177,7 @@ impl Connector {
     /// Resolve every spec and group the targets by daemon, keeping the order of first
     /// appearance. Also returns, for each spec in order, its (group, index in group).
     pub async fn group_targets<S: AsRef<str>>(
-        &mut self,
+        &self,
         specs: &[S],
     ) -> Result<(Vec<TargetGroup>, Vec<(usize, usize)>), ConnectError> {
         let mut groups: Vec<TargetGroup> = Vec::new();
@@ -194,8 +201,8 @@ impl Connector {
     }
 
     /// This machine's daemon (started on demand) and one client per peer.
-    pub async fn hosts(&mut self) -> Result<Vec<Host>, ConnectError> {
-        let peers = self.peers();
+    pub async fn hosts(&self) -> Result<Vec<Host>, ConnectError> {
+        let peers = self.peers().await;
         let local = self.local().await.map_err(ConnectError::Daemon)?;
         let mut hosts = vec![Host {
             label: LOCAL_HOST.to_string(),
@@ -221,7 +228,7 @@ impl Connector {
     /// fails within 2 s). A bare id with peers configured is looked up on every host: found on
     /// several → [`ConnectError::Ambiguous`]; found only on one peer → that peer; otherwise the
     /// local daemon.
-    pub async fn session_target(&mut self, spec: &str) -> Result<(Client, Target), ConnectError> {
+    pub async fn session_target(&self, spec: &str) -> Result<(Client, Target), ConnectError> {
         if spec.is_empty() || super::split_target(spec).1.is_some() {
             let (c, t) = self.target(spec).await?;
             if t.is_remote() {
@@ -234,7 +241,7 @@ impl Connector {
             }
             return Ok((c, t));
         }
-        if self.peers().is_empty() {
+        if self.peers().await.is_empty() {
             return self.target(spec).await;
         }
         let hosts = self.hosts().await?;

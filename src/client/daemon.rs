@@ -134,9 +134,7 @@ fn spawn_daemon(host: Option<&str>, port: u16, log: &Path) -> std::io::Result<st
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            nix::unistd::setsid()?;
             Ok(())
         });
     }

@@ -38,12 +38,12 @@ pub struct KnownPeer {
 /// Every peer the CLI should use: configured ones first, then discovered Tailscale machines
 /// whose name no configured peer already uses. Problems are silent here (a broken config
 /// simply yields no peers); `telepty peers list` reports them.
-pub fn load(env: &ClientEnv) -> Vec<Peer> {
-    load_known(env).into_iter().map(|k| k.peer).collect()
+pub async fn load(env: &ClientEnv) -> Vec<Peer> {
+    load_known(env).await.into_iter().map(|k| k.peer).collect()
 }
 
 /// Like [`load`], keeping where each peer came from.
-pub fn load_known(env: &ClientEnv) -> Vec<KnownPeer> {
+pub async fn load_known(env: &ClientEnv) -> Vec<KnownPeer> {
     let mut out: Vec<KnownPeer> = env
         .config
         .peers
@@ -55,7 +55,7 @@ pub fn load_known(env: &ClientEnv) -> Vec<KnownPeer> {
         .collect();
     if env.config.discover_tailscale {
         let port = env.default_port().unwrap_or(addr::DEFAULT_PORT);
-        for peer in discover_tailscale(port) {
+        for peer in discover_tailscale(port).await {
             if !out
                 .iter()
                 .any(|k| k.peer.name.eq_ignore_ascii_case(&peer.name))
@@ -158,36 +158,29 @@ pub async fn probe(addr: &DaemonAddr, within: Duration) -> Result<(), ClientErro
 /// Online machines of the tailnet, as peers named by their host name with URL
 /// `http://<tailscale IPv4>:<port>` and no token. Empty when the binary is absent, fails or
 /// takes longer than 2 s.
-pub fn discover_tailscale(port: u16) -> Vec<Peer> {
-    match run_tailscale_status() {
+pub async fn discover_tailscale(port: u16) -> Vec<Peer> {
+    match run_tailscale_status().await {
         Some(v) => parse_tailscale_status(&v, port),
         None => Vec::new(),
     }
 }
 
-fn run_tailscale_status() -> Option<Value> {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("tailscale")
+/// Runs on the async runtime without blocking it (tokio's child reaper); a `tailscale` that
+/// takes too long is killed when the timed-out future drops it.
+async fn run_tailscale_status() -> Option<Value> {
+    let child = tokio::process::Command::new("tailscale")
         .args(["status", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .ok()?;
-    let mut stdout = child.stdout.take()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        let _ = tx.send(buf);
-    });
-    let out = rx.recv_timeout(TAILSCALE_TIMEOUT);
-    if out.is_err() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    serde_json::from_slice(&out.ok()?).ok()
+    let out = tokio::time::timeout(TAILSCALE_TIMEOUT, child.wait_with_output())
+        .await
+        .ok()?
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 /// The peers of a `tailscale status --json` document (pure, for tests).

@@ -545,6 +545,8 @@ pub fn strip_escapes(bytes: &str) -> String {
 
 /// Streaming form of [`strip_escapes`]: a sequence split across chunks is held back
 /// until it completes, so no fragment of it leaks into the text.
+/// Hand-written rather than `vte`: vte is 7-bit only (8-bit C1 introducers and ST leak or
+/// swallow text) and buffers OSC without a bound; see docs/ARCHITECTURE.md.
 #[derive(Clone, Debug, Default)]
 pub struct EscapeStripper {
     pending: String,

@@ -6,10 +6,11 @@
 //! messages and dead-lettered after three attempts.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -158,11 +159,11 @@ impl Queue {
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
+        self.book.lock()
     }
 
     pub(crate) fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<Message>> {
-        self.rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.rx.lock().take()
     }
 
     pub fn queued(&self) -> usize {
@@ -203,7 +204,7 @@ impl Queue {
             failed_at: None,
             reason: None,
         };
-        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.tx.lock();
         let tx = guard
             .as_ref()
             .ok_or_else(|| EngineError::disconnected("Session is closing."))?;
@@ -232,7 +233,7 @@ impl Queue {
 
     /// Stop accepting messages; the delivery task drains and ends.
     pub fn close(&self) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.tx.lock().take();
         let mut book = self.book();
         book.entries.clear();
         book.dead.clear();

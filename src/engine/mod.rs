@@ -26,10 +26,11 @@ pub mod terminal;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
@@ -38,12 +39,12 @@ pub use input::Source;
 pub use ops::{InjectOutcome, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult};
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};
-pub use session::{ClientFrame, Kind, Session};
+pub use session::{ClientFrame, ClientRx, Kind, Session};
 pub use settings::EngineSettings;
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
-use crate::util::{now_iso, valid_session_id};
+use crate::util::{now_iso, pid_alive, valid_session_id};
 use crate::wire::{
     self, Event,
     event::{Envelope, FailedOrigin, InjectFailed, Payload},
@@ -165,11 +166,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read()
     }
-    pub(crate) fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write()
     }
 
     /// Ask the store's owner to write; the ticket can be waited for ([`Engine::sync_store`]).
@@ -179,8 +180,8 @@ impl Shared {
         seq
     }
 
-    pub(crate) fn lost(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, store::SpawnedEntry>> {
-        self.lost.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn lost(&self) -> MutexGuard<'_, BTreeMap<String, store::SpawnedEntry>> {
+        self.lost.lock()
     }
 
     /// Tell watchers (the dashboard) that something about the sessions changed.
@@ -256,11 +257,6 @@ impl Shared {
             SystemTime::now(),
         )
     }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
 #[derive(Clone)]
@@ -367,11 +363,8 @@ impl Engine {
         self.shared.changes.subscribe()
     }
 
-    pub fn coordination(&self) -> std::sync::MutexGuard<'_, Coordination> {
-        self.shared
-            .coordination
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    pub fn coordination(&self) -> MutexGuard<'_, Coordination> {
+        self.shared.coordination.lock()
     }
 
     pub fn emit(&self, event: Event) {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::error::EngineError;
 use super::input::{Delivered, Message, Source};
-use super::session::{Client, ClientFrame, Kind, Meta, PendingReport, Session};
+use super::session::{Client, ClientRx, Kind, Meta, PendingReport, Session, client_channel};
 use super::terminal::Terminal;
 use super::{Engine, keys, tasks};
 use crate::util::{now_iso, valid_session_id};
@@ -986,11 +986,7 @@ impl Engine {
     /// `GET /api/sessions/:id/state`
     pub fn state(&self, requested: &str) -> Result<StateView, EngineError> {
         let s = self.resolve(requested)?;
-        let auto = s
-            .classifier
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .view(tasks::mono_ms());
+        let auto = s.classifier.lock().view(tasks::mono_ms());
         let m = s.meta();
         Ok(StateView {
             session_id: s.id(),
@@ -1188,15 +1184,7 @@ impl Engine {
         &self,
         id: &str,
         want_owner: bool,
-    ) -> Result<
-        (
-            Arc<Session>,
-            u64,
-            bool,
-            mpsc::UnboundedReceiver<ClientFrame>,
-        ),
-        EngineError,
-    > {
+    ) -> Result<(Arc<Session>, u64, bool, ClientRx), EngineError> {
         if !valid_session_id(id) {
             return Err(EngineError::InvalidSessionId {
                 requested: id.to_string(),
@@ -1225,16 +1213,14 @@ impl Engine {
             }
         };
         let conn_id = self.shared.next_conn_id();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = client_channel();
         let mut owner = false;
         if s.kind == Kind::Wrapped {
             let has_owner = s.has_owner();
             if want_owner || !has_owner {
                 owner = true;
                 if let Some(prev) = s.take_owner() {
-                    let _ = prev
-                        .tx
-                        .send(ClientFrame::Close(4001, "Owner replaced".into()));
+                    prev.close(4001, "Owner replaced");
                 }
             }
         }

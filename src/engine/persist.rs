@@ -12,9 +12,10 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
@@ -79,7 +80,7 @@ impl Drop for Store {
 
 impl Inner {
     fn lock_state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     fn path_text(&self) -> String {
@@ -97,7 +98,7 @@ impl Inner {
             return Ok(());
         }
         let doc = snapshot_doc(shared);
-        let _w = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _w = self.write_lock.lock();
         store::save(path, &doc)
     }
 
@@ -244,12 +245,7 @@ impl Store {
                     secs: timeout.as_secs(),
                 });
             }
-            st = self
-                .inner
-                .cv
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            self.inner.cv.wait_for(&mut st, left);
         }
     }
 
@@ -286,16 +282,12 @@ fn owner(inner: Arc<Inner>, shared: Weak<Shared>) {
                     break st.requested;
                 }
                 if failing {
-                    let (g, to) = inner
-                        .cv
-                        .wait_timeout(st, RETRY)
-                        .unwrap_or_else(|p| p.into_inner());
-                    st = g;
+                    let to = inner.cv.wait_for(&mut st, RETRY);
                     if to.timed_out() && !st.stop {
                         break st.requested;
                     }
                 } else {
-                    st = inner.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                    inner.cv.wait(&mut st);
                 }
             }
         };

@@ -18,9 +18,11 @@
 //! task ever blocks on a stuck child.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tokio::sync::oneshot;
@@ -62,7 +64,7 @@ impl Writer {
 
     /// Write what fits now; queue the rest for the writer thread (with an ack when `ack`).
     fn write_or_queue(&self, bytes: Vec<u8>, ack: bool) -> std::io::Result<Direct> {
-        let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queued = self.queued.lock();
         let mut off = 0;
         if *queued == 0 {
             while off < bytes.len() {
@@ -103,7 +105,7 @@ impl Writer {
 fn run_writer(fd: Arc<OwnedFd>, queued: Arc<Mutex<usize>>, rx: mpsc::Receiver<Queued>) {
     while let Ok(Queued(bytes, ack)) = rx.recv() {
         let res = write_all_blocking(fd.as_raw_fd(), &bytes);
-        *queued.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        *queued.lock() -= 1;
         if let Some(ack) = ack {
             let _ = ack.send(res);
         }
@@ -241,8 +243,8 @@ impl PtyIo {
     /// Stop reading (no end-of-output report follows); returns once the reader has stopped.
     fn stop_reading(&self) {
         self.detached.store(true, Ordering::Release);
-        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(t) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        drop(self.stop.lock().take());
+        if let Some(t) = self.reader.lock().take() {
             let _ = t.join();
         }
     }

@@ -12,11 +12,12 @@
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
+use parking_lot::{Condvar, Mutex};
 use regex::Regex;
 
 /// The name of the recordings directory under `~/.telepty`.
@@ -247,7 +248,7 @@ impl Recorder {
         if kinds.is_empty() {
             return;
         }
-        let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.shared.queue.lock();
         if q.closed {
             return;
         }
@@ -271,11 +272,11 @@ impl Recorder {
     /// Stop accepting events, write what is queued and flush the file.
     pub fn finish(&self) -> io::Result<()> {
         {
-            let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = self.shared.queue.lock();
             q.closed = true;
         }
         self.shared.ready.notify_one();
-        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.writer.lock().take();
         match handle {
             Some(h) => h
                 .join()
@@ -302,9 +303,9 @@ fn write_loop(
     let mut reported = 0u64;
     loop {
         let (batch, closed) = {
-            let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = shared.queue.lock();
             while (q.events.is_empty() || q.paused) && !q.closed {
-                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                shared.ready.wait(&mut q);
             }
             q.bytes = 0;
             (std::mem::take(&mut q.events), q.closed)
@@ -398,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.1.cast");
         let r = Recorder::with_limit(p.clone(), "a", 80, 24, Vec::new(), 16).unwrap();
-        r.shared.queue.lock().unwrap().paused = true;
+        r.shared.queue.lock().paused = true;
         for i in 0..1000 {
             r.output(format!("chunk-{i:04}\n").as_bytes());
         }

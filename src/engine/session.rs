@@ -1,10 +1,11 @@
 //! One session: metadata, its terminal, its backend (PTY, owner socket or external endpoint),
 //! its attached clients and its input queue.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
@@ -48,16 +49,54 @@ pub struct PendingReport {
 }
 
 /// Frames the engine sends to an attached client; the API turns them into WebSocket frames.
+/// (The output stream does not go through here: it is the terminal's bounded broadcast, whose
+/// laggards get a fresh snapshot.)
 #[derive(Debug)]
 pub enum ClientFrame {
     Json(Value),
     Close(u16, String),
 }
 
+/// How many frames may wait for one socket. They are control frames (to a wrapped session's
+/// owner: injects, keys, resizes, renames; to viewers: inject notifications), so only a socket
+/// that stopped reading fills this.
+const CLIENT_QUEUE: usize = 1024;
+
+/// The receiving end of a client's frames (the API's socket task).
+pub type ClientRx = mpsc::Receiver<ClientFrame>;
+
+/// A client's bounded queue. Never blocks the engine: when it is full a viewer's notification
+/// is dropped (its screen resyncs through the output stream's snapshot) and an owner's frame is
+/// refused, so an inject reports the owner as disconnected and is retried or dead-lettered
+/// like any failed delivery. The last slot is kept for the one `Close` a client ever gets, so
+/// "Session exited" / "Owner replaced" always arrive.
+pub fn client_channel() -> (mpsc::Sender<ClientFrame>, ClientRx) {
+    mpsc::channel(CLIENT_QUEUE)
+}
+
 pub struct Client {
     pub conn_id: u64,
     pub owner: bool,
-    pub tx: mpsc::UnboundedSender<ClientFrame>,
+    pub tx: mpsc::Sender<ClientFrame>,
+}
+
+impl Client {
+    /// Queue a JSON frame unless only the slot kept for `Close` is left; false when refused.
+    fn send_json(&self, frame: Value) -> bool {
+        if self.tx.capacity() <= 1 {
+            tracing::debug!(conn = self.conn_id, "client queue full: frame dropped");
+            return false;
+        }
+        self.tx.try_send(ClientFrame::Json(frame)).is_ok()
+    }
+
+    /// The last frame this client gets (it has been removed from the session, so nothing else
+    /// is queued after it).
+    pub fn close(&self, code: u16, reason: &str) {
+        let _ = self
+            .tx
+            .try_send(ClientFrame::Close(code, reason.to_string()));
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -151,24 +190,24 @@ impl Session {
     }
 
     pub fn id(&self) -> String {
-        self.id.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.id.read().clone()
     }
 
     pub(crate) fn set_id(&self, new: &str) {
-        *self.id.write().unwrap_or_else(|p| p.into_inner()) = new.to_string();
+        *self.id.write() = new.to_string();
     }
 
     pub fn meta(&self) -> MutexGuard<'_, Meta> {
-        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+        self.meta.lock()
     }
 
     /// The size state. Lock order: sizing before the emulator (the size is applied under it).
     pub fn sizing(&self) -> MutexGuard<'_, Sizing> {
-        self.sizing.lock().unwrap_or_else(|p| p.into_inner())
+        self.sizing.lock()
     }
 
     pub fn clients(&self) -> MutexGuard<'_, Vec<Client>> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+        self.clients.lock()
     }
 
     pub fn client_count(&self) -> usize {
@@ -191,20 +230,20 @@ impl Session {
     pub fn send_to_owner(&self, frame: Value) -> bool {
         let clients = self.clients();
         match clients.iter().find(|c| c.owner) {
-            Some(c) => c.tx.send(ClientFrame::Json(frame)).is_ok(),
+            Some(c) => c.send_json(frame),
             None => false,
         }
     }
 
     pub fn send_to_viewers(&self, frame: &Value) {
         for c in self.clients().iter().filter(|c| !c.owner) {
-            let _ = c.tx.send(ClientFrame::Json(frame.clone()));
+            c.send_json(frame.clone());
         }
     }
 
     pub fn close_all(&self, code: u16, reason: &str) {
         for c in self.clients().drain(..) {
-            let _ = c.tx.send(ClientFrame::Close(code, reason.to_string()));
+            c.close(code, reason);
         }
         self.term.set_answer_queries(true);
     }
@@ -401,11 +440,7 @@ impl Session {
         let health = self.health(stale_secs);
         let clients = self.client_count();
         let transport = self.transport(stale_secs);
-        let auto = self
-            .classifier
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .brief();
+        let auto = self.classifier.lock().brief();
         let (pending, dead) = self.queue.counts();
         let (rows, cols) = self.term.size();
         let last_output = self.term.last_output_at();
@@ -467,5 +502,38 @@ impl Session {
             }),
             id,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_full_client_queue_refuses_frames_but_still_takes_the_close() {
+        let (tx, mut rx) = client_channel();
+        let c = Client {
+            conn_id: 1,
+            owner: false,
+            tx,
+        };
+        for i in 0..CLIENT_QUEUE - 1 {
+            assert!(c.send_json(json!(i)), "frame {i}");
+        }
+        assert!(!c.send_json(json!("one too many")));
+        c.close(1000, "Session exited");
+        let mut n = 0;
+        let last = loop {
+            match rx.try_recv() {
+                Ok(ClientFrame::Json(_)) => n += 1,
+                Ok(ClientFrame::Close(code, reason)) => break (code, reason),
+                Err(e) => panic!("no close after {n} frames: {e}"),
+            }
+        };
+        assert_eq!(
+            (n, last),
+            (CLIENT_QUEUE - 1, (1000, "Session exited".into()))
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! the state classifier tick; and the start of the sessions.json writer (`persist.rs`).
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
 
 use super::classifier::EscapeStripper;
 use super::session::{ExitInfo, Kind, Session};
@@ -38,12 +40,7 @@ pub(crate) fn start(shared: Arc<Shared>) {
 /// drain, tell everyone. A holder that vanished without reporting (killed) leaves a child
 /// nobody can reap: the session ends when its output does, with an unknown status.
 async fn reaper(shared: Arc<Shared>) {
-    let Some(mut rx) = shared
-        .exits_rx
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-    else {
+    let Some(mut rx) = shared.exits_rx.lock().take() else {
         return;
     };
     while let Some((pid, status)) = rx.recv().await {
@@ -304,10 +301,7 @@ async fn classifier_tick(shared: Arc<Shared>) {
             if generation > entry.0 {
                 let raw = s.term.raw_since(entry.0);
                 let text = entry.1.push(&String::from_utf8_lossy(&raw));
-                s.classifier
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .observe_output(&text, now_ms, wall);
+                s.classifier.lock().observe_output(&text, now_ms, wall);
                 entry.0 = generation;
             }
             let tail: Vec<String> = {
@@ -320,11 +314,7 @@ async fn classifier_tick(shared: Arc<Shared>) {
                 let start = lines.len().saturating_sub(5);
                 lines[start..].to_vec()
             };
-            let transition = s
-                .classifier
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .tick(&tail, now_ms, wall);
+            let transition = s.classifier.lock().tick(&tail, now_ms, wall);
             if let Some(t) = transition {
                 shared.emit_envelope(
                     Some(&s),
@@ -353,19 +343,12 @@ pub(crate) fn schedule_wake(s: &Arc<Session>) {
         return;
     };
     let id = s.id();
-    if !PENDING
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone())
-    {
+    if !PENDING.lock().insert(id.clone()) {
         return;
     }
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        PENDING
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        PENDING.lock().remove(&id);
         aterm::wake(&path, &id).await;
     });
 }

@@ -3,11 +3,12 @@
 //! frames (wrapped sessions); read by the API, `wait`, the classifier and the dashboard.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
@@ -196,7 +197,7 @@ impl Terminal {
     /// Lock the emulator state. A poisoned lock only means a reader panicked mid-parse; the
     /// screen is still the best information we have, so keep serving it.
     pub fn lock(&self) -> MutexGuard<'_, TermState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Apply output. Returns the bytes the emulator wants to send back to the child (query

@@ -567,7 +567,7 @@ pub fn pin_window_title(rc: &SocketRemote, window_id: u64, title: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     /// A fake kitty: records calls, answers from a script.
     struct Fake {
@@ -584,7 +584,7 @@ mod tests {
             cmd: &str,
             payload: Value,
         ) -> impl std::future::Future<Output = Result<Value, KittyError>> + Send {
-            let mut calls = self.calls.lock().unwrap();
+            let mut calls = self.calls.lock();
             calls.push((cmd.to_string(), payload.clone()));
             let r = (self.answer)(cmd, &payload, &calls);
             async move { r }
@@ -622,7 +622,7 @@ mod tests {
             changes[0].to_string(),
             "tab 4 \"agents\": stack → grid (enabled grid in the tab)"
         );
-        let calls = k.remote().calls.lock().unwrap().clone();
+        let calls = k.remote().calls.lock().clone();
         let names: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
         assert_eq!(names, ["ls", "set-enabled-layouts", "goto-layout", "ls"]);
         assert_eq!(
@@ -706,7 +706,7 @@ mod tests {
         assert_eq!(opened, vec![("x", 10, "x"), ("y", 11, "y")]);
         assert_eq!(r.tab_id, Some(2));
         assert_eq!(r.layout[0].to_string(), "tab 2 \"telepty\": tall → grid");
-        let calls = k.remote().calls.lock().unwrap().clone();
+        let calls = k.remote().calls.lock().clone();
         let launch = &calls.iter().find(|(c, _)| c == "launch").unwrap().1;
         assert_eq!(launch["args"], json!(["/t", "attach", "x"]));
         assert_eq!(

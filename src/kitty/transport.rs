@@ -11,6 +11,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use kitty_rc::Protection;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::termios::{self, SetArg, Termios};
 use serde_json::Value;
 
 use super::KittyError;
@@ -342,25 +345,22 @@ pub fn exchange(addr: &Address, request: &[u8], timeout: Duration) -> Result<Vec
     }
 }
 
-/// Restores the terminal's mode when dropped.
+/// Restores the terminal's mode when dropped (through its own descriptor of the same tty).
 struct TermiosGuard {
-    fd: std::os::fd::RawFd,
-    saved: libc::termios,
+    tty: std::fs::File,
+    saved: Termios,
 }
 
 impl Drop for TermiosGuard {
     fn drop(&mut self) {
-        // SAFETY: `saved` came from tcgetattr on this same, still open descriptor.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
+        let _ = termios::tcsetattr(&self.tty, SetArg::TCSANOW, &self.saved);
     }
 }
 
 /// One request over the controlling terminal: raw mode, write the request, read kitty's answer
 /// from the input (bytes typed before it are dropped), restore the mode.
 fn exchange_tty(request: &[u8], timeout: Duration) -> Result<Vec<u8>, KittyError> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let addr = Address::Tty.to_string();
     let io = |e: std::io::Error| KittyError::Io {
         addr: addr.clone(),
@@ -374,21 +374,14 @@ fn exchange_tty(request: &[u8], timeout: Duration) -> Result<Vec<u8>, KittyError
             addr: addr.clone(),
             reason: format!("no controlling terminal ({e})"),
         })?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: termios is plain data; tcgetattr fills it for a valid descriptor.
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
-    let _guard = TermiosGuard { fd, saved };
-    let mut raw = saved;
-    // SAFETY: cfmakeraw only edits the struct; tcsetattr applies it to our descriptor.
-    unsafe {
-        libc::cfmakeraw(&mut raw);
-        if libc::tcsetattr(fd, libc::TCSANOW, &raw) != 0 {
-            return Err(io(std::io::Error::last_os_error()));
-        }
-    }
+    let saved = termios::tcgetattr(&tty).map_err(|e| io(e.into()))?;
+    let mut raw = saved.clone();
+    let _guard = TermiosGuard {
+        tty: tty.try_clone().map_err(io)?,
+        saved,
+    };
+    termios::cfmakeraw(&mut raw);
+    termios::tcsetattr(&tty, SetArg::TCSANOW, &raw).map_err(|e| io(e.into()))?;
     tty.write_all(request).map_err(io)?;
     tty.flush().map_err(io)?;
     let prefix = kitty_rc_frame::PREFIX;
@@ -404,23 +397,13 @@ fn exchange_tty(request: &[u8], timeout: Duration) -> Result<Vec<u8>, KittyError
                 after: timeout,
             });
         }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(io(e));
-        }
-        if n == 0 {
-            continue;
+        let mut pfd = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+        let timeout =
+            PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        match poll(&mut pfd, timeout) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(io(e.into())),
         }
         let got = tty.read(&mut buf).map_err(io)?;
         if got == 0 {

@@ -10,7 +10,6 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 
 use super::params::*;
 use crate::client::{
@@ -33,7 +32,9 @@ const SPAWN_ROWS: u16 = 40;
 
 #[derive(Clone)]
 pub struct TeleptyMcp {
-    conn: Arc<Mutex<Connector>>,
+    /// Shared without a lock: the connector's caches are once-cells, so one tool's peer probes
+    /// never hold up another tool.
+    conn: Arc<Connector>,
     /// Sender name of injects when the caller gives none.
     from: String,
     tool_router: ToolRouter<Self>,
@@ -74,7 +75,7 @@ fn answer(text: impl Into<String>, value: Value) -> CallToolResult {
 impl TeleptyMcp {
     pub fn new(conn: Connector, from: String) -> TeleptyMcp {
         TeleptyMcp {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(conn),
             from,
             tool_router: Self::tool_router(),
         }
@@ -82,8 +83,8 @@ impl TeleptyMcp {
 
     /// Where a new session goes: the local daemon, or the peer of `id@host`.
     async fn target(&self, tool: &str, spec: &str) -> Result<(Client, Target), CallToolResult> {
-        let mut conn = self.conn.lock().await;
-        conn.target(spec)
+        self.conn
+            .target(spec)
             .await
             .map_err(|e| connect_failure(tool, e))
     }
@@ -91,15 +92,14 @@ impl TeleptyMcp {
     /// An existing session: `id@host`, or a bare id looked up on every host when peers are
     /// configured (as the CLI does).
     async fn session(&self, tool: &str, spec: &str) -> Result<(Client, Target), CallToolResult> {
-        let mut conn = self.conn.lock().await;
-        conn.session_target(spec)
+        self.conn
+            .session_target(spec)
             .await
             .map_err(|e| connect_failure(tool, e))
     }
 
     async fn local(&self, tool: &str) -> Result<Client, CallToolResult> {
-        let mut conn = self.conn.lock().await;
-        conn.local().await.map_err(|e| client_failure(tool, e))
+        self.conn.local().await.map_err(|e| client_failure(tool, e))
     }
 }
 
@@ -123,12 +123,9 @@ impl TeleptyMcp {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn session_list(&self) -> ToolResult {
-        let hosts = {
-            let mut conn = self.conn.lock().await;
-            match conn.hosts().await {
-                Ok(h) => h,
-                Err(e) => return Ok(connect_failure("session_list", e)),
-            }
+        let hosts = match self.conn.hosts().await {
+            Ok(h) => h,
+            Err(e) => return Ok(connect_failure("session_list", e)),
         };
         // With peers configured every host is listed, as `telepty list` does.
         let multi = hosts.len() > 1;
@@ -242,8 +239,6 @@ impl TeleptyMcp {
         // Another machine gets `me@this-machine`, so replies and reports can come back.
         let port = self
             .conn
-            .lock()
-            .await
             .local_client()
             .map_or(crate::client::addr::DEFAULT_PORT, |c| c.addr().port);
         let from = p.from.unwrap_or_else(|| self.from.clone());
@@ -393,13 +388,10 @@ impl TeleptyMcp {
                 Some("INVALID_REQUEST"),
             ));
         }
-        let groups = {
-            let mut conn = self.conn.lock().await;
-            match conn.group_targets(&p.ids).await {
-                Ok((groups, _)) => groups,
-                Err(ConnectError::Daemon(e)) => return Ok(client_failure(TOOL, e)),
-                Err(e) => return Ok(failure(TOOL, e, Some("INVALID_TARGET"))),
-            }
+        let groups = match self.conn.group_targets(&p.ids).await {
+            Ok((groups, _)) => groups,
+            Err(ConnectError::Daemon(e)) => return Ok(client_failure(TOOL, e)),
+            Err(e) => return Ok(failure(TOOL, e, Some("INVALID_TARGET"))),
         };
         let mut successful = Vec::new();
         let mut failed = Vec::new();

@@ -1090,22 +1090,22 @@ mod tests {
         }
         key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
         key(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(*panes[0].typed.lock().unwrap(), b"ls\r\x03");
+        assert_eq!(*panes[0].typed.lock(), b"ls\r\x03");
         // The prefix returns to navigation; pressed twice it is sent through.
         key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
         assert_eq!(app.mode, Mode::Nav);
         key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
         assert_eq!(app.mode, Mode::Typing);
-        assert_eq!(*panes[0].typed.lock().unwrap(), b"ls\r\x03\x01");
+        assert_eq!(*panes[0].typed.lock(), b"ls\r\x03\x01");
         // Navigation keys do not reach the program.
         key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
         ch(&mut app, 'l');
         assert_eq!(app.focus, 1);
-        assert_eq!(panes[1].typed.lock().unwrap().len(), 0);
+        assert_eq!(panes[1].typed.lock().len(), 0);
         // Paste in typing mode.
         ch(&mut app, 'i');
         event(&mut app, Event::Paste("x\ny".into()));
-        assert_eq!(*panes[1].typed.lock().unwrap(), b"x\ry");
+        assert_eq!(*panes[1].typed.lock(), b"x\ry");
     }
 
     #[test]

@@ -835,55 +835,15 @@ pub fn suggest_id(command: &str, ids: &[String]) -> String {
         .unwrap_or(base)
 }
 
-/// Split a command line into program and arguments: whitespace separates, single and double
-/// quotes group, backslash escapes.
+/// Split a command line into program and arguments the way a POSIX shell would (quotes,
+/// backslashes, `#` comments; no expansion): shell-words, so the spawn prompt reads a command
+/// exactly as the user would type it in their shell.
 pub fn split_command(line: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                    in_word = true;
-                }
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        return Err("unterminated quote".into());
-    }
-    if in_word {
-        out.push(cur);
-    }
-    if out.is_empty() {
+    let words = shell_words::split(line).map_err(|_| "unterminated quote".to_string())?;
+    if words.is_empty() {
         return Err("command is required".into());
     }
-    Ok(out)
+    Ok(words)
 }
 
 #[cfg(test)]
@@ -1107,6 +1067,10 @@ mod tests {
             vec!["sh", "-c", "echo a b", "x y", "z w"]
         );
         assert!(split_command("sh -c 'oops").is_err());
+        assert_eq!(
+            split_command(r#"echo "a\"b" 'c\d' # note"#).unwrap(),
+            vec!["echo", "a\"b", "c\\d"]
+        );
         assert!(split_command("   ").is_err());
         assert_eq!(suggest_id("/usr/bin/bash -l", &["bash-1".into()]), "bash-2");
         assert_eq!(suggest_id("", &[]), "session-1");

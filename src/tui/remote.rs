@@ -13,11 +13,12 @@
 //! connected. A viewer socket on an owner-less wrapped session would become its owner, and one
 //! on an unknown id would create a session, so neither is ever opened.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -31,10 +32,6 @@ use crate::engine::terminal::Terminal;
 
 const MIRROR_SCROLLBACK: usize = 1000;
 const RETRY_AFTER: Duration = Duration::from_secs(2);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[derive(Default)]
 struct Link {
@@ -77,8 +74,8 @@ impl RemotePane {
     /// Record the pane's viewer size and tell the daemon if connected; a connection being
     /// opened registers it after its snapshot.
     fn set_want(&self, want: Option<(u16, u16)>) {
-        *lock(&self.link.want) = want;
-        if let Some(tx) = lock(&self.link.tx).as_ref() {
+        *self.link.want.lock() = want;
+        if let Some(tx) = self.link.tx.lock().as_ref() {
             let _ = tx.send(size_frame(want));
         }
     }
@@ -87,22 +84,22 @@ impl RemotePane {
         if self.link.busy.swap(true, Ordering::AcqRel) {
             return;
         }
-        *lock(&self.link.last_attempt) = Some(Instant::now());
+        *self.link.last_attempt.lock() = Some(Instant::now());
         let client = self.client.clone();
         let link = self.link.clone();
         let term = self.term.clone();
         let task = self.rt.spawn(async move {
             mirror(client, link.clone(), term).await;
-            *lock(&link.tx) = None;
+            *link.tx.lock() = None;
             link.busy.store(false, Ordering::Release);
         });
-        *lock(&self.link.task) = Some(task.abort_handle());
+        *self.link.task.lock() = Some(task.abort_handle());
     }
 }
 
 impl Drop for RemotePane {
     fn drop(&mut self) {
-        if let Some(t) = lock(&self.link.task).take() {
+        if let Some(t) = self.link.task.lock().take() {
             t.abort();
         }
     }
@@ -127,7 +124,7 @@ fn size_frame(want: Option<(u16, u16)>) -> String {
 }
 
 async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
-    let id = lock(&link.id).clone();
+    let id = link.id.lock().clone();
     let path = format!(
         "/api/sessions/{}?snapshot=1&create=0",
         encode_component(&id)
@@ -135,13 +132,13 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
     let ws = match connect_ws(client.addr(), &path).await {
         Ok(ws) => ws,
         Err(e) => {
-            *lock(&link.note) = Some(format!("not attached: {e}"));
+            *link.note.lock() = Some(format!("not attached: {e}"));
             return;
         }
     };
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    *lock(&link.tx) = Some(tx.clone());
-    *lock(&link.note) = None;
+    *link.tx.lock() = Some(tx.clone());
+    *link.note.lock() = None;
     let (mut sink, mut stream) = ws.split();
     let mut registered = false;
     loop {
@@ -159,7 +156,7 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
                     }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => {
-                        *lock(&link.note) = Some(format!("connection lost: {e}"));
+                        *link.note.lock() = Some(format!("connection lost: {e}"));
                         break;
                     }
                     None => break,
@@ -173,7 +170,7 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
                         feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx);
                         // A new connection is a new viewer: register the pane's size (once; later
                         // snapshots only restart a lagging stream).
-                        let want = *lock(&link.want);
+                        let want = *link.want.lock();
                         if !registered && want.is_some() {
                             let _ = tx.send(size_frame(want));
                         }
@@ -215,7 +212,7 @@ impl PaneSource for RemotePane {
         )
     }
     fn send_input(&self, data: &str) -> bool {
-        match lock(&self.link.tx).as_ref() {
+        match self.link.tx.lock().as_ref() {
             Some(tx) => tx
                 .send(json!({"type": "input", "data": data}).to_string())
                 .is_ok(),
@@ -235,24 +232,28 @@ impl PaneSource for RemotePane {
         if self.term.generation() > 0 {
             return None;
         }
-        lock(&self.link.note).clone()
+        self.link.note.lock().clone()
     }
     fn update(&self, info: &SessionInfo) {
-        *lock(&self.link.id) = info.id.clone();
+        *self.link.id.lock() = info.id.clone();
         if info.kind == "aterm" {
-            *lock(&self.link.note) = Some("aterm session: no terminal to show".into());
+            *self.link.note.lock() = Some("aterm session: no terminal to show".into());
             return;
         }
         if !RemotePane::attachable(info) {
             if !self.link.busy.load(Ordering::Acquire) {
-                *lock(&self.link.note) = Some("owner disconnected: nothing to show".into());
+                *self.link.note.lock() = Some("owner disconnected: nothing to show".into());
             }
             return;
         }
         if self.link.busy.load(Ordering::Acquire) || self.link.finished.load(Ordering::Acquire) {
             return;
         }
-        let recent = lock(&self.link.last_attempt).is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        let recent = self
+            .link
+            .last_attempt
+            .lock()
+            .is_some_and(|t| t.elapsed() < RETRY_AFTER);
         if !recent {
             self.start();
         }

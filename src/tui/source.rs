@@ -3,9 +3,9 @@
 //! (fixtures in tests).
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -151,10 +151,7 @@ impl ParserPane {
     }
 
     pub fn feed(&self, bytes: &[u8]) {
-        self.parser
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .process(bytes);
+        self.parser.lock().process(bytes);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -164,7 +161,7 @@ impl PaneSource for ParserPane {
         self.generation.load(Ordering::Acquire)
     }
     fn with_screen(&self, scrollback: usize, f: &mut dyn FnMut(&vt100::Screen)) {
-        let mut p = self.parser.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = self.parser.lock();
         let screen = p.screen_mut();
         let saved = screen.scrollback();
         screen.set_scrollback(scrollback);
@@ -172,25 +169,18 @@ impl PaneSource for ParserPane {
         screen.set_scrollback(saved);
     }
     fn modes(&self) -> (bool, bool) {
-        let p = self.parser.lock().unwrap_or_else(|p| p.into_inner());
+        let p = self.parser.lock();
         (
             p.screen().application_cursor(),
             p.screen().bracketed_paste(),
         )
     }
     fn send_input(&self, data: &str) -> bool {
-        self.typed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(data.as_bytes());
+        self.typed.lock().extend_from_slice(data.as_bytes());
         true
     }
     fn resize(&self, cols: u16, rows: u16) {
-        self.parser
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .screen_mut()
-            .set_size(rows, cols);
+        self.parser.lock().screen_mut().set_size(rows, cols);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }

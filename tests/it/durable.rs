@@ -202,22 +202,16 @@ fn sigkill_in_a_burst_of_spawns_and_renames_loses_nothing_acknowledged() {
                 "trial {trial}: {id} neither live nor lost after the restart"
             );
         }
-        // No temp file of a killed writer is left behind (the new daemon may be writing one of
-        // its own right now: `.sessions.json.tmp.<pid>.<n>.<random>`).
+        // No temp file of a killed writer is left behind. The new daemon may be writing right
+        // now (the exits of the killed sessions reach it asynchronously after adoption): its
+        // own in-flight temp is not a leftover.
         let dir = sessions_file(&d).parent().unwrap().to_path_buf();
+        let own = format!(".tmp.{}.", d.pid());
         let temps: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".tmp."))
-            .filter(|n| {
-                let pid = n
-                    .split(".tmp.")
-                    .nth(1)
-                    .and_then(|r| r.split('.').next())
-                    .and_then(|p| p.parse::<u32>().ok());
-                pid != Some(d.pid())
-            })
+            .filter(|n| n.contains(".tmp.") && !n.contains(&own))
             .collect();
         assert!(temps.is_empty(), "left-over temp files: {temps:?}");
         // Start the next trial from an empty store.
