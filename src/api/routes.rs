@@ -293,6 +293,7 @@ pub async fn inject(
         strategy: "mailbox".into(),
         submit: out.submit.into(),
         delivered: None,
+        duplicate: out.duplicate,
     };
     if q.get("wait").map(String::as_str) != Some("delivered") {
         return ok(reply);

@@ -28,6 +28,10 @@ pub struct InjectArgs {
     /// Print the daemon's JSON answer (with the inject id)
     #[arg(long)]
     pub json: bool,
+    /// An idempotency key of your choosing (letters, digits, . _ : -): retrying the same
+    /// inject with the same key never types it twice
+    #[arg(long, value_name = "KEY", value_parser = parse_inject_id)]
+    pub inject_id: Option<String>,
     /// Store the text (or FILE's contents, then TEXT is an optional message) as
     /// ~/.telepty/shared/<sha256>.md and inject a one-line pointer to it
     #[arg(long = "ref", value_name = "FILE", num_args = 0..=1)]
@@ -70,6 +74,7 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
             .map(|f| target.sender(&f, port)),
         reply_to: a.reply_to.map(|r| target.sender(&r, port)),
         thread_id: a.thread_id,
+        inject_id: a.inject_id,
         ..Default::default()
     };
     let resp = client
@@ -78,6 +83,11 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::client("inject", e))?;
     if a.json {
         output::json(&resp);
+    } else if resp.get("duplicate").and_then(serde_json::Value::as_bool) == Some(true) {
+        output::line(format!(
+            "Already injected into {} (same inject id; not typed again)",
+            target.label()
+        ));
     } else {
         output::line(format!("Injected into {}", target.label()));
     }
@@ -383,4 +393,12 @@ fn finish_results(what: &str, resp: &Value, json: bool) -> Result<(), Failure> {
         counts
     };
     partial_failure(what, failed, ok + failed)
+}
+
+fn parse_inject_id(s: &str) -> Result<String, String> {
+    if crate::wire::request::valid_inject_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err("1-128 letters, digits, '.', '_', ':' or '-'".into())
+    }
 }

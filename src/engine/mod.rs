@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod error;
 pub mod handoff;
 mod holders;
+mod idempotency;
 pub mod input;
 pub mod keys;
 mod ops;
@@ -155,6 +156,8 @@ pub struct Shared {
     tasks: tokio_util::task::TaskTracker,
     /// Cancelled by `shutdown`: the loops and delivery tasks end at their next await.
     cancel: tokio_util::sync::CancellationToken,
+    /// Client-chosen inject ids seen lately (a retry never types twice).
+    recent_injects: idempotency::RecentInjects,
     /// HTTP POST for legacy aterm endpoints, supplied by the API layer (the engine speaks no
     /// HTTP).
     http_post: std::sync::OnceLock<aterm::HttpPost>,
@@ -285,6 +288,7 @@ impl Engine {
             tasks: tokio_util::task::TaskTracker::new(),
             cancel: tokio_util::sync::CancellationToken::new(),
             http_post: std::sync::OnceLock::new(),
+            recent_injects: idempotency::RecentInjects::default(),
             changes: tokio::sync::watch::channel(0).0,
             started: AtomicBool::new(false),
         });

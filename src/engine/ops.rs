@@ -64,6 +64,9 @@ pub struct InjectOutcome {
     pub inject_id: String,
     pub session_id: String,
     pub submit: &'static str,
+    /// The client's `inject_id` was seen before: nothing new was queued, `done` resolves with
+    /// the first request's delivery.
+    pub duplicate: bool,
     /// Resolves once the message was delivered (or finally failed).
     pub done: oneshot::Receiver<Result<Delivered, EngineError>>,
 }
@@ -564,7 +567,15 @@ impl Engine {
     ) -> Result<InjectOutcome, EngineError> {
         let s = self.resolve(requested)?;
         let id = s.id();
-        let inject_id = uuid::Uuid::new_v4().to_string();
+        if let Some(key) = &req.inject_id {
+            if let Some(out) = self.shared.recent_injects.lookup(key, &id)? {
+                return Ok(out);
+            }
+        }
+        let inject_id = req
+            .inject_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let reply_to = req.reply_to.clone().or_else(|| req.from.clone());
         let who = Who {
             inject_id: &inject_id,
@@ -636,10 +647,16 @@ impl Engine {
             "type": "inject_notification", "inject_id": inject_id, "session_id": id,
             "from": req.from, "content": req.prompt, "timestamp": now_iso(),
         }));
+        let submit = if req.no_enter { "skipped" } else { "deferred" };
+        let done = match &req.inject_id {
+            Some(key) => self.shared.recent_injects.remember(key, &id, submit, done),
+            None => done,
+        };
         Ok(InjectOutcome {
             inject_id,
             session_id: id,
-            submit: if req.no_enter { "skipped" } else { "deferred" },
+            submit,
+            duplicate: false,
             done,
         })
     }

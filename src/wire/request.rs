@@ -159,12 +159,32 @@ pub struct InjectRequest {
     pub reply_expected: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliberation_session_id: Option<String>,
+    /// A client-chosen idempotency key: a retry with the same key (after a timeout, say) is
+    /// answered with the first request's result and never types the text twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inject_id: Option<String>,
+}
+
+/// 1–128 characters of letters, digits, `.`, `_`, `:` or `-` (a UUID fits).
+pub fn valid_inject_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 impl InjectRequest {
     /// Empty strings count as absent.
     pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        let inject_id = b.text_field("inject_id");
+        if inject_id.as_deref().is_some_and(|i| !valid_inject_id(i)) {
+            return Err(invalid(
+                "inject_id must be 1-128 letters, digits, '.', '_', ':' or '-'",
+            ));
+        }
         Ok(InjectRequest {
+            inject_id,
             prompt: b
                 .str_field("prompt")
                 .ok_or_else(|| invalid("prompt is required"))?,

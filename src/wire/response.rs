@@ -75,6 +75,9 @@ pub struct Injected {
     /// With `?wait=delivered` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered: Option<bool>,
+    /// The `inject_id` was seen before: this answers the first request, nothing was typed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// `POST /api/sessions/:id/wait`.

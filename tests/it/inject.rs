@@ -741,3 +741,57 @@ fn queues_are_bounded_in_bytes_and_a_deleted_deaf_session_returns_its_threads() 
         threads_named(d.pid(), &writer) == 0
     });
 }
+
+#[test]
+fn a_retry_with_the_same_inject_id_is_typed_once() {
+    let d = Daemon::start();
+    d.spawn_bash("idem");
+    let body = json!({"prompt": "echo once-$((20+22))", "inject_id": "retry-key-1"});
+    let first = d.post("/api/sessions/idem/inject?wait=delivered", body.clone());
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first.1["inject_id"], json!("retry-key-1"), "{}", first.1);
+    assert_eq!(first.1["delivered"], json!(true), "{}", first.1);
+    assert!(first.1.get("duplicate").is_none(), "{}", first.1);
+    // The retry (as after a timeout) answers the first request's outcome.
+    let again = d.post("/api/sessions/idem/inject?wait=delivered", body.clone());
+    assert_eq!(again.0, 200, "{}", again.1);
+    assert_eq!(again.1["duplicate"], json!(true), "{}", again.1);
+    assert_eq!(again.1["delivered"], json!(true), "{}", again.1);
+    // And through the CLI.
+    let out = d.cli(&[
+        "inject",
+        "--inject-id",
+        "retry-key-1",
+        "idem",
+        "echo once-$((20+22))",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("not typed again"),
+        "{}",
+        show(&out)
+    );
+    // A different message gets through; then the screen has the first one exactly once.
+    d.inject("idem", "echo marker-$((1+1))");
+    let screen = d.wait_line("idem", "marker-2");
+    assert_eq!(count_lines(&screen, "once-42"), 1, "{screen}");
+    // The same key for another session is refused, and a malformed key is a 400.
+    d.spawn_bash("other");
+    assert_error(
+        &d.post("/api/sessions/other/inject", body),
+        400,
+        "INVALID_REQUEST",
+        None,
+    );
+    assert_error(
+        &d.post(
+            "/api/sessions/idem/inject",
+            json!({"prompt": "x", "inject_id": "has space"}),
+        ),
+        400,
+        "INVALID_REQUEST",
+        None,
+    );
+    let bad = d.cli(&["inject", "--inject-id", "has space", "idem", "x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", show(&bad));
+}
