@@ -63,6 +63,37 @@ pub struct PeersAddArgs {
     pub token: Option<String>,
 }
 
+/// A peer given as a bare name (no scheme, no port) must at least resolve: `peers add x
+/// notaurl` is far more often a slip than a LAN host. Explicit URLs are taken as given (the
+/// machine may be down right now).
+async fn check_resolvable(given: &str, url: &str) -> Result<(), Failure> {
+    let g = given.trim();
+    let bare = !g.contains("://") && !g.contains(':');
+    if !bare || g.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let authority = url.trim_start_matches("http://");
+    let resolved = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        tokio::net::lookup_host(authority.to_string()),
+    )
+    .await;
+    let found = match resolved {
+        Ok(Ok(mut addrs)) => addrs.next().is_some(),
+        _ => false,
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            "peers add failed",
+            format!(
+                "{g}: not a URL and no such host (give http://HOST[:PORT] of the peer's daemon)"
+            ),
+        ))
+    }
+}
+
 pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
     let paths = Paths::from_env();
     match a.cmd.unwrap_or(PeersCmd::List) {
@@ -75,6 +106,7 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
                 )));
             }
             let url = peer_config::normalize_url(&add.url).map_err(Failure::usage)?;
+            check_resolvable(&add.url, &url).await?;
             let token = add
                 .token
                 .map(|t| t.trim().to_string())

@@ -318,7 +318,8 @@ pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Tar
     let (name, port) = parse_host_port(host)?;
     let peer = peers
         .iter()
-        .find(|p| p.name == host || p.name == name)
+        // Peer names are case-insensitive (discovery lower-cases them; people type either).
+        .find(|p| p.name.eq_ignore_ascii_case(host) || p.name.eq_ignore_ascii_case(&name))
         .or_else(|| {
             peers.iter().find(|p| {
                 p.host_port()

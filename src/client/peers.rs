@@ -235,7 +235,7 @@ pub fn parse_tailscale_status(status: &Value, port: u16) -> Vec<Peer> {
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out.dedup_by(|a, b| a.name == b.name);
+    out.dedup_by(|a, b| a.name.eq_ignore_ascii_case(&b.name));
     out
 }
 

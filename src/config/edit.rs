@@ -197,7 +197,8 @@ fn visit(t: &mut Table, f: &mut dyn FnMut(&mut Table)) {
 fn named(t: &dyn TableLike, name: &str) -> bool {
     t.get("name")
         .and_then(Item::as_str)
-        .is_some_and(|n| n.trim() == name)
+        // Peer names are case-insensitive: `add X` replaces `x`, `remove X` removes it.
+        .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
 }
 
 /// Set a string value, keeping the spacing and any comment around an existing one.

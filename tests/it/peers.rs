@@ -358,3 +358,43 @@ fn peers_across_two_network_namespaces() {
     assert!(stdout(&o).starts_with("ID "), "{}", show(&o));
     fails(&a.cli(&["peers", "remove", "b"]), "no peer named");
 }
+
+#[test]
+fn peers_add_refuses_a_bare_unknown_name_and_names_are_case_insensitive() {
+    let d = Daemon::start();
+    let out = d.cli(&["peers", "add", "x", "notaurl", "--token", "t"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("not a URL and no such host"), "{err}");
+    // A resolvable bare name and explicit URLs are fine.
+    ok(d.cli(&["peers", "add", "lh", "localhost", "--token", "t"]));
+    ok(d.cli(&[
+        "peers",
+        "add",
+        "Lab",
+        "http://198.18.0.1:3848",
+        "--token",
+        "t",
+    ]));
+    let out = d.cli(&[
+        "peers",
+        "add",
+        "lab",
+        "http://198.18.0.2:3848",
+        "--token",
+        "t",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("Updated peer lab"),
+        "{}",
+        show(&out)
+    );
+    ok(d.cli(&["peers", "remove", "LH"]));
+    let list = String::from_utf8_lossy(&d.cli(&["peers", "list"]).stdout).into_owned();
+    assert!(
+        list.contains("198.18.0.2") && !list.contains("198.18.0.1"),
+        "{list}"
+    );
+    assert!(!list.contains("localhost"), "{list}");
+}
