@@ -562,6 +562,14 @@ impl App {
         }
         self.prefix_armed = false;
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        // Letters are navigation actions only when typed plain: ctrl+j must not move, ctrl+x
+        // must not ask to kill (ctrl+p and ctrl+c have bindings of their own).
+        let chorded = ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if chorded && matches!(ev.code, KeyCode::Char(c) if !(ctrl && matches!(c, 'p' | 'c'))) {
+            return Vec::new();
+        }
         match ev.code {
             KeyCode::Char('q') if !ctrl => self.request_quit(),
             KeyCode::Char('c') if ctrl => self.set_status("press q to quit", true),
@@ -1099,6 +1107,13 @@ mod tests {
         assert_eq!(*panes[0].typed.lock(), b"ls\r\x03\x01");
         // Navigation keys do not reach the program.
         key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
+        // A chorded letter is not a navigation action: ctrl+l does not move, ctrl+x and
+        // alt+x do not ask to kill.
+        key(&mut app, KeyCode::Char('l'), KeyModifiers::CONTROL);
+        assert_eq!(app.focus, 0);
+        key(&mut app, KeyCode::Char('x'), KeyModifiers::CONTROL);
+        key(&mut app, KeyCode::Char('x'), KeyModifiers::ALT);
+        assert!(matches!(app.overlay, Overlay::None));
         ch(&mut app, 'l');
         assert_eq!(app.focus, 1);
         assert_eq!(panes[1].typed.lock().len(), 0);
