@@ -814,6 +814,15 @@ impl App {
         let id = focused.unwrap_or_default();
         let run = |op: Op| vec![Effect::Run(op)];
         match cmd {
+            // An empty inject would press a bare Enter in the program: say so instead (the
+            // palette's `enter` is the way to do that on purpose).
+            Cmd::Inject if arg(0).trim().is_empty() => {
+                self.set_status(
+                    "inject: nothing to type (use `enter` to press Enter)",
+                    false,
+                );
+                Vec::new()
+            }
             Cmd::Inject => {
                 self.set_status(format!("inject → {id}: …"), true);
                 run(Op::Inject { id, text: arg(0) })
@@ -880,9 +889,18 @@ impl App {
             }
             Cmd::Kitty => self.kitty(&arg(0)),
             Cmd::Layout => {
-                if let Some(k) = LayoutKind::parse(&arg(0)) {
-                    self.set_layout(k);
-                    self.set_status(format!("layout {}", k.name()), true);
+                match LayoutKind::parse(&arg(0)) {
+                    Some(k) => {
+                        self.set_layout(k);
+                        self.set_status(format!("layout {}", k.name()), true);
+                    }
+                    None => self.set_status(
+                        format!(
+                            "layout: no layout {:?} (grid, tall, stack, zoom, or kitty …)",
+                            arg(0)
+                        ),
+                        false,
+                    ),
                 }
                 Vec::new()
             }
@@ -1158,6 +1176,21 @@ mod tests {
         );
         // The dashboard's own layout is untouched by a kitty layout.
         assert_eq!(app.layout, LayoutKind::Grid);
+        // An unknown layout and an empty inject say so instead of doing nothing (or pressing
+        // a bare Enter).
+        assert!(app.execute(Cmd::Layout, vec!["nosuch".into()]).is_empty());
+        assert_eq!(app.layout, LayoutKind::Grid);
+        assert!(
+            format!("{:?}", app.status).contains("no layout"),
+            "{:?}",
+            app.status
+        );
+        assert!(app.execute(Cmd::Inject, vec!["  ".into()]).is_empty());
+        assert!(
+            format!("{:?}", app.status).contains("nothing to type"),
+            "{:?}",
+            app.status
+        );
         let fx = app.execute(Cmd::Kitty, vec!["focus zz".into()]);
         assert!(fx.is_empty());
         assert!(
