@@ -247,16 +247,9 @@ pub fn self_and_children(pid: u32) -> Vec<(u32, String)> {
 /// holders (`… __hold HOME/.telepty/run`), whose comm starts with `prefix`. Sessions live in
 /// holders, not under the daemon or dashboard process.
 pub fn session_programs(home: &Path, prefix: &str) -> Vec<u32> {
-    let dir = home.join(".telepty/run").display().to_string();
-    processes()
+    telepty::holder::client::holder_pids(&home.join(".telepty/run"))
         .into_iter()
-        .filter(|(pid, _, _)| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let a: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                a.get(1) == Some(&&b"__hold"[..]) && a.get(2) == Some(&dir.as_bytes())
-            })
-        })
-        .flat_map(|(holder, _, _)| descendants(holder, prefix))
+        .flat_map(|holder| descendants(holder, prefix))
         .collect()
 }
 
@@ -445,17 +438,7 @@ impl Daemon {
 
     /// The session holders (`telepty __hold`) of this HOME.
     pub fn holder_pids(&self) -> Vec<u32> {
-        let dir = self.home.path().join(".telepty/run").display().to_string();
-        processes()
-            .into_iter()
-            .filter(|(pid, _, _)| {
-                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                    let a: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                    a.get(1) == Some(&&b"__hold"[..]) && a.get(2) == Some(&dir.as_bytes())
-                })
-            })
-            .map(|(pid, _, _)| pid)
-            .collect()
+        telepty::holder::client::holder_pids(&self.home.path().join(".telepty/run"))
     }
 }
 

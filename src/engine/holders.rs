@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::pty::{self, Pty};
@@ -15,25 +16,50 @@ use super::{Engine, EngineError};
 use crate::holder::{self, Attached, HolderError};
 use crate::util::{iso, parse_iso, signal_name, valid_session_id};
 
-/// What a holder keeps for the next engine: enough to list the session again.
+/// What a holder keeps for the next engine: enough to list the session again. Stored by the
+/// holder as an opaque JSON value; unknown or missing fields default, so engines of other
+/// versions can still adopt.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct HolderMeta {
+    pub id: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    /// The session's own size (not a viewer's).
+    pub cols: u16,
+    pub rows: u16,
+    pub window_size: Option<String>,
+    pub created_at: Option<String>,
+    pub record: bool,
+    pub env: Vec<(String, String)>,
+}
+
+impl HolderMeta {
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 pub(crate) fn holder_meta(s: &Session) -> Value {
     let (own, policy) = {
         let sz = s.sizing();
-        (sz.own, sz.policy.map(|p| p.as_str()))
+        (sz.own, sz.policy.map(|p| p.as_str().to_string()))
     };
     let m = s.meta();
-    json!({
-        "cols": own.0,
-        "rows": own.1,
-        "windowSize": policy,
-        "id": s.id(),
-        "command": m.command,
-        "args": m.args,
-        "cwd": m.cwd,
-        "createdAt": m.created_at.map(iso),
-        "record": s.term.recorder().is_some(),
-        "env": m.env,
-    })
+    HolderMeta {
+        id: s.id(),
+        command: m.command.clone(),
+        args: m.args.clone(),
+        cwd: m.cwd.clone(),
+        cols: own.0,
+        rows: own.1,
+        window_size: policy,
+        created_at: m.created_at.map(iso),
+        record: s.term.recorder().is_some(),
+        env: m.env.clone(),
+    }
+    .to_value()
 }
 
 impl Engine {
@@ -133,9 +159,9 @@ impl Engine {
     }
 
     fn adopt_one(&self, att: Attached, term: Arc<Terminal>) -> bool {
-        let m = att.meta.clone();
-        let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-        let Some(id) = s("id").filter(|i| valid_session_id(i)) else {
+        let m: HolderMeta = serde_json::from_value(att.meta.clone()).unwrap_or_default();
+        let id = m.id.clone();
+        if !valid_session_id(&id) {
             tracing::warn!(
                 "holder {} has no valid session id; ending it",
                 att.socket.display()
@@ -146,7 +172,7 @@ impl Engine {
                 &[],
             );
             return false;
-        };
+        }
         if self.get_exact(&id).is_some() {
             tracing::warn!(
                 "two holders claim session {id}; leaving {} alone",
@@ -155,7 +181,7 @@ impl Engine {
             return false;
         }
         let exit = att.exit;
-        let record = m.get("record").and_then(Value::as_bool).unwrap_or(false);
+        let record = m.record;
         let (cols, rows) = {
             let (r, c) = term.size();
             (c, r)
@@ -173,22 +199,12 @@ impl Engine {
             self.attach_recorder(&term, &id, true, cols, rows);
         }
         let now = SystemTime::now();
-        let created = s("createdAt").and_then(|t| parse_iso(&t)).or(Some(now));
+        let created = m.created_at.as_deref().and_then(parse_iso).or(Some(now));
         let meta = Meta {
-            command: s("command").unwrap_or_default(),
-            args: m
-                .get("args")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            cwd: s("cwd").unwrap_or_default(),
-            env: serde_json::from_value(m.get("env").cloned().unwrap_or(Value::Null))
-                .unwrap_or_default(),
+            command: m.command.clone(),
+            args: m.args.clone(),
+            cwd: m.cwd.clone(),
+            env: m.env.clone(),
             backend: "pty".into(),
             created_at: created,
             last_activity_at: Some(now),
@@ -207,22 +223,11 @@ impl Engine {
         ));
         // The session's own size, not whatever viewer of the last engine left on the PTY.
         {
-            let own = (
-                m.get("cols")
-                    .and_then(Value::as_u64)
-                    .filter(|c| (1..=1000).contains(c)),
-                m.get("rows")
-                    .and_then(Value::as_u64)
-                    .filter(|r| (1..=1000).contains(r)),
-            );
             let mut sz = session.sizing();
-            if let (Some(c), Some(r)) = own {
-                sz.own = (c as u16, r as u16);
+            if (1..=1000).contains(&m.cols) && (1..=1000).contains(&m.rows) {
+                sz.own = (m.cols, m.rows);
             }
-            sz.policy = m
-                .get("windowSize")
-                .and_then(Value::as_str)
-                .and_then(|p| p.parse().ok());
+            sz.policy = m.window_size.as_deref().and_then(|p| p.parse().ok());
             let (c, r) = sz.own;
             drop(sz);
             let _ = self.resize_session(&session, c, r);

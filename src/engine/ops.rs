@@ -192,12 +192,19 @@ impl Engine {
             rows: req.rows,
             env,
             env_remove: strip_env_for_child(),
-            meta: json!({
-                "id": req.id, "command": req.command, "args": req.args, "cwd": cwd,
-                "cols": req.cols, "rows": req.rows,
-                "env": super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
-                "createdAt": crate::util::iso(created), "record": term.recorder().is_some(),
-            }),
+            meta: super::holders::HolderMeta {
+                id: req.id.clone(),
+                command: req.command.clone(),
+                args: req.args.clone(),
+                cwd: cwd.clone(),
+                cols: req.cols,
+                rows: req.rows,
+                window_size: None,
+                created_at: Some(crate::util::iso(created)),
+                record: term.recorder().is_some(),
+                env: super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
+            }
+            .to_value(),
         };
         let st = &self.shared.settings;
         let att =

@@ -213,3 +213,22 @@ pub fn adopt(path: &Path) -> Result<Attached, HolderError> {
         FromHolder::Exited(_) => Err(ProtoError::Bad("exit before welcome".into()).into()),
     }
 }
+
+/// The holder processes serving `dir` (`… __hold DIR`, whichever binary runs them), read from
+/// /proc: what is running, as opposed to the sockets in `dir` (for tests, benchmarks and
+/// diagnostics).
+pub fn holder_pids(dir: &Path) -> Vec<u32> {
+    let dir = dir.as_os_str().as_encoded_bytes();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let mut args = c.split(|b| *b == 0).skip(1);
+                args.next() == Some(b"__hold") && args.next() == Some(dir)
+            })
+        })
+        .collect()
+}

@@ -409,8 +409,9 @@ impl Daemon {
         false
     }
 
-    fn launch(&mut self) -> Result<(), String> {
-        self.starts += 1;
+    /// `telepty daemon --port P [extra] [daemon_args]` with the daemon's environment, HOME as
+    /// its cwd and its output appended to the daemon log.
+    fn daemon_command(&self, extra: &[&str]) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -422,7 +423,7 @@ impl Daemon {
             .map_or_else(|| bin().to_string(), |p| p.display().to_string());
         let mut cmd = self.command(&exe);
         cmd.arg("daemon").arg("--port").arg(self.port.to_string());
-        cmd.args(&self.daemon_args);
+        cmd.args(extra).args(&self.daemon_args);
         self.apply_env(&mut cmd);
         if let Some(h) = &self.host {
             cmd.env("HOST", h);
@@ -431,7 +432,15 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        let child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", bin()))?;
+        cmd
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        self.starts += 1;
+        let child = self
+            .daemon_command(&[])
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", bin()))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -527,44 +536,20 @@ impl Daemon {
 
     /// Holder processes (`telepty __hold`) whose runtime dir is this HOME's.
     pub fn holder_pids(&self) -> Vec<u32> {
-        let dir = self.runtime_dir().display().to_string();
-        let mut out = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-            if args.get(1) == Some(&&b"__hold"[..]) && args.get(2) == Some(&dir.as_bytes()) {
-                out.push(pid);
-            }
-        }
-        out
+        telepty::holder::client::holder_pids(&self.runtime_dir())
     }
 
     /// Start `telepty daemon --replace` on the same HOME and port: it takes the sessions over
     /// from the running daemon, which must exit 0.
     pub fn replace(&mut self) {
         let mut old = self.child.take().expect("daemon not running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open daemon log");
+        // The new version is cargo's binary, whatever the old one ran.
         self.exe = None;
-        let mut cmd = self.command(bin());
-        cmd.args(["daemon", "--replace", "--port", &self.port.to_string()]);
-        self.apply_env(&mut cmd);
-        if let Some(h) = &self.host {
-            cmd.env("HOST", h);
-        }
-        cmd.current_dir(self.home.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        self.child = Some(cmd.spawn().expect("spawn daemon --replace"));
+        self.child = Some(
+            self.daemon_command(&["--replace"])
+                .spawn()
+                .expect("spawn daemon --replace"),
+        );
         let deadline = Instant::now() + T;
         let st = loop {
             if let Some(st) = old.try_wait().unwrap() {
