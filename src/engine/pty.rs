@@ -30,6 +30,7 @@ use tokio::sync::oneshot;
 use super::terminal::Terminal;
 use crate::holder::proto::{self, FromHolder, ToHolder};
 use crate::holder::ring::Ring;
+use crate::holder::server::set_nonblocking;
 use crate::holder::{Attached, ExitStatus};
 
 const READ_BUF: usize = 64 * 1024;
@@ -163,17 +164,6 @@ fn write_all_blocking(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait_ready(fd, libc::POLLOUT)?,
             Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
-    // SAFETY: fcntl F_GETFL/F_SETFL on an open descriptor.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())

@@ -244,7 +244,8 @@ fn redirect_stdio(log: &Path) {
     }
 }
 
-fn set_nonblocking(fd: RawFd) -> nix::Result<()> {
+/// Make `fd` non-blocking (shared with the engine's end of the PTY).
+pub fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     // SAFETY: `fd` is open for the duration of the call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };

@@ -576,18 +576,16 @@ fn two_engines_racing_to_adopt_one_holder_exactly_one_wins() {
     let sockets = telepty::holder::client::scan(&d.runtime_dir());
     assert_eq!(sockets.len(), 1, "{sockets:?}");
     let path = sockets[0].clone();
+    // Every racer keeps what it got (an attachment holds the holder) until all have answered.
+    let answered = std::sync::Barrier::new(4);
     let results: Vec<Result<u32, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
-                let p = path.clone();
+                let (p, answered) = (path.clone(), &answered);
                 s.spawn(move || {
-                    telepty::holder::client::adopt(&p)
-                        .map(|a| {
-                            // Hold on to the attachment until every racer has answered.
-                            std::thread::sleep(Duration::from_millis(300));
-                            a.child_pid
-                        })
-                        .map_err(|e| e.to_string())
+                    let got = telepty::holder::client::adopt(&p);
+                    answered.wait();
+                    got.map(|a| a.child_pid).map_err(|e| e.to_string())
                 })
             })
             .collect();
