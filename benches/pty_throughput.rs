@@ -408,6 +408,7 @@ fn run_telepty(
             prompt_type: "AGENT".into(),
             record: false,
             env: Vec::new(),
+            profile: None,
         };
         let t0 = Instant::now();
         engine.spawn(req).expect("engine spawn");

@@ -182,6 +182,11 @@ pub enum Startup {
 pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     let paths = Paths::from_env();
     let config = load_config(opts, &paths)?;
+    // Before anything is bound or written: a bad profile file stops the start.
+    let profiles = Arc::new(
+        crate::engine::profile::Profiles::load(&paths.profiles_dir())
+            .context("invalid agent profile")?,
+    );
     let (host, port) = (config.daemon.host.clone(), config.daemon.port);
     let token = load_or_create_token(&paths).context("cannot create ~/.telepty/config.json")?;
 
@@ -228,7 +233,9 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     )
     .context("cannot write ~/.telepty/daemon-state.json")?;
 
-    let engine = Engine::new(EngineSettings::from_config(&config, &paths));
+    let mut settings = EngineSettings::from_config(&config, &paths);
+    settings.profiles = profiles;
+    let engine = Engine::new(settings);
     engine.set_http_post(aterm_http_post());
     engine.start();
     let api = Arc::new(ApiState::new(

@@ -164,6 +164,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         prompt_type: r.kind.unwrap_or_else(|| "AGENT".into()),
         record: r.record,
         env: Vec::new(),
+        profile: r.profile,
     };
     // fork/exec and PTY setup are blocking syscalls.
     let res = tokio::task::spawn_blocking(move || engine.spawn(req))
@@ -293,6 +294,8 @@ pub async fn inject(
         strategy: "mailbox".into(),
         submit: out.submit.into(),
         delivered: None,
+        outcome: None,
+        reason: None,
         duplicate: out.duplicate,
     };
     if q.get("wait").map(String::as_str) != Some("delivered") {
@@ -302,6 +305,8 @@ pub async fn inject(
         Ok(Ok(Ok(d))) => {
             reply.submit = if d.submitted { "sent" } else { "skipped" }.into();
             reply.delivered = Some(true);
+            reply.outcome = Some(d.outcome().into());
+            reply.reason = d.unconfirmed;
             ok(reply)
         }
         Ok(Ok(Err(e))) => Err(ApiError::from(e).with("inject_id", out.inject_id)),

@@ -88,8 +88,21 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
             "Already injected into {} (same inject id; not typed again)",
             target.label()
         ));
-    } else {
+    } else if !a.wait {
         output::line(format!("Injected into {}", target.label()));
+    } else if resp.get("outcome").and_then(Value::as_str) == Some("typed") && !a.no_enter {
+        let why = resp
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given");
+        output::line(format!(
+            "Typed into {} (not confirmed: {why})",
+            target.label()
+        ));
+    } else if a.no_enter {
+        output::line(format!("Typed into {}", target.label()));
+    } else {
+        output::line(format!("Submitted into {}", target.label()));
     }
     Ok(())
 }

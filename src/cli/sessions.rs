@@ -43,6 +43,10 @@ pub struct SpawnArgs {
     /// Record the session as asciicast
     #[arg(long)]
     pub record: bool,
+    /// Agent profile: how the program reads input and shows it is busy (claude, codex, gemini,
+    /// shell, python, generic, or ~/.config/telepty/profiles/NAME.toml) [default: by command]
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Do not attach, even on a terminal
     #[arg(long, short = 'd')]
     pub detach: bool,
@@ -112,6 +116,7 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
             SessionKind::User => "USER".to_string(),
         }),
         record: a.record,
+        profile: a.profile,
     };
     let resp = client
         .spawn(&req)

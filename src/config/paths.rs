@@ -54,6 +54,13 @@ impl Paths {
             .unwrap_or_else(|| self.home.join(".config"));
         base.join("telepty/config.toml")
     }
+    /// The user's agent profiles (`<name>.toml`), beside config.toml.
+    pub fn profiles_dir(&self) -> PathBuf {
+        self.config_toml()
+            .parent()
+            .map_or_else(|| self.home.join(".config/telepty"), |d| d.to_path_buf())
+            .join("profiles")
+    }
     pub fn log_dir(&self) -> PathBuf {
         let base = std::env::var_os("XDG_STATE_HOME")
             .filter(|p| !p.is_empty())

@@ -33,6 +33,9 @@ pub(crate) struct HolderMeta {
     pub created_at: Option<String>,
     pub record: bool,
     pub env: Vec<(String, String)>,
+    /// The agent profile named at spawn (`None`: chosen by the command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl HolderMeta {
@@ -58,6 +61,7 @@ pub(crate) fn holder_meta(s: &Session) -> Value {
         created_at: m.created_at.map(iso),
         record: s.term.recorder().is_some(),
         env: m.env.clone(),
+        profile: m.profile.clone(),
     }
     .to_value()
 }
@@ -205,6 +209,7 @@ impl Engine {
             args: m.args.clone(),
             cwd: m.cwd.clone(),
             env: m.env.clone(),
+            profile: m.profile.clone(),
             backend: "pty".into(),
             created_at: created,
             last_activity_at: Some(now),
@@ -212,6 +217,7 @@ impl Engine {
             ready: true,
             ..Default::default()
         };
+        let profile = self.shared.profile_for(&meta);
         let session = Arc::new(Session::new(
             Kind::Spawned,
             id.clone(),
@@ -220,6 +226,7 @@ impl Engine {
             Some(pty),
             self.shared.new_classifier(),
             done,
+            profile,
         ));
         // The session's own size, not whatever viewer of the last engine left on the PTY.
         {

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::EngineError;
+use super::gate::{Baseline, View};
+use super::profile::{Paste, Profile};
 use super::session::{Kind, Session};
 use super::terminal::Terminal;
 use super::{Shared, aterm};
@@ -69,9 +71,33 @@ impl Source {
 /// What happened to a message, for `?wait=delivered` and `/submit`.
 #[derive(Debug, Clone)]
 pub struct Delivered {
+    /// The Enter was sent.
     pub submitted: bool,
     /// When the Enter write started (output after it belongs to the submitted line).
     pub submitted_at: Option<Instant>,
+    /// Why the screen does not confirm the message was taken as one submitted prompt; `None`
+    /// when it does (or when no Enter was asked for).
+    pub unconfirmed: Option<String>,
+}
+
+impl Delivered {
+    fn typed() -> Self {
+        Delivered {
+            submitted: false,
+            submitted_at: None,
+            unconfirmed: None,
+        }
+    }
+
+    /// `submitted` (the screen confirms it), `typed` (text written, submission not confirmed
+    /// or not asked for).
+    pub fn outcome(&self) -> &'static str {
+        if self.submitted && self.unconfirmed.is_none() {
+            "submitted"
+        } else {
+            "typed"
+        }
+    }
 }
 
 pub struct Message {
@@ -348,13 +374,21 @@ impl Default for Queue {
     }
 }
 
+/// The last submitted message, as the next one needs it.
+struct LastSubmit {
+    at: Instant,
+    /// The input area before it was typed (to see whether it is still there, unsubmitted).
+    baseline: Option<Baseline>,
+    confirmed: bool,
+}
+
 /// The per-session delivery task.
 pub(crate) async fn run(
     session: Arc<Session>,
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Message>,
 ) {
-    let mut last_submit: Option<Instant> = None;
+    let mut last: Option<LastSubmit> = None;
     let cancel = shared.cancel.clone();
     loop {
         // Shutdown is honoured between messages only: one that has started is typed and
@@ -373,9 +407,20 @@ pub(crate) async fn run(
                 }
             },
         };
-        // Let the previous submit's output settle before typing again, so the tty's echo of
-        // the next text never lands in the middle of the previous command's output.
-        if let (Some(t), false) = (last_submit, msg.text.is_empty()) {
+        let profile = session.profile.clone();
+        let typing = !msg.text.is_empty() && !msg.raw;
+        if typing && profile.is_agent() && session.kind != Kind::Aterm {
+            // An agent takes the next prompt only once its turn is over: text typed while it is
+            // busy is queued into its own input and merged with the next.
+            if let Err(why) = wait_ready(&session, &profile).await {
+                tracing::info!(session = %session.id(), "typing anyway: {why}");
+            }
+            if let Some(prev) = last.as_ref().filter(|l| !l.confirmed) {
+                clear_leftover(&session, &profile, prev).await;
+            }
+        } else if let (Some(prev), false) = (&last, msg.text.is_empty()) {
+            // Let the previous submit's output settle before typing again, so the tty's echo
+            // of the next text never lands in the middle of the previous command's output.
             let st = &shared.settings;
             let max = if session.kind == Kind::Wrapped {
                 st.submit_max_wrapped
@@ -384,16 +429,21 @@ pub(crate) async fn run(
             };
             settle_gate(
                 &session.term,
-                t,
+                prev.at,
                 st.submit_min,
                 st.submit_quiet.min(SETTLE_QUIET),
                 max,
             )
             .await;
         }
-        let result = deliver(&session, &shared, &msg).await;
-        last_submit = match &result {
-            Ok(d) => d.submitted_at,
+        let baseline = typing.then(|| Baseline::take(&session.term.view(), &profile, &msg.text));
+        let result = deliver(&session, &shared, &msg, baseline.as_ref()).await;
+        last = match &result {
+            Ok(d) => d.submitted_at.map(|at| LastSubmit {
+                at,
+                baseline,
+                confirmed: d.unconfirmed.is_none(),
+            }),
             _ => None,
         };
         session.queue.finished(msg.text.len());
@@ -403,13 +453,108 @@ pub(crate) async fn run(
     }
 }
 
+/// How long an agent that shows no busy marker may take to show its input area (it is starting
+/// up, or its profile does not match this version): then the text is typed anyway.
+const NOT_READY_LIMIT: Duration = Duration::from_secs(15);
+/// How often conditions the screen cannot announce (the program exited) are looked at.
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// Wait until the agent is ready for a prompt: its input area is on the screen, no busy marker,
+/// and the screen has been quiet for the profile's `ready_quiet` (spinners animate).
+async fn wait_ready(session: &Session, p: &Profile) -> Result<(), String> {
+    let term = &session.term;
+    let mut changes = term.watch_generation();
+    let start = Instant::now();
+    loop {
+        changes.borrow_and_update();
+        let view = term.view();
+        let busy = view.busy(p);
+        let now = Instant::now();
+        let quiet_at = term
+            .last_output()
+            .map_or(now, |l| (l + p.ready_quiet).max(now));
+        if !busy && view.ready(p) && quiet_at <= now {
+            return Ok(());
+        }
+        if session.exited() {
+            return Err("the program exited".into());
+        }
+        let limit = if busy {
+            p.ready_timeout
+        } else {
+            p.ready_timeout.min(NOT_READY_LIMIT)
+        };
+        if now >= start + limit {
+            return Err(format!(
+                "{} not ready after {} s",
+                p.name,
+                limit.as_secs_f32().round()
+            ));
+        }
+        let wake = (now + RECHECK).min(start + limit);
+        let wake = if quiet_at > now {
+            wake.min(quiet_at)
+        } else {
+            wake
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = changes.changed() => {}
+        }
+    }
+}
+
+/// Wait until `pred` holds on the screen, at most until `deadline`; when it held.
+async fn wait_screen(
+    session: &Session,
+    deadline: Instant,
+    mut pred: impl FnMut(&View) -> bool,
+) -> Option<Instant> {
+    let term = &session.term;
+    let mut changes = term.watch_generation();
+    loop {
+        changes.borrow_and_update();
+        if pred(&term.view()) {
+            return Some(Instant::now());
+        }
+        let now = Instant::now();
+        if now >= deadline || session.exited() {
+            return None;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.min(now + RECHECK).into()) => {}
+            _ = changes.changed() => {}
+        }
+    }
+}
+
+/// The previous message's text is still in the input area, unsubmitted: clear it, so the next
+/// one is not glued to it.
+async fn clear_leftover(session: &Arc<Session>, p: &Profile, prev: &LastSubmit) {
+    let (Some(base), Some(clear)) = (&prev.baseline, &p.clear) else {
+        return;
+    };
+    if !base.still_typed(&session.term.view(), p) {
+        return;
+    }
+    tracing::info!(session = %session.id(), "clearing an unsubmitted prompt before the next");
+    if write_keys(session, clear).await.is_ok() {
+        wait_screen(session, Instant::now() + Duration::from_secs(1), |v| {
+            !base.still_typed(v, p)
+        })
+        .await;
+    }
+}
+
 async fn deliver(
     session: &Arc<Session>,
     shared: &Arc<Shared>,
     msg: &Message,
+    baseline: Option<&Baseline>,
 ) -> Result<Delivered, EngineError> {
     let settings = &shared.settings;
     let id = session.id();
+    let profile = session.profile.clone();
     let mut attempt = 0;
     let mut t0 = Instant::now();
     if !msg.text.is_empty() {
@@ -468,12 +613,29 @@ async fn deliver(
     }
     session.queue.set_state(&msg.msg_id, "acked", attempt, None);
     if !msg.enter || session.kind == Kind::Aterm {
-        return Ok(Delivered {
-            submitted: false,
-            submitted_at: None,
-        });
+        return Ok(Delivered::typed());
     }
-    if !msg.text.is_empty() {
+    // Whether the text showed in the input area before the Enter (`None`: not looked for).
+    let mut seen = None;
+    if let Some(base) = baseline.filter(|b| !b.tail.is_empty() || profile.pasted.is_some()) {
+        if let Some(limit) = profile.consume_timeout {
+            // The screen gate: the Enter goes only once the program has shown the text, so it
+            // is read on its own and not as part of a paste.
+            let Some(at) = wait_screen(session, t0 + limit, |v| base.consumed(v, &profile)).await
+            else {
+                return Ok(Delivered {
+                    unconfirmed: Some(format!(
+                        "the text did not show in the input area within {} s; Enter not sent",
+                        limit.as_secs()
+                    )),
+                    ..Delivered::typed()
+                });
+            };
+            enter_gap(&session.term, t0, at, &profile, settings).await;
+            seen = Some(true);
+        }
+    }
+    if seen.is_none() && !msg.text.is_empty() {
         let max = if session.kind == Kind::Wrapped {
             settings.submit_max_wrapped
         } else {
@@ -487,16 +649,78 @@ async fn deliver(
             max,
         )
         .await;
+        seen = baseline.map(|b| b.consumed(&session.term.view(), &profile));
     }
     let at = Instant::now();
-    if let Err(e) = write_enter(session).await {
+    if let Err(e) = write_keys(session, &profile.submit).await {
         shared.emit_inject_failed(session, &id, msg, &e, "submit");
         return Err(e);
     }
+    let unconfirmed = match (baseline, seen) {
+        (Some(base), Some(true)) => confirm(session, &profile, base).await,
+        (Some(_), Some(false)) => Some("the text did not show on the screen".into()),
+        _ => None,
+    };
     Ok(Delivered {
         submitted: true,
         submitted_at: Some(at),
+        unconfirmed,
     })
+}
+
+/// After the text showed at `seen`: the profile's gap, no earlier than the `[inject]` minimum
+/// after the write, then a quiet moment (the echo finished), bounded.
+async fn enter_gap(
+    term: &Terminal,
+    t0: Instant,
+    seen: Instant,
+    p: &Profile,
+    settings: &super::EngineSettings,
+) {
+    let not_before = (seen + p.enter_gap).max(t0 + settings.submit_min);
+    let hard = not_before + Duration::from_secs(1);
+    let mut changes = term.watch_generation();
+    loop {
+        changes.borrow_and_update();
+        let now = Instant::now();
+        let quiet_at = term
+            .last_output()
+            .map_or(now, |l| l + settings.submit_quiet);
+        let ready_at = not_before.max(quiet_at).min(hard);
+        if now >= ready_at {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(ready_at.into()) => {}
+            _ = changes.changed() => {}
+        }
+    }
+}
+
+/// Wait for the screen to confirm the submit (the text left the input area, or the agent turned
+/// busy); while the text is still there, press Enter again, up to the profile's retries (an
+/// Enter read together with the text was taken as a line break). `None` when confirmed.
+async fn confirm(session: &Arc<Session>, p: &Profile, base: &Baseline) -> Option<String> {
+    for retry in 0..=p.submit_retries {
+        let deadline = Instant::now() + p.confirm_timeout;
+        if wait_screen(session, deadline, |v| base.submitted(v, p))
+            .await
+            .is_some()
+        {
+            return None;
+        }
+        if retry == p.submit_retries || !base.still_typed(&session.term.view(), p) {
+            break;
+        }
+        tracing::info!(session = %session.id(), "the text is still in the input area: Enter again");
+        if write_keys(session, &p.submit).await.is_err() {
+            break;
+        }
+    }
+    Some(format!(
+        "the input area did not clear within {} s of the Enter",
+        p.confirm_timeout.as_secs_f32()
+    ))
 }
 
 /// Wait until the text has visibly landed: output after `t0` followed by `quiet` of silence,
@@ -568,6 +792,21 @@ pub fn paste_wrap(text: &str, bracketed: bool) -> Vec<u8> {
     }
 }
 
+/// Text as the profile types it: multi-line text as a bracketed paste when the program enabled
+/// it (and the profile pastes), else with each line break typed as the profile's newline keys
+/// (a program without paste mode would submit every line), else raw.
+pub fn encode_text(text: &str, p: &Profile, bracketed: bool) -> Vec<u8> {
+    let multi_line = text.contains('\n') || text.contains('\r');
+    match &p.newline {
+        Some(nl) if multi_line && !(bracketed && p.paste == Paste::Bracketed) => text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\n', nl)
+            .into_bytes(),
+        _ => paste_wrap(text, bracketed && p.paste == Paste::Bracketed),
+    }
+}
+
 async fn write_text(
     session: &Arc<Session>,
     shared: &Arc<Shared>,
@@ -594,7 +833,7 @@ async fn write_text(
             let bytes = if msg.raw {
                 msg.text.as_bytes().to_vec()
             } else {
-                paste_wrap(&msg.text, session.term.bracketed_paste())
+                encode_text(&msg.text, &session.profile, session.term.bracketed_paste())
             };
             pty.write(bytes)
                 .await
@@ -643,9 +882,10 @@ async fn write_text(
     }
 }
 
-async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
+/// Keys written as they are (the submit or clear keys), on the session's own path.
+async fn write_keys(session: &Arc<Session>, keys: &str) -> Result<(), EngineError> {
     if let Some(r) = session.term.recorder() {
-        r.input("\r", None);
+        r.input(keys, None);
     }
     match session.kind {
         Kind::Spawned => {
@@ -656,12 +896,12 @@ async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
             if session.exited() {
                 return Err(EngineError::disconnected("PTY process is not connected."));
             }
-            pty.write(b"\r".to_vec())
+            pty.write(keys.as_bytes().to_vec())
                 .await
                 .map_err(|_| EngineError::disconnected("PTY process is not connected."))
         }
         Kind::Wrapped => {
-            if session.send_to_owner(json!({"type": "inject", "data": "\r"})) {
+            if session.send_to_owner(json!({"type": "inject", "data": keys})) {
                 Ok(())
             } else {
                 Err(EngineError::disconnected("Session owner is disconnected."))
@@ -673,7 +913,21 @@ async fn write_enter(session: &Arc<Session>) -> Result<(), EngineError> {
 
 #[cfg(test)]
 mod tests {
-    use super::paste_wrap;
+    use super::{encode_text, paste_wrap};
+
+    #[test]
+    fn profiles_type_line_breaks_their_way() {
+        let p = crate::engine::profile::Profiles::builtin();
+        let claude = p.get("claude").unwrap();
+        let shell = p.get("shell").unwrap();
+        assert_eq!(
+            encode_text("a\nb", &claude, true),
+            b"\x1b[200~a\nb\x1b[201~"
+        );
+        assert_eq!(encode_text("a\r\nb", &claude, false), b"a\\\rb");
+        assert_eq!(encode_text("a\nb", &shell, false), b"a\nb");
+        assert_eq!(encode_text("ab", &claude, false), b"ab");
+    }
 
     #[test]
     fn paste_wrapping() {

@@ -8,6 +8,7 @@ pub mod aterm;
 pub mod child;
 pub mod classifier;
 pub mod error;
+pub mod gate;
 pub mod handoff;
 mod holders;
 mod idempotency;
@@ -15,6 +16,7 @@ pub mod input;
 pub mod keys;
 mod ops;
 mod persist;
+pub mod profile;
 pub mod pty;
 pub mod recording;
 mod resurrect;
@@ -251,6 +253,13 @@ impl Shared {
 
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The agent profile of a session with this metadata.
+    fn profile_for(&self, meta: &session::Meta) -> Arc<profile::Profile> {
+        self.settings
+            .profiles
+            .resolve(meta.profile.as_deref(), &meta.command, &meta.args)
     }
 
     fn new_classifier(&self) -> Classifier {
@@ -555,6 +564,7 @@ impl Engine {
             self.shared.settings.scrollback_lines,
         ));
         let done = Arc::new((AtomicBool::new(true), Notify::new()));
+        let profile = self.shared.profile_for(&meta);
         Arc::new(Session::new(
             kind,
             id,
@@ -563,6 +573,7 @@ impl Engine {
             None,
             self.shared.new_classifier(),
             done,
+            profile,
         ))
     }
 }

@@ -33,6 +33,8 @@ pub struct SpawnSpec {
     /// Extra environment for the child, over the daemon's own (a resurrection passes the
     /// allowlisted values the session had). `TERM` and `TELEPTY_SESSION_ID` still win.
     pub env: Vec<(String, String)>,
+    /// The agent profile to use (`assets/profiles`); `None`: chosen by the command.
+    pub profile: Option<String>,
 }
 
 #[derive(Default)]
@@ -167,6 +169,16 @@ impl Engine {
 
     pub fn spawn(&self, req: SpawnSpec) -> Result<Spawned, EngineError> {
         self.check_spawn_id(&req.id)?;
+        if let Some(name) = &req.profile {
+            let profiles = &self.shared.settings.profiles;
+            if profiles.get(name).is_none() {
+                let known: Vec<&str> = profiles.names().collect();
+                return Err(EngineError::InvalidRequest(format!(
+                    "unknown profile: {name} (known: {})",
+                    known.join(", ")
+                )));
+            }
+        }
         let cwd = req
             .cwd
             .clone()
@@ -203,6 +215,7 @@ impl Engine {
                 created_at: Some(crate::util::iso(created)),
                 record: term.recorder().is_some(),
                 env: super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
+                profile: req.profile.clone(),
             }
             .to_value(),
         };
@@ -224,6 +237,7 @@ impl Engine {
             args: req.args.clone(),
             cwd: cwd.clone(),
             env: super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
+            profile: req.profile.clone(),
             backend: "pty".into(),
             created_at: Some(now),
             last_activity_at: Some(now),
@@ -231,6 +245,7 @@ impl Engine {
             ready: true,
             ..Default::default()
         };
+        let profile = self.shared.profile_for(&meta);
         let s = Arc::new(Session::new(
             Kind::Spawned,
             req.id.clone(),
@@ -239,6 +254,7 @@ impl Engine {
             Some(pty),
             self.shared.new_classifier(),
             done,
+            profile,
         ));
         {
             let mut reg = self.shared.registry_mut();

@@ -256,6 +256,7 @@ impl Engine {
             prompt_type: "AGENT".into(),
             record: false,
             env: entry.env.clone(),
+            profile: None,
         };
         match self.spawn(req) {
             Ok(v) => {

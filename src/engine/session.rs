@@ -107,6 +107,8 @@ pub struct Meta {
     /// Spawned: the allowlisted environment (`[resurrect] env`) it was started with, persisted
     /// so a resurrection after a reboot gets the same values.
     pub env: Vec<(String, String)>,
+    /// The agent profile named at spawn; `None`: chosen by the command.
+    pub profile: Option<String>,
     pub backend: String,
     pub term_program: Option<String>,
     pub term: Option<String>,
@@ -142,6 +144,8 @@ pub struct Session {
     clients: Mutex<Vec<Client>>,
     pub queue: Queue,
     pub classifier: Mutex<Classifier>,
+    /// How this program reads its input and shows its state (`profile.rs`).
+    pub profile: Arc<super::profile::Profile>,
     /// Set by the PTY reader thread at EOF, so exit handling can wait for the last output.
     pub reader_done: Arc<(AtomicBool, Notify)>,
     /// Own size, viewers' sizes and the size applied (spawned sessions; see `sizing.rs`).
@@ -165,6 +169,9 @@ impl Health {
 }
 
 impl Session {
+    // Every part is already built by the caller (spawn, adoption, register); a builder would
+    // only restate them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: Kind,
         id: String,
@@ -173,6 +180,7 @@ impl Session {
         pty: Option<Pty>,
         classifier: Classifier,
         reader_done: Arc<(AtomicBool, Notify)>,
+        profile: Arc<super::profile::Profile>,
     ) -> Self {
         let (rows, cols) = term.size();
         Session {
@@ -185,6 +193,7 @@ impl Session {
             clients: Mutex::new(Vec::new()),
             queue: Queue::new(),
             classifier: Mutex::new(classifier),
+            profile,
             reader_done,
         }
     }

@@ -43,6 +43,9 @@ pub struct EngineSettings {
     pub resume: super::ResumeConfig,
     /// `[resurrect] env`: the variables a spawned session's entry keeps for a resurrection.
     pub env_allowlist: Vec<String>,
+    /// Agent profiles: the built-in ones, replaced by the daemon with the user's set
+    /// (`Profiles::load`, which can fail on a bad file).
+    pub profiles: std::sync::Arc<super::profile::Profiles>,
 }
 
 impl EngineSettings {
@@ -82,6 +85,7 @@ impl EngineSettings {
                 by_command: config.resume.clone(),
             },
             env_allowlist: config.resurrect_env.clone(),
+            profiles: std::sync::Arc::new(super::profile::Profiles::builtin()),
         }
     }
 }

@@ -391,6 +391,11 @@ impl Terminal {
         candidate_rows(st.screen_mut(), true)
     }
 
+    /// The visible screen as the screen gate reads it.
+    pub fn view(&self) -> super::gate::View {
+        super::gate::View::of(self.lock().screen())
+    }
+
     /// The visible screen as text rows (for `wait` and the classifier).
     pub fn visible_text(&self) -> String {
         let st = self.lock();

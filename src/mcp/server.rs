@@ -202,6 +202,7 @@ impl TeleptyMcp {
             rows: Some(p.rows.unwrap_or(SPAWN_ROWS)),
             kind: None,
             record: p.record,
+            profile: None,
         };
         match c.spawn(&req).await {
             Ok(resp) => {

@@ -279,6 +279,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 prompt_type: "AGENT".into(),
                 record: false,
                 env: Vec::new(),
+                profile: None,
             };
             // Spawning forks and execs: keep it off the async workers.
             match tokio::task::spawn_blocking(move || engine.spawn(req)).await {

@@ -100,6 +100,10 @@ pub struct SpawnRequest {
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub record: bool,
+    /// Extension: the agent profile to use (`claude`, `codex`, `gemini`, `shell`, `python`,
+    /// `generic`, or one of the user's); absent: chosen by the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl SpawnRequest {
@@ -139,6 +143,11 @@ impl SpawnRequest {
             rows,
             kind,
             record: b.bool_field("record"),
+            profile: match b.get("profile") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
+                Some(_) => return Err(invalid("profile must be a non-empty string")),
+            },
         })
     }
 }

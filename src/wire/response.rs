@@ -75,6 +75,14 @@ pub struct Injected {
     /// With `?wait=delivered` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered: Option<bool>,
+    /// With `?wait=delivered`: `submitted` when the screen confirms the prompt was submitted,
+    /// `typed` when the text was written but that is not confirmed (see `reason`) or no Enter
+    /// was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why a `typed` outcome is not confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The `inject_id` was seen before: this answers the first request, nothing was typed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,

@@ -7,6 +7,7 @@
 mod common;
 mod tui_support;
 
+mod agents;
 mod allow;
 mod aterm;
 mod bus;
