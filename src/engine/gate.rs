@@ -20,15 +20,18 @@ pub struct View {
     /// `wrapped[i]`: row `i` continues on row `i + 1` (a soft wrap).
     pub wrapped: Vec<bool>,
     pub cursor_row: usize,
+    /// The window title the program set (OSC 0/2).
+    pub title: String,
 }
 
 impl View {
-    pub fn of(screen: &vt100::Screen) -> View {
+    pub fn of(screen: &vt100::Screen, title: Option<&str>) -> View {
         let (rows, cols) = screen.size();
         View {
             rows: screen.rows(0, cols).collect(),
             wrapped: (0..rows).map(|r| screen.row_wrapped(r)).collect(),
             cursor_row: screen.cursor_position().0 as usize,
+            title: title.unwrap_or_default().to_string(),
         }
     }
 
@@ -38,6 +41,7 @@ impl View {
             rows: rows.iter().map(|r| r.to_string()).collect(),
             wrapped: vec![false; rows.len()],
             cursor_row,
+            title: String::new(),
         }
     }
 
@@ -85,6 +89,9 @@ impl View {
         p.busy
             .as_ref()
             .is_some_and(|re| self.rows.iter().any(|r| re.is_match(r)))
+            || p.busy_title
+                .as_ref()
+                .is_some_and(|re| re.is_match(&self.title))
     }
 
     /// Ready for the next message (the profile's view; the caller adds the quiet window):
@@ -276,5 +283,76 @@ mod tests {
         let v = View::from_rows(&["Welcome to Claude Code", "Loading…"], 1);
         assert!(!v.ready(&p));
         assert!(!Baseline::take(&v, &p, "x").consumed(&v, &p));
+    }
+
+    /// A screen recorded from the real CLI (tests/fixtures/screens, taken through telepty by
+    /// scripts/agents-check.sh --screens): a title line, a cursor line, then the rows.
+    fn recorded(name: &str) -> View {
+        let path = format!(
+            "{}/tests/fixtures/screens/{name}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut lines = text.lines();
+        let title = lines
+            .next()
+            .and_then(|l| l.strip_prefix("title: "))
+            .unwrap_or("");
+        let cursor: usize = lines
+            .next()
+            .and_then(|l| l.strip_prefix("cursor: "))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let rows: Vec<&str> = lines.collect();
+        let mut v = View::from_rows(&rows, cursor);
+        v.title = title.to_string();
+        v
+    }
+
+    #[test]
+    fn the_real_agents_screens_read_as_their_profiles_say() {
+        let long = format!("{}Z\nsecond line", "abcdefghi ".repeat(200));
+        for agent in ["claude", "codex", "gemini"] {
+            let p = prof(agent);
+            let ready = recorded(&format!("{agent}-a"));
+            assert!(ready.ready(&p), "{agent}: (a) is ready");
+            let typed = Baseline::take(&ready, &p, "hello there");
+            let b = recorded(&format!("{agent}-b"));
+            assert!(typed.consumed(&b, &p), "{agent}: (b) shows the text");
+            assert!(!typed.submitted(&b, &p), "{agent}: (b) is not submitted");
+            let lines = Baseline::take(&ready, &p, "line one\nline two\nline three");
+            assert!(
+                lines.consumed(&recorded(&format!("{agent}-c")), &p),
+                "{agent}: (c)"
+            );
+            let pasted = Baseline::take(&ready, &p, &long);
+            let d = recorded(&format!("{agent}-dprime"));
+            assert!(pasted.consumed(&d, &p), "{agent}: (d') placeholder");
+            assert!(!pasted.submitted(&d, &p), "{agent}: (d') not submitted");
+            let busy = recorded(&format!("{agent}-e"));
+            assert!(busy.busy(&p) && !busy.ready(&p), "{agent}: (e) is busy");
+            let slow = Baseline::take(&ready, &p, "SLOW please");
+            assert!(
+                slow.submitted(&busy, &p),
+                "{agent}: (e) confirms the submit"
+            );
+            let after = recorded(&format!("{agent}-f"));
+            assert!(
+                after.ready(&p) && !after.busy(&p),
+                "{agent}: (f) ready again"
+            );
+            assert!(slow.submitted(&after, &p), "{agent}: (f) input area clear");
+        }
+        // Text and Enter in one read: Codex and Gemini keep the text unsubmitted.
+        for agent in ["codex", "gemini"] {
+            let p = prof(agent);
+            let base = Baseline::take(
+                &recorded(&format!("{agent}-a")),
+                &p,
+                &format!("STOPTEST one read {agent}"),
+            );
+            let h = recorded(&format!("{agent}-h"));
+            assert!(base.still_typed(&h, &p), "{agent}: (h) still typed");
+        }
     }
 }

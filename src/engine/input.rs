@@ -796,14 +796,22 @@ pub fn paste_wrap(text: &str, bracketed: bool) -> Vec<u8> {
 /// it (and the profile pastes), else with each line break typed as the profile's newline keys
 /// (a program without paste mode would submit every line), else raw.
 pub fn encode_text(text: &str, p: &Profile, bracketed: bool) -> Vec<u8> {
+    let bracketed = bracketed && p.paste == Paste::Bracketed;
+    if bracketed
+        && p.paste_over_chars
+            .is_some_and(|n| text.chars().count() >= n)
+    {
+        let inner = text.replace("\x1b[201~", "");
+        return format!("\x1b[200~{inner}\x1b[201~").into_bytes();
+    }
     let multi_line = text.contains('\n') || text.contains('\r');
     match &p.newline {
-        Some(nl) if multi_line && !(bracketed && p.paste == Paste::Bracketed) => text
+        Some(nl) if multi_line && !bracketed => text
             .replace("\r\n", "\n")
             .replace('\r', "\n")
             .replace('\n', nl)
             .into_bytes(),
-        _ => paste_wrap(text, bracketed && p.paste == Paste::Bracketed),
+        _ => paste_wrap(text, bracketed),
     }
 }
 
@@ -927,6 +935,12 @@ mod tests {
         assert_eq!(encode_text("a\r\nb", &claude, false), b"a\\\rb");
         assert_eq!(encode_text("a\nb", &shell, false), b"a\nb");
         assert_eq!(encode_text("ab", &claude, false), b"ab");
+        let long = "x".repeat(600);
+        assert_eq!(
+            encode_text(&long, &claude, true),
+            format!("\x1b[200~{long}\x1b[201~").into_bytes()
+        );
+        assert_eq!(encode_text(&long, &shell, true), long.as_bytes());
     }
 
     #[test]

@@ -63,6 +63,7 @@ struct ScreenFile {
     prompt: Option<String>,
     input_end: Option<String>,
     busy: Option<String>,
+    busy_title: Option<String>,
     pasted: Option<String>,
 }
 
@@ -75,6 +76,7 @@ struct KeysFile {
     submit: String,
     newline: Option<String>,
     clear: Option<String>,
+    paste_over_chars: Option<usize>,
 }
 
 impl Default for KeysFile {
@@ -84,6 +86,7 @@ impl Default for KeysFile {
             submit: cr(),
             newline: None,
             clear: None,
+            paste_over_chars: None,
         }
     }
 }
@@ -131,12 +134,17 @@ pub struct Profile {
     pub input_end: Option<Regex>,
     /// Shown while a turn runs (anywhere on the screen).
     pub busy: Option<Regex>,
+    /// The window title while a turn runs (agents animate a spinner there).
+    pub busy_title: Option<Regex>,
     /// What the input area shows instead of a long paste (`[Pasted text #1 +40 lines]`).
     pub pasted: Option<Regex>,
     pub paste: Paste,
     pub submit: String,
     pub newline: Option<String>,
     pub clear: Option<String>,
+    /// One-line text at least this long is pasted too (bracketed), not typed: some programs
+    /// read a long typed burst in pieces.
+    pub paste_over_chars: Option<usize>,
     /// How long typed text may take to show in the input area. `None`: the quiet-window gate of
     /// API.md §6.2, bounded by `[inject] submit_max_ms`.
     pub consume_timeout: Option<Duration>,
@@ -155,7 +163,7 @@ pub struct Profile {
 impl Profile {
     /// An agent: its profile can tell ready from busy, so delivery waits for ready.
     pub fn is_agent(&self) -> bool {
-        self.busy.is_some() && self.prompt.is_some()
+        (self.busy.is_some() || self.busy_title.is_some()) && self.prompt.is_some()
     }
 
     fn compile(name: &str, text: &str, file: &str) -> Result<Profile, ProfileError> {
@@ -180,11 +188,13 @@ impl Profile {
             prompt: re("prompt", &f.screen.prompt)?,
             input_end: re("input_end", &f.screen.input_end)?,
             busy: re("busy", &f.screen.busy)?,
+            busy_title: re("busy_title", &f.screen.busy_title)?,
             pasted: re("pasted", &f.screen.pasted)?,
             paste: f.keys.paste,
             submit: f.keys.submit,
             newline: f.keys.newline,
             clear: f.keys.clear,
+            paste_over_chars: f.keys.paste_over_chars,
             consume_timeout: t.consume_timeout_ms.map(ms),
             enter_gap: ms(t.enter_gap_ms.unwrap_or(0)),
             confirm_timeout: ms(t.confirm_timeout_ms.unwrap_or(1000)),

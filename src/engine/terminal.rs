@@ -393,7 +393,8 @@ impl Terminal {
 
     /// The visible screen as the screen gate reads it.
     pub fn view(&self) -> super::gate::View {
-        super::gate::View::of(self.lock().screen())
+        let st = self.lock();
+        super::gate::View::of(st.screen(), st.title())
     }
 
     /// The visible screen as text rows (for `wait` and the classifier).
