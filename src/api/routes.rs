@@ -287,7 +287,9 @@ pub async fn inject(
 ) -> ApiResult {
     let id = session_id(p)?;
     st.engine.resolve(&id)?;
-    let out = st.engine.inject(&id, InjectRequest::parse(&b)?)?;
+    let req = InjectRequest::parse(&b)?;
+    st.engine.await_owner(&id).await;
+    let out = st.engine.inject(&id, req)?;
     let mut reply = Injected {
         success: true,
         inject_id: out.inject_id.clone(),

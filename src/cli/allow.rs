@@ -24,6 +24,10 @@
 //!   size and a snapshot of that screen, then the live output, so `read-screen` is right even
 //!   after a daemon restart. Terminal queries are answered by the user's real terminal (the
 //!   bytes pass through), never by the emulator.
+//! * A text frame marked `enter: true` announces its Enter. When the connection is lost
+//!   before that Enter arrives (the daemon crashed or restarted mid-message), the bridge puts
+//!   an Enter behind the text itself: the text is submitted once, never glued to the next
+//!   command. The daemon, seeing a new owner connection, does not send a second one.
 //! * Connection loss: re-register and reconnect with backoff 1 s → 30 s. `Session destroyed`
 //!   (1000) and `Owner replaced` (4001) end the reconnecting; the command keeps running.
 
@@ -239,6 +243,10 @@ struct Bridge {
     announced: AtomicBool,
     /// The child looks idle (a `ready` was due); re-sent on reconnect.
     idle: AtomicBool,
+    /// The daemon sent a text that an Enter follows (`enter: true`) and the Enter has not come
+    /// yet. If the connection is lost now, the bridge presses it itself: the text is submitted
+    /// once and never glued to the next command.
+    expect_enter: AtomicBool,
     /// When set, a `ready` is sent once output after this instant has gone quiet. `idle`
     /// changes under its lock, so a re-arm and a `ready` never cross.
     armed: watch::Sender<Option<Instant>>,
@@ -613,7 +621,15 @@ async fn connection_task(
                         ));
                         return idle_until_finish(ctl).await;
                     }
-                    SocketEnd::Lost => {}
+                    SocketEnd::Lost => {
+                        if bridge.expect_enter.swap(false, Ordering::AcqRel) {
+                            // Behind the text in the FIFO, through the same Enter gate.
+                            let _ = inject.send(InjectFrame {
+                                data: "\r".into(),
+                                raw: false,
+                            });
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -678,6 +694,12 @@ fn handle_frame(
         Some("inject") => {
             if let Some(data) = v.get("data").and_then(Value::as_str) {
                 let raw = v.get("raw").and_then(Value::as_bool).unwrap_or(false);
+                if !raw && data == "\r" {
+                    bridge.expect_enter.store(false, Ordering::Release);
+                } else if !raw && !data.is_empty() {
+                    let enter = v.get("enter").and_then(Value::as_bool) == Some(true);
+                    bridge.expect_enter.store(enter, Ordering::Release);
+                }
                 let _ = inject.send(InjectFrame {
                     data: data.to_string(),
                     raw,
@@ -985,6 +1007,7 @@ async fn bridge_main(a: AllowArgs) -> i32 {
         stopped: AtomicBool::new(false),
         announced: AtomicBool::new(false),
         idle: AtomicBool::new(false),
+        expect_enter: AtomicBool::new(false),
         armed: watch::Sender::new(None),
     });
 

@@ -557,6 +557,8 @@ async fn deliver(
     let profile = session.profile.clone();
     let mut attempt = 0;
     let mut t0 = Instant::now();
+    // The owner connection the text went to (wrapped sessions).
+    let mut owner = None;
     if !msg.text.is_empty() {
         loop {
             // T0 is taken before the write: a fast echo can beat the write's acknowledgement.
@@ -574,7 +576,10 @@ async fn deliver(
                 )),
             };
             match res {
-                Ok(()) => break,
+                Ok(()) => {
+                    owner = session.owner_conn();
+                    break;
+                }
                 Err(e) => {
                     shared.emit_envelope(
                         Some(session),
@@ -651,6 +656,14 @@ async fn deliver(
         .await;
         seen = baseline.map(|b| b.consumed(&session.term.view(), &profile));
     }
+    if session.kind == Kind::Wrapped && !msg.text.is_empty() {
+        if let Some(why) = owner_took_the_enter(session, owner).await {
+            return Ok(Delivered {
+                unconfirmed: Some(why),
+                ..Delivered::typed()
+            });
+        }
+    }
     let at = Instant::now();
     if let Err(e) = write_keys(session, &profile.submit).await {
         shared.emit_inject_failed(session, &id, msg, &e, "submit");
@@ -666,6 +679,22 @@ async fn deliver(
         submitted_at: Some(at),
         unconfirmed,
     })
+}
+
+/// A wrapped session's text went to owner connection `owner`. If the owner is not that
+/// connection any more, its bridge lost us after the text and pressed the Enter itself: say so
+/// instead of sending a second one. With no owner, wait for it to come back (bounded).
+async fn owner_took_the_enter(session: &Session, owner: Option<u64>) -> Option<String> {
+    let now = match session.owner_conn() {
+        Some(c) => Some(c),
+        None => session.owner_within(super::ops::OWNER_RECONNECT_WAIT).await,
+    };
+    match now {
+        Some(c) if Some(c) != owner => {
+            Some("the owner reconnected after the text; its bridge pressed the Enter".into())
+        }
+        _ => None,
+    }
 }
 
 /// After the text showed at `seen`: the profile's gap, no earlier than the `[inject]` minimum
@@ -851,6 +880,10 @@ async fn write_text(
             let mut frame = json!({"type": "inject", "data": msg.text});
             if msg.raw {
                 frame["raw"] = json!(true);
+            } else if msg.enter {
+                // Extension: an Enter follows. A bridge that loses the daemon before it comes
+                // presses it itself, so the text is never glued to the next one.
+                frame["enter"] = json!(true);
             }
             if session.send_to_owner(frame) {
                 Ok(())

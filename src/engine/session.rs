@@ -146,6 +146,8 @@ pub struct Session {
     pub classifier: Mutex<Classifier>,
     /// How this program reads its input and shows its state (`profile.rs`).
     pub profile: Arc<super::profile::Profile>,
+    /// Woken when an owner connects (`owner_within`).
+    owner_joined: Notify,
     /// Set by the PTY reader thread at EOF, so exit handling can wait for the last output.
     pub reader_done: Arc<(AtomicBool, Notify)>,
     /// Own size, viewers' sizes and the size applied (spawned sessions; see `sizing.rs`).
@@ -194,6 +196,7 @@ impl Session {
             queue: Queue::new(),
             classifier: Mutex::new(classifier),
             profile,
+            owner_joined: Notify::new(),
             reader_done,
         }
     }
@@ -225,6 +228,28 @@ impl Session {
 
     pub fn has_owner(&self) -> bool {
         self.clients().iter().any(|c| c.owner)
+    }
+
+    /// The owner's connection, if one is connected.
+    pub fn owner_conn(&self) -> Option<u64> {
+        self.clients().iter().find(|c| c.owner).map(|c| c.conn_id)
+    }
+
+    /// Wait until an owner is connected, at most `limit` (a wrapped session's bridge
+    /// reconnecting after a network blip or a daemon restart). Its connection, if one came.
+    pub async fn owner_within(&self, limit: std::time::Duration) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.owner_joined.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(c) = self.owner_conn() {
+                return Some(c);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.owner_conn();
+            }
+        }
     }
 
     pub fn exited(&self) -> bool {
@@ -259,6 +284,9 @@ impl Session {
 
     pub(crate) fn add_client(&self, client: Client) {
         let mut clients = self.clients();
+        if client.owner {
+            self.owner_joined.notify_waiters();
+        }
         clients.push(client);
         if self.kind == Kind::Spawned {
             // Attached terminals answer queries themselves (API.md §11.2).

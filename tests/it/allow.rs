@@ -527,3 +527,51 @@ fn inject_ref_stores_shared_files_and_injects_the_pointer() {
         count_lines(s, "broadcast msg") >= 1
     });
 }
+
+#[test]
+fn an_inject_cut_off_by_a_daemon_crash_is_submitted_once_never_glued() {
+    // The daemon holds each Enter 4 s after the text, so it can be killed in between.
+    let mut d = Daemon::start_with(
+        &[
+            ("TELEPTY_SUBMIT_MIN_MS", "4000"),
+            ("TELEPTY_SUBMIT_MAX_MS_WRAPPED", "6000"),
+        ],
+        None,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let tm = Tmux::start(
+        120,
+        30,
+        &pane_env(&d, &[("PS1", "W$ ")]),
+        work.path(),
+        &[bin(), "allow", "--id", "w", "bash", "--norc", "--noprofile"],
+    );
+    tm.wait("Inject allowed.", |p| p.contains("Inject allowed."));
+    wait_connected(&d, "w");
+    tm.wait("the W$ prompt", |p| last_line(p) == "W$");
+    let out = work.path().join("w.txt");
+
+    d.inject("w", "echo PRE1 >> w.txt");
+    tm.wait("the text typed, its Enter still held", |p| {
+        last_line(p) == "W$ echo PRE1 >> w.txt"
+    });
+    d.kill9();
+    // The bridge lost the daemon between the text and its Enter: it presses the Enter itself.
+    wait_until(T, "PRE1 written", || {
+        std::fs::read_to_string(&out).unwrap_or_default() == "PRE1\n"
+    });
+    tm.wait("the next prompt", |p| last_line(p) == "W$");
+
+    // Right after the restart the bridge is still reconnecting: the inject waits for it.
+    d.restart();
+    let r = d.post(
+        "/api/sessions/w/inject",
+        serde_json::json!({"prompt": "echo POST1 >> w.txt"}),
+    );
+    assert_eq!(r.0, 200, "an inject while the owner reconnects: {}", r.1);
+    wait_until(T, "POST1 written after PRE1", || {
+        std::fs::read_to_string(&out).unwrap_or_default() == "PRE1\nPOST1\n"
+    });
+    let pane = tm.wait("the prompt after POST1", |p| last_line(p) == "W$");
+    assert!(!pane.contains("w.txtecho"), "two commands glued:\n{pane}");
+}
