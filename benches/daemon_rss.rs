@@ -269,4 +269,93 @@ fn main() {
         0.0,
         0.0,
     );
+    drop(c);
+    drop(d);
+    queued_injects();
+}
+
+/// Issue 11's flood: 300 injects of ~1 MiB into sessions whose program never reads its
+/// terminal (10 sessions, 30 each). Byte-bounded queues refuse what does not fit (429); the
+/// daemon's memory above idle at the peak (VmHWM) and once the sessions are deleted.
+fn queued_injects() {
+    let d = Daemon::start();
+    let pid = d.pid();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = settled_rss(pid);
+    let mut c = d.conn();
+    const SESSIONS: usize = 10;
+    for i in 0..SESSIONS {
+        d.spawn(&mut c, &format!("stall-{i}"), "sleep", &["100000"], 80, 30);
+    }
+    let threads_before = threads(pid);
+    // Just under the API's 1 MiB body limit once wrapped in JSON.
+    let prompt = "x".repeat(1024 * 1024 - 64);
+    let body = format!(r#"{{"prompt":"{prompt}"}}"#);
+    let (mut accepted, mut refused) = (0, 0);
+    for n in 0..300 {
+        let id = format!("stall-{}", n % SESSIONS);
+        let (st, v) = c
+            .post(&format!("/api/sessions/{id}/inject"), &body)
+            .unwrap();
+        match st {
+            200 => accepted += 1,
+            429 => refused += 1,
+            other => panic!("inject {n}: {other} {v}"),
+        }
+    }
+    let peak = status_kb(pid, "VmHWM").unwrap_or(0);
+    let full = settled_rss(pid);
+    eprintln!(
+        "[queue] 300 x 1 MiB: {accepted} accepted, {refused} refused (429); daemon {}",
+        detail(pid)
+    );
+    for i in 0..SESSIONS {
+        let (st, v) = c
+            .json("DELETE", &format!("/api/sessions/stall-{i}"), None)
+            .unwrap();
+        assert_eq!(st, 200, "delete: {v}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let after = settled_rss(pid);
+    let threads_after = threads(pid);
+    eprintln!(
+        "[queue] after deleting them: {} (threads {threads_before} with the sessions, {threads_after} after)",
+        detail(pid)
+    );
+    let above_peak = mb(peak.saturating_sub(idle));
+    row(
+        "11a daemon memory above idle, 300 x 1 MiB injects queued (MB, VmHWM)",
+        format!("{above_peak:.1} ({accepted} queued, {refused} refused 429)"),
+        "-".into(),
+        "-".into(),
+        Goal::AtMost,
+        "<= 64 MB",
+        above_peak,
+        64.0,
+    );
+    let above_after = mb(after.saturating_sub(idle));
+    row(
+        "11b daemon memory above idle after deleting those sessions (MB)",
+        format!(
+            "{above_after:.1} (with them {:.1})",
+            mb(full.saturating_sub(idle))
+        ),
+        "-".into(),
+        "-".into(),
+        Goal::AtMost,
+        "<= 8 MB",
+        above_after,
+        8.0,
+    );
+}
+
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

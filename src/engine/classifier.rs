@@ -27,6 +27,14 @@ const CONTEXT_LINES: usize = 5;
 const OUTPUT_THINKING_LINES: usize = 3;
 const DETAIL_EXCERPT_CHARS: usize = 80;
 
+/// What an agent's profile reads on its screen (`gate::View::busy` / `ready`).
+#[derive(Clone, Debug)]
+pub struct AgentSignal {
+    pub profile: String,
+    pub busy: bool,
+    pub ready: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct ClassifierConfig {
     pub idle_timeout_ms: u64,
@@ -169,8 +177,23 @@ impl Classifier {
         now_ms: u64,
         now_wall: SystemTime,
     ) -> Option<Transition> {
+        self.tick_with(screen_tail, None, now_ms, now_wall)
+    }
+
+    /// [`Classifier::tick`] with what the session's agent profile reads on the screen (the
+    /// same model delivery waits on): a turn running, or the input area ready.
+    pub fn tick_with(
+        &mut self,
+        screen_tail: &[String],
+        agent: Option<AgentSignal>,
+        now_ms: u64,
+        now_wall: SystemTime,
+    ) -> Option<Transition> {
         self.prune_errors(now_ms);
-        let verdict = self.evaluate(screen_tail, now_ms);
+        let verdict = match agent.and_then(|a| self.profile_verdict(a, screen_tail, now_ms)) {
+            Some(v) => v,
+            None => self.evaluate(screen_tail, now_ms),
+        };
         self.fresh.clear();
         let from = self.state;
         self.confidence = verdict.confidence;
@@ -260,6 +283,45 @@ impl Classifier {
             .collect();
         lines.reverse();
         lines
+    }
+
+    /// The profile's reading, when it has one: a busy marker means a turn runs (however long
+    /// it prints nothing); a ready input area means idle (however much a resize redrew). A
+    /// question on the screen still outranks both.
+    fn profile_verdict(
+        &mut self,
+        a: AgentSignal,
+        screen_tail: &[String],
+        now_ms: u64,
+    ) -> Option<Verdict> {
+        let lines: Vec<String> = screen_tail
+            .iter()
+            .map(|l| normalize_line(l).to_string())
+            .collect();
+        if waiting_input_line(&lines).is_some() {
+            return None;
+        }
+        if a.busy {
+            let since = *self.thinking_since.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) > self.cfg.thinking_timeout_ms {
+                return Some(Verdict {
+                    state: AutoState::Stuck,
+                    confidence: 0.7,
+                    detail: format!("busy for over {}s", self.cfg.thinking_timeout_ms / 1000),
+                });
+            }
+            return Some(Verdict {
+                state: AutoState::Thinking,
+                confidence: 0.95,
+                detail: format!("{}: a turn is running", a.profile),
+            });
+        }
+        self.thinking_since = None;
+        a.ready.then(|| Verdict {
+            state: AutoState::Idle,
+            confidence: 0.95,
+            detail: format!("{}: ready for input", a.profile),
+        })
     }
 
     fn evaluate(&mut self, screen_tail: &[String], now_ms: u64) -> Verdict {
@@ -987,6 +1049,35 @@ mod tests {
             assert_eq!(c.state(), AutoState::Running);
             assert_eq!(confidence(&c), 0.7);
         }
+    }
+
+    #[test]
+    fn an_agent_profile_reads_busy_and_ready_from_the_screen() {
+        let sig = |busy, ready| {
+            Some(AgentSignal {
+                profile: "gemini".into(),
+                busy,
+                ready,
+            })
+        };
+        let wall = SystemTime::now();
+        let mut c = new_at(0);
+        // Busy without output for a minute is still a running turn, not idle.
+        out(&mut c, "SLOW please\n", 1000);
+        let t = c.tick_with(&["> SLOW please".into()], sig(true, false), 60_000, wall);
+        assert_eq!(t.map(|t| t.to), Some(AutoState::Thinking));
+        // Ready at once when the turn ends, whatever was just redrawn.
+        out(&mut c, "redraw after a resize\n", 61_000);
+        let t = c.tick_with(&["> ".into()], sig(false, true), 61_100, wall);
+        assert_eq!(t.map(|t| t.to), Some(AutoState::Idle));
+        // A question on the screen outranks the profile.
+        let t = c.tick_with(&["Proceed? [y/N]".into()], sig(false, true), 62_000, wall);
+        assert_eq!(t.map(|t| t.to), Some(AutoState::WaitingInput));
+        // Busy past the thinking limit is stuck.
+        let mut c = new_at(0);
+        c.tick_with(&[], sig(true, false), 1_000, wall);
+        let t = c.tick_with(&[], sig(true, false), 302_000, wall);
+        assert_eq!(t.map(|t| t.to), Some(AutoState::Stuck));
     }
 
     #[test]

@@ -10,6 +10,9 @@ use super::profile::Profile;
 
 /// Rows an input area may span below its prompt row when no end marker closes it.
 const MAX_INPUT_ROWS: usize = 24;
+/// Rows above the input area where a busy marker counts (the agents draw their spinner row
+/// just above the input: Codex 3, Gemini 4 rows).
+const BUSY_ROWS_ABOVE: usize = 8;
 /// Characters of the text's end looked for in the input area.
 const TAIL_CHARS: usize = 24;
 
@@ -85,10 +88,17 @@ impl View {
         }
     }
 
+    /// A turn runs: the busy marker near the input area (not in the transcript, where a reply
+    /// may quote it), or the busy title.
     pub fn busy(&self, p: &Profile) -> bool {
+        let from = p
+            .prompt
+            .as_ref()
+            .and_then(|re| self.rows.iter().rposition(|r| re.is_match(r)))
+            .map_or(0, |row| row.saturating_sub(BUSY_ROWS_ABOVE));
         p.busy
             .as_ref()
-            .is_some_and(|re| self.rows.iter().any(|r| re.is_match(r)))
+            .is_some_and(|re| self.rows[from..].iter().any(|r| re.is_match(r)))
             || p.busy_title
                 .as_ref()
                 .is_some_and(|re| re.is_match(&self.title))
@@ -230,6 +240,11 @@ mod tests {
         after.insert(0, "> message".into());
         assert!(base.submitted(&view(&after), &p));
         let after_idle = boxed("", "");
+        // A reply that quotes the busy marker far above the input is not a running turn.
+        let mut quoted = vec!["✦ press esc to cancel a turn".to_string()];
+        quoted.extend(std::iter::repeat_n(String::new(), 12));
+        quoted.extend(boxed("", ""));
+        assert!(!view(&quoted).busy(&p));
         assert!(base.submitted(&view(&after_idle), &p));
         assert!(!view(&after).ready(&p));
     }

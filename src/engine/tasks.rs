@@ -314,7 +314,15 @@ async fn classifier_tick(shared: Arc<Shared>) {
                 let start = lines.len().saturating_sub(5);
                 lines[start..].to_vec()
             };
-            let transition = s.classifier.lock().tick(&tail, now_ms, wall);
+            let agent = s.profile.is_agent().then(|| {
+                let v = s.term.view();
+                super::classifier::AgentSignal {
+                    profile: s.profile.name.clone(),
+                    busy: v.busy(&s.profile),
+                    ready: v.ready(&s.profile),
+                }
+            });
+            let transition = s.classifier.lock().tick_with(&tail, agent, now_ms, wall);
             if let Some(t) = transition {
                 shared.emit_envelope(
                     Some(&s),
