@@ -125,3 +125,18 @@ pub struct SessionView {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
 }
+
+/// A self-report as the daemon keeps it (`semantic`, API.md §5), and the body `telepty report`
+/// sends (without `seq`: the daemon then counts on from the previous one).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Semantic {
+    pub phase: String,
+    pub current_task: Option<String>,
+    pub blocker: Option<String>,
+    pub needs_input: bool,
+    pub thread_id: Option<String>,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
