@@ -140,3 +140,26 @@ pub struct Semantic {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
 }
+
+/// The classifier's view: `auto` of `GET /api/sessions/:id/state`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoView {
+    pub state: String,
+    pub since: String,
+    pub since_ms: u64,
+    pub duration_ms: u64,
+    pub confidence: f64,
+    pub last_output_at: Option<String>,
+    pub last_output_preview: String,
+    pub detail: String,
+}
+
+/// `autoState` of the session object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoBrief {
+    pub state: String,
+    pub since: String,
+    pub confidence: f64,
+}
