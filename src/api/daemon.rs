@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ApiState;
 use crate::config::{Config, ConfigError, Flags, Paths, load_or_create_token};
@@ -106,16 +107,30 @@ async fn health_version_at(authority: &str) -> Option<String> {
     })
 }
 
+/// `~/.telepty/daemon-state.json`: the daemon that holds the lock and where it listens.
+#[derive(Default, Deserialize, Serialize)]
+#[serde(default)]
+struct DaemonState {
+    pid: u32,
+    host: String,
+    port: u16,
+    #[serde(rename = "startedAt")]
+    started_at: String,
+    version: String,
+}
+
+impl DaemonState {
+    /// The file as written, or `None` (missing, or not this shape).
+    fn read(paths: &Paths) -> Option<DaemonState> {
+        let text = std::fs::read_to_string(paths.daemon_state()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
 /// Only called by the lock holder; the pid check is a second guard.
 fn remove_state_if_ours(paths: &Paths) {
-    let path = paths.daemon_state();
-    let ours = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v.get("pid").and_then(Value::as_u64))
-        == Some(std::process::id() as u64);
-    if ours {
-        let _ = std::fs::remove_file(path);
+    if DaemonState::read(paths).is_some_and(|s| s.pid == std::process::id()) {
+        let _ = std::fs::remove_file(paths.daemon_state());
     }
 }
 
@@ -226,7 +241,13 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
     };
     // Written once listening, by the lock holder only: it always names a daemon that answers
     // (or one that died, which the lock tells).
-    let state = json!({"pid": std::process::id(), "host": host, "port": port, "startedAt": now_iso(), "version": super::VERSION});
+    let state = DaemonState {
+        pid: std::process::id(),
+        host: host.to_string(),
+        port,
+        started_at: now_iso(),
+        version: super::VERSION.to_string(),
+    };
     write_atomic(
         &paths.daemon_state(),
         serde_json::to_string_pretty(&state)?.as_bytes(),
@@ -268,13 +289,7 @@ async fn replace_running(paths: &Paths) -> anyhow::Result<()> {
     // The lock's owner is the daemon of this HOME; the state file is the fallback.
     let Some(pid) = lock_owner_pid(paths)
         .filter(|p| *p != 0)
-        .or_else(|| {
-            std::fs::read_to_string(paths.daemon_state())
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v.get("pid").and_then(Value::as_u64))
-                .map(|p| p as u32)
-        })
+        .or_else(|| DaemonState::read(paths).map(|s| s.pid))
         .filter(|p| *p != std::process::id() && pid_alive(*p))
     else {
         return Ok(());
@@ -300,25 +315,12 @@ async fn held_by_other(paths: &Paths) -> Option<Startup> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let owner = lock_owner_pid(paths)?;
-        let state = std::fs::read_to_string(paths.daemon_state())
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        let spid = state
-            .as_ref()
-            .and_then(|v| v.get("pid"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as u32;
-        let sport = state
-            .as_ref()
-            .and_then(|v| v.get("port"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as u16;
-        let shost = state
-            .as_ref()
-            .and_then(|v| v.get("host"))
-            .and_then(Value::as_str)
-            .unwrap_or("127.0.0.1")
-            .to_string();
+        let state = DaemonState::read(paths).unwrap_or_default();
+        let (spid, sport) = (state.pid, state.port);
+        let shost = match state.host {
+            h if h.is_empty() => "127.0.0.1".to_string(),
+            h => h,
+        };
         let current = owner == 0 || spid == owner;
         if current
             && sport != 0

@@ -127,11 +127,13 @@ impl From<BadRequest> for ApiError {
     }
 }
 
+/// `{success:false, code, error}` plus the one extra field (`claimed_by` of a conflict).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError {
-            status: e.status,
-            body: e.to_json(),
+        let err = ApiError::new(e.status, e.code, e.message);
+        match e.extra {
+            Some(extra) => err.with(extra.0, extra.1),
+            None => err,
         }
     }
 }

@@ -4,7 +4,7 @@ use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::httpc::HttpClient;
 
@@ -55,7 +55,7 @@ impl Relay {
             Some(id) => id.to_string(),
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
-                msg["message_id"] = json!(id);
+                msg["message_id"] = Value::String(id.clone());
                 id
             }
         };
@@ -74,9 +74,9 @@ impl Relay {
             }
         }
         if msg.get("source_host").is_none() {
-            msg["source_host"] = json!(self.machine_id);
+            msg["source_host"] = Value::String(self.machine_id.clone());
         }
-        msg["_relayed_from"] = json!(self.machine_id);
+        msg["_relayed_from"] = Value::String(self.machine_id.clone());
         let body = serde_json::to_vec(&msg).unwrap_or_default();
         for url in &self.peers {
             let http = self.http.clone();

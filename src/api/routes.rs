@@ -8,7 +8,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
@@ -21,7 +21,9 @@ use crate::util::valid_session_id;
 use crate::wire::{
     self,
     request::InjectRequest,
-    response::{FanOut, Injected, Renamed, StateReported, TargetFailed, TargetOk, Waited},
+    response::{
+        self as r, FanOut, Injected, Renamed, StateReported, TargetFailed, TargetOk, Waited,
+    },
 };
 
 type St = State<Arc<ApiState>>;
@@ -59,31 +61,51 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 /// `status` stays `"ok"` while the API serves (clients restart daemons that say otherwise);
 /// `persistence` (additive) tells whether session state reaches the disk.
 pub async fn health(State(st): St) -> ApiResult {
-    ok(json!({
-        "status": "ok",
-        "version": st.version(),
-        "persistence": st.engine.persistence_health(),
-    }))
+    ok(r::Health {
+        status: "ok".into(),
+        version: st.version(),
+        persistence: st.engine.persistence_health(),
+    })
 }
 
 pub async fn meta(State(st): St) -> ApiResult {
-    ok(json!({
-        "name": "telepty",
-        "implementation": "telepty-rs",
-        "version": st.version(),
-        "pid": std::process::id(),
-        "host": st.bind_host,
-        "port": st.port,
-        "machine_id": st.engine.machine_id(),
-        "terminal": st.terminal,
-        "capabilities": [
-            "sessions", "wrapped-sessions", "singleton-daemon", "handoff-inbox", "deliberation-threads",
-            "cross-machine", "mailbox", "vt-screen", "wait", "keys", "resize", "attach-snapshot",
-            "inject-wait-delivered", "session-exit", "openapi", "recording", "window-size",
-            "inject-wait-delivered", "session-exit", "openapi", "recording",
-            "durable-state", "resurrect",
-        ],
-    }))
+    // The repeated names are what clients have always been sent.
+    const CAPABILITIES: &[&str] = &[
+        "sessions",
+        "wrapped-sessions",
+        "singleton-daemon",
+        "handoff-inbox",
+        "deliberation-threads",
+        "cross-machine",
+        "mailbox",
+        "vt-screen",
+        "wait",
+        "keys",
+        "resize",
+        "attach-snapshot",
+        "inject-wait-delivered",
+        "session-exit",
+        "openapi",
+        "recording",
+        "window-size",
+        "inject-wait-delivered",
+        "session-exit",
+        "openapi",
+        "recording",
+        "durable-state",
+        "resurrect",
+    ];
+    ok(r::Meta {
+        name: "telepty".into(),
+        implementation: "telepty-rs".into(),
+        version: st.version(),
+        pid: std::process::id(),
+        host: st.bind_host.clone(),
+        port: st.port,
+        machine_id: st.engine.machine_id().to_string(),
+        terminal: st.terminal.clone(),
+        capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+    })
 }
 
 pub async fn peers(State(st): St) -> ApiResult {
@@ -92,10 +114,15 @@ pub async fn peers(State(st): St) -> ApiResult {
         .await
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v.get("peers").cloned())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    ok(json!({"active": [], "known": known}))
+        .and_then(|mut v| match v.get_mut("peers").map(Value::take) {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    ok(r::Peers {
+        active: Vec::new(),
+        known,
+    })
 }
 
 pub async fn openapi() -> Response {
@@ -254,7 +281,10 @@ pub async fn delete_session(State(st): St, p: Result<Path<String>, PathRejection
     let id = session_id(p)?;
     let status = st.engine.delete(&id)?;
     persist_durably(&st).await?;
-    ok(json!({"success": true, "status": status}))
+    ok(r::Deleted {
+        success: true,
+        status: status.to_string(),
+    })
 }
 
 pub async fn get_state(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -371,7 +401,11 @@ pub async fn submit(
     let delay = Duration::from_millis(clamp("retry_delay_ms", 100, 2000, 500) as u64);
     let pre = Duration::from_millis(clamp("pre_delay_ms", 0, 1000, 0) as u64);
     match st.engine.submit(&id, retries, delay, pre).await {
-        Ok(attempts) => ok(json!({"success": true, "strategy": "pty_cr", "attempts": attempts})),
+        Ok(attempts) => ok(r::Submitted {
+            success: true,
+            strategy: "pty_cr".into(),
+            attempts,
+        }),
         Err((
             e @ (EngineError::SessionNotFound { .. }
             | EngineError::InvalidSessionId { .. }
@@ -404,29 +438,32 @@ pub async fn screen(
         .filter(|l| (1..=10_000).contains(l))
         .unwrap_or(50);
     let generation = s.term.generation();
+    let json = || {
+        let mut v = s.term.json_view();
+        v.session_id = sid.clone();
+        ok(v)
+    };
+    let text = |screen: String, lines: usize, total_lines: usize, raw: bool| r::Screen {
+        session_id: sid.clone(),
+        screen,
+        lines,
+        total_lines,
+        raw,
+        generation,
+        format: None,
+    };
     if s.kind == Kind::Aterm || generation == 0 {
         if q.get("format").map(String::as_str) == Some("json") {
-            let mut v = s.term.json_view();
-            v["session_id"] = json!(sid);
-            return ok(v);
+            return json();
         }
-        return ok(
-            json!({"session_id": sid, "screen": "", "lines": 0, "total_lines": 0, "raw": false, "generation": generation}),
-        );
+        return ok(text(String::new(), 0, 0, false));
     }
     if truthy(&q, "raw") {
-        let (text, n) = s.term.raw_tail(lines);
-        let total = s.term.raw_total_lines();
-        return ok(
-            json!({"session_id": sid, "screen": text, "lines": n, "total_lines": total, "raw": true, "generation": generation}),
-        );
+        let (out, n) = s.term.raw_tail(lines);
+        return ok(text(out, n, s.term.raw_total_lines(), true));
     }
     match q.get("format").map(String::as_str).unwrap_or("text") {
-        "json" => {
-            let mut v = s.term.json_view();
-            v["session_id"] = json!(sid);
-            ok(v)
-        }
+        "json" => json(),
         fmt @ ("text" | "ansi") => {
             let rows = if fmt == "ansi" {
                 s.term.ansi_rows()
@@ -435,12 +472,10 @@ pub async fn screen(
             };
             let total = rows.len();
             let start = total.saturating_sub(lines);
-            let out = rows[start..].join("\n");
-            let mut v = json!({"session_id": sid, "screen": out, "lines": total - start, "total_lines": total, "raw": false, "generation": generation});
-            if fmt == "ansi" {
-                v["format"] = json!("ansi");
-            }
-            ok(v)
+            ok(r::Screen {
+                format: (fmt == "ansi").then(|| "ansi".into()),
+                ..text(rows[start..].join("\n"), total - start, total, false)
+            })
         }
         other => Err(ApiError::invalid(format!(
             "format must be text, ansi or json (got {other})"
@@ -505,7 +540,11 @@ pub async fn keys(
     st.engine.resolve(&id)?;
     let names = wire::request::KeysRequest::parse(&b)?.keys;
     let (sid, count) = st.engine.keys(&id, &names)?;
-    ok(json!({"success": true, "session_id": sid, "count": count}))
+    ok(r::KeysSent {
+        success: true,
+        session_id: sid,
+        count,
+    })
 }
 
 pub async fn resize(
@@ -521,9 +560,11 @@ pub async fn resize(
     if let (Some(policy), false) = (policy, sizes_given) {
         let s = st.engine.resolve(&id)?;
         st.engine.set_window_size(&s, policy)?;
-        return ok(
-            json!({"success": true, "session_id": s.id(), "window_size": policy.map(|p| p.as_str())}),
-        );
+        return ok(r::PolicySet {
+            success: true,
+            session_id: s.id(),
+            window_size: policy.map(|p| p.as_str().to_string()),
+        });
     }
     let Some((cols, rows)) = wire::request::ResizeRequest::parse(&b)? else {
         return Err(ApiError::invalid(
@@ -535,7 +576,12 @@ pub async fn resize(
         st.engine.set_window_size(&s, policy)?;
     }
     let sid = st.engine.resize(&id, cols, rows)?;
-    ok(json!({"success": true, "session_id": sid, "cols": cols, "rows": rows}))
+    ok(r::Resized {
+        success: true,
+        session_id: sid,
+        cols,
+        rows,
+    })
 }
 
 pub async fn recording(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -578,13 +624,19 @@ pub async fn mailbox_ack(
         return Err(ApiError::invalid("msg_id is required"));
     };
     s.queue.ack(&msg_id);
-    ok(json!({"success": true, "msg_id": msg_id}))
+    ok(r::Acked {
+        success: true,
+        msg_id,
+    })
 }
 
 pub async fn mailbox_clear(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
     let s = st.engine.resolve(&session_id(p)?)?;
     s.queue.clear();
-    ok(json!({"success": true, "session_id": s.id()}))
+    ok(r::SessionOk {
+        success: true,
+        session_id: s.id(),
+    })
 }
 
 pub async fn mailbox_dead_clear(
@@ -593,7 +645,10 @@ pub async fn mailbox_dead_clear(
 ) -> ApiResult {
     let s = st.engine.resolve(&session_id(p)?)?;
     s.queue.clear_dead();
-    ok(json!({"success": true, "session_id": s.id()}))
+    ok(r::SessionOk {
+        success: true,
+        session_id: s.id(),
+    })
 }
 
 pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
@@ -607,18 +662,22 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
             .and_then(Value::as_str)
             .map(str::to_string);
         let res = st.engine.publish(None, b.clone());
+        let delivered = st.engine.bus().client_count();
         return match res {
-            Ok(Some(ev)) => {
-                let ev = ev.to_value();
-                st.relay.relay(ev.clone());
-                ok(
-                    json!({"success": true, "delivered": st.engine.bus().client_count(), "event": ev}),
-                )
+            Ok(ev) => {
+                let event = ev.map(|ev| ev.to_value());
+                if let Some(ev) = &event {
+                    st.relay.relay(ev.clone());
+                }
+                ok(r::Published {
+                    success: true,
+                    delivered,
+                    event,
+                })
             }
-            Ok(None) => ok(json!({"success": true, "delivered": st.engine.bus().client_count()})),
             Err(EngineError::SessionNotFound { .. }) => {
                 Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found")
-                    .with("requested", json!(requested)))
+                    .with("requested", requested))
             }
             Err(e) => Err(e.into()),
         };
@@ -626,7 +685,11 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     let delivered = st.engine.bus().client_count();
     st.engine.publish(None, b.clone())?;
     st.relay.relay(b);
-    ok(json!({"success": true, "delivered": delivered}))
+    ok(r::Published {
+        success: true,
+        delivered,
+        event: None,
+    })
 }
 
 fn emit_all(st: &ApiState, events: Vec<Value>) {
@@ -702,7 +765,7 @@ pub async fn thread_patch(
 /// `GET /api/sessions/lost` (extension): spawned sessions of the store that were not running
 /// when this engine started (a reboot), with the arguments a resurrection would use.
 pub async fn lost(State(st): St) -> ApiResult {
-    ok(Value::Array(st.engine.lost_views()))
+    ok(st.engine.lost_views())
 }
 
 /// `POST /api/sessions/resurrect` (extension): `{ids?: [..], forget?: bool}`. Restarts the
@@ -752,12 +815,12 @@ pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
             .await
             .map_err(|_| EngineError::Internal)?
     };
-    let results: Vec<Value> = outcomes
+    let results: Vec<r::Resurrected> = outcomes
         .iter()
         .map(|o| {
-            let mut v = o.to_json();
-            if v["code"] == "SESSION_NOT_FOUND" {
-                v["error"] = json!(format!("No lost session '{}'", o.id()));
+            let mut v = o.to_wire();
+            if v.code.as_deref() == Some("SESSION_NOT_FOUND") {
+                v.error = Some(format!("No lost session '{}'", o.id()));
             }
             v
         })
@@ -765,10 +828,10 @@ pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     if outcomes.iter().any(|o| o.is_ok()) {
         persist_durably(&st).await?;
     }
-    ok(json!({
-        "success": outcomes.iter().all(|o| o.is_ok()),
-        "results": results,
-    }))
+    ok(r::Resurrection {
+        success: outcomes.iter().all(|o| o.is_ok()),
+        results,
+    })
 }
 
 /// PATCH / DELETE on `/api/sessions/lost` and `/api/sessions/resurrect`: those static routes

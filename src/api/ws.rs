@@ -9,13 +9,14 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ok};
 use super::routes::session_id;
 use crate::engine::{ClientFrame, ClientRx, Engine, Kind, Session};
+use crate::wire::Frame;
 
 const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -45,7 +46,7 @@ pub async fn session_get(
     let id = session_id(p)?;
     if !is_upgrade(&req) {
         let s = st.engine.resolve(&id)?;
-        return ok(json!(st.engine.view(&s, Some(&id))));
+        return ok(st.engine.view(&s, Some(&id)));
     }
     let owner = query_flag(&req, "owner");
     let snapshot = query_flag(&req, "snapshot");
@@ -105,6 +106,19 @@ async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
         .is_ok()
 }
 
+async fn send(socket: &mut WebSocket, f: Frame) -> bool {
+    socket.send(Message::Text(f.text().into())).await.is_ok()
+}
+
+fn snapshot_frame(s: crate::engine::terminal::Snapshot) -> Frame {
+    Frame::Snapshot {
+        data: s.data,
+        cols: s.cols,
+        rows: s.rows,
+        generation: s.generation,
+    }
+}
+
 async fn session_socket(
     engine: Engine,
     session: Arc<Session>,
@@ -119,8 +133,8 @@ async fn session_socket(
         None
     } else if want_snapshot {
         let (snap, rx) = session.term.snapshot_and_subscribe();
-        let frame = json!({"type": "snapshot", "data": snap.data, "cols": snap.cols, "rows": snap.rows, "generation": snap.generation});
-        if !send_json(&mut socket, &frame).await {
+        let frame = snapshot_frame(snap);
+        if !send(&mut socket, frame).await {
             return;
         }
         Some(rx)
@@ -165,7 +179,7 @@ async fn session_socket(
                                 if c.size.is_some() { continue } // about to close: sizes no longer matter
                                 data.push_str(&c.text);
                             }
-                            if !data.is_empty() { let _ = send_json(&mut socket, &json!({"type": "output", "data": data})).await; }
+                            if !data.is_empty() { let _ = send(&mut socket, Frame::Output { data }).await; }
                         }
                         let _ = socket.send(close(code, &reason)).await;
                         break;
@@ -185,9 +199,9 @@ async fn session_socket(
                         while let Some(c) = next.take() {
                             if let Some((cols, rows)) = c.size {
                                 if !data.is_empty() {
-                                    sent = send_json(&mut socket, &json!({"type": "output", "data": std::mem::take(&mut data)})).await;
+                                    sent = send(&mut socket, Frame::Output { data: std::mem::take(&mut data) }).await;
                                 }
-                                sent = sent && send_json(&mut socket, &json!({"type": "resize", "cols": cols, "rows": rows})).await;
+                                sent = sent && send(&mut socket, Frame::Resize { cols, rows }).await;
                                 if !sent { break }
                             } else {
                                 data.push_str(&c.text);
@@ -197,7 +211,7 @@ async fn session_socket(
                             }
                         }
                         if sent && !data.is_empty() {
-                            sent = send_json(&mut socket, &json!({"type": "output", "data": data})).await;
+                            sent = send(&mut socket, Frame::Output { data }).await;
                         }
                         if !sent { break }
                     }
@@ -205,8 +219,8 @@ async fn session_socket(
                         // This viewer fell behind: start it over from a fresh screen.
                         let (snap, rx) = session.term.snapshot_and_subscribe();
                         output = Some(rx);
-                        let frame = json!({"type": "snapshot", "data": snap.data, "cols": snap.cols, "rows": snap.rows, "generation": snap.generation});
-                        if !send_json(&mut socket, &frame).await { break }
+                        let frame = snapshot_frame(snap);
+                        if !send(&mut socket, frame).await { break }
                     }
                     Err(RecvError::Closed) => { output = None; }
                 }

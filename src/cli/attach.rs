@@ -3,10 +3,11 @@
 
 use std::io::IsTerminal;
 
+use crate::wire::Frame;
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use ratatui::crossterm::terminal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -171,11 +172,7 @@ pub async fn attach_session(
     if !observe {
         if let Ok((cols, rows)) = terminal::size() {
             let _ = sink
-                .send(Message::Text(
-                    json!({"type": "resize", "cols": cols, "rows": rows})
-                        .to_string()
-                        .into(),
-                ))
+                .send(Message::Text(Frame::Resize { cols, rows }.text().into()))
                 .await;
         }
     }
@@ -197,7 +194,7 @@ pub async fn attach_session(
                 if !observe && !keep.is_empty() {
                     let data = crate::util::decode_utf8_stream(&mut carry, keep);
                     if !data.is_empty() {
-                        let frame = json!({"type": "input", "data": data}).to_string();
+                        let frame = Frame::Input { data }.text();
                         if sink.send(Message::Text(frame.into())).await.is_err() { break Some("connection lost".into()) }
                     }
                 }
@@ -206,12 +203,9 @@ pub async fn attach_session(
             msg = stream.next() => {
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
-                        if matches!(v.get("type").and_then(Value::as_str), Some("output" | "snapshot")) {
-                            if let Some(d) = v.get("data").and_then(Value::as_str) {
-                                if stdout.write_all(d.as_bytes()).await.is_err() { break None }
-                                let _ = stdout.flush().await;
-                            }
+                        if let Ok(Frame::Output { data } | Frame::Snapshot { data, .. }) = serde_json::from_str(&t) {
+                            if stdout.write_all(data.as_bytes()).await.is_err() { break None }
+                            let _ = stdout.flush().await;
                         }
                     }
                     Some(Ok(Message::Close(frame))) => {
@@ -225,7 +219,7 @@ pub async fn attach_session(
             _ = async { match winch.as_mut() { Some(w) => { w.recv().await; } None => std::future::pending().await } } => {
                 if !observe {
                     if let Ok((cols, rows)) = terminal::size() {
-                        let _ = sink.send(Message::Text(json!({"type": "resize", "cols": cols, "rows": rows}).to_string().into())).await;
+                        let _ = sink.send(Message::Text(Frame::Resize { cols, rows }.text().into())).await;
                     }
                 }
             }

@@ -2,12 +2,19 @@
 //! injected into each participant) and `status-report` (a session's self-reported state, §5).
 
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure, opt, s};
 use crate::client::addr::encode_component;
 use crate::client::{Client, InjectRequest, REQUEST_TIMEOUT};
+use crate::wire::request::StateReport;
+use crate::wire::session::Semantic;
+use crate::wire::{
+    self,
+    coord::{ClaimHandoff, CreateHandoff, CreateThread, PatchStatus},
+};
 
 const HANDOFF_EXAMPLE: &str = "Example: telepty handoff drop --synthesis plan.json\n\
      More:    telepty handoff claim <ID> --agent worker-1\n         telepty handoff status <ID> executing --message 'step 1 done'";
@@ -19,10 +26,10 @@ async fn call(
     c: &Client,
     method: &str,
     path: &str,
-    body: Option<&Value>,
+    body: Option<Value>,
     action: &str,
 ) -> Result<Value, Failure> {
-    c.request(method, path, body, REQUEST_TIMEOUT)
+    c.request(method, path, body.as_ref(), REQUEST_TIMEOUT)
         .await
         .map_err(|e| Failure::client(action, e))
 }
@@ -166,22 +173,17 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
         }
         HandoffCmd::Drop(d) => {
             let synthesis = parse_synthesis(&d.synthesis)?;
-            let mut body = Map::new();
-            body.insert("synthesis".into(), synthesis);
-            if let Some(src) = d.source.or_else(own_session) {
-                body.insert("source_session_id".into(), json!(src));
-            }
-            if let Some(del) = d.deliberation {
-                body.insert("deliberation_id".into(), json!(del));
-            }
-            if d.auto_execute {
-                body.insert("auto_execute".into(), json!(true));
-            }
+            let body = CreateHandoff {
+                synthesis,
+                source_session_id: d.source.or_else(own_session),
+                deliberation_id: d.deliberation,
+                auto_execute: d.auto_execute,
+            };
             let v = call(
                 &c,
                 "POST",
                 "/api/handoff",
-                Some(&Value::Object(body)),
+                Some(wire::value(&body)),
                 "handoff drop",
             )
             .await?;
@@ -207,7 +209,9 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
                 &c,
                 "POST",
                 &path,
-                Some(&json!({"agent_session_id": agent})),
+                Some(wire::value(&ClaimHandoff {
+                    agent_session_id: agent.clone(),
+                })),
                 "handoff claim",
             )
             .await?;
@@ -224,21 +228,18 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
             message,
             result,
         } => {
-            let mut body = Map::new();
-            body.insert("status".into(), json!(status));
-            if let Some(m) = message {
-                body.insert("message".into(), json!(m));
-            }
-            if let Some(r) = result {
-                let v = serde_json::from_str::<Value>(&r).unwrap_or(Value::String(r));
-                body.insert("result".into(), v);
-            }
+            let body = PatchStatus {
+                status: Some(status),
+                message,
+                result: result
+                    .map(|r| serde_json::from_str::<Value>(&r).unwrap_or(Value::String(r))),
+            };
             let path = format!("/api/handoff/{}", encode_component(&id));
             let v = call(
                 &c,
                 "PATCH",
                 &path,
-                Some(&Value::Object(body)),
+                Some(wire::value(&body)),
                 "handoff status",
             )
             .await?;
@@ -405,7 +406,10 @@ pub async fn run_deliberate(ctx: &mut Ctx, a: DeliberateArgs) -> Result<(), Fail
                 &c,
                 "PATCH",
                 &path,
-                Some(&json!({"status": "closed"})),
+                Some(wire::value(&PatchStatus {
+                    status: Some("closed".into()),
+                    ..Default::default()
+                })),
                 "deliberate end",
             )
             .await?;
@@ -418,6 +422,23 @@ pub async fn run_deliberate(ctx: &mut Ctx, a: DeliberateArgs) -> Result<(), Fail
         }
         None => start_deliberation(ctx, &c, a).await,
     }
+}
+
+/// A participant of `deliberate` and whether the topic reached it.
+#[derive(Serialize)]
+struct Invited {
+    id: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `deliberate --json`.
+#[derive(Serialize)]
+struct Deliberation<'a> {
+    thread_id: &'a str,
+    status: &'a str,
+    participants: &'a [Invited],
 }
 
 async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Result<(), Failure> {
@@ -446,20 +467,17 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
         None => None,
     };
     let orchestrator = a.orchestrator.or_else(own_session);
-    let mut body = Map::new();
-    body.insert("topic".into(), json!(topic));
-    body.insert("participant_session_ids".into(), json!(participants));
-    if let Some(o) = &orchestrator {
-        body.insert("orchestrator_session_id".into(), json!(o));
-    }
-    if let Some(ctx_text) = &context {
-        body.insert("context".into(), json!(ctx_text));
-    }
+    let body = CreateThread {
+        topic: topic.clone(),
+        participant_session_ids: participants.clone(),
+        orchestrator_session_id: orchestrator.clone(),
+        context: context.clone(),
+    };
     let v = call(
         c,
         "POST",
         "/api/threads",
-        Some(&Value::Object(body)),
+        Some(wire::value(&body)),
         "deliberate",
     )
     .await?;
@@ -507,32 +525,41 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
         }
         .await;
         match outcome {
-            Ok(_) => results.push(json!({"id": p, "ok": true})),
+            Ok(_) => results.push(Invited {
+                id: p.clone(),
+                ok: true,
+                error: None,
+            }),
             Err(f) => {
                 failed += 1;
-                results.push(json!({"id": p, "ok": false, "error": f.line}));
+                results.push(Invited {
+                    id: p.clone(),
+                    ok: false,
+                    error: Some(f.line),
+                });
             }
         }
     }
     if a.json {
-        output::json(
-            &json!({"thread_id": thread_id, "status": s(&v, "status"), "participants": results}),
-        );
+        output::json(&Deliberation {
+            thread_id: &thread_id,
+            status: s(&v, "status"),
+            participants: &results,
+        });
     } else {
         output::line(format!("Opened deliberation {thread_id}"));
         if participants.is_empty() {
             output::line("No participants (pass --sessions a,b to invite sessions).");
         }
         for r in &results {
-            if r["ok"] == json!(true) {
-                output::line(format!("ok   {}", s(r, "id")));
-            } else {
-                output::line(format!(
+            match &r.error {
+                None => output::line(format!("ok   {}", r.id)),
+                Some(e) => output::line(format!(
                     "FAIL {}: {}",
-                    s(r, "id"),
-                    s(r, "error").trim_start_matches("telepty: ")
-                ));
-            }
+                    r.id,
+                    e.trim_start_matches("telepty: ")
+                )),
+            };
         }
     }
     if failed > 0 {
@@ -576,21 +603,15 @@ pub struct StatusReportArgs {
 }
 
 /// The `POST /api/sessions/:id/state` body of a report.
-pub(crate) fn state_body(a: &StatusReportArgs) -> Value {
-    let mut body = Map::new();
-    body.insert("phase".into(), json!(a.phase));
-    if let Some(t) = &a.task {
-        body.insert("current_task".into(), json!(t));
+pub(crate) fn state_body(a: &StatusReportArgs) -> StateReport {
+    StateReport {
+        phase: a.phase.clone(),
+        current_task: a.task.clone(),
+        blocker: a.blocker.clone(),
+        needs_input: a.needs_input,
+        thread_id: a.thread_id.clone(),
+        source: "self_report".into(),
     }
-    if let Some(b) = &a.blocker {
-        body.insert("blocker".into(), json!(b));
-    }
-    body.insert("needs_input".into(), json!(a.needs_input));
-    if let Some(t) = &a.thread_id {
-        body.insert("thread_id".into(), json!(t));
-    }
-    body.insert("source".into(), json!("self_report"));
-    Value::Object(body)
 }
 
 pub async fn run_status_report(ctx: &mut Ctx, a: StatusReportArgs) -> Result<(), Failure> {
@@ -602,16 +623,26 @@ pub async fn run_status_report(ctx: &mut Ctx, a: StatusReportArgs) -> Result<(),
     };
     let (c, target) = ctx.target(&me).await?;
     let path = format!("/api/sessions/{}/state", encode_component(&target.id));
-    let v = call(&c, "POST", &path, Some(&state_body(&a)), "status-report").await?;
+    let v = call(
+        &c,
+        "POST",
+        &path,
+        Some(wire::value(&state_body(&a))),
+        "status-report",
+    )
+    .await?;
     if a.json {
         output::json(&v);
     } else {
-        let sem = v.get("semantic").cloned().unwrap_or(Value::Null);
-        let mut line = format!("Reported {} for {}", s(&sem, "phase"), target.label());
-        if let Some(t) = opt(&sem, "current_task") {
+        let sem: Semantic = v
+            .get("semantic")
+            .and_then(|s| Semantic::deserialize(s).ok())
+            .unwrap_or_default();
+        let mut line = format!("Reported {} for {}", sem.phase, target.label());
+        if let Some(t) = &sem.current_task {
             line.push_str(&format!(": {t}"));
         }
-        if sem.get("needs_input") == Some(&json!(true)) {
+        if sem.needs_input {
             line.push_str(" (needs input)");
         }
         output::line(line);
@@ -622,6 +653,7 @@ pub async fn run_status_report(ctx: &mut Ctx, a: StatusReportArgs) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn synthesis_from_inline_json_or_file() {
@@ -648,7 +680,7 @@ mod tests {
             json: false,
         };
         assert_eq!(
-            state_body(&a),
+            wire::value(&state_body(&a)),
             json!({"phase":"testing","current_task":"suite","needs_input":true,"source":"self_report"})
         );
     }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::output::{self, Failure, opt, s, short_duration};
 use super::sessions::state_label;
@@ -22,7 +23,15 @@ pub struct StatusArgs {
 }
 
 /// Session counts by health, plus exited processes.
-pub(crate) fn session_counts(sessions: &[Value]) -> Value {
+#[derive(Serialize)]
+pub(crate) struct Counts {
+    pub total: usize,
+    /// In order of first appearance.
+    pub by_health: Map<String, Value>,
+    pub exited: u64,
+}
+
+pub(crate) fn session_counts(sessions: &[Value]) -> Counts {
     let mut by_health = Map::new();
     let mut exited = 0u64;
     for sess in sessions {
@@ -31,12 +40,16 @@ pub(crate) fn session_counts(sessions: &[Value]) -> Value {
             h => h,
         };
         let n = by_health.get(h).and_then(Value::as_u64).unwrap_or(0);
-        by_health.insert(h.to_string(), json!(n + 1));
+        by_health.insert(h.to_string(), Value::from(n + 1));
         if state_label(sess).starts_with("exited(") {
             exited += 1;
         }
     }
-    json!({ "total": sessions.len(), "by_health": by_health, "exited": exited })
+    Counts {
+        total: sessions.len(),
+        by_health,
+        exited,
+    }
 }
 
 /// `Saved state:` line(s) from the `persistence` block of `/api/health` (absent on daemons
@@ -46,7 +59,7 @@ pub(crate) fn persistence_text(health: &Value) -> String {
         return String::new();
     };
     let mut out = String::new();
-    if p.get("ok") == Some(&json!(false)) {
+    if p.get("ok") == Some(&Value::Bool(false)) {
         let since = opt(p, "since")
             .map(|t| format!(" since {t}"))
             .unwrap_or_default();
@@ -73,7 +86,7 @@ pub(crate) fn persistence_text(health: &Value) -> String {
     out
 }
 
-pub(crate) fn daemon_status_text(meta: &Value, counts: &Value, authority: &str) -> String {
+pub(crate) fn daemon_status_text(meta: &Value, counts: &Counts, authority: &str) -> String {
     let mut out = String::new();
     let implementation = match s(meta, "implementation") {
         "" => "telepty",
@@ -92,13 +105,8 @@ pub(crate) fn daemon_status_text(meta: &Value, counts: &Value, authority: &str) 
     if !machine.is_empty() {
         out.push_str(&format!("Machine:   {}\n", machine.trim_start()));
     }
-    let total = counts.get("total").and_then(Value::as_u64).unwrap_or(0);
-    let mut line = format!("Sessions:  {total}");
-    if let Some(map) = counts
-        .get("by_health")
-        .and_then(Value::as_object)
-        .filter(|m| !m.is_empty())
-    {
+    let mut line = format!("Sessions:  {}", counts.total);
+    if let Some(map) = Some(&counts.by_health).filter(|m| !m.is_empty()) {
         let mut keys: Vec<&String> = map.keys().collect();
         let rank = |k: &str| match k {
             "CONNECTED" => 0,
@@ -113,7 +121,7 @@ pub(crate) fn daemon_status_text(meta: &Value, counts: &Value, authority: &str) 
             .collect();
         line.push_str(&format!(" ({})", parts.join(", ")));
     }
-    let exited = counts.get("exited").and_then(Value::as_u64).unwrap_or(0);
+    let exited = counts.exited;
     if exited > 0 {
         line.push_str(&format!(", {exited} exited"));
     }
@@ -264,7 +272,11 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
         let health = client.health().await.unwrap_or(Value::Null);
         let persistence = health.get("persistence").cloned().unwrap_or(Value::Null);
         if a.json {
-            output::json(&json!({ "meta": meta, "sessions": counts, "persistence": persistence }));
+            output::json(&DaemonStatus {
+                meta: &meta,
+                sessions: &counts,
+                persistence: &persistence,
+            });
         } else {
             let mut text = daemon_status_text(&meta, &counts, &client.addr().authority());
             text.push_str(&persistence_text(&health));
@@ -284,7 +296,10 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
     };
     let state = client.session_state(&id).await.ok();
     if a.json {
-        output::json(&json!({ "session": sess, "state": state }));
+        output::json(&SessionStatus {
+            session: &sess,
+            state: state.as_ref(),
+        });
     } else {
         let home = std::env::var("HOME").ok();
         output::text_block(&session_status_text(&sess, state.as_ref(), home.as_deref()));
@@ -300,6 +315,36 @@ pub struct VersionArgs {
     pub json: bool,
 }
 
+/// `telepty version --json`.
+#[derive(Serialize)]
+struct Version {
+    name: &'static str,
+    version: &'static str,
+    daemon: Option<Daemon>,
+}
+
+#[derive(Serialize)]
+struct Daemon {
+    address: String,
+    version: Value,
+    status: Value,
+}
+
+/// `telepty status --json` without a session.
+#[derive(Serialize)]
+struct DaemonStatus<'a> {
+    meta: &'a Value,
+    sessions: &'a Counts,
+    persistence: &'a Value,
+}
+
+/// `telepty status ID --json`.
+#[derive(Serialize)]
+struct SessionStatus<'a> {
+    session: &'a Value,
+    state: Option<&'a Value>,
+}
+
 pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), Failure> {
     if !a.json {
         output::line(format!("telepty {VERSION}"));
@@ -308,15 +353,19 @@ pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), Failure> {
     // Never starts a daemon: only report one that is already there.
     let daemon = match ctx.local_client() {
         Ok(c) => match c.health_within(Duration::from_secs(2)).await {
-            Ok(h) => json!({
-                "address": c.addr().authority(),
-                "version": h.get("version").cloned().unwrap_or(Value::Null),
-                "status": h.get("status").cloned().unwrap_or(Value::Null),
+            Ok(h) => Some(Daemon {
+                address: c.addr().authority(),
+                version: h.get("version").cloned().unwrap_or(Value::Null),
+                status: h.get("status").cloned().unwrap_or(Value::Null),
             }),
-            Err(_) => Value::Null,
+            Err(_) => None,
         },
-        Err(_) => Value::Null,
+        Err(_) => None,
     };
-    output::json(&json!({ "name": "telepty", "version": VERSION, "daemon": daemon }));
+    output::json(&Version {
+        name: "telepty",
+        version: VERSION,
+        daemon,
+    });
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! Input: inject, enter, keys, multicast, broadcast, submit-all.
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::output::{self, Failure, s};
 use super::{Ctx, examples};
 use crate::client::{ClientError, InjectRequest};
+use crate::wire::{self, response::TargetFailed};
 
 #[derive(Args, Debug)]
 #[command(after_help = examples::INJECT)]
@@ -191,6 +193,39 @@ pub(crate) fn result_line(entry: &Value, ok: bool, label: &str) -> String {
     }
 }
 
+/// A failed target as a fan-out answer lists it.
+pub(crate) fn failure(id: &str, code: &str, error: String) -> Value {
+    wire::value(&TargetFailed {
+        id: id.to_string(),
+        strategy: None,
+        code: code.to_string(),
+        error,
+    })
+}
+
+/// The answers of several daemons as one fan-out answer (the entries as each daemon gave
+/// them, `id` relabelled with its host).
+#[derive(Serialize)]
+pub(crate) struct Merged {
+    success: bool,
+    results: MergedLists,
+}
+
+#[derive(Serialize)]
+struct MergedLists {
+    successful: Vec<Value>,
+    failed: Vec<Value>,
+}
+
+impl Merged {
+    pub(crate) fn new(successful: Vec<Value>, failed: Vec<Value>) -> Merged {
+        Merged {
+            success: true,
+            results: MergedLists { successful, failed },
+        }
+    }
+}
+
 fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
     let list = |k: &str| {
         resp.get("results")
@@ -282,7 +317,7 @@ pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
         let (ok, entry) = match &answers[gi] {
             Err(e) => (
                 false,
-                json!({ "id": target.id, "code": e.code().unwrap_or("UNREACHABLE"), "error": e.to_string() }),
+                failure(&target.id, e.code().unwrap_or("UNREACHABLE"), e.to_string()),
             ),
             Ok(resp) => {
                 let (succ, fail) = results_lists(resp);
@@ -305,14 +340,18 @@ pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
                     }
                     None => (
                         false,
-                        json!({ "id": target.id, "code": "NO_RESULT", "error": "the daemon reported nothing for this id" }),
+                        failure(
+                            &target.id,
+                            "NO_RESULT",
+                            "the daemon reported nothing for this id".into(),
+                        ),
                     ),
                 }
             }
         };
         lines.push(result_line(&entry, ok, &label));
         let mut entry = entry;
-        entry["id"] = json!(label);
+        entry["id"] = Value::String(label);
         if ok {
             merged_ok.push(entry)
         } else {
@@ -322,9 +361,7 @@ pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
     let total = merged_ok.len() + merged_failed.len();
     let failed = merged_failed.len();
     if a.json {
-        output::json(
-            &json!({ "success": true, "results": { "successful": merged_ok, "failed": merged_failed } }),
-        );
+        output::json(&Merged::new(merged_ok, merged_failed));
     } else {
         for l in lines {
             output::line(l);

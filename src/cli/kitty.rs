@@ -2,7 +2,7 @@
 //! driven by kitty's remote control (src/kitty).
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure};
@@ -173,7 +173,7 @@ pub async fn run_layout(ctx: &mut Ctx, a: LayoutArgs) -> Result<(), Failure> {
                 .await
                 .map_err(fail("layout"))?;
             if a.json {
-                output::json(&json!(tabs));
+                output::json(&tabs);
             } else {
                 for t in &tabs {
                     if !output::line(t) {
@@ -187,7 +187,7 @@ pub async fn run_layout(ctx: &mut Ctx, a: LayoutArgs) -> Result<(), Failure> {
                 .await
                 .map_err(fail("layout"))?;
             if a.json {
-                output::json(&json!(changes));
+                output::json(&changes);
             } else {
                 for c in &changes {
                     if !output::line(c) {
@@ -223,7 +223,15 @@ pub async fn run_kitty(ctx: &mut Ctx, a: KittyArgs) -> Result<(), Failure> {
             let list = k.ls().await.map_err(fail("kitty list"))?;
             let wins = kitty::session_windows(&list, &known);
             if l.json {
-                output::json(&json!({ "kitty": k.describe(), "windows": wins }));
+                #[derive(serde::Serialize)]
+                struct Listing<'a, W> {
+                    kitty: String,
+                    windows: &'a W,
+                }
+                output::json(&Listing {
+                    kitty: k.describe(),
+                    windows: &wins,
+                });
                 return Ok(());
             }
             if wins.is_empty() {
@@ -322,7 +330,7 @@ async fn open(
         .await
         .map_err(fail("kitty open"))?;
     if o.json {
-        output::json(&json!(report));
+        output::json(&report);
         return Ok(());
     }
     for w in &report.opened {

@@ -85,8 +85,9 @@ pub fn text_block(s: &str) -> bool {
 }
 
 /// Pretty JSON on stdout.
-pub fn json(v: &Value) -> bool {
-    line(serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()))
+pub fn json(v: &impl serde::Serialize) -> bool {
+    // Serialising the CLI's types cannot fail: string keys, finite numbers.
+    line(serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
 /// A string field (or "").

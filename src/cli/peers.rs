@@ -7,7 +7,8 @@
 
 use clap::{Args, Subcommand};
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure, s};
@@ -120,9 +121,12 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
             let replaced = crate::config::add_peer(&paths.config_toml(), &peer)
                 .map_err(|e| Failure::new("peers add failed", e))?;
             if a.json {
-                output::json(
-                    &json!({"name": peer.name, "url": url, "token": has_token, "replaced": replaced}),
-                );
+                output::json(&PeerOut {
+                    url: Some(&url),
+                    token: Some(has_token),
+                    replaced: Some(replaced),
+                    ..PeerOut::new(&peer.name)
+                });
             } else {
                 let verb = if replaced { "Updated" } else { "Added" };
                 output::line(format!("{verb} peer {} → {url}", peer.name));
@@ -145,13 +149,75 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
                 ));
             }
             if a.json {
-                output::json(&json!({"name": name, "removed": true}));
+                output::json(&PeerOut {
+                    removed: Some(true),
+                    ..PeerOut::new(&name)
+                });
             } else {
                 output::line(format!("Removed peer {name}"));
             }
             Ok(())
         }
         PeersCmd::Check => check_peers(ctx, a.json).await,
+    }
+}
+
+/// A peer in `peers list|add|remove --json`.
+#[derive(Serialize)]
+struct PeerOut<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed: Option<bool>,
+}
+
+impl<'a> PeerOut<'a> {
+    fn new(name: &'a str) -> Self {
+        PeerOut {
+            name,
+            url: None,
+            token: None,
+            source: None,
+            replaced: None,
+            removed: None,
+        }
+    }
+}
+
+/// A peer in `peers check --json`.
+#[derive(Serialize)]
+struct PeerCheck<'a> {
+    name: &'a str,
+    url: &'a str,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl<'a> PeerCheck<'a> {
+    fn new(k: &'a peer_config::KnownPeer, ok: bool) -> Self {
+        PeerCheck {
+            name: &k.peer.name,
+            url: &k.peer.url,
+            ok,
+            version: None,
+            sessions: None,
+            code: None,
+            error: None,
+        }
     }
 }
 
@@ -167,14 +233,16 @@ async fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Resul
     peer_config::configured(env).map_err(|e| Failure::new("peers failed", e))?;
     let known = peer_config::load_known(env).await;
     if json {
-        let arr: Vec<Value> = known
+        let arr: Vec<PeerOut> = known
             .iter()
-            .map(|k| {
-                json!({"name": k.peer.name, "url": k.peer.url, "token": k.peer.token.is_some(),
-                       "source": source_name(k.source)})
+            .map(|k| PeerOut {
+                url: Some(&k.peer.url),
+                token: Some(k.peer.token.is_some()),
+                source: Some(source_name(k.source)),
+                ..PeerOut::new(&k.peer.name)
             })
             .collect();
-        output::json(&Value::Array(arr));
+        output::json(&arr);
         return Ok(());
     }
     if known.is_empty() {
@@ -204,7 +272,7 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
     let known = peer_config::load_known(ctx.env()).await;
     if known.is_empty() {
         if json {
-            output::json(&json!([]));
+            output::json(&[(); 0]);
         } else {
             output::line("No peers.");
         }
@@ -232,7 +300,11 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
     for (k, r) in &results {
         match r {
             Ok((version, n)) => {
-                out.push(json!({"name": k.peer.name, "url": k.peer.url, "ok": true, "version": version, "sessions": n}));
+                out.push(PeerCheck {
+                    version: Some(version),
+                    sessions: Some(*n),
+                    ..PeerCheck::new(k, true)
+                });
                 if !json {
                     output::line(format!(
                         "ok   {}  {}  v{version}, {n} sessions",
@@ -243,8 +315,11 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
             Err(e) => {
                 failed += 1;
                 let why = describe_peer_error(e);
-                out.push(json!({"name": k.peer.name, "url": k.peer.url, "ok": false,
-                                "code": e.code().unwrap_or("UNREACHABLE"), "error": why}));
+                out.push(PeerCheck {
+                    code: Some(e.code().unwrap_or("UNREACHABLE")),
+                    error: Some(why.clone()),
+                    ..PeerCheck::new(k, false)
+                });
                 if !json {
                     output::line(format!("FAIL {}  {}  {why}", k.peer.name, k.peer.url));
                 }
@@ -252,7 +327,7 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
         }
     }
     if json {
-        output::json(&Value::Array(out));
+        output::json(&out);
     }
     if failed > 0 {
         return Err(Failure::new(
@@ -324,7 +399,7 @@ pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), 
             Ok(list) => {
                 for mut sess in list {
                     if let Value::Object(m) = &mut sess {
-                        m.insert("host".into(), json!(h.label));
+                        m.insert("host".into(), Value::String(h.label.clone()));
                     }
                     all.push(sess);
                 }
@@ -413,8 +488,8 @@ pub(crate) async fn broadcast_all_hosts(
                     for mut e in entries {
                         let label = h.address(s(&e, "id"));
                         lines.push(super::input::result_line(&e, ok, &label));
-                        e["id"] = json!(label);
-                        e["host"] = json!(h.label);
+                        e["id"] = Value::String(label);
+                        e["host"] = Value::String(h.label.clone());
                         if ok {
                             ok_list.push(e);
                         } else {
@@ -425,9 +500,12 @@ pub(crate) async fn broadcast_all_hosts(
             }
             Err(e) => {
                 let label = format!("@{}", h.label);
-                let entry = json!({"id": label, "host": h.label,
-                                   "code": e.code().unwrap_or("UNREACHABLE"),
-                                   "error": describe_peer_error(&e)});
+                let mut entry = super::input::failure(
+                    &label,
+                    e.code().unwrap_or("UNREACHABLE"),
+                    describe_peer_error(&e),
+                );
+                entry["host"] = Value::String(h.label.clone());
                 lines.push(super::input::result_line(&entry, false, &label));
                 failed_list.push(entry);
             }
@@ -436,9 +514,7 @@ pub(crate) async fn broadcast_all_hosts(
     let total = ok_list.len() + failed_list.len();
     let failed = failed_list.len();
     if json_out {
-        output::json(
-            &json!({"success": true, "results": {"successful": ok_list, "failed": failed_list}}),
-        );
+        output::json(&super::input::Merged::new(ok_list, failed_list));
     } else if lines.is_empty() {
         output::line("No sessions.");
     } else {

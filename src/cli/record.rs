@@ -58,9 +58,22 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
                     std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.started_ms),
                 );
                 let ok = if json {
-                    output::line(serde_json::json!({
-                        "id": r.id, "started_at": started, "size": r.size, "path": r.path,
-                    }))
+                    #[derive(serde::Serialize)]
+                    struct Item<'a> {
+                        id: &'a str,
+                        started_at: &'a str,
+                        size: u64,
+                        path: &'a std::path::Path,
+                    }
+                    output::line(
+                        serde_json::to_string(&Item {
+                            id: &r.id,
+                            started_at: &started,
+                            size: r.size,
+                            path: &r.path,
+                        })
+                        .unwrap_or_default(),
+                    )
                 } else {
                     output::line(format!(
                         "{}\t{}\t{}\t{}",

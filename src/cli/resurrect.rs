@@ -1,7 +1,9 @@
 //! `telepty resurrect`: list, restart or forget the sessions lost in a reboot.
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::wire::response::Resurrection;
 
 use super::output::{self, Failure, s};
 use super::{Ctx, examples};
@@ -70,7 +72,7 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::client("resurrect", e))?;
         let list = lost.as_array().cloned().unwrap_or_default();
         if a.json {
-            output::json(&json!(list));
+            output::json(&list);
         } else {
             let home = std::env::var("HOME").ok();
             output::text_block(&lost_text(&list, home.as_deref()));
@@ -84,7 +86,10 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::client("resurrect", e))?;
         if lost.as_array().is_none_or(Vec::is_empty) {
             if a.json {
-                output::json(&json!({"success": true, "results": []}));
+                output::json(&Resurrection {
+                    success: true,
+                    results: Vec::new(),
+                });
             } else {
                 output::line("No lost sessions.");
             }
@@ -96,17 +101,14 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::client("resurrect", e))?;
     let results = resp["results"].as_array().cloned().unwrap_or_default();
-    let failed: Vec<&Value> = results
-        .iter()
-        .filter(|r| r["success"] != json!(true))
-        .collect();
+    let failed: Vec<&Value> = results.iter().filter(|r| r["success"] != true).collect();
     if a.json {
         output::json(&resp);
     } else {
         let home = std::env::var("HOME").ok();
         for r in &results {
             let id = s(r, "id");
-            let text = match (r["success"] == json!(true), s(r, "status")) {
+            let text = match (r["success"] == true, s(r, "status")) {
                 (true, "forgotten") => format!("Forgot {id}"),
                 (true, _) => format!(
                     "Resurrected {id}: {} in {}",

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use clap::{Args, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::output::{self, Failure, opt, s};
 use super::{Ctx, examples};
@@ -307,7 +307,7 @@ pub async fn clean(ctx: &mut Ctx, a: CleanArgs) -> Result<(), Failure> {
                 if !a.json {
                     output::line(format!("Removed {id} ({})", state_label(sess)));
                 }
-                removed.push(json!(id));
+                removed.push(id);
             }
             // Gone in the meantime: nothing left to clean.
             Err(e) if e.code() == Some("SESSION_NOT_FOUND") => {}
@@ -316,16 +316,24 @@ pub async fn clean(ctx: &mut Ctx, a: CleanArgs) -> Result<(), Failure> {
                 if !a.json {
                     output::line(format!("FAIL {id}: {e}"));
                 }
-                failed.push(json!({
-                    "id": id,
-                    "code": e.code().unwrap_or("ERROR"),
-                    "error": e.to_string(),
-                }));
+                failed.push(super::input::failure(
+                    id,
+                    e.code().unwrap_or("ERROR"),
+                    e.to_string(),
+                ));
             }
         }
     }
     if a.json {
-        output::json(&json!({ "removed": removed, "failed": failed }));
+        #[derive(serde::Serialize)]
+        struct Cleaned<'a> {
+            removed: &'a [&'a str],
+            failed: &'a [Value],
+        }
+        output::json(&Cleaned {
+            removed: &removed,
+            failed: &failed,
+        });
     } else if removed.is_empty() && failed.is_empty() {
         output::line("Nothing to clean.");
     }

@@ -471,9 +471,9 @@ fn status_texts() {
         json!({"healthStatus":"CONNECTED"}),
     ];
     let counts = info::session_counts(&sessions);
-    assert_eq!(counts["total"], 3);
-    assert_eq!(counts["by_health"]["CONNECTED"], 2);
-    assert_eq!(counts["exited"], 1);
+    assert_eq!(counts.total, 3);
+    assert_eq!(counts.by_health["CONNECTED"], 2);
+    assert_eq!(counts.exited, 1);
     let t = info::daemon_status_text(&meta, &counts, "127.0.0.1:3848");
     assert_eq!(
         t,

@@ -82,7 +82,7 @@ pub fn load_or_create_token(paths: &Paths) -> std::io::Result<String> {
         .ok()
         .and_then(|s| serde_json::from_str::<Value>(&s).ok())
         .filter(Value::is_object)
-        .unwrap_or_else(|| serde_json::json!({}));
+        .unwrap_or_else(|| Value::Object(Default::default()));
     if let Some(tok) = doc
         .get("authToken")
         .and_then(Value::as_str)

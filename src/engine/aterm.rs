@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::EngineError;
@@ -94,7 +94,7 @@ async fn deliver_uds(
         return Ok(());
     };
     let rejected = v.get("status").and_then(Value::as_str) == Some("Error")
-        || v.get("success") == Some(&json!(false));
+        || v.get("success") == Some(&Value::Bool(false));
     if rejected {
         let message = v
             .get("error")
@@ -114,8 +114,17 @@ async fn deliver_http(
     text: &str,
     timeout: Duration,
 ) -> Result<(), EngineError> {
-    let body =
-        serde_json::to_vec(&json!({"text": text, "session_id": workspace})).unwrap_or_default();
+    /// What an aterm HTTP endpoint takes.
+    #[derive(serde::Serialize)]
+    struct Post<'a> {
+        text: &'a str,
+        session_id: &'a str,
+    }
+    let body = serde_json::to_vec(&Post {
+        text,
+        session_id: workspace,
+    })
+    .unwrap_or_default();
     match post(url.to_string(), body, timeout).await {
         Ok(status) if (200..300).contains(&status) => Ok(()),
         Ok(status) => Err(EngineError::DeliveryFailed {

@@ -8,7 +8,12 @@ use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use regex::Regex;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::wire::{
+    self,
+    session::{AutoBrief, AutoView},
+};
 
 /// Characters of output kept for `last_output_preview`.
 const PREVIEW_CHARS: usize = 200;
@@ -217,24 +222,24 @@ impl Classifier {
 
     /// JSON for GET /api/sessions/:id/state `auto`.
     pub fn view(&self, now_ms: u64) -> Value {
-        json!({
-            "state": self.state.as_str(),
-            "since": iso(self.since_wall),
-            "since_ms": unix_ms(self.since_wall),
-            "duration_ms": now_ms.saturating_sub(self.since_ms),
-            "confidence": self.confidence,
-            "last_output_at": self.last_output_wall.map(iso),
-            "last_output_preview": self.preview,
-            "detail": self.detail,
+        wire::value(&AutoView {
+            state: self.state.as_str().into(),
+            since: iso(self.since_wall),
+            since_ms: unix_ms(self.since_wall),
+            duration_ms: now_ms.saturating_sub(self.since_ms),
+            confidence: self.confidence,
+            last_output_at: self.last_output_wall.map(iso),
+            last_output_preview: self.preview.clone(),
+            detail: self.detail.clone(),
         })
     }
 
     /// `{state, since, confidence}` for the session object's `autoState`.
     pub fn brief(&self) -> Value {
-        json!({
-            "state": self.state.as_str(),
-            "since": iso(self.since_wall),
-            "confidence": self.confidence,
+        wire::value(&AutoBrief {
+            state: self.state.as_str().into(),
+            since: iso(self.since_wall),
+            confidence: self.confidence,
         })
     }
 

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::wire::{self, coord, coord::Progress};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreError {
@@ -41,16 +43,6 @@ impl StoreError {
             message: "Thread not found".to_string(),
             extra: None,
         }
-    }
-
-    /// The §1.3 error body: `{success:false, code, error}` plus the extra field.
-    pub fn to_json(&self) -> Value {
-        let mut body = json!({"success": false, "code": self.code, "error": self.message});
-        if let Some(extra) = &self.extra {
-            let (key, value) = &**extra;
-            body[*key] = value.clone();
-        }
-        body
     }
 }
 
@@ -114,11 +106,6 @@ impl HandoffStatus {
     }
 }
 
-struct Progress {
-    message: String,
-    timestamp: String,
-}
-
 struct Handoff {
     id: String,
     source_session_id: Option<String>,
@@ -136,37 +123,32 @@ struct Handoff {
 
 impl Handoff {
     fn summary(&self) -> Value {
-        json!({
-            "id": self.id,
-            "status": self.status.as_str(),
-            "deliberation_id": self.deliberation_id,
-            "source_session_id": self.source_session_id,
-            "auto_execute": self.auto_execute,
-            "claimed_by": self.claimed_by,
-            "task_count": self.task_count,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+        wire::value(&coord::HandoffSummary {
+            id: self.id.clone(),
+            status: self.status.as_str().into(),
+            deliberation_id: self.deliberation_id.clone(),
+            source_session_id: self.source_session_id.clone(),
+            auto_execute: self.auto_execute,
+            claimed_by: self.claimed_by.clone(),
+            task_count: self.task_count,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
         })
     }
 
     fn detail(&self) -> Value {
-        let progress: Vec<Value> = self
-            .progress
-            .iter()
-            .map(|p| json!({"message": p.message, "timestamp": p.timestamp}))
-            .collect();
-        json!({
-            "id": self.id,
-            "source_session_id": self.source_session_id,
-            "deliberation_id": self.deliberation_id,
-            "synthesis": self.synthesis,
-            "status": self.status.as_str(),
-            "auto_execute": self.auto_execute,
-            "claimed_by": self.claimed_by,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "progress": progress,
-            "result": self.result,
+        wire::value(&coord::HandoffDetail {
+            id: self.id.clone(),
+            source_session_id: self.source_session_id.clone(),
+            deliberation_id: self.deliberation_id.clone(),
+            synthesis: self.synthesis.clone(),
+            status: self.status.as_str().into(),
+            auto_execute: self.auto_execute,
+            claimed_by: self.claimed_by.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            progress: self.progress.clone(),
+            result: self.result.clone(),
         })
     }
 }
@@ -202,30 +184,30 @@ struct Thread {
 
 impl Thread {
     fn summary(&self) -> Value {
-        json!({
-            "id": self.id,
-            "topic": self.topic,
-            "status": self.status.as_str(),
-            "orchestrator_session_id": self.orchestrator_session_id,
-            "participant_count": self.participant_session_ids.len(),
-            "message_count": self.message_count,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+        wire::value(&coord::ThreadSummary {
+            id: self.id.clone(),
+            topic: self.topic.clone(),
+            status: self.status.as_str().into(),
+            orchestrator_session_id: self.orchestrator_session_id.clone(),
+            participant_count: self.participant_session_ids.len(),
+            message_count: self.message_count.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
         })
     }
 
     fn detail(&self) -> Value {
-        json!({
-            "id": self.id,
-            "topic": self.topic,
-            "orchestrator_session_id": self.orchestrator_session_id,
-            "participant_session_ids": self.participant_session_ids,
-            "context": self.context,
-            "status": self.status.as_str(),
-            "message_count": self.message_count,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "closed_at": self.closed_at,
+        wire::value(&coord::ThreadDetail {
+            id: self.id.clone(),
+            topic: self.topic.clone(),
+            orchestrator_session_id: self.orchestrator_session_id.clone(),
+            participant_session_ids: self.participant_session_ids.clone(),
+            context: self.context.clone(),
+            status: self.status.as_str().into(),
+            message_count: self.message_count.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            closed_at: self.closed_at.clone(),
         })
     }
 }
@@ -273,6 +255,23 @@ fn now_iso() -> String {
 /// An empty `?status=` means no filter, as in the original's truthiness check.
 fn status_matches(filter: Option<&str>, status: &str) -> bool {
     filter.is_none_or(|f| f.is_empty() || f == status)
+}
+
+/// The create (201, no `success`), claim and patch answers.
+fn handoff_ack(success: bool, id: &str, status: &str) -> Value {
+    wire::value(&coord::HandoffAck {
+        success,
+        handoff_id: id.to_string(),
+        status: status.to_string(),
+    })
+}
+
+fn thread_ack(success: bool, id: &str, status: &str) -> Value {
+    wire::value(&coord::ThreadAck {
+        success,
+        thread_id: id.to_string(),
+        status: status.to_string(),
+    })
 }
 
 fn new_id() -> String {
@@ -326,16 +325,16 @@ impl Coordination {
             progress: Vec::new(),
             result: Value::Null,
         };
-        let event = json!({
-            "type": "handoff.created",
-            "handoff_id": handoff.id,
-            "source_session_id": handoff.source_session_id,
-            "deliberation_id": handoff.deliberation_id,
-            "auto_execute": handoff.auto_execute,
-            "task_count": task_count,
-            "timestamp": now,
+        let event = wire::value(&coord::HandoffCreated {
+            kind: "handoff.created".into(),
+            handoff_id: handoff.id.clone(),
+            source_session_id: handoff.source_session_id.clone(),
+            deliberation_id: handoff.deliberation_id.clone(),
+            auto_execute: handoff.auto_execute,
+            task_count,
+            timestamp: now,
         });
-        let body = json!({"handoff_id": handoff.id, "status": "pending"});
+        let body = handoff_ack(false, &handoff.id, "pending");
         self.handoffs.insert(handoff.id.clone(), handoff);
         Ok(Reply {
             status: 201,
@@ -374,7 +373,7 @@ impl Coordination {
                 status: 409,
                 code: "HANDOFF_CONFLICT",
                 message: format!("Handoff already {}", handoff.status.as_str()),
-                extra: Some(Box::new(("claimed_by", json!(handoff.claimed_by)))),
+                extra: Some(Box::new(("claimed_by", wire::value(&handoff.claimed_by)))),
             });
         }
         let agent = required_string(body, "agent_session_id")
@@ -385,12 +384,12 @@ impl Coordination {
         handoff.updated_at = now.clone();
         Ok(Reply {
             status: 200,
-            body: json!({"success": true, "handoff_id": handoff.id, "status": "claimed"}),
-            events: vec![json!({
-                "type": "handoff.claimed",
-                "handoff_id": handoff.id,
-                "agent_session_id": agent,
-                "timestamp": now,
+            body: handoff_ack(true, &handoff.id, "claimed"),
+            events: vec![wire::value(&coord::HandoffClaimed {
+                kind: "handoff.claimed".into(),
+                handoff_id: handoff.id.clone(),
+                agent_session_id: agent,
+                timestamp: now,
             })],
         })
     }
@@ -451,13 +450,13 @@ impl Coordination {
         let status = handoff.status.as_str();
         Ok(Reply {
             status: 200,
-            body: json!({"success": true, "handoff_id": handoff.id, "status": status}),
-            events: vec![json!({
-                "type": format!("handoff.{status}"),
-                "handoff_id": handoff.id,
-                "claimed_by": handoff.claimed_by,
-                "message": message,
-                "timestamp": now,
+            body: handoff_ack(true, &handoff.id, status),
+            events: vec![wire::value(&coord::HandoffChanged {
+                kind: format!("handoff.{status}"),
+                handoff_id: handoff.id.clone(),
+                claimed_by: handoff.claimed_by.clone(),
+                message,
+                timestamp: now,
             })],
         })
     }
@@ -482,15 +481,15 @@ impl Coordination {
             updated_at: now.clone(),
             closed_at: None,
         };
-        let event = json!({
-            "type": "thread.opened",
-            "thread_id": thread.id,
-            "topic": thread.topic,
-            "orchestrator_session_id": thread.orchestrator_session_id,
-            "participant_session_ids": thread.participant_session_ids,
-            "timestamp": now,
+        let event = wire::value(&coord::ThreadOpened {
+            kind: "thread.opened".into(),
+            thread_id: thread.id.clone(),
+            topic: thread.topic.clone(),
+            orchestrator_session_id: thread.orchestrator_session_id.clone(),
+            participant_session_ids: thread.participant_session_ids.clone(),
+            timestamp: now,
         });
-        let body = json!({"thread_id": thread.id, "status": "active"});
+        let body = thread_ack(false, &thread.id, "active");
         self.threads.insert(thread.id.clone(), thread);
         Ok(Reply {
             status: 201,
@@ -535,12 +534,12 @@ impl Coordination {
             thread.status = ThreadStatus::Closed;
             thread.closed_at = Some(now.clone());
             changed = true;
-            events.push(json!({
-                "type": "thread.closed",
-                "thread_id": thread.id,
-                "topic": thread.topic,
-                "message_count": thread.message_count,
-                "timestamp": now,
+            events.push(wire::value(&coord::ThreadClosed {
+                kind: "thread.closed".into(),
+                thread_id: thread.id.clone(),
+                topic: thread.topic.clone(),
+                message_count: thread.message_count.clone(),
+                timestamp: now.clone(),
             }));
         }
         if changed {
@@ -548,7 +547,7 @@ impl Coordination {
         }
         Ok(Reply {
             status: 200,
-            body: json!({"success": true, "thread_id": thread.id, "status": thread.status.as_str()}),
+            body: thread_ack(true, &thread.id, thread.status.as_str()),
             events,
         })
     }
@@ -557,6 +556,7 @@ impl Coordination {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Keys of a JSON object, for shape assertions.
     fn keys(v: &Value) -> Vec<&str> {
@@ -825,10 +825,6 @@ mod tests {
             assert_eq!(e.code, "HANDOFF_CONFLICT");
             assert_eq!(e.message, "Handoff already claimed");
             assert_eq!(e.extra, Some(Box::new(("claimed_by", json!("first")))));
-            assert_eq!(
-                e.to_json(),
-                json!({"success": false, "code": "HANDOFF_CONFLICT", "error": "Handoff already claimed", "claimed_by": "first"})
-            );
         }
 
         c.patch_handoff(&id, &json!({"status": "executing"}))

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
 pub use error::EngineError;
@@ -419,10 +419,11 @@ impl Engine {
     }
 
     /// The `persistence` block of `GET /api/health`.
-    pub fn persistence_health(&self) -> Value {
-        let mut v = self.shared.store.health();
-        v["lostSessions"] = json!(self.lost_sessions().len());
-        v
+    pub fn persistence_health(&self) -> crate::wire::response::Persistence {
+        crate::wire::response::Persistence {
+            lost_sessions: self.lost_sessions().len(),
+            ..self.shared.store.health()
+        }
     }
 
     /// Stop writing sessions.json (used when the process is about to exit after a failed start).

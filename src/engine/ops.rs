@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::error::EngineError;
@@ -14,7 +14,7 @@ use super::{Engine, keys, tasks};
 use crate::util::{now_iso, valid_session_id};
 use crate::wire::request::InjectRequest;
 use crate::wire::response::{Registration, Spawned, StateView, TargetOk};
-use crate::wire::{self, Event, event as ev};
+use crate::wire::{self, Event, Frame, event as ev};
 
 const CELL_BYTES: usize = 32;
 
@@ -479,7 +479,10 @@ impl Engine {
             reg.aliases.remove(new_id);
             reg.aliases.insert(old_id.clone(), new_id.to_string());
         }
-        s.send_to_owner(json!({"type": "rename", "old_id": old_id, "new_id": new_id}));
+        s.send_to_owner(Frame::Rename {
+            old_id: old_id.clone(),
+            new_id: new_id.to_string(),
+        });
         if let Some(p) = &s.pty {
             p.set_meta(super::holders::holder_meta(&s));
         }
@@ -685,10 +688,13 @@ impl Engine {
                 timestamp: now_iso(),
             }));
         }
-        s.send_to_viewers(&json!({
-            "type": "inject_notification", "inject_id": inject_id, "session_id": id,
-            "from": req.from, "content": req.prompt, "timestamp": now_iso(),
-        }));
+        s.send_to_viewers(Frame::InjectNotification {
+            inject_id: inject_id.clone(),
+            session_id: id.clone(),
+            from: req.from.clone(),
+            content: req.prompt.clone(),
+            timestamp: now_iso(),
+        });
         let submit = if req.no_enter { "skipped" } else { "deferred" };
         let done = match &req.inject_id {
             Some(key) => self.shared.recent_injects.remember(key, &id, submit, done),
@@ -946,7 +952,7 @@ impl Engine {
                 Ok(())
             }
             Kind::Wrapped => {
-                s.send_to_owner(json!({"type": "resize", "cols": cols, "rows": rows}));
+                s.send_to_owner(Frame::Resize { cols, rows });
                 Ok(())
             }
             Kind::Aterm => Err(EngineError::Unsupported(
@@ -966,7 +972,7 @@ impl Engine {
                 self.apply_size(s, &mut sz);
             }
             Kind::Wrapped => {
-                s.send_to_owner(json!({"type": "resize", "cols": cols, "rows": rows}));
+                s.send_to_owner(Frame::Resize { cols, rows });
             }
             Kind::Aterm => {}
         }
@@ -1104,19 +1110,19 @@ impl Engine {
             // API.md §5: default previous + 1, the previous of a first report being 0.
             let seq = seq.unwrap_or_else(|| prev_seq.unwrap_or(0) + 1);
             let thread_id = text("thread_id");
-            let sem = json!({
-                "phase": phase,
-                "current_task": text("current_task").or_else(|| text("task")),
-                "blocker": text("blocker"),
-                "needs_input": needs_input,
-                "thread_id": thread_id,
-                "source": text("source").unwrap_or_else(|| "self_report".into()),
-                "seq": seq,
-            });
+            let sem = wire::session::Semantic {
+                phase,
+                current_task: text("current_task").or_else(|| text("task")),
+                blocker: text("blocker"),
+                needs_input,
+                thread_id: thread_id.clone(),
+                source: text("source").unwrap_or_else(|| "self_report".into()),
+                seq: Some(seq),
+            };
             if thread_id.is_some() {
                 m.last_thread_id = thread_id;
             }
-            m.semantic = Some(sem);
+            m.semantic = serde_json::to_value(sem).ok();
             m.last_state_report_at = Some(now);
         }
         let mut envelope = self.shared.envelope(Some(&s), None);
@@ -1332,6 +1338,30 @@ impl Engine {
         self.shared.bump();
     }
 
+    /// A viewer typed `data` (an `input` frame, or a dashboard pane): to the PTY of a spawned
+    /// session, to the owner of a wrapped one (`raw`: no Enter handling). Not for aterm.
+    pub fn viewer_input(&self, s: &Arc<Session>, data: &str) {
+        let record = || {
+            if let Some(r) = s.term.recorder() {
+                r.input(data, None);
+            }
+        };
+        match (s.kind, &s.pty) {
+            (Kind::Spawned, Some(p)) => {
+                record();
+                p.write_now(data.as_bytes().to_vec());
+            }
+            (Kind::Wrapped, _) => {
+                record();
+                s.send_to_owner(Frame::Inject {
+                    data: data.to_string(),
+                    raw: true,
+                });
+            }
+            _ => {}
+        }
+    }
+
     /// A frame from an attached socket (API.md §11.2 table); `conn_id` identifies the viewer
     /// whose size a `resize` registers.
     pub fn client_frame(&self, s: &Arc<Session>, conn_id: u64, is_owner: bool, frame: &Value) {
@@ -1348,12 +1378,9 @@ impl Engine {
             Some((c as u16, r as u16))
         };
         match (s.kind, is_owner, ty) {
-            (Kind::Spawned, _, "input") => {
-                if let (Some(p), Some(d)) = (&s.pty, frame.get("data").and_then(Value::as_str)) {
-                    if let Some(r) = s.term.recorder() {
-                        r.input(d, None);
-                    }
-                    p.write_now(d.as_bytes().to_vec());
+            (Kind::Spawned, _, "input") | (Kind::Wrapped, false, "input") => {
+                if let Some(d) = frame.get("data").and_then(Value::as_str) {
+                    self.viewer_input(s, d);
                 }
             }
             (Kind::Spawned, _, "resize") => {
@@ -1362,14 +1389,6 @@ impl Engine {
                 }
             }
             (Kind::Spawned, _, "release_size") => self.viewer_leave(s, conn_id),
-            (Kind::Wrapped, false, "input") => {
-                if let Some(d) = frame.get("data").and_then(Value::as_str) {
-                    if let Some(r) = s.term.recorder() {
-                        r.input(d, None);
-                    }
-                    s.send_to_owner(json!({"type": "inject", "data": d, "raw": true}));
-                }
-            }
             (Kind::Wrapped, false, "resize") => {
                 s.send_to_owner(frame.clone());
             }

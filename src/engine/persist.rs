@@ -16,11 +16,12 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::{Shared, store};
 use crate::util::iso;
+use crate::wire::response::Persistence;
 
 /// How often a failing write is retried without new changes.
 pub const RETRY: Duration = Duration::from_millis(1000);
@@ -250,16 +251,18 @@ impl Store {
     }
 
     /// The `persistence` block of `GET /api/health`.
-    pub fn health(&self) -> Value {
+    /// The `persistence` block of `/api/health` (the engine adds `lostSessions`).
+    pub fn health(&self) -> Persistence {
         let s = self.status();
-        json!({
-            "ok": s.error.is_none(),
-            "error": s.error,
-            "since": s.since.map(iso),
-            "lastSavedAt": s.last_ok.map(iso),
-            "path": self.inner.path.as_ref().map(|p| p.display().to_string()),
-            "warning": s.warning,
-        })
+        Persistence {
+            ok: s.error.is_none(),
+            error: s.error,
+            since: s.since.map(iso),
+            last_saved_at: s.last_ok.map(iso),
+            path: self.inner.path.as_ref().map(|p| p.display().to_string()),
+            warning: s.warning,
+            lost_sessions: 0,
+        }
     }
 }
 

@@ -179,14 +179,27 @@ impl Recorder {
             .mode(0o600)
             .open(&path)?;
         let mut out = BufWriter::new(file);
-        let header = serde_json::json!({
-            "version": 2,
-            "width": cols,
-            "height": rows,
-            "timestamp": crate::util::unix_secs(SystemTime::now()),
-            "title": id,
-        });
-        writeln!(out, "{header}")?;
+        /// The asciicast v2 header line.
+        #[derive(serde::Serialize)]
+        struct Header<'a> {
+            version: u8,
+            width: u16,
+            height: u16,
+            timestamp: u64,
+            title: &'a str,
+        }
+        let header = Header {
+            version: 2,
+            width: cols,
+            height: rows,
+            timestamp: crate::util::unix_secs(SystemTime::now()),
+            title: id,
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&header).unwrap_or_default()
+        )?;
         out.flush()?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -348,7 +361,8 @@ fn write_loop(
 
 fn line(out: &mut impl Write, t: f64, code: &str, data: &str) -> io::Result<()> {
     let t = (t * 1e6).round() / 1e6;
-    let v = serde_json::json!([t, code, data]);
+    // An asciicast event: `[time, code, data]`.
+    let v = serde_json::to_string(&(t, code, data)).unwrap_or_default();
     writeln!(out, "{v}")
 }
 

@@ -9,13 +9,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
-
 use super::Engine;
 use super::error::EngineError;
 use super::ops::SpawnSpec;
 use super::store::SpawnedEntry;
 use crate::util::valid_session_id;
+use crate::wire::response::{LostSession, Resurrected};
 
 /// Resume arguments per command name (`[resume]` of config.toml).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,19 +80,33 @@ impl ResurrectOutcome {
     }
 
     /// One item of the `results` of `POST /api/sessions/resurrect`.
-    pub fn to_json(&self) -> Value {
+    pub fn to_wire(&self) -> Resurrected {
+        let id = self.id().to_string();
         match self {
             Self::Started {
+                command, args, cwd, ..
+            } => Resurrected {
                 id,
-                command,
-                args,
-                cwd,
-            } => json!({"id": id, "success": true, "status": "started",
-                        "command": command, "args": args, "cwd": cwd}),
-            Self::Forgotten { id } => json!({"id": id, "success": true, "status": "forgotten"}),
-            Self::Failed { id, code, error } => {
-                json!({"id": id, "success": false, "code": code, "error": error})
-            }
+                success: true,
+                status: Some("started".into()),
+                command: Some(command.clone()),
+                args: Some(args.clone()),
+                cwd: Some(cwd.clone()),
+                ..Default::default()
+            },
+            Self::Forgotten { .. } => Resurrected {
+                id,
+                success: true,
+                status: Some("forgotten".into()),
+                ..Default::default()
+            },
+            Self::Failed { code, error, .. } => Resurrected {
+                id,
+                success: false,
+                code: Some(code.to_string()),
+                error: Some(error.clone()),
+                ..Default::default()
+            },
         }
     }
 
@@ -173,15 +186,14 @@ impl Engine {
     }
 
     /// `GET /api/sessions/lost`: each lost session, with what a resurrection would run.
-    pub fn lost_views(&self) -> Vec<Value> {
+    pub fn lost_views(&self) -> Vec<LostSession> {
         let resume = &self.shared.settings.resume;
         self.lost_sessions()
             .iter()
-            .map(|e| {
-                let mut v = e.view();
-                v["resumeArgs"] = json!(resume.resume_args(&e.command));
-                v["resurrectArgs"] = json!(resume.args_for(&e.command, &e.args));
-                v
+            .map(|e| LostSession {
+                resume_args: resume.resume_args(&e.command).to_vec(),
+                resurrect_args: resume.args_for(&e.command, &e.args),
+                ..e.view()
             })
             .collect()
     }

@@ -261,7 +261,8 @@ impl Session {
     }
 
     /// Send a frame to the owner socket; false when there is no owner.
-    pub fn send_to_owner(&self, frame: Value) -> bool {
+    pub fn send_to_owner(&self, frame: impl Into<Value>) -> bool {
+        let frame = frame.into();
         let clients = self.clients();
         match clients.iter().find(|c| c.owner) {
             Some(c) => c.send_json(frame),
@@ -269,7 +270,8 @@ impl Session {
         }
     }
 
-    pub fn send_to_viewers(&self, frame: &Value) {
+    pub fn send_to_viewers(&self, frame: impl Into<Value>) {
+        let frame = frame.into();
         for c in self.clients().iter().filter(|c| !c.owner) {
             c.send_json(frame.clone());
         }

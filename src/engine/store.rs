@@ -8,49 +8,102 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::session::{Kind, Session};
 use crate::util::{iso, parse_iso, valid_session_id, write_atomic};
+use crate::wire::response::LostSession;
+
+/// One session of the file (API.md §14).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    command: String,
+    cwd: String,
+    backend: String,
+    cmux_workspace_id: Option<String>,
+    cmux_surface_id: Option<String>,
+    term_program: Option<String>,
+    term: Option<String>,
+    delivery: Option<Value>,
+    delivery_endpoint: Option<String>,
+    created_at: Option<String>,
+    last_activity_at: Option<String>,
+    last_connected_at: Option<String>,
+    last_disconnected_at: Option<String>,
+    last_state_report_at: Option<String>,
+    state_report: Option<Value>,
+    aliases: Vec<String>,
+    /// Spawned: what resurrection needs to start it again (issue 10, item 7).
+    #[serde(flatten)]
+    spawned: Option<SpawnedFields>,
+}
+
+#[derive(Serialize)]
+struct SpawnedFields {
+    args: Vec<String>,
+    cols: u16,
+    rows: u16,
+    env: Map<String, Value>,
+    #[serde(flatten)]
+    exit: Option<ExitFields>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExitFields {
+    exit_code: Option<i32>,
+    exit_signal: Option<String>,
+    exited_at: String,
+}
+
+fn env_map(env: &[(String, String)]) -> Map<String, Value> {
+    env.iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
 
 pub fn entry(s: &Session, aliases: Vec<String>) -> Value {
     let activity = s.last_activity();
     let (rows, cols) = s.term.size();
     let m = s.meta();
-    let mut v = json!({
-        "id": s.id(),
-        "type": s.kind.as_str(),
-        "command": m.command,
-        "cwd": m.cwd,
-        "backend": m.backend,
-        "cmuxWorkspaceId": m.cmux_workspace_id,
-        "cmuxSurfaceId": m.cmux_surface_id,
-        "termProgram": m.term_program,
-        "term": m.term,
-        "delivery": m.delivery,
-        "deliveryEndpoint": m.delivery_endpoint,
-        "createdAt": m.created_at.map(iso),
-        "lastActivityAt": activity.map(iso),
-        "lastConnectedAt": m.last_connected_at.map(iso),
-        "lastDisconnectedAt": m.last_disconnected_at.map(iso),
-        "lastStateReportAt": m.last_state_report_at.map(iso),
-        "stateReport": m.semantic,
-        "aliases": aliases,
+    let spawned = (s.kind == Kind::Spawned).then(|| SpawnedFields {
+        args: m.args.clone(),
+        cols,
+        rows,
+        env: env_map(&m.env),
+        exit: m.exit.as_ref().map(|e| ExitFields {
+            exit_code: e.code,
+            exit_signal: e.signal.clone(),
+            exited_at: iso(e.at),
+        }),
     });
-    if s.kind == Kind::Spawned {
-        // What resurrection needs to start it again (issue 10, item 7).
-        let env: Map<String, Value> = m.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        v["args"] = json!(m.args);
-        v["cols"] = json!(cols);
-        v["rows"] = json!(rows);
-        v["env"] = Value::Object(env);
-        if let Some(e) = &m.exit {
-            v["exitCode"] = json!(e.code);
-            v["exitSignal"] = json!(e.signal);
-            v["exitedAt"] = json!(iso(e.at));
-        }
-    }
-    v
+    let e = Entry {
+        id: s.id(),
+        kind: s.kind.as_str(),
+        command: m.command.clone(),
+        cwd: m.cwd.clone(),
+        backend: m.backend.clone(),
+        cmux_workspace_id: m.cmux_workspace_id.clone(),
+        cmux_surface_id: m.cmux_surface_id.clone(),
+        term_program: m.term_program.clone(),
+        term: m.term.clone(),
+        delivery: m.delivery.clone(),
+        delivery_endpoint: m.delivery_endpoint.clone(),
+        created_at: m.created_at.map(iso),
+        last_activity_at: activity.map(iso),
+        last_connected_at: m.last_connected_at.map(iso),
+        last_disconnected_at: m.last_disconnected_at.map(iso),
+        last_state_report_at: m.last_state_report_at.map(iso),
+        state_report: m.semantic.clone(),
+        aliases,
+        spawned,
+    };
+    serde_json::to_value(e).unwrap_or(Value::Null)
 }
 
 pub fn save(path: &Path, doc: &Map<String, Value>) -> std::io::Result<()> {
@@ -98,24 +151,20 @@ pub struct SpawnedEntry {
 
 impl SpawnedEntry {
     /// The `GET /api/sessions/lost` item (without the resume arguments, which the engine adds).
-    pub fn view(&self) -> Value {
-        let env: Map<String, Value> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        json!({
-            "id": self.id,
-            "type": "spawned",
-            "command": self.command,
-            "args": self.args,
-            "cwd": self.cwd,
-            "cols": self.cols,
-            "rows": self.rows,
-            "env": env,
-            "createdAt": self.created_at.map(iso),
-            "lastActivityAt": self.last_activity_at.map(iso),
-        })
+    pub fn view(&self) -> LostSession {
+        LostSession {
+            id: self.id.clone(),
+            kind: Kind::Spawned.as_str().into(),
+            command: self.command.clone(),
+            args: self.args.clone(),
+            cwd: self.cwd.clone(),
+            cols: self.cols,
+            rows: self.rows,
+            env: env_map(&self.env),
+            created_at: self.created_at.map(iso),
+            last_activity_at: self.last_activity_at.map(iso),
+            ..Default::default()
+        }
     }
 }
 
@@ -314,6 +363,7 @@ fn move_aside(path: &Path, error: String) -> Corrupt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_corrupt_file_is_moved_aside_with_a_message() {

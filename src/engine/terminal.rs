@@ -9,10 +9,10 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
-use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use crate::util;
+use crate::wire::response::{Cursor, ScreenGrid};
 
 /// Keep at least this much raw output (API.md §7: "at least the last 256 KiB").
 pub const RAW_RING_BYTES: usize = 256 * 1024;
@@ -409,25 +409,30 @@ impl Terminal {
         rows.join("\n")
     }
 
-    pub fn json_view(&self) -> Value {
+    /// The grid of `screen?format=json` (the API fills in `session_id`).
+    pub fn json_view(&self) -> ScreenGrid {
         let st = self.lock();
         let screen = st.screen();
         let (rows, cols) = screen.size();
-        let lines: Vec<String> = screen
-            .rows(0, cols)
-            .map(|r| r.trim_end().to_string())
-            .collect();
-        let (cr, cc) = screen.cursor_position();
-        json!({
-            "format": "json",
-            "rows": lines,
-            "cols": cols,
-            "row_count": rows,
-            "cursor": {"row": cr, "col": cc, "visible": !screen.hide_cursor()},
-            "alt_screen": screen.alternate_screen(),
-            "title": st.title(),
-            "generation": st.generation,
-        })
+        let (row, col) = screen.cursor_position();
+        ScreenGrid {
+            format: "json".into(),
+            rows: screen
+                .rows(0, cols)
+                .map(|r| r.trim_end().to_string())
+                .collect(),
+            cols,
+            row_count: rows,
+            cursor: Cursor {
+                row,
+                col,
+                visible: !screen.hide_cursor(),
+            },
+            alt_screen: screen.alternate_screen(),
+            title: st.title().map(str::to_string),
+            generation: st.generation,
+            session_id: String::new(),
+        }
     }
 }
 
@@ -612,7 +617,7 @@ mod tests {
     fn alternate_screen_shows_only_visible_rows_and_restores() {
         let t = term(b"primary\r\n\x1b[?1049h\x1b[Halt");
         assert_eq!(t.text_rows(), vec!["alt"]);
-        assert_eq!(t.json_view()["alt_screen"], true);
+        assert!(t.json_view().alt_screen);
         t.feed(b"\x1b[?1049l");
         assert_eq!(t.text_rows()[0], "primary");
     }
@@ -642,10 +647,10 @@ mod tests {
     fn title_and_json_view() {
         let t = term(b"\x1b]2;hello\x07hi");
         let v = t.json_view();
-        assert_eq!(v["title"], "hello");
-        assert_eq!(v["cursor"]["col"], 2);
-        assert_eq!(v["generation"], 1);
-        assert_eq!(v["rows"][0], "hi");
+        assert_eq!(v.title.as_deref(), Some("hello"));
+        assert_eq!(v.cursor.col, 2);
+        assert_eq!(v.generation, 1);
+        assert_eq!(v.rows[0], "hi");
     }
 
     #[test]
@@ -668,8 +673,8 @@ mod tests {
         let other = Terminal::new(snap.rows, snap.cols, 0);
         other.feed(snap.data.as_bytes());
         assert_eq!(other.visible_text(), t.visible_text());
-        assert_eq!(other.json_view()["cursor"], t.json_view()["cursor"]);
-        assert_eq!(other.json_view()["alt_screen"], true);
+        assert_eq!(other.json_view().cursor, t.json_view().cursor);
+        assert!(other.json_view().alt_screen);
     }
 
     #[test]

@@ -4,7 +4,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::model::{OsWindow, Tab, session_windows, tabs};
 use super::transport::RemoteControl;
@@ -413,11 +412,12 @@ pub async fn apply_to_tabs<R: RemoteControl>(
 
 /// `goto-layout` payload (exposed for tests).
 pub fn goto_layout_payload(tab_match: Option<&str>, layout: Layout) -> serde_json::Value {
-    let mut p = json!({ "layout": layout.name() });
-    if let Some(m) = tab_match {
-        p["match"] = json!(m);
+    super::Target {
+        layout: Some(layout.name()),
+        matching: tab_match,
+        ..Default::default()
     }
-    p
+    .value()
 }
 
 #[cfg(test)]

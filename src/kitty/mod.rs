@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use discovery::Resolved;
 pub use kitty_rc::Protection;
@@ -139,32 +139,64 @@ pub struct LaunchSpec {
     pub keep_focus: bool,
 }
 
+/// `launch`'s payload (kitty's protocol: unset fields are left out).
+#[derive(Serialize)]
+struct Launch<'a> {
+    args: &'a [String],
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    env: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tab_title: Option<&'a str>,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    tab_match: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cwd: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    keep_focus: bool,
+}
+
+/// The payload of the other commands telepty sends: a `match` and what to set.
+#[derive(Default, Serialize)]
+pub(crate) struct Target<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layouts: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporary: Option<bool>,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub matching: Option<&'a str>,
+}
+
+impl Target<'_> {
+    pub(crate) fn value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 impl LaunchSpec {
     pub fn payload(&self) -> Value {
-        let mut p = json!({
-            "args": self.args,
-            "type": if self.kind.is_empty() { "window" } else { self.kind.as_str() },
-        });
-        if let Some(t) = &self.window_title {
-            p["window_title"] = json!(t);
-        }
-        if !self.env.is_empty() {
-            let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            p["env"] = json!(env);
-        }
-        if let Some(t) = &self.tab_title {
-            p["tab_title"] = json!(t);
-        }
-        if let Some(m) = &self.tab_match {
-            p["match"] = json!(m);
-        }
-        if let Some(c) = &self.cwd {
-            p["cwd"] = json!(c);
-        }
-        if self.keep_focus {
-            p["keep_focus"] = json!(true);
-        }
-        p
+        let p = Launch {
+            args: &self.args,
+            kind: if self.kind.is_empty() {
+                "window"
+            } else {
+                &self.kind
+            },
+            window_title: self.window_title.as_deref(),
+            env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            tab_title: self.tab_title.as_deref(),
+            tab_match: self.tab_match.as_deref(),
+            cwd: self.cwd.as_deref(),
+            keep_focus: self.keep_focus,
+        };
+        serde_json::to_value(p).unwrap_or(Value::Null)
     }
 }
 
@@ -214,11 +246,15 @@ impl<R: RemoteControl> Kitty<R> {
         tab_match: Option<&str>,
         layouts: &[String],
     ) -> Result<(), KittyError> {
-        let mut p = json!({ "layouts": layouts });
-        if let Some(m) = tab_match {
-            p["match"] = json!(m);
-        }
-        self.rc.call("set-enabled-layouts", p).await.map(drop)
+        let p = Target {
+            layouts: Some(layouts),
+            matching: tab_match,
+            ..Default::default()
+        };
+        self.rc
+            .call("set-enabled-layouts", p.value())
+            .await
+            .map(drop)
     }
 
     /// `launch`; returns the new window's id.
@@ -237,7 +273,14 @@ impl<R: RemoteControl> Kitty<R> {
     /// `focus-window` (which also brings its tab and OS window forward).
     pub async fn focus_window(&self, window_match: &str) -> Result<(), KittyError> {
         self.rc
-            .call("focus-window", json!({ "match": window_match }))
+            .call(
+                "focus-window",
+                Target {
+                    matching: Some(window_match),
+                    ..Default::default()
+                }
+                .value(),
+            )
             .await
             .map(drop)
     }
@@ -248,11 +291,12 @@ impl<R: RemoteControl> Kitty<R> {
         tab_match: Option<&str>,
         title: &str,
     ) -> Result<(), KittyError> {
-        let mut p = json!({ "title": title });
-        if let Some(m) = tab_match {
-            p["match"] = json!(m);
-        }
-        self.rc.call("set-tab-title", p).await.map(drop)
+        let p = Target {
+            title: Some(title),
+            matching: tab_match,
+            ..Default::default()
+        };
+        self.rc.call("set-tab-title", p.value()).await.map(drop)
     }
 
     /// `set-window-title`; a non-temporary title stays even when the program sets its own
@@ -263,11 +307,13 @@ impl<R: RemoteControl> Kitty<R> {
         title: &str,
         temporary: bool,
     ) -> Result<(), KittyError> {
-        let mut p = json!({ "title": title, "temporary": temporary });
-        if let Some(m) = window_match {
-            p["match"] = json!(m);
-        }
-        self.rc.call("set-window-title", p).await.map(drop)
+        let p = Target {
+            title: Some(title),
+            temporary: Some(temporary),
+            matching: window_match,
+            ..Default::default()
+        };
+        self.rc.call("set-window-title", p.value()).await.map(drop)
     }
 }
 
@@ -559,7 +605,13 @@ fn remote_window_title(title: &str) -> bool {
 pub fn pin_window_title(rc: &SocketRemote, window_id: u64, title: &str) -> Result<(), KittyError> {
     rc.call_blocking(
         "set-window-title",
-        &json!({ "match": format!("id:{window_id}"), "title": clean_title(title), "temporary": false }),
+        &Target {
+            matching: Some(&format!("id:{window_id}")),
+            title: Some(&clean_title(title)),
+            temporary: Some(false),
+            ..Default::default()
+        }
+        .value(),
     )
     .map(drop)
 }
@@ -568,6 +620,7 @@ pub fn pin_window_title(rc: &SocketRemote, window_id: u64, title: &str) -> Resul
 mod tests {
     use super::*;
     use parking_lot::Mutex;
+    use serde_json::json;
 
     /// A fake kitty: records calls, answers from a script.
     struct Fake {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use toml_edit::{DocumentMut, Item, Table};
 
 /// The agent CLIs we know how to configure.
@@ -59,22 +59,28 @@ impl ServerEntry {
     fn env_json(&self) -> Map<String, Value> {
         self.env
             .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect()
     }
 
     /// The JSON object Claude Code and Gemini CLI keep under `mcpServers.<name>`.
     pub fn json_value(&self, client: McpClient) -> Value {
-        let mut o = Map::new();
-        if client == McpClient::Claude {
-            o.insert("type".into(), json!("stdio"));
+        /// Claude Code wants `type`; `env` only when there is one.
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            kind: Option<&'static str>,
+            command: &'a str,
+            args: &'a [String],
+            #[serde(skip_serializing_if = "Map::is_empty")]
+            env: Map<String, Value>,
         }
-        o.insert("command".into(), json!(self.command));
-        o.insert("args".into(), json!(self.args));
-        if !self.env.is_empty() {
-            o.insert("env".into(), Value::Object(self.env_json()));
-        }
-        Value::Object(o)
+        crate::wire::value(&Entry {
+            kind: (client == McpClient::Claude).then_some("stdio"),
+            command: &self.command,
+            args: &self.args,
+            env: self.env_json(),
+        })
     }
 
     /// Codex's `[mcp_servers.<name>]` table, as TOML text.
@@ -145,7 +151,8 @@ pub fn snippet(client: McpClient, entry: &ServerEntry) -> String {
     match client {
         McpClient::Codex => entry.codex_toml(),
         McpClient::Claude | McpClient::Gemini => {
-            let v = json!({ "mcpServers": { entry.name.clone(): entry.json_value(client) } });
+            let servers = Map::from_iter([(entry.name.clone(), entry.json_value(client))]);
+            let v = Map::from_iter([("mcpServers".to_string(), Value::Object(servers))]);
             let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
             s.push('\n');
             s
@@ -379,6 +386,7 @@ pub fn backup_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn entry() -> ServerEntry {
         ServerEntry {

@@ -9,12 +9,17 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::params::*;
 use crate::client::{
     Client, ClientError, ConnectError, Connector, Host, InjectRequest, ScreenQuery, SpawnRequest,
     Target, WaitRequest,
+};
+use crate::wire::{
+    self,
+    response::{Cursor, FanOut, ScreenGrid, TargetFailed, TargetResults},
 };
 
 type ToolResult = Result<CallToolResult, ErrorData>;
@@ -45,7 +50,12 @@ pub struct TeleptyMcp {
 fn failure(tool: &str, why: impl std::fmt::Display, code: Option<&str>) -> CallToolResult {
     let text = format!("{tool} failed: {why}");
     let mut r = CallToolResult::error(vec![ContentBlock::text(text.clone())]);
-    r.structured_content = Some(json!({ "error": text, "code": code }));
+    #[derive(Serialize)]
+    struct Failed<'a> {
+        error: &'a str,
+        code: Option<&'a str>,
+    }
+    r.structured_content = Some(wire::value(&Failed { error: &text, code }));
     r
 }
 
@@ -66,9 +76,30 @@ fn client_failure(tool: &str, e: ClientError) -> CallToolResult {
 
 /// A successful call whose first content block is `text` (what a model reads best) and whose
 /// structured content is `value` (what a program reads best).
-fn answer(text: impl Into<String>, value: Value) -> CallToolResult {
+/// `session_send` with a pattern: what was typed and what the wait saw.
+#[derive(Serialize)]
+struct Sent {
+    delivered: Value,
+    wait: Value,
+}
+
+/// `session_read`.
+#[derive(Serialize)]
+struct Read {
+    session_id: String,
+    screen: String,
+    format: &'static str,
+    cursor: Cursor,
+    cols: u16,
+    rows: u16,
+    alt_screen: bool,
+    title: Option<String>,
+    generation: u64,
+}
+
+fn answer(text: impl Into<String>, value: impl Serialize) -> CallToolResult {
     let mut r = CallToolResult::success(vec![ContentBlock::text(text.into())]);
-    r.structured_content = Some(value);
+    r.structured_content = Some(wire::value(&value));
     r
 }
 
@@ -140,7 +171,7 @@ impl TeleptyMcp {
                         let id = sess["id"].as_str().unwrap_or("?").to_string();
                         lines.push(session_line(&h.address(&id), &sess));
                         if multi && let Value::Object(m) = &mut sess {
-                            m.insert("host".into(), json!(h.label));
+                            m.insert("host".into(), Value::String(h.label.clone()));
                         }
                         sessions.push(sess);
                     }
@@ -149,7 +180,10 @@ impl TeleptyMcp {
                 Err(e) if h.local => return Ok(client_failure("session_list", e)),
                 Err(e) => {
                     lines.push(format!("{}: unreachable ({e})", h.label));
-                    unreachable.push(json!({ "host": h.label, "error": e.to_string() }));
+                    unreachable.push(Unreachable {
+                        host: &h.label,
+                        error: e.to_string(),
+                    });
                 }
             }
         }
@@ -159,10 +193,22 @@ impl TeleptyMcp {
             text.push('\n');
             text.push_str(&l);
         }
-        let mut value = json!({ "sessions": sessions });
-        if multi {
-            value["unreachable"] = json!(unreachable);
+        #[derive(Serialize)]
+        struct Unreachable<'a> {
+            host: &'a str,
+            error: String,
         }
+        /// `unreachable` only with peers configured.
+        #[derive(Serialize)]
+        struct Listed<'a> {
+            sessions: Vec<Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            unreachable: Option<Vec<Unreachable<'a>>>,
+        }
+        let value = Listed {
+            sessions,
+            unreachable: multi.then_some(unreachable),
+        };
         Ok(answer(text, value))
     }
 
@@ -269,7 +315,7 @@ impl TeleptyMcp {
         match c.wait(&target.id, &wait).await {
             Ok(w) => Ok(answer(
                 wait_text(&target.label(), &w),
-                json!({ "delivered": delivered, "wait": w }),
+                Sent { delivered, wait: w },
             )),
             Err(e) => Ok(client_failure(TOOL, e)),
         }
@@ -325,17 +371,18 @@ impl TeleptyMcp {
                 }
             }
         };
-        let value = json!({
-            "session_id": meta["session_id"],
-            "screen": screen,
-            "format": format,
-            "cursor": meta["cursor"],
-            "cols": meta["cols"],
-            "rows": meta["row_count"],
-            "alt_screen": meta["alt_screen"],
-            "title": meta["title"],
-            "generation": meta["generation"],
-        });
+        let grid = ScreenGrid::deserialize(&meta).unwrap_or_default();
+        let value = Read {
+            session_id: grid.session_id,
+            screen: screen.clone(),
+            format,
+            cursor: grid.cursor,
+            cols: grid.cols,
+            rows: grid.row_count,
+            alt_screen: grid.alt_screen,
+            title: grid.title,
+            generation: grid.generation,
+        };
         Ok(answer(screen, value))
     }
 
@@ -406,37 +453,31 @@ impl TeleptyMcp {
             match g.client.multicast(&ids, &p.text).await {
                 Ok(v) => {
                     // The daemon's entries, ids labelled with their host.
-                    let relabel = |e: &Value| {
-                        let mut e = e.clone();
-                        if let Some(id) = e["id"].as_str() {
-                            e["id"] = json!(label(id));
-                        }
+                    let r = FanOut::deserialize(&v).unwrap_or_default().results;
+                    successful.extend(r.successful.into_iter().map(|mut e| {
+                        e.id = label(&e.id);
                         e
-                    };
-                    let r = &v["results"];
-                    successful.extend(
-                        r["successful"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(relabel),
-                    );
-                    failed.extend(r["failed"].as_array().into_iter().flatten().map(relabel));
+                    }));
+                    failed.extend(r.failed.into_iter().map(|mut e| {
+                        e.id = label(&e.id);
+                        e
+                    }));
                 }
                 Err(e) => {
                     for id in &ids {
-                        failed.push(json!({
-                            "id": label(id),
-                            "code": e.code().unwrap_or("UNREACHABLE"),
-                            "error": e.to_string(),
-                        }));
+                        failed.push(TargetFailed {
+                            id: label(id),
+                            strategy: None,
+                            code: e.code().unwrap_or("UNREACHABLE").to_string(),
+                            error: e.to_string(),
+                        });
                     }
                 }
             }
         }
-        let v = json!({
-            "success": failed.is_empty(),
-            "results": { "successful": successful, "failed": failed },
+        let v = wire::value(&FanOut {
+            success: failed.is_empty(),
+            results: TargetResults { successful, failed },
         });
         Ok(answer(fanout_text("multicast", &v), v))
     }
@@ -562,6 +603,7 @@ fn fanout_text(what: &str, v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn visible_text_drops_trailing_blank_rows() {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::info::SessionInfo;
 use crate::client::{self, Client, ClientError};
 use crate::engine::{self, Engine, EngineError, TargetResult};
+use crate::wire;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -297,7 +298,8 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
             // Each one is a spawn: fork/exec off the async workers.
             match tokio::task::spawn_blocking(move || e.resurrect(&ids)).await {
                 Ok(outcomes) => {
-                    let results: Vec<Value> = outcomes.iter().map(|o| o.to_json()).collect();
+                    let results: Vec<Value> =
+                        outcomes.iter().map(|o| wire::value(&o.to_wire())).collect();
                     let mut out = resurrect_summary(&results);
                     if let Err(e) = engine.sync_store().await {
                         out = Outcome::err(format!("{}; {}", out.text, engine_err(&e)));

@@ -58,6 +58,22 @@ impl EventLog {
     }
 }
 
+/// A line of the dashboard's own for its log (`telepty_notice`: never on the bus).
+pub fn notice(text: &str) -> Value {
+    #[derive(serde::Serialize)]
+    struct Notice<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        message: &'a str,
+        timestamp: String,
+    }
+    crate::wire::value(&Notice {
+        kind: "telepty_notice",
+        message: text,
+        timestamp: crate::util::now_iso(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

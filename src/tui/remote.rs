@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::wire::Frame;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -110,17 +110,21 @@ fn feed(term: &Terminal, data: &str, tx: &mpsc::UnboundedSender<String>) {
     // mirror answers them, like a real terminal would.
     let replies = term.feed(data.as_bytes());
     if !replies.is_empty() {
-        let _ = tx
-            .send(json!({"type": "input", "data": String::from_utf8_lossy(&replies)}).to_string());
+        let _ = tx.send(
+            Frame::Input {
+                data: String::from_utf8_lossy(&replies).into_owned(),
+            }
+            .text(),
+        );
     }
 }
 
 fn size_frame(want: Option<(u16, u16)>) -> String {
     match want {
-        Some((cols, rows)) => json!({"type": "resize", "cols": cols, "rows": rows}),
-        None => json!({"type": "release_size"}),
+        Some((cols, rows)) => Frame::Resize { cols, rows },
+        None => Frame::ReleaseSize,
     }
-    .to_string()
+    .text()
 }
 
 async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
@@ -161,13 +165,11 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
                     }
                     None => break,
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                match v.get("type").and_then(Value::as_str) {
-                    Some("snapshot") => {
-                        let cols = v.get("cols").and_then(Value::as_u64).unwrap_or(80) as u16;
-                        let rows = v.get("rows").and_then(Value::as_u64).unwrap_or(24) as u16;
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else { continue };
+                match frame {
+                    Frame::Snapshot { data, cols, rows, .. } => {
                         term.resize(rows, cols);
-                        feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx);
+                        feed(&term, &data, &tx);
                         // A new connection is a new viewer: register the pane's size (once; later
                         // snapshots only restart a lagging stream).
                         let want = *link.want.lock();
@@ -176,13 +178,10 @@ async fn mirror(client: Client, link: Arc<Link>, term: Arc<Terminal>) {
                         }
                         registered = true;
                     }
-                    Some("output") => feed(&term, v.get("data").and_then(Value::as_str).unwrap_or(""), &tx),
+                    Frame::Output { data } => feed(&term, &data, &tx),
                     // The session's size changed (this or another viewer, or the API).
-                    Some("resize") => {
-                        let dim = |k: &str| v.get(k).and_then(Value::as_u64).filter(|n| (1..=1000).contains(n));
-                        if let (Some(c), Some(r)) = (dim("cols"), dim("rows")) {
-                            term.resize(r as u16, c as u16);
-                        }
+                    Frame::Resize { cols, rows } if (1..=1000).contains(&cols) && (1..=1000).contains(&rows) => {
+                        term.resize(rows, cols);
                     }
                     _ => {}
                 }
@@ -214,7 +213,12 @@ impl PaneSource for RemotePane {
     fn send_input(&self, data: &str) -> bool {
         match self.link.tx.lock().as_ref() {
             Some(tx) => tx
-                .send(json!({"type": "input", "data": data}).to_string())
+                .send(
+                    Frame::Input {
+                        data: data.to_string(),
+                    }
+                    .text(),
+                )
                 .is_ok(),
             None => false,
         }

@@ -216,10 +216,7 @@ pub(super) async fn run_ui(
         Backend::Remote(_) => None,
     };
     if let Some(text) = &lost {
-        app.log.push(
-            &serde_json::json!({"type": "telepty_notice", "message": text,
-                                         "timestamp": crate::util::now_iso()}),
-        );
+        app.log.push(&super::eventlog::notice(text));
     }
     let notice: Vec<String> = warning.into_iter().chain(lost).collect();
     if !notice.is_empty() {

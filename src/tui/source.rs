@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::engine::terminal::Terminal;
@@ -108,12 +107,7 @@ impl PaneSource for EmbeddedPane {
         if self.session.kind == crate::engine::Kind::Aterm {
             return false;
         }
-        self.engine.client_frame(
-            &self.session,
-            self.viewer,
-            false,
-            &json!({"type": "input", "data": data}),
-        );
+        self.engine.viewer_input(&self.session, data);
         true
     }
     fn resize(&self, cols: u16, rows: u16) {

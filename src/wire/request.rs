@@ -379,6 +379,20 @@ impl WaitRequest {
     }
 }
 
+/// `POST /api/sessions/:id/state` as `telepty status-report` sends it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateReport {
+    pub phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_task: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocker: Option<String>,
+    pub needs_input: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    pub source: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,3 +120,193 @@ pub struct StateView {
     pub self_report: Option<Value>,
     pub last_state_report_at: Option<String>,
 }
+
+/// `GET /api/health`: `status` stays `"ok"` while the API serves.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub persistence: Persistence,
+}
+
+/// The `persistence` block of `GET /api/health`: whether session state reaches the disk.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Persistence {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub since: Option<String>,
+    #[serde(rename = "lastSavedAt")]
+    pub last_saved_at: Option<String>,
+    pub path: Option<String>,
+    pub warning: Option<String>,
+    #[serde(rename = "lostSessions")]
+    pub lost_sessions: usize,
+}
+
+/// `GET /api/meta`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub name: String,
+    pub implementation: String,
+    pub version: String,
+    pub pid: u32,
+    pub host: String,
+    pub port: u16,
+    pub machine_id: String,
+    pub terminal: String,
+    pub capabilities: Vec<String>,
+}
+
+/// `GET /api/peers`: `known` is the `peers` object of peers.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Peers {
+    pub active: Vec<Value>,
+    pub known: serde_json::Map<String, Value>,
+}
+
+/// `DELETE /api/sessions/:id`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub success: bool,
+    pub status: String,
+}
+
+/// `POST /api/sessions/:id/submit`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Submitted {
+    pub success: bool,
+    pub strategy: String,
+    pub attempts: u32,
+}
+
+/// `GET /api/sessions/:id/screen` as text (`format: "ansi"` with ANSI rows).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Screen {
+    pub session_id: String,
+    pub screen: String,
+    pub lines: usize,
+    pub total_lines: usize,
+    pub raw: bool,
+    pub generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// `GET /api/sessions/:id/screen?format=json`: the grid.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScreenGrid {
+    /// `"json"`
+    pub format: String,
+    pub rows: Vec<String>,
+    pub cols: u16,
+    pub row_count: u16,
+    pub cursor: Cursor,
+    pub alt_screen: bool,
+    pub title: Option<String>,
+    pub generation: u64,
+    pub session_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub row: u16,
+    pub col: u16,
+    pub visible: bool,
+}
+
+/// `success` and the session: mailbox clear, dead-letter clear.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionOk {
+    pub success: bool,
+    pub session_id: String,
+}
+
+/// `POST /api/sessions/:id/keys`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeysSent {
+    pub success: bool,
+    pub session_id: String,
+    pub count: usize,
+}
+
+/// `POST /api/sessions/:id/resize` with `window_size` alone (null: the configured default).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicySet {
+    pub success: bool,
+    pub session_id: String,
+    pub window_size: Option<String>,
+}
+
+/// `POST /api/sessions/:id/resize` with a size.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resized {
+    pub success: bool,
+    pub session_id: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// `POST /api/sessions/:id/mailbox/ack`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Acked {
+    pub success: bool,
+    pub msg_id: String,
+}
+
+/// `POST /api/bus/publish`; `event` is the normalised state report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    pub success: bool,
+    pub delivered: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+}
+
+/// `POST /api/sessions/resurrect`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resurrection {
+    pub success: bool,
+    pub results: Vec<Resurrected>,
+}
+
+/// One id of a resurrection: `started` (with what runs), `forgotten`, or failed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resurrected {
+    pub id: String,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One item of `GET /api/sessions/lost`: a spawned session of the store that was not running
+/// at start, with the arguments a resurrection would use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LostSession {
+    pub id: String,
+    /// `"spawned"`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub cols: u16,
+    pub rows: u16,
+    /// The allowlisted environment it ran with.
+    pub env: serde_json::Map<String, Value>,
+    pub created_at: Option<String>,
+    pub last_activity_at: Option<String>,
+    pub resume_args: Vec<String>,
+    pub resurrect_args: Vec<String>,
+}

@@ -125,3 +125,41 @@ pub struct SessionView {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
 }
+
+/// A self-report as the daemon keeps it (`semantic`, API.md §5), and the body `telepty report`
+/// sends (without `seq`: the daemon then counts on from the previous one).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Semantic {
+    pub phase: String,
+    pub current_task: Option<String>,
+    pub blocker: Option<String>,
+    pub needs_input: bool,
+    pub thread_id: Option<String>,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// The classifier's view: `auto` of `GET /api/sessions/:id/state`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoView {
+    pub state: String,
+    pub since: String,
+    pub since_ms: u64,
+    pub duration_ms: u64,
+    pub confidence: f64,
+    pub last_output_at: Option<String>,
+    pub last_output_preview: String,
+    pub detail: String,
+}
+
+/// `autoState` of the session object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoBrief {
+    pub state: String,
+    pub since: String,
+    pub confidence: f64,
+}

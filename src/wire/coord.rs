@@ -1,0 +1,198 @@
+//! Handoffs and deliberation threads (API.md §10): the views the routes answer with, the
+//! bodies `telepty handoff` / `telepty thread` send, and the bus events they cause. The
+//! events stay untyped on the bus ([`super::Event::Other`]): `handoff.<status>` names its
+//! type at run time.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Number, Value};
+
+/// An item of `GET /api/handoff`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandoffSummary {
+    pub id: String,
+    pub status: String,
+    pub deliberation_id: Option<String>,
+    pub source_session_id: Option<String>,
+    pub auto_execute: bool,
+    pub claimed_by: Option<String>,
+    pub task_count: usize,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /api/handoff/:id`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandoffDetail {
+    pub id: String,
+    pub source_session_id: Option<String>,
+    pub deliberation_id: Option<String>,
+    pub synthesis: Value,
+    pub status: String,
+    pub auto_execute: bool,
+    pub claimed_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub progress: Vec<Progress>,
+    pub result: Value,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Progress {
+    pub message: String,
+    pub timestamp: String,
+}
+
+/// Create (201, without `success`), claim and patch of a handoff.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandoffAck {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub success: bool,
+    pub handoff_id: String,
+    pub status: String,
+}
+
+/// An item of `GET /api/threads`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    pub id: String,
+    pub topic: String,
+    pub status: String,
+    pub orchestrator_session_id: Option<String>,
+    pub participant_count: usize,
+    /// Any JSON number a client sent.
+    pub message_count: Number,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /api/threads/:id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadDetail {
+    pub id: String,
+    pub topic: String,
+    pub orchestrator_session_id: Option<String>,
+    /// The string items of what was sent.
+    pub participant_session_ids: Vec<Value>,
+    pub context: Value,
+    pub status: String,
+    pub message_count: Number,
+    pub created_at: String,
+    pub updated_at: String,
+    pub closed_at: Option<String>,
+}
+
+/// Create (201, without `success`) and patch of a thread.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThreadAck {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub success: bool,
+    pub thread_id: String,
+    pub status: String,
+}
+
+// ---- request bodies (as `telepty` sends them; the engine reads them loosely)
+
+/// `POST /api/handoff`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateHandoff {
+    pub synthesis: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliberation_id: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auto_execute: bool,
+}
+
+/// `POST /api/handoff/:id/claim`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClaimHandoff {
+    pub agent_session_id: String,
+}
+
+/// `PATCH /api/handoff/:id` (status and/or a progress message) and `PATCH /api/threads/:id`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PatchStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A handoff's result: any JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+/// `POST /api/threads`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateThread {
+    pub topic: String,
+    pub participant_session_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orchestrator_session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+// ---- bus events
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandoffCreated {
+    /// `handoff.created`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub handoff_id: String,
+    pub source_session_id: Option<String>,
+    pub deliberation_id: Option<String>,
+    pub auto_execute: bool,
+    pub task_count: usize,
+    pub timestamp: String,
+}
+
+/// `handoff.claimed` from the claim route.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandoffClaimed {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub handoff_id: String,
+    pub agent_session_id: String,
+    pub timestamp: String,
+}
+
+/// `handoff.<status>` from a PATCH.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandoffChanged {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub handoff_id: String,
+    pub claimed_by: Option<String>,
+    pub message: Option<String>,
+    pub timestamp: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadOpened {
+    /// `thread.opened`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub thread_id: String,
+    pub topic: String,
+    pub orchestrator_session_id: Option<String>,
+    pub participant_session_ids: Vec<Value>,
+    pub timestamp: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadClosed {
+    /// `thread.closed`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub thread_id: String,
+    pub topic: String,
+    pub message_count: Number,
+    pub timestamp: String,
+}

@@ -1,0 +1,60 @@
+//! WebSocket frames of a session socket (API.md §11.2), both ways: what clients send
+//! (`input`, `resize`, `release_size`; a wrapped owner's `output`) and what the daemon sends
+//! (`output`, `resize`, `snapshot`; to a wrapped owner `inject`, `resize`, `rename`; to
+//! viewers `inject_notification`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Frame {
+    Input {
+        data: String,
+    },
+    Output {
+        data: String,
+    },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
+    ReleaseSize,
+    Snapshot {
+        data: String,
+        cols: u16,
+        rows: u16,
+        generation: u64,
+    },
+    /// To a wrapped owner: type this (`raw`: as is, no Enter handling).
+    Inject {
+        data: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        raw: bool,
+    },
+    Rename {
+        old_id: String,
+        new_id: String,
+    },
+    InjectNotification {
+        inject_id: String,
+        session_id: String,
+        from: Option<String>,
+        content: String,
+        timestamp: String,
+    },
+}
+
+impl Frame {
+    /// The frame's text on the socket.
+    pub fn text(&self) -> String {
+        // Serialising these cannot fail: string keys, no floats.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl From<Frame> for Value {
+    fn from(f: Frame) -> Value {
+        serde_json::to_value(f).unwrap_or(Value::Null)
+    }
+}
