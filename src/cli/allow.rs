@@ -40,7 +40,7 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use nix::sys::signal::Signal;
 use ratatui::crossterm::terminal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -52,6 +52,8 @@ use crate::engine::input::{enter_gate, paste_wrap, settle_gate};
 use crate::engine::terminal::Terminal;
 use crate::holder::{ExitStatus, Spec};
 use crate::util;
+use crate::wire::frame::Frame;
+use crate::wire::request::RegisterBody;
 
 const ALLOW_EXAMPLE: &str = "Example: telepty allow claude\n\
      More:    telepty allow --id reviewer -- codex --model o3\n         telepty allow --auto-restart -- bash -l\n\nInside, $TELEPTY_SESSION_ID names the session; others reach it with\n  \
@@ -284,31 +286,22 @@ impl Bridge {
     }
 
     /// The register body (API.md §4).
-    fn register_body(&self) -> Value {
+    fn register_body(&self) -> RegisterBody {
         let (rows, cols) = self.term.size();
-        let mut body = json!({
-            "session_id": self.id(),
-            "command": self.command_line,
-            "cwd": self.cwd,
-            "backend": "pty",
-            "cols": cols,
-            "rows": rows,
-        });
-        if self.record {
-            body["record"] = json!(true);
-        }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        for (key, var) in [
-            ("term_program", "TERM_PROGRAM"),
-            ("term", "TERM"),
-            ("cmux_workspace_id", "CMUX_WORKSPACE_ID"),
-            ("cmux_surface_id", "CMUX_SURFACE_ID"),
-        ] {
-            if let Some(v) = env(var) {
-                body[key] = json!(v);
-            }
+        RegisterBody {
+            session_id: self.id(),
+            command: self.command_line.clone(),
+            cwd: self.cwd.clone(),
+            backend: "pty".into(),
+            cols,
+            rows,
+            record: self.record,
+            term_program: env("TERM_PROGRAM"),
+            term: env("TERM"),
+            cmux_workspace_id: env("CMUX_WORKSPACE_ID"),
+            cmux_surface_id: env("CMUX_SURFACE_ID"),
         }
-        body
     }
 }
 
@@ -325,9 +318,9 @@ enum Ctl {
     /// The child looks ready.
     Ready,
     /// Any frame for the daemon (e.g. `session_died` before a restart).
-    Frame(Value),
+    Frame(Frame),
     /// Send this frame, close the socket, stop, and acknowledge.
-    Finish(Value, oneshot::Sender<()>),
+    Finish(Frame, oneshot::Sender<()>),
 }
 
 // ------------------------------------------------------------------------------ terminal
@@ -674,13 +667,13 @@ async fn idle_until_finish(mut ctl: mpsc::UnboundedReceiver<Ctl>) {
     }
 }
 
-fn text_frame(v: &Value) -> Message {
-    Message::Text(v.to_string().into())
+fn text_frame(f: &Frame) -> Message {
+    Message::Text(f.text().into())
 }
 
-fn size_frame(bridge: &Bridge) -> Value {
+fn size_frame(bridge: &Bridge) -> Frame {
     let (rows, cols) = bridge.term.size();
-    json!({"type": "resize", "cols": cols, "rows": rows})
+    Frame::Resize { cols, rows }
 }
 
 /// A frame from the daemon: injects go to the FIFO, renames change the id used from now on.
@@ -689,7 +682,7 @@ fn handle_frame(
     bridge: &Bridge,
     v: &Value,
     inject: &mpsc::UnboundedSender<InjectFrame>,
-) -> Option<Value> {
+) -> Option<Frame> {
     match v.get("type").and_then(Value::as_str) {
         Some("inject") => {
             if let Some(data) = v.get("data").and_then(Value::as_str) {
@@ -742,10 +735,10 @@ async fn run_socket(
     let (snap, mut output) = bridge.term.snapshot_and_subscribe();
     let mut hello = vec![size_frame(bridge)];
     if snap.generation > 0 {
-        hello.push(json!({"type": "output", "data": snap.data}));
+        hello.push(Frame::Output { data: snap.data });
     }
     if bridge.idle.load(Ordering::Acquire) {
-        hello.push(json!({"type": "ready"}));
+        hello.push(Frame::Ready);
     }
     for v in &hello {
         if sink.send(text_frame(v)).await.is_err() {
@@ -771,13 +764,13 @@ async fn run_socket(
                         while data.len() < 256 * 1024 {
                             match output.try_recv() { Ok(more) => data.push_str(&more.text), Err(_) => break }
                         }
-                        json!({"type": "output", "data": data})
+                        Frame::Output { data }
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Fell behind a flood: start the daemon over from the current screen.
                         let (snap, rx) = bridge.term.snapshot_and_subscribe();
                         output = rx;
-                        json!({"type": "output", "data": snap.data})
+                        Frame::Output { data: snap.data }
                     }
                     Err(RecvError::Closed) => continue,
                 };
@@ -786,14 +779,14 @@ async fn run_socket(
             m = ctl.recv() => {
                 let frame = match m {
                     Some(Ctl::Resize) => size_frame(bridge),
-                    Some(Ctl::Ready) => json!({"type": "ready"}),
+                    Some(Ctl::Ready) => Frame::Ready,
                     Some(Ctl::Frame(v)) => v,
                     Some(Ctl::Finish(v, ack)) => {
                         // Output that is already queued goes first.
                         let mut data = String::new();
                         while let Ok(c) = output.try_recv() { data.push_str(&c.text); }
                         if !data.is_empty() {
-                            let _ = sink.send(text_frame(&json!({"type": "output", "data": data}))).await;
+                            let _ = sink.send(text_frame(&Frame::Output { data })).await;
                         }
                         let _ = sink.send(text_frame(&v)).await;
                         let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
@@ -921,17 +914,16 @@ fn died_frame(
     duration: Duration,
     crashes: usize,
     restart: bool,
-) -> Value {
-    json!({
-        "type": "session_died",
-        "session_id": id,
-        "exitCode": info.code,
-        "signal": info.signal.map(util::signal_name),
-        "duration": (duration.as_millis() as f64) / 1000.0,
-        "crashCount": crashes,
-        "willRestart": restart,
-        "timestamp": util::now_iso(),
-    })
+) -> Frame {
+    Frame::SessionDied {
+        session_id: id.to_string(),
+        exit_code: info.code,
+        signal: info.signal.map(util::signal_name),
+        duration: Some((duration.as_millis() as f64) / 1000.0),
+        crash_count: Some(crashes),
+        will_restart: Some(restart),
+        timestamp: Some(util::now_iso()),
+    }
 }
 
 async fn bridge_main(a: AllowArgs) -> i32 {
@@ -1174,10 +1166,11 @@ async fn bridge_main(a: AllowArgs) -> i32 {
             notice(&format!("cannot restart: {e}"));
             break (info, duration, crashes);
         }
-        let _ = ctl_tx.send(Ctl::Frame(json!({
-            "type": "session_restarted", "session_id": bridge.id(), "crashCount": crashes,
-            "timestamp": util::now_iso(),
-        })));
+        let _ = ctl_tx.send(Ctl::Frame(Frame::SessionRestarted {
+            session_id: bridge.id(),
+            crash_count: crashes,
+            timestamp: util::now_iso(),
+        }));
     };
 
     let (info, duration, crashes) = final_info;
@@ -1216,11 +1209,19 @@ fn forward(bridge: &Bridge, sig: Signal, count: &mut u32) {
 async fn goodbye(
     bridge: &Arc<Bridge>,
     ctl: &mpsc::UnboundedSender<Ctl>,
-    died: Option<Value>,
+    died: Option<Frame>,
     conn: tokio::task::JoinHandle<()>,
 ) {
     let (ack_tx, ack_rx) = oneshot::channel();
-    let frame = died.unwrap_or_else(|| json!({"type": "session_died", "session_id": bridge.id()}));
+    let frame = died.unwrap_or_else(|| Frame::SessionDied {
+        session_id: bridge.id(),
+        exit_code: None,
+        signal: None,
+        duration: None,
+        crash_count: None,
+        will_restart: None,
+        timestamp: None,
+    });
     if ctl.send(Ctl::Finish(frame, ack_tx)).is_ok() {
         let _ = tokio::time::timeout(GOODBYE_LIMIT, ack_rx).await;
     }
@@ -1344,7 +1345,13 @@ mod tests {
             l.ends_with(" session=w exit=- signal=SIGTERM duration=1.5s restart=no command=bash\n"),
             "{l}"
         );
-        let f = died_frame("w", &info, Duration::from_millis(1500), 1, false);
+        let f = Value::from(died_frame(
+            "w",
+            &info,
+            Duration::from_millis(1500),
+            1,
+            false,
+        ));
         assert_eq!(f["type"], "session_died");
         assert_eq!(f["exitCode"], Value::Null);
         assert_eq!(f["signal"], "SIGTERM");

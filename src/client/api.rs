@@ -196,7 +196,7 @@ impl Client {
     }
 
     /// `POST /api/sessions/register` (body as in §4).
-    pub async fn register(&self, body: &Value) -> Result<Value, ClientError> {
+    pub async fn register(&self, body: &impl Serialize) -> Result<Value, ClientError> {
         self.post("/api/sessions/register", body).await
     }
 

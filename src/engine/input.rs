@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, MutexGuard};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::EngineError;
@@ -22,6 +22,8 @@ use super::terminal::Terminal;
 use super::{Shared, aterm};
 use crate::util::unix_secs;
 use crate::wire::event as ev;
+use crate::wire::frame::Frame;
+use crate::wire::response::{DeadLetter, Mailbox, MailboxEntry};
 
 pub const MAX_QUEUED: usize = 1024;
 /// Text waiting in one session's queue, in bytes: a program that stops reading cannot make the
@@ -327,25 +329,35 @@ impl Queue {
     }
 
     /// `GET /api/sessions/:id/mailbox`
-    pub fn view(&self, session_id: &str) -> Value {
+    pub fn view(&self, session_id: &str) -> Mailbox {
         let book = self.book();
-        let pending: Vec<Value> = book
-            .entries
-            .iter()
-            .map(|e| {
-                json!({"msg_id": e.msg_id, "from": e.from, "created_at": unix_secs(e.created_at),
-                       "attempt": e.attempt, "state": e.state})
-            })
-            .collect();
-        let dead: Vec<Value> = book
-            .dead
-            .iter()
-            .map(|e| {
-                json!({"msg_id": e.msg_id, "from": e.from, "to": e.to, "payload": e.payload,
-                       "reason": e.reason, "failed_at": e.failed_at.map(unix_secs), "attempts": e.attempt})
-            })
-            .collect();
-        json!({"session_id": session_id, "pending": pending, "dead_letter": dead})
+        Mailbox {
+            session_id: session_id.to_string(),
+            pending: book
+                .entries
+                .iter()
+                .map(|e| MailboxEntry {
+                    msg_id: e.msg_id.clone(),
+                    from: e.from.clone(),
+                    created_at: unix_secs(e.created_at),
+                    attempt: e.attempt,
+                    state: e.state.into(),
+                })
+                .collect(),
+            dead_letter: book
+                .dead
+                .iter()
+                .map(|e| DeadLetter {
+                    msg_id: e.msg_id.clone(),
+                    from: e.from.clone(),
+                    to: e.to.clone(),
+                    payload: e.payload.clone(),
+                    reason: e.reason.clone(),
+                    failed_at: e.failed_at.map(unix_secs),
+                    attempts: e.attempt,
+                })
+                .collect(),
+        }
     }
 
     pub fn ack(&self, msg_id: &str) {
@@ -877,14 +889,13 @@ async fn write_text(
                 .map_err(|_| EngineError::disconnected("PTY process is not connected."))
         }
         Kind::Wrapped => {
-            let mut frame = json!({"type": "inject", "data": msg.text});
-            if msg.raw {
-                frame["raw"] = json!(true);
-            } else if msg.enter {
+            let frame = Frame::Inject {
+                data: msg.text.clone(),
+                raw: msg.raw,
                 // Extension: an Enter follows. A bridge that loses the daemon before it comes
                 // presses it itself, so the text is never glued to the next one.
-                frame["enter"] = json!(true);
-            }
+                enter: msg.enter && !msg.raw,
+            };
             if session.send_to_owner(frame) {
                 Ok(())
             } else {
@@ -942,7 +953,12 @@ async fn write_keys(session: &Arc<Session>, keys: &str) -> Result<(), EngineErro
                 .map_err(|_| EngineError::disconnected("PTY process is not connected."))
         }
         Kind::Wrapped => {
-            if session.send_to_owner(json!({"type": "inject", "data": keys})) {
+            let frame = Frame::Inject {
+                data: keys.to_string(),
+                raw: false,
+                enter: false,
+            };
+            if session.send_to_owner(frame) {
                 Ok(())
             } else {
                 Err(EngineError::disconnected("Session owner is disconnected."))

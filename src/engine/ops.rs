@@ -668,7 +668,7 @@ impl Engine {
                 inject_id: inject_id.clone(),
                 target_agent: id.clone(),
                 detail: ev::InjectWrittenDetail::Inject(ev::Injected {
-                    content: Some(req.prompt.clone()),
+                    content: Some(ev::bounded_content(&req.prompt)),
                     from: req.from.clone(),
                     reply_to: reply_to.clone(),
                     thread_id: req.thread_id.clone(),
@@ -692,7 +692,7 @@ impl Engine {
             inject_id: inject_id.clone(),
             session_id: id.clone(),
             from: req.from.clone(),
-            content: req.prompt.clone(),
+            content: ev::bounded_content(&req.prompt),
             timestamp: now_iso(),
         });
         let submit = if req.no_enter { "skipped" } else { "deferred" };
@@ -792,7 +792,7 @@ impl Engine {
                 self.shared.emit(Event::Injection(ev::Injection {
                     sender: "cli".into(),
                     target_agent: id.clone(),
-                    content: prompt.to_string(),
+                    content: ev::bounded_content(prompt),
                     session_ids: None,
                     timestamp: now_iso(),
                 }));
@@ -823,7 +823,7 @@ impl Engine {
             self.shared.emit(Event::Injection(ev::Injection {
                 sender: "cli".into(),
                 target_agent: "all".into(),
-                content: prompt.to_string(),
+                content: ev::bounded_content(prompt),
                 session_ids: Some(ok),
                 timestamp: now_iso(),
             }));
@@ -1356,6 +1356,7 @@ impl Engine {
                 s.send_to_owner(Frame::Inject {
                     data: data.to_string(),
                     raw: true,
+                    enter: false,
                 });
             }
             _ => {}

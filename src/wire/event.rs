@@ -472,3 +472,34 @@ mod tests {
         assert!(matches!(Event::parse(&partial), Event::SessionExit(_)));
     }
 }
+
+/// Text an event or a notification carries at most, in bytes. The bus keeps its last 4096
+/// events and each viewer's socket queue up to 1024 frames: a 1 MiB prompt copied into each
+/// would make them hold gigabytes. Longer text is cut, and says how much was left out.
+pub const CONTENT_MAX: usize = 64 * 1024;
+
+/// `text` as an event carries it (see [`CONTENT_MAX`]).
+pub fn bounded_content(text: &str) -> String {
+    if text.len() <= CONTENT_MAX {
+        return text.to_string();
+    }
+    let mut cut = CONTENT_MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…[+{} bytes not shown]", &text[..cut], text.len() - cut)
+}
+
+#[cfg(test)]
+mod content_tests {
+    use super::*;
+
+    #[test]
+    fn long_content_is_cut_and_says_so() {
+        assert_eq!(bounded_content("hi"), "hi");
+        let long = "é".repeat(CONTENT_MAX);
+        let cut = bounded_content(&long);
+        assert!(cut.len() < CONTENT_MAX + 40, "{}", cut.len());
+        assert!(cut.ends_with(&format!("…[+{} bytes not shown]", long.len() - CONTENT_MAX)));
+    }
+}

@@ -26,11 +26,47 @@ pub enum Frame {
         rows: u16,
         generation: u64,
     },
-    /// To a wrapped owner: type this (`raw`: as is, no Enter handling).
+    /// To a wrapped owner: type this (`raw`: as is, no Enter handling). Extension `enter`: an
+    /// Enter follows this text (a bridge that loses the daemon before it presses it itself).
     Inject {
         data: String,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         raw: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        enter: bool,
+    },
+    /// From a wrapped owner: the child looks ready for input.
+    Ready,
+    /// From a wrapped owner: the child died (and whether the bridge restarts it).
+    SessionDied {
+        session_id: String,
+        #[serde(rename = "exitCode", default)]
+        exit_code: Option<i32>,
+        #[serde(default)]
+        signal: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration: Option<f64>,
+        #[serde(
+            rename = "crashCount",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        crash_count: Option<usize>,
+        #[serde(
+            rename = "willRestart",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        will_restart: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp: Option<String>,
+    },
+    /// From a wrapped owner: the child was restarted after a crash.
+    SessionRestarted {
+        session_id: String,
+        #[serde(rename = "crashCount")]
+        crash_count: usize,
+        timestamp: String,
     },
     Rename {
         old_id: String,

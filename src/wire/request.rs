@@ -152,6 +152,28 @@ impl SpawnRequest {
     }
 }
 
+/// `POST /api/sessions/register`, as `telepty allow` sends it (API.md §4; the daemon reads
+/// the body leniently).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RegisterBody {
+    pub session_id: String,
+    pub command: String,
+    pub cwd: String,
+    pub backend: String,
+    pub cols: u16,
+    pub rows: u16,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term_program: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmux_workspace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmux_surface_id: Option<String>,
+}
+
 /// `POST /api/sessions/:id/inject`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InjectRequest {

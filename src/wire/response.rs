@@ -247,6 +247,37 @@ pub struct Resized {
     pub rows: u16,
 }
 
+/// `GET /api/sessions/:id/mailbox` (API.md §8).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub session_id: String,
+    pub pending: Vec<MailboxEntry>,
+    pub dead_letter: Vec<DeadLetter>,
+}
+
+/// A queued (or recently finished) message of a mailbox.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MailboxEntry {
+    pub msg_id: String,
+    pub from: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub attempt: u32,
+    pub state: String,
+}
+
+/// A message given up on; `payload` keeps the start of its text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub msg_id: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub payload: Option<String>,
+    pub reason: Option<String>,
+    pub failed_at: Option<u64>,
+    pub attempts: u32,
+}
+
 /// `POST /api/sessions/:id/mailbox/ack`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Acked {
