@@ -403,7 +403,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- OpenAI Responses
     def openai_responses(self, path, body):
         prompt = responses_prompt(body)
-        self.record("codex", prompt, True, path)
+        # Codex's turns carry its tools; its title call carries none (and a JSON "text" format).
+        self.record("codex", prompt, bool(body.get("tools")), path)
         if prompt and "SLOW" in prompt:
             time.sleep(SLOW_SECONDS)
         text = reply_text(prompt) if prompt is not None else "ok"
