@@ -17,6 +17,7 @@ N_LAT=10
 CACHE=${TELEPTY_AGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/telepty-agents}
 KEEP=0
 VERBOSE=0
+SCREENS=
 CLAUDE_VERSION=${CLAUDE_VERSION:-2.1.197}
 CODEX_VERSION=${CODEX_VERSION:-0.171.0}
 GEMINI_VERSION=${GEMINI_VERSION:-0.61.0}
@@ -50,6 +51,8 @@ Options:
   --checks LIST      comma list of $CHECKS [default: all]
   --seq N --par N --stop N --lat N   sizes [default: $N_SEQ $N_PAR $N_STOP $N_LAT]
   --cache DIR        npm cache/prefix for the CLIs [default: $CACHE]
+  --screens FILE     instead of the checks, record each agent's rendered screens (ready, typed,
+                     3-line paste, 2000-char text, busy, reply) as markdown into FILE
   --keep             keep the work directory (logs, prompt log, screens) and print its path
   -v, --verbose      print the details of failing checks (prompts seen, screens)
   -h, --help         this help
@@ -73,6 +76,7 @@ while [ $# -gt 0 ]; do
     --lat) N_LAT=${2:?}; shift 2 ;;
     --cache) CACHE=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --screens) SCREENS=${2:?}; shift 2 ;;
     -v | --verbose) VERBOSE=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "agents-check: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -139,7 +143,8 @@ cleanup() {
     trap - EXIT INT TERM
     stop_busy
     for g in "${AGENT_PGIDS[@]}"; do kill -CONT -- "-$g" 2>/dev/null; done
-    if [ -n "$TPORT" ]; then
+    # Only while our daemon lives: a client command would start a new one otherwise.
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         for a in ${AGENTS//,/ }; do T kill "$a" >/dev/null 2>&1; done
     fi
     for g in "${AGENT_PGIDS[@]}"; do kill_pgid "$g"; done
@@ -429,19 +434,63 @@ check_latency() {
     check_serial "$a" "latency-idle-$N_LAT" l "$N_LAT"
 }
 
+# ------------------------------------------------------------------ screens (--screens FILE)
+cap() { # cap AGENT LABEL: one screen as markdown
+    api "sessions/$1/screen?format=json" | python3 -c '
+import json,sys
+d=json.load(sys.stdin); c=d["cursor"]
+print("### %s\n" % sys.argv[1])
+print("rows=%d cols=%d cursor(row=%d, col=%d, visible=%s) alt_screen=%s title=%r\n" % (d["row_count"], d["cols"], c["row"], c["col"], c["visible"], d["alt_screen"], d.get("title")))
+print("```")
+for i,r in enumerate(d["rows"]): print("%02d|%s" % (i, r.rstrip()))
+print("```\n")' "$2"
+}
+
+record_screens() { # record_screens AGENT >> FILE
+    local a=$1 long
+    settle() { T wait "$a" --settle-ms "${1:-700}" --timeout-ms 8000 >/dev/null; }
+    waitp() { T wait "$a" --pattern "$1" --timeout-ms "${2:-20000}" >/dev/null || echo "(timed out waiting for /$1/)"; }
+    gone() { local i; for i in $(seq 100); do T read-screen "$a" | grep -Eq "$1" || return 0; sleep 0.1; done; }
+    clear_input() { T keys "$a" ctrl+c >/dev/null; gone "$1"; settle; } # only with text in the input: an empty ctrl+c quits Codex
+    echo "## $a $(HOME=$WD/homes/version-$a "$NPM/node_modules/.bin/$a" --version 2>/dev/null | head -1)"
+    echo
+    spawn_agent "$a" || echo "(agent did not become ready)"
+    settle 1500
+    cap "$a" "(a) ready, empty input"
+    T inject --no-enter "$a" "hello there" >/dev/null; waitp 'hello there'; settle
+    cap "$a" "(b) typed 'hello there' (inject --no-enter)"
+    clear_input 'hello there'
+    T inject --no-enter "$a" "$(printf 'line one\nline two\nline three')" >/dev/null; waitp 'line three|Pasted|pasted'; settle
+    cap "$a" "(c) 3-line text, not submitted"
+    clear_input 'line three|Pasted|pasted'
+    long=$(python3 -c 'print(("abcdefghi " * 200)[:1999] + "Z")')
+    T inject --no-enter "$a" "$long" >/dev/null; waitp 'abcdefghiZ|Pasted|pasted' 10000; settle 1000
+    cap "$a" "(d) 2000-char one-line text ending in Z, not submitted"
+    clear_input 'abcdefghiZ|Pasted|pasted|abcdefghi abc'
+    T inject "$a" "SLOW please" >/dev/null
+    sleep 1.2 # the mock answers SLOW after 3 s: this is the busy screen
+    cap "$a" "(e) busy, 1.2 s after injecting 'SLOW please'"
+    waitp "ok: SLOW please"
+    settle 1500
+    cap "$a" "(f) after the reply, settled"
+    stop_agent "$a"
+}
+
 # ------------------------------------------------------------------ main
 install_clis
 mkdir -p "$WD/th" "$WD/homes" "$WD/proj"
 (cd "$WD/proj" && git init -q . 2>/dev/null; echo "# scratch project for the agents check" >README.md)
 
-python3 "$HERE/mock-model.py" --port 0 --port-file "$WD/mock.port" --log "$WD/prompts.jsonl" \
-    --debug-log "$WD/mock-debug.jsonl" >"$WD/mock.log" 2>&1 &
+# The mock server and the daemon get their own session (setsid: no fork, a background child is
+# never a group leader), so a ctrl+c reaches only this script; cleanup then stops them in order.
+(exec setsid python3 "$HERE/mock-model.py" --port 0 --port-file "$WD/mock.port" --log "$WD/prompts.jsonl" \
+    --debug-log "$WD/mock-debug.jsonl" >"$WD/mock.log" 2>&1) &
 MOCK_PID=$!
 wait_file "$WD/mock.port" 10 || die "mock server did not start: $(cat "$WD/mock.log")"
 MOCK_PORT=$(cat "$WD/mock.port")
 
 TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd "$WD" && HOME=$WD/th TELEPTY_PORT=$TPORT exec "$BIN_DIR/telepty" daemon --stop-sessions >"$WD/daemon.log" 2>&1) &
+(cd "$WD" && HOME=$WD/th TELEPTY_PORT=$TPORT exec setsid "$BIN_DIR/telepty" daemon --stop-sessions >"$WD/daemon.log" 2>&1) &
 DAEMON_PID=$!
 for i in $(seq 100); do api health >/dev/null 2>&1 && break; sleep 0.1; done
 api health >/dev/null 2>&1 || die "telepty daemon did not start: $(cat "$WD/daemon.log")"
@@ -451,6 +500,13 @@ for a in ${AGENTS//,/ }; do
     echo "# $a $(HOME=$WD/homes/version-$a "$NPM/node_modules/.bin/$a" --version 2>/dev/null | head -1)"
 done
 echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), run marker $RUN"
+
+if [ -n "$SCREENS" ]; then
+    : >"$SCREENS" || die "cannot write $SCREENS"
+    for a in ${AGENTS//,/ }; do record_screens "$a" >>"$SCREENS"; done
+    echo "# screens written to $SCREENS"
+    exit 0
+fi
 
 for a in ${AGENTS//,/ }; do
     for c in ${CHECKS//,/ }; do
