@@ -30,7 +30,8 @@ Installs Claude Code, Codex and Gemini CLI with npm into a cache directory (once
 scripts/mock-model.py on 127.0.0.1, a private telepty daemon (own HOME and port), spawns each
 agent under it (120x40) and runs, per agent, with a fresh agent process per check:
 
-  latency     ${N_LAT} injects into an idle agent, one at a time: inject -> reply on the rendered
+  latency     ${N_LAT} injects into an idle agent (1 s without output before each), one at a
+              time: inject -> reply on the rendered
               screen (telepty wait --pattern), p50/p90
   sequential  ${N_SEQ} injects, each waiting for its reply
   parallel    ${N_PAR} 'telepty inject' started at once
@@ -57,7 +58,9 @@ Options:
   -v, --verbose      print the details of failing checks (prompts seen, screens)
   -h, --help         this help
 
-Environment: CLAUDE_VERSION, CODEX_VERSION, GEMINI_VERSION pin the npm packages
+Environment: CLAUDE_VERSION, CODEX_VERSION, GEMINI_VERSION pin the npm packages;
+AGENTS_PROFILE=NAME spawns every agent with that telepty profile instead of its own (e.g.
+\`generic\`: the quiet-window Enter gate alone, for a before/after comparison)
 [default: $CLAUDE_VERSION, $CODEX_VERSION, $GEMINI_VERSION]. Needs node/npm, python3, curl, taskset.
 Not part of cargo test: it takes a few minutes and needs the npm registry on first use.
 EOF
@@ -204,7 +207,7 @@ agent_pid() { api "sessions/$1" | python3 -c 'import json,sys; print(json.load(s
 spawn_agent() { # spawn_agent AGENT -> sets APGID; returns 1 if it never got ready
     local a=$1
     T kill "$a" >/dev/null 2>&1
-    T spawn --id "$a" --cwd "$WD/proj" --detach --cols 120 --rows 40 -- \
+    T spawn --id "$a" --profile "${AGENTS_PROFILE:-$a}" --cwd "$WD/proj" --detach --cols 120 --rows 40 -- \
         env AGENT_HOME="$WD/homes/$a" MOCK_URL="http://127.0.0.1:$MOCK_PORT" AGENTS_NPM="$NPM" \
         bash "$HERE/agents/launch.sh" "$a" >>"$WD/spawn.log" 2>&1 || return 1
     APGID=$(agent_pid "$a")
@@ -352,6 +355,8 @@ check_serial() { # check_serial AGENT NAME CODE N: one inject at a time, each wa
     for i in $(seq 1 "$n"); do
         m=$(marker "$code" "$i")
         markers+=("$m")
+        # latency: the agent idle (a second without output) before each inject
+        [ "$code" = l ] && T wait "$a" --settle-ms 1000 --timeout-ms 15000 >/dev/null 2>&1
         t0=$(now_ms)
         if T inject "$a" "$(text_for "$m")" >>"$WD/inject.log" 2>&1 &&
             T wait "$a" --pattern "ok: $m" --timeout-ms 30000 >/dev/null 2>&1; then
