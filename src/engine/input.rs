@@ -450,9 +450,11 @@ pub(crate) async fn run(
         }
         let baseline = typing.then(|| Baseline::take(&session.term.view(), &profile, &msg.text));
         let result = deliver(&session, &shared, &msg, baseline.as_ref()).await;
+        // A message that was submitted, or typed with its Enter withheld (the text never
+        // showed), is what the next one must not be glued to.
         last = match &result {
-            Ok(d) => d.submitted_at.map(|at| LastSubmit {
-                at,
+            Ok(d) if d.submitted || d.unconfirmed.is_some() => Some(LastSubmit {
+                at: d.submitted_at.unwrap_or_else(Instant::now),
                 baseline,
                 confirmed: d.unconfirmed.is_none(),
             }),
