@@ -134,13 +134,36 @@ fn remove_state_if_ours(paths: &Paths) {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    tokio::select! {
-        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+/// SIGTERM and SIGINT, caught from the moment this is made: made before the daemon binds,
+/// so a signal that comes as soon as it answers (a supervisor, a test) is an orderly stop,
+/// not the default action's abrupt death.
+struct ShutdownSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        ShutdownSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.int) => {}
+        }
     }
 }
 
@@ -373,6 +396,7 @@ fn aterm_http_post() -> crate::engine::aterm::HttpPost {
 
 /// Run the daemon until SIGINT/SIGTERM. Returns the process exit code.
 pub async fn run_daemon(opts: DaemonOptions, flags: RunFlags) -> anyhow::Result<i32> {
+    let mut signals = ShutdownSignals::install();
     if flags.replace {
         replace_running(&Paths::from_env()).await?;
     }
@@ -390,7 +414,7 @@ pub async fn run_daemon(opts: DaemonOptions, flags: RunFlags) -> anyhow::Result<
                 "telepty daemon listening on http://{}:{}",
                 server.host, server.port
             );
-            shutdown_signal().await;
+            signals.recv().await;
             server.shutdown(flags.stop_sessions).await?;
             Ok(0)
         }
