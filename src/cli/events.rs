@@ -88,5 +88,10 @@ pub async fn listen(ctx: &mut Ctx, _a: ListenArgs) -> Result<(), Failure> {
             bus.close().await;
             return Ok(());
         }
+        // The JSON line above carries the count; a reader watching stderr hears it too.
+        if ev.get("type").and_then(Value::as_str) == Some("bus_gap") {
+            let n = ev.get("dropped").and_then(Value::as_u64).unwrap_or(0);
+            eprintln!("telepty listen: {n} bus events were dropped (this client fell behind)");
+        }
     }
 }

@@ -4,6 +4,7 @@ use crate::common;
 
 use common::*;
 use serde_json::json;
+use std::time::Duration;
 
 #[test]
 fn publish_delivers_to_bus_clients_without_echo() {
@@ -420,4 +421,61 @@ fn relay_forwards_client_messages_to_peers() {
             break;
         }
     }
+}
+
+/// Issue 14: a bus client that does not read while 20,000 events are published is told how
+/// many it missed (`bus_gap`), in the stream where they are missing; none is lost silently.
+#[test]
+fn a_slow_bus_client_is_told_what_it_missed() {
+    const EVENTS: u64 = 20_000;
+    let d = Daemon::start();
+    let mut slow = d.bus();
+    let mut publisher = d.bus();
+    // 2 KB each: 40 MB, far beyond what the kernel buffers for the socket that does not read.
+    let pad = "x".repeat(2048);
+    for n in 0..EVENTS {
+        publisher.send(json!({"type": "flood", "n": n, "pad": pad}));
+    }
+    // Through the same socket, so it follows the flood.
+    publisher.send(json!({"type": "flood_end"}));
+
+    let (mut received, mut dropped, mut gaps, mut last) = (0u64, 0u64, 0u64, None);
+    loop {
+        let v = slow.recv_until(
+            Duration::from_secs(60),
+            "the flood at the slow client",
+            |_| true,
+        );
+        match v["type"].as_str() {
+            Some("flood") => {
+                let n = v["n"].as_u64().unwrap();
+                assert!(
+                    last.is_none_or(|l| n > l),
+                    "out of order: {n} after {last:?}"
+                );
+                last = Some(n);
+                received += 1;
+            }
+            Some("bus_gap") => {
+                assert_eq!(v["sender"], json!("daemon"), "{v}");
+                assert!(v["timestamp"].is_string(), "{v}");
+                let n = v["dropped"].as_u64().expect("dropped count");
+                assert!(n > 0, "{v}");
+                dropped += n;
+                gaps += 1;
+            }
+            Some("flood_end") => break,
+            _ => {}
+        }
+    }
+    eprintln!("slow bus client: {received} received, {dropped} announced dropped in {gaps} gaps");
+    assert!(
+        gaps > 0,
+        "the slow client never fell behind: raise the flood"
+    );
+    assert_eq!(
+        received + dropped,
+        EVENTS,
+        "every event is received or announced"
+    );
 }

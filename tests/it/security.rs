@@ -480,3 +480,101 @@ fn peer_allowlist_trusts_listed_networks() {
     );
     assert_error(&r, 401, "PERMISSION_DENIED", None);
 }
+
+/// `curl` as uid/gid 65534 (nobody): another local user on the same loopback.
+fn curl_as_nobody(url: &str, extra: &[&str]) -> (u16, serde_json::Value) {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "curl",
+            "-s",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run setpriv curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let status: u16 = code.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "curl {url} as nobody failed ({}): {text} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let v = serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string()));
+    (status, v)
+}
+
+/// Issue 14: loopback is every local user. Only the daemon's own uid gets in without the
+/// token; another user needs it (a token holder is the owner's delegate), root included when
+/// root is not the owner (here the owner is root, and `nobody` is the other user).
+#[test]
+fn another_local_user_needs_the_token_on_loopback() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: becoming another user needs root");
+        return;
+    }
+    let d = Daemon::start();
+    let base = format!("http://127.0.0.1:{}", d.port);
+    let marker = d.home_path().join("pwned");
+    let spawn = json!({
+        "session_id": "intruder",
+        "command": "bash",
+        "args": ["-c", format!("id -un > {}", marker.display())],
+    })
+    .to_string();
+
+    let r = curl_as_nobody(&format!("{base}/api/sessions"), &[]);
+    assert_error(
+        &r,
+        401,
+        "PERMISSION_DENIED",
+        Some("Unauthorized: Invalid or missing token."),
+    );
+    let r = curl_as_nobody(
+        &format!("{base}/api/sessions/spawn"),
+        &["-X", "POST", "-d", &spawn],
+    );
+    assert_error(&r, 401, "PERMISSION_DENIED", None);
+    // A WebSocket upgrade is refused the same way (a session socket would auto-create).
+    let r = curl_as_nobody(
+        &format!("{base}/api/sessions/intruder"),
+        &[
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ],
+    );
+    assert_error(&r, 401, "PERMISSION_DENIED", None);
+    assert_error(
+        &d.get("/api/sessions/intruder"),
+        404,
+        "SESSION_NOT_FOUND",
+        None,
+    );
+    assert!(!marker.exists(), "another user ran a command as the owner");
+
+    // Health stays open to everyone (API.md §1.2 skips the token step for it).
+    let r = curl_as_nobody(&format!("{base}/api/health"), &[]);
+    assert_eq!(r.0, 200, "{}", r.1);
+
+    // The token makes another user the owner's delegate.
+    let tok = format!("x-telepty-token: {}", d.token);
+    let r = curl_as_nobody(&format!("{base}/api/sessions"), &["-H", &tok]);
+    assert_eq!(r, (200, json!([])), "another user with the token");
+
+    // The owner needs no token (no Daemon helper sends one).
+    assert_eq!(d.get("/api/sessions"), (200, json!([])));
+}
