@@ -12,6 +12,7 @@ pub mod peer_uid;
 mod relay;
 mod routes;
 mod server;
+mod sock_diag;
 mod ws;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Who is on the other end of a loopback TCP connection: the uid that owns the peer's socket,
-//! read from `/proc/net/tcp{,6}` as identd does (the row whose local address is the peer's and
-//! whose remote address is ours).
+//! asked of the kernel by address pair (`sock_diag`), or read from `/proc/net/tcp{,6}` as identd
+//! does (the row whose local address is the peer's and whose remote address is ours).
 //!
 //! On a shared machine loopback is every local user, so the guard trusts a loopback peer without
 //! a token only when its socket belongs to the daemon's own uid (issue 14). Anything that cannot
@@ -43,8 +43,14 @@ impl PeerInfo {
     }
 }
 
-/// The uid owning the socket bound to `peer` and connected to `local`, if procfs shows one.
+/// The uid owning the socket bound to `peer` and connected to `local`: asked of the kernel
+/// (netlink `sock_diag`, one lookup), else read from procfs.
 pub fn socket_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    super::sock_diag::socket_uid(peer, local).or_else(|| proc_socket_uid(peer, local))
+}
+
+/// [`socket_uid`] from `/proc/net/tcp{,6}`, which lists every TCP socket of the namespace.
+fn proc_socket_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
     let (peer, local) = (canonical(peer), canonical(local));
     // An IPv4 peer may also sit on an IPv6 socket (`::ffff:a.b.c.d`): tcp6 lists it as mapped.
     let files: &[&str] = match peer.ip() {
@@ -163,6 +169,17 @@ mod tests {
             assert_eq!(socket_uid(peer, listener.local_addr().unwrap()), Some(me));
             let info = PeerInfo::new(peer, listener.local_addr().unwrap());
             assert!(info.is_owner());
+        }
+        // IPv6 loopback, where the machine has it.
+        if let Ok(l6) = std::net::TcpListener::bind("[::1]:0") {
+            let c6 = std::net::TcpStream::connect(l6.local_addr().unwrap()).unwrap();
+            let (_s6, p6) = l6.accept().unwrap();
+            assert_eq!(p6, c6.local_addr().unwrap());
+            if std::path::Path::new("/proc/net/tcp6").exists() {
+                let me = nix::unistd::geteuid().as_raw();
+                assert_eq!(proc_socket_uid(p6, l6.local_addr().unwrap()), Some(me));
+                assert_eq!(socket_uid(p6, l6.local_addr().unwrap()), Some(me));
+            }
         }
     }
 }
