@@ -268,13 +268,22 @@ impl NetNs {
 
     /// A TCP connection made from inside the namespace (a thread that joins it via setns).
     fn connect(&self, port: u16) -> TcpStream {
+        self.connect_many(port, 1).pop().unwrap()
+    }
+
+    /// `n` TCP connections from inside the namespace, made in this order.
+    fn connect_many(&self, port: u16, n: usize) -> Vec<TcpStream> {
         let path = format!("/var/run/netns/{}", self.name);
         let host = self.host_ip.clone();
         std::thread::spawn(move || {
             let f = std::fs::File::open(&path).expect("open netns handle");
             let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            TcpStream::connect((host.as_str(), port)).expect("connect from the namespace")
+            (0..n)
+                .map(|_| {
+                    TcpStream::connect((host.as_str(), port)).expect("connect from the namespace")
+                })
+                .collect()
         })
         .join()
         .expect("namespace connect thread")
@@ -577,4 +586,38 @@ fn another_local_user_needs_the_token_on_loopback() {
 
     // The owner needs no token (no Daemon helper sends one).
     assert_eq!(d.get("/api/sessions"), (200, json!([])));
+}
+
+/// Issue 14: one remote address cannot take every connection (256 each); loopback, the
+/// owner's tools, is not counted per address.
+#[test]
+fn one_remote_address_cannot_take_every_connection() {
+    let ns = NetNs::create();
+    let d = Daemon::start_with(&[], Some("0.0.0.0"));
+    let held = ns.connect_many(d.port, 256);
+    let r = raw_http(
+        ns.connect(d.port),
+        &format!("{}:{}", ns.host_ip, d.port),
+        "GET",
+        "/api/health",
+        &[],
+        None,
+    );
+    assert_error(
+        &r.pair(),
+        503,
+        "SERVER_BUSY",
+        Some("Too many open connections from this address."),
+    );
+    assert_eq!(
+        d.get("/api/health").0,
+        200,
+        "loopback is not limited by the remote address"
+    );
+    drop(held);
+    let r = wait_for(T, "the remote address let back in", || {
+        let r = ns.curl(&format!("http://{}:{}/api/health", ns.host_ip, d.port), &[]);
+        (r.0 == 200).then_some(r)
+    });
+    assert_eq!(r.1["status"], json!("ok"));
 }
