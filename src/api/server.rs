@@ -114,8 +114,8 @@ async fn connection(
     }
 }
 
-/// A 503 (the §1.3 JSON) written straight to the socket, which is then closed. A fresh socket's
-/// send buffer is empty, so the one non-blocking write takes it all.
+/// A 503 (the §1.3 JSON), then the socket is closed. Refusals in flight are bounded too: beyond
+/// [`MAX_LINGERING`] the answer is one non-blocking write at best.
 fn refuse(stream: TcpStream, why: Refused, lingering: &Arc<Semaphore>) {
     let error = match why {
         Refused::Full => "Too many open connections.",
@@ -128,18 +128,20 @@ fn refuse(stream: TcpStream, why: Refused, lingering: &Arc<Semaphore>) {
          content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
         body.len()
     );
-    let _ = stream.try_write(resp.as_bytes());
-    // Closing with the request still unread would reset the connection and could destroy the
-    // answer before the client reads it: read (and drop) the request for a moment first.
     let Ok(permit) = lingering.clone().try_acquire_owned() else {
+        let _ = stream.try_write(resp.as_bytes());
         return;
     };
     tokio::spawn(async move {
         let mut stream = stream;
-        let _ = stream.shutdown().await;
-        let mut sink = [0u8; 4096];
+        // Closing with the request still unread would reset the connection and could destroy
+        // the answer before the client reads it: read (and drop) the request for a moment.
         let _ = tokio::time::timeout(LINGER, async {
-            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            stream.write_all(resp.as_bytes()).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, io::Error>(())
         })
         .await;
         drop(permit);
