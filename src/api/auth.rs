@@ -7,6 +7,10 @@
 //! come first because they defend against browsers being turned against a loopback daemon
 //! (cross-site requests and DNS rebinding), and a loopback peer would otherwise be trusted
 //! without a token.
+//!
+//! Loopback is every local user, so a loopback peer is trusted only when its socket is the
+//! daemon's own uid ([`RequestFacts::same_user`]); any other local user, or one whose uid is
+//! unknown, needs the token like a remote peer. The allowlist never reopens loopback.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -126,6 +130,8 @@ pub fn parse_allowlist(s: &str) -> Result<Vec<IpNet>, String> {
 #[derive(Clone, Copy)]
 pub struct RequestFacts<'a> {
     pub peer: IpAddr,
+    /// A loopback peer whose socket belongs to the daemon's own uid (`super::peer_uid`).
+    pub same_user: bool,
     pub origin: Option<&'a str>,
     pub host: Option<&'a str>,
     pub token_header: Option<&'a str>,
@@ -199,7 +205,12 @@ pub fn check_at(
     {
         return Err(AuthFailure::ForbiddenHost);
     }
-    if req.skip_token || is_trusted_peer(cfg, req.peer) {
+    let trusted = if is_loopback(req.peer) {
+        req.same_user
+    } else {
+        is_trusted_peer(cfg, req.peer)
+    };
+    if req.skip_token || trusted {
         return Ok(());
     }
     if token_presented(cfg, req, now_unix) {
@@ -289,10 +300,9 @@ fn is_tailscale(ip: IpAddr) -> bool {
     }
 }
 
-/// Step 3: peers trusted without a token.
+/// Step 3 for non-loopback peers: trusted without a token.
 pub fn is_trusted_peer(cfg: &TrustConfig, ip: IpAddr) -> bool {
-    is_loopback(ip)
-        || cfg.peer_allowlist.iter().any(|net| net.contains(ip))
+    !is_loopback(ip) && cfg.peer_allowlist.iter().any(|net| net.contains(ip))
         || (cfg.trust_tailscale && is_tailscale(ip))
 }
 
@@ -428,6 +438,8 @@ mod tests {
     fn req(peer: &str) -> RequestFacts<'static> {
         RequestFacts {
             peer: ip(peer),
+            // The daemon's own user, unless a test says otherwise.
+            same_user: is_loopback(ip(peer)),
             origin: None,
             host: None,
             token_header: None,
@@ -675,6 +687,27 @@ mod tests {
         for peer in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
             assert_eq!(check_at(&cfg(), &req(peer), NOW), Ok(()), "peer {peer}");
         }
+    }
+
+    #[test]
+    fn loopback_peer_of_another_user_needs_the_token() {
+        let mut c = cfg();
+        // Not even an allowlist entry for loopback lets another local user in.
+        c.peer_allowlist = parse_allowlist("127.0.0.0/8, ::1").unwrap();
+        for peer in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            let mut r = req(peer);
+            r.same_user = false;
+            assert_eq!(check_at(&c, &r, NOW), Err(AuthFailure::Unauthorized));
+            r.token_header = Some(TOKEN);
+            assert_eq!(check_at(&c, &r, NOW), Ok(()), "a token holder is let in");
+            r.token_header = None;
+            r.skip_token = true;
+            assert_eq!(check_at(&c, &r, NOW), Ok(()), "health stays open");
+        }
+        // Only loopback peers can be the same user; the flag means nothing elsewhere.
+        let mut r = req(REMOTE);
+        r.same_user = true;
+        assert_eq!(check_at(&c, &r, NOW), Err(AuthFailure::Unauthorized));
     }
 
     #[test]

@@ -25,9 +25,14 @@ async fn read_value(req: Request<Body>) -> Result<Value, ApiError> {
             return Err(too_large());
         }
     }
-    let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
-        .await
-        .map_err(|_| too_large())?;
+    // A body trickled in byte by byte would hold its connection forever.
+    let bytes = tokio::time::timeout(
+        super::limits::BODY_READ_TIMEOUT,
+        axum::body::to_bytes(req.into_body(), BODY_LIMIT),
+    )
+    .await
+    .map_err(|_| ApiError::new(408, "REQUEST_TIMEOUT", "Request body not received in time."))?
+    .map_err(|_| too_large())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }

@@ -1,7 +1,6 @@
 //! Origin, Host, trust and token checks (API.md §1.2) for every request and upgrade, plus
 //! CORS for allowed origins.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::ApiState;
 use super::auth::{self, RequestFacts};
 use super::error::ApiError;
+use super::peer_uid::PeerInfo;
 
 fn query_token(query: Option<&str>) -> Option<String> {
     let q = query?;
@@ -40,7 +40,7 @@ fn cors_headers(resp: &mut Response, origin: &str) {
 
 pub async fn guard(
     State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(conn): ConnectInfo<PeerInfo>,
     req: Request<Body>,
     next: Next,
 ) -> Response {
@@ -57,8 +57,12 @@ pub async fn guard(
     let authorization = text("authorization");
     let qtoken = query_token(req.uri().query());
     let skip_token = req.method() == Method::GET && req.uri().path() == "/api/health";
+    let peer = conn.peer;
+    // The uid lookup reads procfs: only for loopback requests whose answer depends on it.
+    let same_user = !skip_token && auth::is_loopback(peer.ip()) && conn.is_owner();
     let facts = RequestFacts {
         peer: peer.ip(),
+        same_user,
         origin: origin.as_deref(),
         host: host.as_deref(),
         token_header: token_header.as_deref(),
@@ -74,7 +78,11 @@ pub async fn guard(
             peer,
             f
         );
-        return ApiError::from(f).into_response();
+        // A refused client gets no keep-alive to try again on at leisure.
+        let mut resp = ApiError::from(f).into_response();
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
     }
     let allowed_origin = origin.filter(|o| auth::origin_allowed(&state.trust, o));
     if req.method() == Method::OPTIONS {

@@ -7,11 +7,14 @@ mod body;
 mod daemon;
 mod error;
 mod guard;
+pub mod limits;
+pub mod peer_uid;
 mod relay;
 mod routes;
+mod server;
+mod sock_diag;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -194,14 +197,19 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Serve the API on `listener` until `shutdown` resolves.
+/// Serve the API on `listener` until `shutdown` resolves, with the limits of [`limits`]: the
+/// file limit is raised first and bounds the connection cap (`TELEPTY_MAX_CONNECTIONS` lowers
+/// or raises the cap).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let cap = limits::max_connections(limits::raise_nofile());
+    let cap = crate::config::env_u64("TELEPTY_MAX_CONNECTIONS", cap as u64, 1);
+    let limiter = limits::ConnLimiter::new(
+        usize::try_from(cap).unwrap_or(usize::MAX),
+        limits::MAX_PER_ADDRESS,
+    );
+    server::serve(listener, router(state), limiter, shutdown).await
 }

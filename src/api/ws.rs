@@ -16,7 +16,9 @@ use super::ApiState;
 use super::error::{ApiError, ApiResult, ok};
 use super::routes::session_id;
 use crate::engine::{ClientFrame, ClientRx, Engine, Kind, Session};
+use crate::util::now_iso;
 use crate::wire::Frame;
+use crate::wire::event::{BusGap, DAEMON, Event};
 
 const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -288,7 +290,12 @@ async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
                         if ev.origin == Some(conn_id) { continue }
                         if socket.send(Message::Text(ev.value.to_string().into())).await.is_err() { break }
                     }
-                    Err(RecvError::Lagged(n)) => tracing::warn!("bus client {conn_id} lagged, {n} events dropped"),
+                    Err(RecvError::Lagged(n)) => {
+                        // The bounded buffer overflowed: say so, in the stream where the gap is.
+                        tracing::warn!("bus client {conn_id} lagged, {n} events dropped");
+                        let gap = Event::BusGap(BusGap { sender: DAEMON.into(), dropped: n, timestamp: now_iso() });
+                        if socket.send(Message::Text(gap.to_value().to_string().into())).await.is_err() { break }
+                    }
                     Err(RecvError::Closed) => break,
                 }
             }

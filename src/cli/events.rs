@@ -84,6 +84,12 @@ pub async fn listen(ctx: &mut Ctx, _a: ListenArgs) -> Result<(), Failure> {
             }
             Err(e) => return Err(Failure::new("listen stopped", e)),
         };
+        // The JSON line carries the count; a reader watching stderr hears it too (first, so
+        // the note is out before anyone sees the line).
+        if ev.get("type").and_then(Value::as_str) == Some("bus_gap") {
+            let n = ev.get("dropped").and_then(Value::as_u64).unwrap_or(0);
+            eprintln!("telepty listen: {n} bus events were dropped (this client fell behind)");
+        }
         if !output::line(ev.to_string()) {
             bus.close().await;
             return Ok(());

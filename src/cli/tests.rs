@@ -447,6 +447,10 @@ fn monitor_lines() {
         Some("session_rename a → b".into())
     );
     assert_eq!(f(json!({"type":"session_health","session_id":"w"})), None);
+    assert_eq!(
+        f(json!({"type":"bus_gap","sender":"daemon","dropped":2972,"timestamp":"t"})),
+        Some("bus_gap 2972 events dropped: this client fell behind".into())
+    );
     assert!(
         events::format_event(&json!({"type":"session_health","session_id":"w"}), true).is_some()
     );

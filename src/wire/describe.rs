@@ -139,6 +139,13 @@ pub fn describe(v: &Value, style: Style) -> Option<String> {
             }
         }
         Event::Submit(e) => format!("submit {}", or_q(&e.session_id, log)),
+        Event::BusGap(e) => pick(
+            format!(
+                "bus_gap {} events dropped: this client fell behind",
+                e.dropped
+            ),
+            format!("missed {} events (fell behind)", e.dropped),
+        ),
         Event::SessionAutoState(e) => {
             let (from, to) = (&e.payload.auto_state_from, &e.payload.auto_state);
             let id = or_q(sid(&e.envelope), log);

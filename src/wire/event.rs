@@ -90,6 +90,7 @@ events! {
         MessageRouted(MessageRouted) = "message_routed",
         Injection(Injection) = "injection",
         Submit(Submit) = "submit",
+        BusGap(BusGap) = "bus_gap",
     }
     envelope {
         SessionAutoState = "session_auto_state",
@@ -209,6 +210,16 @@ pub struct Submit {
     pub session_id: String,
     pub strategy: String,
     pub attempts: u32,
+    pub timestamp: String,
+}
+
+/// Sent to one bus client only, in place of the events it fell too far behind to receive
+/// (API.md §11.3): the bus never drops an event silently.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusGap {
+    pub sender: String,
+    pub dropped: u64,
     pub timestamp: String,
 }
 

@@ -4,6 +4,7 @@ use crate::common;
 
 use common::*;
 use serde_json::json;
+use std::time::Duration;
 
 #[test]
 fn publish_delivers_to_bus_clients_without_echo() {
@@ -418,6 +419,140 @@ fn relay_forwards_client_messages_to_peers() {
         );
         if v["type"] == "relay-marker" {
             break;
+        }
+    }
+}
+
+/// Issue 14: a bus client that does not read while 20,000 events are published is told how
+/// many it missed (`bus_gap`), in the stream where they are missing; none is lost silently.
+#[test]
+fn a_slow_bus_client_is_told_what_it_missed() {
+    const EVENTS: u64 = 20_000;
+    let d = Daemon::start();
+    let mut slow = d.bus();
+    let mut publisher = d.bus();
+    // 2 KB each: 40 MB, far beyond what the kernel buffers for the socket that does not read.
+    let pad = "x".repeat(2048);
+    for n in 0..EVENTS {
+        publisher.send(json!({"type": "flood", "n": n, "pad": pad}));
+    }
+    // Through the same socket, so it follows the flood.
+    publisher.send(json!({"type": "flood_end"}));
+
+    let (mut received, mut dropped, mut gaps, mut last) = (0u64, 0u64, 0u64, None);
+    loop {
+        let v = slow.recv_until(
+            Duration::from_secs(60),
+            "the flood at the slow client",
+            |_| true,
+        );
+        match v["type"].as_str() {
+            Some("flood") => {
+                let n = v["n"].as_u64().unwrap();
+                assert!(
+                    last.is_none_or(|l| n > l),
+                    "out of order: {n} after {last:?}"
+                );
+                last = Some(n);
+                received += 1;
+            }
+            Some("bus_gap") => {
+                assert_eq!(v["sender"], json!("daemon"), "{v}");
+                assert!(v["timestamp"].is_string(), "{v}");
+                let n = v["dropped"].as_u64().expect("dropped count");
+                assert!(n > 0, "{v}");
+                dropped += n;
+                gaps += 1;
+            }
+            Some("flood_end") => break,
+            _ => {}
+        }
+    }
+    eprintln!("slow bus client: {received} received, {dropped} announced dropped in {gaps} gaps");
+    assert!(
+        gaps > 0,
+        "the slow client never fell behind: raise the flood"
+    );
+    assert_eq!(
+        received + dropped,
+        EVENTS,
+        "every event is received or announced"
+    );
+}
+
+/// `telepty monitor` and `telepty listen` say when they fell behind: a reader that stops
+/// reading their output blocks them, the daemon drops events for them and they print the gap.
+#[test]
+fn monitor_and_listen_print_the_gap() {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    let d = Daemon::start();
+    for (cmd, wanted) in [("monitor", "bus_gap"), ("listen", "\"type\":\"bus_gap\"")] {
+        let mut child = d
+            .cli_command(&[cmd])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn telepty {cmd}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        // A rendezvous channel: while the test does not take lines, the pipe fills and the
+        // CLI stops reading its bus socket.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(0);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(l) = line else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + T;
+        'connected: loop {
+            d.publish(json!({"type": "gap_probe"}));
+            while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+                if l.contains("gap_probe") {
+                    break 'connected;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "telepty {cmd} never showed the probe"
+            );
+        }
+        let mut publisher = d.bus();
+        let pad = "x".repeat(2048);
+        for n in 0..20_000 {
+            publisher.send(json!({"type": "flood", "n": n, "pad": pad}));
+        }
+        publisher.send(json!({"type": "flood_end"}));
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let gap = loop {
+            let l = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("telepty {cmd} printed no gap"));
+            if l.contains(wanted) {
+                break l;
+            }
+            assert!(
+                !l.contains("flood_end"),
+                "telepty {cmd} reached the end without a gap"
+            );
+        };
+        eprintln!("telepty {cmd}: {gap}");
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(rx);
+        if cmd == "listen" {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert!(err.contains("bus events were dropped"), "{err}");
         }
     }
 }

@@ -18,6 +18,7 @@ mod errors;
 mod inject;
 mod kitty;
 mod lifecycle;
+mod limits;
 mod mcp;
 mod peers;
 mod recording;

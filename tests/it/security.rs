@@ -268,13 +268,22 @@ impl NetNs {
 
     /// A TCP connection made from inside the namespace (a thread that joins it via setns).
     fn connect(&self, port: u16) -> TcpStream {
+        self.connect_many(port, 1).pop().unwrap()
+    }
+
+    /// `n` TCP connections from inside the namespace, made in this order.
+    fn connect_many(&self, port: u16, n: usize) -> Vec<TcpStream> {
         let path = format!("/var/run/netns/{}", self.name);
         let host = self.host_ip.clone();
         std::thread::spawn(move || {
             let f = std::fs::File::open(&path).expect("open netns handle");
             let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            TcpStream::connect((host.as_str(), port)).expect("connect from the namespace")
+            (0..n)
+                .map(|_| {
+                    TcpStream::connect((host.as_str(), port)).expect("connect from the namespace")
+                })
+                .collect()
         })
         .join()
         .expect("namespace connect thread")
@@ -479,4 +488,136 @@ fn peer_allowlist_trusts_listed_networks() {
         &[],
     );
     assert_error(&r, 401, "PERMISSION_DENIED", None);
+}
+
+/// `curl` as uid/gid 65534 (nobody): another local user on the same loopback.
+fn curl_as_nobody(url: &str, extra: &[&str]) -> (u16, serde_json::Value) {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "curl",
+            "-s",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run setpriv curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let status: u16 = code.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "curl {url} as nobody failed ({}): {text} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let v = serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string()));
+    (status, v)
+}
+
+/// Issue 14: loopback is every local user. Only the daemon's own uid gets in without the
+/// token; another user needs it (a token holder is the owner's delegate), root included when
+/// root is not the owner (here the owner is root, and `nobody` is the other user).
+#[test]
+fn another_local_user_needs_the_token_on_loopback() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: becoming another user needs root");
+        return;
+    }
+    let d = Daemon::start();
+    let base = format!("http://127.0.0.1:{}", d.port);
+    let marker = d.home_path().join("pwned");
+    let spawn = json!({
+        "session_id": "intruder",
+        "command": "bash",
+        "args": ["-c", format!("id -un > {}", marker.display())],
+    })
+    .to_string();
+
+    let r = curl_as_nobody(&format!("{base}/api/sessions"), &[]);
+    assert_error(
+        &r,
+        401,
+        "PERMISSION_DENIED",
+        Some("Unauthorized: Invalid or missing token."),
+    );
+    let r = curl_as_nobody(
+        &format!("{base}/api/sessions/spawn"),
+        &["-X", "POST", "-d", &spawn],
+    );
+    assert_error(&r, 401, "PERMISSION_DENIED", None);
+    // A WebSocket upgrade is refused the same way (a session socket would auto-create).
+    let r = curl_as_nobody(
+        &format!("{base}/api/sessions/intruder"),
+        &[
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ],
+    );
+    assert_error(&r, 401, "PERMISSION_DENIED", None);
+    assert_error(
+        &d.get("/api/sessions/intruder"),
+        404,
+        "SESSION_NOT_FOUND",
+        None,
+    );
+    assert!(!marker.exists(), "another user ran a command as the owner");
+
+    // Health stays open to everyone (API.md §1.2 skips the token step for it).
+    let r = curl_as_nobody(&format!("{base}/api/health"), &[]);
+    assert_eq!(r.0, 200, "{}", r.1);
+
+    // The token makes another user the owner's delegate.
+    let tok = format!("x-telepty-token: {}", d.token);
+    let r = curl_as_nobody(&format!("{base}/api/sessions"), &["-H", &tok]);
+    assert_eq!(r, (200, json!([])), "another user with the token");
+
+    // The owner needs no token (no Daemon helper sends one).
+    assert_eq!(d.get("/api/sessions"), (200, json!([])));
+}
+
+/// Issue 14: one remote address cannot take every connection (256 each); loopback, the
+/// owner's tools, is not counted per address.
+#[test]
+fn one_remote_address_cannot_take_every_connection() {
+    let ns = NetNs::create();
+    let d = Daemon::start_with(&[], Some("0.0.0.0"));
+    let held = ns.connect_many(d.port, 256);
+    let r = raw_http(
+        ns.connect(d.port),
+        &format!("{}:{}", ns.host_ip, d.port),
+        "GET",
+        "/api/health",
+        &[],
+        None,
+    );
+    assert_error(
+        &r.pair(),
+        503,
+        "SERVER_BUSY",
+        Some("Too many open connections from this address."),
+    );
+    assert_eq!(
+        d.get("/api/health").0,
+        200,
+        "loopback is not limited by the remote address"
+    );
+    drop(held);
+    let r = wait_for(T, "the remote address let back in", || {
+        let r = ns.curl(&format!("http://{}:{}/api/health", ns.host_ip, d.port), &[]);
+        (r.0 == 200).then_some(r)
+    });
+    assert_eq!(r.1["status"], json!("ok"));
 }
