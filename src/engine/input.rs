@@ -701,7 +701,11 @@ async fn deliver(
 async fn owner_took_the_enter(session: &Session, owner: Option<u64>) -> Option<String> {
     let now = match session.owner_conn() {
         Some(c) => Some(c),
-        None => session.owner_within(super::ops::OWNER_RECONNECT_WAIT).await,
+        None => {
+            session
+                .owner_within(super::session::OWNER_RECONNECT_WAIT)
+                .await
+        }
     };
     match now {
         Some(c) if Some(c) != owner => {

@@ -19,9 +19,6 @@ use crate::wire::{self, Event, Frame, event as ev};
 const CELL_BYTES: usize = 32;
 
 /// A spawn as the engine runs it (the HTTP body is `wire::request::SpawnRequest`).
-/// How long an inject waits for a wrapped session's owner to come back.
-pub const OWNER_RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 pub struct SpawnSpec {
     pub id: String,
     pub command: String,
@@ -538,7 +535,7 @@ impl Engine {
 
     /// Pre-flight health check of API.md §6.1 step 3.
     /// A wrapped session whose owner is away (its bridge reconnecting after a blip or a daemon
-    /// restart): wait for it, at most [`OWNER_RECONNECT_WAIT`], so an inject in that second
+    /// restart): wait for it, at most [`super::session::OWNER_RECONNECT_WAIT`], so an inject in that second
     /// is typed instead of refused. Returns at once for every other session.
     pub async fn await_owner(&self, requested: &str) {
         let Ok(s) = self.resolve(requested) else {
@@ -550,7 +547,7 @@ impl Engine {
         {
             return;
         }
-        s.owner_within(OWNER_RECONNECT_WAIT).await;
+        s.owner_within(super::session::OWNER_RECONNECT_WAIT).await;
     }
 
     fn preflight(&self, s: &Session) -> Result<(), EngineError> {

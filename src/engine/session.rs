@@ -74,6 +74,9 @@ pub fn client_channel() -> (mpsc::Sender<ClientFrame>, ClientRx) {
     mpsc::channel(CLIENT_QUEUE)
 }
 
+/// How long an inject waits for a wrapped session's owner to come back.
+pub const OWNER_RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Client {
     pub conn_id: u64,
     pub owner: bool,
