@@ -326,7 +326,8 @@ pub async fn inject(
         strategy: "mailbox".into(),
         submit: out.submit.into(),
         delivered: None,
-        outcome: None,
+        // Without `?wait=delivered` the answer comes once the message is queued.
+        outcome: Some("queued".into()),
         reason: None,
         duplicate: out.duplicate,
     };

@@ -75,9 +75,9 @@ pub struct Injected {
     /// With `?wait=delivered` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered: Option<bool>,
-    /// With `?wait=delivered`: `submitted` when the screen confirms the prompt was submitted,
-    /// `typed` when the text was written but that is not confirmed (see `reason`) or no Enter
-    /// was asked for.
+    /// Extension: `queued` (answered once queued), or with `?wait=delivered` `submitted` when
+    /// the screen confirms the prompt was submitted, `typed` when the text was written but that
+    /// is not confirmed (see `reason`) or no Enter was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// Why a `typed` outcome is not confirmed.
