@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
 use super::error::{ApiError, ApiResult, created, json_response, ok};
+use crate::engine::handoff::Reply;
 use crate::engine::{
     EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
     WaitScope, WindowSize,
@@ -692,16 +693,21 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     })
 }
 
-fn emit_all(st: &ApiState, events: Vec<Value>) {
-    for e in events {
+/// A handoff/thread answer: its bus events go out, then the body with the status it names.
+fn coord_reply<B: serde::Serialize>(st: &ApiState, r: Reply<B>) -> ApiResult {
+    for e in r.events {
         st.engine.emit(crate::wire::Event::Other(e));
+    }
+    if r.status == 201 {
+        created(r.body)
+    } else {
+        ok(r.body)
     }
 }
 
 pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_handoff(&b)?;
-    emit_all(&st, r.events);
-    created(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
@@ -721,8 +727,7 @@ pub async fn handoff_claim(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
-    emit_all(&st, r.events);
-    ok(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn handoff_patch(
@@ -731,14 +736,12 @@ pub async fn handoff_patch(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
-    emit_all(&st, r.events);
-    ok(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_thread(&b)?;
-    emit_all(&st, r.events);
-    created(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
@@ -758,8 +761,7 @@ pub async fn thread_patch(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
-    emit_all(&st, r.events);
-    ok(r.body)
+    coord_reply(&st, r)
 }
 
 /// `GET /api/sessions/lost` (extension): spawned sessions of the store that were not running

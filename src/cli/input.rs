@@ -125,11 +125,9 @@ pub async fn enter(ctx: &mut Ctx, a: EnterArgs) -> Result<(), Failure> {
         .submit(&target.id)
         .await
         .map_err(|e| Failure::client("enter", e))?;
-    if a.json {
-        output::json(&resp);
-    } else {
-        output::line(format!("Sent Enter to {}", target.label()));
-    }
+    output::json_or(a.json, &resp, || {
+        format!("Sent Enter to {}", target.label())
+    });
     Ok(())
 }
 

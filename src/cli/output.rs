@@ -90,6 +90,15 @@ pub fn json(v: &impl serde::Serialize) -> bool {
     line(serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
+/// `--json`: the answer as pretty JSON; otherwise the line `text` makes.
+pub fn json_or<T: Display>(json: bool, v: &impl serde::Serialize, text: impl FnOnce() -> T) {
+    if json {
+        self::json(v);
+    } else {
+        line(text());
+    }
+}
+
 /// A string field (or "").
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")

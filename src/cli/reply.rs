@@ -78,11 +78,7 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
         .inject(&target.id, &req, false)
         .await
         .map_err(|e| Failure::client("reply", e))?;
-    if a.json {
-        output::json(&resp);
-    } else {
-        output::line(format!("Replied to {}", target.label()));
-    }
+    output::json_or(a.json, &resp, || format!("Replied to {}", target.label()));
     Ok(())
 }
 

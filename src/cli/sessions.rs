@@ -66,17 +66,10 @@ pub struct SpawnArgs {
 
 /// The size of the terminal on stdout, if stdout is one.
 fn terminal_size() -> Option<(u16, u16)> {
-    if !std::io::stdout().is_terminal() {
-        return None;
-    }
-    // SAFETY: TIOCGWINSZ writes a winsize into the zeroed struct we pass.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    if rc == 0 && ws.ws_col > 0 && ws.ws_row > 0 {
-        Some((ws.ws_col.min(1000), ws.ws_row.min(1000)))
-    } else {
-        None
-    }
+    std::io::stdout()
+        .is_terminal()
+        .then(super::allow::terminal_size)
+        .flatten()
 }
 
 pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {

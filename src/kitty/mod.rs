@@ -284,37 +284,6 @@ impl<R: RemoteControl> Kitty<R> {
             .await
             .map(drop)
     }
-
-    /// `set-tab-title`.
-    pub async fn set_tab_title(
-        &self,
-        tab_match: Option<&str>,
-        title: &str,
-    ) -> Result<(), KittyError> {
-        let p = Target {
-            title: Some(title),
-            matching: tab_match,
-            ..Default::default()
-        };
-        self.rc.call("set-tab-title", p.value()).await.map(drop)
-    }
-
-    /// `set-window-title`; a non-temporary title stays even when the program sets its own
-    /// (an empty one gives the title back to the program).
-    pub async fn set_window_title(
-        &self,
-        window_match: Option<&str>,
-        title: &str,
-        temporary: bool,
-    ) -> Result<(), KittyError> {
-        let p = Target {
-            title: Some(title),
-            temporary: Some(temporary),
-            matching: window_match,
-            ..Default::default()
-        };
-        self.rc.call("set-window-title", p.value()).await.map(drop)
-    }
 }
 
 /// How to reach kitty, from flags; the environment and the config file fill the rest.

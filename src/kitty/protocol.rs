@@ -150,22 +150,18 @@ pub fn decode_response(cmd: &str, payload: &[u8]) -> Result<Value, KittyError> {
     }
 }
 
-/// Decode a whole framed answer (used by tests and the blocking transport).
-pub fn decode_framed(cmd: &str, bytes: &[u8]) -> Result<Value, KittyError> {
-    let mut r = ResponseReader::new();
-    match r.feed(bytes)? {
-        Some(p) => decode_response(cmd, &p),
-        None => Err(KittyError::Protocol(format!(
-            "incomplete answer to `{cmd}` ({} bytes)",
-            bytes.len()
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Decode a whole framed answer.
+    fn decode_framed(cmd: &str, bytes: &[u8]) -> Result<Value, KittyError> {
+        match ResponseReader::new().feed(bytes)? {
+            Some(p) => decode_response(cmd, &p),
+            None => Err(KittyError::Protocol("incomplete answer".into())),
+        }
+    }
 
     #[test]
     fn plain_requests_have_exact_bytes() {
