@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, opt, s};
+use super::output::{self, Failure, OrFail, opt, s};
 use crate::client::addr::encode_component;
 use crate::client::{Client, InjectRequest, REQUEST_TIMEOUT};
 use crate::wire::request::StateReport;
@@ -25,7 +25,7 @@ const STATUS_REPORT_EXAMPLE: &str = "Example: telepty status-report --phase test
 async fn get(c: &Client, path: &str, action: &str) -> Result<Value, Failure> {
     c.request("GET", path, None, REQUEST_TIMEOUT)
         .await
-        .map_err(|e| Failure::client(action, e))
+        .or_fail(action)
 }
 
 async fn send(
@@ -37,7 +37,7 @@ async fn send(
 ) -> Result<Value, Failure> {
     c.request(method, path, Some(&wire::value(body)), REQUEST_TIMEOUT)
         .await
-        .map_err(|e| Failure::client(action, e))
+        .or_fail(action)
 }
 
 fn own_session() -> Option<String> {
@@ -464,7 +464,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
             };
             pc.inject(&target.id, &req, false)
                 .await
-                .map_err(|e| Failure::client("deliberate", e))
+                .or_fail("deliberate")
         }
         .await;
         match outcome {

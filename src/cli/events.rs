@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use clap::Args;
 use serde_json::Value;
 
-use super::output::{self, Failure};
+use super::output::{self, Failure, OrFail};
 use super::{Ctx, examples};
 use crate::client::{Bus, Client};
 use crate::wire::describe::{Style, describe};
@@ -25,9 +25,7 @@ pub struct ListenArgs {}
 
 async fn open_bus(ctx: &mut Ctx, what: &str) -> Result<(Bus, Client), Failure> {
     let client = ctx.local().await?;
-    let bus = Bus::connect(client.addr())
-        .await
-        .map_err(|e| Failure::client(what, e))?;
+    let bus = Bus::connect(client.addr()).await.or_fail(what)?;
     Ok((bus, client))
 }
 

@@ -28,7 +28,7 @@ mod tui;
 use clap::{Parser, Subcommand};
 
 use crate::client::{self, Client, ClientEnv, Target};
-use output::Failure;
+use output::{Failure, OrFail};
 
 /// Supervise and drive interactive terminal sessions through the telepty daemon.
 #[derive(Parser, Debug)]
@@ -257,10 +257,7 @@ impl Ctx {
 
     /// The daemon chosen by the environment, started first if it is local and not running.
     async fn local(&mut self) -> Result<Client, Failure> {
-        self.conn
-            .local()
-            .await
-            .map_err(|e| Failure::client("start", e))
+        self.conn.local().await.or_fail("start")
     }
 
     /// A session argument (`id` or `id@host`) and a client of its daemon. Local targets get

@@ -56,6 +56,17 @@ impl Failure {
     }
 }
 
+/// `?` for client calls: the error becomes the command's failure for `action`.
+pub trait OrFail<T> {
+    fn or_fail(self, action: &str) -> Result<T, Failure>;
+}
+
+impl<T> OrFail<T> for Result<T, ClientError> {
+    fn or_fail(self, action: &str) -> Result<T, Failure> {
+        self.map_err(|e| Failure::client(action, e))
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.lines()
         .map(str::trim)

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::output::{self, Failure, opt, s};
+use super::output::{self, Failure, OrFail, opt, s};
 use super::{Ctx, examples};
 use crate::client::SpawnRequest;
 
@@ -111,10 +111,7 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         record: a.record,
         profile: a.profile,
     };
-    let resp = client
-        .spawn(&req)
-        .await
-        .map_err(|e| Failure::client("spawn", e))?;
+    let resp = client.spawn(&req).await.or_fail("spawn")?;
     if a.json {
         output::json(&resp);
         return Ok(());
@@ -187,10 +184,7 @@ pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
         return super::peers::list_all_hosts(ctx, a.json).await;
     }
     let client = ctx.local().await?;
-    let resp = client
-        .list_sessions()
-        .await
-        .map_err(|e| Failure::client("list", e))?;
+    let resp = client.list_sessions().await.or_fail("list")?;
     if a.json {
         output::json(&resp);
         return Ok(());
@@ -224,10 +218,7 @@ pub struct RenameArgs {
 
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.old, "rename").await?;
-    let resp = client
-        .rename(&target.id, &a.new)
-        .await
-        .map_err(|e| Failure::client("rename", e))?;
+    let resp = client.rename(&target.id, &a.new).await.or_fail("rename")?;
     if a.json {
         output::json(&resp);
     } else {
@@ -250,10 +241,7 @@ pub struct KillArgs {
 
 pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.target, "kill").await?;
-    let resp = client
-        .delete_session(&target.id)
-        .await
-        .map_err(|e| Failure::client("kill", e))?;
+    let resp = client.delete_session(&target.id).await.or_fail("kill")?;
     if a.json {
         output::json(&resp);
     } else if s(&resp, "status") == "force-removed" {
@@ -286,10 +274,7 @@ pub(crate) fn is_cleanable(sess: &Value) -> bool {
 
 pub async fn clean(ctx: &mut Ctx, a: CleanArgs) -> Result<(), Failure> {
     let client = ctx.local().await?;
-    let resp = client
-        .list_sessions()
-        .await
-        .map_err(|e| Failure::client("clean", e))?;
+    let resp = client.list_sessions().await.or_fail("clean")?;
     let sessions = resp.as_array().cloned().unwrap_or_default();
     let mut removed = Vec::new();
     let mut failed = Vec::new();
