@@ -221,7 +221,7 @@ impl Merged {
     }
 }
 
-fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
+pub(crate) fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
     let list = |k: &str| {
         resp.get("results")
             .and_then(|r| r.get(k))
@@ -244,7 +244,7 @@ fn print_results(resp: &Value) -> (usize, usize) {
     (ok.len(), failed.len())
 }
 
-fn partial_failure(what: &str, failed: usize, total: usize) -> Result<(), Failure> {
+pub(crate) fn partial_failure(what: &str, failed: usize, total: usize) -> Result<(), Failure> {
     if failed == 0 {
         return Ok(());
     }

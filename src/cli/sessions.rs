@@ -116,16 +116,13 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         output::json(&resp);
         return Ok(());
     }
-    let id = s(&resp, "session_id");
+    let id = match s(&resp, "session_id") {
+        "" => target.id.as_str(),
+        id => id,
+    };
     let label = match &target.host {
-        Some(h) => format!("{}@{h}", if id.is_empty() { &target.id } else { id }),
-        None => {
-            if id.is_empty() {
-                target.id.clone()
-            } else {
-                id.to_string()
-            }
-        }
+        Some(h) => format!("{id}@{h}"),
+        None => id.to_string(),
     };
     let shown = match s(&resp, "command") {
         "" => command.as_str(),
@@ -219,13 +216,11 @@ pub struct RenameArgs {
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.old, "rename").await?;
     let resp = client.rename(&target.id, &a.new).await.or_fail("rename")?;
-    if a.json {
-        output::json(&resp);
-    } else {
+    output::json_or(a.json, &resp, || {
         let old = opt(&resp, "old_id").unwrap_or_else(|| target.id.clone());
         let new = opt(&resp, "new_id").unwrap_or_else(|| a.new.clone());
-        output::line(format!("Renamed {old} → {new}"));
-    }
+        format!("Renamed {old} → {new}")
+    });
     Ok(())
 }
 
