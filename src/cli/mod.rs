@@ -192,13 +192,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::StatusReport(a) => coord::run_status_report(&mut ctx, a).await,
         }
     });
-    match result {
-        Ok(()) => 0,
-        Err(f) => {
-            eprintln!("{}", f.line);
-            f.code
-        }
-    }
+    finish(result)
 }
 
 /// The async runtime for a command: one thread for clients and the bridge, several for the
@@ -215,7 +209,7 @@ pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, i32
     })
 }
 
-/// The exit code of a command that ran without the async runtime.
+/// The exit code of a command's result (its failure line printed).
 fn finish(result: Result<(), Failure>) -> i32 {
     match result {
         Ok(()) => 0,
