@@ -14,7 +14,8 @@ use crate::wire::{
     },
 };
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
 pub struct StoreError {
     pub status: u16,
     pub code: &'static str,
@@ -24,41 +25,27 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    fn invalid(message: &str) -> Self {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status: 400,
-            code: "INVALID_REQUEST",
-            message: message.to_string(),
+            status,
+            code,
+            message: message.into(),
             extra: None,
         }
+    }
+
+    fn invalid(message: &str) -> Self {
+        Self::new(400, "INVALID_REQUEST", message)
     }
 
     fn handoff_not_found() -> Self {
-        Self {
-            status: 404,
-            code: "HANDOFF_NOT_FOUND",
-            message: "Handoff not found".to_string(),
-            extra: None,
-        }
+        Self::new(404, "HANDOFF_NOT_FOUND", "Handoff not found")
     }
 
     fn thread_not_found() -> Self {
-        Self {
-            status: 404,
-            code: "THREAD_NOT_FOUND",
-            message: "Thread not found".to_string(),
-            extra: None,
-        }
+        Self::new(404, "THREAD_NOT_FOUND", "Thread not found")
     }
 }
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply<B> {
@@ -308,11 +295,10 @@ impl Coordination {
         // The conflict is reported before the body is validated so a racing claimer
         // learns who won even if its own request is malformed.
         if handoff.status != HandoffStatus::Pending {
+            let message = format!("Handoff already {}", handoff.status.as_str());
             return Err(StoreError {
-                status: 409,
-                code: "HANDOFF_CONFLICT",
-                message: format!("Handoff already {}", handoff.status.as_str()),
                 extra: Some(Box::new(("claimed_by", wire::value(&handoff.claimed_by)))),
+                ..StoreError::new(409, "HANDOFF_CONFLICT", message)
             });
         }
         let agent = required_string(body, "agent_session_id")
@@ -354,16 +340,9 @@ impl Coordination {
                 match HandoffStatus::parse(&name).filter(|to| handoff.status.can_become(*to)) {
                     Some(to) => Some(to),
                     None => {
-                        return Err(StoreError {
-                            status: 400,
-                            code: "INVALID_TRANSITION",
-                            message: format!(
-                                "Invalid transition: {} -> {}",
-                                handoff.status.as_str(),
-                                name
-                            ),
-                            extra: None,
-                        });
+                        let from = handoff.status.as_str();
+                        let message = format!("Invalid transition: {from} -> {name}");
+                        return Err(StoreError::new(400, "INVALID_TRANSITION", message));
                     }
                 }
             }
