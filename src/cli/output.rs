@@ -115,15 +115,6 @@ pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// A field as display text: strings bare, null/missing as `None`, others as JSON.
-pub fn opt(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
 /// `12s`, `5m`, `3h`, `2d`; `-` when unknown.
 pub fn short_duration(secs: Option<u64>) -> String {
     match secs {
@@ -135,7 +126,7 @@ pub fn short_duration(secs: Option<u64>) -> String {
     }
 }
 
-pub use crate::wire::describe::shorten;
+pub use crate::wire::describe::{opt, shorten};
 
 /// Replace the home directory prefix by `~`.
 pub fn tilde(path: &str, home: Option<&str>) -> String {

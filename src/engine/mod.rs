@@ -47,7 +47,7 @@ pub use settings::EngineSettings;
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
-use crate::util::{now_iso, pid_alive, valid_session_id};
+use crate::util::{now_iso, pid_alive};
 use crate::wire::{
     self, Event,
     event::{Envelope, FailedOrigin, InjectFailed, Payload},
@@ -327,11 +327,7 @@ impl Engine {
 
     /// Resolve an id as the HTTP routes do: exact id, then an explicit alias.
     pub fn resolve(&self, id: &str) -> Result<Arc<Session>, EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         self.shared
             .registry()
             .resolve(id)

@@ -147,11 +147,7 @@ impl Engine {
 
     /// Checks 2 and 3 of spawn (invalid id, id held by a live session).
     pub fn check_spawn_id(&self, id: &str) -> Result<(), EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         if let Some(s) = self.get_exact(id) {
             if !(s.kind == Kind::Spawned && s.exited()) {
                 return Err(EngineError::SessionActive(id.to_string()));
@@ -454,11 +450,7 @@ impl Engine {
     /// `PATCH /api/sessions/:id`: returns (old_id, new_id).
     pub fn rename(&self, requested: &str, new_id: &str) -> Result<(String, String), EngineError> {
         let s = self.resolve(requested)?;
-        if !valid_session_id(new_id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: new_id.to_string(),
-            });
-        }
+        EngineError::check_id(new_id)?;
         let old_id = s.id();
         if old_id == new_id {
             return Ok((old_id, new_id.to_string()));
@@ -498,11 +490,7 @@ impl Engine {
 
     /// `DELETE /api/sessions/:id`: "closing" (or "force-removed").
     pub fn delete(&self, requested: &str) -> Result<&'static str, EngineError> {
-        if !valid_session_id(requested) {
-            return Err(EngineError::InvalidSessionId {
-                requested: requested.to_string(),
-            });
-        }
+        EngineError::check_id(requested)?;
         let s = {
             let mut reg = self.shared.registry_mut();
             reg.closing
@@ -1250,11 +1238,7 @@ impl Engine {
         id: &str,
         want_owner: bool,
     ) -> Result<(Arc<Session>, u64, bool, ClientRx), EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         let s = match self.get_exact(id) {
             Some(s) => s,
             None => {

@@ -109,15 +109,6 @@ fn remote_hint(message: &str) -> String {
     }
 }
 
-pub(crate) fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// One kitty instance, spoken to through a [`RemoteControl`].
 pub struct Kitty<R> {
     rc: R,
@@ -501,10 +492,7 @@ pub fn in_kitty() -> bool {
 
 /// A title safe for OSC 2 and kitty: no control characters, at most 200 characters.
 fn clean_title(s: &str) -> String {
-    shorten(
-        &s.chars().filter(|c| !c.is_control()).collect::<String>(),
-        200,
-    )
+    crate::wire::describe::cut(s.chars().filter(|c| !c.is_control()).collect(), 200)
 }
 
 /// OSC 2 (set window title) for `title`.

@@ -145,7 +145,7 @@ pub fn decode_response(cmd: &str, payload: &[u8]) -> Result<Value, KittyError> {
         }
         None => Err(KittyError::Protocol(format!(
             "answer to `{cmd}` has no boolean `ok`: {}",
-            super::shorten(&v.to_string(), 200)
+            crate::wire::describe::cut(v.to_string(), 200)
         ))),
     }
 }
