@@ -305,34 +305,27 @@ impl Engine {
             if !(s.kind == Kind::Spawned && s.exited()) {
                 let body = {
                     let mut m = s.meta();
-                    if let Some(tp) = req.term_program.clone() {
-                        m.term_program = tp;
+                    // What the request names replaces what the session had.
+                    fn update<T: Clone>(field: &mut T, given: &Option<T>) {
+                        if let Some(v) = given {
+                            *field = v.clone();
+                        }
                     }
-                    if let Some(t) = req.term.clone() {
-                        m.term = t;
-                    }
-                    if let Some(b) = req.backend.clone() {
-                        m.backend = b;
-                    }
+                    update(&mut m.term_program, &req.term_program);
+                    update(&mut m.term, &req.term);
+                    update(&mut m.backend, &req.backend);
                     if s.kind != Kind::Spawned {
-                        if let Some(c) = req.command.clone() {
-                            m.command = c;
+                        update(&mut m.command, &req.command);
+                        update(&mut m.cwd, &req.cwd);
+                        fn keep<T: Clone>(field: &mut Option<T>, given: &Option<T>) {
+                            if given.is_some() {
+                                field.clone_from(given);
+                            }
                         }
-                        if let Some(c) = req.cwd.clone() {
-                            m.cwd = c;
-                        }
-                        if req.cmux_workspace_id.is_some() {
-                            m.cmux_workspace_id = req.cmux_workspace_id.clone();
-                        }
-                        if req.cmux_surface_id.is_some() {
-                            m.cmux_surface_id = req.cmux_surface_id.clone();
-                        }
-                        if req.delivery.is_some() {
-                            m.delivery = req.delivery.clone();
-                        }
-                        if req.delivery_endpoint.is_some() {
-                            m.delivery_endpoint = req.delivery_endpoint.clone();
-                        }
+                        keep(&mut m.cmux_workspace_id, &req.cmux_workspace_id);
+                        keep(&mut m.cmux_surface_id, &req.cmux_surface_id);
+                        keep(&mut m.delivery, &req.delivery);
+                        keep(&mut m.delivery_endpoint, &req.delivery_endpoint);
                         if req.aterm {
                             m.ready = true;
                             m.endpoint_ok = true;
@@ -726,52 +719,34 @@ impl Engine {
 
     fn fan_out(
         &self,
-        targets: Vec<(String, Option<Arc<Session>>, Option<EngineError>)>,
+        targets: Vec<(String, Result<Arc<Session>, EngineError>)>,
         prompt: &str,
         source: Source,
     ) -> Vec<TargetResult> {
-        let mut out = Vec::new();
-        for (id, s, err) in targets {
-            if let Some(e) = err {
-                out.push(TargetResult::Failed {
+        let deliver = |s: Arc<Session>| self.deliver(&s, prompt, true, source);
+        targets
+            .into_iter()
+            .map(|(id, s)| match s.and_then(deliver) {
+                Ok(_) => TargetResult::Ok(id),
+                Err(e) => TargetResult::Failed {
                     id,
                     code: e.code(),
                     error: e.to_string(),
-                });
-                continue;
-            }
-            let Some(s) = s else { continue };
-            match self.deliver(&s, prompt, true, source) {
-                Ok(_) => out.push(TargetResult::Ok(id)),
-                Err(e) => out.push(TargetResult::Failed {
-                    id,
-                    code: e.code(),
-                    error: e.to_string(),
-                }),
-            }
-        }
-        out
+                },
+            })
+            .collect()
     }
 
     /// `POST /api/sessions/multicast/inject` (exact ids, in order).
     pub fn multicast(&self, ids: &[String], prompt: &str) -> Vec<TargetResult> {
+        let exact = |id: &String| self.get_exact(id).ok_or_else(|| EngineError::not_found(id));
         let targets = ids
             .iter()
             .map(|id| {
-                if !valid_session_id(id) {
-                    (
-                        id.clone(),
-                        None,
-                        Some(EngineError::InvalidSessionId {
-                            requested: id.clone(),
-                        }),
-                    )
-                } else {
-                    match self.get_exact(id) {
-                        Some(s) => (id.clone(), Some(s), None),
-                        None => (id.clone(), None, Some(EngineError::not_found(id))),
-                    }
-                }
+                (
+                    id.clone(),
+                    EngineError::check_id(id).and_then(|()| exact(id)),
+                )
             })
             .collect();
         let results = self.fan_out(targets, prompt, Source::Multicast);
@@ -794,7 +769,7 @@ impl Engine {
         let targets = self
             .sessions()
             .into_iter()
-            .map(|s| (s.id(), Some(s), None))
+            .map(|s| (s.id(), Ok(s)))
             .collect();
         let results = self.fan_out(targets, prompt, Source::Broadcast);
         let ok: Vec<TargetOk> = results
