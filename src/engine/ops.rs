@@ -609,10 +609,6 @@ impl Engine {
             reply_to: &reply_to,
             source: Source::Inject,
         };
-        if let Err(e) = self.preflight(&s) {
-            self.emit_preflight_failure(&s, &e, &who);
-            return Err(e);
-        }
         let mut msg = Message::new(
             req.prompt.clone(),
             !req.no_enter,
@@ -621,13 +617,10 @@ impl Engine {
         );
         msg.inject_id = Some(inject_id.clone());
         msg.reply_to = reply_to.clone();
-        let done = match self.enqueue(&s, msg) {
-            Ok(d) => d,
-            Err(e) => {
-                self.emit_preflight_failure(&s, &e, &who);
-                return Err(e);
-            }
-        };
+        let done = self
+            .preflight(&s)
+            .and_then(|()| self.enqueue(&s, msg))
+            .inspect_err(|e| self.emit_preflight_failure(&s, e, &who))?;
         {
             let mut m = s.meta();
             m.last_inject_from = req.from.clone();
