@@ -41,10 +41,7 @@ async fn send(
 }
 
 fn own_session() -> Option<String> {
-    std::env::var("TELEPTY_SESSION_ID")
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    crate::util::env_nonempty("TELEPTY_SESSION_ID")
 }
 
 // ------------------------------------------------------------------------------- handoff
