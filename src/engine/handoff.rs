@@ -66,17 +66,6 @@ impl HandoffStatus {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => Self::Pending,
-            "claimed" => Self::Claimed,
-            "executing" => Self::Executing,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            _ => return None,
-        })
-    }
-
     fn can_become(self, to: Self) -> bool {
         use HandoffStatus::*;
         matches!(
@@ -337,7 +326,8 @@ impl Coordination {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                match HandoffStatus::parse(&name).filter(|to| handoff.status.can_become(*to)) {
+                let to = serde_json::from_value::<HandoffStatus>(Value::String(name.clone())).ok();
+                match to.filter(|to| handoff.status.can_become(*to)) {
                     Some(to) => Some(to),
                     None => {
                         let from = handoff.status.as_str();
