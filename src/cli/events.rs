@@ -29,6 +29,16 @@ async fn open_bus(ctx: &mut Ctx, what: &str) -> Result<(Bus, Client), Failure> {
     Ok((bus, client))
 }
 
+/// The next bus event; the end of the connection stops the command.
+async fn next_event(bus: &mut Bus, what: &str) -> Result<Value, Failure> {
+    let why = match bus.next_event().await {
+        Ok(Some(ev)) => return Ok(ev),
+        Ok(None) => "the daemon closed the bus connection".to_string(),
+        Err(e) => e.to_string(),
+    };
+    Err(Failure::new(&format!("{what} stopped"), why))
+}
+
 /// One readable line for a bus event (without the time), or `None` to skip it.
 pub(crate) fn format_event(ev: &Value, all: bool) -> Option<String> {
     describe(ev, Style::Monitor { all })
@@ -50,16 +60,7 @@ pub async fn monitor(ctx: &mut Ctx, a: MonitorArgs) -> Result<(), Failure> {
         );
     }
     loop {
-        let ev = match bus.next_event().await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => {
-                return Err(Failure::new(
-                    "monitor stopped",
-                    "the daemon closed the bus connection",
-                ));
-            }
-            Err(e) => return Err(Failure::new("monitor stopped", e)),
-        };
+        let ev = next_event(&mut bus, "monitor").await?;
         if let Some(text) = format_event(&ev, a.all)
             && !output::line(format!("{} {text}", output::clock(event_time(&ev))))
         {
@@ -72,16 +73,7 @@ pub async fn monitor(ctx: &mut Ctx, a: MonitorArgs) -> Result<(), Failure> {
 pub async fn listen(ctx: &mut Ctx, _a: ListenArgs) -> Result<(), Failure> {
     let (mut bus, _client) = open_bus(ctx, "listen").await?;
     loop {
-        let ev = match bus.next_event().await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => {
-                return Err(Failure::new(
-                    "listen stopped",
-                    "the daemon closed the bus connection",
-                ));
-            }
-            Err(e) => return Err(Failure::new("listen stopped", e)),
-        };
+        let ev = next_event(&mut bus, "listen").await?;
         if !output::line(ev.to_string()) {
             bus.close().await;
             return Ok(());

@@ -35,8 +35,8 @@ impl Failure {
     /// A usage problem found after parsing (exit code 2).
     pub fn usage(msg: impl Display) -> Failure {
         Failure {
-            line: format!("telepty: {}", one_line(&msg.to_string())),
             code: 2,
+            ..Failure::plain(msg)
         }
     }
 
@@ -47,10 +47,7 @@ impl Failure {
             ClientError::Connect { .. }
             | ClientError::DaemonStart(_)
             | ClientError::Config(_)
-            | ClientError::Timeout { .. } => Failure {
-                line: format!("telepty: {}", one_line(&err.to_string())),
-                code: 1,
-            },
+            | ClientError::Timeout { .. } => Failure::plain(err),
             other => Failure::new(&format!("{action} failed"), other),
         }
     }
