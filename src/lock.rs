@@ -9,7 +9,6 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -61,24 +60,6 @@ impl DaemonLock {
         Ok(Some(lock))
     }
 
-    /// Take the lock, waiting up to `timeout` for its holder to let go (e.g. a daemon being
-    /// replaced). `Ok(None)` if it is still held then.
-    pub fn acquire_within(
-        paths: &Paths,
-        timeout: Duration,
-    ) -> Result<Option<DaemonLock>, LockError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(lock) = Self::try_acquire(paths)? {
-                return Ok(Some(lock));
-            }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -111,20 +92,6 @@ pub fn lock_owner_pid(paths: &Paths) -> Option<u32> {
             Some(text.trim().parse().unwrap_or(0))
         }
         Err(_) => None,
-    }
-}
-
-/// Wait until nobody holds the lock (true), or `timeout` passes (false).
-pub fn wait_lock_free(paths: &Paths, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if lock_owner_pid(paths).is_none() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -171,28 +138,8 @@ mod tests {
         // conflicts like another process would.
         assert!(DaemonLock::try_acquire(&p).unwrap().is_none());
         assert_eq!(lock_owner_pid(&p), Some(std::process::id()));
-        assert!(!wait_lock_free(&p, Duration::from_millis(60)));
         drop(lock);
         assert_eq!(lock_owner_pid(&p), None);
-        assert!(wait_lock_free(&p, Duration::from_millis(60)));
         assert!(DaemonLock::try_acquire(&p).unwrap().is_some());
-    }
-
-    #[test]
-    fn acquire_within_waits_for_the_holder() {
-        let (_d, p) = paths();
-        let lock = DaemonLock::try_acquire(&p).unwrap().unwrap();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            drop(lock);
-        });
-        let got = DaemonLock::acquire_within(&p, Duration::from_secs(10)).unwrap();
-        assert!(got.is_some());
-        t.join().unwrap();
-        assert!(
-            DaemonLock::acquire_within(&p, Duration::from_millis(50))
-                .unwrap()
-                .is_none()
-        );
     }
 }

@@ -36,6 +36,14 @@ pub fn secs_since(t: SystemTime) -> u64 {
         .as_secs()
 }
 
+/// An environment variable, trimmed; `None` when unset or blank.
+pub fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 pub const INVALID_ID_MESSAGE: &str =
     "Invalid session id: use 1-128 characters from A-Z a-z 0-9 . _ -";
 

@@ -143,10 +143,13 @@ pub struct RequestFacts<'a> {
     pub skip_token: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
+    #[error("Origin not allowed.")]
     ForbiddenOrigin,
+    #[error("Host not allowed.")]
     ForbiddenHost,
+    #[error("Unauthorized: Invalid or missing token.")]
     Unauthorized,
 }
 
@@ -165,23 +168,7 @@ impl AuthFailure {
             AuthFailure::Unauthorized => "PERMISSION_DENIED",
         }
     }
-
-    pub fn message(&self) -> &'static str {
-        match self {
-            AuthFailure::ForbiddenOrigin => "Origin not allowed.",
-            AuthFailure::ForbiddenHost => "Host not allowed.",
-            AuthFailure::Unauthorized => "Unauthorized: Invalid or missing token.",
-        }
-    }
 }
-
-impl fmt::Display for AuthFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
-
-impl std::error::Error for AuthFailure {}
 
 /// Runs the four checks against the current wall clock.
 pub fn check(cfg: &TrustConfig, req: &RequestFacts<'_>) -> Result<(), AuthFailure> {
@@ -475,16 +462,16 @@ mod tests {
         assert_eq!(AuthFailure::ForbiddenOrigin.status(), 403);
         assert_eq!(AuthFailure::ForbiddenOrigin.code(), "FORBIDDEN_ORIGIN");
         assert_eq!(
-            AuthFailure::ForbiddenOrigin.message(),
+            AuthFailure::ForbiddenOrigin.to_string(),
             "Origin not allowed."
         );
         assert_eq!(AuthFailure::ForbiddenHost.status(), 403);
         assert_eq!(AuthFailure::ForbiddenHost.code(), "FORBIDDEN_HOST");
-        assert_eq!(AuthFailure::ForbiddenHost.message(), "Host not allowed.");
+        assert_eq!(AuthFailure::ForbiddenHost.to_string(), "Host not allowed.");
         assert_eq!(AuthFailure::Unauthorized.status(), 401);
         assert_eq!(AuthFailure::Unauthorized.code(), "PERMISSION_DENIED");
         assert_eq!(
-            AuthFailure::Unauthorized.message(),
+            AuthFailure::Unauthorized.to_string(),
             "Unauthorized: Invalid or missing token."
         );
     }

@@ -140,7 +140,7 @@ impl From<StoreError> for ApiError {
 
 impl From<AuthFailure> for ApiError {
     fn from(e: AuthFailure) -> Self {
-        ApiError::new(e.status(), e.code(), e.message())
+        ApiError::new(e.status(), e.code(), e.to_string())
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
 use super::error::{ApiError, ApiResult, created, json_response, ok};
+use crate::engine::handoff::Reply;
 use crate::engine::{
     EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
     WaitScope, WindowSize,
@@ -30,7 +32,7 @@ type St = State<Arc<ApiState>>;
 type Q = Query<HashMap<String, String>>;
 
 /// A session id from the path, percent-decoded once by the router, then validated.
-pub(super) fn session_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+fn session_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let id = match p {
         Ok(Path(id)) => id,
         Err(_) => {
@@ -44,6 +46,20 @@ pub(super) fn session_id(p: Result<Path<String>, PathRejection>) -> Result<Strin
         return Err(EngineError::InvalidSessionId { requested: id }.into());
     }
     Ok(id)
+}
+
+/// The `{id}` of a session route as [`session_id`] reads it. The handler applies it
+/// (`let id = id?;`) after the body was read, so a bad body is still reported first.
+pub(super) struct Sid(pub Result<String, ApiError>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Sid {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Sid(session_id(
+            Path::<String>::from_request_parts(parts, state).await,
+        )))
+    }
 }
 
 fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
@@ -257,12 +273,8 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     }
 }
 
-pub async fn rename(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
+    let id = id?;
     let new_id = wire::request::RenameRequest::parse(&b)?.new_id;
     st.engine.resolve(&id)?;
     if !valid_session_id(&new_id) {
@@ -277,8 +289,8 @@ pub async fn rename(
     })
 }
 
-pub async fn delete_session(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn delete_session(State(st): St, Sid(id): Sid) -> ApiResult {
+    let id = id?;
     let status = st.engine.delete(&id)?;
     persist_durably(&st).await?;
     ok(r::Deleted {
@@ -287,16 +299,12 @@ pub async fn delete_session(State(st): St, p: Result<Path<String>, PathRejection
     })
 }
 
-pub async fn get_state(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
-    ok(st.engine.state(&session_id(p)?)?)
+pub async fn get_state(State(st): St, Sid(id): Sid) -> ApiResult {
+    ok(st.engine.state(&id?)?)
 }
 
-pub async fn post_state(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    AnyJson(b): AnyJson,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> ApiResult {
+    let id = id?;
     st.engine.resolve(&id)?;
     let (s, ev) = st.engine.self_report(&id, &b)?;
     st.engine.emit(ev);
@@ -309,13 +317,8 @@ pub async fn post_state(
     })
 }
 
-pub async fn inject(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    Query(q): Q,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn inject(State(st): St, Sid(id): Sid, Query(q): Q, JsonBody(b): JsonBody) -> ApiResult {
+    let id = id?;
     st.engine.resolve(&id)?;
     let req = InjectRequest::parse(&b)?;
     st.engine.await_owner(&id).await;
@@ -388,12 +391,8 @@ pub async fn broadcast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     ok(fan_out(st.engine.broadcast(&r.prompt), "mailbox", false))
 }
 
-pub async fn submit(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn submit(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
+    let id = id?;
     let clamp = |k: &str, lo: i64, hi: i64, dflt: i64| match b.int_field(k) {
         Some(Ok(n)) => n.clamp(lo, hi),
         _ => dflt,
@@ -425,12 +424,8 @@ pub async fn submit_all(State(st): St) -> ApiResult {
     ok(fan_out(st.engine.submit_all(), "pty_cr", true))
 }
 
-pub async fn screen(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    Query(q): Q,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
+    let id = id?;
     let s = st.engine.resolve(&id)?;
     let sid = s.id();
     let lines = q
@@ -484,12 +479,8 @@ pub async fn screen(
     }
 }
 
-pub async fn wait(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
+    let id = id?;
     let s = st.engine.resolve(&id)?;
     if s.kind == Kind::Aterm {
         return Err(
@@ -532,12 +523,8 @@ pub async fn wait(
     })
 }
 
-pub async fn keys(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn keys(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
+    let id = id?;
     st.engine.resolve(&id)?;
     let names = wire::request::KeysRequest::parse(&b)?.keys;
     let (sid, count) = st.engine.keys(&id, &names)?;
@@ -548,12 +535,8 @@ pub async fn keys(
     })
 }
 
-pub async fn resize(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
+    let id = id?;
     st.engine.resolve(&id)?;
     // Extension: `window_size` alone changes the session's policy; with cols/rows, both.
     let policy = window_size_field(&b)?;
@@ -585,8 +568,8 @@ pub async fn resize(
     })
 }
 
-pub async fn recording(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
-    let id = session_id(p)?;
+pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
+    let id = id?;
     let s = st.engine.resolve(&id)?;
     let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
         return Err(ApiError::new(
@@ -610,17 +593,13 @@ pub async fn recording(State(st): St, p: Result<Path<String>, PathRejection>) ->
         .into_response())
 }
 
-pub async fn mailbox(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
-    let s = st.engine.resolve(&session_id(p)?)?;
+pub async fn mailbox(State(st): St, Sid(id): Sid) -> ApiResult {
+    let s = st.engine.resolve(&id?)?;
     ok(s.queue.view(&s.id()))
 }
 
-pub async fn mailbox_ack(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
-    let s = st.engine.resolve(&session_id(p)?)?;
+pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
+    let s = st.engine.resolve(&id?)?;
     let Some(msg_id) = b.str_field("msg_id").filter(|m| !m.is_empty()) else {
         return Err(ApiError::invalid("msg_id is required"));
     };
@@ -631,8 +610,8 @@ pub async fn mailbox_ack(
     })
 }
 
-pub async fn mailbox_clear(State(st): St, p: Result<Path<String>, PathRejection>) -> ApiResult {
-    let s = st.engine.resolve(&session_id(p)?)?;
+pub async fn mailbox_clear(State(st): St, Sid(id): Sid) -> ApiResult {
+    let s = st.engine.resolve(&id?)?;
     s.queue.clear();
     ok(r::SessionOk {
         success: true,
@@ -640,11 +619,8 @@ pub async fn mailbox_clear(State(st): St, p: Result<Path<String>, PathRejection>
     })
 }
 
-pub async fn mailbox_dead_clear(
-    State(st): St,
-    p: Result<Path<String>, PathRejection>,
-) -> ApiResult {
-    let s = st.engine.resolve(&session_id(p)?)?;
+pub async fn mailbox_dead_clear(State(st): St, Sid(id): Sid) -> ApiResult {
+    let s = st.engine.resolve(&id?)?;
     s.queue.clear_dead();
     ok(r::SessionOk {
         success: true,
@@ -693,16 +669,21 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     })
 }
 
-fn emit_all(st: &ApiState, events: Vec<Value>) {
-    for e in events {
+/// A handoff/thread answer: its bus events go out, then the body with the status it names.
+fn coord_reply<B: serde::Serialize>(st: &ApiState, r: Reply<B>) -> ApiResult {
+    for e in r.events {
         st.engine.emit(crate::wire::Event::Other(e));
+    }
+    if r.status == 201 {
+        created(r.body)
+    } else {
+        ok(r.body)
     }
 }
 
 pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_handoff(&b)?;
-    emit_all(&st, r.events);
-    created(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
@@ -722,8 +703,7 @@ pub async fn handoff_claim(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
-    emit_all(&st, r.events);
-    ok(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn handoff_patch(
@@ -732,14 +712,12 @@ pub async fn handoff_patch(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
-    emit_all(&st, r.events);
-    ok(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_thread(&b)?;
-    emit_all(&st, r.events);
-    created(r.body)
+    coord_reply(&st, r)
 }
 
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
@@ -759,8 +737,7 @@ pub async fn thread_patch(
     JsonBody(b): JsonBody,
 ) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
-    emit_all(&st, r.events);
-    ok(r.body)
+    coord_reply(&st, r)
 }
 
 /// `GET /api/sessions/lost` (extension): spawned sessions of the store that were not running
@@ -838,9 +815,9 @@ pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 /// PATCH / DELETE on `/api/sessions/lost` and `/api/sessions/resurrect`: those static routes
 /// shadow `/api/sessions/{id}`, so a session with one of these ids is renamed or deleted here.
 pub async fn rename_named(st: St, name: &'static str, body: JsonBody) -> ApiResult {
-    rename(st, Ok(Path(name.to_string())), body).await
+    rename(st, Sid(session_id(Ok(Path(name.to_string())))), body).await
 }
 
 pub async fn delete_named(st: St, name: &'static str) -> ApiResult {
-    delete_session(st, Ok(Path(name.to_string()))).await
+    delete_session(st, Sid(session_id(Ok(Path(name.to_string()))))).await
 }

@@ -4,9 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -14,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ok};
-use super::routes::session_id;
+use super::routes::Sid;
 use crate::engine::{ClientFrame, ClientRx, Engine, Kind, Session};
 use crate::util::now_iso;
 use crate::wire::Frame;
@@ -42,10 +41,10 @@ fn query_flag(req: &Request<Body>, key: &str) -> bool {
 /// `GET /api/sessions/:id`: the session object, or a WebSocket upgrade on the same path.
 pub async fn session_get(
     State(st): State<Arc<ApiState>>,
-    p: Result<Path<String>, PathRejection>,
+    Sid(id): Sid,
     req: Request<Body>,
 ) -> ApiResult {
-    let id = session_id(p)?;
+    let id = id?;
     if !is_upgrade(&req) {
         let s = st.engine.resolve(&id)?;
         return ok(st.engine.view(&s, Some(&id)));

@@ -326,7 +326,7 @@ enum Ctl {
 // ------------------------------------------------------------------------------ terminal
 
 /// The size of the user's terminal as (cols, rows).
-fn terminal_size() -> Option<(u16, u16)> {
+pub(crate) fn terminal_size() -> Option<(u16, u16)> {
     match terminal::size() {
         Ok((c, r)) if c > 0 && r > 0 => Some((c.min(1000), r.min(1000))),
         _ => None,

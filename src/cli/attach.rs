@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::output::{self, Failure};
+use super::output::{self, Failure, OrFail};
 use super::{Ctx, examples};
 use crate::client::{self, Client, Target};
 
@@ -93,10 +93,7 @@ async fn pick(ctx: &mut Ctx) -> Result<String, Failure> {
         ));
     }
     let c = ctx.local().await?;
-    let list = c
-        .list_sessions()
-        .await
-        .map_err(|e| Failure::client("attach failed", e))?;
+    let list = c.list_sessions().await.or_fail("attach failed")?;
     let ids: Vec<String> = list
         .as_array()
         .map(|a| {
@@ -145,10 +142,7 @@ pub async fn attach_session(
     }
     // Resolve aliases first: the WebSocket path takes exact ids only, and an unknown id there
     // would create a phantom wrapped session.
-    let info = c
-        .session(&target.id)
-        .await
-        .map_err(|e| Failure::client("attach failed", e))?;
+    let info = c.session(&target.id).await.or_fail("attach failed")?;
     let id = info
         .get("id")
         .and_then(Value::as_str)
@@ -160,7 +154,7 @@ pub async fn attach_session(
     );
     let ws = client::connect_ws(c.addr(), &path)
         .await
-        .map_err(|e| Failure::client("attach failed", e))?;
+        .or_fail("attach failed")?;
     let (mut sink, mut stream) = ws.split();
 
     let mode = if observe { "observing" } else { "attached to" };

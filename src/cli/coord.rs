@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, opt, s};
+use super::output::{self, Failure, OrFail, opt, s};
 use crate::client::addr::encode_component;
 use crate::client::{Client, InjectRequest, REQUEST_TIMEOUT};
 use crate::wire::request::StateReport;
@@ -22,23 +22,26 @@ const DELIBERATE_EXAMPLE: &str = "Example: telepty deliberate --topic 'API shape
      More:    telepty deliberate status\n         telepty deliberate end <THREAD_ID>";
 const STATUS_REPORT_EXAMPLE: &str = "Example: telepty status-report --phase testing --task 'run suite' --needs-input   (inside a telepty session)";
 
-async fn call(
+async fn get(c: &Client, path: &str, action: &str) -> Result<Value, Failure> {
+    c.request("GET", path, None, REQUEST_TIMEOUT)
+        .await
+        .or_fail(action)
+}
+
+async fn send(
     c: &Client,
     method: &str,
     path: &str,
-    body: Option<Value>,
+    body: &impl Serialize,
     action: &str,
 ) -> Result<Value, Failure> {
-    c.request(method, path, body.as_ref(), REQUEST_TIMEOUT)
+    c.request(method, path, Some(&wire::value(body)), REQUEST_TIMEOUT)
         .await
-        .map_err(|e| Failure::client(action, e))
+        .or_fail(action)
 }
 
 fn own_session() -> Option<String> {
-    std::env::var("TELEPTY_SESSION_ID")
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    crate::util::env_nonempty("TELEPTY_SESSION_ID")
 }
 
 // ------------------------------------------------------------------------------- handoff
@@ -136,67 +139,42 @@ pub(crate) fn parse_synthesis(arg: &str) -> Result<Value, Failure> {
 
 pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
     let c = ctx.local().await?;
+    let path = |id: &str| format!("/api/handoff/{}", encode_component(id));
     match a.cmd {
         HandoffCmd::List { status } => {
             let path = match &status {
                 Some(st) => format!("/api/handoff?status={}", encode_component(st)),
                 None => "/api/handoff".to_string(),
             };
-            let v = call(&c, "GET", &path, None, "handoff list").await?;
-            if a.json {
-                output::json(&v);
-                return Ok(());
-            }
-            let list = v.as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                output::line("No handoffs.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|h| {
-                    vec![
-                        s(h, "id").to_string(),
-                        s(h, "status").to_string(),
-                        opt(h, "task_count").unwrap_or_else(|| "-".into()),
-                        opt(h, "source_session_id").unwrap_or_else(|| "-".into()),
-                        opt(h, "claimed_by").unwrap_or_else(|| "-".into()),
-                        s(h, "created_at").to_string(),
-                    ]
-                })
-                .collect();
-            output::text_block(&output::table(
-                &["ID", "STATUS", "TASKS", "SOURCE", "CLAIMED BY", "CREATED"],
-                &rows,
-            ));
-            Ok(())
+            let v = get(&c, &path, "handoff list").await?;
+            let rows = |h: &Value| {
+                vec![
+                    s(h, "id").to_string(),
+                    s(h, "status").to_string(),
+                    opt(h, "task_count").unwrap_or_else(|| "-".into()),
+                    opt(h, "source_session_id").unwrap_or_else(|| "-".into()),
+                    opt(h, "claimed_by").unwrap_or_else(|| "-".into()),
+                    s(h, "created_at").to_string(),
+                ]
+            };
+            let headers = ["ID", "STATUS", "TASKS", "SOURCE", "CLAIMED BY", "CREATED"];
+            list_table(a.json, &v, "No handoffs.", &headers, rows);
         }
         HandoffCmd::Drop(d) => {
-            let synthesis = parse_synthesis(&d.synthesis)?;
             let body = CreateHandoff {
-                synthesis,
+                synthesis: parse_synthesis(&d.synthesis)?,
                 source_session_id: d.source.or_else(own_session),
                 deliberation_id: d.deliberation,
                 auto_execute: d.auto_execute,
             };
-            let v = call(
-                &c,
-                "POST",
-                "/api/handoff",
-                Some(wire::value(&body)),
-                "handoff drop",
-            )
-            .await?;
-            if a.json {
-                output::json(&v);
-            } else {
-                output::line(format!(
+            let v = send(&c, "POST", "/api/handoff", &body, "handoff drop").await?;
+            output::json_or(a.json, &v, || {
+                format!(
                     "Dropped handoff {} ({})",
                     s(&v, "handoff_id"),
                     s(&v, "status")
-                ));
-            }
-            Ok(())
+                )
+            });
         }
         HandoffCmd::Claim { id, agent } => {
             let Some(agent) = agent.or_else(own_session) else {
@@ -204,23 +182,12 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
                     "handoff claim needs --agent ID (or TELEPTY_SESSION_ID)",
                 ));
             };
-            let path = format!("/api/handoff/{}/claim", encode_component(&id));
-            let v = call(
-                &c,
-                "POST",
-                &path,
-                Some(wire::value(&ClaimHandoff {
-                    agent_session_id: agent.clone(),
-                })),
-                "handoff claim",
-            )
-            .await?;
-            if a.json {
-                output::json(&v);
-            } else {
-                output::line(format!("Claimed handoff {id} for {agent}"));
-            }
-            Ok(())
+            let body = ClaimHandoff {
+                agent_session_id: agent.clone(),
+            };
+            let claim = format!("{}/claim", path(&id));
+            let v = send(&c, "POST", &claim, &body, "handoff claim").await?;
+            output::json_or(a.json, &v, || format!("Claimed handoff {id} for {agent}"));
         }
         HandoffCmd::Status {
             id,
@@ -234,32 +201,39 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
                 result: result
                     .map(|r| serde_json::from_str::<Value>(&r).unwrap_or(Value::String(r))),
             };
-            let path = format!("/api/handoff/{}", encode_component(&id));
-            let v = call(
-                &c,
-                "PATCH",
-                &path,
-                Some(wire::value(&body)),
-                "handoff status",
-            )
-            .await?;
-            if a.json {
-                output::json(&v);
-            } else {
-                output::line(format!("Handoff {id} is {}", s(&v, "status")));
-            }
-            Ok(())
+            let v = send(&c, "PATCH", &path(&id), &body, "handoff status").await?;
+            output::json_or(a.json, &v, || {
+                format!("Handoff {id} is {}", s(&v, "status"))
+            });
         }
         HandoffCmd::Get { id } => {
-            let path = format!("/api/handoff/{}", encode_component(&id));
-            let v = call(&c, "GET", &path, None, "handoff get").await?;
+            let v = get(&c, &path(&id), "handoff get").await?;
             if a.json {
                 output::json(&v);
             } else {
                 output::text_block(&handoff_text(&v));
             }
-            Ok(())
         }
+    }
+    Ok(())
+}
+
+/// A list answer: JSON, a line saying it is empty, or a table with one row per item.
+fn list_table(
+    json: bool,
+    v: &Value,
+    empty: &str,
+    headers: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) {
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if json {
+        output::json(v);
+    } else if list.is_empty() {
+        output::line(empty);
+    } else {
+        let rows: Vec<Vec<String>> = list.iter().map(row).collect();
+        output::text_block(&output::table(headers, &rows));
     }
 }
 
@@ -336,92 +310,65 @@ pub enum DeliberateCmd {
 
 pub async fn run_deliberate(ctx: &mut Ctx, a: DeliberateArgs) -> Result<(), Failure> {
     let c = ctx.local().await?;
+    let path = |id: &str| format!("/api/threads/{}", encode_component(id));
     match a.cmd {
         Some(DeliberateCmd::Status { id: None }) => {
-            let v = call(&c, "GET", "/api/threads", None, "deliberate status").await?;
-            if a.json {
-                output::json(&v);
-                return Ok(());
-            }
-            let list = v.as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                output::line("No deliberations.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|t| {
-                    vec![
-                        s(t, "id").to_string(),
-                        s(t, "status").to_string(),
-                        opt(t, "participant_count").unwrap_or_else(|| "-".into()),
-                        opt(t, "message_count").unwrap_or_else(|| "-".into()),
-                        output::shorten(s(t, "topic"), 50),
-                    ]
-                })
-                .collect();
-            output::text_block(&output::table(
-                &["ID", "STATUS", "PARTICIPANTS", "MESSAGES", "TOPIC"],
-                &rows,
-            ));
-            Ok(())
+            let v = get(&c, "/api/threads", "deliberate status").await?;
+            let rows = |t: &Value| {
+                vec![
+                    s(t, "id").to_string(),
+                    s(t, "status").to_string(),
+                    opt(t, "participant_count").unwrap_or_else(|| "-".into()),
+                    opt(t, "message_count").unwrap_or_else(|| "-".into()),
+                    output::shorten(s(t, "topic"), 50),
+                ]
+            };
+            let headers = ["ID", "STATUS", "PARTICIPANTS", "MESSAGES", "TOPIC"];
+            list_table(a.json, &v, "No deliberations.", &headers, rows);
         }
         Some(DeliberateCmd::Status { id: Some(id) }) => {
-            let path = format!("/api/threads/{}", encode_component(&id));
-            let v = call(&c, "GET", &path, None, "deliberate status").await?;
+            let v = get(&c, &path(&id), "deliberate status").await?;
             if a.json {
                 output::json(&v);
             } else {
-                let parts: Vec<String> = v
-                    .get("participant_session_ids")
-                    .and_then(Value::as_array)
-                    .map(|p| {
-                        p.iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let field = |k: &str| opt(&v, k).unwrap_or_else(|| "-".into());
-                output::text_block(&format!(
-                    "Thread:       {}\nTopic:        {}\nStatus:       {}\nOrchestrator: {}\nParticipants: {}\nMessages:     {}\nCreated:      {}\nClosed:       {}\n",
-                    field("id"),
-                    field("topic"),
-                    field("status"),
-                    field("orchestrator_session_id"),
-                    if parts.is_empty() {
-                        "-".to_string()
-                    } else {
-                        parts.join(", ")
-                    },
-                    field("message_count"),
-                    field("created_at"),
-                    field("closed_at"),
-                ));
+                output::text_block(&thread_text(&v));
             }
-            Ok(())
         }
         Some(DeliberateCmd::End { id }) => {
-            let path = format!("/api/threads/{}", encode_component(&id));
-            let v = call(
-                &c,
-                "PATCH",
-                &path,
-                Some(wire::value(&PatchStatus {
-                    status: Some("closed".into()),
-                    ..Default::default()
-                })),
-                "deliberate end",
-            )
-            .await?;
-            if a.json {
-                output::json(&v);
-            } else {
-                output::line(format!("Closed deliberation {id}"));
-            }
-            Ok(())
+            let body = PatchStatus {
+                status: Some("closed".into()),
+                ..Default::default()
+            };
+            let v = send(&c, "PATCH", &path(&id), &body, "deliberate end").await?;
+            output::json_or(a.json, &v, || format!("Closed deliberation {id}"));
         }
-        None => start_deliberation(ctx, &c, a).await,
+        None => return start_deliberation(ctx, &c, a).await,
     }
+    Ok(())
+}
+
+fn thread_text(v: &Value) -> String {
+    let parts: Vec<&str> = v
+        .get("participant_session_ids")
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let field = |k: &str| opt(v, k).unwrap_or_else(|| "-".into());
+    format!(
+        "Thread:       {}\nTopic:        {}\nStatus:       {}\nOrchestrator: {}\nParticipants: {}\nMessages:     {}\nCreated:      {}\nClosed:       {}\n",
+        field("id"),
+        field("topic"),
+        field("status"),
+        field("orchestrator_session_id"),
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(", ")
+        },
+        field("message_count"),
+        field("created_at"),
+        field("closed_at"),
+    )
 }
 
 /// A participant of `deliberate` and whether the topic reached it.
@@ -473,14 +420,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
         orchestrator_session_id: orchestrator.clone(),
         context: context.clone(),
     };
-    let v = call(
-        c,
-        "POST",
-        "/api/threads",
-        Some(wire::value(&body)),
-        "deliberate",
-    )
-    .await?;
+    let v = send(c, "POST", "/api/threads", &body, "deliberate").await?;
     let thread_id = s(&v, "thread_id").to_string();
     if thread_id.is_empty() {
         return Err(Failure::new(
@@ -521,7 +461,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
             };
             pc.inject(&target.id, &req, false)
                 .await
-                .map_err(|e| Failure::client("deliberate", e))
+                .or_fail("deliberate")
         }
         .await;
         match outcome {
@@ -623,17 +563,8 @@ pub async fn run_status_report(ctx: &mut Ctx, a: StatusReportArgs) -> Result<(),
     };
     let (c, target) = ctx.target(&me).await?;
     let path = format!("/api/sessions/{}/state", encode_component(&target.id));
-    let v = call(
-        &c,
-        "POST",
-        &path,
-        Some(wire::value(&state_body(&a))),
-        "status-report",
-    )
-    .await?;
-    if a.json {
-        output::json(&v);
-    } else {
+    let v = send(&c, "POST", &path, &state_body(&a), "status-report").await?;
+    output::json_or(a.json, &v, || {
         let sem: Semantic = v
             .get("semantic")
             .and_then(|s| Semantic::deserialize(s).ok())
@@ -645,8 +576,8 @@ pub async fn run_status_report(ctx: &mut Ctx, a: StatusReportArgs) -> Result<(),
         if sem.needs_input {
             line.push_str(" (needs input)");
         }
-        output::line(line);
-    }
+        line
+    });
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use clap::Args;
 use serde_json::Value;
 
-use super::output::{self, Failure};
+use super::output::{self, Failure, OrFail};
 use super::{Ctx, examples};
 use crate::client::{Bus, Client};
 use crate::wire::describe::{Style, describe};
@@ -25,10 +25,18 @@ pub struct ListenArgs {}
 
 async fn open_bus(ctx: &mut Ctx, what: &str) -> Result<(Bus, Client), Failure> {
     let client = ctx.local().await?;
-    let bus = Bus::connect(client.addr())
-        .await
-        .map_err(|e| Failure::client(what, e))?;
+    let bus = Bus::connect(client.addr()).await.or_fail(what)?;
     Ok((bus, client))
+}
+
+/// The next bus event; the end of the connection stops the command.
+async fn next_event(bus: &mut Bus, what: &str) -> Result<Value, Failure> {
+    let why = match bus.next_event().await {
+        Ok(Some(ev)) => return Ok(ev),
+        Ok(None) => "the daemon closed the bus connection".to_string(),
+        Err(e) => e.to_string(),
+    };
+    Err(Failure::new(&format!("{what} stopped"), why))
 }
 
 /// One readable line for a bus event (without the time), or `None` to skip it.
@@ -52,16 +60,7 @@ pub async fn monitor(ctx: &mut Ctx, a: MonitorArgs) -> Result<(), Failure> {
         );
     }
     loop {
-        let ev = match bus.next_event().await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => {
-                return Err(Failure::new(
-                    "monitor stopped",
-                    "the daemon closed the bus connection",
-                ));
-            }
-            Err(e) => return Err(Failure::new("monitor stopped", e)),
-        };
+        let ev = next_event(&mut bus, "monitor").await?;
         if let Some(text) = format_event(&ev, a.all)
             && !output::line(format!("{} {text}", output::clock(event_time(&ev))))
         {
@@ -74,16 +73,7 @@ pub async fn monitor(ctx: &mut Ctx, a: MonitorArgs) -> Result<(), Failure> {
 pub async fn listen(ctx: &mut Ctx, _a: ListenArgs) -> Result<(), Failure> {
     let (mut bus, _client) = open_bus(ctx, "listen").await?;
     loop {
-        let ev = match bus.next_event().await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => {
-                return Err(Failure::new(
-                    "listen stopped",
-                    "the daemon closed the bus connection",
-                ));
-            }
-            Err(e) => return Err(Failure::new("listen stopped", e)),
-        };
+        let ev = next_event(&mut bus, "listen").await?;
         // The JSON line carries the count; a reader watching stderr hears it too (first, so
         // the note is out before anyone sees the line).
         if ev.get("type").and_then(Value::as_str) == Some("bus_gap") {

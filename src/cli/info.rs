@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::output::{self, Failure, opt, s, short_duration};
+use super::output::{self, Failure, OrFail, opt, s, short_duration};
 use super::sessions::state_label;
 use super::{Ctx, examples};
 
@@ -259,14 +259,8 @@ pub(crate) fn session_status_text(
 pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
     let Some(spec) = a.target else {
         let client = ctx.local().await?;
-        let meta = client
-            .meta()
-            .await
-            .map_err(|e| Failure::client("status", e))?;
-        let sessions = client
-            .list_sessions()
-            .await
-            .map_err(|e| Failure::client("status", e))?;
+        let meta = client.meta().await.or_fail("status")?;
+        let sessions = client.list_sessions().await.or_fail("status")?;
         let counts = session_counts(sessions.as_array().map(Vec::as_slice).unwrap_or(&[]));
         // Whether session state reaches the disk (additive; older daemons lack it).
         let health = client.health().await.unwrap_or(Value::Null);
@@ -285,10 +279,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
         return Ok(());
     };
     let (client, target) = ctx.session_target(&spec, "status").await?;
-    let sess = client
-        .session(&target.id)
-        .await
-        .map_err(|e| Failure::client("status", e))?;
+    let sess = client.session(&target.id).await.or_fail("status")?;
     // Use the resolved id so an alias that moves meanwhile still reads the same session.
     let id = match s(&sess, "id") {
         "" => target.id.clone(),

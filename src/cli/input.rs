@@ -4,7 +4,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::output::{self, Failure, s};
+use super::output::{self, Failure, OrFail, s};
 use super::{Ctx, examples};
 use crate::client::{ClientError, InjectRequest};
 use crate::wire::{self, response::TargetFailed};
@@ -82,7 +82,7 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
     let resp = client
         .inject(&target.id, &req, a.wait)
         .await
-        .map_err(|e| Failure::client("inject", e))?;
+        .or_fail("inject")?;
     if a.json {
         output::json(&resp);
     } else if resp.get("duplicate").and_then(serde_json::Value::as_bool) == Some(true) {
@@ -121,15 +121,10 @@ pub struct EnterArgs {
 
 pub async fn enter(ctx: &mut Ctx, a: EnterArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.target, "enter").await?;
-    let resp = client
-        .submit(&target.id)
-        .await
-        .map_err(|e| Failure::client("enter", e))?;
-    if a.json {
-        output::json(&resp);
-    } else {
-        output::line(format!("Sent Enter to {}", target.label()));
-    }
+    let resp = client.submit(&target.id).await.or_fail("enter")?;
+    output::json_or(a.json, &resp, || {
+        format!("Sent Enter to {}", target.label())
+    });
     Ok(())
 }
 
@@ -226,7 +221,7 @@ impl Merged {
     }
 }
 
-fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
+pub(crate) fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
     let list = |k: &str| {
         resp.get("results")
             .and_then(|r| r.get(k))
@@ -249,7 +244,7 @@ fn print_results(resp: &Value) -> (usize, usize) {
     (ok.len(), failed.len())
 }
 
-fn partial_failure(what: &str, failed: usize, total: usize) -> Result<(), Failure> {
+pub(crate) fn partial_failure(what: &str, failed: usize, total: usize) -> Result<(), Failure> {
     if failed == 0 {
         return Ok(());
     }
@@ -406,10 +401,7 @@ pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
         return super::peers::broadcast_all_hosts(ctx, &prompt, a.json).await;
     }
     let client = ctx.local().await?;
-    let resp = client
-        .broadcast(&prompt)
-        .await
-        .map_err(|e| Failure::client("broadcast", e))?;
+    let resp = client.broadcast(&prompt).await.or_fail("broadcast")?;
     finish_results("broadcast", &resp, a.json)
 }
 
@@ -423,10 +415,7 @@ pub struct SubmitAllArgs {
 
 pub async fn submit_all(ctx: &mut Ctx, a: SubmitAllArgs) -> Result<(), Failure> {
     let client = ctx.local().await?;
-    let resp = client
-        .submit_all()
-        .await
-        .map_err(|e| Failure::client("submit-all", e))?;
+    let resp = client.submit_all().await.or_fail("submit-all")?;
     finish_results("submit-all", &resp, a.json)
 }
 

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure};
+use super::output::{self, Failure, OrFail};
 use crate::config::Paths;
 use crate::kitty::{
     self, ConnectOptions, Kitty, KittyError, KittySettings, Layout, OpenRequest, SocketRemote,
@@ -274,10 +274,7 @@ async fn open(
     let known: Vec<String>;
     if o.all {
         let c = ctx.local().await?;
-        let list = c
-            .list_sessions()
-            .await
-            .map_err(|e| Failure::client("kitty open", e))?;
+        let list = c.list_sessions().await.or_fail("kitty open")?;
         let all = list.as_array().cloned().unwrap_or_default();
         known = all
             .iter()
@@ -300,9 +297,7 @@ async fn open(
     } else {
         for spec in &o.ids {
             let (c, target) = ctx.target(spec).await?;
-            c.session(&target.id)
-                .await
-                .map_err(|e| Failure::client("kitty open", e))?;
+            c.session(&target.id).await.or_fail("kitty open")?;
             if !sessions.contains(spec) {
                 sessions.push(spec.clone());
             }

@@ -28,7 +28,7 @@ mod tui;
 use clap::{Parser, Subcommand};
 
 use crate::client::{self, Client, ClientEnv, Target};
-use output::Failure;
+use output::{Failure, OrFail};
 
 /// Supervise and drive interactive terminal sessions through the telepty daemon.
 #[derive(Parser, Debug)]
@@ -192,13 +192,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::StatusReport(a) => coord::run_status_report(&mut ctx, a).await,
         }
     });
-    match result {
-        Ok(()) => 0,
-        Err(f) => {
-            eprintln!("{}", f.line);
-            f.code
-        }
-    }
+    finish(result)
 }
 
 /// The async runtime for a command: one thread for clients and the bridge, several for the
@@ -215,7 +209,7 @@ pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, i32
     })
 }
 
-/// The exit code of a command that ran without the async runtime.
+/// The exit code of a command's result (its failure line printed).
 fn finish(result: Result<(), Failure>) -> i32 {
     match result {
         Ok(()) => 0,
@@ -257,10 +251,7 @@ impl Ctx {
 
     /// The daemon chosen by the environment, started first if it is local and not running.
     async fn local(&mut self) -> Result<Client, Failure> {
-        self.conn
-            .local()
-            .await
-            .map_err(|e| Failure::client("start", e))
+        self.conn.local().await.or_fail("start")
     }
 
     /// A session argument (`id` or `id@host`) and a client of its daemon. Local targets get

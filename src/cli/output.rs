@@ -35,8 +35,8 @@ impl Failure {
     /// A usage problem found after parsing (exit code 2).
     pub fn usage(msg: impl Display) -> Failure {
         Failure {
-            line: format!("telepty: {}", one_line(&msg.to_string())),
             code: 2,
+            ..Failure::plain(msg)
         }
     }
 
@@ -47,12 +47,20 @@ impl Failure {
             ClientError::Connect { .. }
             | ClientError::DaemonStart(_)
             | ClientError::Config(_)
-            | ClientError::Timeout { .. } => Failure {
-                line: format!("telepty: {}", one_line(&err.to_string())),
-                code: 1,
-            },
+            | ClientError::Timeout { .. } => Failure::plain(err),
             other => Failure::new(&format!("{action} failed"), other),
         }
+    }
+}
+
+/// `?` for client calls: the error becomes the command's failure for `action`.
+pub trait OrFail<T> {
+    fn or_fail(self, action: &str) -> Result<T, Failure>;
+}
+
+impl<T> OrFail<T> for Result<T, ClientError> {
+    fn or_fail(self, action: &str) -> Result<T, Failure> {
+        self.map_err(|e| Failure::client(action, e))
     }
 }
 
@@ -90,18 +98,18 @@ pub fn json(v: &impl serde::Serialize) -> bool {
     line(serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
+/// `--json`: the answer as pretty JSON; otherwise the line `text` makes.
+pub fn json_or<T: Display>(json: bool, v: &impl serde::Serialize, text: impl FnOnce() -> T) {
+    if json {
+        self::json(v);
+    } else {
+        line(text());
+    }
+}
+
 /// A string field (or "").
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// A field as display text: strings bare, null/missing as `None`, others as JSON.
-pub fn opt(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
 }
 
 /// `12s`, `5m`, `3h`, `2d`; `-` when unknown.
@@ -115,7 +123,7 @@ pub fn short_duration(secs: Option<u64>) -> String {
     }
 }
 
-pub use crate::wire::describe::shorten;
+pub use crate::wire::describe::{opt, shorten};
 
 /// Replace the home directory prefix by `~`.
 pub fn tilde(path: &str, home: Option<&str>) -> String {

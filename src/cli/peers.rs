@@ -477,14 +477,8 @@ pub(crate) async fn broadcast_all_hosts(
     for (h, r) in hosts.iter().zip(answers) {
         match r {
             Ok(resp) => {
-                let list = |k: &str| {
-                    resp.get("results")
-                        .and_then(|r| r.get(k))
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                for (ok, entries) in [(true, list("successful")), (false, list("failed"))] {
+                let (successful, failed) = super::input::results_lists(&resp);
+                for (ok, entries) in [(true, successful), (false, failed)] {
                     for mut e in entries {
                         let label = h.address(s(&e, "id"));
                         lines.push(super::input::result_line(&e, ok, &label));
@@ -522,14 +516,7 @@ pub(crate) async fn broadcast_all_hosts(
             output::line(l);
         }
     }
-    if failed > 0 {
-        let noun = if total == 1 { "target" } else { "targets" };
-        return Err(Failure::new(
-            "broadcast failed",
-            format!("{failed} of {total} {noun} failed"),
-        ));
-    }
-    Ok(())
+    super::input::partial_failure("broadcast", failed, total)
 }
 
 #[cfg(test)]

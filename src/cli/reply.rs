@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, s};
+use super::output::{self, Failure, OrFail, s};
 use crate::client::shared_ref::{self, SharedRefError};
 use crate::client::{InjectRequest, Target};
 use crate::config::Paths;
@@ -50,10 +50,7 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
         ));
     };
     let (c, own) = ctx.target(&me).await?;
-    let info = c
-        .session(&own.id)
-        .await
-        .map_err(|e| Failure::client("reply", e))?;
+    let info = c.session(&own.id).await.or_fail("reply")?;
     let own_id = match s(&info, "id") {
         "" => own.id.clone(),
         id => id.to_string(),
@@ -74,15 +71,8 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
         thread_id: None,
         ..Default::default()
     };
-    let resp = tc
-        .inject(&target.id, &req, false)
-        .await
-        .map_err(|e| Failure::client("reply", e))?;
-    if a.json {
-        output::json(&resp);
-    } else {
-        output::line(format!("Replied to {}", target.label()));
-    }
+    let resp = tc.inject(&target.id, &req, false).await.or_fail("reply")?;
+    output::json_or(a.json, &resp, || format!("Replied to {}", target.label()));
     Ok(())
 }
 

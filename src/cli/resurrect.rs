@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::wire::response::Resurrection;
 
-use super::output::{self, Failure, s};
+use super::output::{self, Failure, OrFail, s};
 use super::{Ctx, examples};
 
 #[derive(Args, Debug)]
@@ -66,10 +66,7 @@ pub(crate) fn lost_text(lost: &[Value], home: Option<&str>) -> String {
 pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
     let client = ctx.local().await?;
     if a.list {
-        let lost = client
-            .lost_sessions()
-            .await
-            .map_err(|e| Failure::client("resurrect", e))?;
+        let lost = client.lost_sessions().await.or_fail("resurrect")?;
         let list = lost.as_array().cloned().unwrap_or_default();
         if a.json {
             output::json(&list);
@@ -80,10 +77,7 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
         return Ok(());
     }
     if a.ids.is_empty() {
-        let lost = client
-            .lost_sessions()
-            .await
-            .map_err(|e| Failure::client("resurrect", e))?;
+        let lost = client.lost_sessions().await.or_fail("resurrect")?;
         if lost.as_array().is_none_or(Vec::is_empty) {
             if a.json {
                 output::json(&Resurrection {
@@ -99,7 +93,7 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
     let resp = client
         .resurrect(&a.ids, a.forget)
         .await
-        .map_err(|e| Failure::client("resurrect", e))?;
+        .or_fail("resurrect")?;
     let results = resp["results"].as_array().cloned().unwrap_or_default();
     let failed: Vec<&Value> = results.iter().filter(|r| r["success"] != true).collect();
     if a.json {

@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::output::{self, Failure, s};
+use super::output::{self, Failure, OrFail, s};
 use super::{Ctx, examples};
 use crate::client::{ScreenQuery, WAIT_DEFAULT_MS, WAIT_MAX_MS, WaitRequest};
 
@@ -50,10 +50,7 @@ pub async fn read_screen(ctx: &mut Ctx, a: ReadScreenArgs) -> Result<(), Failure
         raw: a.raw,
         format: a.format.map(|f| f.name().to_string()),
     };
-    let resp = client
-        .screen(&target.id, &q)
-        .await
-        .map_err(|e| Failure::client("read-screen", e))?;
+    let resp = client.screen(&target.id, &q).await.or_fail("read-screen")?;
     if a.json || a.format == Some(ScreenFormat::Json) || resp.get("screen").is_none() {
         output::json(&resp);
     } else {
@@ -131,10 +128,7 @@ pub async fn wait(ctx: &mut Ctx, a: WaitArgs) -> Result<(), Failure> {
         scope: a.stream.then(|| "stream".to_string()),
         include_screen: if a.json { None } else { Some(false) },
     };
-    let resp = client
-        .wait(&target.id, &req)
-        .await
-        .map_err(|e| Failure::client("wait", e))?;
+    let resp = client.wait(&target.id, &req).await.or_fail("wait")?;
     if a.json {
         output::json(&resp);
     }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::output::{self, Failure, opt, s};
+use super::output::{self, Failure, OrFail, opt, s};
 use super::{Ctx, examples};
 use crate::client::SpawnRequest;
 
@@ -66,17 +66,10 @@ pub struct SpawnArgs {
 
 /// The size of the terminal on stdout, if stdout is one.
 fn terminal_size() -> Option<(u16, u16)> {
-    if !std::io::stdout().is_terminal() {
-        return None;
-    }
-    // SAFETY: TIOCGWINSZ writes a winsize into the zeroed struct we pass.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    if rc == 0 && ws.ws_col > 0 && ws.ws_row > 0 {
-        Some((ws.ws_col.min(1000), ws.ws_row.min(1000)))
-    } else {
-        None
-    }
+    std::io::stdout()
+        .is_terminal()
+        .then(super::allow::terminal_size)
+        .flatten()
 }
 
 pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
@@ -118,24 +111,18 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         record: a.record,
         profile: a.profile,
     };
-    let resp = client
-        .spawn(&req)
-        .await
-        .map_err(|e| Failure::client("spawn", e))?;
+    let resp = client.spawn(&req).await.or_fail("spawn")?;
     if a.json {
         output::json(&resp);
         return Ok(());
     }
-    let id = s(&resp, "session_id");
+    let id = match s(&resp, "session_id") {
+        "" => target.id.as_str(),
+        id => id,
+    };
     let label = match &target.host {
-        Some(h) => format!("{}@{h}", if id.is_empty() { &target.id } else { id }),
-        None => {
-            if id.is_empty() {
-                target.id.clone()
-            } else {
-                id.to_string()
-            }
-        }
+        Some(h) => format!("{id}@{h}"),
+        None => id.to_string(),
     };
     let shown = match s(&resp, "command") {
         "" => command.as_str(),
@@ -194,10 +181,7 @@ pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
         return super::peers::list_all_hosts(ctx, a.json).await;
     }
     let client = ctx.local().await?;
-    let resp = client
-        .list_sessions()
-        .await
-        .map_err(|e| Failure::client("list", e))?;
+    let resp = client.list_sessions().await.or_fail("list")?;
     if a.json {
         output::json(&resp);
         return Ok(());
@@ -231,17 +215,12 @@ pub struct RenameArgs {
 
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.old, "rename").await?;
-    let resp = client
-        .rename(&target.id, &a.new)
-        .await
-        .map_err(|e| Failure::client("rename", e))?;
-    if a.json {
-        output::json(&resp);
-    } else {
+    let resp = client.rename(&target.id, &a.new).await.or_fail("rename")?;
+    output::json_or(a.json, &resp, || {
         let old = opt(&resp, "old_id").unwrap_or_else(|| target.id.clone());
         let new = opt(&resp, "new_id").unwrap_or_else(|| a.new.clone());
-        output::line(format!("Renamed {old} → {new}"));
-    }
+        format!("Renamed {old} → {new}")
+    });
     Ok(())
 }
 
@@ -257,10 +236,7 @@ pub struct KillArgs {
 
 pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.target, "kill").await?;
-    let resp = client
-        .delete_session(&target.id)
-        .await
-        .map_err(|e| Failure::client("kill", e))?;
+    let resp = client.delete_session(&target.id).await.or_fail("kill")?;
     if a.json {
         output::json(&resp);
     } else if s(&resp, "status") == "force-removed" {
@@ -293,10 +269,7 @@ pub(crate) fn is_cleanable(sess: &Value) -> bool {
 
 pub async fn clean(ctx: &mut Ctx, a: CleanArgs) -> Result<(), Failure> {
     let client = ctx.local().await?;
-    let resp = client
-        .list_sessions()
-        .await
-        .map_err(|e| Failure::client("clean", e))?;
+    let resp = client.list_sessions().await.or_fail("clean")?;
     let sessions = resp.as_array().cloned().unwrap_or_default();
     let mut removed = Vec::new();
     let mut failed = Vec::new();

@@ -9,6 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::ClientError;
 pub use crate::config::Peer;
 use crate::config::{self, Config, Paths};
+use crate::util::env_nonempty;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 3848;
@@ -108,13 +109,6 @@ pub struct ClientEnv {
     /// Why config.toml is invalid (the error naming file, line and key). Resolving the
     /// daemon's address then fails with it rather than silently using defaults.
     pub file_error: Option<String>,
-}
-
-fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
 }
 
 impl ClientEnv {

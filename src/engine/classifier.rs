@@ -101,6 +101,16 @@ struct Verdict {
     detail: String,
 }
 
+impl Verdict {
+    fn new(state: AutoState, confidence: f64, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            state,
+            confidence,
+            detail: detail.into(),
+        }
+    }
+}
+
 pub struct Classifier {
     cfg: ClassifierConfig,
     started_ms: u64,
@@ -309,23 +319,25 @@ impl Classifier {
         if a.busy {
             let since = *self.thinking_since.get_or_insert(now_ms);
             if now_ms.saturating_sub(since) > self.cfg.thinking_timeout_ms {
-                return Some(Verdict {
-                    state: AutoState::Stuck,
-                    confidence: 0.7,
-                    detail: format!("busy for over {}s", self.cfg.thinking_timeout_ms / 1000),
-                });
+                return Some(Verdict::new(
+                    AutoState::Stuck,
+                    0.7,
+                    format!("busy for over {}s", self.cfg.thinking_timeout_ms / 1000),
+                ));
             }
-            return Some(Verdict {
-                state: AutoState::Thinking,
-                confidence: 0.95,
-                detail: format!("{}: a turn is running", a.profile),
-            });
+            return Some(Verdict::new(
+                AutoState::Thinking,
+                0.95,
+                format!("{}: a turn is running", a.profile),
+            ));
         }
         self.thinking_since = None;
-        a.ready.then(|| Verdict {
-            state: AutoState::Idle,
-            confidence: 0.95,
-            detail: format!("{}: ready for input", a.profile),
+        a.ready.then(|| {
+            Verdict::new(
+                AutoState::Idle,
+                0.95,
+                format!("{}: ready for input", a.profile),
+            )
         })
     }
 
@@ -348,11 +360,11 @@ impl Classifier {
 
         if let Some(line) = waiting_input_line(&context) {
             self.thinking_since = None;
-            return Verdict {
-                state: AutoState::WaitingInput,
-                confidence: 0.9,
-                detail: format!("waiting for input: {}", excerpt(line)),
-            };
+            return Verdict::new(
+                AutoState::WaitingInput,
+                0.9,
+                format!("waiting for input: {}", excerpt(line)),
+            );
         }
 
         // Silence outranks stuck/thinking: whatever the last output said, nothing is
@@ -362,21 +374,13 @@ impl Classifier {
         if silent_ms >= self.cfg.idle_timeout_ms {
             self.thinking_since = None;
             if self.last_output_ms.is_none() {
-                return Verdict {
-                    state: AutoState::Idle,
-                    confidence: 0.6,
-                    detail: "no output since start".to_string(),
-                };
+                return Verdict::new(AutoState::Idle, 0.6, "no output since start");
             }
             let at_prompt = context.last().is_some_and(|l| looks_like_prompt(l));
-            return Verdict {
-                state: AutoState::Idle,
-                confidence: if at_prompt { 0.9 } else { 0.6 },
-                detail: if at_prompt {
-                    "no recent output; prompt visible".to_string()
-                } else {
-                    "no recent output".to_string()
-                },
+            return if at_prompt {
+                Verdict::new(AutoState::Idle, 0.9, "no recent output; prompt visible")
+            } else {
+                Verdict::new(AutoState::Idle, 0.6, "no recent output")
             };
         }
 
@@ -393,15 +397,15 @@ impl Classifier {
         }
 
         if let Some((fp, n)) = self.repeated_error() {
-            return Verdict {
-                state: AutoState::Stuck,
-                confidence: 0.8,
-                detail: format!(
+            return Verdict::new(
+                AutoState::Stuck,
+                0.8,
+                format!(
                     "same error {n}x within {}s: {}",
                     self.cfg.stuck_window_ms / 1000,
                     excerpt(fp)
                 ),
-            };
+            );
         }
 
         if let Some(cue) = thinking_cue {
@@ -409,31 +413,19 @@ impl Classifier {
                 .thinking_since
                 .map_or(0, |since| now_ms.saturating_sub(since));
             if thinking_for > self.cfg.thinking_timeout_ms {
-                return Verdict {
-                    state: AutoState::Stuck,
-                    confidence: 0.7,
-                    detail: format!("thinking for over {}s", self.cfg.thinking_timeout_ms / 1000),
-                };
+                return Verdict::new(
+                    AutoState::Stuck,
+                    0.7,
+                    format!("thinking for over {}s", self.cfg.thinking_timeout_ms / 1000),
+                );
             }
-            return Verdict {
-                state: AutoState::Thinking,
-                confidence: 0.7,
-                detail: format!("thinking: {cue}"),
-            };
+            return Verdict::new(AutoState::Thinking, 0.7, format!("thinking: {cue}"));
         }
 
         if self.last_output_ms.is_none() {
-            return Verdict {
-                state: AutoState::Running,
-                confidence: 0.5,
-                detail: "session started".to_string(),
-            };
+            return Verdict::new(AutoState::Running, 0.5, "session started");
         }
-        Verdict {
-            state: AutoState::Running,
-            confidence: 0.7,
-            detail: "producing output".to_string(),
-        }
+        Verdict::new(AutoState::Running, 0.7, "producing output")
     }
 }
 

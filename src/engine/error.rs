@@ -66,6 +66,21 @@ impl EngineError {
         }
     }
 
+    /// `Ok` for a valid session id, else `INVALID_SESSION_ID` naming it.
+    pub fn check_id(id: &str) -> Result<(), Self> {
+        if crate::util::valid_session_id(id) {
+            Ok(())
+        } else {
+            Err(EngineError::invalid_id(id))
+        }
+    }
+
+    pub fn invalid_id(requested: &str) -> Self {
+        EngineError::InvalidSessionId {
+            requested: requested.to_string(),
+        }
+    }
+
     pub fn not_found(requested: &str) -> Self {
         EngineError::SessionNotFound {
             requested: requested.to_string(),

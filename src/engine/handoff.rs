@@ -6,9 +6,16 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::wire::{self, coord, coord::Progress};
+use crate::wire::{
+    self,
+    coord::{
+        self, HandoffAck, HandoffDetail, HandoffStatus, HandoffSummary, Progress, ThreadAck,
+        ThreadDetail, ThreadStatus, ThreadSummary,
+    },
+};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
 pub struct StoreError {
     pub status: u16,
     pub code: &'static str,
@@ -18,57 +25,34 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    fn invalid(message: &str) -> Self {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status: 400,
-            code: "INVALID_REQUEST",
-            message: message.to_string(),
+            status,
+            code,
+            message: message.into(),
             extra: None,
         }
+    }
+
+    fn invalid(message: &str) -> Self {
+        Self::new(400, "INVALID_REQUEST", message)
     }
 
     fn handoff_not_found() -> Self {
-        Self {
-            status: 404,
-            code: "HANDOFF_NOT_FOUND",
-            message: "Handoff not found".to_string(),
-            extra: None,
-        }
+        Self::new(404, "HANDOFF_NOT_FOUND", "Handoff not found")
     }
 
     fn thread_not_found() -> Self {
-        Self {
-            status: 404,
-            code: "THREAD_NOT_FOUND",
-            message: "Thread not found".to_string(),
-            extra: None,
-        }
+        Self::new(404, "THREAD_NOT_FOUND", "Thread not found")
     }
 }
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub struct Reply<B> {
     pub status: u16,
-    pub body: Value,
+    pub body: B,
     /// Bus events to publish, in order, once the reply is committed.
     pub events: Vec<Value>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HandoffStatus {
-    Pending,
-    Claimed,
-    Executing,
-    Completed,
-    Failed,
 }
 
 impl HandoffStatus {
@@ -80,17 +64,6 @@ impl HandoffStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
         }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => Self::Pending,
-            "claimed" => Self::Claimed,
-            "executing" => Self::Executing,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            _ => return None,
-        })
     }
 
     fn can_become(self, to: Self) -> bool {
@@ -106,57 +79,40 @@ impl HandoffStatus {
     }
 }
 
+/// A handoff as `GET /api/handoff/:id` shows it, plus what its list item adds.
 struct Handoff {
-    id: String,
-    source_session_id: Option<String>,
-    deliberation_id: Option<String>,
-    synthesis: Value,
-    status: HandoffStatus,
-    auto_execute: bool,
-    claimed_by: Option<String>,
+    detail: HandoffDetail,
     task_count: usize,
-    created_at: String,
-    updated_at: String,
-    progress: Vec<Progress>,
-    result: Value,
 }
 
 impl Handoff {
-    fn summary(&self) -> Value {
-        wire::value(&coord::HandoffSummary {
-            id: self.id.clone(),
-            status: self.status.as_str().into(),
-            deliberation_id: self.deliberation_id.clone(),
-            source_session_id: self.source_session_id.clone(),
-            auto_execute: self.auto_execute,
-            claimed_by: self.claimed_by.clone(),
+    fn summary(&self) -> HandoffSummary {
+        let d = &self.detail;
+        HandoffSummary {
+            id: d.id.clone(),
+            status: d.status,
+            deliberation_id: d.deliberation_id.clone(),
+            source_session_id: d.source_session_id.clone(),
+            auto_execute: d.auto_execute,
+            claimed_by: d.claimed_by.clone(),
             task_count: self.task_count,
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-        })
-    }
-
-    fn detail(&self) -> Value {
-        wire::value(&coord::HandoffDetail {
-            id: self.id.clone(),
-            source_session_id: self.source_session_id.clone(),
-            deliberation_id: self.deliberation_id.clone(),
-            synthesis: self.synthesis.clone(),
-            status: self.status.as_str().into(),
-            auto_execute: self.auto_execute,
-            claimed_by: self.claimed_by.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-            progress: self.progress.clone(),
-            result: self.result.clone(),
-        })
+            created_at: d.created_at.clone(),
+            updated_at: d.updated_at.clone(),
+        }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ThreadStatus {
-    Active,
-    Closed,
+fn thread_summary(t: &ThreadDetail) -> ThreadSummary {
+    ThreadSummary {
+        id: t.id.clone(),
+        topic: t.topic.clone(),
+        status: t.status,
+        orchestrator_session_id: t.orchestrator_session_id.clone(),
+        participant_count: t.participant_session_ids.len(),
+        message_count: t.message_count.clone(),
+        created_at: t.created_at.clone(),
+        updated_at: t.updated_at.clone(),
+    }
 }
 
 impl ThreadStatus {
@@ -165,50 +121,6 @@ impl ThreadStatus {
             Self::Active => "active",
             Self::Closed => "closed",
         }
-    }
-}
-
-struct Thread {
-    id: String,
-    topic: String,
-    orchestrator_session_id: Option<String>,
-    participant_session_ids: Vec<Value>,
-    context: Value,
-    status: ThreadStatus,
-    /// Kept as a JSON number because clients may send any number and expect it back.
-    message_count: serde_json::Number,
-    created_at: String,
-    updated_at: String,
-    closed_at: Option<String>,
-}
-
-impl Thread {
-    fn summary(&self) -> Value {
-        wire::value(&coord::ThreadSummary {
-            id: self.id.clone(),
-            topic: self.topic.clone(),
-            status: self.status.as_str().into(),
-            orchestrator_session_id: self.orchestrator_session_id.clone(),
-            participant_count: self.participant_session_ids.len(),
-            message_count: self.message_count.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-        })
-    }
-
-    fn detail(&self) -> Value {
-        wire::value(&coord::ThreadDetail {
-            id: self.id.clone(),
-            topic: self.topic.clone(),
-            orchestrator_session_id: self.orchestrator_session_id.clone(),
-            participant_session_ids: self.participant_session_ids.clone(),
-            context: self.context.clone(),
-            status: self.status.as_str().into(),
-            message_count: self.message_count.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-            closed_at: self.closed_at.clone(),
-        })
     }
 }
 
@@ -245,7 +157,7 @@ impl<T> Ordered<T> {
 #[derive(Default)]
 pub struct Coordination {
     handoffs: Ordered<Handoff>,
-    threads: Ordered<Thread>,
+    threads: Ordered<ThreadDetail>,
 }
 
 fn now_iso() -> String {
@@ -258,20 +170,20 @@ fn status_matches(filter: Option<&str>, status: &str) -> bool {
 }
 
 /// The create (201, no `success`), claim and patch answers.
-fn handoff_ack(success: bool, id: &str, status: &str) -> Value {
-    wire::value(&coord::HandoffAck {
+fn handoff_ack(success: bool, id: &str, status: HandoffStatus) -> HandoffAck {
+    HandoffAck {
         success,
         handoff_id: id.to_string(),
-        status: status.to_string(),
-    })
+        status,
+    }
 }
 
-fn thread_ack(success: bool, id: &str, status: &str) -> Value {
-    wire::value(&coord::ThreadAck {
+fn thread_ack(success: bool, id: &str, status: ThreadStatus) -> ThreadAck {
+    ThreadAck {
         success,
         thread_id: id.to_string(),
-        status: status.to_string(),
-    })
+        status,
+    }
 }
 
 fn new_id() -> String {
@@ -299,7 +211,7 @@ impl Coordination {
         Self::default()
     }
 
-    pub fn create_handoff(&mut self, body: &Value) -> Result<Reply, StoreError> {
+    pub fn create_handoff(&mut self, body: &Value) -> Result<Reply<HandoffAck>, StoreError> {
         let synthesis = match field(body, "synthesis") {
             Some(Value::Object(o)) => o.clone(),
             _ => return Err(StoreError::invalid("synthesis is required")),
@@ -309,7 +221,7 @@ impl Coordination {
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
         let now = now_iso();
-        let handoff = Handoff {
+        let detail = HandoffDetail {
             id: new_id(),
             source_session_id: opt_string(body, "source_session_id"),
             deliberation_id: opt_string(body, "deliberation_id"),
@@ -319,7 +231,6 @@ impl Coordination {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             claimed_by: None,
-            task_count,
             created_at: now.clone(),
             updated_at: now.clone(),
             progress: Vec::new(),
@@ -327,15 +238,16 @@ impl Coordination {
         };
         let event = wire::value(&coord::HandoffCreated {
             kind: "handoff.created".into(),
-            handoff_id: handoff.id.clone(),
-            source_session_id: handoff.source_session_id.clone(),
-            deliberation_id: handoff.deliberation_id.clone(),
-            auto_execute: handoff.auto_execute,
+            handoff_id: detail.id.clone(),
+            source_session_id: detail.source_session_id.clone(),
+            deliberation_id: detail.deliberation_id.clone(),
+            auto_execute: detail.auto_execute,
             task_count,
             timestamp: now,
         });
-        let body = handoff_ack(false, &handoff.id, "pending");
-        self.handoffs.insert(handoff.id.clone(), handoff);
+        let body = handoff_ack(false, &detail.id, HandoffStatus::Pending);
+        self.handoffs
+            .insert(detail.id.clone(), Handoff { detail, task_count });
         Ok(Reply {
             status: 201,
             body,
@@ -343,37 +255,39 @@ impl Coordination {
         })
     }
 
-    pub fn list_handoffs(&self, status: Option<&str>) -> Value {
-        Value::Array(
-            self.handoffs
-                .items
-                .iter()
-                .filter(|h| status_matches(status, h.status.as_str()))
-                .map(Handoff::summary)
-                .collect(),
-        )
+    pub fn list_handoffs(&self, status: Option<&str>) -> Vec<HandoffSummary> {
+        self.handoffs
+            .items
+            .iter()
+            .filter(|h| status_matches(status, h.detail.status.as_str()))
+            .map(Handoff::summary)
+            .collect()
     }
 
-    pub fn get_handoff(&self, id: &str) -> Result<Value, StoreError> {
+    pub fn get_handoff(&self, id: &str) -> Result<HandoffDetail, StoreError> {
         self.handoffs
             .get(id)
-            .map(Handoff::detail)
+            .map(|h| h.detail.clone())
             .ok_or_else(StoreError::handoff_not_found)
     }
 
-    pub fn claim_handoff(&mut self, id: &str, body: &Value) -> Result<Reply, StoreError> {
-        let handoff = self
+    pub fn claim_handoff(
+        &mut self,
+        id: &str,
+        body: &Value,
+    ) -> Result<Reply<HandoffAck>, StoreError> {
+        let handoff = &mut self
             .handoffs
             .get_mut(id)
-            .ok_or_else(StoreError::handoff_not_found)?;
+            .ok_or_else(StoreError::handoff_not_found)?
+            .detail;
         // The conflict is reported before the body is validated so a racing claimer
         // learns who won even if its own request is malformed.
         if handoff.status != HandoffStatus::Pending {
+            let message = format!("Handoff already {}", handoff.status.as_str());
             return Err(StoreError {
-                status: 409,
-                code: "HANDOFF_CONFLICT",
-                message: format!("Handoff already {}", handoff.status.as_str()),
                 extra: Some(Box::new(("claimed_by", wire::value(&handoff.claimed_by)))),
+                ..StoreError::new(409, "HANDOFF_CONFLICT", message)
             });
         }
         let agent = required_string(body, "agent_session_id")
@@ -384,7 +298,7 @@ impl Coordination {
         handoff.updated_at = now.clone();
         Ok(Reply {
             status: 200,
-            body: handoff_ack(true, &handoff.id, "claimed"),
+            body: handoff_ack(true, &handoff.id, HandoffStatus::Claimed),
             events: vec![wire::value(&coord::HandoffClaimed {
                 kind: "handoff.claimed".into(),
                 handoff_id: handoff.id.clone(),
@@ -394,11 +308,16 @@ impl Coordination {
         })
     }
 
-    pub fn patch_handoff(&mut self, id: &str, body: &Value) -> Result<Reply, StoreError> {
-        let handoff = self
+    pub fn patch_handoff(
+        &mut self,
+        id: &str,
+        body: &Value,
+    ) -> Result<Reply<HandoffAck>, StoreError> {
+        let handoff = &mut self
             .handoffs
             .get_mut(id)
-            .ok_or_else(StoreError::handoff_not_found)?;
+            .ok_or_else(StoreError::handoff_not_found)?
+            .detail;
         // Validate everything before mutating, so a rejected PATCH changes nothing.
         let target = match field(body, "status") {
             None | Some(Value::Null) => None,
@@ -407,19 +326,13 @@ impl Coordination {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                match HandoffStatus::parse(&name).filter(|to| handoff.status.can_become(*to)) {
+                let to = serde_json::from_value::<HandoffStatus>(Value::String(name.clone())).ok();
+                match to.filter(|to| handoff.status.can_become(*to)) {
                     Some(to) => Some(to),
                     None => {
-                        return Err(StoreError {
-                            status: 400,
-                            code: "INVALID_TRANSITION",
-                            message: format!(
-                                "Invalid transition: {} -> {}",
-                                handoff.status.as_str(),
-                                name
-                            ),
-                            extra: None,
-                        });
+                        let from = handoff.status.as_str();
+                        let message = format!("Invalid transition: {from} -> {name}");
+                        return Err(StoreError::new(400, "INVALID_TRANSITION", message));
                     }
                 }
             }
@@ -447,12 +360,11 @@ impl Coordination {
         }
         handoff.updated_at = now.clone();
 
-        let status = handoff.status.as_str();
         Ok(Reply {
             status: 200,
-            body: handoff_ack(true, &handoff.id, status),
+            body: handoff_ack(true, &handoff.id, handoff.status),
             events: vec![wire::value(&coord::HandoffChanged {
-                kind: format!("handoff.{status}"),
+                kind: format!("handoff.{}", handoff.status.as_str()),
                 handoff_id: handoff.id.clone(),
                 claimed_by: handoff.claimed_by.clone(),
                 message,
@@ -461,7 +373,7 @@ impl Coordination {
         })
     }
 
-    pub fn create_thread(&mut self, body: &Value) -> Result<Reply, StoreError> {
+    pub fn create_thread(&mut self, body: &Value) -> Result<Reply<ThreadAck>, StoreError> {
         let topic = required_string(body, "topic")
             .ok_or_else(|| StoreError::invalid("topic is required"))?;
         let participants: Vec<Value> = field(body, "participant_session_ids")
@@ -469,7 +381,7 @@ impl Coordination {
             .map(|ids| ids.iter().filter(|v| v.is_string()).cloned().collect())
             .unwrap_or_default();
         let now = now_iso();
-        let thread = Thread {
+        let thread = ThreadDetail {
             id: new_id(),
             topic,
             orchestrator_session_id: opt_string(body, "orchestrator_session_id"),
@@ -489,7 +401,7 @@ impl Coordination {
             participant_session_ids: thread.participant_session_ids.clone(),
             timestamp: now,
         });
-        let body = thread_ack(false, &thread.id, "active");
+        let body = thread_ack(false, &thread.id, ThreadStatus::Active);
         self.threads.insert(thread.id.clone(), thread);
         Ok(Reply {
             status: 201,
@@ -498,25 +410,23 @@ impl Coordination {
         })
     }
 
-    pub fn list_threads(&self, status: Option<&str>) -> Value {
-        Value::Array(
-            self.threads
-                .items
-                .iter()
-                .filter(|t| status_matches(status, t.status.as_str()))
-                .map(Thread::summary)
-                .collect(),
-        )
+    pub fn list_threads(&self, status: Option<&str>) -> Vec<ThreadSummary> {
+        self.threads
+            .items
+            .iter()
+            .filter(|t| status_matches(status, t.status.as_str()))
+            .map(thread_summary)
+            .collect()
     }
 
-    pub fn get_thread(&self, id: &str) -> Result<Value, StoreError> {
+    pub fn get_thread(&self, id: &str) -> Result<ThreadDetail, StoreError> {
         self.threads
             .get(id)
-            .map(Thread::detail)
+            .cloned()
             .ok_or_else(StoreError::thread_not_found)
     }
 
-    pub fn patch_thread(&mut self, id: &str, body: &Value) -> Result<Reply, StoreError> {
+    pub fn patch_thread(&mut self, id: &str, body: &Value) -> Result<Reply<ThreadAck>, StoreError> {
         let thread = self
             .threads
             .get_mut(id)
@@ -547,7 +457,7 @@ impl Coordination {
         }
         Ok(Reply {
             status: 200,
-            body: thread_ack(true, &thread.id, thread.status.as_str()),
+            body: thread_ack(true, &thread.id, thread.status),
             events,
         })
     }
@@ -557,6 +467,15 @@ impl Coordination {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A reply with its body as JSON, for shape assertions.
+    fn rv<B: serde::Serialize>(r: Reply<B>) -> Reply<Value> {
+        Reply {
+            status: r.status,
+            body: wire::value(&r.body),
+            events: r.events,
+        }
+    }
 
     /// Keys of a JSON object, for shape assertions.
     fn keys(v: &Value) -> Vec<&str> {
@@ -582,17 +501,17 @@ mod tests {
     }
 
     fn create(c: &mut Coordination, body: Value) -> String {
-        let r = c.create_handoff(&body).unwrap();
+        let r = rv(c.create_handoff(&body).unwrap());
         r.body["handoff_id"].as_str().unwrap().to_string()
     }
 
     fn open(c: &mut Coordination, body: Value) -> String {
-        let r = c.create_thread(&body).unwrap();
+        let r = rv(c.create_thread(&body).unwrap());
         r.body["thread_id"].as_str().unwrap().to_string()
     }
 
     fn status_of(c: &Coordination, id: &str) -> String {
-        c.get_handoff(id).unwrap()["status"]
+        wire::value(&c.get_handoff(id).unwrap())["status"]
             .as_str()
             .unwrap()
             .to_string()
@@ -603,14 +522,14 @@ mod tests {
     #[test]
     fn create_handoff_reply_and_event() {
         let mut c = Coordination::default();
-        let r = c
+        let r = rv(c
             .create_handoff(&json!({
                 "synthesis": {"summary": "x", "tasks": [1, 2, 3]},
                 "source_session_id": "s1",
                 "deliberation_id": "d1",
                 "auto_execute": true,
             }))
-            .unwrap();
+            .unwrap());
         assert_eq!(r.status, 201);
         assert_eq!(keys(&r.body), vec!["handoff_id", "status"]);
         assert_eq!(r.body["status"], "pending");
@@ -644,16 +563,14 @@ mod tests {
     #[test]
     fn create_handoff_defaults() {
         let mut c = Coordination::default();
-        let r = c.create_handoff(&json!({"synthesis": {}})).unwrap();
+        let r = rv(c.create_handoff(&json!({"synthesis": {}})).unwrap());
         let e = &r.events[0];
         assert_eq!(e["source_session_id"], Value::Null);
         assert_eq!(e["deliberation_id"], Value::Null);
         assert_eq!(e["auto_execute"], false);
         assert_eq!(e["task_count"], 0);
         // `tasks` that is not an array counts as zero; non-bool auto_execute is false.
-        let r = c
-            .create_handoff(&json!({"synthesis": {"tasks": "a,b"}, "auto_execute": "yes", "source_session_id": 7}))
-            .unwrap();
+        let r = rv(c.create_handoff(&json!({"synthesis": {"tasks": "a,b"}, "auto_execute": "yes", "source_session_id": 7})).unwrap());
         assert_eq!(r.events[0]["task_count"], 0);
         assert_eq!(r.events[0]["auto_execute"], false);
         assert_eq!(r.events[0]["source_session_id"], Value::Null);
@@ -675,7 +592,7 @@ mod tests {
             assert_eq!(e.message, "synthesis is required");
             assert_eq!(e.extra, None);
         }
-        assert_eq!(c.list_handoffs(None), json!([]));
+        assert_eq!(wire::value(&c.list_handoffs(None)), json!([]));
     }
 
     #[test]
@@ -685,7 +602,7 @@ mod tests {
             &mut c,
             json!({"synthesis": {"tasks": [{"t": 1}]}, "deliberation_id": "d"}),
         );
-        let h = c.get_handoff(&id).unwrap();
+        let h = wire::value(&c.get_handoff(&id).unwrap());
         assert_eq!(
             keys(&h),
             sorted(vec![
@@ -727,10 +644,10 @@ mod tests {
         let a = create(&mut c, json!({"synthesis": {"tasks": [1, 2]}}));
         let b = create(&mut c, json!({"synthesis": {}, "source_session_id": "s"}));
         let d = create(&mut c, json!({"synthesis": {}}));
-        c.claim_handoff(&b, &json!({"agent_session_id": "agent"}))
-            .unwrap();
+        rv(c.claim_handoff(&b, &json!({"agent_session_id": "agent"}))
+            .unwrap());
 
-        let all = c.list_handoffs(None);
+        let all = wire::value(&c.list_handoffs(None));
         let ids: Vec<&str> = all
             .as_array()
             .unwrap()
@@ -756,24 +673,24 @@ mod tests {
         assert_eq!(all[1]["claimed_by"], "agent");
         assert_eq!(all[1]["source_session_id"], "s");
 
-        let pending = c.list_handoffs(Some("pending"));
+        let pending = wire::value(&c.list_handoffs(Some("pending")));
         assert_eq!(pending.as_array().unwrap().len(), 2);
         assert_eq!(pending[1]["id"], d.as_str());
-        let claimed = c.list_handoffs(Some("claimed"));
+        let claimed = wire::value(&c.list_handoffs(Some("claimed")));
         assert_eq!(claimed.as_array().unwrap().len(), 1);
         assert_eq!(claimed[0]["id"], b.as_str());
-        assert_eq!(c.list_handoffs(Some("completed")), json!([]));
-        assert_eq!(c.list_handoffs(Some("bogus")), json!([]));
-        assert_eq!(c.list_handoffs(Some("")), all);
+        assert_eq!(wire::value(&c.list_handoffs(Some("completed"))), json!([]));
+        assert_eq!(wire::value(&c.list_handoffs(Some("bogus"))), json!([]));
+        assert_eq!(wire::value(&c.list_handoffs(Some(""))), all);
     }
 
     #[test]
     fn claim_handoff_success_and_event() {
         let mut c = Coordination::default();
         let id = create(&mut c, json!({"synthesis": {}}));
-        let r = c
+        let r = rv(c
             .claim_handoff(&id, &json!({"agent_session_id": "worker-1"}))
-            .unwrap();
+            .unwrap());
         assert_eq!(r.status, 200);
         assert_eq!(
             r.body,
@@ -787,7 +704,7 @@ mod tests {
         );
         assert_eq!(e["type"], "handoff.claimed");
         assert_eq!(e["agent_session_id"], "worker-1");
-        let h = c.get_handoff(&id).unwrap();
+        let h = wire::value(&c.get_handoff(&id).unwrap());
         assert_eq!(h["status"], "claimed");
         assert_eq!(h["claimed_by"], "worker-1");
     }
@@ -816,8 +733,8 @@ mod tests {
         }
         assert_eq!(status_of(&c, &id), "pending");
 
-        c.claim_handoff(&id, &json!({"agent_session_id": "first"}))
-            .unwrap();
+        rv(c.claim_handoff(&id, &json!({"agent_session_id": "first"}))
+            .unwrap());
         // Conflict is reported even when the body is invalid.
         for body in [json!({"agent_session_id": "second"}), json!({})] {
             let e = c.claim_handoff(&id, &body).unwrap_err();
@@ -827,8 +744,8 @@ mod tests {
             assert_eq!(e.extra, Some(Box::new(("claimed_by", json!("first")))));
         }
 
-        c.patch_handoff(&id, &json!({"status": "executing"}))
-            .unwrap();
+        rv(c.patch_handoff(&id, &json!({"status": "executing"}))
+            .unwrap());
         let e = c.claim_handoff(&id, &json!({})).unwrap_err();
         assert_eq!(e.message, "Handoff already executing");
     }
@@ -837,7 +754,7 @@ mod tests {
     fn conflict_claimed_by_null_after_patch_claim() {
         let mut c = Coordination::default();
         let id = create(&mut c, json!({"synthesis": {}}));
-        let r = c.patch_handoff(&id, &json!({"status": "claimed"})).unwrap();
+        let r = rv(c.patch_handoff(&id, &json!({"status": "claimed"})).unwrap());
         assert_eq!(r.body["status"], "claimed");
         assert_eq!(r.events[0]["type"], "handoff.claimed");
         assert_eq!(r.events[0]["claimed_by"], Value::Null);
@@ -851,9 +768,9 @@ mod tests {
     fn patch_claim_may_name_claimer() {
         let mut c = Coordination::default();
         let id = create(&mut c, json!({"synthesis": {}}));
-        let r = c
+        let r = rv(c
             .patch_handoff(&id, &json!({"status": "claimed", "agent_session_id": "w"}))
-            .unwrap();
+            .unwrap());
         assert_eq!(r.events[0]["claimed_by"], "w");
     }
 
@@ -867,7 +784,7 @@ mod tests {
             let mut c = Coordination::default();
             let id = create(&mut c, json!({"synthesis": {}}));
             for to in path {
-                let r = c.patch_handoff(&id, &json!({"status": to})).unwrap();
+                let r = rv(c.patch_handoff(&id, &json!({"status": to})).unwrap());
                 assert_eq!(r.status, 200);
                 assert_eq!(
                     r.body,
@@ -900,9 +817,9 @@ mod tests {
             let mut c = Coordination::default();
             let id = create(&mut c, json!({"synthesis": {}}));
             for s in *setup {
-                c.patch_handoff(&id, &json!({"status": s})).unwrap();
+                rv(c.patch_handoff(&id, &json!({"status": s})).unwrap());
             }
-            let before = c.get_handoff(&id).unwrap();
+            let before = wire::value(&c.get_handoff(&id).unwrap());
             let from = before["status"].as_str().unwrap().to_string();
             let e = c
                 .patch_handoff(&id, &json!({"status": to, "message": "m", "result": 1}))
@@ -914,7 +831,7 @@ mod tests {
                 format!("Invalid transition: {from} -> {}", to.as_str().unwrap())
             );
             // Nothing changed.
-            assert_eq!(c.get_handoff(&id).unwrap(), before);
+            assert_eq!(wire::value(&c.get_handoff(&id).unwrap()), before);
         }
         let mut c = Coordination::default();
         let id = create(&mut c, json!({"synthesis": {}}));
@@ -926,9 +843,9 @@ mod tests {
     fn patch_message_and_result_without_status() {
         let mut c = Coordination::default();
         let id = create(&mut c, json!({"synthesis": {}}));
-        c.claim_handoff(&id, &json!({"agent_session_id": "w"}))
-            .unwrap();
-        let r = c.patch_handoff(&id, &json!({"message": "step 1"})).unwrap();
+        rv(c.claim_handoff(&id, &json!({"agent_session_id": "w"}))
+            .unwrap());
+        let r = rv(c.patch_handoff(&id, &json!({"message": "step 1"})).unwrap());
         assert_eq!(r.body["status"], "claimed");
         let e = &r.events[0];
         assert_eq!(
@@ -945,18 +862,18 @@ mod tests {
         assert_eq!(e["claimed_by"], "w");
         assert_eq!(e["message"], "step 1");
 
-        let r = c
+        let r = rv(c
             .patch_handoff(
                 &id,
                 &json!({"status": "executing", "message": "step 2", "result": {"ok": true}}),
             )
-            .unwrap();
+            .unwrap());
         assert_eq!(r.events[0]["type"], "handoff.executing");
-        let r = c.patch_handoff(&id, &json!({})).unwrap();
+        let r = rv(c.patch_handoff(&id, &json!({})).unwrap());
         assert_eq!(r.events[0]["type"], "handoff.executing");
         assert_eq!(r.events[0]["message"], Value::Null);
 
-        let h = c.get_handoff(&id).unwrap();
+        let h = wire::value(&c.get_handoff(&id).unwrap());
         let progress = h["progress"].as_array().unwrap();
         assert_eq!(progress.len(), 2);
         assert_eq!(progress[0]["message"], "step 1");
@@ -966,13 +883,13 @@ mod tests {
         assert_eq!(h["result"], json!({"ok": true}));
         assert!(h["updated_at"].as_str() >= h["created_at"].as_str());
 
-        let r = c
+        let r = rv(c
             .patch_handoff(&id, &json!({"status": "completed", "status_extra": 1}))
-            .unwrap();
+            .unwrap());
         assert_eq!(r.events[0]["type"], "handoff.completed");
         assert_eq!(r.events[0]["claimed_by"], "w");
         // Terminal states still accept messages.
-        let r = c.patch_handoff(&id, &json!({"message": "late"})).unwrap();
+        let r = rv(c.patch_handoff(&id, &json!({"message": "late"})).unwrap());
         assert_eq!(r.events[0]["type"], "handoff.completed");
     }
 
@@ -993,14 +910,14 @@ mod tests {
     #[test]
     fn create_thread_reply_and_event() {
         let mut c = Coordination::default();
-        let r = c
+        let r = rv(c
             .create_thread(&json!({
                 "topic": "design",
                 "orchestrator_session_id": "orc",
                 "participant_session_ids": ["a", "b"],
                 "context": {"k": 1},
             }))
-            .unwrap();
+            .unwrap());
         assert_eq!(r.status, 201);
         assert_eq!(keys(&r.body), vec!["status", "thread_id"]);
         assert_eq!(r.body["status"], "active");
@@ -1025,7 +942,7 @@ mod tests {
         assert_eq!(e["participant_session_ids"], json!(["a", "b"]));
         assert!(is_iso_ms(&e["timestamp"]));
 
-        let t = c.get_thread(id).unwrap();
+        let t = wire::value(&c.get_thread(id).unwrap());
         assert_eq!(
             keys(&t),
             sorted(vec![
@@ -1050,11 +967,11 @@ mod tests {
     #[test]
     fn create_thread_defaults_and_errors() {
         let mut c = Coordination::default();
-        let r = c.create_thread(&json!({"topic": "t"})).unwrap();
+        let r = rv(c.create_thread(&json!({"topic": "t"})).unwrap());
         let e = &r.events[0];
         assert_eq!(e["orchestrator_session_id"], Value::Null);
         assert_eq!(e["participant_session_ids"], json!([]));
-        let t = c.get_thread(r.body["thread_id"].as_str().unwrap()).unwrap();
+        let t = wire::value(&c.get_thread(r.body["thread_id"].as_str().unwrap()).unwrap());
         assert_eq!(t["context"], Value::Null);
         assert_eq!(t["participant_session_ids"], json!([]));
 
@@ -1071,7 +988,10 @@ mod tests {
                 (400, "INVALID_REQUEST", "topic is required")
             );
         }
-        assert_eq!(c.list_threads(None).as_array().unwrap().len(), 1);
+        assert_eq!(
+            wire::value(&c.list_threads(None)).as_array().unwrap().len(),
+            1
+        );
     }
 
     #[test]
@@ -1082,9 +1002,9 @@ mod tests {
             json!({"topic": "a", "participant_session_ids": ["x", "y", "z"]}),
         );
         let b = open(&mut c, json!({"topic": "b"}));
-        c.patch_thread(&a, &json!({"status": "closed"})).unwrap();
+        rv(c.patch_thread(&a, &json!({"status": "closed"})).unwrap());
 
-        let all = c.list_threads(None);
+        let all = wire::value(&c.list_threads(None));
         assert_eq!(all[0]["id"], a.as_str());
         assert_eq!(all[1]["id"], b.as_str());
         assert_eq!(
@@ -1103,31 +1023,31 @@ mod tests {
         assert_eq!(all[0]["participant_count"], 3);
         assert_eq!(all[1]["participant_count"], 0);
 
-        let active = c.list_threads(Some("active"));
+        let active = wire::value(&c.list_threads(Some("active")));
         assert_eq!(active.as_array().unwrap().len(), 1);
         assert_eq!(active[0]["id"], b.as_str());
-        let closed = c.list_threads(Some("closed"));
+        let closed = wire::value(&c.list_threads(Some("closed")));
         assert_eq!(closed[0]["id"], a.as_str());
-        assert_eq!(c.list_threads(Some("archived")), json!([]));
-        assert_eq!(c.list_threads(Some("")), all);
+        assert_eq!(wire::value(&c.list_threads(Some("archived"))), json!([]));
+        assert_eq!(wire::value(&c.list_threads(Some(""))), all);
     }
 
     #[test]
     fn patch_thread_close_and_count() {
         let mut c = Coordination::default();
         let id = open(&mut c, json!({"topic": "topic"}));
-        let r = c.patch_thread(&id, &json!({"message_count": 4})).unwrap();
+        let r = rv(c.patch_thread(&id, &json!({"message_count": 4})).unwrap());
         assert_eq!(r.status, 200);
         assert_eq!(
             r.body,
             json!({"success": true, "thread_id": id, "status": "active"})
         );
         assert!(r.events.is_empty());
-        assert_eq!(c.get_thread(&id).unwrap()["message_count"], 4);
+        assert_eq!(wire::value(&c.get_thread(&id).unwrap())["message_count"], 4);
 
-        let r = c
+        let r = rv(c
             .patch_thread(&id, &json!({"status": "closed", "message_count": 9}))
-            .unwrap();
+            .unwrap());
         assert_eq!(r.body["status"], "closed");
         assert_eq!(r.events.len(), 1);
         let e = &r.events[0];
@@ -1145,22 +1065,28 @@ mod tests {
         assert_eq!(e["thread_id"], id.as_str());
         assert_eq!(e["topic"], "topic");
         assert_eq!(e["message_count"], 9);
-        let t = c.get_thread(&id).unwrap();
+        let t = wire::value(&c.get_thread(&id).unwrap());
         assert_eq!(t["status"], "closed");
         assert!(is_iso_ms(&t["closed_at"]));
         let closed_at = t["closed_at"].clone();
 
         // Closing again, or trying to reopen, is ignored without an event.
         for body in [json!({"status": "closed"}), json!({"status": "active"})] {
-            let r = c.patch_thread(&id, &body).unwrap();
+            let r = rv(c.patch_thread(&id, &body).unwrap());
             assert_eq!(r.status, 200);
             assert_eq!(r.body["status"], "closed");
             assert!(r.events.is_empty());
         }
-        assert_eq!(c.get_thread(&id).unwrap()["closed_at"], closed_at);
+        assert_eq!(
+            wire::value(&c.get_thread(&id).unwrap())["closed_at"],
+            closed_at
+        );
         // message_count still applies to a closed thread.
-        c.patch_thread(&id, &json!({"message_count": 12})).unwrap();
-        assert_eq!(c.get_thread(&id).unwrap()["message_count"], 12);
+        rv(c.patch_thread(&id, &json!({"message_count": 12})).unwrap());
+        assert_eq!(
+            wire::value(&c.get_thread(&id).unwrap())["message_count"],
+            12
+        );
     }
 
     #[test]
@@ -1174,15 +1100,18 @@ mod tests {
             json!({"status": 1}),
             json!({}),
         ] {
-            let r = c.patch_thread(&id, &body).unwrap();
+            let r = rv(c.patch_thread(&id, &body).unwrap());
             assert_eq!(r.body["status"], "active");
             assert!(r.events.is_empty());
         }
-        let t = c.get_thread(&id).unwrap();
+        let t = wire::value(&c.get_thread(&id).unwrap());
         assert_eq!(t["message_count"], 0);
         assert_eq!(t["status"], "active");
-        c.patch_thread(&id, &json!({"message_count": 2.5})).unwrap();
-        assert_eq!(c.get_thread(&id).unwrap()["message_count"], 2.5);
+        rv(c.patch_thread(&id, &json!({"message_count": 2.5})).unwrap());
+        assert_eq!(
+            wire::value(&c.get_thread(&id).unwrap())["message_count"],
+            2.5
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use settings::EngineSettings;
 pub use sizing::WindowSize;
 pub use wait::{WaitParams, WaitResult, WaitScope};
 
-use crate::util::{now_iso, pid_alive, valid_session_id};
+use crate::util::{now_iso, pid_alive};
 use crate::wire::{
     self, Event,
     event::{Envelope, FailedOrigin, InjectFailed, Payload},
@@ -145,7 +145,6 @@ pub struct Shared {
     registry: RwLock<Registry>,
     /// The one writer of sessions.json.
     store: persist::Store,
-    persist_enabled: AtomicBool,
     /// Spawned sessions of the store that were not live at start (a reboot): kept in the file
     /// until resurrected or forgotten. Lock order: registry first, then this.
     lost: Mutex<BTreeMap<String, store::SpawnedEntry>>,
@@ -288,7 +287,6 @@ impl Engine {
             bus: Bus::new(),
             registry: RwLock::new(Registry::default()),
             store,
-            persist_enabled: AtomicBool::new(true),
             lost: Mutex::new(BTreeMap::new()),
             next_conn: AtomicU64::new(0),
             coordination: Mutex::new(Coordination::default()),
@@ -329,11 +327,7 @@ impl Engine {
 
     /// Resolve an id as the HTTP routes do: exact id, then an explicit alias.
     pub fn resolve(&self, id: &str) -> Result<Arc<Session>, EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         self.shared
             .registry()
             .resolve(id)
@@ -413,22 +407,12 @@ impl Engine {
         res.map_err(|e| EngineError::PersistFailed(e.to_string()))
     }
 
-    /// The state of the store: the last write's error (if any), since when, a start-up warning.
-    pub fn persistence_status(&self) -> PersistStatus {
-        self.shared.store.status()
-    }
-
     /// The `persistence` block of `GET /api/health`.
     pub fn persistence_health(&self) -> crate::wire::response::Persistence {
         crate::wire::response::Persistence {
             lost_sessions: self.lost_sessions().len(),
             ..self.shared.store.health()
         }
-    }
-
-    /// Stop writing sessions.json (used when the process is about to exit after a failed start).
-    pub fn disable_persistence(&self) {
-        self.shared.persist_enabled.store(false, Ordering::Release);
     }
 
     /// Read the store: wrapped sessions come back disconnected (API.md §14); spawned entries

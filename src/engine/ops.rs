@@ -144,11 +144,7 @@ impl Engine {
 
     /// Checks 2 and 3 of spawn (invalid id, id held by a live session).
     pub fn check_spawn_id(&self, id: &str) -> Result<(), EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         if let Some(s) = self.get_exact(id) {
             if !(s.kind == Kind::Spawned && s.exited()) {
                 return Err(EngineError::SessionActive(id.to_string()));
@@ -306,34 +302,27 @@ impl Engine {
             if !(s.kind == Kind::Spawned && s.exited()) {
                 let body = {
                     let mut m = s.meta();
-                    if let Some(tp) = req.term_program.clone() {
-                        m.term_program = tp;
+                    // What the request names replaces what the session had.
+                    fn update<T: Clone>(field: &mut T, given: &Option<T>) {
+                        if let Some(v) = given {
+                            *field = v.clone();
+                        }
                     }
-                    if let Some(t) = req.term.clone() {
-                        m.term = t;
-                    }
-                    if let Some(b) = req.backend.clone() {
-                        m.backend = b;
-                    }
+                    update(&mut m.term_program, &req.term_program);
+                    update(&mut m.term, &req.term);
+                    update(&mut m.backend, &req.backend);
                     if s.kind != Kind::Spawned {
-                        if let Some(c) = req.command.clone() {
-                            m.command = c;
+                        update(&mut m.command, &req.command);
+                        update(&mut m.cwd, &req.cwd);
+                        fn keep<T: Clone>(field: &mut Option<T>, given: &Option<T>) {
+                            if given.is_some() {
+                                field.clone_from(given);
+                            }
                         }
-                        if let Some(c) = req.cwd.clone() {
-                            m.cwd = c;
-                        }
-                        if req.cmux_workspace_id.is_some() {
-                            m.cmux_workspace_id = req.cmux_workspace_id.clone();
-                        }
-                        if req.cmux_surface_id.is_some() {
-                            m.cmux_surface_id = req.cmux_surface_id.clone();
-                        }
-                        if req.delivery.is_some() {
-                            m.delivery = req.delivery.clone();
-                        }
-                        if req.delivery_endpoint.is_some() {
-                            m.delivery_endpoint = req.delivery_endpoint.clone();
-                        }
+                        keep(&mut m.cmux_workspace_id, &req.cmux_workspace_id);
+                        keep(&mut m.cmux_surface_id, &req.cmux_surface_id);
+                        keep(&mut m.delivery, &req.delivery);
+                        keep(&mut m.delivery_endpoint, &req.delivery_endpoint);
                         if req.aterm {
                             m.ready = true;
                             m.endpoint_ok = true;
@@ -451,11 +440,7 @@ impl Engine {
     /// `PATCH /api/sessions/:id`: returns (old_id, new_id).
     pub fn rename(&self, requested: &str, new_id: &str) -> Result<(String, String), EngineError> {
         let s = self.resolve(requested)?;
-        if !valid_session_id(new_id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: new_id.to_string(),
-            });
-        }
+        EngineError::check_id(new_id)?;
         let old_id = s.id();
         if old_id == new_id {
             return Ok((old_id, new_id.to_string()));
@@ -495,11 +480,7 @@ impl Engine {
 
     /// `DELETE /api/sessions/:id`: "closing" (or "force-removed").
     pub fn delete(&self, requested: &str) -> Result<&'static str, EngineError> {
-        if !valid_session_id(requested) {
-            return Err(EngineError::InvalidSessionId {
-                requested: requested.to_string(),
-            });
-        }
+        EngineError::check_id(requested)?;
         let s = {
             let mut reg = self.shared.registry_mut();
             reg.closing
@@ -625,10 +606,6 @@ impl Engine {
             reply_to: &reply_to,
             source: Source::Inject,
         };
-        if let Err(e) = self.preflight(&s) {
-            self.emit_preflight_failure(&s, &e, &who);
-            return Err(e);
-        }
         let mut msg = Message::new(
             req.prompt.clone(),
             !req.no_enter,
@@ -637,13 +614,10 @@ impl Engine {
         );
         msg.inject_id = Some(inject_id.clone());
         msg.reply_to = reply_to.clone();
-        let done = match self.enqueue(&s, msg) {
-            Ok(d) => d,
-            Err(e) => {
-                self.emit_preflight_failure(&s, &e, &who);
-                return Err(e);
-            }
-        };
+        let done = self
+            .preflight(&s)
+            .and_then(|()| self.enqueue(&s, msg))
+            .inspect_err(|e| self.emit_preflight_failure(&s, e, &who))?;
         {
             let mut m = s.meta();
             m.last_inject_from = req.from.clone();
@@ -735,52 +709,34 @@ impl Engine {
 
     fn fan_out(
         &self,
-        targets: Vec<(String, Option<Arc<Session>>, Option<EngineError>)>,
+        targets: Vec<(String, Result<Arc<Session>, EngineError>)>,
         prompt: &str,
         source: Source,
     ) -> Vec<TargetResult> {
-        let mut out = Vec::new();
-        for (id, s, err) in targets {
-            if let Some(e) = err {
-                out.push(TargetResult::Failed {
+        let deliver = |s: Arc<Session>| self.deliver(&s, prompt, true, source);
+        targets
+            .into_iter()
+            .map(|(id, s)| match s.and_then(deliver) {
+                Ok(_) => TargetResult::Ok(id),
+                Err(e) => TargetResult::Failed {
                     id,
                     code: e.code(),
                     error: e.to_string(),
-                });
-                continue;
-            }
-            let Some(s) = s else { continue };
-            match self.deliver(&s, prompt, true, source) {
-                Ok(_) => out.push(TargetResult::Ok(id)),
-                Err(e) => out.push(TargetResult::Failed {
-                    id,
-                    code: e.code(),
-                    error: e.to_string(),
-                }),
-            }
-        }
-        out
+                },
+            })
+            .collect()
     }
 
     /// `POST /api/sessions/multicast/inject` (exact ids, in order).
     pub fn multicast(&self, ids: &[String], prompt: &str) -> Vec<TargetResult> {
+        let exact = |id: &String| self.get_exact(id).ok_or_else(|| EngineError::not_found(id));
         let targets = ids
             .iter()
             .map(|id| {
-                if !valid_session_id(id) {
-                    (
-                        id.clone(),
-                        None,
-                        Some(EngineError::InvalidSessionId {
-                            requested: id.clone(),
-                        }),
-                    )
-                } else {
-                    match self.get_exact(id) {
-                        Some(s) => (id.clone(), Some(s), None),
-                        None => (id.clone(), None, Some(EngineError::not_found(id))),
-                    }
-                }
+                (
+                    id.clone(),
+                    EngineError::check_id(id).and_then(|()| exact(id)),
+                )
             })
             .collect();
         let results = self.fan_out(targets, prompt, Source::Multicast);
@@ -803,7 +759,7 @@ impl Engine {
         let targets = self
             .sessions()
             .into_iter()
-            .map(|s| (s.id(), Some(s), None))
+            .map(|s| (s.id(), Ok(s)))
             .collect();
         let results = self.fan_out(targets, prompt, Source::Broadcast);
         let ok: Vec<TargetOk> = results
@@ -1247,11 +1203,7 @@ impl Engine {
         id: &str,
         want_owner: bool,
     ) -> Result<(Arc<Session>, u64, bool, ClientRx), EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         let s = match self.get_exact(id) {
             Some(s) => s,
             None => {

@@ -11,7 +11,7 @@
 //! nothing else changes.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -95,9 +95,6 @@ impl Inner {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        if !shared.persist_enabled.load(Ordering::Acquire) {
-            return Ok(());
-        }
         let doc = snapshot_doc(shared);
         let _w = self.write_lock.lock();
         store::save(path, &doc)

@@ -200,11 +200,7 @@ impl Engine {
 
     /// Drop a lost session from the store for good.
     pub fn forget_lost(&self, id: &str) -> Result<(), EngineError> {
-        if !valid_session_id(id) {
-            return Err(EngineError::InvalidSessionId {
-                requested: id.to_string(),
-            });
-        }
+        EngineError::check_id(id)?;
         if self.shared.lost().remove(id).is_none() {
             return Err(not_lost(id));
         }
@@ -225,12 +221,7 @@ impl Engine {
 
     fn resurrect_one(&self, id: &str) -> ResurrectOutcome {
         if !valid_session_id(id) {
-            return ResurrectOutcome::failed(
-                id,
-                EngineError::InvalidSessionId {
-                    requested: id.to_string(),
-                },
-            );
+            return ResurrectOutcome::failed(id, EngineError::invalid_id(id));
         }
         let entry = {
             let reg = self.shared.registry();

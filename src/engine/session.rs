@@ -319,83 +319,36 @@ impl Session {
 
     pub fn health(&self, stale_secs: u64) -> Health {
         let m = self.meta();
-        match self.kind {
-            Kind::Spawned => {
-                if m.exit.is_none() {
-                    Health {
-                        status: "CONNECTED",
-                        reason: "PTY_RUNNING",
-                    }
-                } else {
-                    Health {
-                        status: "DISCONNECTED",
-                        reason: "PTY_EXITED",
-                    }
-                }
-            }
+        let stale = |since: Option<SystemTime>| since.is_some_and(|t| secs_since(t) >= stale_secs);
+        let (status, reason) = match self.kind {
+            Kind::Spawned if m.exit.is_none() => ("CONNECTED", "PTY_RUNNING"),
+            Kind::Spawned => ("DISCONNECTED", "PTY_EXITED"),
             Kind::Wrapped => {
                 drop(m);
                 let owner = self.has_owner();
                 let m = self.meta();
-                if owner {
-                    let reason = if m.ready {
-                        "OWNER_CONNECTED"
-                    } else {
-                        "OWNER_CONNECTED_NOT_READY"
-                    };
-                    Health {
-                        status: "CONNECTED",
-                        reason,
-                    }
-                } else if m
-                    .last_disconnected_at
-                    .is_some_and(|t| secs_since(t) >= stale_secs)
-                {
-                    Health {
-                        status: "STALE",
-                        reason: "OWNER_DISCONNECTED_STALE",
-                    }
+                if owner && m.ready {
+                    ("CONNECTED", "OWNER_CONNECTED")
+                } else if owner {
+                    ("CONNECTED", "OWNER_CONNECTED_NOT_READY")
+                } else if stale(m.last_disconnected_at) {
+                    ("STALE", "OWNER_DISCONNECTED_STALE")
                 } else {
-                    Health {
-                        status: "DISCONNECTED",
-                        reason: "OWNER_DISCONNECTED",
-                    }
+                    ("DISCONNECTED", "OWNER_DISCONNECTED")
                 }
             }
             Kind::Aterm => match m.delivery_endpoint.as_deref() {
-                Some(ep) if ep.starts_with('/') => {
-                    if m.endpoint_ok {
-                        Health {
-                            status: "CONNECTED",
-                            reason: "DELIVERY_ENDPOINT_AVAILABLE",
-                        }
-                    } else {
-                        Health {
-                            status: "DISCONNECTED",
-                            reason: "DELIVERY_ENDPOINT_MISSING",
-                        }
-                    }
+                Some(ep) if ep.starts_with('/') && !m.endpoint_ok => {
+                    ("DISCONNECTED", "DELIVERY_ENDPOINT_MISSING")
                 }
-                Some(_) => Health {
-                    status: "CONNECTED",
-                    reason: "DELIVERY_ENDPOINT_AVAILABLE",
-                },
-                None => {
-                    let since = m.last_disconnected_at.or(m.created_at);
-                    if since.is_some_and(|t| secs_since(t) >= stale_secs) {
-                        Health {
-                            status: "STALE",
-                            reason: "DELIVERY_ENDPOINT_STALE",
-                        }
-                    } else {
-                        Health {
-                            status: "DISCONNECTED",
-                            reason: "DELIVERY_ENDPOINT_MISSING",
-                        }
-                    }
+                Some(_) => ("CONNECTED", "DELIVERY_ENDPOINT_AVAILABLE"),
+                None if stale(m.last_disconnected_at.or(m.created_at)) => {
+                    ("STALE", "DELIVERY_ENDPOINT_STALE")
                 }
+                None => ("DISCONNECTED", "DELIVERY_ENDPOINT_MISSING"),
             },
-        }
+        };
+        Health { status, reason }
     }
 
     /// Latest activity: a delivery, an owner frame, or output (API.md §16(o): output counts).

@@ -150,10 +150,7 @@ fn start(dir: &Path, spec: Spec, ready_w: OwnedFd) -> Result<Holder, ()> {
         report(ready, &format!("err {}", msg.replace('\n', " ")));
     };
     // Out of the engine's session and process group: its terminal's hangup is not ours.
-    if let Err(e) = setsid() {
-        fail(&mut ready, format!("setsid: {e}"));
-        return Err(());
-    }
+    setsid().map_err(|e| fail(&mut ready, format!("setsid: {e}")))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     // The engine waits for our parent's stdout to close; we must not keep its pipes. Errors
     // after start-up go to a log in the runtime dir.
@@ -162,25 +159,13 @@ fn start(dir: &Path, spec: Spec, ready_w: OwnedFd) -> Result<Holder, ()> {
 
     let hid = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     let sock_path = dir.join(format!("{hid}.sock"));
-    let Started { master, pid } = match spawn::spawn(&spec) {
-        Ok(s) => s,
-        Err(e) => {
-            fail(&mut ready, e.to_string());
-            return Err(());
-        }
-    };
+    let Started { master, pid } =
+        spawn::spawn(&spec).map_err(|e| fail(&mut ready, e.to_string()))?;
     let master_fd = master.as_raw_fd();
-    if let Err(e) = set_nonblocking(master_fd) {
+    set_nonblocking(master_fd).map_err(|e| {
         fail(&mut ready, format!("cannot make the PTY non-blocking: {e}"));
-        return Err(());
-    }
-    let ring = match Ring::create(DEFAULT_CAPACITY) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(&mut ready, e.to_string());
-            return Err(());
-        }
-    };
+    })?;
+    let ring = Ring::create(DEFAULT_CAPACITY).map_err(|e| fail(&mut ready, e.to_string()))?;
     let listener = match bind_socket(&sock_path) {
         Ok(l) => l,
         Err(e) => {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::model::{OsWindow, parse_ls, session_windows};
 use super::settings::KittySettings;
 use super::transport::{self, Address, DEFAULT_TIMEOUT, RemoteControl, SocketRemote};
-use super::{HINT, Kitty, KittyError};
+use super::{Kitty, KittyError};
 
 /// How long a discovered socket gets to answer `ls` while we choose among several.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -328,11 +328,6 @@ pub async fn connect_resolved(
     }
     let addr = choose(probed, known)?;
     Ok(Kitty::new(res.remote(addr)))
-}
-
-/// The one-line advice for turning remote control on (also in [`HINT`]).
-pub fn how_to_enable() -> &'static str {
-    HINT
 }
 
 #[cfg(test)]

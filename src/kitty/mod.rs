@@ -109,15 +109,6 @@ fn remote_hint(message: &str) -> String {
     }
 }
 
-pub(crate) fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// One kitty instance, spoken to through a [`RemoteControl`].
 pub struct Kitty<R> {
     rc: R,
@@ -283,37 +274,6 @@ impl<R: RemoteControl> Kitty<R> {
             )
             .await
             .map(drop)
-    }
-
-    /// `set-tab-title`.
-    pub async fn set_tab_title(
-        &self,
-        tab_match: Option<&str>,
-        title: &str,
-    ) -> Result<(), KittyError> {
-        let p = Target {
-            title: Some(title),
-            matching: tab_match,
-            ..Default::default()
-        };
-        self.rc.call("set-tab-title", p.value()).await.map(drop)
-    }
-
-    /// `set-window-title`; a non-temporary title stays even when the program sets its own
-    /// (an empty one gives the title back to the program).
-    pub async fn set_window_title(
-        &self,
-        window_match: Option<&str>,
-        title: &str,
-        temporary: bool,
-    ) -> Result<(), KittyError> {
-        let p = Target {
-            title: Some(title),
-            temporary: Some(temporary),
-            matching: window_match,
-            ..Default::default()
-        };
-        self.rc.call("set-window-title", p.value()).await.map(drop)
     }
 }
 
@@ -532,10 +492,7 @@ pub fn in_kitty() -> bool {
 
 /// A title safe for OSC 2 and kitty: no control characters, at most 200 characters.
 fn clean_title(s: &str) -> String {
-    shorten(
-        &s.chars().filter(|c| !c.is_control()).collect::<String>(),
-        200,
-    )
+    crate::wire::describe::cut(s.chars().filter(|c| !c.is_control()).collect(), 200)
 }
 
 /// OSC 2 (set window title) for `title`.

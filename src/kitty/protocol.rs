@@ -145,19 +145,7 @@ pub fn decode_response(cmd: &str, payload: &[u8]) -> Result<Value, KittyError> {
         }
         None => Err(KittyError::Protocol(format!(
             "answer to `{cmd}` has no boolean `ok`: {}",
-            super::shorten(&v.to_string(), 200)
-        ))),
-    }
-}
-
-/// Decode a whole framed answer (used by tests and the blocking transport).
-pub fn decode_framed(cmd: &str, bytes: &[u8]) -> Result<Value, KittyError> {
-    let mut r = ResponseReader::new();
-    match r.feed(bytes)? {
-        Some(p) => decode_response(cmd, &p),
-        None => Err(KittyError::Protocol(format!(
-            "incomplete answer to `{cmd}` ({} bytes)",
-            bytes.len()
+            crate::wire::describe::cut(v.to_string(), 200)
         ))),
     }
 }
@@ -166,6 +154,14 @@ pub fn decode_framed(cmd: &str, bytes: &[u8]) -> Result<Value, KittyError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Decode a whole framed answer.
+    fn decode_framed(cmd: &str, bytes: &[u8]) -> Result<Value, KittyError> {
+        match ResponseReader::new().feed(bytes)? {
+            Some(p) => decode_response(cmd, &p),
+            None => Err(KittyError::Protocol("incomplete answer".into())),
+        }
+    }
 
     #[test]
     fn plain_requests_have_exact_bytes() {

@@ -134,12 +134,19 @@ impl TeleptyMcp {
     }
 }
 
-/// `Err` early-returns the finished tool result.
+/// `Err` early-returns the finished tool result; with a tool name, a daemon error becomes
+/// that tool's failure.
 macro_rules! attempt {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
             Err(r) => return Ok(r),
+        }
+    };
+    ($e:expr, $tool:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(client_failure($tool, e)),
         }
     };
 }
@@ -250,20 +257,13 @@ impl TeleptyMcp {
             record: p.record,
             profile: None,
         };
-        match c.spawn(&req).await {
-            Ok(resp) => {
-                let id = resp["session_id"]
-                    .as_str()
-                    .unwrap_or(&target.id)
-                    .to_string();
-                let label = match &target.host {
-                    Some(h) => format!("{id}@{h}"),
-                    None => id,
-                };
-                Ok(answer(format!("spawned {label}"), resp))
-            }
-            Err(e) => Ok(client_failure("session_spawn", e)),
-        }
+        let resp = attempt!(c.spawn(&req).await, "session_spawn");
+        let id = resp["session_id"].as_str().unwrap_or(&target.id);
+        let label = match &target.host {
+            Some(h) => format!("{id}@{h}"),
+            None => id.to_string(),
+        };
+        Ok(answer(format!("spawned {label}"), resp))
     }
 
     #[tool(
@@ -277,10 +277,10 @@ impl TeleptyMcp {
         let (c, target) = attempt!(self.session(TOOL, &p.id).await);
         // The generation before typing: a wait counted from it cannot match stale screen.
         let before = match &p.wait_for {
-            Some(_) => match c.screen(&target.id, &ScreenQuery::default()).await {
-                Ok(s) => s["generation"].as_u64(),
-                Err(e) => return Ok(client_failure(TOOL, e)),
-            },
+            Some(_) => {
+                attempt!(c.screen(&target.id, &ScreenQuery::default()).await, TOOL)["generation"]
+                    .as_u64()
+            }
             None => None,
         };
         // Another machine gets `me@this-machine`, so replies and reports can come back.
@@ -295,10 +295,7 @@ impl TeleptyMcp {
             from: Some(target.sender(&from, port)),
             ..Default::default()
         };
-        let delivered = match c.inject(&target.id, &req, true).await {
-            Ok(v) => v,
-            Err(e) => return Ok(client_failure(TOOL, e)),
-        };
+        let delivered = attempt!(c.inject(&target.id, &req, true).await, TOOL);
         let Some(pattern) = p.wait_for else {
             return Ok(answer(
                 format!("delivered to {}", target.label()),
@@ -312,13 +309,9 @@ impl TeleptyMcp {
             include_screen: Some(true),
             ..Default::default()
         };
-        match c.wait(&target.id, &wait).await {
-            Ok(w) => Ok(answer(
-                wait_text(&target.label(), &w),
-                Sent { delivered, wait: w },
-            )),
-            Err(e) => Ok(client_failure(TOOL, e)),
-        }
+        let w = attempt!(c.wait(&target.id, &wait).await, TOOL);
+        let text = wait_text(&target.label(), &w);
+        Ok(answer(text, Sent { delivered, wait: w }))
     }
 
     #[tool(
@@ -328,13 +321,9 @@ impl TeleptyMcp {
     )]
     async fn session_keys(&self, Parameters(p): Parameters<KeysParams>) -> ToolResult {
         let (c, target) = attempt!(self.session("session_keys", &p.id).await);
-        match c.keys(&target.id, &p.keys).await {
-            Ok(v) => Ok(answer(
-                format!("pressed {} in {}", p.keys.join(" "), target.label()),
-                v,
-            )),
-            Err(e) => Ok(client_failure("session_keys", e)),
-        }
+        let v = attempt!(c.keys(&target.id, &p.keys).await, "session_keys");
+        let text = format!("pressed {} in {}", p.keys.join(" "), target.label());
+        Ok(answer(text, v))
     }
 
     #[tool(
@@ -350,10 +339,7 @@ impl TeleptyMcp {
             format: Some("json".into()),
             ..Default::default()
         };
-        let meta = match c.screen(&target.id, &meta_q).await {
-            Ok(v) => v,
-            Err(e) => return Ok(client_failure(TOOL, e)),
-        };
+        let meta = attempt!(c.screen(&target.id, &meta_q).await, TOOL);
         let format = if p.ansi { "ansi" } else { "text" };
         let screen = match (p.lines, p.ansi) {
             // The visible screen, plain: the json rows already are that.
@@ -365,10 +351,8 @@ impl TeleptyMcp {
                     format: Some(format.into()),
                     ..Default::default()
                 };
-                match c.screen(&target.id, &q).await {
-                    Ok(v) => v["screen"].as_str().unwrap_or_default().to_string(),
-                    Err(e) => return Ok(client_failure(TOOL, e)),
-                }
+                let v = attempt!(c.screen(&target.id, &q).await, TOOL);
+                v["screen"].as_str().unwrap_or_default().to_string()
             }
         };
         let grid = ScreenGrid::deserialize(&meta).unwrap_or_default();
@@ -403,10 +387,8 @@ impl TeleptyMcp {
             scope: p.stream.then(|| "stream".to_string()),
             include_screen: Some(p.include_screen),
         };
-        match c.wait(&target.id, &req).await {
-            Ok(w) => Ok(answer(wait_text(&target.label(), &w), w)),
-            Err(e) => Ok(client_failure("session_wait", e)),
-        }
+        let w = attempt!(c.wait(&target.id, &req).await, "session_wait");
+        Ok(answer(wait_text(&target.label(), &w), w))
     }
 
     #[tool(
@@ -416,10 +398,8 @@ impl TeleptyMcp {
     )]
     async fn session_broadcast(&self, Parameters(p): Parameters<BroadcastParams>) -> ToolResult {
         let c = attempt!(self.local("session_broadcast").await);
-        match c.broadcast(&p.text).await {
-            Ok(v) => Ok(answer(fanout_text("broadcast", &v), v)),
-            Err(e) => Ok(client_failure("session_broadcast", e)),
-        }
+        let v = attempt!(c.broadcast(&p.text).await, "session_broadcast");
+        Ok(answer(fanout_text("broadcast", &v), v))
     }
 
     #[tool(
@@ -492,13 +472,9 @@ impl TeleptyMcp {
     )]
     async fn session_rename(&self, Parameters(p): Parameters<RenameParams>) -> ToolResult {
         let (c, target) = attempt!(self.session("session_rename", &p.id).await);
-        match c.rename(&target.id, &p.new_id).await {
-            Ok(v) => Ok(answer(
-                format!("renamed {} to {}", target.label(), p.new_id),
-                v,
-            )),
-            Err(e) => Ok(client_failure("session_rename", e)),
-        }
+        let v = attempt!(c.rename(&target.id, &p.new_id).await, "session_rename");
+        let text = format!("renamed {} to {}", target.label(), p.new_id);
+        Ok(answer(text, v))
     }
 
     #[tool(
@@ -511,10 +487,8 @@ impl TeleptyMcp {
     )]
     async fn session_kill(&self, Parameters(p): Parameters<KillParams>) -> ToolResult {
         let (c, target) = attempt!(self.session("session_kill", &p.id).await);
-        match c.delete_session(&target.id).await {
-            Ok(v) => Ok(answer(format!("killed {}", target.label()), v)),
-            Err(e) => Ok(client_failure("session_kill", e)),
-        }
+        let v = attempt!(c.delete_session(&target.id).await, "session_kill");
+        Ok(answer(format!("killed {}", target.label()), v))
     }
 }
 

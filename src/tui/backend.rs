@@ -87,11 +87,7 @@ fn resurrect_summary(results: &[Value]) -> Outcome {
             failed.join(", ")
         ));
     }
-    Outcome {
-        text,
-        ok: failed.is_empty(),
-        focus: None,
-    }
+    Outcome::new(text, failed.is_empty())
 }
 
 /// The result line of an action.
@@ -104,19 +100,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn ok(text: String) -> Outcome {
+    pub(crate) fn new(text: String, ok: bool) -> Outcome {
         Outcome {
             text,
-            ok: true,
+            ok,
             focus: None,
         }
     }
+    pub(crate) fn ok(text: String) -> Outcome {
+        Outcome::new(text, true)
+    }
     pub(crate) fn err(text: String) -> Outcome {
-        Outcome {
-            text,
-            ok: false,
-            focus: None,
-        }
+        Outcome::new(text, false)
     }
 }
 
@@ -139,11 +134,7 @@ pub fn summarize(what: &str, ok: &[String], failed: &[(String, String)]) -> Outc
             .collect();
         text.push_str(&format!(", {} failed ({})", failed.len(), list.join(", ")));
     }
-    Outcome {
-        text,
-        ok: failed.is_empty(),
-        focus: None,
-    }
+    Outcome::new(text, failed.is_empty())
 }
 
 fn split_results(results: Vec<TargetResult>) -> (Vec<String>, Vec<(String, String)>) {

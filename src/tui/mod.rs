@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use crate::api::{DaemonOptions, Startup};
 use crate::client::{Client, DaemonAddr};
 use crate::config::Paths;
+use crate::util::env_nonempty;
 use backend::Backend;
 use keymap::KeySpec;
 
@@ -79,13 +80,6 @@ fn init_logging(paths: &Paths) {
         .with_ansi(false)
         .with_env_filter(filter)
         .try_init();
-}
-
-fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
 }
 
 /// Run the dashboard; returns the process exit code. Errors print one line on stderr.

@@ -289,9 +289,10 @@ fn unicode_width(s: &str) -> usize {
     Span::raw(s).width()
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Stage {
     /// Choosing a command.
+    #[default]
     Select,
     /// Prompting for `COMMANDS[spec].args[collected.len()]`.
     Args { spec: usize, collected: Vec<String> },
@@ -337,7 +338,7 @@ struct Completion {
     idx: usize,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Palette {
     pub stage: Stage,
     pub input: LineEdit,
@@ -348,23 +349,9 @@ pub struct Palette {
     completion: Option<Completion>,
 }
 
-impl Default for Palette {
-    fn default() -> Self {
-        Palette::new()
-    }
-}
-
 impl Palette {
     pub fn new() -> Palette {
-        Palette {
-            stage: Stage::Select,
-            input: LineEdit::default(),
-            selected: 0,
-            error: None,
-            history_pos: None,
-            draft: String::new(),
-            completion: None,
-        }
+        Palette::default()
     }
 
     /// Open straight at the argument prompts of a command (e.g. `attach` from a key).

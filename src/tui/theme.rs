@@ -23,108 +23,79 @@ pub const BUILTIN: &[(&str, &str)] = &[
 
 pub const DEFAULT_THEME: &str = "dark";
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Theme {
-    pub name: String,
-    pub border_focused: Style,
-    pub border_unfocused: Style,
-    pub border_marked: Style,
-    pub title_text: Style,
-    pub title_focused: Style,
-    pub title_host: Style,
-    pub title_command: Style,
-    pub title_unread: Style,
-    pub title_scroll: Style,
-    pub title_marked: Style,
-    pub badge_working: Style,
-    pub badge_idle: Style,
-    pub badge_waiting: Style,
-    pub badge_stuck: Style,
-    pub badge_exited: Style,
-    pub badge_failed: Style,
-    pub badge_disconnected: Style,
-    pub badge_unknown: Style,
-    pub status_bar: Style,
-    pub status_nav: Style,
-    pub status_typing: Style,
-    pub status_attached: Style,
-    pub status_info: Style,
-    pub status_key: Style,
-    pub status_ok: Style,
-    pub status_error: Style,
-    pub status_message: Style,
-    pub palette_border: Style,
-    pub palette_text: Style,
-    pub palette_prompt: Style,
-    pub palette_selected: Style,
-    pub palette_matched: Style,
-    pub palette_description: Style,
-    pub palette_hint: Style,
-    pub log_border: Style,
-    pub log_text: Style,
-    pub log_time: Style,
-    pub log_title: Style,
-    pub help_border: Style,
-    pub help_title: Style,
-    pub help_key: Style,
-    pub help_text: Style,
-    pub banner: Style,
-    pub confirm: Style,
-    pub empty: Style,
+/// Declares [`Theme`] with one [`Style`] per `section.key` of a theme file, the lookup by
+/// section and key, and the list of every key, from one table.
+macro_rules! theme {
+    ($($section:ident . $key:ident => $field:ident,)*) => {
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct Theme {
+            pub name: String,
+            $(pub $field: Style,)*
+        }
+
+        /// Every `(section, key)` a theme file may set.
+        const KEYS: &[(&str, &str)] = &[$((stringify!($section), stringify!($key)),)*];
+
+        impl Theme {
+            fn slot(&mut self, section: &str, key: &str) -> Option<&mut Style> {
+                Some(match (section, key) {
+                    $((stringify!($section), stringify!($key)) => &mut self.$field,)*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+theme! {
+    border.focused => border_focused,
+    border.unfocused => border_unfocused,
+    border.marked => border_marked,
+    title.text => title_text,
+    title.focused => title_focused,
+    title.host => title_host,
+    title.command => title_command,
+    title.unread => title_unread,
+    title.scroll => title_scroll,
+    title.marked => title_marked,
+    badge.working => badge_working,
+    badge.idle => badge_idle,
+    badge.waiting => badge_waiting,
+    badge.stuck => badge_stuck,
+    badge.exited => badge_exited,
+    badge.failed => badge_failed,
+    badge.disconnected => badge_disconnected,
+    badge.unknown => badge_unknown,
+    status.bar => status_bar,
+    status.nav => status_nav,
+    status.typing => status_typing,
+    status.attached => status_attached,
+    status.info => status_info,
+    status.key => status_key,
+    status.ok => status_ok,
+    status.error => status_error,
+    status.message => status_message,
+    palette.border => palette_border,
+    palette.text => palette_text,
+    palette.prompt => palette_prompt,
+    palette.selected => palette_selected,
+    palette.matched => palette_matched,
+    palette.description => palette_description,
+    palette.hint => palette_hint,
+    log.border => log_border,
+    log.text => log_text,
+    log.time => log_time,
+    log.title => log_title,
+    help.border => help_border,
+    help.title => help_title,
+    help.key => help_key,
+    help.text => help_text,
+    overlay.banner => banner,
+    overlay.confirm => confirm,
+    overlay.empty => empty,
 }
 
 impl Theme {
-    fn slot(&mut self, section: &str, key: &str) -> Option<&mut Style> {
-        Some(match (section, key) {
-            ("border", "focused") => &mut self.border_focused,
-            ("border", "unfocused") => &mut self.border_unfocused,
-            ("border", "marked") => &mut self.border_marked,
-            ("title", "text") => &mut self.title_text,
-            ("title", "focused") => &mut self.title_focused,
-            ("title", "host") => &mut self.title_host,
-            ("title", "command") => &mut self.title_command,
-            ("title", "unread") => &mut self.title_unread,
-            ("title", "scroll") => &mut self.title_scroll,
-            ("title", "marked") => &mut self.title_marked,
-            ("badge", "working") => &mut self.badge_working,
-            ("badge", "idle") => &mut self.badge_idle,
-            ("badge", "waiting") => &mut self.badge_waiting,
-            ("badge", "stuck") => &mut self.badge_stuck,
-            ("badge", "exited") => &mut self.badge_exited,
-            ("badge", "failed") => &mut self.badge_failed,
-            ("badge", "disconnected") => &mut self.badge_disconnected,
-            ("badge", "unknown") => &mut self.badge_unknown,
-            ("status", "bar") => &mut self.status_bar,
-            ("status", "nav") => &mut self.status_nav,
-            ("status", "typing") => &mut self.status_typing,
-            ("status", "attached") => &mut self.status_attached,
-            ("status", "info") => &mut self.status_info,
-            ("status", "key") => &mut self.status_key,
-            ("status", "ok") => &mut self.status_ok,
-            ("status", "error") => &mut self.status_error,
-            ("status", "message") => &mut self.status_message,
-            ("palette", "border") => &mut self.palette_border,
-            ("palette", "text") => &mut self.palette_text,
-            ("palette", "prompt") => &mut self.palette_prompt,
-            ("palette", "selected") => &mut self.palette_selected,
-            ("palette", "matched") => &mut self.palette_matched,
-            ("palette", "description") => &mut self.palette_description,
-            ("palette", "hint") => &mut self.palette_hint,
-            ("log", "border") => &mut self.log_border,
-            ("log", "text") => &mut self.log_text,
-            ("log", "time") => &mut self.log_time,
-            ("log", "title") => &mut self.log_title,
-            ("help", "border") => &mut self.help_border,
-            ("help", "title") => &mut self.help_title,
-            ("help", "key") => &mut self.help_key,
-            ("help", "text") => &mut self.help_text,
-            ("overlay", "banner") => &mut self.banner,
-            ("overlay", "confirm") => &mut self.confirm,
-            ("overlay", "empty") => &mut self.empty,
-            _ => return None,
-        })
-    }
-
     /// Apply a theme file on top of `self`. Unknown sections or keys are errors, so typos do
     /// not go unnoticed.
     fn apply(&mut self, text: &str) -> Result<(), String> {
@@ -176,11 +147,9 @@ impl Theme {
     /// The chrome without colours (NO_COLOR).
     pub fn without_colors(&self) -> Theme {
         let mut t = self.clone();
-        for (section, keys) in KEYS {
-            for key in *keys {
-                if let Some(s) = t.slot(section, key) {
-                    *s = strip(*s);
-                }
+        for (section, key) in KEYS {
+            if let Some(s) = t.slot(section, key) {
+                *s = strip(*s);
             }
         }
         // Focus must stay visible without colour: bold titles, and borders are drawn thick.
@@ -188,50 +157,6 @@ impl Theme {
         t
     }
 }
-
-const KEYS: &[(&str, &[&str])] = &[
-    ("border", &["focused", "unfocused", "marked"]),
-    (
-        "title",
-        &[
-            "text", "focused", "host", "command", "unread", "scroll", "marked",
-        ],
-    ),
-    (
-        "badge",
-        &[
-            "working",
-            "idle",
-            "waiting",
-            "stuck",
-            "exited",
-            "failed",
-            "disconnected",
-            "unknown",
-        ],
-    ),
-    (
-        "status",
-        &[
-            "bar", "nav", "typing", "attached", "info", "key", "ok", "error", "message",
-        ],
-    ),
-    (
-        "palette",
-        &[
-            "border",
-            "text",
-            "prompt",
-            "selected",
-            "matched",
-            "description",
-            "hint",
-        ],
-    ),
-    ("log", &["border", "text", "time", "title"]),
-    ("help", &["border", "title", "key", "text"]),
-    ("overlay", &["banner", "confirm", "empty"]),
-];
 
 fn strip(s: Style) -> Style {
     let mut out = Style::default()
@@ -358,11 +283,9 @@ mod tests {
             };
             t.apply(text).unwrap_or_else(|e| panic!("{name}: {e}"));
             // Every key is set in every built-in theme.
-            for (section, keys) in KEYS {
-                for key in *keys {
-                    let s = *t.slot(section, key).unwrap();
-                    assert_ne!(s, Style::default(), "{name}: {section}.{key} unset");
-                }
+            for (section, key) in KEYS {
+                let s = *t.slot(section, key).unwrap();
+                assert_ne!(s, Style::default(), "{name}: {section}.{key} unset");
             }
             assert_eq!(&t.name, name);
         }

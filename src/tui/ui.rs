@@ -371,56 +371,43 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 pub fn help_lines(prefix: &str) -> Vec<(String, String)> {
-    let rows: Vec<(&str, String)> = vec![
-        ("Navigation mode", String::new()),
-        (
-            "←↓↑→  h j k l",
-            "move the focus to the neighbouring pane".into(),
-        ),
-        (
-            "Enter  i",
-            "type into the focused pane (typing mode)".into(),
-        ),
+    let rows: Vec<(&str, &str)> = vec![
+        ("Navigation mode", ""),
+        ("←↓↑→  h j k l", "move the focus to the neighbouring pane"),
+        ("Enter  i", "type into the focused pane (typing mode)"),
         (
             prefix,
-            "typing mode: back to navigation; twice: send it to the program".into(),
+            "typing mode: back to navigation; twice: send it to the program",
         ),
-        (
-            "a",
-            "attach: full screen + typing until the prefix key".into(),
-        ),
-        ("z", "zoom the focused pane / back".into()),
-        ("space", "mark / unmark the pane for multicast".into()),
-        (":  ctrl+p", "command palette".into()),
-        ("[ ]  PgUp PgDn", "previous / next page".into()),
-        ("Tab  shift+Tab", "next / previous pane".into()),
-        ("1 … 9", "focus pane n of this page".into()),
-        ("L", "next layout (grid, tall, stack, zoom)".into()),
-        (
-            "r  s",
-            "rename the focused session / spawn a new one".into(),
-        ),
-        ("x", "kill the focused session (asks first)".into()),
-        ("e  /", "event log; filter it".into()),
-        ("Esc", "clear the message and the log filter".into()),
-        ("?", "this help".into()),
-        ("q", "quit (asks first when sessions would stop)".into()),
-        ("Mouse", String::new()),
-        ("click", "focus a pane".into()),
-        ("wheel", "scroll back (any key returns to live)".into()),
-        ("Palette", String::new()),
-        (
-            "type",
-            "filter commands; `inject echo hi` runs at once".into(),
-        ),
+        ("a", "attach: full screen + typing until the prefix key"),
+        ("z", "zoom the focused pane / back"),
+        ("space", "mark / unmark the pane for multicast"),
+        (":  ctrl+p", "command palette"),
+        ("[ ]  PgUp PgDn", "previous / next page"),
+        ("Tab  shift+Tab", "next / previous pane"),
+        ("1 … 9", "focus pane n of this page"),
+        ("L", "next layout (grid, tall, stack, zoom)"),
+        ("r  s", "rename the focused session / spawn a new one"),
+        ("x", "kill the focused session (asks first)"),
+        ("e  /", "event log; filter it"),
+        ("Esc", "clear the message and the log filter"),
+        ("?", "this help"),
+        ("q", "quit (asks first when sessions would stop)"),
+        ("Mouse", ""),
+        ("click", "focus a pane"),
+        ("wheel", "scroll back (any key returns to live)"),
+        ("Palette", ""),
+        ("type", "filter commands; `inject echo hi` runs at once"),
         (
             "Enter  Tab",
-            "run / next argument; complete ids, keys, themes".into(),
+            "run / next argument; complete ids, keys, themes",
         ),
-        ("↑ ↓", "select a command; recall earlier arguments".into()),
-        ("Esc", "close".into()),
+        ("↑ ↓", "select a command; recall earlier arguments"),
+        ("Esc", "close"),
     ];
-    rows.into_iter().map(|(k, d)| (k.to_string(), d)).collect()
+    rows.into_iter()
+        .map(|(k, d)| (k.to_string(), d.to_string()))
+        .collect()
 }
 
 fn draw_help(f: &mut Frame, app: &App, area: Rect) {

@@ -6,12 +6,32 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
+/// Where a handoff is: pending → claimed → executing → completed, or failed on the way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandoffStatus {
+    #[default]
+    Pending,
+    Claimed,
+    Executing,
+    Completed,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThreadStatus {
+    #[default]
+    Active,
+    Closed,
+}
+
 /// An item of `GET /api/handoff`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HandoffSummary {
     pub id: String,
-    pub status: String,
+    pub status: HandoffStatus,
     pub deliberation_id: Option<String>,
     pub source_session_id: Option<String>,
     pub auto_execute: bool,
@@ -29,7 +49,7 @@ pub struct HandoffDetail {
     pub source_session_id: Option<String>,
     pub deliberation_id: Option<String>,
     pub synthesis: Value,
-    pub status: String,
+    pub status: HandoffStatus,
     pub auto_execute: bool,
     pub claimed_by: Option<String>,
     pub created_at: String,
@@ -52,7 +72,7 @@ pub struct HandoffAck {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub success: bool,
     pub handoff_id: String,
-    pub status: String,
+    pub status: HandoffStatus,
 }
 
 /// An item of `GET /api/threads`.
@@ -60,7 +80,7 @@ pub struct HandoffAck {
 pub struct ThreadSummary {
     pub id: String,
     pub topic: String,
-    pub status: String,
+    pub status: ThreadStatus,
     pub orchestrator_session_id: Option<String>,
     pub participant_count: usize,
     /// Any JSON number a client sent.
@@ -78,7 +98,7 @@ pub struct ThreadDetail {
     /// The string items of what was sent.
     pub participant_session_ids: Vec<Value>,
     pub context: Value,
-    pub status: String,
+    pub status: ThreadStatus,
     pub message_count: Number,
     pub created_at: String,
     pub updated_at: String,
@@ -92,7 +112,7 @@ pub struct ThreadAck {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub success: bool,
     pub thread_id: String,
-    pub status: String,
+    pub status: ThreadStatus,
 }
 
 // ---- request bodies (as `telepty` sends them; the engine reads them loosely)

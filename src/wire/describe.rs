@@ -38,7 +38,7 @@ fn clip(text: &str, max: usize) -> String {
     cut(one_line, max)
 }
 
-fn cut(s: String, max: usize) -> String {
+pub fn cut(s: String, max: usize) -> String {
     if s.chars().count() <= max {
         return s;
     }
@@ -48,7 +48,7 @@ fn cut(s: String, max: usize) -> String {
 }
 
 /// A field as display text: strings bare, null/missing as `None`, others as JSON.
-fn opt(v: &Value, key: &str) -> Option<String> {
+pub fn opt(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
