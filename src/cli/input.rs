@@ -398,7 +398,7 @@ pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
         None => a.text.join(" "),
     };
     if a.all_hosts {
-        return super::peers::broadcast_all_hosts(ctx, &prompt, a.json).await;
+        return broadcast_all_hosts(ctx, &prompt, a.json).await;
     }
     let client = ctx.local().await?;
     let resp = client.broadcast(&prompt).await.or_fail("broadcast")?;
@@ -440,4 +440,71 @@ fn parse_inject_id(s: &str) -> Result<String, String> {
     } else {
         Err("1-128 letters, digits, '.', '_', ':' or '-'".into())
     }
+}
+
+/// `telepty broadcast --all-hosts`: the same prompt to every session of every host. One line
+/// per target (`id` locally, `id@peer` elsewhere); a host that fails is one FAIL line.
+pub(crate) async fn broadcast_all_hosts(
+    ctx: &mut Ctx,
+    prompt: &str,
+    json_out: bool,
+) -> Result<(), Failure> {
+    let hosts = ctx.hosts().await?;
+    let sends = hosts.iter().map(|h| async move {
+        if !h.local {
+            crate::client::peers::probe(
+                h.client.addr(),
+                crate::client::peers::PEER_CONNECT_TIMEOUT,
+            )
+            .await?;
+        }
+        h.client.broadcast(prompt).await
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let mut ok_list = Vec::new();
+    let mut failed_list = Vec::new();
+    let mut lines = Vec::new();
+    for (h, r) in hosts.iter().zip(answers) {
+        match r {
+            Ok(resp) => {
+                let (successful, failed) = results_lists(&resp);
+                for (ok, entries) in [(true, successful), (false, failed)] {
+                    for mut e in entries {
+                        let label = h.address(s(&e, "id"));
+                        lines.push(result_line(&e, ok, &label));
+                        e["id"] = Value::String(label);
+                        e["host"] = Value::String(h.label.clone());
+                        if ok {
+                            ok_list.push(e);
+                        } else {
+                            failed_list.push(e);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let label = format!("@{}", h.label);
+                let mut entry = failure(
+                    &label,
+                    e.code().unwrap_or("UNREACHABLE"),
+                    super::peers::describe_peer_error(&e),
+                );
+                entry["host"] = Value::String(h.label.clone());
+                lines.push(result_line(&entry, false, &label));
+                failed_list.push(entry);
+            }
+        }
+    }
+    let total = ok_list.len() + failed_list.len();
+    let failed = failed_list.len();
+    if json_out {
+        output::json(&Merged::new(ok_list, failed_list));
+    } else if lines.is_empty() {
+        output::line("No sessions.");
+    } else {
+        for l in lines {
+            output::line(l);
+        }
+    }
+    partial_failure("broadcast", failed, total)
 }

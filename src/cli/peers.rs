@@ -1,6 +1,6 @@
 //! `telepty peers`: the remote daemons of `[[peers]]` in config.toml, and the multi-host
-//! helpers other commands use: listing every host's sessions, broadcasting to every host, and
-//! finding which host holds a bare session id.
+//! helpers other commands use (finding which host holds a bare session id; `list` and
+//! `broadcast --all-hosts` fan out from their own modules).
 //!
 //! A peer that is down is reported and never holds a command up: every peer call is preceded
 //! by a TCP connect probe bounded by 2 s.
@@ -8,7 +8,6 @@
 use clap::{Args, Subcommand};
 use futures_util::future::join_all;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure, s};
@@ -385,138 +384,6 @@ impl Ctx {
             e => super::connect_failure(e),
         })
     }
-}
-
-/// `telepty list` with peers configured: every host's sessions, with a HOST column (`--json`:
-/// a `host` field on each object). Unreachable hosts are reported on stderr.
-pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), Failure> {
-    let hosts = ctx.hosts().await?;
-    let answers = join_all(hosts.iter().map(Host::sessions)).await;
-    let mut all: Vec<Value> = Vec::new();
-    let mut failed = 0;
-    for (h, r) in hosts.iter().zip(answers) {
-        match r {
-            Ok(list) => {
-                for mut sess in list {
-                    if let Value::Object(m) = &mut sess {
-                        m.insert("host".into(), Value::String(h.label.clone()));
-                    }
-                    all.push(sess);
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!(
-                    "telepty: {} ({}): {}",
-                    if h.local {
-                        "local daemon".to_string()
-                    } else {
-                        format!("peer {}", h.label)
-                    },
-                    h.client.addr().authority(),
-                    describe_peer_error(&e)
-                );
-            }
-        }
-    }
-    if failed == hosts.len() {
-        return Err(Failure::new("list failed", "no daemon answered"));
-    }
-    if json_out {
-        output::json(&Value::Array(all));
-        return Ok(());
-    }
-    if all.is_empty() {
-        output::line("No sessions.");
-        return Ok(());
-    }
-    let home = std::env::var("HOME").ok();
-    let rows: Vec<Vec<String>> = all
-        .iter()
-        .map(|sess| {
-            vec![
-                s(sess, "host").to_string(),
-                s(sess, "id").to_string(),
-                s(sess, "type").to_string(),
-                super::sessions::state_label(sess),
-                output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
-                output::shorten(s(sess, "command"), 40),
-                if s(sess, "host") == LOCAL_HOST {
-                    output::tilde(s(sess, "cwd"), home.as_deref())
-                } else {
-                    s(sess, "cwd").to_string()
-                },
-            ]
-        })
-        .collect();
-    output::text_block(&output::table(
-        &["HOST", "ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"],
-        &rows,
-    ));
-    Ok(())
-}
-
-/// `telepty broadcast --all-hosts`: the same prompt to every session of every host. One line
-/// per target (`id` locally, `id@peer` elsewhere); a host that fails is one FAIL line.
-pub(crate) async fn broadcast_all_hosts(
-    ctx: &mut Ctx,
-    prompt: &str,
-    json_out: bool,
-) -> Result<(), Failure> {
-    let hosts = ctx.hosts().await?;
-    let sends = hosts.iter().map(|h| async move {
-        if !h.local {
-            peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
-        }
-        h.client.broadcast(prompt).await
-    });
-    let answers = join_all(sends).await;
-    let mut ok_list = Vec::new();
-    let mut failed_list = Vec::new();
-    let mut lines = Vec::new();
-    for (h, r) in hosts.iter().zip(answers) {
-        match r {
-            Ok(resp) => {
-                let (successful, failed) = super::input::results_lists(&resp);
-                for (ok, entries) in [(true, successful), (false, failed)] {
-                    for mut e in entries {
-                        let label = h.address(s(&e, "id"));
-                        lines.push(super::input::result_line(&e, ok, &label));
-                        e["id"] = Value::String(label);
-                        e["host"] = Value::String(h.label.clone());
-                        if ok {
-                            ok_list.push(e);
-                        } else {
-                            failed_list.push(e);
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                let label = format!("@{}", h.label);
-                let mut entry = super::input::failure(
-                    &label,
-                    e.code().unwrap_or("UNREACHABLE"),
-                    describe_peer_error(&e),
-                );
-                entry["host"] = Value::String(h.label.clone());
-                lines.push(super::input::result_line(&entry, false, &label));
-                failed_list.push(entry);
-            }
-        }
-    }
-    let total = ok_list.len() + failed_list.len();
-    let failed = failed_list.len();
-    if json_out {
-        output::json(&super::input::Merged::new(ok_list, failed_list));
-    } else if lines.is_empty() {
-        output::line("No sessions.");
-    } else {
-        for l in lines {
-            output::line(l);
-        }
-    }
-    super::input::partial_failure("broadcast", failed, total)
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ pub(crate) fn session_table(sessions: &[Value], home: Option<&str>) -> String {
 
 pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
     if !ctx.peer_list().await.is_empty() {
-        return super::peers::list_all_hosts(ctx, a.json).await;
+        return list_all_hosts(ctx, a.json).await;
     }
     let client = ctx.local().await?;
     let resp = client.list_sessions().await.or_fail("list")?;
@@ -320,5 +320,75 @@ pub async fn clean(ctx: &mut Ctx, a: CleanArgs) -> Result<(), Failure> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// `telepty list` with peers configured: every host's sessions, with a HOST column (`--json`:
+/// a `host` field on each object). Unreachable hosts are reported on stderr.
+pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), Failure> {
+    let hosts = ctx.hosts().await?;
+    let answers =
+        futures_util::future::join_all(hosts.iter().map(crate::client::Host::sessions)).await;
+    let mut all: Vec<Value> = Vec::new();
+    let mut failed = 0;
+    for (h, r) in hosts.iter().zip(answers) {
+        match r {
+            Ok(list) => {
+                for mut sess in list {
+                    if let Value::Object(m) = &mut sess {
+                        m.insert("host".into(), Value::String(h.label.clone()));
+                    }
+                    all.push(sess);
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "telepty: {} ({}): {}",
+                    if h.local {
+                        "local daemon".to_string()
+                    } else {
+                        format!("peer {}", h.label)
+                    },
+                    h.client.addr().authority(),
+                    super::peers::describe_peer_error(&e)
+                );
+            }
+        }
+    }
+    if failed == hosts.len() {
+        return Err(Failure::new("list failed", "no daemon answered"));
+    }
+    if json_out {
+        output::json(&Value::Array(all));
+        return Ok(());
+    }
+    if all.is_empty() {
+        output::line("No sessions.");
+        return Ok(());
+    }
+    let home = std::env::var("HOME").ok();
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|sess| {
+            vec![
+                s(sess, "host").to_string(),
+                s(sess, "id").to_string(),
+                s(sess, "type").to_string(),
+                state_label(sess),
+                output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
+                output::shorten(s(sess, "command"), 40),
+                if s(sess, "host") == crate::client::LOCAL_HOST {
+                    output::tilde(s(sess, "cwd"), home.as_deref())
+                } else {
+                    s(sess, "cwd").to_string()
+                },
+            ]
+        })
+        .collect();
+    output::text_block(&output::table(
+        &["HOST", "ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"],
+        &rows,
+    ));
     Ok(())
 }

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
 use super::EngineError;
-use super::input::Delivered;
+use super::mailbox::Delivered;
 use super::ops::InjectOutcome;
 
 /// How long an id is remembered.

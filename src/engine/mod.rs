@@ -14,6 +14,7 @@ mod holders;
 mod idempotency;
 pub mod input;
 pub mod keys;
+pub mod mailbox;
 mod ops;
 mod persist;
 pub mod profile;
@@ -38,7 +39,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
 pub use error::EngineError;
-pub use input::Source;
+pub use mailbox::Source;
 pub use ops::{InjectOutcome, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult};
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};
@@ -218,7 +219,7 @@ impl Shared {
         &self,
         session: &Session,
         target: &str,
-        msg: &input::Message,
+        msg: &mailbox::Message,
         err: &EngineError,
         phase: &str,
     ) {

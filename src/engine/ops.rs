@@ -7,7 +7,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::error::EngineError;
-use super::input::{Delivered, Message, Source};
+use super::mailbox::{Delivered, Message, Source};
 use super::session::{Client, ClientRx, Kind, Meta, PendingReport, Session, client_channel};
 use super::terminal::Terminal;
 use super::{Engine, keys, tasks};
@@ -210,7 +210,7 @@ impl Engine {
                 window_size: None,
                 created_at: Some(crate::util::iso(created)),
                 record: term.recorder().is_some(),
-                env: super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
+                env: captured_env(&self.shared.settings.env_allowlist, &req.env),
                 profile: req.profile.clone(),
             }
             .to_value(),
@@ -232,7 +232,7 @@ impl Engine {
             command: req.command.clone(),
             args: req.args.clone(),
             cwd: cwd.clone(),
-            env: super::resurrect::captured_env(&self.shared.settings.env_allowlist, &req.env),
+            env: captured_env(&self.shared.settings.env_allowlist, &req.env),
             profile: req.profile.clone(),
             backend: "pty".into(),
             created_at: Some(now),
@@ -1395,6 +1395,23 @@ fn base_alias(id: &str) -> &str {
         }
     }
     id
+}
+
+/// The allowlisted variables of a new child's environment: the value given for the spawn,
+/// else the daemon's own (which the child inherits).
+pub(crate) fn captured_env(allow: &[String], given: &[(String, String)]) -> Vec<(String, String)> {
+    allow
+        .iter()
+        .filter_map(|k| {
+            let v = given
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(k).ok())?;
+            Some((k.clone(), v))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! the child's exit, and a stop pipe for a clean detach.
 //!
 //! That I/O ([`PtyIo`]) does not care who holds the child: `telepty allow` drives its own child
-//! (`super::child::PtyChild`) with it, tee-ing output to the user's terminal instead of a ring.
+//! (`PtyChild`, child.rs) with it, tee-ing output to the user's terminal instead of a ring.
 //!
 //! The master is non-blocking. A write first tries `write(2)` from the caller (an async task,
 //! the parser thread): with an empty queue and room in the PTY that is the whole story, and
@@ -193,7 +193,7 @@ pub(super) struct HolderLink {
 
 /// The I/O on a PTY master, whoever holds the child: writes (direct, or through the writer
 /// thread), resizes, and the reader → parser pipeline into a [`Terminal`]. Used by the engine
-/// for held sessions ([`Pty`]) and by [`super::child::PtyChild`] for a child of its own.
+/// for held sessions ([`Pty`]) and by `PtyChild` (child.rs) for a child of its own.
 /// Dropping it stops the reader (the stop pipe closes).
 pub struct PtyIo {
     master: Arc<OwnedFd>,

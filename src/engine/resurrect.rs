@@ -119,23 +119,6 @@ impl ResurrectOutcome {
     }
 }
 
-/// The allowlisted variables of a new child's environment: the value given for the spawn,
-/// else the daemon's own (which the child inherits).
-pub(crate) fn captured_env(allow: &[String], given: &[(String, String)]) -> Vec<(String, String)> {
-    allow
-        .iter()
-        .filter_map(|k| {
-            let v = given
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(k).ok())?;
-            Some((k.clone(), v))
-        })
-        .collect()
-}
-
 fn not_lost(id: &str) -> EngineError {
     EngineError::SessionNotFound {
         requested: id.to_string(),
@@ -322,7 +305,7 @@ mod tests {
             ("SECRET".to_string(), "x".to_string()),
         ];
         assert_eq!(
-            captured_env(&allow, &given),
+            crate::engine::ops::captured_env(&allow, &given),
             vec![("LANG".to_string(), "C.UTF-8".to_string())]
         );
     }

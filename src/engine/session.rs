@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use super::classifier::Classifier;
-use super::input::Queue;
+use super::mailbox::Queue;
 use super::pty::Pty;
 use super::sizing::Sizing;
 use super::terminal::Terminal;

@@ -10,7 +10,7 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, soc
 
 use super::proto::{self, ExitStatus, FromHolder, ProtoError, ToHolder};
 use super::ring::{Ring, RingError};
-use super::server::Spec;
+use super::spawn::Spec;
 
 /// Longest socket path a `sockaddr_un` takes (108 bytes with the terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;

@@ -20,7 +20,8 @@ pub mod spawn;
 
 pub use client::{Attached, HolderError};
 pub use proto::ExitStatus;
-pub use server::{Spec, kill_session, session_members};
+pub use server::{kill_session, session_members};
+pub use spawn::Spec;
 
 /// Entry point for `telepty __hold`, dispatched by `main` before anything else runs (the holder
 /// forks, which is only sound while the process has a single thread).

@@ -22,26 +22,11 @@ use nix::sys::socket::{
 };
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::proto::{self, ExitStatus, FromHolder, ToHolder};
 use super::ring::{DEFAULT_CAPACITY, Ring};
-use super::spawn::{self, Started};
-
-/// What to run, as the engine sends it on the holder's stdin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Spec {
-    pub command: String,
-    pub args: Vec<String>,
-    pub cwd: PathBuf,
-    pub cols: u16,
-    pub rows: u16,
-    pub env: Vec<(String, String)>,
-    pub env_remove: Vec<String>,
-    /// The engine's metadata, handed back to whichever engine adopts the session.
-    pub meta: Value,
-}
+use super::spawn::{self, Spec, Started};
 
 /// The write end of the SIGCHLD self-pipe (the handler may only do async-signal-safe work).
 static SIGCHLD_PIPE: AtomicI32 = AtomicI32::new(-1);

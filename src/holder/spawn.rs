@@ -3,13 +3,29 @@
 //! same way.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::proto::ExitStatus;
-use super::server::Spec;
+
+/// What to run, as the engine sends it on the holder's stdin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub cols: u16,
+    pub rows: u16,
+    pub env: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
+    /// The engine's metadata, handed back to whichever engine adopts the session.
+    pub meta: Value,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {

@@ -28,6 +28,7 @@ mod info;
 mod keymap;
 mod kitty_ops;
 mod layout;
+mod msg;
 mod palette;
 mod remote;
 mod runner;

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::info::SessionInfo;
-use super::runner::{AppMsg, is_session_event};
+use super::msg::{AppMsg, is_session_event};
 use super::source::{PaneSource, with_terminal};
 use crate::client::{Client, DaemonAddr, addr::encode_component, connect_ws};
 use crate::engine::terminal::Terminal;

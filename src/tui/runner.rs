@@ -21,20 +21,10 @@ use super::app::{App, Effect};
 use super::backend::{self, Backend};
 use super::info::SessionInfo;
 use super::keymap::KeySpec;
+use super::msg::{AppMsg, is_session_event};
 use super::source::{EmbeddedPane, PaneSource, ParserPane};
 use super::{kitty_ops, remote, term, theme, ui};
 use crate::engine::{Engine, Session};
-
-/// Messages from background tasks to the loop.
-pub(crate) enum AppMsg {
-    Sessions(Vec<SessionInfo>),
-    SessionsFailed(String),
-    Bus(Value),
-    Refresh,
-    Outcome(backend::Outcome),
-    /// Boxed: a theme is large, the other messages are not.
-    Theme(String, Result<Box<theme::Theme>, String>),
-}
 
 /// Room for messages between the background tasks and the loop: a bus flood waits for the
 /// dashboard (the bus subscription lags and skips) instead of queueing without bound.
@@ -43,12 +33,6 @@ const MSG_QUEUE: usize = 256;
 const FRAME: Duration = Duration::from_millis(16);
 /// Shortest time between two embedded session-list refreshes.
 const REFRESH_MIN: Duration = Duration::from_millis(50);
-
-/// Events that change the session list or a title.
-pub(crate) fn is_session_event(v: &Value) -> bool {
-    let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
-    ty.starts_with("session") && ty != "session_health" && ty != "session.idle"
-}
 
 async fn embedded_bus(engine: Engine, tx: mpsc::Sender<AppMsg>) {
     let mut rx = engine.bus().subscribe();

@@ -17,6 +17,7 @@ mod durable;
 mod errors;
 mod inject;
 mod kitty;
+mod layers;
 mod lifecycle;
 mod limits;
 mod mcp;
