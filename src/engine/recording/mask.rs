@@ -32,6 +32,8 @@ pub struct Masks {
     regexes: Vec<Regex>,
     /// `None` when the DFA cannot be built: then everything is held (up to the bounds).
     dfa: Option<DFA>,
+    /// The bytes a match can begin with (from any start state): a quick "no" for the rest.
+    first: [bool; 256],
 }
 
 impl Masks {
@@ -48,7 +50,12 @@ impl Masks {
                 .inspect_err(|e| tracing::warn!("recording masks: no streaming matcher ({e})"))
                 .ok()
         };
-        Masks { regexes, dfa }
+        let first = dfa.as_ref().map_or([true; 256], first_bytes);
+        Masks {
+            regexes,
+            dfa,
+            first,
+        }
     }
 
     /// Replace every match of every mask with [`super::MASK`].
@@ -60,17 +67,20 @@ impl Masks {
         self.dfa.as_ref().map(DFA::create_cache)
     }
 
-    /// The earliest char boundary of `text` from which a mask could still match (or extend
-    /// its match) given more text; `text.len()` when there is none.
-    fn earliest_live(&self, cache: &mut Option<Cache>, text: &str) -> usize {
+    /// The earliest char boundary of `text` at or after `from` from which a mask could still
+    /// match (or extend its match) given more text; `text.len()` when there is none.
+    fn earliest_live(&self, cache: &mut Option<Cache>, text: &str, from: usize) -> usize {
         if self.regexes.is_empty() {
             return text.len();
         }
         let (Some(dfa), Some(cache)) = (&self.dfa, cache.as_mut()) else {
-            return 0;
+            return from;
         };
         let bytes = text.as_bytes();
-        for (s, _) in text.char_indices() {
+        for (s, &b) in bytes.iter().enumerate().skip(from) {
+            if !self.first[usize::from(b)] || !text.is_char_boundary(s) {
+                continue;
+            }
             let cfg = start::Config::new()
                 .anchored(Anchored::Yes)
                 .look_behind(s.checked_sub(1).map(|p| bytes[p]));
@@ -103,6 +113,27 @@ impl Masks {
         sid.is_match()
             && (0..=255u8).all(|b| dfa.next_state(cache, sid, b).is_ok_and(|n| n.is_dead()))
     }
+}
+
+/// The bytes on which some anchored start state (whatever the byte before: none, a line end,
+/// a word or non-word byte) is not dead.
+fn first_bytes(dfa: &DFA) -> [bool; 256] {
+    let mut cache = dfa.create_cache();
+    let mut first = [false; 256];
+    for behind in [None, Some(b'\n'), Some(b'\r'), Some(b'a'), Some(b' ')] {
+        let cfg = start::Config::new()
+            .anchored(Anchored::Yes)
+            .look_behind(behind);
+        let Ok(sid) = dfa.start_state(&mut cache, &cfg) else {
+            return [true; 256];
+        };
+        for (b, f) in first.iter_mut().enumerate() {
+            *f |= dfa
+                .next_state(&mut cache, sid, b as u8)
+                .map_or(true, |n| !n.is_dead());
+        }
+    }
+    first
 }
 
 /// A piece of released text: the stream's chunk it starts in (sequence number and time) and
@@ -165,32 +196,42 @@ impl StreamMasker {
     /// and never inside a match; at most [`WINDOW`] bytes are kept.
     fn cut(&mut self, masks: &Masks) -> usize {
         let n = self.pending.len();
-        let live = masks.earliest_live(&mut self.cache, &self.pending);
-        let forced = n - live > WINDOW;
-        let mut cut = if forced {
-            floor_char_boundary(&self.pending, n - WINDOW)
-        } else {
-            live
-        };
-        // A match across the cut would be masked in neither part: move the cut out of it,
-        // back to its start (hold it), or when forced, on to its end (release it masked).
-        // Unforced, a chunk is not split either (one event stays one event) while the window
-        // allows. The cut moves one way only, so this ends.
+        // A match starting before the window would be cut by it anyway: look no further back
+        // (which also keeps the work per chunk bounded, whatever its size).
+        let window = floor_char_boundary(&self.pending, n.saturating_sub(WINDOW));
+        let mut cut = masks.earliest_live(&mut self.cache, &self.pending, window);
+        // A match across the cut would be masked in neither part: hold it whole; a chunk is
+        // not split either (one event stays one event) while the window allows.
         loop {
-            let straddled = masks
-                .regexes
-                .iter()
-                .flat_map(|re| re.find_iter(&self.pending))
-                .find(|m| m.start() < cut && cut < m.end());
-            match straddled {
-                Some(m) => cut = if forced { m.end() } else { m.start() },
-                None if forced => return cut,
-                None => match self.chunk_start(cut) {
+            if let Some((start, _)) = self.straddled(masks, cut) {
+                cut = start;
+            } else {
+                match self.chunk_start(cut) {
                     Some(start) if start < cut && n - start <= WINDOW => cut = start,
-                    _ => return cut,
-                },
+                    _ => break,
+                }
             }
         }
+        if n - cut <= WINDOW {
+            return cut;
+        }
+        // Too much held: release all but the window, and a match across that cut with it
+        // (masked).
+        cut = window;
+        while let Some((_, end)) = self.straddled(masks, cut) {
+            cut = end;
+        }
+        cut
+    }
+
+    /// A match of the pending text that starts before `at` and ends after it.
+    fn straddled(&self, masks: &Masks, at: usize) -> Option<(usize, usize)> {
+        masks
+            .regexes
+            .iter()
+            .flat_map(|re| re.find_iter(&self.pending))
+            .map(|m| (m.start(), m.end()))
+            .find(|&(start, end)| start < at && at < end)
     }
 
     /// Where the chunk holding byte `at` of the pending text starts.
@@ -211,7 +252,8 @@ impl StreamMasker {
         if cut == 0 {
             return Vec::new();
         }
-        let text: String = self.pending.drain(..cut).collect();
+        let rest = self.pending.split_off(cut);
+        let text = std::mem::replace(&mut self.pending, rest);
         let matches: Vec<(usize, usize)> = masks
             .regexes
             .iter()
