@@ -1,8 +1,8 @@
 //! Session recordings: asciicast v2 files (API.md §17 "Recording").
 //!
 //! A [`Recorder`] is cheap to call from the PTY reader thread: every call only timestamps the
-//! event and pushes it onto a bounded in-memory queue; a writer thread decodes, masks and
-//! writes. When the queue is over budget the oldest events are dropped and counted (an `m`
+//! event and pushes it onto a bounded in-memory queue; a writer thread decodes, masks (as a
+//! stream, [`mask`]: a secret split across events is masked too) and writes. When the queue is over budget the oldest events are dropped and counted (an `m`
 //! marker in the file says how many). Dropping the recorder (or [`Recorder::finish`]) drains
 //! the queue and flushes the file.
 //!
@@ -20,6 +20,9 @@ use std::time::{Instant, SystemTime};
 use parking_lot::{Condvar, Mutex};
 use regex::Regex;
 
+mod mask;
+use mask::{Masks, Piece, StreamMasker};
+
 /// The name of the recordings directory under `~/.telepty`.
 pub const DIR_NAME: &str = "recordings";
 /// What a masked secret is replaced with.
@@ -35,6 +38,8 @@ enum Kind {
 }
 
 struct Event {
+    /// The order of arrival: the file is written in this order.
+    seq: u64,
     t: f64,
     kind: Kind,
 }
@@ -53,6 +58,7 @@ impl Event {
 struct Queue {
     events: VecDeque<Event>,
     bytes: usize,
+    next_seq: u64,
     closed: bool,
     /// Tests hold the writer back to overflow the queue deterministically.
     paused: bool,
@@ -211,7 +217,7 @@ impl Recorder {
         let s2 = shared.clone();
         let writer = std::thread::Builder::new()
             .name(format!("rec-{id}"))
-            .spawn(move || write_loop(&s2, out, &masks))?;
+            .spawn(move || write_loop(&s2, out, Masks::new(masks)))?;
         Ok(Recorder {
             path,
             shared,
@@ -268,7 +274,12 @@ impl Recorder {
         // Timestamped under the lock, so times never go backwards in the file.
         let t = self.shared.start.elapsed().as_secs_f64();
         for kind in kinds {
-            let ev = Event { t, kind };
+            let ev = Event {
+                seq: q.next_seq,
+                t,
+                kind,
+            };
+            q.next_seq += 1;
             q.bytes += ev.size();
             q.events.push_back(ev);
         }
@@ -307,55 +318,154 @@ impl Drop for Recorder {
     }
 }
 
-fn write_loop(
-    shared: &Shared,
-    mut out: BufWriter<std::fs::File>,
-    masks: &[Regex],
-) -> io::Result<()> {
+fn write_loop(shared: &Shared, out: BufWriter<std::fs::File>, masks: Masks) -> io::Result<()> {
+    let mut w = Writer::new(out, masks);
     let mut carry = Vec::new();
     let mut reported = 0u64;
     loop {
         let (batch, closed) = {
             let mut q = shared.queue.lock();
+            // Wait for events, or until held text is due.
             while (q.events.is_empty() || q.paused) && !q.closed {
-                shared.ready.wait(&mut q);
+                let Some(due) = w.due() else {
+                    shared.ready.wait(&mut q);
+                    continue;
+                };
+                let now = shared.start.elapsed().as_secs_f64();
+                if now >= due {
+                    break;
+                }
+                shared
+                    .ready
+                    .wait_for(&mut q, std::time::Duration::from_secs_f64(due - now));
             }
-            q.bytes = 0;
-            (std::mem::take(&mut q.events), q.closed)
+            if q.paused && !q.closed {
+                (VecDeque::new(), false)
+            } else {
+                q.bytes = 0;
+                (std::mem::take(&mut q.events), q.closed)
+            }
         };
         let dropped = shared.dropped.load(Ordering::Relaxed);
         if dropped > reported {
-            let t = batch.front().map(|e| e.t).unwrap_or(0.0);
-            line(
-                &mut out,
-                t,
-                "m",
-                &format!("recording dropped {} events", dropped - reported),
-            )?;
+            let (seq, t) = batch.front().map_or(w.last, |e| (e.seq, e.t));
+            let text = format!("recording dropped {} events", dropped - reported);
+            w.stage(seq, t, "m", text);
             reported = dropped;
         }
         for ev in batch {
+            w.last = (ev.seq, ev.t);
             match ev.kind {
                 Kind::Output(bytes) => {
                     let text = crate::util::decode_utf8_stream(&mut carry, &bytes);
-                    if !text.is_empty() {
-                        line(&mut out, ev.t, "o", &mask(&text, masks))?;
-                    }
+                    let pieces = w.output.push(&w.masks, ev.seq, ev.t, &text);
+                    w.stage_pieces("o", pieces);
                 }
-                Kind::Input(text) => line(&mut out, ev.t, "i", &mask(&text, masks))?,
-                Kind::Marker(text) => line(&mut out, ev.t, "m", &text)?,
-                Kind::Resize(c, r) => line(&mut out, ev.t, "r", &format!("{c}x{r}"))?,
+                Kind::Input(text) => {
+                    let pieces = w.input.push(&w.masks, ev.seq, ev.t, &text);
+                    w.stage_pieces("i", pieces);
+                }
+                Kind::Marker(text) => w.stage(ev.seq, ev.t, "m", text),
+                Kind::Resize(c, r) => w.stage(ev.seq, ev.t, "r", format!("{c}x{r}")),
             }
         }
-        out.flush()?;
+        if closed && !carry.is_empty() {
+            let t = shared.start.elapsed().as_secs_f64();
+            let text = String::from_utf8_lossy(&carry).into_owned();
+            let pieces = w.output.push(&w.masks, w.last.0 + 1, t, &text);
+            w.stage_pieces("o", pieces);
+        }
+        // Release held text at the end, or once it has been held for `mask::HOLD`.
+        let now = shared.start.elapsed().as_secs_f64();
+        w.release_due(if closed { f64::INFINITY } else { now });
+        w.write_ready()?;
         if closed {
-            if !carry.is_empty() {
-                let t = shared.start.elapsed().as_secs_f64();
-                line(&mut out, t, "o", &String::from_utf8_lossy(&carry))?;
-            }
-            out.flush()?;
-            return out.get_ref().sync_all();
+            w.out.flush()?;
+            return w.out.get_ref().sync_all();
         }
+    }
+}
+
+/// The writer thread's state: the two masked streams and the events waiting behind text
+/// they hold, so the file keeps the order (and times) in which events arrived.
+struct Writer {
+    out: BufWriter<std::fs::File>,
+    masks: Masks,
+    output: StreamMasker,
+    input: StreamMasker,
+    /// Final events, not yet written: `(seq, t, code, data)`.
+    staged: Vec<(u64, f64, &'static str, String)>,
+    /// The sequence number and time of the last event seen.
+    last: (u64, f64),
+}
+
+impl Writer {
+    fn new(out: BufWriter<std::fs::File>, masks: Masks) -> Writer {
+        Writer {
+            out,
+            output: StreamMasker::new(&masks),
+            input: StreamMasker::new(&masks),
+            masks,
+            staged: Vec::new(),
+            last: (0, 0.0),
+        }
+    }
+
+    fn stage(&mut self, seq: u64, t: f64, code: &'static str, data: String) {
+        self.staged.push((seq, t, code, data));
+    }
+
+    fn stage_pieces(&mut self, code: &'static str, pieces: Vec<Piece>) {
+        for p in pieces {
+            self.stage(p.seq, p.t, code, p.text);
+        }
+    }
+
+    /// When the oldest held text must be released (seconds since the start).
+    fn due(&self) -> Option<f64> {
+        [self.output.held(), self.input.held()]
+            .into_iter()
+            .flatten()
+            .map(|(_, t)| t + mask::HOLD)
+            .reduce(f64::min)
+    }
+
+    fn release_due(&mut self, now: f64) {
+        if self
+            .output
+            .held()
+            .is_some_and(|(_, t)| t + mask::HOLD <= now)
+        {
+            let pieces = self.output.flush(&self.masks);
+            self.stage_pieces("o", pieces);
+        }
+        if self
+            .input
+            .held()
+            .is_some_and(|(_, t)| t + mask::HOLD <= now)
+        {
+            let pieces = self.input.flush(&self.masks);
+            self.stage_pieces("i", pieces);
+        }
+    }
+
+    /// Write the staged events that come before any held text, in order of arrival.
+    fn write_ready(&mut self) -> io::Result<()> {
+        let held = [self.output.held(), self.input.held()]
+            .into_iter()
+            .flatten()
+            .map(|(seq, _)| seq)
+            .min()
+            .unwrap_or(u64::MAX);
+        // Stable: pieces of one event, and a drop marker before its event, keep their order.
+        // What has the held chunk's own number is its released beginning (or the drop marker
+        // before it): the rest of that chunk comes after it anyway.
+        self.staged.sort_by_key(|e| e.0);
+        let n = self.staged.partition_point(|e| e.0 <= held);
+        for (_, t, code, data) in self.staged.drain(..n) {
+            line(&mut self.out, t, code, &data)?;
+        }
+        self.out.flush()
     }
 }
 
@@ -446,5 +556,62 @@ mod tests {
         assert_eq!(ev[2][2], "export K=***\r");
         assert_eq!(ev[3][1], "r");
         assert_eq!(ev[3][2], "100x30");
+    }
+
+    #[test]
+    fn a_secret_echoed_one_byte_at_a_time_is_masked_in_both_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.1.cast");
+        let masks = compile_masks(crate::config::DEFAULT_MASKS).unwrap();
+        let r = Recorder::new(&p, "a", 80, 24, masks).unwrap();
+        let secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+        // Typed and echoed key by key; the echo of `é` comes in two reads.
+        for c in format!("é={secret} é\r").chars() {
+            r.input(&c.to_string(), None);
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                r.output(&[byte]);
+            }
+        }
+        r.resize(90, 20);
+        r.finish().unwrap();
+        let ev = events(&p);
+        let stream = |k: &str| -> String {
+            ev.iter()
+                .filter(|e| e[1] == k)
+                .map(|e| e[2].as_str().unwrap())
+                .collect()
+        };
+        assert_eq!(stream("i"), "é=*** é\r");
+        assert_eq!(stream("o"), "é=*** é\r");
+        let order: Vec<(&str, &str)> = ev
+            .iter()
+            .map(|e| (e[1].as_str().unwrap(), e[2].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            &order[2..6],
+            [("i", "="), ("o", "="), ("i", "***"), ("o", "***")]
+        );
+        assert_eq!(order.last(), Some(&("r", "90x20")), "after the held text");
+        let times: Vec<f64> = ev.iter().map(|e| e[0].as_f64().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+
+    #[test]
+    fn held_text_is_written_after_a_short_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.1.cast");
+        let masks = compile_masks(crate::config::DEFAULT_MASKS).unwrap();
+        let r = Recorder::new(&p, "a", 80, 24, masks).unwrap();
+        r.output(b"$ ls");
+        r.input("s", None);
+        std::thread::sleep(std::time::Duration::from_secs_f64(mask::HOLD / 2.0));
+        assert_eq!(events(&p).len(), 0, "`s` could start a secret: held");
+        std::thread::sleep(std::time::Duration::from_secs_f64(mask::HOLD));
+        let ev = events(&p);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!((&ev[0][1], &ev[0][2]), (&"o".into(), &"$ ls".into()));
+        assert_eq!((&ev[1][1], &ev[1][2]), (&"i".into(), &"s".into()));
+        drop(r);
     }
 }

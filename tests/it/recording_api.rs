@@ -116,3 +116,74 @@ fn spawn_with_record_serves_an_asciicast_of_output_input_and_resizes() {
         Some("Recording is not enabled for this session."),
     );
 }
+
+/// Issue 14: a secret typed one key at a time (one `input` frame per character, echoed by the
+/// shell one byte at a time, or not echoed at all under `read -s`) is masked in the recording's
+/// input and output streams, however the events split it.
+#[test]
+fn a_secret_typed_one_key_at_a_time_is_masked_in_the_recording() {
+    const SECRET: &str = "sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    let d = Daemon::start();
+    let (st, _) = d.post(
+        "/api/sessions/spawn",
+        json!({"session_id": "keys", "command": "bash", "args": ["--norc", "--noprofile"], "record": true}),
+    );
+    assert_eq!(st, 201);
+    d.wait_screen("keys", "prompt", |s| s.contains('#') || s.contains('$'));
+    let mut viewer = d.ws("/api/sessions/keys");
+    let mut type_slowly = |text: &str| {
+        for c in text.chars() {
+            viewer.send(json!({"type": "input", "data": c.to_string()}));
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+    };
+    type_slowly("read -rs X; echo got-${#X}\r");
+    type_slowly(SECRET);
+    type_slowly("\r");
+    d.wait_line("keys", &format!("got-{}", SECRET.len()));
+    type_slowly("echo ");
+    type_slowly(SECRET);
+    type_slowly(" done-$((1+1))\r");
+    d.wait_screen("keys", "echo's output", |s| {
+        s.lines()
+            .any(|l| l.trim_end() == format!("{SECRET} done-2"))
+    });
+
+    let streams = |text: &str| {
+        let mut out = (String::new(), String::new(), 0usize);
+        for l in text.lines().skip(1) {
+            let e: Value = serde_json::from_str(l).unwrap();
+            let data = e[2].as_str().unwrap_or("");
+            match e[1].as_str() {
+                Some("o") => out.0.push_str(data),
+                Some("i") => {
+                    out.1.push_str(data);
+                    out.2 += 1;
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    let (output, input, input_events) = wait_for(
+        std::time::Duration::from_secs(20),
+        "the recording of the echo",
+        || {
+            let r = d.raw("GET", "/api/sessions/keys/recording", &[], None);
+            let s = streams(&String::from_utf8_lossy(&r.body));
+            s.0.contains("*** done-2").then_some(s)
+        },
+    );
+    assert!(input_events > SECRET.len(), "typed one key per event");
+    assert_eq!(input.matches(SECRET).count(), 0, "input: {input:?}");
+    assert_eq!(output.matches(SECRET).count(), 0, "output: {output:?}");
+    assert_eq!(input.matches("***").count(), 2, "input: {input:?}");
+    assert!(
+        input.contains("read -rs X; echo got-${#X}\r***\r"),
+        "{input:?}"
+    );
+    assert!(
+        output.contains("echo *** done-"),
+        "the echo of the typing: {output:?}"
+    );
+}
