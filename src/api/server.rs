@@ -121,8 +121,9 @@ fn refuse(stream: TcpStream, why: Refused, lingering: &Arc<Semaphore>) {
         Refused::Full => "Too many open connections.",
         Refused::PerAddress => "Too many open connections from this address.",
     };
-    let body =
-        serde_json::json!({"success": false, "code": "SERVER_BUSY", "error": error}).to_string();
+    let body = super::error::ApiError::new(503, "SERVER_BUSY", error)
+        .body
+        .to_string();
     let resp = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\n\
          content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
