@@ -159,22 +159,28 @@ impl Drop for Tmux {
     }
 }
 
+/// `telepty allow --id w bash` in a tmux pane (prompt `W$ `), registered and at its prompt.
+fn allow_bash(d: &Daemon) -> (tempfile::TempDir, Tmux) {
+    let work = tempfile::tempdir().unwrap();
+    let tm = Tmux::start(
+        120,
+        30,
+        &pane_env(d, &[("PS1", "W$ ")]),
+        work.path(),
+        &[bin(), "allow", "--id", "w", "bash", "--norc", "--noprofile"],
+    );
+    tm.wait("Inject allowed.", |p| p.contains("Inject allowed."));
+    wait_connected(d, "w");
+    tm.wait("the W$ prompt", |p| last_line(p) == "W$");
+    (work, tm)
+}
+
 // -------------------------------------------------------------------------------- tests
 
 #[test]
 fn allow_bridges_injects_and_survives_a_killed_daemon() {
     let mut d = Daemon::start();
-    let work = tempfile::tempdir().unwrap();
-    let tm = Tmux::start(
-        120,
-        30,
-        &pane_env(&d, &[("PS1", "W$ ")]),
-        work.path(),
-        &[bin(), "allow", "--id", "w", "bash", "--norc", "--noprofile"],
-    );
-    tm.wait("Inject allowed.", |p| p.contains("Inject allowed."));
-    wait_connected(&d, "w");
-    tm.wait("the W$ prompt", |p| last_line(p) == "W$");
+    let (_work, tm) = allow_bash(&d);
 
     d.inject("w", "echo one-$((40+2))");
     let pane = tm.wait("one-42 and the next prompt", |p| {
@@ -538,17 +544,7 @@ fn an_inject_cut_off_by_a_daemon_crash_is_submitted_once_never_glued() {
         ],
         None,
     );
-    let work = tempfile::tempdir().unwrap();
-    let tm = Tmux::start(
-        120,
-        30,
-        &pane_env(&d, &[("PS1", "W$ ")]),
-        work.path(),
-        &[bin(), "allow", "--id", "w", "bash", "--norc", "--noprofile"],
-    );
-    tm.wait("Inject allowed.", |p| p.contains("Inject allowed."));
-    wait_connected(&d, "w");
-    tm.wait("the W$ prompt", |p| last_line(p) == "W$");
+    let (work, tm) = allow_bash(&d);
     let out = work.path().join("w.txt");
 
     d.inject("w", "echo PRE1 >> w.txt");
