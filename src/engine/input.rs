@@ -66,7 +66,14 @@ pub(crate) async fn run(
         if typing && profile.is_agent() && session.kind != Kind::Aterm {
             // An agent takes the next prompt only once its turn is over: text typed while it is
             // busy is queued into its own input and merged with the next.
-            if let Err(why) = wait_ready(&session, &profile).await {
+            // Shutdown does not wait for a busy agent: the message is not started, like any
+            // other still queued.
+            let ready = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                r = wait_ready(&session, &profile) => r,
+            };
+            if let Err(why) = ready {
                 tracing::info!(session = %session.id(), "typing anyway: {why}");
             }
             if let Some(prev) = last.as_ref().filter(|l| !l.confirmed) {
