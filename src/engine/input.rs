@@ -6,6 +6,7 @@
 //! interleave or reorder. A failed text write is retried (1 s, 2 s) ahead of later
 //! messages and dead-lettered after three attempts.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,23 +44,26 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Message>,
 ) {
     let mut last: Option<LastSubmit> = None;
+    // Messages that arrived while the one at the head waited for a busy agent, in order.
+    let mut backlog: VecDeque<Message> = VecDeque::new();
     let cancel = shared.cancel.clone();
     loop {
         // Shutdown is honoured between messages only: one that has started is typed and
         // submitted whole, never left half-typed for the next engine.
-        let mut msg = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return,
-            m = rx.recv() => match m {
-                Some(m) => m,
-                None => {
-                    // The session was deleted: whatever its queue held is freed now; hand the
-                    // memory back rather than keep it in the allocator's arenas.
-                    drop(session);
-                    tokio::task::spawn_blocking(crate::util::release_free_memory);
-                    return;
-                }
+        let next = match backlog.pop_front() {
+            Some(m) => Some(m),
+            None => tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                m = rx.recv() => m,
             },
+        };
+        let Some(mut msg) = next else {
+            // The session was deleted: whatever its queue held is freed now; hand the memory
+            // back rather than keep it in the allocator's arenas.
+            drop(session);
+            tokio::task::spawn_blocking(crate::util::release_free_memory);
+            return;
         };
         let profile = session.profile.clone();
         let typing = !msg.text.is_empty() && !msg.raw;
@@ -68,10 +72,27 @@ pub(crate) async fn run(
             // busy is queued into its own input and merged with the next.
             // Shutdown does not wait for a busy agent: the message is not started, like any
             // other still queued.
-            let ready = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return,
-                r = wait_ready(&session, &profile) => r,
+            // Keys go on meanwhile (ctrl+c must reach an agent whose turn the text waits
+            // for); anything else keeps its place behind the text.
+            let wait = wait_ready(&session, &profile);
+            tokio::pin!(wait);
+            let ready = loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return,
+                    r = &mut wait => break r,
+                    Some(mut m) = rx.recv() => {
+                        if m.raw {
+                            let res = deliver(&session, &shared, &m, None).await;
+                            session.queue.finished(m.text.len());
+                            if let Some(done) = m.done.take() {
+                                let _ = done.send(res);
+                            }
+                        } else {
+                            backlog.push_back(m);
+                        }
+                    }
+                }
             };
             if let Err(why) = ready {
                 tracing::info!(session = %session.id(), "typing anyway: {why}");
