@@ -38,20 +38,13 @@ fn detail(pid: u32) -> String {
             .map(|v| format!("{k} {:.1} MB", mb(v)))
             .unwrap_or_default()
     };
-    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Threads:"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-        })
-        .unwrap_or_default();
     format!(
-        "{}, {}, {}, {}, threads {threads}",
+        "{}, {}, {}, {}, threads {}",
         f("VmRSS"),
         f("RssAnon"),
         f("RssFile"),
-        f("VmHWM")
+        f("VmHWM"),
+        threads(pid)
     )
 }
 

@@ -58,7 +58,7 @@ pub(crate) async fn run(
                 m = rx.recv() => m,
             },
         };
-        let Some(mut msg) = next else {
+        let Some(msg) = next else {
             // The session was deleted: whatever its queue held is freed now; hand the memory
             // back rather than keep it in the allocator's arenas.
             drop(session);
@@ -81,13 +81,10 @@ pub(crate) async fn run(
                     biased;
                     _ = cancel.cancelled() => return,
                     r = &mut wait => break r,
-                    Some(mut m) = rx.recv() => {
+                    Some(m) = rx.recv() => {
                         if m.raw {
                             let res = deliver(&session, &shared, &m, None).await;
-                            session.queue.finished(m.text.len());
-                            if let Some(done) = m.done.take() {
-                                let _ = done.send(res);
-                            }
+                            complete(&session, m, res);
                         } else {
                             backlog.push_back(m);
                         }
@@ -130,10 +127,15 @@ pub(crate) async fn run(
             }),
             _ => None,
         };
-        session.queue.finished(msg.text.len());
-        if let Some(done) = msg.done.take() {
-            let _ = done.send(result);
-        }
+        complete(&session, msg, result);
+    }
+}
+
+/// A message is done with: it leaves the queue's byte count and its sender hears how it went.
+fn complete(session: &Session, mut msg: Message, result: Result<Delivered, EngineError>) {
+    session.queue.finished(msg.text.len());
+    if let Some(done) = msg.done.take() {
+        let _ = done.send(result);
     }
 }
 

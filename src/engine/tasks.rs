@@ -304,24 +304,26 @@ async fn classifier_tick(shared: Arc<Shared>) {
                 s.classifier.lock().observe_output(&text, now_ms, wall);
                 entry.0 = generation;
             }
+            // One read of the screen serves the classifier's tail and the profile's reading.
+            let view = s.term.view();
             let tail: Vec<String> = {
-                let v = s.term.visible_text();
-                let lines: Vec<String> = v
-                    .lines()
+                let lines: Vec<&str> = view
+                    .rows
+                    .iter()
+                    .map(|r| r.trim_end())
                     .filter(|l| !l.trim().is_empty())
-                    .map(str::to_string)
                     .collect();
                 let start = lines.len().saturating_sub(5);
-                lines[start..].to_vec()
+                lines[start..].iter().map(|l| l.to_string()).collect()
             };
-            let agent = s.profile.is_agent().then(|| {
-                let v = s.term.view();
-                super::classifier::AgentSignal {
+            let agent = s
+                .profile
+                .is_agent()
+                .then(|| super::classifier::AgentSignal {
                     profile: s.profile.name.clone(),
-                    busy: v.busy(&s.profile),
-                    ready: v.ready(&s.profile),
-                }
-            });
+                    busy: view.busy(&s.profile),
+                    ready: view.ready(&s.profile),
+                });
             let transition = s.classifier.lock().tick_with(&tail, agent, now_ms, wall);
             if let Some(t) = transition {
                 shared.emit_envelope(
