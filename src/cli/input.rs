@@ -24,7 +24,8 @@ pub struct InjectArgs {
     /// Thread id to record with the message
     #[arg(long, value_name = "ID")]
     pub thread_id: Option<String>,
-    /// Return only once the text (and Enter) were written (at most 30 s)
+    /// Return once the text (and Enter) were written, saying whether the screen confirms the
+    /// submit (at most 30 s)
     #[arg(long)]
     pub wait: bool,
     /// Print the daemon's JSON answer (with the inject id)
