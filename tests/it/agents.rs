@@ -230,3 +230,30 @@ fn a_user_profile_file_is_used_and_a_bad_one_stops_the_daemon() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn keys_reach_a_busy_agent_even_with_a_prompt_waiting_for_it() {
+    let d = Daemon::start();
+    let a = Agent::spawn(&d, "waiting", "gemini", &["--busy-ms", "60000"]);
+    let (status, _) = inject_wait(&d, &a.id, "LONG turn");
+    assert_eq!(status, 200);
+    d.wait_screen(&a.id, "the busy marker", |s| s.contains("esc to cancel"));
+    // This one waits for the turn to end (a minute)…
+    let r = d.post(
+        &format!("/api/sessions/{}/inject", a.id),
+        json!({"prompt": "NEXT prompt"}),
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    // …and ctrl+c, queued behind it, still goes at once: the agent exits on it.
+    let r = d.post(
+        &format!("/api/sessions/{}/keys", a.id),
+        json!({"keys": ["ctrl+c"]}),
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    wait_until(
+        Duration::from_secs(10),
+        "the agent to exit on ctrl+c",
+        || d.session(&a.id)["exitCode"].is_number(),
+    );
+    assert_eq!(a.prompts(), vec!["LONG turn"], "NEXT was never typed");
+}
