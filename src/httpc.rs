@@ -1,6 +1,11 @@
 //! A small HTTP/1.1 client (hyper) shared by the daemon client, the relay and aterm delivery.
 //! Plain `http://` only: telepty daemons speak plain HTTP and put TLS, if any, in front.
+//! Requests go over TCP (pooled) or over the local daemon's unix socket ([`Stream`]).
 
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,7 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -18,6 +25,10 @@ pub enum HttpError {
     Timeout,
     #[error("{0}")]
     Connect(String),
+    /// The unix socket is missing or nobody listens on it (a daemon that died left it):
+    /// nothing was sent, so the caller may use TCP instead.
+    #[error("no daemon on the unix socket: {0}")]
+    NoSocket(String),
     #[error("{0}")]
     Other(String),
 }
@@ -62,46 +73,172 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Response, HttpError> {
-        let uri: hyper::Uri = url
-            .parse()
-            .map_err(|_| HttpError::BadUrl(url.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(HttpError::BadUrl(format!(
-                "{url} (only http:// is supported)"
-            )));
-        }
-        let mut req = Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let has_body = body.is_some();
-        if has_body {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| HttpError::Other(e.to_string()))?;
+        let req = build(method, url, headers, body)?;
         let fut = async {
-            let resp = self.inner.request(req).await.map_err(|e| {
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg = s.to_string();
-                    src = s.source();
-                }
-                HttpError::Connect(msg)
-            })?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
+            let resp = self
+                .inner
+                .request(req)
                 .await
-                .map_err(|e| HttpError::Other(e.to_string()))?
-                .to_bytes();
-            Ok(Response { status, body })
+                .map_err(|e| HttpError::Connect(innermost(&e)))?;
+            read_response(resp).await
         };
         tokio::time::timeout(timeout, fut)
             .await
             .map_err(|_| HttpError::Timeout)?
+    }
+
+    /// [`HttpClient::request`] over a fresh connection to the unix socket `socket` (`url`
+    /// still names the daemon: its host is the request's `Host`). No pool: a unix connect costs
+    /// microseconds. [`HttpError::NoSocket`] means nothing was sent.
+    pub async fn request_unix(
+        &self,
+        socket: &Path,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        let req = build(method, url, headers, body)?;
+        let fut = async {
+            let stream = UnixStream::connect(socket)
+                .await
+                .map_err(|e| HttpError::NoSocket(e.to_string()))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| HttpError::Other(innermost(&e)))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("unix-socket connection ended: {e}");
+                }
+            });
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| HttpError::Other(innermost(&e)))?;
+            read_response(resp).await
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| HttpError::Timeout)?
+    }
+}
+
+fn build(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Request<Full<Bytes>>, HttpError> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| HttpError::BadUrl(url.to_string()))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(HttpError::BadUrl(format!(
+            "{url} (only http:// is supported)"
+        )));
+    }
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    req.body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .map_err(|e| HttpError::Other(e.to_string()))
+}
+
+async fn read_response(
+    resp: hyper::Response<hyper::body::Incoming>,
+) -> Result<Response, HttpError> {
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| HttpError::Other(e.to_string()))?
+        .to_bytes();
+    Ok(Response { status, body })
+}
+
+/// The innermost cause: hyper's outer messages ("client error (Connect)") say nothing useful.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
+/// A connection to a daemon: TCP, or the owner's unix socket. One type for both, so the
+/// server's connections and the clients' WebSockets need not care which.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// One non-blocking write (for a last answer on a connection about to be dropped).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Tcp($s) => $e,
+            Stream::Unix($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Unix(s) => s.is_write_vectored(),
+        }
     }
 }

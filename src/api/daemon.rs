@@ -129,8 +129,37 @@ impl DaemonState {
 
 /// Only called by the lock holder; the pid check is a second guard.
 fn remove_state_if_ours(paths: &Paths) {
-    if DaemonState::read(paths).is_some_and(|s| s.pid == std::process::id()) {
+    if let Some(state) = DaemonState::read(paths).filter(|s| s.pid == std::process::id()) {
         let _ = std::fs::remove_file(paths.daemon_state());
+        let _ = std::fs::remove_file(paths.daemon_socket(state.port));
+    }
+}
+
+/// The owner's unix socket beside the holders' (0600 in the 0700 runtime directory). Bound
+/// after the TCP port, so a socket of that name is a dead daemon's and is replaced. Without it
+/// the owner's tools use TCP loopback (same-uid checked), so a failure here is only logged.
+fn bind_local_socket(paths: &Paths, port: u16) -> Option<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = paths.runtime_dir();
+    let path = paths.daemon_socket(port);
+    let bound = crate::holder::client::ensure_runtime_dir(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            let _ = std::fs::remove_file(&path);
+            let l = tokio::net::UnixListener::bind(&path).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            Ok(l)
+        });
+    match bound {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(
+                "no unix socket at {} ({e}): clients use TCP",
+                path.display()
+            );
+            None
+        }
     }
 }
 
@@ -262,6 +291,7 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
             anyhow::bail!("cannot listen on {host}:{port}: {e}");
         }
     };
+    let local = bind_local_socket(&paths, port);
     // Written once listening, by the lock holder only: it always names a daemon that answers
     // (or one that died, which the lock tells).
     let state = DaemonState {
@@ -290,7 +320,7 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
         &config.trust,
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(super::serve(listener, api.clone(), async move {
+    let task = tokio::spawn(super::serve(listener, local, api.clone(), async move {
         let _ = stop_rx.await;
     }));
     tracing::info!("telepty {} serving on {host}:{port}", super::VERSION);

@@ -202,6 +202,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
 /// or raises the cap).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    local: Option<tokio::net::UnixListener>,
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -211,5 +212,5 @@ pub async fn serve(
         usize::try_from(cap).unwrap_or(usize::MAX),
         limits::MAX_PER_ADDRESS,
     );
-    server::serve(listener, router(state), limiter, shutdown).await
+    server::serve(listener, local, router(state), limiter, shutdown).await
 }

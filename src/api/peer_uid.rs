@@ -30,6 +30,17 @@ impl PeerInfo {
         }
     }
 
+    /// A connection on the daemon's unix socket, whose peer uid the kernel gave at accept
+    /// (`SO_PEERCRED`). It is local by construction, so it reads as loopback.
+    pub fn local_socket(owner: bool) -> Self {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        PeerInfo {
+            peer: loopback,
+            local: loopback,
+            owner: Arc::new(OnceLock::from(owner)),
+        }
+    }
+
     /// The peer's socket belongs to this process's effective uid (root is not special).
     pub fn is_owner(&self) -> bool {
         *self.owner.get_or_init(|| {

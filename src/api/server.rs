@@ -1,6 +1,8 @@
-//! The accept loop: one hyper HTTP/1 connection per TCP connection, with a header-read
-//! timeout, a cap on open connections (total, and per remote address) and the peer's identity
-//! ([`PeerInfo`]) in every request.
+//! The accept loop: one hyper HTTP/1 connection per TCP or unix-socket connection, with a
+//! header-read timeout, a cap on open connections (total, and per remote address) and the
+//! peer's identity ([`PeerInfo`]) in every request. The unix socket admits the daemon's own
+//! uid only (`SO_PEERCRED`); its file mode is the first gate, this the second (root passes
+//! file modes, and is not special here).
 //!
 //! Hand-written instead of `axum::serve` because that offers neither timeouts nor limits.
 //! WebSockets are long-lived by design: once upgraded they leave hyper's timers behind and
@@ -20,7 +22,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,14 +30,17 @@ use tower_service::Service;
 
 use super::limits::{self, ConnLimiter, Refused, Slot};
 use super::peer_uid::PeerInfo;
+use crate::httpc::Stream;
 
 /// Refused connections waiting for their 503 to be read (beyond this they are just closed).
 const MAX_LINGERING: usize = 64;
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Serve `app` on `listener` until `shutdown` resolves, then let the open requests finish.
+/// Serve `app` on `listener` (and the owner's unix socket `local`, if any) until `shutdown`
+/// resolves, then let the open requests finish.
 pub async fn serve(
     listener: TcpListener,
+    local: Option<UnixListener>,
     app: Router,
     limiter: ConnLimiter,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -43,33 +48,42 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let conns = TaskTracker::new();
     let lingering = Arc::new(Semaphore::new(MAX_LINGERING));
+    let me = nix::unistd::geteuid().as_raw();
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of files (or a connection reset before accept): wait a moment
-                    // instead of spinning; the cap normally keeps this from happening.
-                    tracing::debug!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            r = listener.accept() => r.and_then(|(stream, peer)| {
+                let info = PeerInfo::new(peer, stream.local_addr()?);
+                Ok((Stream::Tcp(stream), info))
+            }),
+            r = accept_local(local.as_ref()) => r.map(|(stream, uid)| {
+                (Stream::Unix(stream), PeerInfo::local_socket(uid == Some(me)))
+            }),
             () = &mut shutdown => break,
         };
-        let slot = match limiter.try_acquire(peer.ip()) {
-            Ok(slot) => slot,
-            Err(why) => {
-                tracing::debug!("refused a connection from {peer}: {why:?}");
-                refuse(stream, why, &lingering);
+        let (stream, info) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of files (or a connection reset before accept): wait a moment
+                // instead of spinning; the cap normally keeps this from happening.
+                tracing::debug!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
-        let Ok(local) = stream.local_addr() else {
+        if matches!(stream, Stream::Unix(_)) && !info.is_owner() {
+            tracing::debug!("refused a unix-socket connection from another user");
+            refuse(stream, Refusal::NotOwner, &lingering);
             continue;
+        }
+        let slot = match limiter.try_acquire(info.peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!("refused a connection from {}: {why:?}", info.peer);
+                refuse(stream, Refusal::Busy(why), &lingering);
+                continue;
+            }
         };
-        let info = PeerInfo::new(peer, local);
         conns.spawn(connection(stream, slot, info, app.clone(), stop.clone()));
     }
     drop(listener);
@@ -79,8 +93,20 @@ pub async fn serve(
     Ok(())
 }
 
+/// The next connection on the unix socket and its peer's uid; never ready without a socket.
+async fn accept_local(
+    local: Option<&UnixListener>,
+) -> io::Result<(tokio::net::UnixStream, Option<u32>)> {
+    let Some(listener) = local else {
+        return std::future::pending().await;
+    };
+    let (stream, _) = listener.accept().await?;
+    let uid = stream.peer_cred().ok().map(|c| c.uid());
+    Ok((stream, uid))
+}
+
 async fn connection(
-    stream: TcpStream,
+    stream: Stream,
     slot: Slot,
     info: PeerInfo,
     app: Router,
@@ -114,19 +140,38 @@ async fn connection(
     }
 }
 
-/// A 503 (the §1.3 JSON), then the socket is closed. Refusals in flight are bounded too: beyond
-/// [`MAX_LINGERING`] the answer is one non-blocking write at best.
-fn refuse(stream: TcpStream, why: Refused, lingering: &Arc<Semaphore>) {
-    let error = match why {
-        Refused::Full => "Too many open connections.",
-        Refused::PerAddress => "Too many open connections from this address.",
+/// Why a connection is answered and closed before any request is read.
+enum Refusal {
+    Busy(Refused),
+    NotOwner,
+}
+
+/// A 503 or 401 (the §1.3 JSON), then the socket is closed. Refusals in flight are bounded
+/// too: beyond [`MAX_LINGERING`] the answer is one non-blocking write at best.
+fn refuse(stream: Stream, why: Refusal, lingering: &Arc<Semaphore>) {
+    let (status, code, error) = match why {
+        Refusal::Busy(Refused::Full) => (503, "SERVER_BUSY", "Too many open connections."),
+        Refusal::Busy(Refused::PerAddress) => (
+            503,
+            "SERVER_BUSY",
+            "Too many open connections from this address.",
+        ),
+        Refusal::NotOwner => (
+            401,
+            "PERMISSION_DENIED",
+            "This daemon's socket is for its owner's uid only.",
+        ),
     };
-    let body = super::error::ApiError::new(503, "SERVER_BUSY", error)
+    let body = super::error::ApiError::new(status, code, error)
         .body
         .to_string();
+    let (reason, retry) = match status {
+        401 => ("Unauthorized", ""),
+        _ => ("Service Unavailable", "retry-after: 1\r\n"),
+    };
     let resp = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\n\
-         content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n{retry}\r\n{body}",
         body.len()
     );
     let Ok(permit) = lingering.clone().try_acquire_owned() else {
@@ -149,10 +194,10 @@ fn refuse(stream: TcpStream, why: Refused, lingering: &Arc<Semaphore>) {
     });
 }
 
-/// The TCP stream and its connection slot, freed when the stream is dropped, including by
-/// the WebSocket that took it over.
+/// The stream and its connection slot, freed when the stream is dropped, including by the
+/// WebSocket that took it over.
 struct Held {
-    stream: TcpStream,
+    stream: Stream,
     _slot: Slot,
 }
 

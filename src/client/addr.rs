@@ -3,6 +3,7 @@
 //! local token file; and `id@host` targets.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -68,6 +69,13 @@ impl DaemonAddr {
     /// Loopback targets are the only ones for which the CLI may start a daemon.
     pub fn is_local(&self) -> bool {
         is_local_host(&self.host)
+    }
+
+    /// The unix socket of a daemon on this machine (this HOME's, for this port): what the
+    /// owner's tools use before TCP. `TELEPTY_NO_UNIX_SOCKET=1` keeps them on TCP.
+    pub fn local_socket(&self) -> Option<PathBuf> {
+        let off = env_nonempty("TELEPTY_NO_UNIX_SOCKET").is_some();
+        (self.is_local() && !off).then(|| Paths::from_env().daemon_socket(self.port))
     }
 }
 

@@ -106,30 +106,48 @@ impl Client {
             headers.push(("x-telepty-token", tok));
         }
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        let resp = self
-            .http
-            .request(method, &url, &headers, body, timeout)
-            .await
-            .map_err(|e| {
-                let addr = self.addr.authority();
-                match e {
-                    HttpError::Connect(reason) => ClientError::Connect {
-                        addr,
-                        reason: tidy_reason(&reason),
-                    },
-                    HttpError::Timeout => ClientError::Timeout {
-                        addr,
-                        after: timeout,
-                    },
-                    HttpError::BadUrl(u) => {
-                        ClientError::BadAddress(format!("invalid daemon URL {u}"))
+        // The owner's unix socket first; a missing or dead one (nothing sent) falls back to TCP.
+        let via_socket = match self.addr.local_socket() {
+            Some(socket) => {
+                let sent =
+                    self.http
+                        .request_unix(&socket, method, &url, &headers, body.clone(), timeout);
+                match sent.await {
+                    Err(HttpError::NoSocket(why)) => {
+                        tracing::trace!("{}: {why}; using TCP", socket.display());
+                        None
                     }
-                    HttpError::Other(reason) => ClientError::BadResponse {
-                        addr,
-                        reason: tidy_reason(&reason),
-                    },
+                    other => Some(other),
                 }
-            })?;
+            }
+            None => None,
+        };
+        let resp = match via_socket {
+            Some(r) => r,
+            None => {
+                self.http
+                    .request(method, &url, &headers, body, timeout)
+                    .await
+            }
+        };
+        let resp = resp.map_err(|e| {
+            let addr = self.addr.authority();
+            match e {
+                HttpError::Connect(reason) | HttpError::NoSocket(reason) => ClientError::Connect {
+                    addr,
+                    reason: tidy_reason(&reason),
+                },
+                HttpError::Timeout => ClientError::Timeout {
+                    addr,
+                    after: timeout,
+                },
+                HttpError::BadUrl(u) => ClientError::BadAddress(format!("invalid daemon URL {u}")),
+                HttpError::Other(reason) => ClientError::BadResponse {
+                    addr,
+                    reason: tidy_reason(&reason),
+                },
+            }
+        })?;
         if !(200..300).contains(&resp.status) {
             return Err(ClientError::from_response(resp.status, &resp.body));
         }

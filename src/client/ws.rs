@@ -4,33 +4,54 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::error::tidy_reason;
 use super::{ClientError, DaemonAddr};
+use crate::httpc::Stream;
 
-pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type WsStream = WebSocketStream<Stream>;
 
 /// Time allowed for TCP connect + upgrade.
 pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Open `ws://host:port<path>` (with `?token=` when the address has a token). A refused
-/// upgrade becomes [`ClientError::Http`] with the daemon's JSON error.
+/// Open `ws://host:port<path>` (with `?token=` when the address has a token): over the local
+/// daemon's unix socket when there is one, else TCP. A refused upgrade becomes
+/// [`ClientError::Http`] with the daemon's JSON error.
 pub async fn connect_ws(addr: &DaemonAddr, path: &str) -> Result<WsStream, ClientError> {
     let url = addr.ws_url(path);
-    let fut = tokio_tungstenite::connect_async(url);
-    let res = tokio::time::timeout(WS_CONNECT_TIMEOUT, fut)
+    let fut = async {
+        let stream = connect_stream(addr)
+            .await
+            .map_err(|e| ClientError::Connect {
+                addr: addr.authority(),
+                reason: tidy_reason(&e.to_string()),
+            })?;
+        tokio_tungstenite::client_async(url, stream)
+            .await
+            .map(|(ws, _resp)| ws)
+            .map_err(|e| ws_error(addr, e))
+    };
+    tokio::time::timeout(WS_CONNECT_TIMEOUT, fut)
         .await
         .map_err(|_| ClientError::Timeout {
             addr: addr.authority(),
             after: WS_CONNECT_TIMEOUT,
-        })?;
-    match res {
-        Ok((ws, _resp)) => Ok(ws),
-        Err(e) => Err(ws_error(addr, e)),
+        })?
+}
+
+async fn connect_stream(addr: &DaemonAddr) -> std::io::Result<Stream> {
+    if let Some(socket) = addr.local_socket() {
+        match UnixStream::connect(&socket).await {
+            Ok(s) => return Ok(Stream::Unix(s)),
+            Err(e) => tracing::trace!("{}: {e}; using TCP", socket.display()),
+        }
     }
+    let tcp = TcpStream::connect((addr.host.as_str(), addr.port)).await?;
+    tcp.set_nodelay(true)?;
+    Ok(Stream::Tcp(tcp))
 }
 
 fn ws_error(addr: &DaemonAddr, e: tungstenite::Error) -> ClientError {

@@ -41,6 +41,12 @@ impl Paths {
             None => self.telepty_dir().join("run"),
         }
     }
+    /// The daemon's unix socket for the owner's own tools (0600, in the 0700 runtime
+    /// directory). Named by the TCP port: the port tells which daemon a client means, and a
+    /// daemon that binds it knows any socket of that name is a dead daemon's.
+    pub fn daemon_socket(&self, port: u16) -> PathBuf {
+        self.runtime_dir().join(format!("daemon-{port}.sock"))
+    }
     pub fn sessions_json(&self) -> PathBuf {
         self.home.join(".config/aigentry-telepty/sessions.json")
     }

@@ -5,10 +5,12 @@ use crate::common;
 
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn foreign_origin_and_host_are_refused() {
@@ -620,4 +622,180 @@ fn one_remote_address_cannot_take_every_connection() {
         (r.0 == 200).then_some(r)
     });
     assert_eq!(r.1["status"], json!("ok"));
+}
+
+/// `curl --unix-socket`, as `uid` (None: as this process), with the status and JSON body.
+fn curl_unix(socket: &Path, uid: Option<u32>, url: &str, extra: &[&str]) -> (u16, Value, i32) {
+    let mut cmd = match uid {
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "curl",
+            ]);
+            c
+        }
+        None => Command::new("curl"),
+    };
+    let out = cmd
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code}",
+            "--unix-socket",
+        ])
+        .arg(socket)
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let v = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (
+        code.trim().parse().unwrap_or(0),
+        v,
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// Issue 14: the owner's tools reach the daemon over a private unix socket (0600 in the 0700
+/// runtime directory); the CLI uses it before TCP, and it goes away with the daemon.
+#[test]
+fn the_owners_tools_use_the_private_unix_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut d = Daemon::start();
+    let socket = d.runtime_dir().join(format!("daemon-{}.sock", d.port));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&socket), 0o600, "socket mode");
+    assert_eq!(mode(&d.runtime_dir()), 0o700, "runtime dir mode");
+
+    let url = format!("http://127.0.0.1:{}", d.port);
+    let r = curl_unix(&socket, None, &format!("{url}/api/sessions"), &[]);
+    assert_eq!((r.0, r.1), (200, json!([])), "the owner over the socket");
+
+    // A port where nothing listens, whose socket name leads to this daemon: the CLI can only
+    // get through by the socket. HTTP (spawn, list) and a WebSocket (read-screen's follow
+    // uses the session stream) both work; with the socket turned off the same CLI fails.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let alias = d.runtime_dir().join(format!("daemon-{unused}.sock"));
+    std::os::unix::fs::symlink(&socket, &alias).unwrap();
+    let port = unused.to_string();
+    let env = [("TELEPTY_PORT", port.as_str())];
+    let out = d.cli_env(
+        &["spawn", "-d", "--id", "viasock", "--", "bash", "--norc"],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "spawn over the socket: {}",
+        show(&out)
+    );
+    let out = d.cli_env(&["list", "--json"], &env);
+    assert!(out.status.success(), "list over the socket: {}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("viasock"));
+    let out = d.cli_env(&["inject", "viasock", "echo sock-$((6*7))"], &env);
+    assert!(
+        out.status.success(),
+        "inject over the socket: {}",
+        show(&out)
+    );
+    wait_until(Duration::from_secs(20), "the inject's echo", || {
+        let out = d.cli_env(&["read-screen", "viasock"], &env);
+        String::from_utf8_lossy(&out.stdout).contains("sock-42")
+    });
+    // A WebSocket upgrade over the socket (what attach, monitor and the dashboard use).
+    let upgrade = curl_unix(
+        &socket,
+        None,
+        &format!("{url}/api/bus"),
+        &[
+            "--max-time",
+            "2",
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ],
+    );
+    assert_eq!(
+        upgrade.0, 101,
+        "bus upgrade over the socket: {:?}",
+        upgrade.1
+    );
+    let off = [
+        ("TELEPTY_PORT", port.as_str()),
+        ("TELEPTY_NO_UNIX_SOCKET", "1"),
+    ];
+    let out = d.cli_env(&["list"], &off);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "TCP only, nothing there: {}",
+        show(&out)
+    );
+
+    std::fs::remove_file(&alias).unwrap();
+    d.stop();
+    assert!(!socket.exists(), "the socket outlived its daemon");
+}
+
+/// Issue 14: the socket's file mode is the first gate; the peer's uid (`SO_PEERCRED`) is the
+/// second, and holds even when the mode is loosened by mistake. Root is not special: here
+/// the owner is root and `nobody` is the other user.
+#[test]
+fn the_unix_socket_refuses_another_uid() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: becoming another user needs root");
+        return;
+    }
+    let d = Daemon::start();
+    let socket = d.runtime_dir().join(format!("daemon-{}.sock", d.port));
+    let url = format!("http://127.0.0.1:{}/api/sessions", d.port);
+    // The directory keeps others out: curl cannot even connect (exit 7).
+    let r = curl_unix(&socket, Some(65534), &url, &[]);
+    assert_eq!((r.0, r.2), (0, 7), "nobody reached the socket: {:?}", r.1);
+
+    let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    // Every directory on the way (HOME, ~/.telepty, run) is private too: open them all.
+    let dirs = [
+        d.home_path().to_path_buf(),
+        d.home_path().join(".telepty"),
+        d.runtime_dir(),
+    ];
+    for dir in &dirs {
+        set(dir, 0o711).unwrap();
+    }
+    set(&socket, 0o666).unwrap();
+    let spawn = json!({"session_id": "intruder", "command": "bash"}).to_string();
+    let r = curl_unix(
+        &socket,
+        Some(65534),
+        &format!("{url}/spawn"),
+        &["-X", "POST", "-d", &spawn],
+    );
+    for dir in &dirs {
+        set(dir, 0o700).unwrap();
+    }
+    set(&socket, 0o600).unwrap();
+    assert_error(&(r.0, r.1), 401, "PERMISSION_DENIED", None);
+    assert_error(
+        &d.get("/api/sessions/intruder"),
+        404,
+        "SESSION_NOT_FOUND",
+        None,
+    );
 }
