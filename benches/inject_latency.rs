@@ -1,5 +1,6 @@
 //! Benchmarks 2 and 3: inject latency through the real HTTP API of a release `telepty daemon`
-//! (own temporary HOME and port), over one keep-alive loopback connection.
+//! (own temporary HOME and port), over one keep-alive loopback connection, then the same over
+//! the daemon's unix socket (what the owner's own tools use, issue 14).
 //!
 //! 2. `POST /api/sessions/<id>/inject?wait=delivered` with `{"prompt":"x","no_enter":true}`
 //!    into `bash -c 'stty raw -echo; cat > /dev/null'`: the response comes once the text was
@@ -54,47 +55,28 @@ fn inject_delivered(d: &Daemon, c: &mut Conn) {
     let n = env_usize("TELEPTY_BENCH_INJECTS", 3000);
     let path = format!("/api/sessions/{id}/inject?wait=delivered");
     let body = r#"{"prompt":"x","no_enter":true}"#;
-    let one = |c: &mut Conn| -> Duration {
-        let t0 = Instant::now();
-        let (st, b) = c.raw("POST", &path, Some(body)).expect("inject");
-        let dt = t0.elapsed();
-        assert!(
-            st == 200 && b.windows(16).any(|w| w == b"\"delivered\":true"),
-            "inject failed: {st} {}",
-            String::from_utf8_lossy(&b)
-        );
-        dt
-    };
-    for _ in 0..300 {
-        one(c);
-    }
-    let lat: Vec<f64> = (0..n).map(|_| us(one(c))).collect();
-    let s = sorted(lat.clone());
-
-    // The HTTP floor: an unauthenticated, trivial route on the same connection.
-    let mut floor = Vec::with_capacity(n);
-    for i in 0..(n + 300) {
-        let t0 = Instant::now();
-        let (st, _) = c.raw("GET", "/api/health", None).expect("health");
-        let dt = t0.elapsed();
-        assert_eq!(st, 200);
-        if i >= 300 {
-            floor.push(us(dt));
-        }
-    }
-    let f = sorted(floor.clone());
-    eprintln!("[inject] inject?wait=delivered: {}", summary(&lat, "us"));
+    let tcp = measure(c, &path, body, n);
+    let unix = measure(&mut d.conn_unix(), &path, body, n);
+    eprintln!("[inject] inject?wait=delivered: {}", summary(&tcp.0, "us"));
     eprintln!(
         "[inject] GET /api/health (floor): {}",
-        summary(&floor, "us")
+        summary(&tcp.1, "us")
+    );
+    eprintln!(
+        "[inject] over the unix socket: inject {}; health {}",
+        summary(&unix.0, "us"),
+        summary(&unix.1, "us")
     );
     let hop = writer_thread_roundtrip(n);
     eprintln!(
         "[inject] writer-thread round trip alone (what a direct PTY write saves; to /dev/null): {}",
         summary(&hop, "us")
     );
+    let (s, f) = (sorted(tcp.0), sorted(tcp.1));
+    let u = sorted(unix.0);
     let (p50, p99) = (pct(&s, 50.0), pct(&s, 99.0));
     let (f50, f99) = (pct(&f, 50.0), pct(&f, 99.0));
+    let (u50, u99) = (pct(&u, 50.0), pct(&u, 99.0));
     row(
         &format!("2a HTTP inject -> PTY write, p50 (us, n={n})"),
         format!("{p50:.0}"),
@@ -115,7 +97,57 @@ fn inject_delivered(d: &Daemon, c: &mut Conn) {
         p99,
         200.0,
     );
+    row(
+        &format!("2c same over the unix socket, p50 (us, n={n})"),
+        format!("{u50:.0}"),
+        format!("TCP {p50:.0}"),
+        format!("{:.2}x", u50 / p50),
+        Goal::Info,
+        "-",
+        u50,
+        0.0,
+    );
+    row(
+        &format!("2d same over the unix socket, p99 (us, n={n})"),
+        format!("{u99:.0}"),
+        format!("TCP {p99:.0}"),
+        format!("{:.2}x", u99 / p99),
+        Goal::AtMost,
+        "<= 200 us",
+        u99,
+        200.0,
+    );
     let _ = c.json("DELETE", &format!("/api/sessions/{id}"), None);
+}
+
+/// `n` timed injects after 300 warm-ups, then `n` health requests (the HTTP floor), on `c`.
+fn measure(c: &mut Conn, path: &str, body: &str, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let one = |c: &mut Conn| -> Duration {
+        let t0 = Instant::now();
+        let (st, b) = c.raw("POST", path, Some(body)).expect("inject");
+        let dt = t0.elapsed();
+        assert!(
+            st == 200 && b.windows(16).any(|w| w == b"\"delivered\":true"),
+            "inject failed: {st} {}",
+            String::from_utf8_lossy(&b)
+        );
+        dt
+    };
+    for _ in 0..300 {
+        one(c);
+    }
+    let lat = (0..n).map(|_| us(one(c))).collect();
+    let mut floor = Vec::with_capacity(n);
+    for i in 0..(n + 300) {
+        let t0 = Instant::now();
+        let (st, _) = c.raw("GET", "/api/health", None).expect("health");
+        let dt = t0.elapsed();
+        assert_eq!(st, 200);
+        if i >= 300 {
+            floor.push(us(dt));
+        }
+    }
+    (lat, floor)
 }
 
 fn echo_roundtrip(d: &Daemon, c: &mut Conn) {

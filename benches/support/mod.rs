@@ -382,6 +382,15 @@ impl Daemon {
         Conn::open(self.port, &self.token).expect("connect to daemon")
     }
 
+    /// A connection on the daemon's unix socket.
+    pub fn conn_unix(&self) -> Conn {
+        let path = self
+            .home
+            .path()
+            .join(format!(".telepty/run/daemon-{}.sock", self.port));
+        Conn::open_unix(&path, self.port).expect("connect to the daemon's unix socket")
+    }
+
     /// Environment for the CLI talking to this daemon.
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(bin());
@@ -505,8 +514,35 @@ impl Drop for Daemon {
 // HTTP/1.1 keep-alive connection
 // ------------------------------------------------------------------------------------------
 
+/// A TCP connection or one on the daemon's unix socket: the same HTTP either way.
+pub enum Sock {
+    Tcp(TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(buf),
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write(buf),
+            Sock::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct Conn {
-    r: BufReader<TcpStream>,
+    r: BufReader<Sock>,
     host: String,
     token: String,
     line: String,
@@ -518,9 +554,21 @@ impl Conn {
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
         Ok(Conn {
-            r: BufReader::with_capacity(64 * 1024, s),
+            r: BufReader::with_capacity(64 * 1024, Sock::Tcp(s)),
             host: format!("127.0.0.1:{port}"),
             token: token.to_string(),
+            line: String::new(),
+        })
+    }
+
+    /// A connection on the daemon's unix socket `path` (the owner's: no token needed).
+    pub fn open_unix(path: &Path, port: u16) -> std::io::Result<Conn> {
+        let s = std::os::unix::net::UnixStream::connect(path)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Conn {
+            r: BufReader::with_capacity(64 * 1024, Sock::Unix(s)),
+            host: format!("127.0.0.1:{port}"),
+            token: String::new(),
             line: String::new(),
         })
     }
