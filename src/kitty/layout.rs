@@ -409,3 +409,102 @@ pub async fn apply_to_tabs<R: RemoteControl>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kitty::model::Window;
+
+    fn tab(id: u64, title: &str, layout: &str, windows: Vec<Window>) -> Tab {
+        Tab {
+            id,
+            title: title.into(),
+            layout: layout.into(),
+            enabled_layouts: vec!["tall".into(), "stack".into()],
+            windows,
+            ..Default::default()
+        }
+    }
+
+    fn win(id: u64, title: &str, argv: &[&str]) -> Window {
+        Window {
+            id,
+            title: title.into(),
+            cmdline: argv.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_and_lines() {
+        for l in Layout::ALL {
+            assert_eq!(l.name().parse::<Layout>().unwrap(), l);
+        }
+        assert!("zoom".parse::<Layout>().is_err());
+        let c = LayoutChange {
+            tab_id: 1,
+            title: "agents".into(),
+            from: "stack".into(),
+            to: "grid".into(),
+            enabled: false,
+        };
+        assert_eq!(c.to_string(), "tab 1 \"agents\": stack → grid");
+        let c = LayoutChange {
+            from: "grid".into(),
+            ..c
+        };
+        assert_eq!(c.to_string(), "tab 1 \"agents\": grid (unchanged)");
+        assert_eq!(base_name("tall:bias=50;full_size=1"), "tall");
+    }
+
+    #[test]
+    fn selecting_tabs() {
+        let list = vec![OsWindow {
+            id: 1,
+            tabs: vec![
+                tab(1, "shell", "stack", vec![win(1, "bash", &["bash"])]),
+                tab(
+                    2,
+                    "agents",
+                    "tall",
+                    vec![
+                        win(2, "a", &["telepty", "attach", "a"]),
+                        win(3, "b", &["telepty", "attach", "b"]),
+                    ],
+                ),
+            ],
+            ..Default::default()
+        }];
+        let s = select_tabs(&list, &TabSelection::Sessions, &[]).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].to_string(), "tab 2 \"agents\": tall (a, b)");
+        assert_eq!(
+            select_tabs(&list, &TabSelection::All, &[]).unwrap().len(),
+            2
+        );
+        for (expr, want) in [
+            ("id:1", vec![1]),
+            ("title:^ag", vec![2]),
+            ("index:-1", vec![2]),
+            ("window_title:^bash$", vec![1]),
+            ("cmdline:telepty", vec![2]),
+            ("all", vec![1, 2]),
+        ] {
+            let got: Vec<u64> = select_tabs(&list, &TabSelection::Match(expr.into()), &[])
+                .unwrap()
+                .iter()
+                .map(|t| t.tab_id)
+                .collect();
+            assert_eq!(got, want, "{expr}");
+        }
+        assert!(select_tabs(&list, &TabSelection::Match("id:9".into()), &[]).is_err());
+        assert!(select_tabs(&list, &TabSelection::Match("id:1 or id:2".into()), &[]).is_err());
+        let empty = vec![OsWindow {
+            id: 1,
+            tabs: vec![tab(1, "shell", "stack", vec![win(1, "bash", &["bash"])])],
+            ..Default::default()
+        }];
+        let e = select_tabs(&empty, &TabSelection::Sessions, &[]).unwrap_err();
+        assert!(e.to_string().contains("--all-tabs"), "{e}");
+    }
+}
