@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::model::{OsWindow, Tab, session_windows, tabs};
+use super::model::{OsWindow, Tab, find_tab, session_windows, tabs};
 use super::transport::RemoteControl;
 use super::{Kitty, KittyError};
 
@@ -350,7 +350,7 @@ pub async fn apply_layout<R: RemoteControl>(
                 .map(|t| t.id)
                 .collect();
             for id in &matched {
-                if let Some(old) = tabs(&before).map(|(_, t)| t).find(|t| t.id == *id) {
+                if let Some(old) = find_tab(&before, *id) {
                     let mut list = old.enabled_layouts.clone();
                     if list.is_empty() || !is_enabled(old, layout) {
                         list.push(layout.name().to_string());
@@ -374,7 +374,7 @@ pub async fn apply_to_tabs<R: RemoteControl>(
 ) -> Result<Vec<LayoutChange>, KittyError> {
     let mut enabled_now = Vec::new();
     for id in ids {
-        let Some(tab) = tabs(before).map(|(_, t)| t).find(|t| t.id == *id) else {
+        let Some(tab) = find_tab(before, *id) else {
             continue;
         };
         let m = format!("id:{id}");
@@ -389,8 +389,8 @@ pub async fn apply_to_tabs<R: RemoteControl>(
     let after = k.ls().await?;
     let mut out = Vec::new();
     for id in ids {
-        let old = tabs(before).map(|(_, t)| t).find(|t| t.id == *id);
-        let Some(new) = tabs(&after).map(|(_, t)| t).find(|t| t.id == *id) else {
+        let old = find_tab(before, *id);
+        let Some(new) = find_tab(&after, *id) else {
             continue; // closed meanwhile
         };
         if base_name(&new.layout) != layout.name() {
@@ -408,16 +408,6 @@ pub async fn apply_to_tabs<R: RemoteControl>(
         });
     }
     Ok(out)
-}
-
-/// `goto-layout` payload (exposed for tests).
-pub fn goto_layout_payload(tab_match: Option<&str>, layout: Layout) -> serde_json::Value {
-    super::Target {
-        layout: Some(layout.name()),
-        matching: tab_match,
-        ..Default::default()
-    }
-    .value()
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::wire;
+
 pub use discovery::Resolved;
 pub use kitty_rc::Protection;
 pub use layout::{
@@ -114,45 +116,32 @@ pub struct Kitty<R> {
     rc: R,
 }
 
-/// What `launch` should open.
-#[derive(Clone, Debug, Default)]
+/// What `launch` should open: kitty's payload (unset fields are left out).
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct LaunchSpec {
     pub args: Vec<String>,
-    pub window_title: Option<String>,
-    /// `NAME=VALUE` pairs added to the window's environment.
-    pub env: Vec<(String, String)>,
     /// `window`, `tab`, `os-window`, …
+    #[serde(rename = "type")]
     pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_title: Option<String>,
+    /// `NAME=VALUE` entries added to the window's environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tab_title: Option<String>,
     /// The tab to open the window in (kitty match syntax, e.g. `id:3`).
-    pub tab_match: Option<String>,
-    pub cwd: Option<String>,
-    pub keep_focus: bool,
-}
-
-/// `launch`'s payload (kitty's protocol: unset fields are left out).
-#[derive(Serialize)]
-struct Launch<'a> {
-    args: &'a [String],
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    window_title: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    env: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tab_title: Option<&'a str>,
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
-    tab_match: Option<&'a str>,
+    pub tab_match: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cwd: Option<&'a str>,
+    pub cwd: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    keep_focus: bool,
+    pub keep_focus: bool,
 }
 
 /// The payload of the other commands telepty sends: a `match` and what to set.
 #[derive(Default, Serialize)]
-pub(crate) struct Target<'a> {
+struct Target<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layout: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,49 +154,14 @@ pub(crate) struct Target<'a> {
     pub matching: Option<&'a str>,
 }
 
-impl Target<'_> {
-    pub(crate) fn value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
-
-impl LaunchSpec {
-    pub fn payload(&self) -> Value {
-        let p = Launch {
-            args: &self.args,
-            kind: if self.kind.is_empty() {
-                "window"
-            } else {
-                &self.kind
-            },
-            window_title: self.window_title.as_deref(),
-            env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            tab_title: self.tab_title.as_deref(),
-            tab_match: self.tab_match.as_deref(),
-            cwd: self.cwd.as_deref(),
-            keep_focus: self.keep_focus,
-        };
-        serde_json::to_value(p).unwrap_or(Value::Null)
-    }
-}
-
 impl<R: RemoteControl> Kitty<R> {
     pub fn new(rc: R) -> Kitty<R> {
         Kitty { rc }
     }
 
-    pub fn remote(&self) -> &R {
-        &self.rc
-    }
-
     /// Where this kitty listens.
     pub fn describe(&self) -> String {
         self.rc.describe()
-    }
-
-    /// Any command, for what the typed helpers do not cover.
-    pub async fn call(&self, cmd: &str, payload: Value) -> Result<Value, KittyError> {
-        self.rc.call(cmd, payload).await
     }
 
     /// `ls`: OS windows, tabs, windows.
@@ -216,19 +170,23 @@ impl<R: RemoteControl> Kitty<R> {
         model::parse_ls(&data)
     }
 
+    /// A command that only sets something: `target` says what, and where.
+    async fn set(&self, cmd: &str, target: Target<'_>) -> Result<(), KittyError> {
+        self.rc.call(cmd, wire::value(&target)).await.map(drop)
+    }
+
     /// `goto-layout` in the matched tabs (the active tab without a match).
     pub async fn goto_layout(
         &self,
         tab_match: Option<&str>,
         layout: Layout,
     ) -> Result<(), KittyError> {
-        self.rc
-            .call(
-                "goto-layout",
-                layout::goto_layout_payload(tab_match, layout),
-            )
-            .await
-            .map(drop)
+        let target = Target {
+            layout: Some(layout.name()),
+            matching: tab_match,
+            ..Default::default()
+        };
+        self.set("goto-layout", target).await
     }
 
     /// `set-enabled-layouts` in the matched tabs.
@@ -237,20 +195,17 @@ impl<R: RemoteControl> Kitty<R> {
         tab_match: Option<&str>,
         layouts: &[String],
     ) -> Result<(), KittyError> {
-        let p = Target {
+        let target = Target {
             layouts: Some(layouts),
             matching: tab_match,
             ..Default::default()
         };
-        self.rc
-            .call("set-enabled-layouts", p.value())
-            .await
-            .map(drop)
+        self.set("set-enabled-layouts", target).await
     }
 
     /// `launch`; returns the new window's id.
     pub async fn launch(&self, spec: &LaunchSpec) -> Result<u64, KittyError> {
-        let data = self.rc.call("launch", spec.payload()).await?;
+        let data = self.rc.call("launch", wire::value(spec)).await?;
         let id = match &data {
             Value::String(s) => s.trim().parse::<u64>().ok(),
             Value::Number(n) => n.as_u64(),
@@ -263,17 +218,11 @@ impl<R: RemoteControl> Kitty<R> {
 
     /// `focus-window` (which also brings its tab and OS window forward).
     pub async fn focus_window(&self, window_match: &str) -> Result<(), KittyError> {
-        self.rc
-            .call(
-                "focus-window",
-                Target {
-                    matching: Some(window_match),
-                    ..Default::default()
-                }
-                .value(),
-            )
-            .await
-            .map(drop)
+        let target = Target {
+            matching: Some(window_match),
+            ..Default::default()
+        };
+        self.set("focus-window", target).await
     }
 }
 
@@ -393,14 +342,21 @@ pub async fn open_windows<R: RemoteControl>(
         .map(|(_, t)| t)
         .find(|t| t.title == req.tab_title)
         .map(|t| t.id);
+    let closed = |id: &str, wid: u64| {
+        KittyError::Protocol(format!(
+            "the window kitty opened for {id} (window {wid}) closed right away; does `{} \
+             attach {id}` work?",
+            req.program.display()
+        ))
+    };
     let mut launched: Vec<(String, u64)> = Vec::new();
     for id in &req.sessions {
         if let Some(w) = held.iter().find(|w| &w.session == id) {
             report.existing.push(w.clone());
             continue;
         }
-        let mut env = vec![("TELEPTY_SESSION_ID".to_string(), id.clone())];
-        env.extend(req.env.iter().cloned());
+        let mut env = vec![format!("TELEPTY_SESSION_ID={id}")];
+        env.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
         let spec = LaunchSpec {
             args: vec![
                 req.program.to_string_lossy().into_owned(),
@@ -419,11 +375,7 @@ pub async fn open_windows<R: RemoteControl>(
             let list = k.ls().await?;
             tab_id = model::tab_of_window(&list, wid).map(|t| t.id);
             if tab_id.is_none() {
-                return Err(KittyError::Protocol(format!(
-                    "the window kitty opened for {id} (window {wid}) closed right away; does \
-                     `{} attach {id}` work?",
-                    req.program.display()
-                )));
+                return Err(closed(id, wid));
             }
         }
         launched.push((id.clone(), wid));
@@ -431,28 +383,18 @@ pub async fn open_windows<R: RemoteControl>(
     report.tab_id = tab_id;
     let list = k.ls().await?;
     for (id, wid) in &launched {
-        let Some(tab) = model::tab_of_window(&list, *wid) else {
-            return Err(KittyError::Protocol(format!(
-                "the window kitty opened for {id} (window {wid}) closed right away; does `{} \
-                 attach {id}` work?",
-                req.program.display()
-            )));
+        let found = model::tabs(&list).find_map(|(os, tab)| {
+            let w = tab.windows.iter().find(|w| w.id == *wid)?;
+            Some((os, tab.id, w.title.clone()))
+        });
+        let Some((os_window_id, tab, title)) = found else {
+            return Err(closed(id, *wid));
         };
-        let os = model::tabs(&list)
-            .find(|(_, t)| t.id == tab.id)
-            .map(|(o, _)| o)
-            .unwrap_or_default();
-        let title = tab
-            .windows
-            .iter()
-            .find(|w| w.id == *wid)
-            .map(|w| w.title.clone())
-            .unwrap_or_default();
         report.opened.push(SessionWindow {
             session: id.clone(),
             window_id: *wid,
-            tab_id: tab.id,
-            os_window_id: os,
+            tab_id: tab,
+            os_window_id,
             title,
         });
     }
@@ -562,13 +504,12 @@ fn remote_window_title(title: &str) -> bool {
 pub fn pin_window_title(rc: &SocketRemote, window_id: u64, title: &str) -> Result<(), KittyError> {
     rc.call_blocking(
         "set-window-title",
-        &Target {
+        &wire::value(&Target {
             matching: Some(&format!("id:{window_id}")),
             title: Some(&clean_title(title)),
             temporary: Some(false),
             ..Default::default()
-        }
-        .value(),
+        }),
     )
     .map(drop)
 }
@@ -632,7 +573,7 @@ mod tests {
             changes[0].to_string(),
             "tab 4 \"agents\": stack → grid (enabled grid in the tab)"
         );
-        let calls = k.remote().calls.lock().clone();
+        let calls = k.rc.calls.lock().clone();
         let names: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
         assert_eq!(names, ["ls", "set-enabled-layouts", "goto-layout", "ls"]);
         assert_eq!(
@@ -716,7 +657,7 @@ mod tests {
         assert_eq!(opened, vec![("x", 10, "x"), ("y", 11, "y")]);
         assert_eq!(r.tab_id, Some(2));
         assert_eq!(r.layout[0].to_string(), "tab 2 \"telepty\": tall → grid");
-        let calls = k.remote().calls.lock().clone();
+        let calls = k.rc.calls.lock().clone();
         let launch = &calls.iter().find(|(c, _)| c == "launch").unwrap().1;
         assert_eq!(launch["args"], json!(["/t", "attach", "x"]));
         assert_eq!(
@@ -730,13 +671,13 @@ mod tests {
         let spec = LaunchSpec {
             args: vec!["/bin/telepty".into(), "attach".into(), "w1".into()],
             window_title: Some("w1".into()),
-            env: vec![("TELEPTY_SESSION_ID".into(), "w1".into())],
+            env: vec!["TELEPTY_SESSION_ID=w1".into()],
             kind: "tab".into(),
             tab_title: Some("telepty".into()),
             ..Default::default()
         };
         assert_eq!(
-            spec.payload(),
+            wire::value(&spec),
             json!({"args": ["/bin/telepty", "attach", "w1"], "type": "tab",
                    "window_title": "w1", "env": ["TELEPTY_SESSION_ID=w1"], "tab_title": "telepty"})
         );

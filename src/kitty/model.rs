@@ -66,12 +66,10 @@ pub struct Window {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
 pub struct Process {
-    #[serde(default)]
     pub pid: Option<u64>,
-    #[serde(default)]
     pub cmdline: Vec<String>,
-    #[serde(default)]
     pub cwd: Option<String>,
 }
 

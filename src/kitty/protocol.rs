@@ -103,17 +103,13 @@ pub struct ResponseReader {
 
 impl Default for ResponseReader {
     fn default() -> Self {
-        ResponseReader::new()
-    }
-}
-
-impl ResponseReader {
-    pub fn new() -> ResponseReader {
         ResponseReader {
             decoder: FrameDecoder::with_limits(MAX_RESPONSE, MAX_RESPONSE, 4),
         }
     }
+}
 
+impl ResponseReader {
     /// Feed one read; returns the payload of the first complete frame, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<Vec<u8>>, KittyError> {
         self.decoder
@@ -157,7 +153,7 @@ mod tests {
 
     /// Decode a whole framed answer.
     fn decode_framed(cmd: &str, bytes: &[u8]) -> Result<Value, KittyError> {
-        match ResponseReader::new().feed(bytes)? {
+        match ResponseReader::default().feed(bytes)? {
             Some(p) => decode_response(cmd, &p),
             None => Err(KittyError::Protocol("incomplete answer".into())),
         }
@@ -264,7 +260,7 @@ mod tests {
     #[test]
     fn split_reads_are_reassembled() {
         let frame = b"\x1bP@kitty-cmd{\"ok\": true, \"data\": \"12\"}\x1b\\";
-        let mut r = ResponseReader::new();
+        let mut r = ResponseReader::default();
         for (i, b) in frame.iter().enumerate() {
             let got = r.feed(std::slice::from_ref(b)).unwrap();
             if i + 1 < frame.len() {

@@ -181,42 +181,27 @@ impl RemoteControl for SocketRemote {
     }
 }
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
+/// A connected socket, Unix or TCP.
+trait Stream: Read + Write {
+    /// Read and write timeouts (`None`: block).
+    fn timeouts(&self, t: Option<Duration>) -> std::io::Result<()>;
 
-impl Stream {
     fn set_timeouts(&self, t: Duration) -> std::io::Result<()> {
-        let t = Some(t.max(Duration::from_millis(1)));
-        match self {
-            Stream::Unix(s) => s.set_read_timeout(t).and_then(|_| s.set_write_timeout(t)),
-            Stream::Tcp(s) => s.set_read_timeout(t).and_then(|_| s.set_write_timeout(t)),
-        }
+        self.timeouts(Some(t.max(Duration::from_millis(1))))
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
+impl Stream for UnixStream {
+    fn timeouts(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_read_timeout(t)
+            .and_then(|_| self.set_write_timeout(t))
     }
 }
 
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Stream::Unix(s) => s.flush(),
-            Stream::Tcp(s) => s.flush(),
-        }
+impl Stream for TcpStream {
+    fn timeouts(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_read_timeout(t)
+            .and_then(|_| self.set_write_timeout(t))
     }
 }
 
@@ -236,11 +221,12 @@ fn connect_error(addr: &Address, e: &std::io::Error) -> KittyError {
     }
 }
 
-fn connect(addr: &Address, timeout: Duration) -> Result<Stream, KittyError> {
+fn connect(addr: &Address, timeout: Duration) -> Result<Box<dyn Stream>, KittyError> {
     match addr {
-        Address::Unix(path) => UnixStream::connect(path)
-            .map(Stream::Unix)
-            .map_err(|e| connect_error(addr, &e)),
+        Address::Unix(path) => match UnixStream::connect(path) {
+            Ok(s) => Ok(Box::new(s)),
+            Err(e) => Err(connect_error(addr, &e)),
+        },
         Address::Abstract(name) => connect_abstract(addr, name),
         Address::Tty => Err(KittyError::Invalid("the terminal is not a socket".into())),
         Address::Tcp { host, port } => {
@@ -253,7 +239,7 @@ fn connect(addr: &Address, timeout: Duration) -> Result<Stream, KittyError> {
                 match TcpStream::connect_timeout(&a, timeout) {
                     Ok(s) => {
                         let _ = s.set_nodelay(true);
-                        return Ok(Stream::Tcp(s));
+                        return Ok(Box::new(s));
                     }
                     Err(e) => last = Some(e),
                 }
@@ -270,20 +256,21 @@ fn connect(addr: &Address, timeout: Duration) -> Result<Stream, KittyError> {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn connect_abstract(addr: &Address, name: &str) -> Result<Stream, KittyError> {
+fn connect_abstract(addr: &Address, name: &str) -> Result<Box<dyn Stream>, KittyError> {
     #[cfg(target_os = "android")]
     use std::os::android::net::SocketAddrExt;
     #[cfg(target_os = "linux")]
     use std::os::linux::net::SocketAddrExt;
     let sa = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
         .map_err(|e| connect_error(addr, &e))?;
-    UnixStream::connect_addr(&sa)
-        .map(Stream::Unix)
-        .map_err(|e| connect_error(addr, &e))
+    match UnixStream::connect_addr(&sa) {
+        Ok(s) => Ok(Box::new(s)),
+        Err(e) => Err(connect_error(addr, &e)),
+    }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn connect_abstract(addr: &Address, _name: &str) -> Result<Stream, KittyError> {
+fn connect_abstract(addr: &Address, _name: &str) -> Result<Box<dyn Stream>, KittyError> {
     Err(KittyError::Connect {
         addr: addr.to_string(),
         reason: "abstract sockets exist on Linux only".into(),
@@ -316,7 +303,7 @@ pub fn exchange(addr: &Address, request: &[u8], timeout: Duration) -> Result<Vec
     stream.set_timeouts(timeout).map_err(io)?;
     stream.write_all(request).map_err(io)?;
     stream.flush().map_err(io)?;
-    let mut reader = ResponseReader::new();
+    let mut reader = ResponseReader::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -421,7 +408,7 @@ fn exchange_tty(request: &[u8], timeout: Duration) -> Result<Vec<u8>, KittyError
                 Some(at) => {
                     owned = pending.split_off(at);
                     chunk = &owned;
-                    reader = Some(ResponseReader::new());
+                    reader = Some(ResponseReader::default());
                 }
                 None => {
                     let keep = pending.len().min(prefix.len() - 1);

@@ -74,8 +74,6 @@ fn client_failure(tool: &str, e: ClientError) -> CallToolResult {
     failure(tool, &e, code.as_deref())
 }
 
-/// A successful call whose first content block is `text` (what a model reads best) and whose
-/// structured content is `value` (what a program reads best).
 /// `session_send` with a pattern: what was typed and what the wait saw.
 #[derive(Serialize)]
 struct Sent {
@@ -97,6 +95,8 @@ struct Read {
     generation: u64,
 }
 
+/// A successful call whose first content block is `text` (what a model reads best) and whose
+/// structured content is `value` (what a program reads best).
 fn answer(text: impl Into<String>, value: impl Serialize) -> CallToolResult {
     let mut r = CallToolResult::success(vec![ContentBlock::text(text.into())]);
     r.structured_content = Some(wire::value(&value));

@@ -269,11 +269,12 @@ impl App {
     // ---- sessions ----------------------------------------------------------------------
 
     /// Replace the session list. Existing panes keep their state (matched by id, or across a
-    /// rename by creation time); new sessions get a source from `make`.
+    /// rename by creation time); new sessions get a source from `make` (none: a session gone
+    /// meanwhile, left out).
     pub fn sync(
         &mut self,
         infos: Vec<SessionInfo>,
-        make: &mut dyn FnMut(&SessionInfo) -> Arc<dyn PaneSource>,
+        make: &mut dyn FnMut(&SessionInfo) -> Option<Arc<dyn PaneSource>>,
     ) -> Vec<Effect> {
         let focused_uid = self.focused().map(|p| p.uid);
         let mut old: Vec<Option<Pane>> = std::mem::take(&mut self.panes)
@@ -299,7 +300,9 @@ impl App {
                     p
                 }
                 None => {
-                    let source = make(&info);
+                    let Some(source) = make(&info) else {
+                        continue;
+                    };
                     let generation = source.generation();
                     self.dirty = true;
                     let uid = self.next_uid;
@@ -431,30 +434,19 @@ impl App {
         match std::mem::take(&mut self.overlay) {
             Overlay::None => {}
             Overlay::Help => return Vec::new(),
-            Overlay::Confirm(c) if c.action == ConfirmAction::Quit => {
-                match ev.code {
-                    KeyCode::Char('d' | 'D' | 'y' | 'Y' | 'q') | KeyCode::Enter => {
-                        self.should_quit = true;
-                    }
-                    KeyCode::Char('s' | 'S') => {
+            Overlay::Confirm(c) => {
+                match (c.action, ev.code) {
+                    (ConfirmAction::Quit, KeyCode::Char('d' | 'D' | 'y' | 'Y' | 'q'))
+                    | (ConfirmAction::Quit, KeyCode::Enter) => self.should_quit = true,
+                    (ConfirmAction::Quit, KeyCode::Char('s' | 'S')) => {
                         self.should_quit = true;
                         self.stop_sessions_on_quit = true;
                     }
-                    _ => self.set_status("cancelled", true),
-                }
-                return Vec::new();
-            }
-            Overlay::Confirm(c) => {
-                if matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                    match c.action {
-                        ConfirmAction::Quit => self.should_quit = true,
-                        ConfirmAction::Kill(id) => {
-                            self.set_status(format!("kill {id}: …"), true);
-                            return vec![Effect::Run(Op::Kill { id })];
-                        }
+                    (ConfirmAction::Kill(id), KeyCode::Char('y' | 'Y')) => {
+                        self.set_status(format!("kill {id}: …"), true);
+                        return vec![Effect::Run(Op::Kill { id })];
                     }
-                } else {
-                    self.set_status("cancelled", true);
+                    _ => self.set_status("cancelled", true),
                 }
                 return Vec::new();
             }
@@ -813,125 +805,102 @@ impl App {
         }
         let id = focused.unwrap_or_default();
         let run = |op: Op| vec![Effect::Run(op)];
+        // Commands with effects return them; the others only change the dashboard's state.
         match cmd {
             // An empty inject would press a bare Enter in the program: say so instead (the
             // palette's `enter` is the way to do that on purpose).
-            Cmd::Inject if arg(0).trim().is_empty() => {
-                self.set_status(
-                    "inject: nothing to type (use `enter` to press Enter)",
-                    false,
-                );
-                Vec::new()
-            }
+            Cmd::Inject if arg(0).trim().is_empty() => self.set_status(
+                "inject: nothing to type (use `enter` to press Enter)",
+                false,
+            ),
             Cmd::Inject => {
                 self.set_status(format!("inject → {id}: …"), true);
-                run(Op::Inject { id, text: arg(0) })
+                return run(Op::Inject { id, text: arg(0) });
             }
             Cmd::Broadcast => {
                 self.set_status("broadcast: …", true);
-                run(Op::Broadcast { text: arg(0) })
+                return run(Op::Broadcast { text: arg(0) });
             }
             Cmd::Multicast => {
                 self.set_status("multicast: …", true);
-                run(Op::Multicast {
+                return run(Op::Multicast {
                     ids: palette::split_ids(&arg(1)),
                     text: arg(0),
-                })
+                });
             }
-            Cmd::Enter => run(Op::Enter { id }),
-            Cmd::Keys => run(Op::Keys {
-                id,
-                keys: arg(0).split_whitespace().map(str::to_string).collect(),
-            }),
-            Cmd::Rename => run(Op::Rename { id, new_id: arg(0) }),
-            Cmd::Attach => {
-                self.attach(&arg(0));
-                Vec::new()
+            Cmd::Enter => return run(Op::Enter { id }),
+            Cmd::Keys => {
+                return run(Op::Keys {
+                    id,
+                    keys: arg(0).split_whitespace().map(str::to_string).collect(),
+                });
             }
+            Cmd::Rename => return run(Op::Rename { id, new_id: arg(0) }),
+            Cmd::Attach => self.attach(&arg(0)),
             Cmd::Focus => {
                 if !self.focus_id(&arg(0)) && self.focused_id() != Some(arg(0)) {
                     self.set_status(format!("no session {}", arg(0)), false);
                 }
-                Vec::new()
             }
             Cmd::Spawn => match palette::split_command(&arg(0)) {
                 Ok(argv) => {
                     let (cols, rows) = self.predicted_size();
                     self.set_status(format!("spawn {}: …", arg(1)), true);
-                    run(Op::Spawn {
+                    return run(Op::Spawn {
                         id: arg(1),
                         argv,
                         cols,
                         rows,
-                    })
+                    });
                 }
-                Err(e) => {
-                    self.set_status(format!("spawn: {e}"), false);
-                    Vec::new()
-                }
+                Err(e) => self.set_status(format!("spawn: {e}"), false),
             },
-            Cmd::Kill => {
-                self.confirm_kill(arg(0));
-                Vec::new()
-            }
+            Cmd::Kill => self.confirm_kill(arg(0)),
             Cmd::Resurrect => {
                 self.set_status("resurrect: …", true);
-                run(Op::Resurrect {
+                return run(Op::Resurrect {
                     ids: palette::split_ids(&arg(0)),
-                })
+                });
             }
             Cmd::Layout if palette::kitty_layout_arg(&arg(0)).is_some() => {
                 let action = format!(
                     "layout {}",
                     palette::kitty_layout_arg(&arg(0)).unwrap_or("")
                 );
-                self.kitty(&action)
+                return self.kitty(&action);
             }
-            Cmd::Kitty => self.kitty(&arg(0)),
-            Cmd::Layout => {
-                match LayoutKind::parse(&arg(0)) {
-                    Some(k) => {
-                        self.set_layout(k);
-                        self.set_status(format!("layout {}", k.name()), true);
-                    }
-                    None => self.set_status(
-                        format!(
-                            "layout: no layout {:?} (grid, tall, stack, zoom, or kitty …)",
-                            arg(0)
-                        ),
-                        false,
-                    ),
+            Cmd::Kitty => return self.kitty(&arg(0)),
+            Cmd::Layout => match LayoutKind::parse(&arg(0)) {
+                Some(k) => {
+                    self.set_layout(k);
+                    self.set_status(format!("layout {}", k.name()), true);
                 }
-                Vec::new()
-            }
-            Cmd::Theme => vec![Effect::SetTheme(arg(0))],
-            Cmd::Log => {
-                self.log.visible = !self.log.visible;
-                Vec::new()
-            }
+                None => self.set_status(
+                    format!(
+                        "layout: no layout {:?} (grid, tall, stack, zoom, or kitty …)",
+                        arg(0)
+                    ),
+                    false,
+                ),
+            },
+            Cmd::Theme => return vec![Effect::SetTheme(arg(0))],
+            Cmd::Log => self.log.visible = !self.log.visible,
             Cmd::MarkAll => {
                 for p in &mut self.panes {
                     p.marked = true;
                 }
                 self.set_status(format!("{} marked for multicast", self.panes.len()), true);
-                Vec::new()
             }
             Cmd::UnmarkAll => {
                 for p in &mut self.panes {
                     p.marked = false;
                 }
                 self.set_status("marks cleared", true);
-                Vec::new()
             }
-            Cmd::Help => {
-                self.overlay = Overlay::Help;
-                Vec::new()
-            }
-            Cmd::Quit => {
-                self.request_quit();
-                Vec::new()
-            }
+            Cmd::Help => self.overlay = Overlay::Help,
+            Cmd::Quit => self.request_quit(),
         }
+        Vec::new()
     }
 
     /// A kitty action from the palette (validated there; checked again here).
@@ -1086,7 +1055,7 @@ mod tests {
         app.sync(ids.iter().map(|i| info(i)).collect(), &mut |_| {
             let p = Arc::new(ParserPane::new(10, 40, b""));
             made.push(p.clone());
-            p
+            Some(p)
         });
         // A 120x40 terminal: the panes get 120x38.
         event(&mut app, Event::Resize(120, 40));
@@ -1279,7 +1248,7 @@ mod tests {
             focus: Some("dddd".into()),
         });
         app.sync(vec![info("a"), info("ccc"), info("dddd")], &mut |_| {
-            Arc::new(ParserPane::new(5, 5, b""))
+            Some(Arc::new(ParserPane::new(5, 5, b"")))
         });
         assert_eq!(app.focused_id().as_deref(), Some("dddd"));
     }

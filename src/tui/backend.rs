@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::info::SessionInfo;
 use crate::client::{self, Client, ClientError};
 use crate::engine::{self, Engine, EngineError, TargetResult};
-use crate::wire;
+use crate::wire::response::{FanOut, Resurrected, Resurrection};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -61,20 +62,16 @@ pub fn lost_notice(n: usize) -> Option<String> {
 }
 
 /// `resurrect: 2 started (a, b), 1 failed (x: SESSION_NOT_FOUND)`.
-fn resurrect_summary(results: &[Value]) -> Outcome {
+fn resurrect_summary(results: &[Resurrected]) -> Outcome {
     if results.is_empty() {
         return Outcome::ok("resurrect: no lost sessions".into());
     }
-    let id = |r: &Value| r["id"].as_str().unwrap_or("?").to_string();
-    let ok: Vec<String> = results
+    let (ok, failed): (Vec<&Resurrected>, Vec<&Resurrected>) =
+        results.iter().partition(|r| r.success);
+    let ok: Vec<&str> = ok.iter().map(|r| r.id.as_str()).collect();
+    let failed: Vec<String> = failed
         .iter()
-        .filter(|r| r["success"] == Value::Bool(true))
-        .map(id)
-        .collect();
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|r| r["success"] != Value::Bool(true))
-        .map(|r| format!("{}: {}", id(r), r["code"].as_str().unwrap_or("FAILED")))
+        .map(|r| format!("{}: {}", r.id, r.code.as_deref().unwrap_or("FAILED")))
         .collect();
     let mut text = format!("resurrect: {} started", ok.len());
     if !ok.is_empty() {
@@ -149,33 +146,18 @@ fn split_results(results: Vec<TargetResult>) -> (Vec<String>, Vec<(String, Strin
     (ok, failed)
 }
 
-fn split_json_results(v: &Value) -> (Vec<String>, Vec<(String, String)>) {
-    let list = |k: &str| {
-        v.pointer(&format!("/results/{k}"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let ok = list("successful")
-        .iter()
-        .filter_map(|x| x.get("id").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    let failed = list("failed")
-        .iter()
-        .map(|x| {
-            (
-                x.get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string(),
-                x.get("code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("FAILED")
-                    .to_string(),
-            )
-        })
-        .collect();
-    (ok, failed)
+/// A daemon's broadcast or multicast answer, summarized as [`summarize`] does.
+fn fanout_remote(what: &str, answer: Result<Value, ClientError>) -> Outcome {
+    match answer {
+        Ok(v) => {
+            let r = FanOut::deserialize(&v).unwrap_or_default().results;
+            let ok: Vec<String> = r.successful.into_iter().map(|t| t.id).collect();
+            let failed: Vec<(String, String)> =
+                r.failed.into_iter().map(|f| (f.id, f.code)).collect();
+            summarize(what, &ok, &failed)
+        }
+        Err(e) => Outcome::err(format!("{what} failed: {}", client_err(&e))),
+    }
 }
 
 fn engine_err(e: &EngineError) -> String {
@@ -289,8 +271,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
             // Each one is a spawn: fork/exec off the async workers.
             match tokio::task::spawn_blocking(move || e.resurrect(&ids)).await {
                 Ok(outcomes) => {
-                    let results: Vec<Value> =
-                        outcomes.iter().map(|o| wire::value(&o.to_wire())).collect();
+                    let results: Vec<Resurrected> = outcomes.iter().map(|o| o.to_wire()).collect();
                     let mut out = resurrect_summary(&results);
                     if let Err(e) = engine.sync_store().await {
                         out = Outcome::err(format!("{}; {}", out.text, engine_err(&e)));
@@ -330,20 +311,10 @@ async fn run_remote(client: &Client, op: Op) -> Outcome {
     match op {
         Op::Inject { id, text } => inject_remote(client, &id, &text, "inject").await,
         Op::Enter { id } => inject_remote(client, &id, "", "enter").await,
-        Op::Broadcast { text } => match client.broadcast(&text).await {
-            Ok(v) => {
-                let (ok, failed) = split_json_results(&v);
-                summarize("broadcast", &ok, &failed)
-            }
-            Err(e) => Outcome::err(format!("broadcast failed: {}", client_err(&e))),
-        },
-        Op::Multicast { ids, text } => match client.multicast(&ids, &text).await {
-            Ok(v) => {
-                let (ok, failed) = split_json_results(&v);
-                summarize("multicast", &ok, &failed)
-            }
-            Err(e) => Outcome::err(format!("multicast failed: {}", client_err(&e))),
-        },
+        Op::Broadcast { text } => fanout_remote("broadcast", client.broadcast(&text).await),
+        Op::Multicast { ids, text } => {
+            fanout_remote("multicast", client.multicast(&ids, &text).await)
+        }
         Op::Keys { id, keys } => match client.keys(&id, &keys).await {
             Ok(v) => Outcome::ok(format!(
                 "keys → {id}: {} sent",
@@ -398,7 +369,9 @@ async fn run_remote(client: &Client, op: Op) -> Outcome {
                 }
             }
             match client.resurrect(&ids, false).await {
-                Ok(v) => resurrect_summary(v["results"].as_array().map_or(&[], Vec::as_slice)),
+                Ok(v) => {
+                    resurrect_summary(&Resurrection::deserialize(&v).unwrap_or_default().results)
+                }
                 Err(e) => Outcome::err(format!("resurrect failed: {}", client_err(&e))),
             }
         }
@@ -433,8 +406,16 @@ mod tests {
         );
         assert!(lost_notice(1).unwrap().starts_with("1 session lost"));
         let s = resurrect_summary(&[
-            json!({"id": "a", "success": true, "status": "started"}),
-            json!({"id": "x", "success": false, "code": "SESSION_NOT_FOUND"}),
+            Resurrected {
+                id: "a".into(),
+                success: true,
+                ..Default::default()
+            },
+            Resurrected {
+                id: "x".into(),
+                code: Some("SESSION_NOT_FOUND".into()),
+                ..Default::default()
+            },
         ]);
         assert_eq!(
             s.text,
@@ -459,9 +440,8 @@ mod tests {
         );
         assert!(!summarize("broadcast", &[], &[]).ok);
         let v = json!({"success": true, "results": {"successful": [{"id": "a", "strategy": "mailbox"}], "failed": [{"id": "x", "code": "SESSION_NOT_FOUND", "error": "Session not found"}]}});
-        let (ok, failed) = split_json_results(&v);
         assert_eq!(
-            summarize("multicast", &ok, &failed).text,
+            fanout_remote("multicast", Ok(v)).text,
             "multicast: 1 ok, 1 failed (x: SESSION_NOT_FOUND)"
         );
     }

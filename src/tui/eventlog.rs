@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use crate::wire::describe::Style;
+use crate::wire::describe::{Style, describe};
 
 /// Lines kept in memory.
 pub const MAX_LINES: usize = 1000;
@@ -14,11 +14,6 @@ pub struct LogLine {
     /// `HH:MM:SS` (UTC, from the event's timestamp).
     pub time: String,
     pub text: String,
-}
-
-/// One line for a bus event; `None` for events not worth a line (`session_health`, …).
-pub fn describe(v: &Value) -> Option<String> {
-    crate::wire::describe::describe(v, Style::Log)
 }
 
 /// The panel's state.
@@ -32,7 +27,8 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn push(&mut self, v: &Value) -> bool {
-        let Some(text) = describe(v) else {
+        // `None`: not worth a line (`session_health`, …).
+        let Some(text) = describe(v, Style::Log) else {
             return false;
         };
         let time = v
@@ -78,6 +74,10 @@ pub fn notice(text: &str) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn describe(v: &Value) -> Option<String> {
+        super::describe(v, Style::Log)
+    }
 
     #[test]
     fn readable_lines() {

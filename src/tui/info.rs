@@ -2,7 +2,10 @@
 //! of API.md §2 — the same JSON whether it comes from `Engine::list()` (embedded) or
 //! `GET /api/sessions` (client mode).
 
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::wire::session::SessionView;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -57,48 +60,9 @@ impl Badge {
     }
 }
 
-fn s(v: &Value, k: &str) -> Option<String> {
-    v.get(k).and_then(Value::as_str).map(str::to_string)
-}
-
 impl SessionInfo {
-    pub fn from_json(v: &Value) -> Option<SessionInfo> {
-        let id = s(v, "id")?;
-        let mut command = s(v, "command").unwrap_or_default();
-        if let Some(args) = v.get("args").and_then(Value::as_array) {
-            for a in args.iter().filter_map(Value::as_str) {
-                command.push(' ');
-                command.push_str(a);
-            }
-        }
-        Some(SessionInfo {
-            id,
-            kind: s(v, "type").unwrap_or_else(|| "spawned".into()),
-            command,
-            host: v
-                .pointer("/locator/machine_id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            auto_state: v
-                .pointer("/autoState/state")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            needs_input: v
-                .pointer("/semantic/needs_input")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            exited: v.get("exitedAt").is_some_and(|x| !x.is_null()),
-            exit_code: v.get("exitCode").and_then(Value::as_i64),
-            exit_signal: s(v, "exitSignal"),
-            health: s(v, "healthStatus").unwrap_or_default(),
-            created_at: s(v, "createdAt").unwrap_or_default(),
-            pid: v.get("pid").and_then(Value::as_u64),
-        })
-    }
-
     /// From the engine's own session object (embedded mode): no JSON in between.
-    pub fn from_view(v: &crate::wire::session::SessionView) -> SessionInfo {
+    pub fn from_view(v: &SessionView) -> SessionInfo {
         let mut command = v.command.clone();
         for a in &v.args {
             command.push(' ');
@@ -131,10 +95,16 @@ impl SessionInfo {
         }
     }
 
+    /// `GET /api/sessions` (client mode): an entry that is not a session object, or has no
+    /// id, is left out rather than failing the whole list.
     pub fn list_from_json(v: &Value) -> Vec<SessionInfo> {
         v.as_array()
-            .map(|a| a.iter().filter_map(SessionInfo::from_json).collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| SessionView::deserialize(x).ok())
+            .filter(|view| !view.id.is_empty())
+            .map(|view| SessionInfo::from_view(&view))
+            .collect()
     }
 
     pub fn is_spawned(&self) -> bool {
@@ -193,12 +163,13 @@ mod tests {
             "semantic": null, "healthStatus": "CONNECTED", "exitCode": null, "exitSignal": null,
             "exitedAt": null, "createdAt": "2026-01-01T00:00:00.000Z", "pid": 42
         });
-        let i = SessionInfo::from_json(&v).unwrap();
+        let list = SessionInfo::list_from_json(&json!([v, {"type": "spawned"}, 3]));
+        assert_eq!(list.len(), 1, "entries without an id are left out");
+        let i = &list[0];
         assert_eq!(i.command, "bash -l");
         assert_eq!(i.host, "box");
         assert_eq!(i.badge(), Badge::Working);
         assert!(i.live());
-        assert!(SessionInfo::from_json(&json!({"type": "spawned"})).is_none());
     }
 
     #[test]

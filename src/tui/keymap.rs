@@ -47,11 +47,11 @@ pub fn encode_key(ev: &KeyEvent, app_cursor: bool) -> Option<Vec<u8>> {
     let alt = mods.contains(KeyModifiers::ALT);
     let ctrl = mods.contains(KeyModifiers::CONTROL);
     let param = modifier_param(mods);
-    // CSI <final> keys: arrows, home, end.
-    let cursor_key = |f: u8| -> Vec<u8> {
+    // CSI <final> keys (arrows, home, end; F1-F4): SS3 <final> when unmodified and `ss3`.
+    let final_key = |f: u8, ss3: bool| -> Vec<u8> {
         match param {
             Some(m) => format!("\x1b[1;{m}{}", f as char).into_bytes(),
-            None if app_cursor => vec![0x1b, b'O', f],
+            None if ss3 => vec![0x1b, b'O', f],
             None => vec![0x1b, b'[', f],
         }
     };
@@ -69,39 +69,27 @@ pub fn encode_key(ev: &KeyEvent, app_cursor: bool) -> Option<Vec<u8>> {
         v
     };
     let bytes = match ev.code {
-        KeyCode::Char(c) => {
-            if ctrl {
-                match ctrl_byte(c) {
-                    Some(b) => with_alt(vec![b]),
-                    None => with_alt(c.to_string().into_bytes()),
-                }
-            } else {
-                with_alt(c.to_string().into_bytes())
-            }
-        }
+        KeyCode::Char(c) => match ctrl_byte(c).filter(|_| ctrl) {
+            Some(b) => with_alt(vec![b]),
+            None => with_alt(c.to_string().into_bytes()),
+        },
         KeyCode::Enter => with_alt(b"\r".to_vec()),
         KeyCode::Backspace => with_alt(if ctrl { vec![0x08] } else { vec![0x7f] }),
         KeyCode::Tab if mods.contains(KeyModifiers::SHIFT) => b"\x1b[Z".to_vec(),
         KeyCode::Tab => with_alt(b"\t".to_vec()),
         KeyCode::BackTab => b"\x1b[Z".to_vec(),
         KeyCode::Esc => with_alt(vec![0x1b]),
-        KeyCode::Up => cursor_key(b'A'),
-        KeyCode::Down => cursor_key(b'B'),
-        KeyCode::Right => cursor_key(b'C'),
-        KeyCode::Left => cursor_key(b'D'),
-        KeyCode::Home => cursor_key(b'H'),
-        KeyCode::End => cursor_key(b'F'),
+        KeyCode::Up => final_key(b'A', app_cursor),
+        KeyCode::Down => final_key(b'B', app_cursor),
+        KeyCode::Right => final_key(b'C', app_cursor),
+        KeyCode::Left => final_key(b'D', app_cursor),
+        KeyCode::Home => final_key(b'H', app_cursor),
+        KeyCode::End => final_key(b'F', app_cursor),
         KeyCode::Insert => tilde_key(2),
         KeyCode::Delete => tilde_key(3),
         KeyCode::PageUp => tilde_key(5),
         KeyCode::PageDown => tilde_key(6),
-        KeyCode::F(n @ 1..=4) => {
-            let f = b'P' + (n - 1);
-            match param {
-                Some(m) => format!("\x1b[1;{m}{}", f as char).into_bytes(),
-                None => vec![0x1b, b'O', f],
-            }
-        }
+        KeyCode::F(n @ 1..=4) => final_key(b'P' + (n - 1), true),
         KeyCode::F(n @ 5..=12) => {
             let code = [15u8, 17, 18, 19, 20, 21, 23, 24][(n - 5) as usize];
             tilde_key(code)

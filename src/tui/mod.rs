@@ -279,7 +279,7 @@ pub fn bench_frame_times(
     app.sync(infos, &mut |_| {
         let p = Arc::new(source::ParserPane::new(rows, cols, b""));
         sources.push(p.clone());
-        p as Arc<dyn source::PaneSource>
+        Some(p as Arc<dyn source::PaneSource>)
     });
     let effects = app.on_event(ratatui::crossterm::event::Event::Resize(cols, rows));
     runner::run_pane_effects(&mut app, effects);

@@ -10,29 +10,6 @@ use super::fuzzy::{FuzzyMatch, rank};
 use super::layout::LayoutKind;
 use crate::kitty;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cmd {
-    Inject,
-    Broadcast,
-    Multicast,
-    Enter,
-    Keys,
-    Rename,
-    Attach,
-    Focus,
-    Spawn,
-    Kill,
-    Resurrect,
-    Layout,
-    Kitty,
-    Theme,
-    Log,
-    MarkAll,
-    UnmarkAll,
-    Help,
-    Quit,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ArgKind {
     /// Free text (a prompt to type).
@@ -66,129 +43,50 @@ pub struct CmdSpec {
     pub args: &'static [Arg],
 }
 
-const fn arg(name: &'static str, kind: ArgKind) -> Arg {
-    Arg { name, kind }
+/// Declares [`Cmd`] and [`COMMANDS`] from one table: the variant, the name typed in the
+/// palette, the arguments prompted for (`"prompt": ArgKind`) and the description.
+macro_rules! commands {
+    ($($cmd:ident $name:literal [$($arg:literal: $kind:ident),*] $desc:literal,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Cmd {
+            $($cmd,)*
+        }
+
+        pub const COMMANDS: &[CmdSpec] = &[$(CmdSpec {
+            cmd: Cmd::$cmd,
+            name: $name,
+            desc: $desc,
+            args: &[$(Arg { name: $arg, kind: ArgKind::$kind }),*],
+        },)*];
+    };
 }
 
-pub const COMMANDS: &[CmdSpec] = &[
-    CmdSpec {
-        cmd: Cmd::Inject,
-        name: "inject",
-        desc: "type text + Enter into the focused session",
-        args: &[arg("text", ArgKind::Text)],
-    },
-    CmdSpec {
-        cmd: Cmd::Broadcast,
-        name: "broadcast",
-        desc: "type text + Enter into every session",
-        args: &[arg("text", ArgKind::Text)],
-    },
-    CmdSpec {
-        cmd: Cmd::Multicast,
-        name: "multicast",
-        desc: "type text + Enter into the marked sessions (or a comma list)",
-        args: &[
-            arg("text", ArgKind::Text),
-            arg("targets", ArgKind::Sessions),
-        ],
-    },
-    CmdSpec {
-        cmd: Cmd::Enter,
-        name: "enter",
-        desc: "press Enter in the focused session",
-        args: &[],
-    },
-    CmdSpec {
-        cmd: Cmd::Keys,
-        name: "keys",
-        desc: "send named keys (ctrl+c up enter …) to the focused session",
-        args: &[arg("keys", ArgKind::Keys)],
-    },
-    CmdSpec {
-        cmd: Cmd::Rename,
-        name: "rename",
-        desc: "rename the focused session",
-        args: &[arg("new id", ArgKind::NewId)],
-    },
-    CmdSpec {
-        cmd: Cmd::Attach,
-        name: "attach",
-        desc: "full screen + typing into one session until the prefix key",
-        args: &[arg("session", ArgKind::Session)],
-    },
-    CmdSpec {
-        cmd: Cmd::Focus,
-        name: "focus",
-        desc: "move the focus to a session",
-        args: &[arg("session", ArgKind::Session)],
-    },
-    CmdSpec {
-        cmd: Cmd::Spawn,
-        name: "spawn",
-        desc: "start a command in a new session",
-        args: &[arg("command", ArgKind::Command), arg("id", ArgKind::NewId)],
-    },
-    CmdSpec {
-        cmd: Cmd::Kill,
-        name: "kill",
-        desc: "stop a session and remove it (asks first)",
-        args: &[arg("session", ArgKind::Session)],
-    },
-    CmdSpec {
-        cmd: Cmd::Resurrect,
-        name: "resurrect",
-        desc: "restart sessions lost in a reboot (blank: all; or ids, comma-separated)",
-        args: &[arg("ids (blank: all lost)", ArgKind::Text)],
-    },
-    CmdSpec {
-        cmd: Cmd::Layout,
-        name: "layout",
-        desc: "grid | tall | stack | zoom; kitty grid|tall|stack|… arranges kitty's windows",
-        args: &[arg("layout", ArgKind::Layout)],
-    },
-    CmdSpec {
-        cmd: Cmd::Kitty,
-        name: "kitty",
-        desc: "kitty windows: open [all|ids] (attached), focus ID, layout grid|tall|stack|…",
-        args: &[arg("action", ArgKind::Kitty)],
-    },
-    CmdSpec {
-        cmd: Cmd::Theme,
-        name: "theme",
-        desc: "switch the colour theme",
-        args: &[arg("theme", ArgKind::Theme)],
-    },
-    CmdSpec {
-        cmd: Cmd::Log,
-        name: "log",
-        desc: "show or hide the event log",
-        args: &[],
-    },
-    CmdSpec {
-        cmd: Cmd::MarkAll,
-        name: "mark-all",
-        desc: "mark every pane for multicast",
-        args: &[],
-    },
-    CmdSpec {
-        cmd: Cmd::UnmarkAll,
-        name: "unmark-all",
-        desc: "clear all marks",
-        args: &[],
-    },
-    CmdSpec {
-        cmd: Cmd::Help,
-        name: "help",
-        desc: "list every key binding",
-        args: &[],
-    },
-    CmdSpec {
-        cmd: Cmd::Quit,
-        name: "quit",
-        desc: "leave the dashboard",
-        args: &[],
-    },
-];
+commands! {
+    Inject "inject" ["text": Text] "type text + Enter into the focused session",
+    Broadcast "broadcast" ["text": Text] "type text + Enter into every session",
+    Multicast "multicast" ["text": Text, "targets": Sessions]
+        "type text + Enter into the marked sessions (or a comma list)",
+    Enter "enter" [] "press Enter in the focused session",
+    Keys "keys" ["keys": Keys] "send named keys (ctrl+c up enter …) to the focused session",
+    Rename "rename" ["new id": NewId] "rename the focused session",
+    Attach "attach" ["session": Session]
+        "full screen + typing into one session until the prefix key",
+    Focus "focus" ["session": Session] "move the focus to a session",
+    Spawn "spawn" ["command": Command, "id": NewId] "start a command in a new session",
+    Kill "kill" ["session": Session] "stop a session and remove it (asks first)",
+    Resurrect "resurrect" ["ids (blank: all lost)": Text]
+        "restart sessions lost in a reboot (blank: all; or ids, comma-separated)",
+    Layout "layout" ["layout": Layout]
+        "grid | tall | stack | zoom; kitty grid|tall|stack|… arranges kitty's windows",
+    Kitty "kitty" ["action": Kitty]
+        "kitty windows: open [all|ids] (attached), focus ID, layout grid|tall|stack|…",
+    Theme "theme" ["theme": Theme] "switch the colour theme",
+    Log "log" [] "show or hide the event log",
+    MarkAll "mark-all" [] "mark every pane for multicast",
+    UnmarkAll "unmark-all" [] "clear all marks",
+    Help "help" [] "list every key binding",
+    Quit "quit" [] "leave the dashboard",
+}
 
 pub fn spec(cmd: Cmd) -> &'static CmdSpec {
     COMMANDS
@@ -630,14 +528,18 @@ impl Palette {
     }
 }
 
-/// The token being completed and the tokens already present (not offered again).
-fn current_token(text: &str, kind: ArgKind) -> (&str, Vec<String>) {
-    let sep = match kind {
+/// What separates the values of a list argument.
+fn separator(kind: ArgKind) -> Option<char> {
+    match kind {
         ArgKind::Sessions => Some(','),
         ArgKind::Keys => Some(' '),
         _ => None,
-    };
-    match sep.and_then(|s| text.rfind(s).map(|i| (s, i))) {
+    }
+}
+
+/// The token being completed and the tokens already present (not offered again).
+fn current_token(text: &str, kind: ArgKind) -> (&str, Vec<String>) {
+    match separator(kind).and_then(|s| text.rfind(s).map(|i| (s, i))) {
         Some((s, i)) => {
             let others = text[..i]
                 .split(s)
@@ -651,12 +553,7 @@ fn current_token(text: &str, kind: ArgKind) -> (&str, Vec<String>) {
 }
 
 fn replace_token(base: &str, kind: ArgKind, with: &str) -> String {
-    let sep = match kind {
-        ArgKind::Sessions => Some(','),
-        ArgKind::Keys => Some(' '),
-        _ => None,
-    };
-    match sep.and_then(|s| base.rfind(s)) {
+    match separator(kind).and_then(|s| base.rfind(s)) {
         Some(i) => format!("{}{with}", &base[..=i]),
         None => with.to_string(),
     }

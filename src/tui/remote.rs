@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::info::SessionInfo;
 use super::msg::{AppMsg, is_session_event};
-use super::source::{PaneSource, with_terminal};
+use super::source::{PaneSource, terminal_modes, with_terminal};
 use crate::client::{Client, DaemonAddr, addr::encode_component, connect_ws};
 use crate::engine::terminal::Terminal;
 
@@ -204,11 +204,7 @@ impl PaneSource for RemotePane {
         with_terminal(&self.term, scrollback, f)
     }
     fn modes(&self) -> (bool, bool) {
-        let st = self.term.lock();
-        (
-            st.screen().application_cursor(),
-            st.screen().bracketed_paste(),
-        )
+        terminal_modes(&self.term)
     }
     fn send_input(&self, data: &str) -> bool {
         match self.link.tx.lock().as_ref() {

@@ -74,7 +74,7 @@ fn app(n: usize) -> (App, Vec<Arc<ParserPane>>) {
         let p = Arc::new(ParserPane::new(24, 80, &fixture(k, &inf.id)));
         k += 1;
         panes.push(p.clone());
-        p as Arc<dyn PaneSource>
+        Some(p as Arc<dyn PaneSource>)
     });
     (app, panes)
 }
@@ -195,7 +195,7 @@ fn exited_pane() {
         } else {
             fixture(4, "agent")
         };
-        Arc::new(ParserPane::new(24, 80, &bytes))
+        Some(Arc::new(ParserPane::new(24, 80, &bytes)))
     });
     let out = render(&mut app, 120, 40);
     assert!(out.contains("[exited 3]"), "{out}");
@@ -265,11 +265,11 @@ fn no_color_strips_pane_and_chrome_colours() {
         KeySpec::default(),
     );
     app.sync(vec![info(0, "w1")], &mut |_| {
-        Arc::new(ParserPane::new(
+        Some(Arc::new(ParserPane::new(
             24,
             80,
             b"\x1b[31;44mred on blue\x1b[0m \x1b[1mbold\x1b[0m",
-        ))
+        )))
     });
     let t = draw(&mut app, 80, 20);
     let buf = t.backend().buffer();

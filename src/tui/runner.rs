@@ -22,7 +22,7 @@ use super::backend::{self, Backend};
 use super::info::SessionInfo;
 use super::keymap::KeySpec;
 use super::msg::{AppMsg, is_session_event};
-use super::source::{EmbeddedPane, PaneSource, ParserPane};
+use super::source::EmbeddedPane;
 use super::{kitty_ops, remote, term, theme, ui};
 use crate::engine::{Engine, Session};
 
@@ -81,16 +81,8 @@ fn sync_embedded(app: &mut App, engine: &Engine) -> Vec<Effect> {
         .collect();
     let infos = pairs.iter().map(|(i, _)| i.clone()).collect();
     app.sync(infos, &mut |info| {
-        let session = pairs
-            .iter()
-            .find(|(i, _)| i.id == info.id)
-            .map(|(_, s)| s.clone());
-        match session {
-            Some(session) => {
-                Arc::new(EmbeddedPane::new(engine.clone(), session)) as Arc<dyn PaneSource>
-            }
-            None => Arc::new(ParserPane::new(1, 1, b"")),
-        }
+        let (_, session) = pairs.iter().find(|(i, _)| i.id == info.id)?;
+        Some(Arc::new(EmbeddedPane::new(engine.clone(), session.clone())))
     })
 }
 
@@ -346,7 +338,7 @@ pub(super) async fn run_ui(
                     if let Backend::Remote(client) = &backend {
                         let rt = tokio::runtime::Handle::current();
                         let effects = app.sync(list, &mut |info| {
-                            Arc::new(remote::RemotePane::new(client.clone(), rt.clone(), info))
+                            Some(Arc::new(remote::RemotePane::new(client.clone(), rt.clone(), info)))
                         });
                         fx.run(&mut app, effects);
                     }

@@ -61,7 +61,7 @@ pub fn with_terminal(term: &Terminal, scrollback: usize, f: &mut dyn FnMut(&vt10
     }
 }
 
-fn terminal_modes(term: &Terminal) -> (bool, bool) {
+pub fn terminal_modes(term: &Terminal) -> (bool, bool) {
     let st = term.lock();
     let s = st.screen();
     (s.application_cursor(), s.bracketed_paste())

@@ -8,7 +8,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use tui_term::widget::{Cursor, PseudoTerminal};
 
 use super::app::{App, Mode, Overlay};
@@ -233,8 +233,7 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     } else {
         (BorderType::Plain, t.border_unfocused)
     };
-    let mut block = Block::default()
-        .borders(Borders::ALL)
+    let mut block = Block::bordered()
         .border_type(border_type)
         .border_style(border_style)
         .title(Line::from(left));
@@ -339,8 +338,7 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect) {
     } else {
         " events (/ filters) ".to_string()
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
+    let block = Block::bordered()
         .border_style(t.log_border)
         .title(Span::styled(title, t.log_title));
     let inner = block.inner(area);
@@ -370,8 +368,8 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-pub fn help_lines(prefix: &str) -> Vec<(String, String)> {
-    let rows: Vec<(&str, &str)> = vec![
+fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
+    vec![
         ("Navigation mode", ""),
         ("←↓↑→  h j k l", "move the focus to the neighbouring pane"),
         ("Enter  i", "type into the focused pane (typing mode)"),
@@ -404,10 +402,7 @@ pub fn help_lines(prefix: &str) -> Vec<(String, String)> {
         ),
         ("↑ ↓", "select a command; recall earlier arguments"),
         ("Esc", "close"),
-    ];
-    rows.into_iter()
-        .map(|(k, d)| (k.to_string(), d.to_string()))
-        .collect()
+    ]
 }
 
 fn draw_help(f: &mut Frame, app: &App, area: Rect) {
@@ -420,12 +415,12 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
             if !lines.is_empty() {
                 lines.push(Line::from(""));
             }
-            lines.push(Line::from(Span::styled(k.clone(), t.help_title)));
+            lines.push(Line::from(Span::styled(*k, t.help_title)));
         } else {
             let pad = " ".repeat(key_w.saturating_sub(width(k)));
             lines.push(Line::from(vec![
                 Span::styled(format!("  {k}{pad}"), t.help_key),
-                Span::styled(d.clone(), t.help_text),
+                Span::styled(*d, t.help_text),
             ]));
         }
     }
@@ -433,8 +428,7 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h);
     f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
+    let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(t.help_border)
         .title(Span::styled(" keys — any key closes ", t.help_title));
@@ -445,8 +439,7 @@ fn draw_confirm(f: &mut Frame, t: &Theme, message: &str, area: Rect) {
     let w = (width(message) as u16 + 6).min(area.width);
     let r = centered(area, w, 3);
     f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
+    let block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(t.confirm);
     f.render_widget(
@@ -561,8 +554,7 @@ fn draw_palette(f: &mut Frame, t: &Theme, p: &Palette, area: Rect) {
         h,
     );
     f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
+    let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(t.palette_border)
         .title(Span::styled(title, t.palette_prompt));
