@@ -88,6 +88,8 @@ struct SpawnFile {
 struct TuiFile {
     theme: Option<String>,
     prefix: Option<String>,
+    notify: Option<Vec<String>>,
+    notify_command: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +203,19 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
             return Err(invalid(Some("recording"), "mask", msg));
         }
     }
+    if let Some(bad) = f
+        .tui
+        .notify
+        .iter()
+        .flatten()
+        .find(|s| !super::NOTIFY_STATES.contains(&s.as_str()))
+    {
+        let msg = format!(
+            "unknown state {bad:?} (known: {})",
+            super::NOTIFY_STATES.join(", ")
+        );
+        return Err(invalid(Some("tui"), "notify", msg));
+    }
     let window_size = match &f.sessions.window_size {
         Some(v) => Some(
             v.parse::<WindowSize>()
@@ -261,6 +276,9 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
     set("theme", theme.is_some());
     let prefix = f.tui.prefix.or(f.prefix);
     set("tui.prefix", prefix.is_some());
+    set("tui.notify", f.tui.notify.is_some());
+    let notify_command = f.tui.notify_command.filter(|v| !v.trim().is_empty());
+    set("tui.notify_command", notify_command.is_some());
     set("recording.enabled", f.recording.enabled.is_some());
     set("recording.mask", f.recording.mask.is_some());
     set("sessions.window_size", window_size.is_some());
@@ -292,6 +310,10 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
     c.shell = shell.or(c.shell.take());
     c.tui.theme = theme.or(c.tui.theme.take());
     c.tui.prefix = prefix.or(c.tui.prefix.take());
+    if let Some(states) = f.tui.notify {
+        c.tui.notify = states;
+    }
+    c.tui.notify_command = notify_command.or(c.tui.notify_command.take());
     let r = &mut c.recording;
     r.enabled = f.recording.enabled.unwrap_or(r.enabled);
     r.masks = f.recording.mask.unwrap_or(std::mem::take(&mut r.masks));

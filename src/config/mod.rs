@@ -165,13 +165,32 @@ pub struct InjectConfig {
     pub submit_max_wrapped_ms: u64,
 }
 
+/// Session states the dashboard can notify about on entering them.
+pub const NOTIFY_STATES: [&str; 5] = ["waiting", "idle", "stuck", "exited", "working"];
+
 /// `[tui]` (or the same keys at the top level).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TuiConfig {
     /// `theme` (the `tui --theme` flag overrides it)
     pub theme: Option<String>,
     /// `prefix` (env `TELEPTY_TUI_PREFIX`)
     pub prefix: Option<String>,
+    /// `notify`: the states whose entry rings the bell, shows a desktop notification through
+    /// the terminal and runs `notify_command` (default: waiting; `[]` turns it off)
+    pub notify: Vec<String>,
+    /// `notify_command`: run by `sh -c` with `TELEPTY_SESSION`, `TELEPTY_STATE` set
+    pub notify_command: Option<String>,
+}
+
+impl Default for TuiConfig {
+    fn default() -> Self {
+        TuiConfig {
+            theme: None,
+            prefix: None,
+            notify: vec!["waiting".to_string()],
+            notify_command: None,
+        }
+    }
 }
 
 /// `[recording]`.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::backend::{Op, Outcome as OpOutcome};
 use super::eventlog::EventLog;
-use super::info::SessionInfo;
+use super::info::{Attention, Badge, SessionInfo};
 use super::keymap::{KeySpec, encode_key, encode_paste};
 use super::layout::{self, Dir, LayoutKind, Regions};
 use super::palette::{self, Cmd, Ctx, History, Outcome, Palette};
@@ -73,6 +73,12 @@ pub enum Effect {
         uid: u64,
         data: String,
     },
+    /// A session entered a state the user asked to be told about (config `notify`).
+    Notify {
+        id: String,
+        state: &'static str,
+        text: String,
+    },
     /// Register the pane's size as a viewer of its session (`Some`), or withdraw it (`None`:
     /// the pane is hidden, or the dashboard is leaving).
     ViewerSize {
@@ -112,6 +118,8 @@ pub struct Status {
 
 pub struct App {
     pub panes: Vec<Pane>,
+    /// The states whose entry is announced (config.toml `[tui] notify`).
+    pub notify_on: Vec<String>,
     pub focus: usize,
     pub layout: LayoutKind,
     /// The layout `z` returns to.
@@ -164,6 +172,7 @@ impl App {
         };
         App {
             panes: Vec::new(),
+            notify_on: Vec::new(),
             focus: 0,
             layout: LayoutKind::Grid,
             unzoomed: LayoutKind::Grid,
@@ -282,6 +291,7 @@ impl App {
             .map(Some)
             .collect();
         let mut panes = Vec::with_capacity(infos.len());
+        let mut fx = Vec::new();
         for info in infos {
             let pos = old
                 .iter()
@@ -295,6 +305,16 @@ impl App {
                     p.source.update(&info);
                     if p.info != info {
                         self.dirty = true;
+                        let badge = info.badge();
+                        if badge.kind() != p.info.badge().kind()
+                            && self.notify_on.iter().any(|s| s == badge.kind())
+                        {
+                            fx.push(Effect::Notify {
+                                id: info.id.clone(),
+                                state: badge.kind(),
+                                text: badge.text(),
+                            });
+                        }
                         p.info = info;
                     }
                     p
@@ -342,7 +362,8 @@ impl App {
             }
             self.focus = self.focus.min(self.panes.len().saturating_sub(1));
         }
-        self.relayout()
+        fx.extend(self.relayout());
+        fx
     }
 
     fn set_focus(&mut self, i: usize) {
@@ -351,6 +372,24 @@ impl App {
             let p = &mut self.panes[i];
             p.seen_gen = p.source.generation();
             self.dirty = true;
+        }
+    }
+
+    /// Counts per state over every session, for the attention strip.
+    pub fn attention(&self) -> Attention {
+        Attention::of(self.panes.iter().map(|p| &p.info))
+    }
+
+    /// Focus the next session (after the focused one, wrapping) whose badge is `want`; the
+    /// page follows the focus. Says so when there is none.
+    fn focus_next(&mut self, want: &Badge) {
+        let n = self.panes.len();
+        let next = (1..=n)
+            .map(|k| (self.focus + k) % n)
+            .find(|&i| self.panes[i].info.badge() == *want);
+        match next {
+            Some(i) => self.set_focus(i),
+            None => self.set_status(format!("no session is {}", want.text()), true),
         }
     }
 
@@ -604,6 +643,8 @@ impl App {
             }
             KeyCode::Char('r') if self.focused().is_some() => self.open_palette_at(Cmd::Rename),
             KeyCode::Char('s') => self.open_palette_at(Cmd::Spawn),
+            KeyCode::Char('w') => self.focus_next(&Badge::Waiting),
+            KeyCode::Char('n') => self.focus_next(&Badge::Idle),
             KeyCode::Char('x') => {
                 if let Some(id) = self.focused_id() {
                     self.confirm_kill(id);

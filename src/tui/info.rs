@@ -47,6 +47,19 @@ pub enum Badge {
 }
 
 impl Badge {
+    /// The state's name in config.toml's `notify` (and `TELEPTY_STATE` of the hook).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Badge::Working => "working",
+            Badge::Idle => "idle",
+            Badge::Waiting => "waiting",
+            Badge::Stuck => "stuck",
+            Badge::Exited { .. } => "exited",
+            Badge::Disconnected => "disconnected",
+            Badge::Unknown => "starting",
+        }
+    }
+
     pub fn text(&self) -> String {
         match self {
             Badge::Working => "working".into(),
@@ -57,6 +70,38 @@ impl Badge {
             Badge::Disconnected => "disconnected".into(),
             Badge::Unknown => "starting".into(),
         }
+    }
+}
+
+/// What needs the user, across every session (not only the page on screen): the counts per
+/// state and the ids of those waiting for input, in grid order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attention {
+    pub working: usize,
+    pub waiting: usize,
+    pub idle: usize,
+    pub stuck: usize,
+    pub exited: usize,
+    pub waiting_ids: Vec<String>,
+}
+
+impl Attention {
+    pub fn of<'a>(sessions: impl IntoIterator<Item = &'a SessionInfo>) -> Attention {
+        let mut a = Attention::default();
+        for s in sessions {
+            match s.badge() {
+                Badge::Working => a.working += 1,
+                Badge::Waiting => {
+                    a.waiting += 1;
+                    a.waiting_ids.push(s.id.clone());
+                }
+                Badge::Idle => a.idle += 1,
+                Badge::Stuck => a.stuck += 1,
+                Badge::Exited { .. } => a.exited += 1,
+                Badge::Disconnected | Badge::Unknown => {}
+            }
+        }
+        a
     }
 }
 

@@ -29,6 +29,7 @@ mod keymap;
 mod kitty_ops;
 mod layout;
 mod msg;
+mod notify;
 mod palette;
 mod remote;
 mod runner;
@@ -154,7 +155,13 @@ pub fn run(opts: TuiOptions) -> i32 {
         port: Some(settings.daemon.port),
         ..opts
     };
-    let code = rt.block_on(main_async(opts, theme, prefix, warning));
+    let code = rt.block_on(main_async(
+        opts,
+        theme,
+        prefix,
+        warning,
+        settings.tui.clone(),
+    ));
     rt.shutdown_timeout(Duration::from_secs(2));
     code
 }
@@ -168,6 +175,7 @@ async fn main_async(
     theme: theme::Theme,
     prefix: KeySpec,
     warning: Option<String>,
+    tui: crate::config::TuiConfig,
 ) -> i32 {
     let startup = match crate::api::start_server(&DaemonOptions {
         host: opts.host.clone(),
@@ -227,7 +235,7 @@ async fn main_async(
         }
     };
     let attach_env = crate::kitty::attach_env(&daemon_at.0, daemon_at.1);
-    let result = runner::run_ui(backend, label, theme, prefix, warning, attach_env).await;
+    let result = runner::run_ui(backend, label, theme, prefix, warning, attach_env, &tui).await;
     if let Some(server) = server {
         // Detach by default: the sessions live on in their holders. Stop them only when the
         // user chose "stop all" on quit.

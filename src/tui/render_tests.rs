@@ -364,3 +364,63 @@ fn twenty_panes_page_at_sixteen() {
         assert!(r.width >= 42 && r.height >= 10, "{r:?}");
     }
 }
+
+/// Issue 12: `w` jumps to the session waiting for input wherever it is (here from page 2 to
+/// page 1), `n` to the next idle one; with none, the bar says so.
+#[test]
+fn jump_to_the_waiting_and_the_idle() {
+    let (mut app, _) = app(9);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char(']'));
+    assert!(render(&mut app, 120, 40).contains("page 2/2"));
+    key(&mut app, KeyCode::Char('w'));
+    let screen = render(&mut app, 120, 40);
+    assert_eq!(app.focused_id().as_deref(), Some("w5"));
+    assert!(screen.contains("page 1/2"), "{screen}");
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(
+        app.focused_id().as_deref(),
+        Some("w6"),
+        "next idle after w5"
+    );
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.focused_id().as_deref(), Some("w7"));
+
+    let (mut none, _) = self::app(2);
+    render(&mut none, 120, 40);
+    key(&mut none, KeyCode::Char('w'));
+    assert!(render(&mut none, 120, 40).contains("no session is waiting for input"));
+}
+
+/// Issue 12: entering a state named in `notify` is announced once, per transition; the first
+/// sight of a session and changes into other states are not.
+#[test]
+fn entering_a_notified_state_is_announced_once() {
+    use super::app::Effect;
+    let (mut app, _) = app(3);
+    app.notify_on = vec!["waiting".into(), "exited".into()];
+    let notices = |fx: Vec<Effect>| -> Vec<(String, &'static str)> {
+        fx.into_iter()
+            .filter_map(|e| match e {
+                Effect::Notify { id, state, .. } => Some((id, state)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut infos: Vec<SessionInfo> = (0..3).map(|i| info(i, &format!("w{}", i + 1))).collect();
+    let mut no_new = |_: &SessionInfo| -> Option<Arc<dyn PaneSource>> { None };
+    assert!(notices(app.sync(infos.clone(), &mut no_new)).is_empty());
+    infos[0].auto_state = Some("waiting_input".into());
+    infos[1].auto_state = Some("idle".into());
+    assert_eq!(
+        notices(app.sync(infos.clone(), &mut no_new)),
+        vec![("w1".to_string(), "waiting")]
+    );
+    // Still waiting: nothing new. Then w3 exits.
+    infos[2].exited = true;
+    infos[2].exit_code = Some(0);
+    assert_eq!(
+        notices(app.sync(infos.clone(), &mut no_new)),
+        vec![("w3".to_string(), "exited")]
+    );
+}

@@ -22,8 +22,10 @@ use super::backend::{self, Backend};
 use super::info::SessionInfo;
 use super::keymap::KeySpec;
 use super::msg::{AppMsg, is_session_event};
+use super::notify::Notifier;
 use super::source::EmbeddedPane;
 use super::{kitty_ops, remote, term, theme, ui};
+use crate::config::TuiConfig;
 use crate::engine::{Engine, Session};
 
 /// Room for messages between the background tasks and the loop: a bus flood waits for the
@@ -118,6 +120,7 @@ pub(super) fn pane_effect(app: &mut App, fx: Effect) -> Option<Effect> {
 /// Executes effects: pane effects at once, the rest as background tasks that report back.
 struct Effects {
     backend: Backend,
+    notifier: Notifier,
     tx: mpsc::Sender<AppMsg>,
     /// Wakes the remote session poller after an action, so its result shows at once.
     poke: Arc<Notify>,
@@ -157,6 +160,7 @@ impl Effects {
                         let _ = tx.send(AppMsg::Theme(name, loaded)).await;
                     });
                 }
+                Effect::Notify { id, state, text } => self.notifier.notify(&id, state, &text),
                 Effect::Input { .. } | Effect::ViewerSize { .. } => {}
             }
         }
@@ -176,6 +180,7 @@ pub(super) async fn run_ui(
     prefix: KeySpec,
     warning: Option<String>,
     attach_env: Vec<(String, String)>,
+    tui: &TuiConfig,
 ) -> anyhow::Result<bool> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -186,6 +191,7 @@ pub(super) async fn run_ui(
     let mut app = App::new(label, backend.is_embedded(), theme, no_color(), prefix);
     app.themes = theme::available();
     app.attach_env = attach_env;
+    app.notify_on = tui.notify.clone();
     // A config problem and sessions lost in a reboot both need the user's eye at start.
     let lost = match &backend {
         Backend::Embedded(engine) => backend::lost_notice(engine.lost_sessions().len()),
@@ -202,6 +208,7 @@ pub(super) async fn run_ui(
     let redraw = Arc::new(Notify::new());
     let fx = Effects {
         backend: backend.clone(),
+        notifier: Notifier::from_config(tui),
         tx: msg_tx.clone(),
         poke: Arc::new(Notify::new()),
     };

@@ -254,6 +254,41 @@ fn strip_colors(buf: &mut Buffer, area: Rect) {
     }
 }
 
+/// The attention strip: counts per state over every session (not only this page), waiting
+/// first and with its ids, since that is who needs the user.
+fn attention_spans(app: &App) -> Vec<Span<'static>> {
+    const SHOWN_IDS: usize = 3;
+    let t = &app.theme;
+    let a = app.attention();
+    let mut waiting = format!("{} waiting", a.waiting);
+    if a.waiting > 0 {
+        waiting.push(':');
+        for id in a.waiting_ids.iter().take(SHOWN_IDS) {
+            waiting.push(' ');
+            waiting.push_str(id);
+        }
+        if a.waiting > SHOWN_IDS {
+            waiting.push_str(&format!(" +{}", a.waiting - SHOWN_IDS));
+        }
+    }
+    let parts = [
+        (a.waiting, waiting, t.badge_waiting),
+        (a.stuck, format!("{} stuck", a.stuck), t.badge_stuck),
+        (a.working, format!("{} working", a.working), t.badge_working),
+        (a.idle, format!("{} idle", a.idle), t.badge_idle),
+        (a.exited, format!("{} exited", a.exited), t.badge_exited),
+    ];
+    let mut spans = Vec::new();
+    for (n, text, style) in parts {
+        if n > 0 {
+            let lead = if spans.is_empty() { ": " } else { " · " };
+            spans.push(Span::styled(lead, t.status_info));
+            spans.push(Span::styled(text, style));
+        }
+    }
+    spans
+}
+
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let (label, style) = match (app.mode, app.attached) {
@@ -278,6 +313,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         format!("{n} session{}", if n == 1 { "" } else { "s" }),
         t.status_info,
     ));
+    spans.extend(attention_spans(app));
     spans.push(sep());
     let kind = app.effective_layout();
     spans.push(Span::styled(kind.name().to_string(), t.status_info));
@@ -383,6 +419,10 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         (":  ctrl+p", "command palette"),
         ("[ ]  PgUp PgDn", "previous / next page"),
         ("Tab  shift+Tab", "next / previous pane"),
+        (
+            "w  n",
+            "next session waiting for input / next idle one (any page)",
+        ),
         ("1 … 9", "focus pane n of this page"),
         ("L", "next layout (grid, tall, stack, zoom)"),
         ("r  s", "rename the focused session / spawn a new one"),

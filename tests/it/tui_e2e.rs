@@ -444,3 +444,62 @@ fn a_closed_terminal_detaches_and_the_next_dashboard_has_the_sessions() {
         Some(pid)
     );
 }
+
+/// Issue 12: the attention strip counts every session's state and names the waiting ones, and
+/// entering a state listed in `[tui] notify` runs `notify_command` with the session in its
+/// environment (once per transition).
+#[test]
+fn waiting_sessions_are_counted_named_and_notified() {
+    let home = Home::new();
+    let log = home.path().join("notified");
+    let config = home.path().join(".config/telepty/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[tui]\nnotify = [\"waiting\", \"exited\"]\nnotify_command = 'echo \"$TELEPTY_SESSION $TELEPTY_STATE\" >> {}'\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let tui = Tui::start(&home, port, &[]);
+    tui.wait_text(&format!("embedded :{port}"));
+    let base = tui.url("");
+    spawn_bash(&base, "calm", home.path());
+    let (st, v) = post(
+        &format!("{base}/api/sessions/spawn"),
+        json!({
+            "session_id": "ask",
+            "command": "bash",
+            "args": ["-c", "sleep 1; read -p 'Proceed? [y/N] ' x; echo answered-$x"],
+            "cwd": home.path(),
+        }),
+    );
+    assert_eq!(st, 201, "{v}");
+    tui.wait_screen("the strip names the waiting session", |s| {
+        s.contains("1 waiting: ask")
+    });
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let secs = std::time::Duration::from_secs(20);
+    wait_for(
+        secs,
+        "the hook ran for ask",
+        || read_log().contains("ask waiting").then_some(()),
+        || tui.capture(),
+    );
+    let (st, v) = post(
+        &format!("{base}/api/sessions/ask/inject"),
+        json!({"prompt": "y"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    wait_for(
+        secs,
+        "the hook ran for the exit",
+        || read_log().contains("ask exited").then_some(()),
+        || format!("{}\n{}", read_log(), tui.capture()),
+    );
+    tui.wait_screen("the strip counts the exit", |s| s.contains("1 exited"));
+    let lines = read_log();
+    assert_eq!(lines.lines().count(), 2, "one line per transition: {lines}");
+}
