@@ -32,18 +32,20 @@
 //!   (1000) and `Owner replaced` (4001) end the reconnecting; the command keeps running.
 
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use nix::sys::signal::Signal;
+use parking_lot::Mutex;
 use ratatui::crossterm::terminal;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::output::s;
 use crate::client::addr::encode_component;
 use crate::client::{self, Client, ClientEnv, ClientError};
 use crate::config::{self, Paths};
@@ -55,12 +57,10 @@ use crate::util;
 use crate::wire::frame::Frame;
 use crate::wire::request::RegisterBody;
 
-const ALLOW_EXAMPLE: &str = "Example: telepty allow claude\n\
-     More:    telepty allow --id reviewer -- codex --model o3\n         telepty allow --auto-restart -- bash -l\n\nInside, $TELEPTY_SESSION_ID names the session; others reach it with\n  \
-     telepty inject <id> 'text'";
-
 #[derive(Args, Debug)]
-#[command(after_help = ALLOW_EXAMPLE)]
+#[command(after_help = "Example: telepty allow claude\n\
+     More:    telepty allow --id reviewer -- codex --model o3\n         telepty allow --auto-restart -- bash -l\n\nInside, $TELEPTY_SESSION_ID names the session; others reach it with\n  \
+     telepty inject <id> 'text'")]
 pub struct AllowArgs {
     /// Session id [default: <current directory name>-<command name>]
     #[arg(long, value_name = "ID")]
@@ -254,13 +254,9 @@ struct Bridge {
     armed: watch::Sender<Option<Instant>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Bridge {
     fn id(&self) -> String {
-        lock(&self.id).clone()
+        self.id.lock().clone()
     }
 
     /// Write bytes for the child; dropped when no child is running right now.
@@ -573,17 +569,8 @@ async fn connection_task(
 ) {
     let mut backoff = BACKOFF_START;
     loop {
-        let attempt = connect_once(&bridge);
-        tokio::pin!(attempt);
-        let result = loop {
-            tokio::select! {
-                r = &mut attempt => break r,
-                m = ctl.recv() => match m {
-                    Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return }
-                    None => return,
-                    Some(_) => {} // stale while not connected; the next connect sends fresh state
-                }
-            }
+        let Some(result) = unless_finished(connect_once(&bridge), &mut ctl).await else {
+            return;
         };
         match result {
             Ok(ws) => {
@@ -598,20 +585,15 @@ async fn connection_task(
                 }
                 match run_socket(&bridge, ws, &mut ctl, &inject).await {
                     SocketEnd::Finished => return,
-                    SocketEnd::Destroyed => {
+                    end @ (SocketEnd::Destroyed | SocketEnd::Replaced) => {
                         bridge.stopped.store(true, Ordering::Release);
-                        notice(&format!(
-                            "session {} was removed from the daemon; injects are off (the command keeps running)",
-                            bridge.id()
-                        ));
-                        return idle_until_finish(ctl).await;
-                    }
-                    SocketEnd::Replaced => {
-                        bridge.stopped.store(true, Ordering::Release);
-                        notice(&format!(
-                            "another bridge took over session {}; injects are off here (the command keeps running)",
-                            bridge.id()
-                        ));
+                        let id = bridge.id();
+                        let why = if end == SocketEnd::Destroyed {
+                            format!("session {id} was removed from the daemon; injects are off")
+                        } else {
+                            format!("another bridge took over session {id}; injects are off here")
+                        };
+                        notice(&format!("{why} (the command keeps running)"));
                         return idle_until_finish(ctl).await;
                     }
                     SocketEnd::Lost => {
@@ -642,29 +624,38 @@ async fn connection_task(
             }
         }
         // Back off, still answering a Finish at once.
-        let wake = tokio::time::Instant::now() + backoff;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake) => break,
-                m = ctl.recv() => match m {
-                    Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return }
-                    None => return,
-                    Some(_) => {}
-                }
-            }
+        if unless_finished(tokio::time::sleep(backoff), &mut ctl)
+            .await
+            .is_none()
+        {
+            return;
         }
         backoff = (backoff.mul_f64(1.5)).min(BACKOFF_MAX);
     }
 }
 
-/// After the session is gone for good: acknowledge the final Finish, drop everything else.
-async fn idle_until_finish(mut ctl: mpsc::UnboundedReceiver<Ctl>) {
-    while let Some(m) = ctl.recv().await {
-        if let Ctl::Finish(_, ack) = m {
-            let _ = ack.send(());
-            return;
+/// Run `fut` while not connected: control messages are stale then (the next connection sends
+/// fresh state), except a Finish, which is acknowledged at once. `None` once finished.
+async fn unless_finished<T>(
+    fut: impl std::future::Future<Output = T>,
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+) -> Option<T> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            m = ctl.recv() => match m {
+                Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return None }
+                None => return None,
+                Some(_) => {}
+            }
         }
     }
+}
+
+/// After the session is gone for good: acknowledge the final Finish, drop everything else.
+async fn idle_until_finish(mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+    unless_finished(std::future::pending::<()>(), &mut ctl).await;
 }
 
 fn text_frame(f: &Frame) -> Message {
@@ -680,36 +671,23 @@ fn size_frame(bridge: &Bridge) -> Frame {
 /// Returns a frame to answer with, if any.
 fn handle_frame(
     bridge: &Bridge,
-    v: &Value,
+    frame: Frame,
     inject: &mpsc::UnboundedSender<InjectFrame>,
 ) -> Option<Frame> {
-    match v.get("type").and_then(Value::as_str) {
-        Some("inject") => {
-            if let Some(data) = v.get("data").and_then(Value::as_str) {
-                let raw = v.get("raw").and_then(Value::as_bool).unwrap_or(false);
-                if !raw && data == "\r" {
-                    bridge.expect_enter.store(false, Ordering::Release);
-                } else if !raw && !data.is_empty() {
-                    let enter = v.get("enter").and_then(Value::as_bool) == Some(true);
-                    bridge.expect_enter.store(enter, Ordering::Release);
-                }
-                let _ = inject.send(InjectFrame {
-                    data: data.to_string(),
-                    raw,
-                });
+    match frame {
+        Frame::Inject { data, raw, enter } => {
+            if !raw && data == "\r" {
+                bridge.expect_enter.store(false, Ordering::Release);
+            } else if !raw && !data.is_empty() {
+                bridge.expect_enter.store(enter, Ordering::Release);
             }
+            let _ = inject.send(InjectFrame { data, raw });
             None
         }
         // The child follows the user's terminal; tell the daemon its real size.
-        Some("resize") => Some(size_frame(bridge)),
-        Some("rename") => {
-            if let Some(new_id) = v
-                .get("new_id")
-                .and_then(Value::as_str)
-                .filter(|n| util::valid_session_id(n))
-            {
-                *lock(&bridge.id) = new_id.to_string();
-            }
+        Frame::Resize { .. } => Some(size_frame(bridge)),
+        Frame::Rename { new_id, .. } if util::valid_session_id(&new_id) => {
+            *bridge.id.lock() = new_id;
             None
         }
         _ => None,
@@ -812,8 +790,8 @@ async fn run_socket(
                     Some(Ok(_)) => continue,
                     Some(Err(_)) | None => return SocketEnd::Lost,
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                if let Some(reply) = handle_frame(bridge, &v, inject)
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else { continue };
+                if let Some(reply) = handle_frame(bridge, frame, inject)
                     && sink.send(text_frame(&reply)).await.is_err()
                 {
                     return SocketEnd::Lost;
@@ -841,12 +819,8 @@ pub fn run(a: AllowArgs) -> i32 {
 /// an owner (left by an earlier bridge or restored by the daemon) are; a live one is not.
 async fn id_taken(c: &Client, id: &str) -> Option<String> {
     let v = c.session(id).await.ok()?;
-    if v.get("id").and_then(Value::as_str) != Some(id) {
-        return None;
-    }
-    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-    let health = v.get("healthStatus").and_then(Value::as_str).unwrap_or("");
-    if kind == "wrapped" && health != "CONNECTED" {
+    let kind = s(&v, "type");
+    if s(&v, "id") != id || (kind == "wrapped" && s(&v, "healthStatus") != "CONNECTED") {
         return None;
     }
     Some(if kind == "wrapped" {
@@ -962,13 +936,10 @@ async fn bridge_main(a: AllowArgs) -> i32 {
             };
         }
     };
-    let daemon_up = match client::ensure_daemon(&mut c).await {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("telepty: {e}");
-            false
-        }
-    };
+    let daemon_up = client::ensure_daemon(&mut c)
+        .await
+        .inspect_err(|e| eprintln!("telepty: {e}"))
+        .is_ok();
     let id = if daemon_up {
         match choose_id(&c, &wanted, explicit).await {
             Ok(id) => id,
@@ -1230,17 +1201,7 @@ async fn goodbye(
         return;
     }
     if let Ok(c) = local_client() {
-        let id = bridge.id();
-        let _ = tokio::time::timeout(
-            GOODBYE_LIMIT,
-            c.request(
-                "DELETE",
-                &format!("/api/sessions/{}", encode_component(&id)),
-                None,
-                GOODBYE_LIMIT,
-            ),
-        )
-        .await;
+        let _ = tokio::time::timeout(GOODBYE_LIMIT, c.delete_session(&bridge.id())).await;
     }
 }
 

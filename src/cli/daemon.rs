@@ -2,10 +2,8 @@
 
 use clap::Args;
 
-use super::examples;
-
 #[derive(Args, Debug)]
-#[command(after_help = examples::DAEMON)]
+#[command(after_help = "Example: telepty daemon --port 3848")]
 pub struct DaemonArgs {
     /// Address to bind [env: HOST; file: [daemon] host; default 127.0.0.1]
     #[arg(long, value_name = "HOST")]

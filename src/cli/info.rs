@@ -6,14 +6,14 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail, opt, s, short_duration};
 use super::sessions::state_label;
-use super::{Ctx, examples};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::STATUS)]
+#[command(after_help = "Example: telepty status worker-1")]
 pub struct StatusArgs {
     /// A session id (or alias), optionally id@host; without it, the daemon's status
     pub target: Option<String>,
@@ -299,7 +299,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::VERSION)]
+#[command(after_help = "Example: telepty version --json")]
 pub struct VersionArgs {
     /// Also report the daemon's version (if it answers)
     #[arg(long)]

@@ -107,6 +107,19 @@ pub fn json_or<T: Display>(json: bool, v: &impl serde::Serialize, text: impl FnO
     }
 }
 
+/// `--json`: the items as a JSON array; otherwise one line each (until stdout is gone).
+pub fn json_or_lines<T: Display + serde::Serialize>(json: bool, items: &[T]) {
+    if json {
+        self::json(&items);
+    } else {
+        for item in items {
+            if !line(item) {
+                break;
+            }
+        }
+    }
+}
+
 /// A string field (or "").
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")

@@ -3,8 +3,8 @@
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail, s};
-use super::{Ctx, examples};
 use crate::client::{ScreenQuery, WAIT_DEFAULT_MS, WAIT_MAX_MS, WaitRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -25,7 +25,7 @@ impl ScreenFormat {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::READ_SCREEN)]
+#[command(after_help = "Example: telepty read-screen worker-1 --lines 20")]
 pub struct ReadScreenArgs {
     /// Session id (or alias), optionally id@host
     pub target: String,
@@ -60,7 +60,7 @@ pub async fn read_screen(ctx: &mut Ctx, a: ReadScreenArgs) -> Result<(), Failure
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::WAIT)]
+#[command(after_help = "Example: telepty wait worker-1 --pattern '\\$ $' --timeout-ms 30000")]
 pub struct WaitArgs {
     /// Session id (or alias), optionally id@host
     pub target: String,

@@ -9,15 +9,16 @@ use clap::{Args, Subcommand};
 use super::output::{self, Failure};
 use crate::config::Paths;
 
-pub const EXAMPLE: &str = "Example: telepty service install --dry-run";
-
 const SYSTEMD_TEMPLATE: &str = include_str!("../../assets/telepty.service");
 const LAUNCHD_TEMPLATE: &str = include_str!("../../assets/dev.telepty.daemon.plist");
 const UNIT_NAME: &str = "telepty.service";
 const LAUNCHD_LABEL: &str = "dev.telepty.daemon";
 
 #[derive(Args, Debug)]
-#[command(after_help = EXAMPLE, arg_required_else_help = true)]
+#[command(
+    after_help = "Example: telepty service install --dry-run",
+    arg_required_else_help = true
+)]
 pub struct ServiceArgs {
     #[command(subcommand)]
     pub action: ServiceAction,

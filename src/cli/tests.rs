@@ -344,7 +344,7 @@ fn list_table() {
                "command":"sleep","cwd":"/tmp","exitCode":null,"exitSignal":"SIGTERM"}),
         json!({"id":"x","type":"wrapped","healthStatus":"STALE","command":"wrapped","cwd":"/"}),
     ];
-    let t = sessions::session_table(&sessions, Some("/home/u"));
+    let t = sessions::session_table(&sessions, Some("/home/u"), false);
     let expected = "\
 ID        TYPE     STATE            IDLE  COMMAND  CWD
 worker-1  spawned  CONNECTED        5s    bash     ~/app

@@ -70,11 +70,6 @@ impl Client {
         }
     }
 
-    /// A client of the daemon selected by the environment (§15).
-    pub fn local() -> Result<Client, ClientError> {
-        Ok(Client::new(DaemonAddr::local()?))
-    }
-
     /// A client of another daemon that shares this one's connection pool.
     pub fn with_addr(&self, addr: DaemonAddr) -> Client {
         Client {
@@ -344,13 +339,6 @@ impl Client {
             timeout,
         )
         .await
-    }
-
-    // ---- bus (§9)
-
-    /// `POST /api/bus/publish`.
-    pub async fn publish(&self, event: &Value) -> Result<Value, ClientError> {
-        self.post("/api/bus/publish", event).await
     }
 }
 
