@@ -45,7 +45,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::output::s;
+use super::output::{Failure, s};
 use crate::client::addr::encode_component;
 use crate::client::{self, Client, ClientEnv, ClientError};
 use crate::config::{self, Paths};
@@ -812,7 +812,10 @@ pub fn run(a: AllowArgs) -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(bridge_main(a))
+    rt.block_on(bridge_main(a)).unwrap_or_else(|f| {
+        eprintln!("{}", f.line);
+        f.code
+    })
 }
 
 /// Is the wanted id usable? Free, an alias of another session, or a wrapped session without
@@ -867,17 +870,10 @@ fn death_log_line(
 }
 
 fn log_death(line: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = Paths::from_env().telepty_dir().join("logs");
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(dir.join("session-deaths.log"))
-    {
+    let path = Paths::from_env()
+        .telepty_dir()
+        .join("logs/session-deaths.log");
+    if let Ok(mut f) = client::open_log(&path) {
         let _ = f.write_all(line.as_bytes());
     }
 }
@@ -900,54 +896,38 @@ fn died_frame(
     }
 }
 
-async fn bridge_main(a: AllowArgs) -> i32 {
+/// Run the bridge; the child's exit code, or why it could not start.
+async fn bridge_main(a: AllowArgs) -> Result<i32, Failure> {
     let argv = a.command.clone();
     if argv.first().is_none_or(|c| c.is_empty()) {
-        eprintln!("telepty: allow needs a command to run");
-        return 2;
+        return Err(Failure::usage("allow needs a command to run"));
     }
-    let cwd = match std::env::current_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("telepty: allow failed: no current directory: {e}");
-            return 1;
-        }
-    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new("allow failed", format!("no current directory: {e}")))?;
     let explicit = a.id.is_some();
     let wanted = match &a.id {
         Some(id) if util::valid_session_id(id) => id.clone(),
         Some(id) => {
-            eprintln!("telepty: invalid --id {id:?}: {}", util::INVALID_ID_MESSAGE);
-            return 2;
+            let why = format!("invalid --id {id:?}: {}", util::INVALID_ID_MESSAGE);
+            return Err(Failure::usage(why));
         }
         None => default_id(&cwd, &argv[0]),
     };
 
     // The daemon: started if it is local and not running; unreachable is not fatal.
-    let mut c = match local_client() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("telepty: {e}");
-            // An invalid config.toml is a failure like the daemon's; a bad address is usage.
-            return if matches!(e, ClientError::Config(_)) {
-                1
-            } else {
-                2
-            };
-        }
-    };
+    let mut c = local_client().map_err(|e| match e {
+        // An invalid config.toml is a failure like the daemon's; a bad address is usage.
+        ClientError::Config(_) => Failure::plain(e),
+        e => Failure::usage(e),
+    })?;
     let daemon_up = client::ensure_daemon(&mut c)
         .await
         .inspect_err(|e| eprintln!("telepty: {e}"))
         .is_ok();
     let id = if daemon_up {
-        match choose_id(&c, &wanted, explicit).await {
-            Ok(id) => id,
-            Err(why) => {
-                eprintln!("telepty: allow failed: {why}");
-                return 1;
-            }
-        }
+        choose_id(&c, &wanted, explicit)
+            .await
+            .map_err(|why| Failure::new("allow failed", why))?
     } else {
         wanted
     };
@@ -1046,18 +1026,17 @@ async fn bridge_main(a: AllowArgs) -> i32 {
         drop(guard);
         eprintln!("telepty: allow failed: {e}");
         goodbye(&bridge, &ctl_tx, None, conn).await;
-        return 127;
+        return Ok(127);
     }
     start_stdin_thread(bridge.clone());
     tokio::spawn(delivery_task(bridge.clone(), inject_rx));
     tokio::spawn(ready_task(bridge.clone(), ctl_tx.clone()));
 
-    let mut winch =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut winch = signal(SignalKind::window_change()).ok();
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let mut sighup = signal(SignalKind::hangup()).ok();
+    let mut sigint = signal(SignalKind::interrupt()).ok();
     async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
         match s.as_mut() {
             Some(s) => {
@@ -1152,7 +1131,7 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     if titled.remote {
         let _ = tokio::task::spawn_blocking(crate::kitty::restore_window_title_if_kitty).await;
     }
-    process_code(&info)
+    Ok(process_code(&info))
 }
 
 fn describe_exit(info: &ExitStatus) -> String {

@@ -39,7 +39,7 @@ pub fn run(args: DaemonArgs) -> i32 {
                 return 1;
             }
         };
-    super::service::init_daemon_logging(&paths);
+    super::service::init_logging(&paths, "telepty.log", true);
     let rt = match super::runtime(true) {
         Ok(rt) => rt,
         Err(code) => return code,

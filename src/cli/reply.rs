@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure, OrFail, s};
-use crate::client::shared_ref::{self, SharedRefError};
+use crate::client::shared_ref;
 use crate::client::{InjectRequest, Target};
 use crate::config::Paths;
 
@@ -145,12 +145,8 @@ pub(crate) fn plan_ref(value: Option<&str>, text: &[String]) -> Result<RefPlan, 
 
 /// Write the shared file and return the prompt to inject.
 pub(crate) fn store_ref(plan: &RefPlan, action: &str) -> Result<String, Failure> {
-    let stored = shared_ref::store(&Paths::from_env(), &plan.payload).map_err(|e| match e {
-        SharedRefError::Empty => {
-            Failure::new(&format!("{action} failed"), shared_ref::EMPTY_PAYLOAD)
-        }
-        other => Failure::new(&format!("{action} failed"), other),
-    })?;
+    let stored = shared_ref::store(&Paths::from_env(), &plan.payload)
+        .map_err(|e| Failure::new(&format!("{action} failed"), e))?;
     Ok(shared_ref::prompt(&stored.sha, plan.message.as_deref()))
 }
 

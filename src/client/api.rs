@@ -20,9 +20,7 @@ pub const WAIT_GRACE: Duration = Duration::from_secs(5);
 pub const WAIT_DEFAULT_MS: u64 = 10_000;
 pub const WAIT_MAX_MS: u64 = 300_000;
 
-use crate::wire::request::{
-    BroadcastRequest, KeysRequest, MulticastRequest, RenameRequest, ResizeRequest,
-};
+use crate::wire::request::{BroadcastRequest, KeysRequest, MulticastRequest, RenameRequest};
 pub use crate::wire::request::{InjectRequest, SpawnRequest, WaitRequest};
 
 /// Query of `GET /api/sessions/:id/screen`.
@@ -163,11 +161,6 @@ impl Client {
         self.get("/api/meta").await
     }
 
-    /// `GET /api/peers`.
-    pub async fn peers(&self) -> Result<Value, ClientError> {
-        self.get("/api/peers").await
-    }
-
     // ---- sessions (§4, §5)
 
     /// `GET /api/sessions` → array of session objects.
@@ -269,18 +262,6 @@ impl Client {
             keys: keys.to_vec(),
         };
         self.post(&session_path(id, "/keys"), &body).await
-    }
-
-    /// `POST /api/sessions/:id/resize`.
-    pub async fn resize(&self, id: &str, cols: u16, rows: u16) -> Result<Value, ClientError> {
-        self.post(
-            &session_path(id, "/resize"),
-            &ResizeRequest {
-                cols: Some(cols),
-                rows: Some(rows),
-            },
-        )
-        .await
     }
 
     /// `POST /api/sessions/multicast/inject` → `{success, results:{successful, failed}}`.

@@ -110,7 +110,7 @@ fn spawn_daemon(host: Option<&str>, port: u16, log: &Path) -> std::io::Result<st
     // The daemon is nobody's session child.
     cmd.env_remove("TELEPTY_SESSION_ID");
     cmd.stdin(Stdio::null());
-    match open_log(log) {
+    match open_log(log).ok() {
         Some(f) => {
             let f2 = f.try_clone()?;
             cmd.stdout(Stdio::from(f)).stderr(Stdio::from(f2));
@@ -129,16 +129,17 @@ fn spawn_daemon(host: Option<&str>, port: u16, log: &Path) -> std::io::Result<st
     cmd.spawn()
 }
 
-fn open_log(path: &Path) -> Option<std::fs::File> {
+/// A log file to append to (mode 0600), its directory created first.
+pub(crate) fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent()?;
-    std::fs::create_dir_all(dir).ok()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .ok()
 }
 
 /// The last non-empty line of the log (what a failing daemon printed last), if short enough.

@@ -22,6 +22,7 @@ pub use api::{
 };
 pub use connector::{ConnectError, Connector, Host, LOCAL_HOST, TargetGroup};
 pub use daemon::ensure_daemon;
+pub(crate) use daemon::open_log;
 pub use error::ClientError;
 /// The configured (and discovered) peers.
 pub use peers::load as load_peers;
