@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::Ctx;
 use super::output::{self, Failure, OrFail, opt, s, short_duration};
 use super::sessions::state_label;
+use crate::client::REQUEST_TIMEOUT;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -263,7 +264,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
         let sessions = client.list_sessions().await.or_fail("status")?;
         let counts = session_counts(sessions.as_array().map(Vec::as_slice).unwrap_or(&[]));
         // Whether session state reaches the disk (additive; older daemons lack it).
-        let health = client.health().await.unwrap_or(Value::Null);
+        let health = client.health(REQUEST_TIMEOUT).await.unwrap_or(Value::Null);
         let persistence = health.get("persistence").cloned().unwrap_or(Value::Null);
         if a.json {
             output::json(&DaemonStatus {
@@ -343,7 +344,7 @@ pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), Failure> {
     }
     // Never starts a daemon: only report one that is already there.
     let daemon = match ctx.local_client() {
-        Ok(c) => match c.health_within(Duration::from_secs(2)).await {
+        Ok(c) => match c.health(Duration::from_secs(2)).await {
             Ok(h) => Some(Daemon {
                 address: c.addr().authority(),
                 version: h.get("version").cloned().unwrap_or(Value::Null),

@@ -321,7 +321,7 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
 /// Health (no token needed) then the session list (token needed): (version, session count).
 async fn check_one(c: &Client) -> Result<(String, usize), ClientError> {
     peer_config::probe(c.addr(), PEER_CONNECT_TIMEOUT).await?;
-    let health = c.health().await?;
+    let health = c.health(client::REQUEST_TIMEOUT).await?;
     let list = c.list_sessions().await?;
     let n = list.as_array().map(Vec::len).unwrap_or(0);
     Ok((s(&health, "version").to_string(), n))

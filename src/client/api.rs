@@ -146,13 +146,9 @@ impl Client {
 
     // ---- daemon info (§3)
 
-    /// `GET /api/health` → `{status:"ok", version}`.
-    pub async fn health(&self) -> Result<Value, ClientError> {
-        self.get("/api/health").await
-    }
-
-    /// `GET /api/health` with a custom timeout (probes).
-    pub async fn health_within(&self, timeout: Duration) -> Result<Value, ClientError> {
+    /// `GET /api/health` → `{status:"ok", version, persistence}`, within `timeout` (probes are
+    /// quicker than ordinary requests).
+    pub async fn health(&self, timeout: Duration) -> Result<Value, ClientError> {
         self.request("GET", "/api/health", None, timeout).await
     }
 
@@ -372,7 +368,7 @@ mod tests {
             port,
             token: None,
         });
-        let err = c.health().await.unwrap_err();
+        let err = c.health(REQUEST_TIMEOUT).await.unwrap_err();
         assert!(err.is_connect(), "{err:?}");
         assert!(err.to_string().starts_with(&format!(
             "cannot reach the telepty daemon at 127.0.0.1:{port}: "

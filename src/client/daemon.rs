@@ -27,7 +27,7 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<(), ClientError> {
     if !client.addr().is_local() {
         return Ok(());
     }
-    match client.health_within(PROBE_TIMEOUT).await {
+    match client.health(PROBE_TIMEOUT).await {
         Err(e) if e.is_connect() => {}
         // Something answered (maybe not happily); the real request will report it.
         _ => return Ok(()),
@@ -45,11 +45,7 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<(), ClientError> {
     let mut exited = false;
     loop {
         tokio::time::sleep(POLL_EVERY).await;
-        if client
-            .health_within(Duration::from_millis(500))
-            .await
-            .is_ok()
-        {
+        if client.health(Duration::from_millis(500)).await.is_ok() {
             break;
         }
         if !exited && let Ok(Some(status)) = child.try_wait() {
