@@ -44,12 +44,7 @@ pub enum SharedRefError {
 
 /// Lower-case hex sha256 of the payload's UTF-8 bytes.
 pub fn sha256_hex(payload: &str) -> String {
-    let digest = Sha256::digest(payload.as_bytes());
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("{:x}", Sha256::digest(payload.as_bytes()))
 }
 
 /// The injected pointer line, with a literal `~`.
