@@ -212,17 +212,14 @@ struct GateSettings {
 
 impl GateSettings {
     fn from_env() -> GateSettings {
-        let ms =
-            |name: &str, default: u64| Duration::from_millis(config::env_u64(name, default, 0));
+        let ms = |name: &str, default: u64, floor: u64| {
+            Duration::from_millis(config::env_u64(name, default, floor))
+        };
         GateSettings {
-            min: ms("TELEPTY_SUBMIT_MIN_MS", 150),
-            quiet: ms("TELEPTY_SUBMIT_QUIET_MS", 50),
-            max: ms("TELEPTY_SUBMIT_MAX_MS_WRAPPED", 500),
-            ready_quiet: Duration::from_millis(config::env_u64(
-                "TELEPTY_BRIDGE_READY_QUIET_MS",
-                1000,
-                50,
-            )),
+            min: ms("TELEPTY_SUBMIT_MIN_MS", 150, 0),
+            quiet: ms("TELEPTY_SUBMIT_QUIET_MS", 50, 0),
+            max: ms("TELEPTY_SUBMIT_MAX_MS_WRAPPED", 500, 0),
+            ready_quiet: ms("TELEPTY_BRIDGE_READY_QUIET_MS", 1000, 50),
         }
     }
 }
