@@ -80,16 +80,7 @@ pub fn line(s: impl Display) -> bool {
 
 /// Write text that may or may not end in a newline, ending it with exactly one.
 pub fn text_block(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    let mut out = std::io::stdout().lock();
-    let res = if s.ends_with('\n') {
-        write!(out, "{s}")
-    } else {
-        writeln!(out, "{s}")
-    };
-    res.and_then(|_| out.flush()).is_ok()
+    s.is_empty() || line(s.strip_suffix('\n').unwrap_or(s))
 }
 
 /// Pretty JSON on stdout.
