@@ -111,6 +111,13 @@ pub fn json_or_lines<T: Display + serde::Serialize>(json: bool, items: &[T]) {
     }
 }
 
+/// The name a `ValueEnum` value is given on the command line (and on the wire).
+pub fn value_name(v: &impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
 /// A string field (or "").
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")

@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail, s};
+use super::output::{self, Failure, OrFail, s, value_name};
 use crate::client::{ScreenQuery, WAIT_DEFAULT_MS, WAIT_MAX_MS, WaitRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -12,16 +12,6 @@ pub enum ScreenFormat {
     Text,
     Ansi,
     Json,
-}
-
-impl ScreenFormat {
-    fn name(self) -> &'static str {
-        match self {
-            ScreenFormat::Text => "text",
-            ScreenFormat::Ansi => "ansi",
-            ScreenFormat::Json => "json",
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -48,7 +38,7 @@ pub async fn read_screen(ctx: &mut Ctx, a: ReadScreenArgs) -> Result<(), Failure
     let q = ScreenQuery {
         lines: a.lines,
         raw: a.raw,
-        format: a.format.map(|f| f.name().to_string()),
+        format: a.format.map(|f| value_name(&f)),
     };
     let resp = client.screen(&target.id, &q).await.or_fail("read-screen")?;
     if a.json || a.format == Some(ScreenFormat::Json) || resp.get("screen").is_none() {

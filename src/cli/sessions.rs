@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail, opt, s};
+use super::output::{self, Failure, OrFail, opt, s, value_name};
 use crate::client::SpawnRequest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,10 +104,7 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         cwd: cwd.map(|p| p.to_string_lossy().into_owned()),
         cols: Some(a.cols.unwrap_or(tcols)),
         rows: Some(a.rows.unwrap_or(trows)),
-        kind: a.kind.map(|k| match k {
-            SessionKind::Agent => "AGENT".to_string(),
-            SessionKind::User => "USER".to_string(),
-        }),
+        kind: a.kind.map(|k| value_name(&k)),
         record: a.record,
         profile: a.profile,
     };

@@ -507,3 +507,13 @@ fn status_texts() {
     assert!(t.contains("Aliases:     old\n"), "{t}");
     assert!(t.contains("Last inject: orc\n"), "{t}");
 }
+
+#[test]
+fn value_names_are_the_wire_names() {
+    use output::value_name;
+    assert_eq!(value_name(&sessions::SessionKind::Agent), "AGENT");
+    assert_eq!(value_name(&sessions::SessionKind::User), "USER");
+    assert_eq!(value_name(&screen::ScreenFormat::Text), "text");
+    assert_eq!(value_name(&screen::ScreenFormat::Ansi), "ansi");
+    assert_eq!(value_name(&screen::ScreenFormat::Json), "json");
+}
