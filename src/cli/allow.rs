@@ -32,18 +32,20 @@
 //!   (1000) and `Owner replaced` (4001) end the reconnecting; the command keeps running.
 
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use nix::sys::signal::Signal;
+use parking_lot::Mutex;
 use ratatui::crossterm::terminal;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::output::{Failure, s};
 use crate::client::addr::encode_component;
 use crate::client::{self, Client, ClientEnv, ClientError};
 use crate::config::{self, Paths};
@@ -55,12 +57,10 @@ use crate::util;
 use crate::wire::frame::Frame;
 use crate::wire::request::RegisterBody;
 
-const ALLOW_EXAMPLE: &str = "Example: telepty allow claude\n\
-     More:    telepty allow --id reviewer -- codex --model o3\n         telepty allow --auto-restart -- bash -l\n\nInside, $TELEPTY_SESSION_ID names the session; others reach it with\n  \
-     telepty inject <id> 'text'";
-
 #[derive(Args, Debug)]
-#[command(after_help = ALLOW_EXAMPLE)]
+#[command(after_help = "Example: telepty allow claude\n\
+     More:    telepty allow --id reviewer -- codex --model o3\n         telepty allow --auto-restart -- bash -l\n\nInside, $TELEPTY_SESSION_ID names the session; others reach it with\n  \
+     telepty inject <id> 'text'")]
 pub struct AllowArgs {
     /// Session id [default: <current directory name>-<command name>]
     #[arg(long, value_name = "ID")]
@@ -212,17 +212,14 @@ struct GateSettings {
 
 impl GateSettings {
     fn from_env() -> GateSettings {
-        let ms =
-            |name: &str, default: u64| Duration::from_millis(config::env_u64(name, default, 0));
+        let ms = |name: &str, default: u64, floor: u64| {
+            Duration::from_millis(config::env_u64(name, default, floor))
+        };
         GateSettings {
-            min: ms("TELEPTY_SUBMIT_MIN_MS", 150),
-            quiet: ms("TELEPTY_SUBMIT_QUIET_MS", 50),
-            max: ms("TELEPTY_SUBMIT_MAX_MS_WRAPPED", 500),
-            ready_quiet: Duration::from_millis(config::env_u64(
-                "TELEPTY_BRIDGE_READY_QUIET_MS",
-                1000,
-                50,
-            )),
+            min: ms("TELEPTY_SUBMIT_MIN_MS", 150, 0),
+            quiet: ms("TELEPTY_SUBMIT_QUIET_MS", 50, 0),
+            max: ms("TELEPTY_SUBMIT_MAX_MS_WRAPPED", 500, 0),
+            ready_quiet: ms("TELEPTY_BRIDGE_READY_QUIET_MS", 1000, 50),
         }
     }
 }
@@ -254,13 +251,9 @@ struct Bridge {
     armed: watch::Sender<Option<Instant>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Bridge {
     fn id(&self) -> String {
-        lock(&self.id).clone()
+        self.id.lock().clone()
     }
 
     /// Write bytes for the child; dropped when no child is running right now.
@@ -573,17 +566,8 @@ async fn connection_task(
 ) {
     let mut backoff = BACKOFF_START;
     loop {
-        let attempt = connect_once(&bridge);
-        tokio::pin!(attempt);
-        let result = loop {
-            tokio::select! {
-                r = &mut attempt => break r,
-                m = ctl.recv() => match m {
-                    Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return }
-                    None => return,
-                    Some(_) => {} // stale while not connected; the next connect sends fresh state
-                }
-            }
+        let Some(result) = unless_finished(connect_once(&bridge), &mut ctl).await else {
+            return;
         };
         match result {
             Ok(ws) => {
@@ -598,20 +582,15 @@ async fn connection_task(
                 }
                 match run_socket(&bridge, ws, &mut ctl, &inject).await {
                     SocketEnd::Finished => return,
-                    SocketEnd::Destroyed => {
+                    end @ (SocketEnd::Destroyed | SocketEnd::Replaced) => {
                         bridge.stopped.store(true, Ordering::Release);
-                        notice(&format!(
-                            "session {} was removed from the daemon; injects are off (the command keeps running)",
-                            bridge.id()
-                        ));
-                        return idle_until_finish(ctl).await;
-                    }
-                    SocketEnd::Replaced => {
-                        bridge.stopped.store(true, Ordering::Release);
-                        notice(&format!(
-                            "another bridge took over session {}; injects are off here (the command keeps running)",
-                            bridge.id()
-                        ));
+                        let id = bridge.id();
+                        let why = if end == SocketEnd::Destroyed {
+                            format!("session {id} was removed from the daemon; injects are off")
+                        } else {
+                            format!("another bridge took over session {id}; injects are off here")
+                        };
+                        notice(&format!("{why} (the command keeps running)"));
                         return idle_until_finish(ctl).await;
                     }
                     SocketEnd::Lost => {
@@ -642,29 +621,38 @@ async fn connection_task(
             }
         }
         // Back off, still answering a Finish at once.
-        let wake = tokio::time::Instant::now() + backoff;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake) => break,
-                m = ctl.recv() => match m {
-                    Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return }
-                    None => return,
-                    Some(_) => {}
-                }
-            }
+        if unless_finished(tokio::time::sleep(backoff), &mut ctl)
+            .await
+            .is_none()
+        {
+            return;
         }
         backoff = (backoff.mul_f64(1.5)).min(BACKOFF_MAX);
     }
 }
 
-/// After the session is gone for good: acknowledge the final Finish, drop everything else.
-async fn idle_until_finish(mut ctl: mpsc::UnboundedReceiver<Ctl>) {
-    while let Some(m) = ctl.recv().await {
-        if let Ctl::Finish(_, ack) = m {
-            let _ = ack.send(());
-            return;
+/// Run `fut` while not connected: control messages are stale then (the next connection sends
+/// fresh state), except a Finish, which is acknowledged at once. `None` once finished.
+async fn unless_finished<T>(
+    fut: impl std::future::Future<Output = T>,
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+) -> Option<T> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            m = ctl.recv() => match m {
+                Some(Ctl::Finish(_, ack)) => { let _ = ack.send(()); return None }
+                None => return None,
+                Some(_) => {}
+            }
         }
     }
+}
+
+/// After the session is gone for good: acknowledge the final Finish, drop everything else.
+async fn idle_until_finish(mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+    unless_finished(std::future::pending::<()>(), &mut ctl).await;
 }
 
 fn text_frame(f: &Frame) -> Message {
@@ -680,36 +668,23 @@ fn size_frame(bridge: &Bridge) -> Frame {
 /// Returns a frame to answer with, if any.
 fn handle_frame(
     bridge: &Bridge,
-    v: &Value,
+    frame: Frame,
     inject: &mpsc::UnboundedSender<InjectFrame>,
 ) -> Option<Frame> {
-    match v.get("type").and_then(Value::as_str) {
-        Some("inject") => {
-            if let Some(data) = v.get("data").and_then(Value::as_str) {
-                let raw = v.get("raw").and_then(Value::as_bool).unwrap_or(false);
-                if !raw && data == "\r" {
-                    bridge.expect_enter.store(false, Ordering::Release);
-                } else if !raw && !data.is_empty() {
-                    let enter = v.get("enter").and_then(Value::as_bool) == Some(true);
-                    bridge.expect_enter.store(enter, Ordering::Release);
-                }
-                let _ = inject.send(InjectFrame {
-                    data: data.to_string(),
-                    raw,
-                });
+    match frame {
+        Frame::Inject { data, raw, enter } => {
+            if !raw && data == "\r" {
+                bridge.expect_enter.store(false, Ordering::Release);
+            } else if !raw && !data.is_empty() {
+                bridge.expect_enter.store(enter, Ordering::Release);
             }
+            let _ = inject.send(InjectFrame { data, raw });
             None
         }
         // The child follows the user's terminal; tell the daemon its real size.
-        Some("resize") => Some(size_frame(bridge)),
-        Some("rename") => {
-            if let Some(new_id) = v
-                .get("new_id")
-                .and_then(Value::as_str)
-                .filter(|n| util::valid_session_id(n))
-            {
-                *lock(&bridge.id) = new_id.to_string();
-            }
+        Frame::Resize { .. } => Some(size_frame(bridge)),
+        Frame::Rename { new_id, .. } if util::valid_session_id(&new_id) => {
+            *bridge.id.lock() = new_id;
             None
         }
         _ => None,
@@ -812,8 +787,8 @@ async fn run_socket(
                     Some(Ok(_)) => continue,
                     Some(Err(_)) | None => return SocketEnd::Lost,
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                if let Some(reply) = handle_frame(bridge, &v, inject)
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else { continue };
+                if let Some(reply) = handle_frame(bridge, frame, inject)
                     && sink.send(text_frame(&reply)).await.is_err()
                 {
                     return SocketEnd::Lost;
@@ -834,19 +809,18 @@ pub fn run(a: AllowArgs) -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(bridge_main(a))
+    rt.block_on(bridge_main(a)).unwrap_or_else(|f| {
+        eprintln!("{}", f.line);
+        f.code
+    })
 }
 
 /// Is the wanted id usable? Free, an alias of another session, or a wrapped session without
 /// an owner (left by an earlier bridge or restored by the daemon) are; a live one is not.
 async fn id_taken(c: &Client, id: &str) -> Option<String> {
     let v = c.session(id).await.ok()?;
-    if v.get("id").and_then(Value::as_str) != Some(id) {
-        return None;
-    }
-    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-    let health = v.get("healthStatus").and_then(Value::as_str).unwrap_or("");
-    if kind == "wrapped" && health != "CONNECTED" {
+    let kind = s(&v, "type");
+    if s(&v, "id") != id || (kind == "wrapped" && s(&v, "healthStatus") != "CONNECTED") {
         return None;
     }
     Some(if kind == "wrapped" {
@@ -893,17 +867,10 @@ fn death_log_line(
 }
 
 fn log_death(line: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = Paths::from_env().telepty_dir().join("logs");
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(dir.join("session-deaths.log"))
-    {
+    let path = Paths::from_env()
+        .telepty_dir()
+        .join("logs/session-deaths.log");
+    if let Ok(mut f) = client::open_log(&path) {
         let _ = f.write_all(line.as_bytes());
     }
 }
@@ -926,57 +893,38 @@ fn died_frame(
     }
 }
 
-async fn bridge_main(a: AllowArgs) -> i32 {
+/// Run the bridge; the child's exit code, or why it could not start.
+async fn bridge_main(a: AllowArgs) -> Result<i32, Failure> {
     let argv = a.command.clone();
     if argv.first().is_none_or(|c| c.is_empty()) {
-        eprintln!("telepty: allow needs a command to run");
-        return 2;
+        return Err(Failure::usage("allow needs a command to run"));
     }
-    let cwd = match std::env::current_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("telepty: allow failed: no current directory: {e}");
-            return 1;
-        }
-    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new("allow failed", format!("no current directory: {e}")))?;
     let explicit = a.id.is_some();
     let wanted = match &a.id {
         Some(id) if util::valid_session_id(id) => id.clone(),
         Some(id) => {
-            eprintln!("telepty: invalid --id {id:?}: {}", util::INVALID_ID_MESSAGE);
-            return 2;
+            let why = format!("invalid --id {id:?}: {}", util::INVALID_ID_MESSAGE);
+            return Err(Failure::usage(why));
         }
         None => default_id(&cwd, &argv[0]),
     };
 
     // The daemon: started if it is local and not running; unreachable is not fatal.
-    let mut c = match local_client() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("telepty: {e}");
-            // An invalid config.toml is a failure like the daemon's; a bad address is usage.
-            return if matches!(e, ClientError::Config(_)) {
-                1
-            } else {
-                2
-            };
-        }
-    };
-    let daemon_up = match client::ensure_daemon(&mut c).await {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("telepty: {e}");
-            false
-        }
-    };
+    let mut c = local_client().map_err(|e| match e {
+        // An invalid config.toml is a failure like the daemon's; a bad address is usage.
+        ClientError::Config(_) => Failure::plain(e),
+        e => Failure::usage(e),
+    })?;
+    let daemon_up = client::ensure_daemon(&mut c)
+        .await
+        .inspect_err(|e| eprintln!("telepty: {e}"))
+        .is_ok();
     let id = if daemon_up {
-        match choose_id(&c, &wanted, explicit).await {
-            Ok(id) => id,
-            Err(why) => {
-                eprintln!("telepty: allow failed: {why}");
-                return 1;
-            }
-        }
+        choose_id(&c, &wanted, explicit)
+            .await
+            .map_err(|why| Failure::new("allow failed", why))?
     } else {
         wanted
     };
@@ -1075,18 +1023,17 @@ async fn bridge_main(a: AllowArgs) -> i32 {
         drop(guard);
         eprintln!("telepty: allow failed: {e}");
         goodbye(&bridge, &ctl_tx, None, conn).await;
-        return 127;
+        return Ok(127);
     }
     start_stdin_thread(bridge.clone());
     tokio::spawn(delivery_task(bridge.clone(), inject_rx));
     tokio::spawn(ready_task(bridge.clone(), ctl_tx.clone()));
 
-    let mut winch =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut winch = signal(SignalKind::window_change()).ok();
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let mut sighup = signal(SignalKind::hangup()).ok();
+    let mut sigint = signal(SignalKind::interrupt()).ok();
     async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
         match s.as_mut() {
             Some(s) => {
@@ -1181,7 +1128,7 @@ async fn bridge_main(a: AllowArgs) -> i32 {
     if titled.remote {
         let _ = tokio::task::spawn_blocking(crate::kitty::restore_window_title_if_kitty).await;
     }
-    process_code(&info)
+    Ok(process_code(&info))
 }
 
 fn describe_exit(info: &ExitStatus) -> String {
@@ -1230,17 +1177,7 @@ async fn goodbye(
         return;
     }
     if let Ok(c) = local_client() {
-        let id = bridge.id();
-        let _ = tokio::time::timeout(
-            GOODBYE_LIMIT,
-            c.request(
-                "DELETE",
-                &format!("/api/sessions/{}", encode_component(&id)),
-                None,
-                GOODBYE_LIMIT,
-            ),
-        )
-        .await;
+        let _ = tokio::time::timeout(GOODBYE_LIMIT, c.delete_session(&bridge.id())).await;
     }
 }
 

@@ -11,12 +11,14 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail};
-use super::{Ctx, examples};
 use crate::client::{self, Client, Target};
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::ATTACH)]
+#[command(
+    after_help = "Example: telepty attach worker-1   (detach with ctrl+], the session keeps running)"
+)]
 pub struct AttachArgs {
     /// Session id (or alias), optionally id@host; without it, pick from a list
     pub target: Option<String>,
@@ -94,14 +96,7 @@ async fn pick(ctx: &mut Ctx) -> Result<String, Failure> {
     }
     let c = ctx.local().await?;
     let list = c.list_sessions().await.or_fail("attach failed")?;
-    let ids: Vec<String> = list
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = super::sessions::session_ids(&list, false);
     if ids.is_empty() {
         return Err(Failure::new(
             "attach failed",
@@ -126,6 +121,12 @@ async fn pick(ctx: &mut Ctx) -> Result<String, Failure> {
     ids.get(n.wrapping_sub(1))
         .cloned()
         .ok_or_else(|| Failure::usage(format!("no session number {n}")))
+}
+
+/// This terminal's size as a `resize` frame.
+fn resize_frame() -> Option<Message> {
+    let (cols, rows) = terminal::size().ok()?;
+    Some(Message::Text(Frame::Resize { cols, rows }.text().into()))
 }
 
 pub async fn attach_session(
@@ -163,12 +164,8 @@ pub async fn attach_session(
         target.label()
     );
     let guard = RawGuard::enable()?;
-    if !observe {
-        if let Ok((cols, rows)) = terminal::size() {
-            let _ = sink
-                .send(Message::Text(Frame::Resize { cols, rows }.text().into()))
-                .await;
-        }
+    if !observe && let Some(m) = resize_frame() {
+        let _ = sink.send(m).await;
     }
     let mut winch =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
@@ -211,10 +208,8 @@ pub async fn attach_session(
                 }
             }
             _ = async { match winch.as_mut() { Some(w) => { w.recv().await; } None => std::future::pending().await } } => {
-                if !observe {
-                    if let Ok((cols, rows)) = terminal::size() {
-                        let _ = sink.send(Message::Text(Frame::Resize { cols, rows }.text().into())).await;
-                    }
+                if !observe && let Some(m) = resize_frame() {
+                    let _ = sink.send(m).await;
                 }
             }
         }
@@ -222,18 +217,13 @@ pub async fn attach_session(
     let _ = sink.close().await;
     drop(guard);
     match ended {
-        None => {
-            eprintln!(
-                "[detached from {} — the session keeps running]",
-                target.label()
-            );
-            Ok(())
-        }
-        Some(reason) => {
-            eprintln!("[{}: {reason}]", target.label());
-            Ok(())
-        }
+        None => eprintln!(
+            "[detached from {} — the session keeps running]",
+            target.label()
+        ),
+        Some(reason) => eprintln!("[{}: {reason}]", target.label()),
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,10 +5,6 @@ use clap::{Args, CommandFactory, ValueEnum};
 
 use super::output::Failure;
 
-pub const COMPLETIONS_EXAMPLE: &str =
-    "Example: telepty completions bash > ~/.local/share/bash-completion/completions/telepty";
-pub const MAN_EXAMPLE: &str = "Example: telepty man > ~/.local/share/man/man1/telepty.1";
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CompletionShell {
     Bash,
@@ -17,7 +13,9 @@ pub enum CompletionShell {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = COMPLETIONS_EXAMPLE)]
+#[command(
+    after_help = "Example: telepty completions bash > ~/.local/share/bash-completion/completions/telepty"
+)]
 pub struct CompletionsArgs {
     /// The shell to generate the completion script for
     #[arg(value_enum)]
@@ -25,7 +23,7 @@ pub struct CompletionsArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = MAN_EXAMPLE)]
+#[command(after_help = "Example: telepty man > ~/.local/share/man/man1/telepty.1")]
 pub struct ManArgs {}
 
 /// The completion script for `shell`.

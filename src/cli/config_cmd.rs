@@ -5,10 +5,11 @@ use clap::{Args, Subcommand};
 use super::output::{self, Failure};
 use crate::config::{Config, DEFAULT_CONFIG_TOML, Flags, KEYS, Paths};
 
-pub const EXAMPLE: &str = "Example: telepty config show";
-
 #[derive(Args, Debug)]
-#[command(after_help = EXAMPLE, arg_required_else_help = true)]
+#[command(
+    after_help = "Example: telepty config show",
+    arg_required_else_help = true
+)]
 pub struct ConfigArgs {
     #[command(subcommand)]
     pub action: ConfigAction,

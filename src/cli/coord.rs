@@ -16,12 +16,6 @@ use crate::wire::{
     coord::{ClaimHandoff, CreateHandoff, CreateThread, PatchStatus},
 };
 
-const HANDOFF_EXAMPLE: &str = "Example: telepty handoff drop --synthesis plan.json\n\
-     More:    telepty handoff claim <ID> --agent worker-1\n         telepty handoff status <ID> executing --message 'step 1 done'";
-const DELIBERATE_EXAMPLE: &str = "Example: telepty deliberate --topic 'API shape for v2' --sessions alice,bob --context notes.md\n\
-     More:    telepty deliberate status\n         telepty deliberate end <THREAD_ID>";
-const STATUS_REPORT_EXAMPLE: &str = "Example: telepty status-report --phase testing --task 'run suite' --needs-input   (inside a telepty session)";
-
 async fn get(c: &Client, path: &str, action: &str) -> Result<Value, Failure> {
     c.request("GET", path, None, REQUEST_TIMEOUT)
         .await
@@ -47,7 +41,8 @@ fn own_session() -> Option<String> {
 // ------------------------------------------------------------------------------- handoff
 
 #[derive(Args, Debug)]
-#[command(after_help = HANDOFF_EXAMPLE)]
+#[command(after_help = "Example: telepty handoff drop --synthesis plan.json\n\
+     More:    telepty handoff claim <ID> --agent worker-1\n         telepty handoff status <ID> executing --message 'step 1 done'")]
 pub struct HandoffArgs {
     #[command(subcommand)]
     pub cmd: HandoffCmd,
@@ -272,7 +267,11 @@ fn handoff_text(h: &Value) -> String {
 // ---------------------------------------------------------------------------- deliberate
 
 #[derive(Args, Debug)]
-#[command(after_help = DELIBERATE_EXAMPLE, args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "Example: telepty deliberate --topic 'API shape for v2' --sessions alice,bob --context notes.md\n\
+     More:    telepty deliberate status\n         telepty deliberate end <THREAD_ID>",
+    args_conflicts_with_subcommands = true
+)]
 pub struct DeliberateArgs {
     #[command(subcommand)]
     pub cmd: Option<DeliberateCmd>,
@@ -439,7 +438,6 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
         None => None,
     };
     let mut results = Vec::new();
-    let mut failed = 0;
     for p in &participants {
         let outcome = async {
             let (pc, target) = ctx.session_target(p, "deliberate").await?;
@@ -464,22 +462,14 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
                 .or_fail("deliberate")
         }
         .await;
-        match outcome {
-            Ok(_) => results.push(Invited {
-                id: p.clone(),
-                ok: true,
-                error: None,
-            }),
-            Err(f) => {
-                failed += 1;
-                results.push(Invited {
-                    id: p.clone(),
-                    ok: false,
-                    error: Some(f.line),
-                });
-            }
-        }
+        let error = outcome.err().map(|f| f.line);
+        results.push(Invited {
+            id: p.clone(),
+            ok: error.is_none(),
+            error,
+        });
     }
+    let failed = results.iter().filter(|r| !r.ok).count();
     if a.json {
         output::json(&Deliberation {
             thread_id: &thread_id,
@@ -517,7 +507,9 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
 // ------------------------------------------------------------------------- status-report
 
 #[derive(Args, Debug)]
-#[command(after_help = STATUS_REPORT_EXAMPLE)]
+#[command(
+    after_help = "Example: telepty status-report --phase testing --task 'run suite' --needs-input   (inside a telepty session)"
+)]
 pub struct StatusReportArgs {
     /// Current phase (e.g. planning, implementing, testing, done)
     #[arg(long, value_name = "PHASE")]

@@ -2,10 +2,8 @@
 
 use clap::Args;
 
-use super::examples;
-
 #[derive(Args, Debug)]
-#[command(after_help = examples::DAEMON)]
+#[command(after_help = "Example: telepty daemon --port 3848")]
 pub struct DaemonArgs {
     /// Address to bind [env: HOST; file: [daemon] host; default 127.0.0.1]
     #[arg(long, value_name = "HOST")]
@@ -41,7 +39,7 @@ pub fn run(args: DaemonArgs) -> i32 {
                 return 1;
             }
         };
-    super::service::init_daemon_logging(&paths);
+    super::service::init_logging(&paths, "telepty.log", true);
     let rt = match super::runtime(true) {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -6,13 +6,13 @@ use std::time::SystemTime;
 use clap::Args;
 use serde_json::Value;
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail};
-use super::{Ctx, examples};
 use crate::client::{Bus, Client};
 use crate::wire::describe::{Style, describe};
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::MONITOR)]
+#[command(after_help = "Example: telepty monitor --all")]
 pub struct MonitorArgs {
     /// Also show the periodic session_health events
     #[arg(long)]
@@ -20,7 +20,7 @@ pub struct MonitorArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::LISTEN)]
+#[command(after_help = "Example: telepty listen | jq -c 'select(.type==\"session_exit\")'")]
 pub struct ListenArgs {}
 
 async fn open_bus(ctx: &mut Ctx, what: &str) -> Result<(Bus, Client), Failure> {

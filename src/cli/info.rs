@@ -6,14 +6,15 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail, opt, s, short_duration};
 use super::sessions::state_label;
-use super::{Ctx, examples};
+use crate::client::REQUEST_TIMEOUT;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::STATUS)]
+#[command(after_help = "Example: telepty status worker-1")]
 pub struct StatusArgs {
     /// A session id (or alias), optionally id@host; without it, the daemon's status
     pub target: Option<String>,
@@ -137,42 +138,35 @@ pub(crate) fn session_status_text(
     home: Option<&str>,
 ) -> String {
     let mut rows: Vec<(&str, String)> = Vec::new();
-    let mut id = s(sess, "id").to_string();
-    if let Some(alias) = opt(sess, "alias") {
-        id.push_str(&format!(" (requested as {alias})"));
-    }
-    rows.push(("Session", id));
-    let mut ty = s(sess, "type").to_string();
-    if let Some(t) = opt(sess, "terminal") {
-        ty.push_str(&format!(" ({t})"));
-    }
-    rows.push(("Type", ty));
+    // ` (<prefix><value>)` when the field is there, to follow a main value.
+    let paren = |key, prefix| {
+        opt(sess, key)
+            .map(|v| format!(" ({prefix}{v})"))
+            .unwrap_or_default()
+    };
+    let id = s(sess, "id");
+    rows.push((
+        "Session",
+        format!("{id}{}", paren("alias", "requested as ")),
+    ));
+    let ty = s(sess, "type");
+    rows.push(("Type", format!("{ty}{}", paren("terminal", ""))));
     rows.push(("Command", s(sess, "command").to_string()));
     rows.push(("Cwd", output::tilde(s(sess, "cwd"), home)));
-    let mut health = state_label(sess);
-    if let Some(r) = opt(sess, "healthReason") {
-        health.push_str(&format!(" ({r})"));
-    }
-    rows.push(("Health", health));
-    if let Some(at) = opt(sess, "exitedAt") {
-        rows.push(("Exited at", at));
-    }
-    if let Some(pid) = opt(sess, "pid") {
-        rows.push(("PID", pid));
-    }
+    let health = state_label(sess);
+    rows.push(("Health", format!("{health}{}", paren("healthReason", ""))));
+    let field = |label, key| opt(sess, key).map(|v| (label, v));
+    rows.extend(field("Exited at", "exitedAt"));
+    rows.extend(field("PID", "pid"));
     if let (Some(c), Some(r)) = (opt(sess, "cols"), opt(sess, "rows")) {
         rows.push(("Size", format!("{c}x{r}")));
     }
-    if let Some(n) = opt(sess, "active_clients") {
-        rows.push(("Clients", n));
-    }
+    rows.extend(field("Clients", "active_clients"));
     rows.push((
         "Idle",
         short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
     ));
-    if let Some(c) = opt(sess, "createdAt") {
-        rows.push(("Created", c));
-    }
+    rows.extend(field("Created", "createdAt"));
 
     let auto = state
         .and_then(|st| st.get("auto"))
@@ -225,11 +219,8 @@ pub(crate) fn session_status_text(
         }
     }
     if let Some(from) = opt(sess, "lastInjectFrom") {
-        let mut v = from;
-        if let Some(r) = opt(sess, "lastInjectReplyTo") {
-            v.push_str(&format!(" (reply to {r})"));
-        }
-        rows.push(("Last inject", v));
+        let to = paren("lastInjectReplyTo", "reply to ");
+        rows.push(("Last inject", format!("{from}{to}")));
     }
     if let Some(mb) = sess.get("mailbox").filter(|m| m.is_object()) {
         let n = |k: &str| mb.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -263,7 +254,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
         let sessions = client.list_sessions().await.or_fail("status")?;
         let counts = session_counts(sessions.as_array().map(Vec::as_slice).unwrap_or(&[]));
         // Whether session state reaches the disk (additive; older daemons lack it).
-        let health = client.health().await.unwrap_or(Value::Null);
+        let health = client.health(REQUEST_TIMEOUT).await.unwrap_or(Value::Null);
         let persistence = health.get("persistence").cloned().unwrap_or(Value::Null);
         if a.json {
             output::json(&DaemonStatus {
@@ -299,7 +290,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::VERSION)]
+#[command(after_help = "Example: telepty version --json")]
 pub struct VersionArgs {
     /// Also report the daemon's version (if it answers)
     #[arg(long)]
@@ -343,7 +334,7 @@ pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), Failure> {
     }
     // Never starts a daemon: only report one that is already there.
     let daemon = match ctx.local_client() {
-        Ok(c) => match c.health_within(Duration::from_secs(2)).await {
+        Ok(c) => match c.health(Duration::from_secs(2)).await {
             Ok(h) => Some(Daemon {
                 address: c.addr().authority(),
                 version: h.get("version").cloned().unwrap_or(Value::Null),

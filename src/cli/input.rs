@@ -4,13 +4,13 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail, s};
-use super::{Ctx, examples};
 use crate::client::{ClientError, InjectRequest};
 use crate::wire::{self, response::TargetFailed};
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::INJECT)]
+#[command(after_help = "Example: telepty inject --from orchestrator worker-1 run the tests")]
 pub struct InjectArgs {
     /// Type the text without pressing Enter
     #[arg(long)]
@@ -55,15 +55,13 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
         )?),
         None => None,
     };
-    let spec = plan
-        .as_ref()
-        .map_or(a.target.as_str(), |p| p.target.as_str());
+    let spec = plan.as_ref().map_or(a.target.as_str(), |(t, _)| t.as_str());
     if plan.is_some() {
         super::reply::refuse_remote_ref(ctx, spec, "inject").await?;
     }
     let (client, target) = ctx.session_target(spec, "inject").await?;
     let prompt = match &plan {
-        Some(p) => super::reply::ref_prompt(p, &target, "inject")?,
+        Some((_, p)) => super::reply::ref_prompt(p, &target, "inject")?,
         None => a.text.join(" "),
     };
     // Another machine gets `me@this-machine`, so its replies and reports can come back.
@@ -111,7 +109,7 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::ENTER)]
+#[command(after_help = "Example: telepty enter worker-1")]
 pub struct EnterArgs {
     /// Session id (or alias), optionally id@host
     pub target: String,
@@ -130,7 +128,7 @@ pub async fn enter(ctx: &mut Ctx, a: EnterArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::KEYS)]
+#[command(after_help = "Example: telepty keys worker-1 ctrl+c up enter")]
 pub struct KeysArgs {
     /// Print the daemon's JSON answer
     #[arg(long)]
@@ -202,7 +200,7 @@ pub(crate) fn failure(id: &str, code: &str, error: String) -> Value {
 /// The answers of several daemons as one fan-out answer (the entries as each daemon gave
 /// them, `id` relabelled with its host).
 #[derive(Serialize)]
-pub(crate) struct Merged {
+struct Merged {
     success: bool,
     results: MergedLists,
 }
@@ -213,16 +211,8 @@ struct MergedLists {
     failed: Vec<Value>,
 }
 
-impl Merged {
-    pub(crate) fn new(successful: Vec<Value>, failed: Vec<Value>) -> Merged {
-        Merged {
-            success: true,
-            results: MergedLists { successful, failed },
-        }
-    }
-}
-
-pub(crate) fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
+/// Every target of a fan-out answer as `(ok, entry)`, in the daemon's order.
+fn entries(resp: &Value) -> Vec<(bool, Value)> {
     let list = |k: &str| {
         resp.get("results")
             .and_then(|r| r.get(k))
@@ -230,22 +220,40 @@ pub(crate) fn results_lists(resp: &Value) -> (Vec<Value>, Vec<Value>) {
             .cloned()
             .unwrap_or_default()
     };
-    (list("successful"), list("failed"))
+    let ok = list("successful").into_iter().map(|e| (true, e));
+    ok.chain(list("failed").into_iter().map(|e| (false, e)))
+        .collect()
 }
 
-/// Print every entry of a results object (daemon order); returns (ok, failed) counts.
-fn print_results(resp: &Value) -> (usize, usize) {
-    let (ok, failed) = results_lists(resp);
-    for e in &ok {
-        output::line(result_line(e, true, s(e, "id")));
+/// Print the targets' results, one line each (an entry's `id` is its label), or with --json
+/// `answer` (a daemon's own) or else all entries as one fan-out answer; fail if any failed.
+fn report(
+    what: &str,
+    entries: Vec<(bool, Value)>,
+    json: bool,
+    answer: Option<&Value>,
+) -> Result<(), Failure> {
+    let failed = entries.iter().filter(|(ok, _)| !ok).count();
+    let total = entries.len();
+    if let (true, Some(answer)) = (json, answer) {
+        output::json(answer);
+    } else if json {
+        let (ok, bad): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(ok, _)| *ok);
+        let values = |v: Vec<(bool, Value)>| v.into_iter().map(|(_, e)| e).collect();
+        output::json(&Merged {
+            success: true,
+            results: MergedLists {
+                successful: values(ok),
+                failed: values(bad),
+            },
+        });
+    } else if entries.is_empty() {
+        output::line("No sessions.");
+    } else {
+        for (ok, e) in &entries {
+            output::line(result_line(e, *ok, s(e, "id")));
+        }
     }
-    for e in &failed {
-        output::line(result_line(e, false, s(e, "id")));
-    }
-    (ok.len(), failed.len())
-}
-
-pub(crate) fn partial_failure(what: &str, failed: usize, total: usize) -> Result<(), Failure> {
     if failed == 0 {
         return Ok(());
     }
@@ -257,7 +265,7 @@ pub(crate) fn partial_failure(what: &str, failed: usize, total: usize) -> Result
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::MULTICAST)]
+#[command(after_help = "Example: telepty multicast worker-1,worker-2@box git pull")]
 pub struct MulticastArgs {
     /// Print the daemon's JSON answer
     #[arg(long)]
@@ -289,85 +297,48 @@ pub async fn multicast(ctx: &mut Ctx, a: MulticastArgs) -> Result<(), Failure> {
         let ids: Vec<String> = g.targets.iter().map(|t| t.id.clone()).collect();
         answers.push(g.client.multicast(&ids, &prompt).await);
     }
-    if let [only] = answers.as_mut_slice() {
-        // One daemon: its failure is the command's failure; --json prints its answer as is.
-        if let Err(e) = only {
-            let e = std::mem::replace(e, ClientError::BadAddress(String::new()));
-            return Err(Failure::client("multicast", e));
-        }
-        if let (Ok(resp), true) = (&*only, a.json) {
-            output::json(resp);
-            let (ok, failed) = results_lists(resp);
-            return partial_failure("multicast", failed.len(), ok.len() + failed.len());
-        }
+    // One daemon: its failure is the command's failure; --json prints its answer as is.
+    if let [only] = answers.as_slice()
+        && (only.is_err() || a.json)
+    {
+        let resp = answers.remove(0).or_fail("multicast")?;
+        return report("multicast", entries(&resp), true, Some(&resp));
     }
 
-    // One line per target, in the order given; entries taken from each daemon's answer.
-    let mut used: Vec<Vec<bool>> = answers.iter().map(|_| Vec::new()).collect();
-    let mut merged_ok = Vec::new();
-    let mut merged_failed = Vec::new();
-    let mut lines = Vec::new();
+    // One line per target, in the order given; each takes the first entry left for its id in
+    // its daemon's answer.
+    let mut left: Vec<Vec<(bool, Value)>> = answers
+        .iter()
+        .map(|r| r.as_ref().map(entries).unwrap_or_default())
+        .collect();
+    let mut merged = Vec::new();
     for (gi, ti) in order {
         let target = &groups[gi].targets[ti];
-        let label = target.label();
-        let (ok, entry) = match &answers[gi] {
+        let (ok, mut entry) = match &answers[gi] {
             Err(e) => (
                 false,
                 failure(&target.id, e.code().unwrap_or("UNREACHABLE"), e.to_string()),
             ),
-            Ok(resp) => {
-                let (succ, fail) = results_lists(resp);
-                let all: Vec<(bool, Value)> = succ
-                    .into_iter()
-                    .map(|e| (true, e))
-                    .chain(fail.into_iter().map(|e| (false, e)))
-                    .collect();
-                if used[gi].len() < all.len() {
-                    used[gi].resize(all.len(), false);
-                }
-                match all
-                    .iter()
-                    .enumerate()
-                    .find(|(i, (_, e))| !used[gi][*i] && s(e, "id") == target.id)
-                {
-                    Some((i, (ok, e))) => {
-                        used[gi][i] = true;
-                        (*ok, e.clone())
-                    }
-                    None => (
-                        false,
-                        failure(
-                            &target.id,
-                            "NO_RESULT",
-                            "the daemon reported nothing for this id".into(),
-                        ),
+            Ok(_) => match left[gi].iter().position(|(_, e)| s(e, "id") == target.id) {
+                Some(i) => left[gi].remove(i),
+                None => (
+                    false,
+                    failure(
+                        &target.id,
+                        "NO_RESULT",
+                        "the daemon reported nothing for this id".into(),
                     ),
-                }
-            }
+                ),
+            },
         };
-        lines.push(result_line(&entry, ok, &label));
-        let mut entry = entry;
-        entry["id"] = Value::String(label);
-        if ok {
-            merged_ok.push(entry)
-        } else {
-            merged_failed.push(entry)
-        }
+        entry["id"] = Value::String(target.label());
+        merged.push((ok, entry));
     }
-    let total = merged_ok.len() + merged_failed.len();
-    let failed = merged_failed.len();
-    if a.json {
-        output::json(&Merged::new(merged_ok, merged_failed));
-    } else {
-        for l in lines {
-            output::line(l);
-        }
-    }
-    partial_failure("multicast", failed, total)
+    report("multicast", merged, a.json, None)
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::BROADCAST)]
+#[command(after_help = "Example: telepty broadcast /compact")]
 pub struct BroadcastArgs {
     /// Print the daemon's JSON answer
     #[arg(long)]
@@ -393,7 +364,7 @@ pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
                     "--ref cannot reach other hosts (the shared file would only exist on this machine); drop --all-hosts or --ref",
                 ));
             }
-            let plan = super::reply::plan_broadcast_ref(value.as_deref(), &a.text)?;
+            let plan = super::reply::plan_ref(value.as_deref(), &a.text)?;
             super::reply::store_ref(&plan, "broadcast")?
         }
         None => a.text.join(" "),
@@ -403,11 +374,11 @@ pub async fn broadcast(ctx: &mut Ctx, a: BroadcastArgs) -> Result<(), Failure> {
     }
     let client = ctx.local().await?;
     let resp = client.broadcast(&prompt).await.or_fail("broadcast")?;
-    finish_results("broadcast", &resp, a.json)
+    report("broadcast", entries(&resp), a.json, Some(&resp))
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::SUBMIT_ALL)]
+#[command(after_help = "Example: telepty submit-all")]
 pub struct SubmitAllArgs {
     /// Print the daemon's JSON answer
     #[arg(long)]
@@ -417,22 +388,7 @@ pub struct SubmitAllArgs {
 pub async fn submit_all(ctx: &mut Ctx, a: SubmitAllArgs) -> Result<(), Failure> {
     let client = ctx.local().await?;
     let resp = client.submit_all().await.or_fail("submit-all")?;
-    finish_results("submit-all", &resp, a.json)
-}
-
-fn finish_results(what: &str, resp: &Value, json: bool) -> Result<(), Failure> {
-    let (ok, failed) = if json {
-        output::json(resp);
-        let (ok, failed) = results_lists(resp);
-        (ok.len(), failed.len())
-    } else {
-        let counts = print_results(resp);
-        if counts == (0, 0) {
-            output::line("No sessions.");
-        }
-        counts
-    };
-    partial_failure(what, failed, ok + failed)
+    report("submit-all", entries(&resp), a.json, Some(&resp))
 }
 
 fn parse_inject_id(s: &str) -> Result<String, String> {
@@ -462,50 +418,26 @@ pub(crate) async fn broadcast_all_hosts(
         h.client.broadcast(prompt).await
     });
     let answers = futures_util::future::join_all(sends).await;
-    let mut ok_list = Vec::new();
-    let mut failed_list = Vec::new();
-    let mut lines = Vec::new();
+    let mut merged = Vec::new();
     for (h, r) in hosts.iter().zip(answers) {
         match r {
             Ok(resp) => {
-                let (successful, failed) = results_lists(&resp);
-                for (ok, entries) in [(true, successful), (false, failed)] {
-                    for mut e in entries {
-                        let label = h.address(s(&e, "id"));
-                        lines.push(result_line(&e, ok, &label));
-                        e["id"] = Value::String(label);
-                        e["host"] = Value::String(h.label.clone());
-                        if ok {
-                            ok_list.push(e);
-                        } else {
-                            failed_list.push(e);
-                        }
-                    }
+                for (ok, mut e) in entries(&resp) {
+                    e["id"] = Value::String(h.address(s(&e, "id")));
+                    e["host"] = Value::String(h.label.clone());
+                    merged.push((ok, e));
                 }
             }
             Err(e) => {
-                let label = format!("@{}", h.label);
                 let mut entry = failure(
-                    &label,
+                    &format!("@{}", h.label),
                     e.code().unwrap_or("UNREACHABLE"),
                     super::peers::describe_peer_error(&e),
                 );
                 entry["host"] = Value::String(h.label.clone());
-                lines.push(result_line(&entry, false, &label));
-                failed_list.push(entry);
+                merged.push((false, entry));
             }
         }
     }
-    let total = ok_list.len() + failed_list.len();
-    let failed = failed_list.len();
-    if json_out {
-        output::json(&Merged::new(ok_list, failed_list));
-    } else if lines.is_empty() {
-        output::line("No sessions.");
-    } else {
-        for l in lines {
-            output::line(l);
-        }
-    }
-    partial_failure("broadcast", failed, total)
+    report("broadcast", merged, json_out, None)
 }

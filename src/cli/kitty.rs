@@ -2,24 +2,16 @@
 //! driven by kitty's remote control (src/kitty).
 
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure, OrFail};
+use super::sessions::session_ids;
 use crate::config::Paths;
 use crate::kitty::{
     self, ConnectOptions, Kitty, KittyError, KittySettings, Layout, OpenRequest, SocketRemote,
     TabSelection,
 };
 
-pub const LAYOUT_EXAMPLE: &str = "Example: telepty layout grid   (tabs holding telepty sessions; \
-     no layout: show theirs)\n         telepty layout stack --match title:agents\n         \
-     telepty layout tall --all-tabs --to unix:/tmp/kitty-sock";
-pub const KITTY_EXAMPLE: &str = "Example: telepty kitty open --all   (a window per session, in a \
-     tab titled \"telepty\")\n         telepty kitty open worker-1 worker-2\n         \
-     telepty kitty focus worker-1\n         telepty kitty list";
-
-/// The kitty layouts (kitty's own names).
 /// Where kitty listens and its remote-control password.
 #[derive(Args, Clone, Debug, Default)]
 pub struct KittyConn {
@@ -46,7 +38,11 @@ impl KittyConn {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = LAYOUT_EXAMPLE)]
+#[command(
+    after_help = "Example: telepty layout grid   (tabs holding telepty sessions; \
+     no layout: show theirs)\n         telepty layout stack --match title:agents\n         \
+     telepty layout tall --all-tabs --to unix:/tmp/kitty-sock"
+)]
 pub struct LayoutArgs {
     /// Layout to apply; without it, print the current layout of each tab
     #[arg(value_enum, value_name = "LAYOUT")]
@@ -65,7 +61,12 @@ pub struct LayoutArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = KITTY_EXAMPLE, arg_required_else_help = true)]
+#[command(
+    after_help = "Example: telepty kitty open --all   (a window per session, in a \
+     tab titled \"telepty\")\n         telepty kitty open worker-1 worker-2\n         \
+     telepty kitty focus worker-1\n         telepty kitty list",
+    arg_required_else_help = true
+)]
 pub struct KittyArgs {
     #[command(subcommand)]
     pub command: KittyCommand,
@@ -138,11 +139,8 @@ async fn known_sessions(ctx: &mut Ctx) -> Vec<String> {
     // Only a hint for recognising windows: do not wait long for it.
     let quick = std::time::Duration::from_secs(2);
     match c.request("GET", "/api/sessions", None, quick).await {
-        Ok(Value::Array(a)) => a
-            .iter()
-            .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
+        Ok(list) => session_ids(&list, false),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -169,32 +167,12 @@ pub async fn run_layout(ctx: &mut Ctx, a: LayoutArgs) -> Result<(), Failure> {
     };
     match a.layout {
         None => {
-            let tabs = kitty::current_layouts(&k, &sel, &known)
-                .await
-                .map_err(fail("layout"))?;
-            if a.json {
-                output::json(&tabs);
-            } else {
-                for t in &tabs {
-                    if !output::line(t) {
-                        break;
-                    }
-                }
-            }
+            let tabs = kitty::current_layouts(&k, &sel, &known).await;
+            output::json_or_lines(a.json, &tabs.map_err(fail("layout"))?);
         }
         Some(l) => {
-            let changes = kitty::apply_layout(&k, &sel, l, &known)
-                .await
-                .map_err(fail("layout"))?;
-            if a.json {
-                output::json(&changes);
-            } else {
-                for c in &changes {
-                    if !output::line(c) {
-                        break;
-                    }
-                }
-            }
+            let changes = kitty::apply_layout(&k, &sel, l, &known).await;
+            output::json_or_lines(a.json, &changes.map_err(fail("layout"))?);
         }
     }
     Ok(())
@@ -275,19 +253,8 @@ async fn open(
     if o.all {
         let c = ctx.local().await?;
         let list = c.list_sessions().await.or_fail("kitty open")?;
-        let all = list.as_array().cloned().unwrap_or_default();
-        known = all
-            .iter()
-            .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        for s in &all {
-            let exited = s.get("exitedAt").is_some_and(|v| !v.is_null());
-            if let Some(id) = s.get("id").and_then(Value::as_str)
-                && !exited
-            {
-                sessions.push(id.to_string());
-            }
-        }
+        known = session_ids(&list, false);
+        sessions = session_ids(&list, true);
         if sessions.is_empty() {
             return Err(Failure::new(
                 "kitty open failed",

@@ -9,11 +9,9 @@ use crate::client::{ClientEnv, Connector};
 use crate::config::Paths;
 use crate::mcp::install::{self, McpClient, ServerEntry};
 
-pub const EXAMPLE: &str = "Example: telepty mcp install --client codex --write\n\
-                           Example: claude mcp add --scope user telepty -- telepty mcp";
-
 #[derive(Args, Debug)]
-#[command(after_help = EXAMPLE)]
+#[command(after_help = "Example: telepty mcp install --client codex --write\n\
+                           Example: claude mcp add --scope user telepty -- telepty mcp")]
 pub struct McpArgs {
     #[command(subcommand)]
     pub action: Option<McpAction>,

@@ -280,32 +280,5 @@ pub(crate) fn connect_failure(e: client::ConnectError) -> Failure {
     }
 }
 
-/// Examples shown under each subcommand's `--help`.
-pub(crate) mod examples {
-    pub const DAEMON: &str = "Example: telepty daemon --port 3848";
-    pub const TUI: &str = "Example: telepty tui --theme light   (press ? inside for every key)";
-    pub const SPAWN: &str = "Example: telepty spawn --id worker-1 --cwd ~/src/app -- bash -l";
-    pub const ATTACH: &str =
-        "Example: telepty attach worker-1   (detach with ctrl+], the session keeps running)";
-    pub const LIST: &str = "Example: telepty list --json";
-    pub const INJECT: &str = "Example: telepty inject --from orchestrator worker-1 run the tests";
-    pub const ENTER: &str = "Example: telepty enter worker-1";
-    pub const KEYS: &str = "Example: telepty keys worker-1 ctrl+c up enter";
-    pub const MULTICAST: &str = "Example: telepty multicast worker-1,worker-2@box git pull";
-    pub const BROADCAST: &str = "Example: telepty broadcast /compact";
-    pub const SUBMIT_ALL: &str = "Example: telepty submit-all";
-    pub const RENAME: &str = "Example: telepty rename worker-1 reviewer";
-    pub const READ_SCREEN: &str = "Example: telepty read-screen worker-1 --lines 20";
-    pub const WAIT: &str = "Example: telepty wait worker-1 --pattern '\\$ $' --timeout-ms 30000";
-    pub const KILL: &str = "Example: telepty kill worker-1";
-    pub const STATUS: &str = "Example: telepty status worker-1";
-    pub const CLEAN: &str = "Example: telepty clean";
-    pub const RESURRECT: &str = "Example: telepty resurrect --list   (then: telepty resurrect, or telepty resurrect --forget ID)\n\
-        Resume arguments per command come from [resume] in config.toml (claude --continue, codex resume --last, gemini --resume latest).";
-    pub const MONITOR: &str = "Example: telepty monitor --all";
-    pub const LISTEN: &str = "Example: telepty listen | jq -c 'select(.type==\"session_exit\")'";
-    pub const VERSION: &str = "Example: telepty version --json";
-}
-
 #[cfg(test)]
 mod tests;

@@ -80,16 +80,7 @@ pub fn line(s: impl Display) -> bool {
 
 /// Write text that may or may not end in a newline, ending it with exactly one.
 pub fn text_block(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    let mut out = std::io::stdout().lock();
-    let res = if s.ends_with('\n') {
-        write!(out, "{s}")
-    } else {
-        writeln!(out, "{s}")
-    };
-    res.and_then(|_| out.flush()).is_ok()
+    s.is_empty() || line(s.strip_suffix('\n').unwrap_or(s))
 }
 
 /// Pretty JSON on stdout.
@@ -105,6 +96,26 @@ pub fn json_or<T: Display>(json: bool, v: &impl serde::Serialize, text: impl FnO
     } else {
         line(text());
     }
+}
+
+/// `--json`: the items as a JSON array; otherwise one line each (until stdout is gone).
+pub fn json_or_lines<T: Display + serde::Serialize>(json: bool, items: &[T]) {
+    if json {
+        self::json(&items);
+    } else {
+        for item in items {
+            if !line(item) {
+                break;
+            }
+        }
+    }
+}
+
+/// The name a `ValueEnum` value is given on the command line (and on the wire).
+pub fn value_name(v: &impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// A string field (or "").

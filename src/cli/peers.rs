@@ -15,13 +15,13 @@ use crate::client::peers::{self as peer_config, PEER_CONNECT_TIMEOUT, PeerSource
 use crate::client::{self, Client, ClientError, Host, Peer, Target};
 use crate::config::Paths;
 
-const PEERS_EXAMPLE: &str = "Example: telepty peers add lab http://10.0.0.2:3848 --token <lab's authToken>\n\
-     More:    telepty peers check\n         telepty inject worker@lab run the tests";
-
 pub use crate::client::LOCAL_HOST;
 
 #[derive(Args, Debug)]
-#[command(after_help = PEERS_EXAMPLE)]
+#[command(
+    after_help = "Example: telepty peers add lab http://10.0.0.2:3848 --token <lab's authToken>\n\
+     More:    telepty peers check\n         telepty inject worker@lab run the tests"
+)]
 pub struct PeersArgs {
     #[command(subcommand)]
     pub cmd: Option<PeersCmd>,
@@ -124,7 +124,8 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
                     url: Some(&url),
                     token: Some(has_token),
                     replaced: Some(replaced),
-                    ..PeerOut::new(&peer.name)
+                    name: &peer.name,
+                    ..Default::default()
                 });
             } else {
                 let verb = if replaced { "Updated" } else { "Added" };
@@ -150,7 +151,8 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
             if a.json {
                 output::json(&PeerOut {
                     removed: Some(true),
-                    ..PeerOut::new(&name)
+                    name: &name,
+                    ..Default::default()
                 });
             } else {
                 output::line(format!("Removed peer {name}"));
@@ -162,7 +164,7 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
 }
 
 /// A peer in `peers list|add|remove --json`.
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct PeerOut<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,21 +179,8 @@ struct PeerOut<'a> {
     removed: Option<bool>,
 }
 
-impl<'a> PeerOut<'a> {
-    fn new(name: &'a str) -> Self {
-        PeerOut {
-            name,
-            url: None,
-            token: None,
-            source: None,
-            replaced: None,
-            removed: None,
-        }
-    }
-}
-
 /// A peer in `peers check --json`.
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct PeerCheck<'a> {
     name: &'a str,
     url: &'a str,
@@ -204,20 +193,6 @@ struct PeerCheck<'a> {
     code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-}
-
-impl<'a> PeerCheck<'a> {
-    fn new(k: &'a peer_config::KnownPeer, ok: bool) -> Self {
-        PeerCheck {
-            name: &k.peer.name,
-            url: &k.peer.url,
-            ok,
-            version: None,
-            sessions: None,
-            code: None,
-            error: None,
-        }
-    }
 }
 
 fn source_name(s: PeerSource) -> &'static str {
@@ -238,7 +213,8 @@ async fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Resul
                 url: Some(&k.peer.url),
                 token: Some(k.peer.token.is_some()),
                 source: Some(source_name(k.source)),
-                ..PeerOut::new(&k.peer.name)
+                name: &k.peer.name,
+                ..Default::default()
             })
             .collect();
         output::json(&arr);
@@ -302,7 +278,10 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
                 out.push(PeerCheck {
                     version: Some(version),
                     sessions: Some(*n),
-                    ..PeerCheck::new(k, true)
+                    name: &k.peer.name,
+                    url: &k.peer.url,
+                    ok: true,
+                    ..Default::default()
                 });
                 if !json {
                     output::line(format!(
@@ -317,7 +296,9 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
                 out.push(PeerCheck {
                     code: Some(e.code().unwrap_or("UNREACHABLE")),
                     error: Some(why.clone()),
-                    ..PeerCheck::new(k, false)
+                    name: &k.peer.name,
+                    url: &k.peer.url,
+                    ..Default::default()
                 });
                 if !json {
                     output::line(format!("FAIL {}  {}  {why}", k.peer.name, k.peer.url));
@@ -340,7 +321,7 @@ async fn check_peers(ctx: &mut Ctx, json: bool) -> Result<(), Failure> {
 /// Health (no token needed) then the session list (token needed): (version, session count).
 async fn check_one(c: &Client) -> Result<(String, usize), ClientError> {
     peer_config::probe(c.addr(), PEER_CONNECT_TIMEOUT).await?;
-    let health = c.health().await?;
+    let health = c.health(client::REQUEST_TIMEOUT).await?;
     let list = c.list_sessions().await?;
     let n = list.as_array().map(Vec::len).unwrap_or(0);
     Ok((s(&health, "version").to_string(), n))

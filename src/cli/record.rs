@@ -6,10 +6,11 @@ use super::output::{self, Failure};
 use crate::config::Paths;
 use crate::engine::recording;
 
-pub const EXAMPLE: &str = "Example: telepty record path worker-1 | xargs asciinema play";
-
 #[derive(Args, Debug)]
-#[command(after_help = EXAMPLE, arg_required_else_help = true)]
+#[command(
+    after_help = "Example: telepty record path worker-1 | xargs asciinema play",
+    arg_required_else_help = true
+)]
 pub struct RecordArgs {
     #[command(subcommand)]
     pub action: RecordAction,

@@ -8,15 +8,12 @@ use serde_json::Value;
 
 use super::Ctx;
 use super::output::{self, Failure, OrFail, s};
-use crate::client::shared_ref::{self, SharedRefError};
+use crate::client::shared_ref;
 use crate::client::{InjectRequest, Target};
 use crate::config::Paths;
 
-const REPLY_EXAMPLE: &str =
-    "Example: telepty reply done, 3 tests fixed   (inside a telepty session)";
-
 #[derive(Args, Debug)]
-#[command(after_help = REPLY_EXAMPLE)]
+#[command(after_help = "Example: telepty reply done, 3 tests fixed   (inside a telepty session)")]
 pub struct ReplyArgs {
     /// This session's id [default: $TELEPTY_SESSION_ID]
     #[arg(long = "from", value_name = "ID", env = "TELEPTY_SESSION_ID")]
@@ -76,15 +73,12 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What `--ref` will share and where: the payload, the session argument, and (file mode) the
-/// message that follows the pointer line.
+/// What `--ref` will share: the payload, and (file mode) the message that follows the pointer
+/// line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RefPlan {
-    pub target: String,
     pub payload: String,
     pub message: Option<String>,
-    /// The file the payload came from (file mode).
-    pub file: Option<PathBuf>,
 }
 
 fn ref_file(value: &str) -> Result<Option<PathBuf>, Failure> {
@@ -107,79 +101,52 @@ fn read_file(path: &Path) -> Result<String, Failure> {
     shared_ref::read_payload(path).map_err(|e| Failure::new("--ref failed", e))
 }
 
-/// `inject --ref [FILE] TARGET TEXT…`: when the `--ref` value is a readable file its contents
-/// are the payload and TEXT the message; otherwise the value was the target (clap takes the
-/// first word after `--ref` as its value) and the text is the payload (inline mode).
+/// `inject --ref [FILE] TARGET TEXT…`: the session argument and what to share. When the
+/// `--ref` value is not a readable file it was the target (clap takes the first word after
+/// `--ref` as its value), and TARGET starts the inline text.
 pub(crate) fn plan_inject_ref(
     value: Option<&str>,
     target: &str,
     text: &[String],
-) -> Result<RefPlan, Failure> {
-    match value {
-        Some(v) => match ref_file(v)? {
-            Some(file) => Ok(RefPlan {
-                target: target.to_string(),
-                payload: read_file(&file)?,
-                message: Some(text.join(" ")),
-                file: Some(file),
-            }),
-            None => Ok(RefPlan {
-                target: v.to_string(),
-                payload: std::iter::once(target.to_string())
-                    .chain(text.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                message: None,
-                file: None,
-            }),
-        },
-        None => Ok(RefPlan {
-            target: target.to_string(),
-            payload: text.join(" "),
-            message: None,
-            file: None,
-        }),
+) -> Result<(String, RefPlan), Failure> {
+    if let Some(v) = value
+        && ref_file(v)?.is_none()
+    {
+        let words: Vec<String> = std::iter::once(target.to_string())
+            .chain(text.iter().cloned())
+            .collect();
+        return Ok((v.to_string(), plan_ref(None, &words)?));
     }
+    Ok((target.to_string(), plan_ref(value, text)?))
 }
 
-/// `broadcast --ref [FILE] TEXT…`: a readable file is the payload (TEXT the message);
-/// otherwise the value is the first word of the inline text.
-pub(crate) fn plan_broadcast_ref(value: Option<&str>, text: &[String]) -> Result<RefPlan, Failure> {
-    match value {
-        Some(v) => match ref_file(v)? {
-            Some(file) => Ok(RefPlan {
-                target: String::new(),
-                payload: read_file(&file)?,
-                message: Some(text.join(" ")),
-                file: Some(file),
-            }),
-            None => Ok(RefPlan {
-                target: String::new(),
-                payload: std::iter::once(v.to_string())
-                    .chain(text.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                message: None,
-                file: None,
-            }),
+/// `--ref [FILE] TEXT…`: a readable file is the payload (TEXT the message); otherwise the
+/// value is the first word of the inline text.
+pub(crate) fn plan_ref(value: Option<&str>, text: &[String]) -> Result<RefPlan, Failure> {
+    let file = match value {
+        Some(v) => ref_file(v)?,
+        None => None,
+    };
+    Ok(match file {
+        Some(f) => RefPlan {
+            payload: read_file(&f)?,
+            message: Some(text.join(" ")),
         },
-        None => Ok(RefPlan {
-            target: String::new(),
-            payload: text.join(" "),
+        None => RefPlan {
+            payload: value
+                .into_iter()
+                .chain(text.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
             message: None,
-            file: None,
-        }),
-    }
+        },
+    })
 }
 
 /// Write the shared file and return the prompt to inject.
 pub(crate) fn store_ref(plan: &RefPlan, action: &str) -> Result<String, Failure> {
-    let stored = shared_ref::store(&Paths::from_env(), &plan.payload).map_err(|e| match e {
-        SharedRefError::Empty => {
-            Failure::new(&format!("{action} failed"), shared_ref::EMPTY_PAYLOAD)
-        }
-        other => Failure::new(&format!("{action} failed"), other),
-    })?;
+    let stored = shared_ref::store(&Paths::from_env(), &plan.payload)
+        .map_err(|e| Failure::new(&format!("{action} failed"), e))?;
     Ok(shared_ref::prompt(&stored.sha, plan.message.as_deref()))
 }
 
@@ -251,27 +218,27 @@ mod tests {
         let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
         // --ref FILE TARGET message
-        let p = plan_inject_ref(Some(fs), "w1", &words(&["do", "it"])).unwrap();
-        assert_eq!(p.target, "w1");
+        let (t, p) = plan_inject_ref(Some(fs), "w1", &words(&["do", "it"])).unwrap();
+        assert_eq!(t, "w1");
         assert_eq!(p.payload, "the context");
         assert_eq!(p.message.as_deref(), Some("do it"));
         // --ref TARGET inline text (clap took TARGET as the value)
-        let p = plan_inject_ref(Some("w1"), "long", &words(&["text"])).unwrap();
-        assert_eq!(p.target, "w1");
+        let (t, p) = plan_inject_ref(Some("w1"), "long", &words(&["text"])).unwrap();
+        assert_eq!(t, "w1");
         assert_eq!(p.payload, "long text");
         assert_eq!(p.message, None);
         // bare --ref
-        let p = plan_inject_ref(None, "w1", &words(&["inline"])).unwrap();
-        assert_eq!((p.target.as_str(), p.payload.as_str()), ("w1", "inline"));
+        let (t, p) = plan_inject_ref(None, "w1", &words(&["inline"])).unwrap();
+        assert_eq!((t.as_str(), p.payload.as_str()), ("w1", "inline"));
         // a path that is not a file
         assert!(plan_inject_ref(Some("./missing/file.md"), "w1", &[]).is_err());
 
-        let p = plan_broadcast_ref(Some(fs), &words(&["go"])).unwrap();
+        let p = plan_ref(Some(fs), &words(&["go"])).unwrap();
         assert_eq!(
             (p.payload.as_str(), p.message.as_deref()),
             ("the context", Some("go"))
         );
-        let p = plan_broadcast_ref(Some("hello"), &words(&["world"])).unwrap();
+        let p = plan_ref(Some("hello"), &words(&["world"])).unwrap();
         assert_eq!(p.payload, "hello world");
     }
 }

@@ -5,11 +5,14 @@ use serde_json::Value;
 
 use crate::wire::response::Resurrection;
 
+use super::Ctx;
 use super::output::{self, Failure, OrFail, s};
-use super::{Ctx, examples};
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::RESURRECT)]
+#[command(
+    after_help = "Example: telepty resurrect --list   (then: telepty resurrect, or telepty resurrect --forget ID)\n\
+        Resume arguments per command come from [resume] in config.toml (claude --continue, codex resume --last, gemini --resume latest)."
+)]
 pub struct ResurrectArgs {
     /// Lost sessions to restart (or to forget); all lost sessions when none are given
     #[arg(value_name = "ID")]

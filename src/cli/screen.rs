@@ -3,8 +3,8 @@
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::output::{self, Failure, OrFail, s};
-use super::{Ctx, examples};
+use super::Ctx;
+use super::output::{self, Failure, OrFail, s, value_name};
 use crate::client::{ScreenQuery, WAIT_DEFAULT_MS, WAIT_MAX_MS, WaitRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -14,18 +14,8 @@ pub enum ScreenFormat {
     Json,
 }
 
-impl ScreenFormat {
-    fn name(self) -> &'static str {
-        match self {
-            ScreenFormat::Text => "text",
-            ScreenFormat::Ansi => "ansi",
-            ScreenFormat::Json => "json",
-        }
-    }
-}
-
 #[derive(Args, Debug)]
-#[command(after_help = examples::READ_SCREEN)]
+#[command(after_help = "Example: telepty read-screen worker-1 --lines 20")]
 pub struct ReadScreenArgs {
     /// Session id (or alias), optionally id@host
     pub target: String,
@@ -48,7 +38,7 @@ pub async fn read_screen(ctx: &mut Ctx, a: ReadScreenArgs) -> Result<(), Failure
     let q = ScreenQuery {
         lines: a.lines,
         raw: a.raw,
-        format: a.format.map(|f| f.name().to_string()),
+        format: a.format.map(|f| value_name(&f)),
     };
     let resp = client.screen(&target.id, &q).await.or_fail("read-screen")?;
     if a.json || a.format == Some(ScreenFormat::Json) || resp.get("screen").is_none() {
@@ -60,7 +50,7 @@ pub async fn read_screen(ctx: &mut Ctx, a: ReadScreenArgs) -> Result<(), Failure
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::WAIT)]
+#[command(after_help = "Example: telepty wait worker-1 --pattern '\\$ $' --timeout-ms 30000")]
 pub struct WaitArgs {
     /// Session id (or alias), optionally id@host
     pub target: String,

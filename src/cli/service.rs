@@ -7,9 +7,8 @@ use std::process::Command as Process;
 use clap::{Args, Subcommand};
 
 use super::output::{self, Failure};
+use crate::client::open_log;
 use crate::config::Paths;
-
-pub const EXAMPLE: &str = "Example: telepty service install --dry-run";
 
 const SYSTEMD_TEMPLATE: &str = include_str!("../../assets/telepty.service");
 const LAUNCHD_TEMPLATE: &str = include_str!("../../assets/dev.telepty.daemon.plist");
@@ -17,7 +16,10 @@ const UNIT_NAME: &str = "telepty.service";
 const LAUNCHD_LABEL: &str = "dev.telepty.daemon";
 
 #[derive(Args, Debug)]
-#[command(after_help = EXAMPLE, arg_required_else_help = true)]
+#[command(
+    after_help = "Example: telepty service install --dry-run",
+    arg_required_else_help = true
+)]
 pub struct ServiceArgs {
     #[command(subcommand)]
     pub action: ServiceAction,
@@ -87,21 +89,32 @@ impl Manager {
 
     /// The commands that activate the installed file.
     fn activate(self, file: &Path) -> Vec<Vec<String>> {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         match self {
             Manager::Systemd => vec![
-                s(&["systemctl", "--user", "daemon-reload"]),
-                s(&["systemctl", "--user", "enable", "--now", UNIT_NAME]),
+                argv(&["systemctl", "--user", "daemon-reload"]),
+                argv(&["systemctl", "--user", "enable", "--now", UNIT_NAME]),
             ],
-            Manager::Launchd => vec![s(&["launchctl", "load", "-w", &file.to_string_lossy()])],
+            Manager::Launchd => vec![argv(&["launchctl", "load", "-w", &file.to_string_lossy()])],
         }
     }
 
     fn deactivate(self, file: &Path) -> Vec<Vec<String>> {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         match self {
-            Manager::Systemd => vec![s(&["systemctl", "--user", "disable", "--now", UNIT_NAME])],
-            Manager::Launchd => vec![s(&["launchctl", "unload", "-w", &file.to_string_lossy()])],
+            Manager::Systemd => vec![argv(&[
+                "systemctl",
+                "--user",
+                "disable",
+                "--now",
+                UNIT_NAME,
+            ])],
+            Manager::Launchd => {
+                vec![argv(&[
+                    "launchctl",
+                    "unload",
+                    "-w",
+                    &file.to_string_lossy(),
+                ])]
+            }
         }
     }
 
@@ -147,6 +160,10 @@ fn on_path(tool: &str) -> bool {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
 }
 
 fn shell_line(cmds: &[Vec<String>]) -> String {
@@ -232,11 +249,7 @@ pub fn run(args: ServiceArgs) -> Result<(), Failure> {
             })?;
             output::line(format!("removed {}", file.display()));
             if mgr == Manager::Systemd && mgr.available() {
-                let _ = run_all(&[vec![
-                    "systemctl".into(),
-                    "--user".into(),
-                    "daemon-reload".into(),
-                ]]);
+                let _ = run_all(&[argv(&["systemctl", "--user", "daemon-reload"])]);
             }
             Ok(())
         }
@@ -337,15 +350,6 @@ impl RotatingLog {
     }
 }
 
-fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-}
-
 /// One event's writer: tracing's fmt layer formats an event and writes it in one call.
 pub struct LogRecord<'a>(&'a RotatingLog);
 
@@ -399,16 +403,11 @@ pub fn daemon_subscriber(
         .with(file_layer)
 }
 
-/// Install the daemon's logging: `$XDG_STATE_HOME/telepty/telepty.log` (rotated at
-/// `TELEPTY_LOG_MAX_MB`, default 10, keeping 5) plus stderr (the terminal in the foreground;
-/// the journal or `~/.telepty/logs/daemon.log` otherwise). Returns the log file's path, or
-/// `None` when it could not be opened (stderr logging still works).
-pub fn init_daemon_logging(paths: &Paths) -> Option<PathBuf> {
-    init_logging(paths, "telepty.log", true)
-}
-
-/// Install a process's logging: `file_name` in the log directory (rotated like the daemon's),
-/// plus stderr when asked.
+/// Install a process's logging: `file_name` in the log directory (`$XDG_STATE_HOME/telepty`;
+/// rotated at `TELEPTY_LOG_MAX_MB`, default 10, keeping 5), plus stderr when asked (the
+/// daemon's: the terminal in the foreground; the journal or `~/.telepty/logs/daemon.log`
+/// otherwise). Returns the log file's path, or `None` when it could not be opened (stderr
+/// logging still works).
 pub fn init_logging(paths: &Paths, file_name: &str, stderr: bool) -> Option<PathBuf> {
     let dir = paths.log_dir();
     let path = dir.join(file_name);

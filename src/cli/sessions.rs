@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::output::{self, Failure, OrFail, opt, s};
-use super::{Ctx, examples};
+use super::Ctx;
+use super::output::{self, Failure, OrFail, opt, s, value_name};
 use crate::client::SpawnRequest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -18,7 +18,7 @@ pub enum SessionKind {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::SPAWN)]
+#[command(after_help = "Example: telepty spawn --id worker-1 --cwd ~/src/app -- bash -l")]
 pub struct SpawnArgs {
     /// Session id (1-128 of A-Z a-z 0-9 . _ -), optionally id@host
     #[arg(long, value_name = "ID")]
@@ -104,10 +104,7 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         cwd: cwd.map(|p| p.to_string_lossy().into_owned()),
         cols: Some(a.cols.unwrap_or(tcols)),
         rows: Some(a.rows.unwrap_or(trows)),
-        kind: a.kind.map(|k| match k {
-            SessionKind::Agent => "AGENT".to_string(),
-            SessionKind::User => "USER".to_string(),
-        }),
+        kind: a.kind.map(|k| value_name(&k)),
         record: a.record,
         profile: a.profile,
     };
@@ -137,11 +134,21 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::LIST)]
+#[command(after_help = "Example: telepty list --json")]
 pub struct ListArgs {
     /// Print the daemon's JSON answer
     #[arg(long)]
     pub json: bool,
+}
+
+/// The ids in a session list answer; with `running`, only the sessions whose process has not
+/// exited.
+pub(crate) fn session_ids(list: &Value, running: bool) -> Vec<String> {
+    let all = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    all.iter()
+        .filter(|x| !running || x.get("exitedAt").is_none_or(Value::is_null))
+        .filter_map(|x| x.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect()
 }
 
 /// `exited(<code>)`/`exited(<signal>)` for an exited process, else `healthStatus`.
@@ -158,22 +165,47 @@ pub(crate) fn state_label(sess: &Value) -> String {
     }
 }
 
-/// The `list` table for an array of session objects.
-pub(crate) fn session_table(sessions: &[Value], home: Option<&str>) -> String {
+/// The `list` table for an array of session objects; with `hosts`, a HOST column first (each
+/// object's `host`), and only this machine's directories shortened with `~`.
+pub(crate) fn session_table(sessions: &[Value], home: Option<&str>, hosts: bool) -> String {
     let rows: Vec<Vec<String>> = sessions
         .iter()
         .map(|sess| {
-            vec![
+            let host = s(sess, "host");
+            let cwd = if hosts && host != crate::client::LOCAL_HOST {
+                s(sess, "cwd").to_string()
+            } else {
+                output::tilde(s(sess, "cwd"), home)
+            };
+            let mut row = vec![
                 s(sess, "id").to_string(),
                 s(sess, "type").to_string(),
                 state_label(sess),
                 output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
                 output::shorten(s(sess, "command"), 40),
-                output::tilde(s(sess, "cwd"), home),
-            ]
+                cwd,
+            ];
+            if hosts {
+                row.insert(0, host.to_string());
+            }
+            row
         })
         .collect();
-    output::table(&["ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"], &rows)
+    let mut headers = vec!["ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"];
+    if hosts {
+        headers.insert(0, "HOST");
+    }
+    output::table(&headers, &rows)
+}
+
+/// The table of `list`, or a line saying there is nothing to list.
+fn print_sessions(sessions: &[Value], hosts: bool) {
+    if sessions.is_empty() {
+        output::line("No sessions.");
+    } else {
+        let home = std::env::var("HOME").ok();
+        output::text_block(&session_table(sessions, home.as_deref(), hosts));
+    }
 }
 
 pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
@@ -192,17 +224,12 @@ pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), Failure> {
             "the daemon did not return a session array",
         ));
     };
-    if sessions.is_empty() {
-        output::line("No sessions.");
-        return Ok(());
-    }
-    let home = std::env::var("HOME").ok();
-    output::text_block(&session_table(sessions, home.as_deref()));
+    print_sessions(sessions, false);
     Ok(())
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::RENAME)]
+#[command(after_help = "Example: telepty rename worker-1 reviewer")]
 pub struct RenameArgs {
     /// Current id (or alias), optionally id@host
     pub old: String,
@@ -225,7 +252,7 @@ pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::KILL)]
+#[command(after_help = "Example: telepty kill worker-1")]
 pub struct KillArgs {
     /// Session id (or alias), optionally id@host
     pub target: String,
@@ -251,7 +278,7 @@ pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), Failure> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = examples::CLEAN)]
+#[command(after_help = "Example: telepty clean")]
 pub struct CleanArgs {
     /// Print `{removed, failed}` as JSON
     #[arg(long)]
@@ -360,35 +387,9 @@ pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), 
         return Err(Failure::new("list failed", "no daemon answered"));
     }
     if json_out {
-        output::json(&Value::Array(all));
-        return Ok(());
+        output::json(&all);
+    } else {
+        print_sessions(&all, true);
     }
-    if all.is_empty() {
-        output::line("No sessions.");
-        return Ok(());
-    }
-    let home = std::env::var("HOME").ok();
-    let rows: Vec<Vec<String>> = all
-        .iter()
-        .map(|sess| {
-            vec![
-                s(sess, "host").to_string(),
-                s(sess, "id").to_string(),
-                s(sess, "type").to_string(),
-                state_label(sess),
-                output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
-                output::shorten(s(sess, "command"), 40),
-                if s(sess, "host") == crate::client::LOCAL_HOST {
-                    output::tilde(s(sess, "cwd"), home.as_deref())
-                } else {
-                    s(sess, "cwd").to_string()
-                },
-            ]
-        })
-        .collect();
-    output::text_block(&output::table(
-        &["HOST", "ID", "TYPE", "STATE", "IDLE", "COMMAND", "CWD"],
-        &rows,
-    ));
     Ok(())
 }

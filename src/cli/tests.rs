@@ -344,7 +344,7 @@ fn list_table() {
                "command":"sleep","cwd":"/tmp","exitCode":null,"exitSignal":"SIGTERM"}),
         json!({"id":"x","type":"wrapped","healthStatus":"STALE","command":"wrapped","cwd":"/"}),
     ];
-    let t = sessions::session_table(&sessions, Some("/home/u"));
+    let t = sessions::session_table(&sessions, Some("/home/u"), false);
     let expected = "\
 ID        TYPE     STATE            IDLE  COMMAND  CWD
 worker-1  spawned  CONNECTED        5s    bash     ~/app
@@ -506,4 +506,14 @@ fn status_texts() {
     assert!(t.contains("Mailbox:     1 pending, 0 dead-letter\n"), "{t}");
     assert!(t.contains("Aliases:     old\n"), "{t}");
     assert!(t.contains("Last inject: orc\n"), "{t}");
+}
+
+#[test]
+fn value_names_are_the_wire_names() {
+    use output::value_name;
+    assert_eq!(value_name(&sessions::SessionKind::Agent), "AGENT");
+    assert_eq!(value_name(&sessions::SessionKind::User), "USER");
+    assert_eq!(value_name(&screen::ScreenFormat::Text), "text");
+    assert_eq!(value_name(&screen::ScreenFormat::Ansi), "ansi");
+    assert_eq!(value_name(&screen::ScreenFormat::Json), "json");
 }

@@ -2,10 +2,8 @@
 
 use clap::Args;
 
-use super::examples;
-
 #[derive(Args, Debug)]
-#[command(after_help = examples::TUI)]
+#[command(after_help = "Example: telepty tui --theme light   (press ? inside for every key)")]
 pub struct TuiArgs {
     /// Address to serve on, and of a running daemon to mirror [env: HOST; file: [daemon] host;
     /// default 127.0.0.1]

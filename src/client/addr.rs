@@ -36,11 +36,6 @@ impl std::fmt::Debug for DaemonAddr {
 }
 
 impl DaemonAddr {
-    /// The daemon selected by the environment and config.toml (see [`ClientEnv::local_addr`]).
-    pub fn local() -> Result<DaemonAddr, ClientError> {
-        ClientEnv::from_env().local_addr()
-    }
-
     /// `host:port`, with IPv6 literals bracketed: what error messages show.
     pub fn authority(&self) -> String {
         if self.host.contains(':') {
@@ -191,7 +186,7 @@ impl ClientEnv {
 
 impl Peer {
     /// Host and port of the peer's URL (port 80 when the URL has none).
-    fn host_port(&self) -> Option<(String, u16)> {
+    pub(super) fn host_port(&self) -> Option<(String, u16)> {
         let rest = self.url.trim().strip_prefix("http://")?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let (host, port) = parse_host_port(authority).ok()?;

@@ -20,9 +20,7 @@ pub const WAIT_GRACE: Duration = Duration::from_secs(5);
 pub const WAIT_DEFAULT_MS: u64 = 10_000;
 pub const WAIT_MAX_MS: u64 = 300_000;
 
-use crate::wire::request::{
-    BroadcastRequest, KeysRequest, MulticastRequest, RenameRequest, ResizeRequest,
-};
+use crate::wire::request::{BroadcastRequest, KeysRequest, MulticastRequest, RenameRequest};
 pub use crate::wire::request::{InjectRequest, SpawnRequest, WaitRequest};
 
 /// Query of `GET /api/sessions/:id/screen`.
@@ -68,11 +66,6 @@ impl Client {
             http: HttpClient::new(),
             addr,
         }
-    }
-
-    /// A client of the daemon selected by the environment (§15).
-    pub fn local() -> Result<Client, ClientError> {
-        Ok(Client::new(DaemonAddr::local()?))
     }
 
     /// A client of another daemon that shares this one's connection pool.
@@ -171,24 +164,15 @@ impl Client {
 
     // ---- daemon info (§3)
 
-    /// `GET /api/health` → `{status:"ok", version}`.
-    pub async fn health(&self) -> Result<Value, ClientError> {
-        self.get("/api/health").await
-    }
-
-    /// `GET /api/health` with a custom timeout (probes).
-    pub async fn health_within(&self, timeout: Duration) -> Result<Value, ClientError> {
+    /// `GET /api/health` → `{status:"ok", version, persistence}`, within `timeout` (probes are
+    /// quicker than ordinary requests).
+    pub async fn health(&self, timeout: Duration) -> Result<Value, ClientError> {
         self.request("GET", "/api/health", None, timeout).await
     }
 
     /// `GET /api/meta`.
     pub async fn meta(&self) -> Result<Value, ClientError> {
         self.get("/api/meta").await
-    }
-
-    /// `GET /api/peers`.
-    pub async fn peers(&self) -> Result<Value, ClientError> {
-        self.get("/api/peers").await
     }
 
     // ---- sessions (§4, §5)
@@ -294,18 +278,6 @@ impl Client {
         self.post(&session_path(id, "/keys"), &body).await
     }
 
-    /// `POST /api/sessions/:id/resize`.
-    pub async fn resize(&self, id: &str, cols: u16, rows: u16) -> Result<Value, ClientError> {
-        self.post(
-            &session_path(id, "/resize"),
-            &ResizeRequest {
-                cols: Some(cols),
-                rows: Some(rows),
-            },
-        )
-        .await
-    }
-
     /// `POST /api/sessions/multicast/inject` → `{success, results:{successful, failed}}`.
     pub async fn multicast(&self, ids: &[String], prompt: &str) -> Result<Value, ClientError> {
         self.post(
@@ -363,13 +335,6 @@ impl Client {
         )
         .await
     }
-
-    // ---- bus (§9)
-
-    /// `POST /api/bus/publish`.
-    pub async fn publish(&self, event: &Value) -> Result<Value, ClientError> {
-        self.post("/api/bus/publish", event).await
-    }
 }
 
 #[cfg(test)]
@@ -421,7 +386,7 @@ mod tests {
             port,
             token: None,
         });
-        let err = c.health().await.unwrap_err();
+        let err = c.health(REQUEST_TIMEOUT).await.unwrap_err();
         assert!(err.is_connect(), "{err:?}");
         assert!(err.to_string().starts_with(&format!(
             "cannot reach the telepty daemon at 127.0.0.1:{port}: "

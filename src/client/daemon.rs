@@ -7,24 +7,13 @@ use std::time::{Duration, Instant};
 use super::{Client, ClientError};
 use crate::config::{self, Paths};
 
-/// What [`ensure_daemon`] found or did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DaemonStatus {
-    /// Something already answers at the address.
-    Running,
-    /// A daemon was started and now answers `/api/health`.
-    Started,
-    /// The address is not a loopback one; nothing was checked or started.
-    NotLocal,
-}
-
 /// How long a started daemon gets to answer `/api/health`.
-pub const START_TIMEOUT: Duration = Duration::from_secs(5);
+const START_TIMEOUT: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL_EVERY: Duration = Duration::from_millis(25);
 
 /// The daemon's log when the CLI starts it: `~/.telepty/logs/daemon.log`.
-pub fn daemon_log_path(paths: &Paths) -> PathBuf {
+fn daemon_log_path(paths: &Paths) -> PathBuf {
     paths.telepty_dir().join("logs").join("daemon.log")
 }
 
@@ -34,15 +23,14 @@ pub fn daemon_log_path(paths: &Paths) -> PathBuf {
 ///
 /// When a daemon was started and the client had no token (first run: the daemon creates the
 /// token file), the token is read again.
-pub async fn ensure_daemon(client: &mut Client) -> Result<DaemonStatus, ClientError> {
+pub async fn ensure_daemon(client: &mut Client) -> Result<(), ClientError> {
     if !client.addr().is_local() {
-        return Ok(DaemonStatus::NotLocal);
+        return Ok(());
     }
-    match client.health_within(PROBE_TIMEOUT).await {
-        Ok(_) => return Ok(DaemonStatus::Running),
+    match client.health(PROBE_TIMEOUT).await {
+        Err(e) if e.is_connect() => {}
         // Something answered (maybe not happily); the real request will report it.
-        Err(e) if !e.is_connect() => return Ok(DaemonStatus::Running),
-        Err(_) => {}
+        _ => return Ok(()),
     }
     let paths = Paths::from_env();
     let log = daemon_log_path(&paths);
@@ -57,11 +45,7 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<DaemonStatus, ClientEr
     let mut exited = false;
     loop {
         tokio::time::sleep(POLL_EVERY).await;
-        if client
-            .health_within(Duration::from_millis(500))
-            .await
-            .is_ok()
-        {
+        if client.health(Duration::from_millis(500)).await.is_ok() {
             break;
         }
         if !exited && let Ok(Some(status)) = child.try_wait() {
@@ -98,7 +82,7 @@ pub async fn ensure_daemon(client: &mut Client) -> Result<DaemonStatus, ClientEr
     {
         client.set_token(config::read_token(&paths));
     }
-    Ok(DaemonStatus::Started)
+    Ok(())
 }
 
 /// The `--host` for a daemon started for a client of `client_host`. The daemon binds `HOST`,
@@ -122,7 +106,7 @@ fn spawn_daemon(host: Option<&str>, port: u16, log: &Path) -> std::io::Result<st
     // The daemon is nobody's session child.
     cmd.env_remove("TELEPTY_SESSION_ID");
     cmd.stdin(Stdio::null());
-    match open_log(log) {
+    match open_log(log).ok() {
         Some(f) => {
             let f2 = f.try_clone()?;
             cmd.stdout(Stdio::from(f)).stderr(Stdio::from(f2));
@@ -141,16 +125,17 @@ fn spawn_daemon(host: Option<&str>, port: u16, log: &Path) -> std::io::Result<st
     cmd.spawn()
 }
 
-fn open_log(path: &Path) -> Option<std::fs::File> {
+/// A log file to append to (mode 0600), its directory created first.
+pub(crate) fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent()?;
-    std::fs::create_dir_all(dir).ok()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .ok()
 }
 
 /// The last non-empty line of the log (what a failing daemon printed last), if short enough.
@@ -206,6 +191,6 @@ mod tests {
             port: 3848,
             token: None,
         });
-        assert_eq!(ensure_daemon(&mut c).await.unwrap(), DaemonStatus::NotLocal);
+        assert!(ensure_daemon(&mut c).await.is_ok());
     }
 }

@@ -64,14 +64,6 @@ impl ClientError {
         }
     }
 
-    /// The HTTP status for an HTTP error.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ClientError::Http { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
     /// The daemon's JSON error body for an HTTP error.
     pub fn body(&self) -> Option<&Value> {
         match self {
@@ -160,7 +152,6 @@ mod tests {
             "Session not found (SESSION_NOT_FOUND: no-such)"
         );
         assert_eq!(e.code(), Some("SESSION_NOT_FOUND"));
-        assert_eq!(e.status(), Some(404));
         let e = ClientError::from_response(410, br#"{"code":"STALE","error":"Session is stale"}"#);
         assert_eq!(e.to_string(), "Session is stale (STALE)");
     }

@@ -21,7 +21,8 @@ pub use api::{
     WAIT_DEFAULT_MS, WAIT_GRACE, WAIT_MAX_MS, WaitRequest,
 };
 pub use connector::{ConnectError, Connector, Host, LOCAL_HOST, TargetGroup};
-pub use daemon::{DaemonStatus, START_TIMEOUT, daemon_log_path, ensure_daemon};
+pub use daemon::ensure_daemon;
+pub(crate) use daemon::open_log;
 pub use error::ClientError;
 /// The configured (and discovered) peers.
 pub use peers::load as load_peers;

@@ -124,16 +124,12 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
 /// The daemon address of a peer: its URL's host and port (80 when the URL has none, as in
 /// `id@host` resolution) and its token, else `TELEPTY_TOKEN`, else the local token (§15).
 pub fn peer_addr(peer: &Peer, env: &ClientEnv) -> Result<DaemonAddr, ClientError> {
-    let bad = || ClientError::BadAddress(format!("peer {}: invalid url {:?}", peer.name, peer.url));
-    let rest = peer.url.trim().strip_prefix("http://").ok_or_else(bad)?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let (host, port) = addr::parse_host_port(authority).map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
+    let (host, port) = peer.host_port().ok_or_else(|| {
+        ClientError::BadAddress(format!("peer {}: invalid url {:?}", peer.name, peer.url))
+    })?;
     Ok(DaemonAddr {
         host,
-        port: port.unwrap_or(80),
+        port,
         token: peer.token.clone().or_else(|| env.token()),
     })
 }

@@ -42,26 +42,9 @@ pub enum SharedRefError {
     },
 }
 
-/// `TELEPTY_SHARED_REF_TTL_DAYS`: default 7, `0` disables pruning, invalid values use 7.
-pub fn ttl_days_from(value: Option<&str>) -> u64 {
-    match value.map(str::trim) {
-        None | Some("") => DEFAULT_TTL_DAYS,
-        Some(v) => v.parse::<u64>().unwrap_or(DEFAULT_TTL_DAYS),
-    }
-}
-
-pub fn ttl_days() -> u64 {
-    ttl_days_from(std::env::var("TELEPTY_SHARED_REF_TTL_DAYS").ok().as_deref())
-}
-
 /// Lower-case hex sha256 of the payload's UTF-8 bytes.
 pub fn sha256_hex(payload: &str) -> String {
-    let digest = Sha256::digest(payload.as_bytes());
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("{:x}", Sha256::digest(payload.as_bytes()))
 }
 
 /// The injected pointer line, with a literal `~`.
@@ -93,7 +76,9 @@ pub fn read_payload(file: &Path) -> Result<String, SharedRefError> {
 
 /// Store `payload` (pruning expired files first). Refuses an empty (all-whitespace) payload.
 pub fn store(paths: &Paths, payload: &str) -> Result<SharedRef, SharedRefError> {
-    store_in(&paths.shared_dir(), payload, ttl_days(), SystemTime::now())
+    // `TELEPTY_SHARED_REF_TTL_DAYS`: `0` disables pruning; unset or invalid: the default.
+    let ttl = crate::config::env_u64("TELEPTY_SHARED_REF_TTL_DAYS", DEFAULT_TTL_DAYS, 0);
+    store_in(&paths.shared_dir(), payload, ttl, SystemTime::now())
 }
 
 /// [`store`] with an explicit directory, TTL and clock.
@@ -169,16 +154,6 @@ pub fn prune(dir: &Path, ttl_days: u64, now: SystemTime) -> usize {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn ttl_parsing() {
-        assert_eq!(ttl_days_from(None), 7);
-        assert_eq!(ttl_days_from(Some("")), 7);
-        assert_eq!(ttl_days_from(Some("0")), 0);
-        assert_eq!(ttl_days_from(Some("3")), 3);
-        assert_eq!(ttl_days_from(Some("-1")), 7);
-        assert_eq!(ttl_days_from(Some("soon")), 7);
-    }
 
     #[test]
     fn pointer_and_prompt() {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_tungstenite::WebSocketStream;
@@ -121,12 +121,6 @@ impl Bus {
                 reason: tidy_reason(&other.to_string()),
             },
         }
-    }
-
-    /// Send one JSON object to the bus (it reaches every other bus client, §11.3).
-    pub async fn publish(&mut self, event: &Value) -> Result<(), ClientError> {
-        let res = self.ws.send(Message::text(event.to_string())).await;
-        res.map_err(|e| self.stream_error(e))
     }
 
     /// Close politely (best effort).
