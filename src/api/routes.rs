@@ -19,7 +19,6 @@ use crate::engine::{
     EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
     WaitScope, WindowSize,
 };
-use crate::util::valid_session_id;
 use crate::wire::{
     self,
     request::InjectRequest,
@@ -33,18 +32,9 @@ type Q = Query<HashMap<String, String>>;
 
 /// A session id from the path, percent-decoded once by the router, then validated.
 fn session_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let id = match p {
-        Ok(Path(id)) => id,
-        Err(_) => {
-            return Err(EngineError::InvalidSessionId {
-                requested: String::new(),
-            }
-            .into());
-        }
-    };
-    if !valid_session_id(&id) {
-        return Err(EngineError::InvalidSessionId { requested: id }.into());
-    }
+    // A path that cannot be read is reported as the empty (invalid) id.
+    let id = p.map(|Path(id)| id).unwrap_or_default();
+    EngineError::check_id(&id)?;
     Ok(id)
 }
 
@@ -224,13 +214,10 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let id = match b.get("session_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::invalid("session_id is required")),
+    let Some(id) = b.text_field("session_id") else {
+        return Err(ApiError::invalid("session_id is required"));
     };
-    if !valid_session_id(&id) {
-        return Err(EngineError::InvalidSessionId { requested: id }.into());
-    }
+    EngineError::check_id(&id)?;
     let delivery = b.get("delivery").filter(|d| d.is_object()).cloned();
     let endpoint = b.str_field("delivery_endpoint").or_else(|| {
         delivery
@@ -277,9 +264,7 @@ pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     let id = id?;
     let new_id = wire::request::RenameRequest::parse(&b)?.new_id;
     st.engine.resolve(&id)?;
-    if !valid_session_id(&new_id) {
-        return Err(EngineError::InvalidSessionId { requested: new_id }.into());
-    }
+    EngineError::check_id(&new_id)?;
     let (old_id, new_id) = st.engine.rename(&id, &new_id)?;
     persist_durably(&st).await?;
     ok(Renamed {
@@ -571,20 +556,19 @@ pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
 pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
-    let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
-        return Err(ApiError::new(
-            404,
-            "RECORDING_NOT_AVAILABLE",
-            "Recording is not enabled for this session.",
-        ));
-    };
-    let data = tokio::fs::read(&path).await.map_err(|e| {
-        tracing::warn!("reading recording {}: {e}", path.display());
+    let not_available = || {
         ApiError::new(
             404,
             "RECORDING_NOT_AVAILABLE",
             "Recording is not enabled for this session.",
         )
+    };
+    let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
+        return Err(not_available());
+    };
+    let data = tokio::fs::read(&path).await.map_err(|e| {
+        tracing::warn!("reading recording {}: {e}", path.display());
+        not_available()
     })?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-asciicast")],
@@ -600,7 +584,7 @@ pub async fn mailbox(State(st): St, Sid(id): Sid) -> ApiResult {
 
 pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
-    let Some(msg_id) = b.str_field("msg_id").filter(|m| !m.is_empty()) else {
+    let Some(msg_id) = b.text_field("msg_id") else {
         return Err(ApiError::invalid("msg_id is required"));
     };
     s.queue.ack(&msg_id);
@@ -751,18 +735,7 @@ pub async fn lost(State(st): St) -> ApiResult {
 /// `forget:true` drops them from the store. Always 200 with one result per id, unless the
 /// outcome could not be saved (507 `PERSIST_FAILED`).
 pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let ids = match b.get("ids") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::invalid("ids must be an array of session ids"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(ApiError::invalid("ids must be an array of session ids")),
-    };
+    let ids = b.strings("ids", "ids must be an array of session ids")?;
     let forget = match b.get("forget") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(f)) => *f,
@@ -776,15 +749,8 @@ pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         ids.iter()
             .map(|id| match engine.forget_lost(id) {
                 Ok(()) => crate::engine::ResurrectOutcome::Forgotten { id: id.clone() },
-                Err(e) => crate::engine::ResurrectOutcome::Failed {
-                    id: id.clone(),
-                    code: e.code(),
-                    error: if e.code() == "SESSION_NOT_FOUND" {
-                        format!("No lost session '{id}'")
-                    } else {
-                        e.to_string()
-                    },
-                },
+                // A SESSION_NOT_FOUND gets its wording with the other results below.
+                Err(e) => crate::engine::ResurrectOutcome::failed(id, e),
             })
             .collect()
     } else {

@@ -59,8 +59,9 @@ impl Default for ClassifierConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AutoState {
     Running,
     Idle,
@@ -71,19 +72,7 @@ pub enum AutoState {
 
 impl AutoState {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            AutoState::Running => "running",
-            AutoState::Idle => "idle",
-            AutoState::Thinking => "thinking",
-            AutoState::Stuck => "stuck",
-            AutoState::WaitingInput => "waiting_input",
-        }
-    }
-}
-
-impl std::fmt::Display for AutoState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -185,18 +174,9 @@ impl Classifier {
     }
 
     /// Called once a second with the last non-blank rendered screen lines (up to ~5,
-    /// oldest first). Returns a transition when the state changed.
-    pub fn tick(
-        &mut self,
-        screen_tail: &[String],
-        now_ms: u64,
-        now_wall: SystemTime,
-    ) -> Option<Transition> {
-        self.tick_with(screen_tail, None, now_ms, now_wall)
-    }
-
-    /// [`Classifier::tick`] with what the session's agent profile reads on the screen (the
-    /// same model delivery waits on): a turn running, or the input area ready.
+    /// oldest first) and what the session's agent profile reads on the screen (the same
+    /// model delivery waits on): a turn running, or the input area ready. Returns a
+    /// transition when the state changed.
     pub fn tick_with(
         &mut self,
         screen_tail: &[String],
@@ -750,7 +730,7 @@ mod tests {
     }
 
     fn tick(c: &mut Classifier, lines: &[&str], ms: u64) -> Option<Transition> {
-        c.tick(&screen(lines), ms, wall(ms))
+        c.tick_with(&screen(lines), None, ms, wall(ms))
     }
 
     fn confidence(c: &Classifier) -> f64 {

@@ -57,13 +57,7 @@ pub struct Reply<B> {
 
 impl HandoffStatus {
     fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Claimed => "claimed",
-            Self::Executing => "executing",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
 
     fn can_become(self, to: Self) -> bool {
@@ -117,10 +111,7 @@ fn thread_summary(t: &ThreadDetail) -> ThreadSummary {
 
 impl ThreadStatus {
     fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Closed => "closed",
-        }
+        self.into()
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::session::{Kind, Session};
+use super::session::{Kind, Meta, Session};
 use crate::util::{iso, parse_iso, valid_session_id, write_atomic};
 use crate::wire::response::LostSession;
 
@@ -112,21 +112,11 @@ pub fn save(path: &Path, doc: &Map<String, Value>) -> std::io::Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-/// A wrapped session restored from disk: everything needed to re-create it.
+/// A wrapped session restored from disk: its metadata as saved (an empty `cwd` when none
+/// was) and its aliases.
 pub struct Restored {
     pub id: String,
-    pub command: String,
-    pub cwd: String,
-    pub backend: String,
-    pub term_program: Option<String>,
-    pub term: Option<String>,
-    pub cmux_workspace_id: Option<String>,
-    pub cmux_surface_id: Option<String>,
-    pub created_at: Option<SystemTime>,
-    pub last_activity_at: Option<SystemTime>,
-    pub last_connected_at: Option<SystemTime>,
-    pub last_state_report_at: Option<SystemTime>,
-    pub semantic: Option<Value>,
+    pub meta: Meta,
     pub aliases: Vec<String>,
 }
 
@@ -256,7 +246,7 @@ pub fn load(path: &Path) -> Loaded {
                     .collect()
             })
             .unwrap_or_default();
-        out.wrapped.push(Restored {
+        let meta = Meta {
             command: s(v, "command").unwrap_or_else(|| "wrapped".into()),
             cwd: s(v, "cwd").unwrap_or_default(),
             backend: s(v, "backend").unwrap_or_else(|| "pty".into()),
@@ -269,11 +259,11 @@ pub fn load(path: &Path) -> Loaded {
             last_connected_at: t(v, "lastConnectedAt"),
             last_state_report_at: t(v, "lastStateReportAt"),
             semantic: v.get("stateReport").filter(|x| x.is_object()).cloned(),
-            aliases,
-            id,
-        });
+            ..Default::default()
+        };
+        out.wrapped.push(Restored { id, meta, aliases });
     }
-    out.wrapped.sort_by_key(|r| r.created_at);
+    out.wrapped.sort_by_key(|r| r.meta.created_at);
     out.spawned.sort_by_key(|r| r.created_at);
     out
 }

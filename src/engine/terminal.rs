@@ -229,11 +229,7 @@ impl Terminal {
         } else {
             // Nobody decodes right now: keep only an incomplete trailing character, so a
             // viewer that subscribes later starts on a character boundary.
-            let tail = util::incomplete_utf8_tail(bytes);
-            st.carry.clear();
-            if tail > 0 {
-                st.carry.extend_from_slice(&bytes[bytes.len() - tail..]);
-            }
+            st.carry = bytes[bytes.len() - util::incomplete_utf8_tail(bytes)..].to_vec();
         }
         drop(st);
         self.generation.store(generation, Ordering::Release);
@@ -262,11 +258,7 @@ impl Terminal {
         st.generation += 1;
         let generation = st.generation;
         st.ring.push(generation, bytes);
-        let tail = util::incomplete_utf8_tail(bytes);
-        st.carry.clear();
-        if tail > 0 {
-            st.carry.extend_from_slice(&bytes[bytes.len() - tail..]);
-        }
+        st.carry = bytes[bytes.len() - util::incomplete_utf8_tail(bytes)..].to_vec();
         drop(st);
         self.generation.store(generation, Ordering::Release);
         self.generation_tx.send_replace(generation);

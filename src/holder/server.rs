@@ -467,11 +467,7 @@ impl Holder {
             _ => return,
         }
         // A client that connects and says nothing must not stall the holder.
-        let _ = nix::sys::socket::setsockopt(
-            &conn,
-            sockopt::ReceiveTimeout,
-            &nix::sys::time::TimeVal::new(2, 0),
-        );
+        proto::set_recv_timeout(&conn, 2);
         let Ok((
             ToHolder::Hello {
                 version,
@@ -514,11 +510,7 @@ impl Holder {
         };
         let fds = [self.master_fd, self.ring.fd().as_raw_fd()];
         if proto::send(conn.as_raw_fd(), &welcome, &fds).is_ok() {
-            let _ = nix::sys::socket::setsockopt(
-                &conn,
-                sockopt::ReceiveTimeout,
-                &nix::sys::time::TimeVal::new(0, 0),
-            );
+            proto::set_recv_timeout(&conn, 0);
             let _ = set_nonblocking(conn.as_raw_fd());
             self.conn = Some((conn, engine_pid));
         }
