@@ -1277,17 +1277,11 @@ impl Engine {
     /// whose size a `resize` registers.
     pub fn client_frame(&self, s: &Arc<Session>, conn_id: u64, is_owner: bool, frame: &Value) {
         let ty = frame.get("type").and_then(Value::as_str).unwrap_or("");
-        let dims = || {
-            let c = frame
-                .get("cols")
-                .and_then(Value::as_u64)
-                .filter(|c| (1..=1000).contains(c))?;
-            let r = frame
-                .get("rows")
-                .and_then(Value::as_u64)
-                .filter(|r| (1..=1000).contains(r))?;
-            Some((c as u16, r as u16))
+        let dim = |k: &str| {
+            let n = frame.get(k).and_then(Value::as_u64)?;
+            (1..=1000).contains(&n).then_some(n as u16)
         };
+        let dims = || Some((dim("cols")?, dim("rows")?));
         match (s.kind, is_owner, ty) {
             (Kind::Spawned, _, "input") | (Kind::Wrapped, false, "input") => {
                 if let Some(d) = frame.get("data").and_then(Value::as_str) {

@@ -366,7 +366,6 @@ pub struct InjectFailed {
     /// `inject`, `multicast`, `broadcast`, `bus_auto_route`, `auto_report`, …
     #[serde(default)]
     pub source: String,
-    #[serde(default)]
     pub inject_id: Option<String>,
     #[serde(flatten)]
     pub origin: FailedOrigin,
@@ -381,9 +380,7 @@ pub enum FailedOrigin {
         original_message_id: Value,
     },
     Sender {
-        #[serde(default)]
         from: Option<String>,
-        #[serde(default)]
         reply_to: Option<String>,
     },
 }
