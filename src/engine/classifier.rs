@@ -5,10 +5,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::LazyLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use regex::Regex;
 use serde_json::Value;
+
+use crate::util::{iso, unix_ms};
 
 use crate::wire::{
     self,
@@ -409,18 +411,6 @@ impl Classifier {
     }
 }
 
-fn iso(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        .try_into()
-        .unwrap_or(u64::MAX)
-}
-
 fn push_tail_chars(buf: &mut String, text: &str, max_chars: usize) {
     buf.push_str(text);
     let count = buf.chars().count();
@@ -433,8 +423,9 @@ fn push_tail_chars(buf: &mut String, text: &str, max_chars: usize) {
     }
 }
 
-/// Trims only when the buffer doubles, so per-chunk cost stays amortised O(chunk).
-fn push_tail_bytes(buf: &mut String, text: &str, max_bytes: usize) {
+/// Append, keeping about the last `max_bytes` (cut at a character boundary). Trims only when
+/// the buffer doubles, so per-chunk cost stays amortised O(chunk).
+pub(super) fn push_tail_bytes(buf: &mut String, text: &str, max_bytes: usize) {
     buf.push_str(text);
     if buf.len() > max_bytes * 2 {
         let mut cut = buf.len() - max_bytes;
@@ -711,7 +702,7 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn wall(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)

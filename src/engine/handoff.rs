@@ -2,9 +2,10 @@
 //! `Reply`/`StoreError` onto responses and publishes `Reply::events` on the bus.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use serde_json::Value;
+
+use crate::util::now_iso;
 
 use crate::wire::{
     self,
@@ -149,10 +150,6 @@ impl<T> Ordered<T> {
 pub struct Coordination {
     handoffs: Ordered<Handoff>,
     threads: Ordered<ThreadDetail>,
-}
-
-fn now_iso() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 /// An empty `?status=` means no filter, as in the original's truthiness check.
