@@ -29,6 +29,8 @@ use crate::wire::{
 
 type St = State<Arc<ApiState>>;
 type Q = Query<HashMap<String, String>>;
+/// The `{id}` of a handoff or thread route (any text: an unknown one is 404).
+type Key = Path<String>;
 
 /// A session id from the path, percent-decoded once by the router, then validated.
 fn session_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
@@ -671,30 +673,20 @@ pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
-    ok(st
-        .engine
-        .coordination()
-        .list_handoffs(q.get("status").map(String::as_str)))
+    let status = q.get("status").map(String::as_str);
+    ok(st.engine.coordination().list_handoffs(status))
 }
 
-pub async fn handoff_get(State(st): St, Path(id): Path<String>) -> ApiResult {
+pub async fn handoff_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_handoff(&id)?)
 }
 
-pub async fn handoff_claim(
-    State(st): St,
-    Path(id): Path<String>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
+pub async fn handoff_claim(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
 
-pub async fn handoff_patch(
-    State(st): St,
-    Path(id): Path<String>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
+pub async fn handoff_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
@@ -705,21 +697,15 @@ pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
-    ok(st
-        .engine
-        .coordination()
-        .list_threads(q.get("status").map(String::as_str)))
+    let status = q.get("status").map(String::as_str);
+    ok(st.engine.coordination().list_threads(status))
 }
 
-pub async fn thread_get(State(st): St, Path(id): Path<String>) -> ApiResult {
+pub async fn thread_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_thread(&id)?)
 }
 
-pub async fn thread_patch(
-    State(st): St,
-    Path(id): Path<String>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
+pub async fn thread_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
     coord_reply(&st, r)
 }
