@@ -320,13 +320,6 @@ impl Config {
         Ok(c)
     }
 
-    /// `text` as config.toml over the defaults (no other file, no environment).
-    pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
-        file::apply_toml(&mut c, text, file_name)?;
-        Ok(c)
-    }
-
     /// Apply command-line flags, the top layer (their source becomes [`Source::Flag`]).
     pub fn apply_flags(&mut self, flags: &Flags) {
         if let Some(h) = &flags.host {

@@ -565,16 +565,8 @@ fn is_thinking_line(line: &str) -> bool {
 
 /// Removes ANSI/VT escape sequences (CSI, OSC ended by BEL or ST, two-char ESC
 /// sequences with optional intermediates, DCS/SOS/PM/APC strings), C1 controls and C0
-/// controls other than `\n` and `\t`; `\r` is dropped. An unterminated sequence at the
-/// end of the input is dropped; use [`EscapeStripper`] when the text arrives in chunks.
-pub fn strip_escapes(bytes: &str) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    strip_into(bytes, &mut out);
-    out
-}
-
-/// Streaming form of [`strip_escapes`]: a sequence split across chunks is held back
-/// until it completes, so no fragment of it leaks into the text.
+/// controls other than `\n` and `\t`; `\r` is dropped. Text arrives in chunks: a sequence
+/// split across them is held back until it completes, so no fragment of it leaks into the text.
 /// Hand-written rather than `vte`: vte is 7-bit only (8-bit C1 introducers and ST leak or
 /// swallow text) and buffers OSC without a bound; see docs/ARCHITECTURE.md.
 #[derive(Clone, Debug, Default)]
@@ -703,6 +695,13 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    /// The whole of `bytes` stripped; an unterminated sequence at the end is dropped.
+    fn strip_escapes(bytes: &str) -> String {
+        let mut out = String::with_capacity(bytes.len());
+        strip_into(bytes, &mut out);
+        out
+    }
 
     fn wall(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
