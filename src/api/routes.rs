@@ -291,9 +291,7 @@ pub async fn get_state(State(st): St, Sid(id): Sid) -> ApiResult {
 }
 
 pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> ApiResult {
-    let id = id?;
-    st.engine.resolve(&id)?;
-    let (s, ev) = st.engine.self_report(&id, &b)?;
+    let (s, ev) = st.engine.self_report(&id?, &b)?;
     st.engine.emit(ev);
     let stale = st.engine.settings().stale_secs;
     ok(StateReported {
@@ -618,40 +616,26 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     if !b.is_object() {
         return Err(ApiError::invalid("Payload must be a JSON object"));
     }
-    let is_report = b.get("type").and_then(Value::as_str) == Some("session_state_report");
-    if is_report {
-        let requested = b
-            .get("session_id")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let res = st.engine.publish(None, b.clone());
-        let delivered = st.engine.bus().client_count();
-        return match res {
-            Ok(ev) => {
-                let event = ev.map(|ev| ev.to_value());
-                if let Some(ev) = &event {
-                    st.relay.relay(ev.clone());
-                }
-                ok(r::Published {
-                    success: true,
-                    delivered,
-                    event,
-                })
-            }
-            Err(EngineError::SessionNotFound { .. }) => {
-                Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found")
-                    .with("requested", requested))
-            }
-            Err(e) => Err(e.into()),
-        };
-    }
+    let requested = b
+        .get("session_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let delivered = st.engine.bus().client_count();
-    st.engine.publish(None, b.clone())?;
-    st.relay.relay(b);
+    // A state report comes back as the normalised event, which goes out (and is relayed) in
+    // place of what the client sent; anything else is relayed as sent.
+    let event = match st.engine.publish(None, b.clone()) {
+        Ok(ev) => ev.map(|ev| ev.to_value()),
+        Err(EngineError::SessionNotFound { .. }) => {
+            return Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found")
+                .with("requested", requested));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    st.relay.relay(event.clone().unwrap_or(b));
     ok(r::Published {
         success: true,
         delivered,
-        event: None,
+        event,
     })
 }
 
