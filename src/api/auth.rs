@@ -15,7 +15,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -116,16 +116,6 @@ impl FromStr for IpNet {
     }
 }
 
-/// Parses a comma-separated allowlist such as `"10.0.0.0/8, fd00::/8"`. Empty entries are
-/// skipped so that trailing commas and an empty variable mean "nobody".
-pub fn parse_allowlist(s: &str) -> Result<Vec<IpNet>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(IpNet::from_str)
-        .collect()
-}
-
 /// What the checks need to know about one request.
 #[derive(Clone, Copy)]
 pub struct RequestFacts<'a> {
@@ -172,7 +162,7 @@ impl AuthFailure {
 
 /// Runs the four checks against the current wall clock.
 pub fn check(cfg: &TrustConfig, req: &RequestFacts<'_>) -> Result<(), AuthFailure> {
-    check_at(cfg, req, now_unix())
+    check_at(cfg, req, crate::util::unix_secs(SystemTime::now()))
 }
 
 /// [`check`] with an explicit clock, so JWT expiry is testable.
@@ -205,13 +195,6 @@ pub fn check_at(
     } else {
         Err(AuthFailure::Unauthorized)
     }
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Whether a browser origin may talk to the daemon (also drives CORS headers).
@@ -396,6 +379,15 @@ pub fn verify_jwt_hs256(token: &str, secret: &str, now_unix: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A comma-separated allowlist such as `"10.0.0.0/8, fd00::/8"`; empty entries are skipped.
+    fn parse_allowlist(s: &str) -> Result<Vec<IpNet>, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(IpNet::from_str)
+            .collect()
+    }
 
     const TOKEN: &str = "s3cret-token";
     const SECRET: &str = "jwt-signing-secret";

@@ -21,22 +21,20 @@ pub struct Relay {
 
 impl Relay {
     pub fn from_env(machine_id: String, token: String, local_port: u16) -> Self {
-        let peers = std::env::var("TELEPTY_RELAY_PEERS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let has_port = p
-                    .rsplit_once(':')
-                    .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-                if has_port {
-                    format!("http://{p}/api/bus/publish")
-                } else {
-                    format!("http://{p}:{local_port}/api/bus/publish")
-                }
-            })
-            .collect();
+        let peers =
+            crate::config::split_list(&std::env::var("TELEPTY_RELAY_PEERS").unwrap_or_default())
+                .into_iter()
+                .map(|p| {
+                    let has_port = p
+                        .rsplit_once(':')
+                        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+                    if has_port {
+                        format!("http://{p}/api/bus/publish")
+                    } else {
+                        format!("http://{p}:{local_port}/api/bus/publish")
+                    }
+                })
+                .collect();
         Relay {
             peers,
             machine_id,

@@ -19,7 +19,6 @@ use crate::engine::{
     EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
     WaitScope, WindowSize,
 };
-use crate::util::valid_session_id;
 use crate::wire::{
     self,
     request::InjectRequest,
@@ -30,21 +29,14 @@ use crate::wire::{
 
 type St = State<Arc<ApiState>>;
 type Q = Query<HashMap<String, String>>;
+/// The `{id}` of a handoff or thread route (any text: an unknown one is 404).
+type Key = Path<String>;
 
 /// A session id from the path, percent-decoded once by the router, then validated.
 fn session_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let id = match p {
-        Ok(Path(id)) => id,
-        Err(_) => {
-            return Err(EngineError::InvalidSessionId {
-                requested: String::new(),
-            }
-            .into());
-        }
-    };
-    if !valid_session_id(&id) {
-        return Err(EngineError::InvalidSessionId { requested: id }.into());
-    }
+    // A path that cannot be read is reported as the empty (invalid) id.
+    let id = p.map(|Path(id)| id).unwrap_or_default();
+    EngineError::check_id(&id)?;
     Ok(id)
 }
 
@@ -224,13 +216,10 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let id = match b.get("session_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::invalid("session_id is required")),
+    let Some(id) = b.text_field("session_id") else {
+        return Err(ApiError::invalid("session_id is required"));
     };
-    if !valid_session_id(&id) {
-        return Err(EngineError::InvalidSessionId { requested: id }.into());
-    }
+    EngineError::check_id(&id)?;
     let delivery = b.get("delivery").filter(|d| d.is_object()).cloned();
     let endpoint = b.str_field("delivery_endpoint").or_else(|| {
         delivery
@@ -277,9 +266,7 @@ pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     let id = id?;
     let new_id = wire::request::RenameRequest::parse(&b)?.new_id;
     st.engine.resolve(&id)?;
-    if !valid_session_id(&new_id) {
-        return Err(EngineError::InvalidSessionId { requested: new_id }.into());
-    }
+    EngineError::check_id(&new_id)?;
     let (old_id, new_id) = st.engine.rename(&id, &new_id)?;
     persist_durably(&st).await?;
     ok(Renamed {
@@ -304,9 +291,7 @@ pub async fn get_state(State(st): St, Sid(id): Sid) -> ApiResult {
 }
 
 pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> ApiResult {
-    let id = id?;
-    st.engine.resolve(&id)?;
-    let (s, ev) = st.engine.self_report(&id, &b)?;
+    let (s, ev) = st.engine.self_report(&id?, &b)?;
     st.engine.emit(ev);
     let stale = st.engine.settings().stale_secs;
     ok(StateReported {
@@ -571,20 +556,19 @@ pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
 pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
-    let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
-        return Err(ApiError::new(
-            404,
-            "RECORDING_NOT_AVAILABLE",
-            "Recording is not enabled for this session.",
-        ));
-    };
-    let data = tokio::fs::read(&path).await.map_err(|e| {
-        tracing::warn!("reading recording {}: {e}", path.display());
+    let not_available = || {
         ApiError::new(
             404,
             "RECORDING_NOT_AVAILABLE",
             "Recording is not enabled for this session.",
         )
+    };
+    let Some(path) = s.term.recorder().map(|r| r.path().to_path_buf()) else {
+        return Err(not_available());
+    };
+    let data = tokio::fs::read(&path).await.map_err(|e| {
+        tracing::warn!("reading recording {}: {e}", path.display());
+        not_available()
     })?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-asciicast")],
@@ -600,7 +584,7 @@ pub async fn mailbox(State(st): St, Sid(id): Sid) -> ApiResult {
 
 pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
-    let Some(msg_id) = b.str_field("msg_id").filter(|m| !m.is_empty()) else {
+    let Some(msg_id) = b.text_field("msg_id") else {
         return Err(ApiError::invalid("msg_id is required"));
     };
     s.queue.ack(&msg_id);
@@ -632,40 +616,26 @@ pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     if !b.is_object() {
         return Err(ApiError::invalid("Payload must be a JSON object"));
     }
-    let is_report = b.get("type").and_then(Value::as_str) == Some("session_state_report");
-    if is_report {
-        let requested = b
-            .get("session_id")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let res = st.engine.publish(None, b.clone());
-        let delivered = st.engine.bus().client_count();
-        return match res {
-            Ok(ev) => {
-                let event = ev.map(|ev| ev.to_value());
-                if let Some(ev) = &event {
-                    st.relay.relay(ev.clone());
-                }
-                ok(r::Published {
-                    success: true,
-                    delivered,
-                    event,
-                })
-            }
-            Err(EngineError::SessionNotFound { .. }) => {
-                Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found")
-                    .with("requested", requested))
-            }
-            Err(e) => Err(e.into()),
-        };
-    }
+    let requested = b
+        .get("session_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let delivered = st.engine.bus().client_count();
-    st.engine.publish(None, b.clone())?;
-    st.relay.relay(b);
+    // A state report comes back as the normalised event, which goes out (and is relayed) in
+    // place of what the client sent; anything else is relayed as sent.
+    let event = match st.engine.publish(None, b.clone()) {
+        Ok(ev) => ev.map(|ev| ev.to_value()),
+        Err(EngineError::SessionNotFound { .. }) => {
+            return Err(ApiError::new(404, "SESSION_NOT_FOUND", "Session not found")
+                .with("requested", requested));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    st.relay.relay(event.clone().unwrap_or(b));
     ok(r::Published {
         success: true,
         delivered,
-        event: None,
+        event,
     })
 }
 
@@ -687,30 +657,20 @@ pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
-    ok(st
-        .engine
-        .coordination()
-        .list_handoffs(q.get("status").map(String::as_str)))
+    let status = q.get("status").map(String::as_str);
+    ok(st.engine.coordination().list_handoffs(status))
 }
 
-pub async fn handoff_get(State(st): St, Path(id): Path<String>) -> ApiResult {
+pub async fn handoff_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_handoff(&id)?)
 }
 
-pub async fn handoff_claim(
-    State(st): St,
-    Path(id): Path<String>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
+pub async fn handoff_claim(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
 
-pub async fn handoff_patch(
-    State(st): St,
-    Path(id): Path<String>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
+pub async fn handoff_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
@@ -721,21 +681,15 @@ pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
 }
 
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
-    ok(st
-        .engine
-        .coordination()
-        .list_threads(q.get("status").map(String::as_str)))
+    let status = q.get("status").map(String::as_str);
+    ok(st.engine.coordination().list_threads(status))
 }
 
-pub async fn thread_get(State(st): St, Path(id): Path<String>) -> ApiResult {
+pub async fn thread_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_thread(&id)?)
 }
 
-pub async fn thread_patch(
-    State(st): St,
-    Path(id): Path<String>,
-    JsonBody(b): JsonBody,
-) -> ApiResult {
+pub async fn thread_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
     coord_reply(&st, r)
 }
@@ -751,18 +705,7 @@ pub async fn lost(State(st): St) -> ApiResult {
 /// `forget:true` drops them from the store. Always 200 with one result per id, unless the
 /// outcome could not be saved (507 `PERSIST_FAILED`).
 pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let ids = match b.get("ids") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::invalid("ids must be an array of session ids"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(ApiError::invalid("ids must be an array of session ids")),
-    };
+    let ids = b.strings("ids", "ids must be an array of session ids")?;
     let forget = match b.get("forget") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(f)) => *f,
@@ -776,15 +719,8 @@ pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         ids.iter()
             .map(|id| match engine.forget_lost(id) {
                 Ok(()) => crate::engine::ResurrectOutcome::Forgotten { id: id.clone() },
-                Err(e) => crate::engine::ResurrectOutcome::Failed {
-                    id: id.clone(),
-                    code: e.code(),
-                    error: if e.code() == "SESSION_NOT_FOUND" {
-                        format!("No lost session '{id}'")
-                    } else {
-                        e.to_string()
-                    },
-                },
+                // A SESSION_NOT_FOUND gets its wording with the other results below.
+                Err(e) => crate::engine::ResurrectOutcome::failed(id, e),
             })
             .collect()
     } else {

@@ -19,7 +19,6 @@ mod show;
 mod window_size;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use edit::{EditError, add_peer, give_back_prefix, remove_peer};
@@ -58,23 +57,13 @@ pub fn default_resume() -> BTreeMap<String, Vec<String>> {
 pub const DEFAULT_RESURRECT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
 
 /// Where an effective value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum Source {
     Default,
     File,
     Env,
     Flag,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Source::Default => "default",
-            Source::File => "file",
-            Source::Env => "env",
-            Source::Flag => "flag",
-        })
-    }
 }
 
 /// Why the configuration could not be loaded.
@@ -347,13 +336,6 @@ impl Config {
         let mut c = Config::default();
         file::apply_json_trust(&mut c, &paths.config_json());
         file::apply_path(&mut c, &paths.config_toml())?;
-        Ok(c)
-    }
-
-    /// `text` as config.toml over the defaults (no other file, no environment).
-    pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
-        file::apply_toml(&mut c, text, file_name)?;
         Ok(c)
     }
 

@@ -1,6 +1,15 @@
 use super::*;
 use std::path::Path;
 
+impl Config {
+    /// `text` as config.toml over the defaults (no other file, no environment).
+    pub(crate) fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        file::apply_toml(&mut c, text, file_name)?;
+        Ok(c)
+    }
+}
+
 fn parse_str(text: &str, name: &str) -> Result<Config, ConfigError> {
     Config::parse_str(text, name)
 }

@@ -1,11 +1,11 @@
 //! `[sessions] window_size`: how viewers' sizes pick a session's size (a setting, and a value
 //! of spawn and resize bodies). The engine's `sizing` applies it.
 
-use std::fmt;
 use std::str::FromStr;
 
 /// How viewers' sizes turn into the session's size (`[sessions] window_size`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::IntoStaticStr, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum WindowSize {
     /// The smallest width and the smallest height among the viewers: every viewer sees the
     /// whole screen (the default: two dashboards at once both show unclipped content).
@@ -23,18 +23,7 @@ impl WindowSize {
     pub const NAMES: &'static str = "smallest, largest, latest or manual";
 
     pub fn as_str(&self) -> &'static str {
-        match self {
-            WindowSize::Smallest => "smallest",
-            WindowSize::Largest => "largest",
-            WindowSize::Latest => "latest",
-            WindowSize::Manual => "manual",
-        }
-    }
-}
-
-impl fmt::Display for WindowSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

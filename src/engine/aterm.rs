@@ -68,20 +68,17 @@ async fn deliver_uds(
     text: &str,
     timeout: Duration,
 ) -> Result<(), EngineError> {
+    let unreachable = |e: std::io::Error| EngineError::Disconnected {
+        message: "UDS endpoint is unreachable.".into(),
+        detail: Some(e.to_string()),
+    };
     let exchange = async {
-        let mut sock =
-            tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(|e| EngineError::Disconnected {
-                    message: "UDS endpoint is unreachable.".into(),
-                    detail: Some(e.to_string()),
-                })?;
+        let mut sock = tokio::net::UnixStream::connect(path)
+            .await
+            .map_err(unreachable)?;
         sock.write_all(line("Inject", workspace, Some(text)).as_bytes())
             .await
-            .map_err(|e| EngineError::Disconnected {
-                message: "UDS endpoint is unreachable.".into(),
-                detail: Some(e.to_string()),
-            })?;
+            .map_err(unreachable)?;
         let _ = sock.shutdown().await;
         let mut reply = Vec::new();
         let _ = sock.read_to_end(&mut reply).await;

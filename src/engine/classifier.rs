@@ -5,10 +5,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::LazyLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use regex::Regex;
 use serde_json::Value;
+
+use crate::util::{iso, unix_ms};
 
 use crate::wire::{
     self,
@@ -59,8 +61,9 @@ impl Default for ClassifierConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AutoState {
     Running,
     Idle,
@@ -71,19 +74,7 @@ pub enum AutoState {
 
 impl AutoState {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            AutoState::Running => "running",
-            AutoState::Idle => "idle",
-            AutoState::Thinking => "thinking",
-            AutoState::Stuck => "stuck",
-            AutoState::WaitingInput => "waiting_input",
-        }
-    }
-}
-
-impl std::fmt::Display for AutoState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -185,18 +176,9 @@ impl Classifier {
     }
 
     /// Called once a second with the last non-blank rendered screen lines (up to ~5,
-    /// oldest first). Returns a transition when the state changed.
-    pub fn tick(
-        &mut self,
-        screen_tail: &[String],
-        now_ms: u64,
-        now_wall: SystemTime,
-    ) -> Option<Transition> {
-        self.tick_with(screen_tail, None, now_ms, now_wall)
-    }
-
-    /// [`Classifier::tick`] with what the session's agent profile reads on the screen (the
-    /// same model delivery waits on): a turn running, or the input area ready.
+    /// oldest first) and what the session's agent profile reads on the screen (the same
+    /// model delivery waits on): a turn running, or the input area ready. Returns a
+    /// transition when the state changed.
     pub fn tick_with(
         &mut self,
         screen_tail: &[String],
@@ -429,18 +411,6 @@ impl Classifier {
     }
 }
 
-fn iso(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        .try_into()
-        .unwrap_or(u64::MAX)
-}
-
 fn push_tail_chars(buf: &mut String, text: &str, max_chars: usize) {
     buf.push_str(text);
     let count = buf.chars().count();
@@ -453,8 +423,9 @@ fn push_tail_chars(buf: &mut String, text: &str, max_chars: usize) {
     }
 }
 
-/// Trims only when the buffer doubles, so per-chunk cost stays amortised O(chunk).
-fn push_tail_bytes(buf: &mut String, text: &str, max_bytes: usize) {
+/// Append, keeping about the last `max_bytes` (cut at a character boundary). Trims only when
+/// the buffer doubles, so per-chunk cost stays amortised O(chunk).
+pub(super) fn push_tail_bytes(buf: &mut String, text: &str, max_bytes: usize) {
     buf.push_str(text);
     if buf.len() > max_bytes * 2 {
         let mut cut = buf.len() - max_bytes;
@@ -594,16 +565,8 @@ fn is_thinking_line(line: &str) -> bool {
 
 /// Removes ANSI/VT escape sequences (CSI, OSC ended by BEL or ST, two-char ESC
 /// sequences with optional intermediates, DCS/SOS/PM/APC strings), C1 controls and C0
-/// controls other than `\n` and `\t`; `\r` is dropped. An unterminated sequence at the
-/// end of the input is dropped; use [`EscapeStripper`] when the text arrives in chunks.
-pub fn strip_escapes(bytes: &str) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    strip_into(bytes, &mut out);
-    out
-}
-
-/// Streaming form of [`strip_escapes`]: a sequence split across chunks is held back
-/// until it completes, so no fragment of it leaks into the text.
+/// controls other than `\n` and `\t`; `\r` is dropped. Text arrives in chunks: a sequence
+/// split across them is held back until it completes, so no fragment of it leaks into the text.
 /// Hand-written rather than `vte`: vte is 7-bit only (8-bit C1 introducers and ST leak or
 /// swallow text) and buffers OSC without a bound; see docs/ARCHITECTURE.md.
 #[derive(Clone, Debug, Default)]
@@ -731,7 +694,14 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// The whole of `bytes` stripped; an unterminated sequence at the end is dropped.
+    fn strip_escapes(bytes: &str) -> String {
+        let mut out = String::with_capacity(bytes.len());
+        strip_into(bytes, &mut out);
+        out
+    }
 
     fn wall(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
@@ -750,7 +720,7 @@ mod tests {
     }
 
     fn tick(c: &mut Classifier, lines: &[&str], ms: u64) -> Option<Transition> {
-        c.tick(&screen(lines), ms, wall(ms))
+        c.tick_with(&screen(lines), None, ms, wall(ms))
     }
 
     fn confidence(c: &Classifier) -> f64 {

@@ -38,16 +38,6 @@ impl View {
         }
     }
 
-    /// A view of plain rows (tests, fixtures); no soft wraps.
-    pub fn from_rows(rows: &[&str], cursor_row: usize) -> View {
-        View {
-            rows: rows.iter().map(|r| r.to_string()).collect(),
-            wrapped: vec![false; rows.len()],
-            cursor_row,
-            title: String::new(),
-        }
-    }
-
     /// The rows of the input area: from the last prompt row down to the end marker, or, for a
     /// profile without a prompt pattern, the logical line under the cursor. `None` when the
     /// profile's prompt is not on the screen.
@@ -186,6 +176,18 @@ impl Baseline {
 mod tests {
     use super::*;
     use crate::engine::profile::Profiles;
+
+    impl View {
+        /// A view of plain rows; no soft wraps.
+        fn from_rows(rows: &[&str], cursor_row: usize) -> View {
+            View {
+                rows: rows.iter().map(|r| r.to_string()).collect(),
+                wrapped: vec![false; rows.len()],
+                cursor_row,
+                title: String::new(),
+            }
+        }
+    }
 
     fn prof(name: &str) -> std::sync::Arc<Profile> {
         Profiles::builtin().get(name).unwrap()

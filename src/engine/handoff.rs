@@ -2,9 +2,10 @@
 //! `Reply`/`StoreError` onto responses and publishes `Reply::events` on the bus.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use serde_json::Value;
+
+use crate::util::now_iso;
 
 use crate::wire::{
     self,
@@ -57,13 +58,7 @@ pub struct Reply<B> {
 
 impl HandoffStatus {
     fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Claimed => "claimed",
-            Self::Executing => "executing",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
 
     fn can_become(self, to: Self) -> bool {
@@ -117,10 +112,7 @@ fn thread_summary(t: &ThreadDetail) -> ThreadSummary {
 
 impl ThreadStatus {
     fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Closed => "closed",
-        }
+        self.into()
     }
 }
 
@@ -158,10 +150,6 @@ impl<T> Ordered<T> {
 pub struct Coordination {
     handoffs: Ordered<Handoff>,
     threads: Ordered<ThreadDetail>,
-}
-
-fn now_iso() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 /// An empty `?status=` means no filter, as in the original's truthiness check.

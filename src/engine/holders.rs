@@ -44,13 +44,18 @@ impl HolderMeta {
     }
 }
 
-pub(crate) fn holder_meta(s: &Session) -> Value {
+/// Give the session's holder what the next engine needs to adopt it (its own size, policy,
+/// name, …); nothing for a session without a holder.
+pub(crate) fn save_holder_meta(s: &Session) {
+    let Some(p) = &s.pty else {
+        return;
+    };
     let (own, policy) = {
         let sz = s.sizing();
         (sz.own, sz.policy.map(|p| p.as_str().to_string()))
     };
     let m = s.meta();
-    HolderMeta {
+    let meta = HolderMeta {
         id: s.id(),
         command: m.command.clone(),
         args: m.args.clone(),
@@ -63,7 +68,9 @@ pub(crate) fn holder_meta(s: &Session) -> Value {
         env: m.env.clone(),
         profile: m.profile.clone(),
     }
-    .to_value()
+    .to_value();
+    drop(m);
+    p.set_meta(meta);
 }
 
 impl Engine {
@@ -93,6 +100,43 @@ impl Engine {
         };
         let pty = pty::attach(att, term, replay, hooks).map_err(EngineError::SpawnFailed)?;
         Ok((pty, done))
+    }
+
+    /// A spawned session around the PTY a holder handed over: a new one, or one adopted from
+    /// an earlier engine (`now`: its last activity and connection).
+    pub(super) fn spawned_session(
+        &self,
+        m: &HolderMeta,
+        created: SystemTime,
+        now: SystemTime,
+        term: Arc<Terminal>,
+        pty: Pty,
+        done: Arc<(AtomicBool, Notify)>,
+    ) -> Arc<Session> {
+        let meta = Meta {
+            command: m.command.clone(),
+            args: m.args.clone(),
+            cwd: m.cwd.clone(),
+            env: m.env.clone(),
+            profile: m.profile.clone(),
+            backend: "pty".into(),
+            created_at: Some(created),
+            last_activity_at: Some(now),
+            last_connected_at: Some(now),
+            ready: true,
+            ..Default::default()
+        };
+        let profile = self.shared.profile_for(&meta);
+        Arc::new(Session::new(
+            Kind::Spawned,
+            m.id.clone(),
+            meta,
+            term,
+            Some(pty),
+            self.shared.new_classifier(),
+            done,
+            profile,
+        ))
     }
 
     /// Adopt every live holder in the runtime directory (in parallel: a restart with many
@@ -203,31 +247,8 @@ impl Engine {
             self.attach_recorder(&term, &id, true, cols, rows);
         }
         let now = SystemTime::now();
-        let created = m.created_at.as_deref().and_then(parse_iso).or(Some(now));
-        let meta = Meta {
-            command: m.command.clone(),
-            args: m.args.clone(),
-            cwd: m.cwd.clone(),
-            env: m.env.clone(),
-            profile: m.profile.clone(),
-            backend: "pty".into(),
-            created_at: created,
-            last_activity_at: Some(now),
-            last_connected_at: Some(now),
-            ready: true,
-            ..Default::default()
-        };
-        let profile = self.shared.profile_for(&meta);
-        let session = Arc::new(Session::new(
-            Kind::Spawned,
-            id.clone(),
-            meta,
-            term,
-            Some(pty),
-            self.shared.new_classifier(),
-            done,
-            profile,
-        ));
+        let created = m.created_at.as_deref().and_then(parse_iso).unwrap_or(now);
+        let session = self.spawned_session(&m, created, now, term, pty, done);
         // The session's own size, not whatever viewer of the last engine left on the PTY.
         {
             let mut sz = session.sizing();
@@ -266,8 +287,8 @@ impl Engine {
     /// Hand every session back to its holder (a clean exit that leaves the agents running).
     pub fn detach_all(&self) {
         for s in self.sessions() {
+            save_holder_meta(&s);
             if let Some(p) = &s.pty {
-                p.set_meta(holder_meta(&s));
                 p.detach();
             }
         }

@@ -28,7 +28,8 @@ const MAX_DEAD: usize = 100;
 static QUEUED_BYTES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 const RETAINED_TERMINAL: usize = 100;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Source {
     Inject,
     Multicast,
@@ -41,15 +42,7 @@ pub enum Source {
 
 impl Source {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Source::Inject => "inject",
-            Source::Multicast => "multicast",
-            Source::Broadcast => "broadcast",
-            Source::BusAutoRoute => "bus_auto_route",
-            Source::AutoReport => "auto_report",
-            Source::Submit => "submit",
-            Source::Keys => "keys",
-        }
+        self.into()
     }
 }
 
@@ -235,11 +228,6 @@ impl Queue {
         self.queued.fetch_sub(1, Ordering::AcqRel);
         self.bytes.fetch_sub(n, Ordering::AcqRel);
         QUEUED_BYTES_TOTAL.fetch_sub(n, Ordering::AcqRel);
-    }
-
-    /// Bytes of text waiting in this queue.
-    pub fn queued_bytes(&self) -> usize {
-        self.bytes.load(Ordering::Acquire)
     }
 
     /// Stop accepting messages; the delivery task drains and ends.

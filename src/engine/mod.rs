@@ -435,27 +435,13 @@ impl Engine {
             if self.shared.registry().sessions.contains_key(&r.id) {
                 continue;
             }
-            let meta = session::Meta {
-                command: r.command,
-                cwd: if r.cwd.is_empty() {
-                    self.shared.settings.daemon_cwd.display().to_string()
-                } else {
-                    r.cwd
-                },
-                backend: r.backend,
-                term_program: r.term_program,
-                term: r.term,
-                cmux_workspace_id: r.cmux_workspace_id,
-                cmux_surface_id: r.cmux_surface_id,
-                created_at: r.created_at.or(Some(now)),
-                last_activity_at: r.last_activity_at,
-                last_connected_at: r.last_connected_at,
-                // The owner gets a fresh window to come back after a daemon restart.
-                last_disconnected_at: Some(now),
-                last_state_report_at: r.last_state_report_at,
-                semantic: r.semantic,
-                ..Default::default()
-            };
+            let mut meta = r.meta;
+            if meta.cwd.is_empty() {
+                meta.cwd = self.shared.settings.daemon_cwd.display().to_string();
+            }
+            meta.created_at = meta.created_at.or(Some(now));
+            // The owner gets a fresh window to come back after a daemon restart.
+            meta.last_disconnected_at = Some(now);
             let s = self.new_session(Kind::Wrapped, r.id.clone(), meta, 80, 30);
             let mut reg = self.shared.registry_mut();
             for a in r.aliases {

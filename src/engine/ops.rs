@@ -192,6 +192,19 @@ impl Engine {
         ));
         self.attach_recorder(&term, &req.id, req.record, req.cols, req.rows);
         let created = SystemTime::now();
+        let holder_meta = super::holders::HolderMeta {
+            id: req.id.clone(),
+            command: req.command.clone(),
+            args: req.args.clone(),
+            cwd: cwd.clone(),
+            cols: req.cols,
+            rows: req.rows,
+            window_size: None,
+            created_at: Some(crate::util::iso(created)),
+            record: term.recorder().is_some(),
+            env: captured_env(&self.shared.settings.env_allowlist, &req.env),
+            profile: req.profile.clone(),
+        };
         let spec = crate::holder::Spec {
             command: req.command.clone(),
             args: req.args.clone(),
@@ -200,58 +213,16 @@ impl Engine {
             rows: req.rows,
             env,
             env_remove: strip_env_for_child(),
-            meta: super::holders::HolderMeta {
-                id: req.id.clone(),
-                command: req.command.clone(),
-                args: req.args.clone(),
-                cwd: cwd.clone(),
-                cols: req.cols,
-                rows: req.rows,
-                window_size: None,
-                created_at: Some(crate::util::iso(created)),
-                record: term.recorder().is_some(),
-                env: captured_env(&self.shared.settings.env_allowlist, &req.env),
-                profile: req.profile.clone(),
-            }
-            .to_value(),
+            meta: holder_meta.to_value(),
         };
         let st = &self.shared.settings;
-        let att =
-            crate::holder::client::spawn(&st.holder_exe, &st.runtime_dir, &spec).map_err(|e| {
-                match e {
-                    crate::holder::HolderError::Spawn(msg) => EngineError::SpawnFailed(msg),
-                    e => EngineError::SpawnFailed(e.to_string()),
-                }
-            })?;
+        let att = crate::holder::client::spawn(&st.holder_exe, &st.runtime_dir, &spec)?;
         // A program that ended at once did so before we attached: the holder says so here.
         let early_exit = att.exit.map(|st| (att.child_pid, st));
         // Replay too: the holder may have read the first output before we attached.
         let (pty, done) = self.attach_holder(att, term.clone(), true)?;
         let now = created;
-        let meta = Meta {
-            command: req.command.clone(),
-            args: req.args.clone(),
-            cwd: cwd.clone(),
-            env: captured_env(&self.shared.settings.env_allowlist, &req.env),
-            profile: req.profile.clone(),
-            backend: "pty".into(),
-            created_at: Some(now),
-            last_activity_at: Some(now),
-            last_connected_at: Some(now),
-            ready: true,
-            ..Default::default()
-        };
-        let profile = self.shared.profile_for(&meta);
-        let s = Arc::new(Session::new(
-            Kind::Spawned,
-            req.id.clone(),
-            meta,
-            term,
-            Some(pty),
-            self.shared.new_classifier(),
-            done,
-            profile,
-        ));
+        let s = self.spawned_session(&holder_meta, created, now, term, pty, done);
         {
             let mut reg = self.shared.registry_mut();
             if let Some(old) = reg.sessions.get(&req.id) {
@@ -294,9 +265,7 @@ impl Engine {
 
     /// `POST /api/sessions/register`: a new session, or an update of the live one.
     pub fn register(&self, req: RegisterRequest) -> Result<RegisterOutcome, EngineError> {
-        if !valid_session_id(&req.id) {
-            return Err(EngineError::InvalidSessionId { requested: req.id });
-        }
+        EngineError::check_id(&req.id)?;
         let daemon_cwd = self.shared.settings.daemon_cwd.display().to_string();
         if let Some(s) = self.get_exact(&req.id) {
             if !(s.kind == Kind::Spawned && s.exited()) {
@@ -465,9 +434,7 @@ impl Engine {
             old_id: old_id.clone(),
             new_id: new_id.to_string(),
         });
-        if let Some(p) = &s.pty {
-            p.set_meta(super::holders::holder_meta(&s));
-        }
+        super::holders::save_holder_meta(&s);
         self.shared.emit(Event::SessionRename(ev::SessionRename {
             sender: ev::DAEMON.into(),
             old_id: old_id.clone(),
@@ -899,9 +866,7 @@ impl Engine {
                 self.apply_size(s, &mut sz);
                 drop(sz);
                 // The next engine adopting the session restores this size.
-                if let Some(p) = &s.pty {
-                    p.set_meta(super::holders::holder_meta(s));
-                }
+                super::holders::save_holder_meta(s);
                 Ok(())
             }
             Kind::Wrapped => {
@@ -958,9 +923,7 @@ impl Engine {
         sz.policy = policy;
         self.apply_size(s, &mut sz);
         drop(sz);
-        if let Some(p) = &s.pty {
-            p.set_meta(super::holders::holder_meta(s));
-        }
+        super::holders::save_holder_meta(s);
         Ok(())
     }
 
@@ -1180,9 +1143,7 @@ impl Engine {
         if msg.get("type").and_then(Value::as_str) == Some("session_state_report") {
             let id = msg.get("session_id").and_then(Value::as_str).unwrap_or("");
             if id.is_empty() {
-                return Err(EngineError::SessionNotFound {
-                    requested: String::new(),
-                });
+                return Err(EngineError::not_found(""));
             }
             let (_, ev) = self.self_report(id, &msg)?;
             self.shared.emit(ev.clone());
@@ -1316,17 +1277,11 @@ impl Engine {
     /// whose size a `resize` registers.
     pub fn client_frame(&self, s: &Arc<Session>, conn_id: u64, is_owner: bool, frame: &Value) {
         let ty = frame.get("type").and_then(Value::as_str).unwrap_or("");
-        let dims = || {
-            let c = frame
-                .get("cols")
-                .and_then(Value::as_u64)
-                .filter(|c| (1..=1000).contains(c))?;
-            let r = frame
-                .get("rows")
-                .and_then(Value::as_u64)
-                .filter(|r| (1..=1000).contains(r))?;
-            Some((c as u16, r as u16))
+        let dim = |k: &str| {
+            let n = frame.get(k).and_then(Value::as_u64)?;
+            (1..=1000).contains(&n).then_some(n as u16)
         };
+        let dims = || Some((dim("cols")?, dim("rows")?));
         match (s.kind, is_owner, ty) {
             (Kind::Spawned, _, "input") | (Kind::Wrapped, false, "input") => {
                 if let Some(d) = frame.get("data").and_then(Value::as_str) {

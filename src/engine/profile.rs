@@ -67,12 +67,11 @@ struct ScreenFile {
     pasted: Option<String>,
 }
 
+/// A missing key takes its value from `KeysFile::default()`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct KeysFile {
-    #[serde(default = "bracketed")]
     paste: Paste,
-    #[serde(default = "cr")]
     submit: String,
     newline: Option<String>,
     clear: Option<String>,
@@ -83,19 +82,12 @@ impl Default for KeysFile {
     fn default() -> Self {
         KeysFile {
             paste: Paste::Bracketed,
-            submit: cr(),
+            submit: "\r".into(),
             newline: None,
             clear: None,
             paste_over_chars: None,
         }
     }
-}
-
-fn bracketed() -> Paste {
-    Paste::Bracketed
-}
-fn cr() -> String {
-    "\r".into()
 }
 
 #[derive(Deserialize, Default)]

@@ -29,7 +29,6 @@ use tokio::sync::oneshot;
 
 use super::terminal::Terminal;
 use crate::holder::proto::{self, FromHolder, ToHolder};
-use crate::holder::ring::Ring;
 use crate::holder::server::set_nonblocking;
 use crate::holder::{Attached, ExitStatus};
 
@@ -248,7 +247,6 @@ pub struct Pty {
     pub socket: std::path::PathBuf,
     io: PtyIo,
     control: Arc<OwnedFd>,
-    ring: Arc<Ring>,
 }
 
 /// Writes, resizes and the size are the shared [`PtyIo`]'s.
@@ -288,11 +286,6 @@ impl Pty {
         // Closing the control socket (when the last Arc goes) is what tells the holder.
         let _ =
             nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-    }
-
-    /// Bytes of output the holder's ring has seen (for diagnostics and tests).
-    pub fn ring_total(&self) -> u64 {
-        self.ring.total()
     }
 }
 
@@ -357,7 +350,6 @@ pub fn attach(
         ..
     } = att;
     set_nonblocking(control.as_raw_fd()).map_err(|e| format!("holder socket: {e}"))?;
-    let ring = Arc::new(ring);
     if replay {
         let (bytes, wrapped) = ring.contents();
         // A wrapped ring starts mid-stream: skip to a line start so the emulator does not
@@ -378,12 +370,11 @@ pub fn attach(
         on_exit,
         on_holder_lost,
     } = hooks;
-    let tee_ring = ring.clone();
     let io = start_io(
         master,
         terminal,
         pid,
-        Box::new(move |bytes| tee_ring.append(bytes)),
+        Box::new(move |bytes| ring.append(bytes)),
         Some(HolderLink {
             control: control.clone(),
             on_exit,
@@ -397,7 +388,6 @@ pub fn attach(
         socket,
         io,
         control,
-        ring,
     })
 }
 

@@ -229,11 +229,6 @@ impl Recorder {
         &self.path
     }
 
-    /// Events dropped so far because the writer fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
-    }
-
     /// Output from the program (raw PTY bytes; UTF-8 split across calls is handled).
     pub fn output(&self, bytes: &[u8]) {
         if !bytes.is_empty() {
@@ -252,11 +247,6 @@ impl Recorder {
             kinds.push(Kind::Input(text.to_string()));
         }
         self.push(kinds);
-    }
-
-    /// A marker event (`m`).
-    pub fn marker(&self, label: &str) {
-        self.push(vec![Kind::Marker(label.to_string())]);
     }
 
     pub fn resize(&self, cols: u16, rows: u16) {
@@ -531,7 +521,7 @@ mod tests {
         let ev = events(&p);
         let last = ev.last().unwrap();
         assert_eq!(last[2], "chunk-0999\n");
-        assert_eq!(r.dropped(), 999);
+        assert_eq!(r.shared.dropped.load(Ordering::Relaxed), 999);
         assert_eq!(ev[0][1], "m");
         assert_eq!(ev[0][2], "recording dropped 999 events");
         assert_eq!(ev.len(), 2);

@@ -110,18 +110,12 @@ impl ResurrectOutcome {
         }
     }
 
-    fn failed(id: &str, e: EngineError) -> Self {
+    pub fn failed(id: &str, e: EngineError) -> Self {
         Self::Failed {
             id: id.to_string(),
             code: e.code(),
             error: e.to_string(),
         }
-    }
-}
-
-fn not_lost(id: &str) -> EngineError {
-    EngineError::SessionNotFound {
-        requested: id.to_string(),
     }
 }
 
@@ -185,7 +179,7 @@ impl Engine {
     pub fn forget_lost(&self, id: &str) -> Result<(), EngineError> {
         EngineError::check_id(id)?;
         if self.shared.lost().remove(id).is_none() {
-            return Err(not_lost(id));
+            return Err(EngineError::not_found(id));
         }
         self.shared.request_persist();
         Ok(())
@@ -215,7 +209,7 @@ impl Engine {
                     return ResurrectOutcome::failed(id, EngineError::SessionActive(id.into()));
                 }
                 Some(e) => e,
-                None => return ResurrectOutcome::failed(id, not_lost(id)),
+                None => return ResurrectOutcome::failed(id, EngineError::not_found(id)),
             }
         };
         if !entry.cwd.is_empty() && !Path::new(&entry.cwd).is_dir() {

@@ -17,7 +17,8 @@ use super::terminal::Terminal;
 use crate::util::{iso, secs_since};
 use crate::wire::session::{Detail, Locator, MailboxCounts, SessionView, Transport};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Kind {
     Spawned,
     Wrapped,
@@ -26,11 +27,7 @@ pub enum Kind {
 
 impl Kind {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::Spawned => "spawned",
-            Kind::Wrapped => "wrapped",
-            Kind::Aterm => "aterm",
-        }
+        self.into()
     }
 }
 

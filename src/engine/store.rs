@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::session::{Kind, Session};
+use super::session::{Kind, Meta, Session};
 use crate::util::{iso, parse_iso, valid_session_id, write_atomic};
 use crate::wire::response::LostSession;
 
@@ -112,21 +112,11 @@ pub fn save(path: &Path, doc: &Map<String, Value>) -> std::io::Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-/// A wrapped session restored from disk: everything needed to re-create it.
+/// A wrapped session restored from disk: its metadata as saved (an empty `cwd` when none
+/// was) and its aliases.
 pub struct Restored {
     pub id: String,
-    pub command: String,
-    pub cwd: String,
-    pub backend: String,
-    pub term_program: Option<String>,
-    pub term: Option<String>,
-    pub cmux_workspace_id: Option<String>,
-    pub cmux_surface_id: Option<String>,
-    pub created_at: Option<SystemTime>,
-    pub last_activity_at: Option<SystemTime>,
-    pub last_connected_at: Option<SystemTime>,
-    pub last_state_report_at: Option<SystemTime>,
-    pub semantic: Option<Value>,
+    pub meta: Meta,
     pub aliases: Vec<String>,
 }
 
@@ -208,7 +198,7 @@ pub struct Loaded {
 /// invalid ids are skipped.
 pub fn load(path: &Path) -> Loaded {
     let mut out = Loaded::default();
-    let text = match std::fs::read(path) {
+    let bytes = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
         Err(e) => {
@@ -217,7 +207,7 @@ pub fn load(path: &Path) -> Loaded {
             return out;
         }
     };
-    let doc = match serde_json::from_slice::<Value>(&text) {
+    let doc = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(doc)) => doc,
         Ok(_) => {
             out.corrupt = Some(move_aside(path, "not a JSON object".into()));
@@ -228,14 +218,12 @@ pub fn load(path: &Path) -> Loaded {
             return out;
         }
     };
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let t = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).and_then(parse_iso);
     for (key, v) in &doc {
-        let id = s(v, "id").unwrap_or_else(|| key.clone());
+        let id = text(v, "id").unwrap_or_else(|| key.clone());
         if !valid_session_id(&id) {
             continue;
         }
-        let ty = s(v, "type");
+        let ty = text(v, "type");
         if ty.as_deref() == Some(Kind::Spawned.as_str()) {
             if let Some(e) = spawned_entry(id, v) {
                 out.spawned.push(e);
@@ -256,34 +244,40 @@ pub fn load(path: &Path) -> Loaded {
                     .collect()
             })
             .unwrap_or_default();
-        out.wrapped.push(Restored {
-            command: s(v, "command").unwrap_or_else(|| "wrapped".into()),
-            cwd: s(v, "cwd").unwrap_or_default(),
-            backend: s(v, "backend").unwrap_or_else(|| "pty".into()),
-            term_program: s(v, "termProgram"),
-            term: s(v, "term"),
-            cmux_workspace_id: s(v, "cmuxWorkspaceId"),
-            cmux_surface_id: s(v, "cmuxSurfaceId"),
-            created_at: t(v, "createdAt"),
-            last_activity_at: t(v, "lastActivityAt"),
-            last_connected_at: t(v, "lastConnectedAt"),
-            last_state_report_at: t(v, "lastStateReportAt"),
+        let meta = Meta {
+            command: text(v, "command").unwrap_or_else(|| "wrapped".into()),
+            cwd: text(v, "cwd").unwrap_or_default(),
+            backend: text(v, "backend").unwrap_or_else(|| "pty".into()),
+            term_program: text(v, "termProgram"),
+            term: text(v, "term"),
+            cmux_workspace_id: text(v, "cmuxWorkspaceId"),
+            cmux_surface_id: text(v, "cmuxSurfaceId"),
+            created_at: time(v, "createdAt"),
+            last_activity_at: time(v, "lastActivityAt"),
+            last_connected_at: time(v, "lastConnectedAt"),
+            last_state_report_at: time(v, "lastStateReportAt"),
             semantic: v.get("stateReport").filter(|x| x.is_object()).cloned(),
-            aliases,
-            id,
-        });
+            ..Default::default()
+        };
+        out.wrapped.push(Restored { id, meta, aliases });
     }
-    out.wrapped.sort_by_key(|r| r.created_at);
+    out.wrapped.sort_by_key(|r| r.meta.created_at);
     out.spawned.sort_by_key(|r| r.created_at);
     out
 }
 
+/// A string field of an entry (anything else counts as absent).
+fn text(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+/// A timestamp field of an entry.
+fn time(v: &Value, k: &str) -> Option<SystemTime> {
+    v.get(k).and_then(Value::as_str).and_then(parse_iso)
+}
+
 fn spawned_entry(id: String, v: &Value) -> Option<SpawnedEntry> {
-    let command = v
-        .get("command")
-        .and_then(Value::as_str)
-        .filter(|c| !c.trim().is_empty())?
-        .to_string();
+    let command = text(v, "command").filter(|c| !c.trim().is_empty())?;
     let args = v
         .get("args")
         .and_then(Value::as_array)
@@ -309,20 +303,15 @@ fn spawned_entry(id: String, v: &Value) -> Option<SpawnedEntry> {
                 .collect()
         })
         .unwrap_or_default();
-    let t = |k: &str| v.get(k).and_then(Value::as_str).and_then(parse_iso);
     Some(SpawnedEntry {
         command,
         args,
-        cwd: v
-            .get("cwd")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        cwd: text(v, "cwd").unwrap_or_default(),
         cols: dim("cols", 80),
         rows: dim("rows", 30),
         env,
-        created_at: t("createdAt"),
-        last_activity_at: t("lastActivityAt"),
+        created_at: time(v, "createdAt"),
+        last_activity_at: time(v, "lastActivityAt"),
         exited: v.get("exitedAt").is_some_and(|x| !x.is_null()),
         raw: v.clone(),
         id,

@@ -117,17 +117,16 @@ async fn finish_exit(shared: Arc<Shared>, s: Arc<Session>) {
             break;
         }
     }
-    {
-        let mut m = s.meta();
-        if let Some(e) = m.exit.as_mut() {
-            e.at = SystemTime::now();
-        }
-        m.ready = false;
-    }
     let (code, signal) = {
-        let m = s.meta();
-        let e = m.exit.clone();
-        (e.as_ref().and_then(|e| e.code), e.and_then(|e| e.signal))
+        let mut m = s.meta();
+        m.ready = false;
+        match m.exit.as_mut() {
+            Some(e) => {
+                e.at = SystemTime::now();
+                (e.code, e.signal.clone())
+            }
+            None => (None, None),
+        }
     };
     s.close_all(1000, "Session exited");
     if let Some(r) = s.term.recorder() {

@@ -229,11 +229,7 @@ impl Terminal {
         } else {
             // Nobody decodes right now: keep only an incomplete trailing character, so a
             // viewer that subscribes later starts on a character boundary.
-            let tail = util::incomplete_utf8_tail(bytes);
-            st.carry.clear();
-            if tail > 0 {
-                st.carry.extend_from_slice(&bytes[bytes.len() - tail..]);
-            }
+            st.carry = bytes[bytes.len() - util::incomplete_utf8_tail(bytes)..].to_vec();
         }
         drop(st);
         self.generation.store(generation, Ordering::Release);
@@ -262,11 +258,7 @@ impl Terminal {
         st.generation += 1;
         let generation = st.generation;
         st.ring.push(generation, bytes);
-        let tail = util::incomplete_utf8_tail(bytes);
-        st.carry.clear();
-        if tail > 0 {
-            st.carry.extend_from_slice(&bytes[bytes.len() - tail..]);
-        }
+        st.carry = bytes[bytes.len() - util::incomplete_utf8_tail(bytes)..].to_vec();
         drop(st);
         self.generation.store(generation, Ordering::Release);
         self.generation_tx.send_replace(generation);
@@ -556,37 +548,32 @@ impl Pen {
     }
 
     fn sgr(&self) -> String {
-        let mut p = vec!["0".to_string()];
-        if self.bold {
-            p.push("1".into());
-        }
-        if self.dim {
-            p.push("2".into());
-        }
-        if self.italic {
-            p.push("3".into());
-        }
-        if self.underline {
-            p.push("4".into());
-        }
-        if self.inverse {
-            p.push("7".into());
-        }
-        match self.fg {
-            vt100::Color::Default => {}
-            vt100::Color::Idx(i) if i < 8 => p.push(format!("{}", 30 + i)),
-            vt100::Color::Idx(i) if i < 16 => p.push(format!("{}", 90 + i - 8)),
-            vt100::Color::Idx(i) => p.push(format!("38;5;{i}")),
-            vt100::Color::Rgb(r, g, b) => p.push(format!("38;2;{r};{g};{b}")),
-        }
-        match self.bg {
-            vt100::Color::Default => {}
-            vt100::Color::Idx(i) if i < 8 => p.push(format!("{}", 40 + i)),
-            vt100::Color::Idx(i) if i < 16 => p.push(format!("{}", 100 + i - 8)),
-            vt100::Color::Idx(i) => p.push(format!("48;5;{i}")),
-            vt100::Color::Rgb(r, g, b) => p.push(format!("48;2;{r};{g};{b}")),
-        }
+        let attrs = [
+            (self.bold, "1"),
+            (self.dim, "2"),
+            (self.italic, "3"),
+            (self.underline, "4"),
+            (self.inverse, "7"),
+        ];
+        let mut p: Vec<String> = std::iter::once("0")
+            .chain(attrs.iter().filter(|(on, _)| *on).map(|(_, code)| *code))
+            .map(String::from)
+            .collect();
+        p.extend(colour(self.fg, 30));
+        p.extend(colour(self.bg, 40));
         format!("\x1b[{}m", p.join(";"))
+    }
+}
+
+/// The SGR parameter of a colour: `base` is 30 for the foreground, 40 for the background
+/// (bright colours at base + 60, indexed and RGB ones at base + 8).
+fn colour(c: vt100::Color, base: u8) -> Option<String> {
+    match c {
+        vt100::Color::Default => None,
+        vt100::Color::Idx(i) if i < 8 => Some(format!("{}", base + i)),
+        vt100::Color::Idx(i) if i < 16 => Some(format!("{}", base + 60 + i - 8)),
+        vt100::Color::Idx(i) => Some(format!("{};5;{i}", base + 8)),
+        vt100::Color::Rgb(r, g, b) => Some(format!("{};2;{r};{g};{b}", base + 8)),
     }
 }
 

@@ -7,26 +7,13 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::Engine;
-use super::classifier::EscapeStripper;
+use super::classifier::{EscapeStripper, push_tail_bytes};
 use super::session::Session;
 
 /// A stream wait matches within the last this-many bytes of output: enough for any prompt or
 /// marker, and it keeps a long wait on a chatty program bounded in memory and in regex work
 /// (each new chunk rescans at most this much).
 const STREAM_WINDOW: usize = 64 * 1024;
-
-/// Keep only the last `max` bytes of `text` (cut at a character boundary), once it has grown
-/// to twice that, so trimming costs amortised O(1) per byte.
-fn keep_tail(text: &mut String, max: usize) {
-    if text.len() <= 2 * max {
-        return;
-    }
-    let mut cut = text.len() - max;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    text.drain(..cut);
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitScope {
@@ -93,9 +80,8 @@ impl Engine {
                         WaitScope::Stream => {
                             if generation > stream_seen {
                                 let raw = s.term.raw_since(stream_seen);
-                                stream_text
-                                    .push_str(&stripper.push(&String::from_utf8_lossy(&raw)));
-                                keep_tail(&mut stream_text, STREAM_WINDOW);
+                                let text = stripper.push(&String::from_utf8_lossy(&raw));
+                                push_tail_bytes(&mut stream_text, &text, STREAM_WINDOW);
                                 stream_seen = generation;
                             }
                             re.find(&stream_text).map(|m| m.as_str().to_string())
@@ -160,20 +146,19 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_tail;
+    use super::push_tail_bytes;
 
     #[test]
     fn the_stream_window_stays_bounded_and_keeps_whole_characters() {
         let mut t = String::new();
         for _ in 0..10_000 {
-            t.push_str("é-line\n");
-            keep_tail(&mut t, 1000);
+            push_tail_bytes(&mut t, "é-line\n", 1000);
             assert!(t.len() <= 2000 + 8);
         }
-        keep_tail(&mut t, 1000);
+        push_tail_bytes(&mut t, "", 1000);
         assert!(t.ends_with("é-line\n"));
         let mut short = "keep me".to_string();
-        keep_tail(&mut short, 1000);
+        push_tail_bytes(&mut short, "", 1000);
         assert_eq!(short, "keep me");
     }
 }

@@ -161,11 +161,7 @@ pub fn adopt(path: &Path) -> Result<Attached, HolderError> {
         Err(e) => return Err(ProtoError::Io(e).into()),
     }
     // A holder that hangs (stopped) must not hang the engine's start.
-    let _ = nix::sys::socket::setsockopt(
-        &sock,
-        nix::sys::socket::sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(3, 0),
-    );
+    proto::set_recv_timeout(&sock, 3);
     proto::send(
         sock.as_raw_fd(),
         &ToHolder::Hello {
@@ -192,11 +188,7 @@ pub fn adopt(path: &Path) -> Result<Attached, HolderError> {
             }
             let ring = Ring::open(fds.pop().expect("two fds"))?;
             let master = fds.pop().expect("two fds");
-            let _ = nix::sys::socket::setsockopt(
-                &sock,
-                nix::sys::socket::sockopt::ReceiveTimeout,
-                &nix::sys::time::TimeVal::new(0, 0),
-            );
+            proto::set_recv_timeout(&sock, 0);
             Ok(Attached {
                 socket: path.to_path_buf(),
                 holder_pid,

@@ -56,6 +56,13 @@ pub enum FromHolder {
     Exited(ExitStatus),
 }
 
+/// Bound how long a `recv` on `sock` waits (0: no bound), so a peer that connects and says
+/// nothing, or one that is stopped, cannot stall the other side. Best effort.
+pub fn set_recv_timeout(sock: &OwnedFd, secs: i64) {
+    let timeout = nix::sys::time::TimeVal::new(secs, 0);
+    let _ = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimeout, &timeout);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProtoError {
     #[error("holder socket: {0}")]

@@ -107,10 +107,6 @@ impl Ring {
         self.fd.as_fd()
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Bytes ever written.
     pub fn total(&self) -> u64 {
         self.header(2).load(Ordering::Acquire)
@@ -185,7 +181,7 @@ mod tests {
         r.append(b"before the handover ");
         let dup = r.fd().try_clone_to_owned().unwrap();
         let other = Ring::open(dup).unwrap();
-        assert_eq!(other.capacity(), 32);
+        assert_eq!(other.capacity, 32);
         other.append(b"and after");
         assert_eq!(r.contents().0, b"before the handover and after".to_vec());
     }

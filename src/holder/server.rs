@@ -49,22 +49,10 @@ pub fn main(args: &[String]) -> i32 {
         println!("err usage: telepty __hold DIR < spec.json");
         return 2;
     };
-    let mut input = String::new();
-    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
-        println!("err cannot read the spec: {e}");
-        return 1;
-    }
-    let spec: Spec = match serde_json::from_str(&input) {
-        Ok(s) => s,
+    let (spec, (ready_r, ready_w)) = match read_spec() {
+        Ok(v) => v,
         Err(e) => {
-            println!("err bad spec: {e}");
-            return 1;
-        }
-    };
-    let (ready_r, ready_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => {
-            println!("err pipe: {e}");
+            println!("err {e}");
             return 1;
         }
     };
@@ -97,6 +85,18 @@ pub fn main(args: &[String]) -> i32 {
             std::process::exit(code)
         }
     }
+}
+
+/// The spec on stdin, and the pipe the holder reports its start-up on.
+fn read_spec() -> Result<(Spec, (OwnedFd, OwnedFd)), String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the spec: {e}"))?;
+    let spec = serde_json::from_str(&input).map_err(|e| format!("bad spec: {e}"))?;
+    let pipe =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    Ok((spec, pipe))
 }
 
 /// Tell the waiting parent how start-up went.
@@ -467,11 +467,7 @@ impl Holder {
             _ => return,
         }
         // A client that connects and says nothing must not stall the holder.
-        let _ = nix::sys::socket::setsockopt(
-            &conn,
-            sockopt::ReceiveTimeout,
-            &nix::sys::time::TimeVal::new(2, 0),
-        );
+        proto::set_recv_timeout(&conn, 2);
         let Ok((
             ToHolder::Hello {
                 version,
@@ -514,11 +510,7 @@ impl Holder {
         };
         let fds = [self.master_fd, self.ring.fd().as_raw_fd()];
         if proto::send(conn.as_raw_fd(), &welcome, &fds).is_ok() {
-            let _ = nix::sys::socket::setsockopt(
-                &conn,
-                sockopt::ReceiveTimeout,
-                &nix::sys::time::TimeVal::new(0, 0),
-            );
+            proto::set_recv_timeout(&conn, 0);
             let _ = set_nonblocking(conn.as_raw_fd());
             self.conn = Some((conn, engine_pid));
         }

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
 /// Where a handoff is: pending → claimed → executing → completed, or failed on the way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum HandoffStatus {
     #[default]
     Pending,
@@ -18,8 +21,11 @@ pub enum HandoffStatus {
     Failed,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ThreadStatus {
     #[default]
     Active,
@@ -118,12 +124,11 @@ pub struct ThreadAck {
 // ---- request bodies (as `telepty` sends them; the engine reads them loosely)
 
 /// `POST /api/handoff`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateHandoff {
     pub synthesis: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_session_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub deliberation_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub auto_execute: bool,
@@ -136,25 +141,22 @@ pub struct ClaimHandoff {
 }
 
 /// `PATCH /api/handoff/:id` (status and/or a progress message) and `PATCH /api/threads/:id`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PatchStatus {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// A handoff's result: any JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
 }
 
 /// `POST /api/threads`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateThread {
     pub topic: String,
     pub participant_session_ids: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub orchestrator_session_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
 }
 

@@ -239,11 +239,9 @@ pub struct SessionStateReport {}
 
 /// Health fields as the lifecycle events name them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct HealthFields {
-    #[serde(rename = "healthStatus")]
     pub health_status: String,
-    #[serde(rename = "healthReason")]
     pub health_reason: String,
 }
 
@@ -254,19 +252,17 @@ pub struct SessionHealth {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct HealthPayload {
     pub alive: bool,
     pub pid: Option<u32>,
     #[serde(rename = "type")]
     pub kind: String,
     pub clients: usize,
-    #[serde(rename = "idleSeconds")]
     pub idle_seconds: Option<u64>,
     #[serde(flatten)]
     pub health: HealthFields,
     /// Null while connected.
-    #[serde(rename = "disconnectedSeconds")]
     pub disconnected_seconds: Option<u64>,
 }
 
@@ -286,22 +282,20 @@ pub struct SessionReconnect {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct SessionStale {
     #[serde(flatten)]
     pub health: HealthFields,
-    #[serde(rename = "disconnectedSeconds")]
     pub disconnected_seconds: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct SessionCleanup {
     #[serde(flatten)]
     pub health: HealthFields,
     /// `"STALE_DISCONNECTED"`
     pub reason: String,
-    #[serde(rename = "disconnectedSeconds")]
     pub disconnected_seconds: Option<u64>,
 }
 
@@ -372,7 +366,6 @@ pub struct InjectFailed {
     /// `inject`, `multicast`, `broadcast`, `bus_auto_route`, `auto_report`, …
     #[serde(default)]
     pub source: String,
-    #[serde(default)]
     pub inject_id: Option<String>,
     #[serde(flatten)]
     pub origin: FailedOrigin,
@@ -387,9 +380,7 @@ pub enum FailedOrigin {
         original_message_id: Value,
     },
     Sender {
-        #[serde(default)]
         from: Option<String>,
-        #[serde(default)]
         reply_to: Option<String>,
     },
 }

@@ -37,28 +37,20 @@ pub enum Frame {
     },
     /// From a wrapped owner: the child looks ready for input.
     Ready,
-    /// From a wrapped owner: the child died (and whether the bridge restarts it).
+    /// From a wrapped owner: the child died (and whether the bridge restarts it). A missing
+    /// `Option` field reads as `None`.
     SessionDied {
         session_id: String,
-        #[serde(rename = "exitCode", default)]
+        #[serde(rename = "exitCode")]
         exit_code: Option<i32>,
-        #[serde(default)]
         signal: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         duration: Option<f64>,
-        #[serde(
-            rename = "crashCount",
-            default,
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(rename = "crashCount", skip_serializing_if = "Option::is_none")]
         crash_count: Option<usize>,
-        #[serde(
-            rename = "willRestart",
-            default,
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(rename = "willRestart", skip_serializing_if = "Option::is_none")]
         will_restart: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         timestamp: Option<String>,
     },
     /// From a wrapped owner: the child was restarted after a crash.

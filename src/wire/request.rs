@@ -84,25 +84,22 @@ fn dimension(b: &Value, key: &str) -> Result<Option<u16>, BadRequest> {
 }
 
 /// `POST /api/sessions/spawn`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpawnRequest {
     pub session_id: String,
     pub command: String,
     pub args: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cols: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u16>,
     /// `AGENT` or `USER` (any case on the wire; parsed to upper case).
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub record: bool,
     /// Extension: the agent profile to use (`claude`, `codex`, `gemini`, `shell`, `python`,
     /// `generic`, or one of the user's); absent: chosen by the command.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
 }
 
@@ -154,6 +151,7 @@ impl SpawnRequest {
 
 /// `POST /api/sessions/register`, as `telepty allow` sends it (API.md §4; the daemon reads
 /// the body leniently).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RegisterBody {
     pub session_id: String,
@@ -164,35 +162,27 @@ pub struct RegisterBody {
     pub rows: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub record: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub term_program: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub term: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cmux_workspace_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cmux_surface_id: Option<String>,
 }
 
 /// `POST /api/sessions/:id/inject`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InjectRequest {
     pub prompt: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_enter: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reply_expected: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub deliberation_session_id: Option<String>,
     /// A client-chosen idempotency key: a retry with the same key (after a timeout, say) is
     /// answered with the first request's result and never types the text twice.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inject_id: Option<String>,
 }
 
@@ -306,11 +296,10 @@ impl RenameRequest {
 }
 
 /// `POST /api/sessions/:id/resize`: a size, a `window_size` policy, or both.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResizeRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cols: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u16>,
 }
 
@@ -335,20 +324,15 @@ impl ResizeRequest {
 }
 
 /// `POST /api/sessions/:id/wait`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WaitRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub settle_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub since_generation: Option<u64>,
     /// `screen` or `stream`
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub include_screen: Option<bool>,
 }
 
@@ -402,15 +386,13 @@ impl WaitRequest {
 }
 
 /// `POST /api/sessions/:id/state` as `telepty status-report` sends it.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateReport {
     pub phase: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_task: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocker: Option<String>,
     pub needs_input: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<String>,
     pub source: String,
 }

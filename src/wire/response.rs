@@ -65,6 +65,7 @@ pub struct FanOut {
 }
 
 /// `POST /api/sessions/:id/inject`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Injected {
     pub success: bool,
@@ -73,15 +74,12 @@ pub struct Injected {
     /// `deferred`, `skipped`, or with `?wait=delivered` `sent`.
     pub submit: String,
     /// With `?wait=delivered` only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered: Option<bool>,
     /// Extension: `queued` (answered once queued), or with `?wait=delivered` `submitted` when
     /// the screen confirms the prompt was submitted, `typed` when the text was written but that
     /// is not confirmed (see `reason`) or no Enter was asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// Why a `typed` outcome is not confirmed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The `inject_id` was seen before: this answers the first request, nothing was typed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -131,16 +129,14 @@ pub struct Health {
 
 /// The `persistence` block of `GET /api/health`: whether session state reaches the disk.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Persistence {
     pub ok: bool,
     pub error: Option<String>,
     pub since: Option<String>,
-    #[serde(rename = "lastSavedAt")]
     pub last_saved_at: Option<String>,
     pub path: Option<String>,
     pub warning: Option<String>,
-    #[serde(rename = "lostSessions")]
     pub lost_sessions: usize,
 }
 
@@ -302,21 +298,16 @@ pub struct Resurrection {
 }
 
 /// One id of a resurrection: `started` (with what runs), `forgotten`, or failed.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resurrected {
     pub id: String,
     pub success: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -64,13 +64,11 @@ pub struct ViewerSize {
 
 /// The fields only `GET /api/sessions/:id` has.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Detail {
     /// The requested id when it differs from `id`.
     pub alias: Option<String>,
-    #[serde(rename = "lastInjectFrom")]
     pub last_inject_from: Option<String>,
-    #[serde(rename = "lastInjectReplyTo")]
     pub last_inject_reply_to: Option<String>,
 }
 
