@@ -494,6 +494,7 @@ pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
                 timeout_ms: w.timeout_ms.unwrap_or(10_000).min(300_000),
                 since_generation: w.since_generation,
                 scope,
+                state: w.state,
             },
         )
         .await;
@@ -504,6 +505,7 @@ pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
         exited: r.exited,
         settled: r.settled,
         generation: r.generation,
+        state: r.state,
         screen: (w.include_screen != Some(false)).then(|| s.term.text_rows().join("\n")),
     })
 }

@@ -96,7 +96,7 @@ async fn pick(ctx: &mut Ctx) -> Result<String, Failure> {
     }
     let c = ctx.local().await?;
     let list = c.list_sessions().await.or_fail("attach failed")?;
-    let ids = super::sessions::session_ids(&list, false);
+    let ids = super::output::session_ids(&list, false);
     if ids.is_empty() {
         return Err(Failure::new(
             "attach failed",

@@ -4,8 +4,7 @@
 use clap::{Args, Subcommand};
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail};
-use super::sessions::session_ids;
+use super::output::{self, Failure, OrFail, session_ids};
 use crate::config::Paths;
 use crate::kitty::{
     self, ConnectOptions, Kitty, KittyError, KittySettings, Layout, OpenRequest, SocketRemote,

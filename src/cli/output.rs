@@ -198,6 +198,16 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The ids in a session list answer; with `running`, only the sessions whose process has not
+/// exited.
+pub(crate) fn session_ids(list: &Value, running: bool) -> Vec<String> {
+    let all = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    all.iter()
+        .filter(|x| !running || x.get("exitedAt").is_none_or(Value::is_null))
+        .filter_map(|x| x.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

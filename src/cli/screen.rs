@@ -57,6 +57,10 @@ pub struct WaitArgs {
     /// Regular expression (Rust regex syntax) to wait for; without it, wait for quiet
     #[arg(long, short = 'p', value_name = "RE")]
     pub pattern: Option<String>,
+    /// Wait until the session is in this state instead (what `list` shows)
+    #[arg(long, value_name = "STATE", conflicts_with = "pattern",
+          value_parser = ["working", "waiting", "idle", "stuck", "exited"])]
+    pub state: Option<String>,
     /// Quiet time that counts as settled, without --pattern [daemon default: 300]
     #[arg(long, value_name = "N")]
     pub settle_ms: Option<u64>,
@@ -88,17 +92,19 @@ pub(crate) fn wait_outcome(
             .and_then(Value::as_str)
             .map(str::to_string));
     }
-    if a.pattern.is_none() && flag("settled") {
+    if a.pattern.is_none() && a.state.is_none() && flag("settled") {
         return Ok(None);
     }
-    let what = match &a.pattern {
-        Some(p) => format!("/{p}/ did not appear in {label}"),
-        None => format!("{label} did not settle"),
+    let what = match (&a.pattern, &a.state) {
+        (Some(p), _) => format!("/{p}/ did not appear in {label}"),
+        (None, Some(st)) => format!("{label} did not become {st}"),
+        (None, None) => format!("{label} did not settle"),
     };
     if flag("exited") {
-        return Err(match &a.pattern {
-            Some(p) => format!("session {label} exited before /{p}/ appeared"),
-            None => format!("session {label} exited"),
+        return Err(match (&a.pattern, &a.state) {
+            (Some(p), _) => format!("session {label} exited before /{p}/ appeared"),
+            (None, Some(st)) => format!("session {label} exited before it was {st}"),
+            (None, None) => format!("session {label} exited"),
         });
     }
     if flag("timed_out") {
@@ -112,6 +118,7 @@ pub async fn wait(ctx: &mut Ctx, a: WaitArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.target, "wait").await?;
     let req = WaitRequest {
         pattern: a.pattern.clone(),
+        state: a.state.as_deref().and_then(|s| s.parse().ok()),
         settle_ms: a.settle_ms,
         timeout_ms: a.timeout_ms,
         since_generation: a.since_generation,

@@ -141,16 +141,6 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// The ids in a session list answer; with `running`, only the sessions whose process has not
-/// exited.
-pub(crate) fn session_ids(list: &Value, running: bool) -> Vec<String> {
-    let all = list.as_array().map(Vec::as_slice).unwrap_or_default();
-    all.iter()
-        .filter(|x| !running || x.get("exitedAt").is_none_or(Value::is_null))
-        .filter_map(|x| x.get("id").and_then(Value::as_str).map(str::to_string))
-        .collect()
-}
-
 /// `exited(<code>)`/`exited(<signal>)` for an exited process, else `healthStatus`.
 pub(crate) fn state_label(sess: &Value) -> String {
     if let Some(code) = sess.get("exitCode").and_then(Value::as_i64) {
@@ -163,6 +153,33 @@ pub(crate) fn state_label(sess: &Value) -> String {
         "" => "-".into(),
         h => h.to_string(),
     }
+}
+
+/// What the session is doing, as `list` shows it: `working`, `waiting` (a question or a
+/// permission prompt, or a self-report that needs input), `idle`, `stuck`, `exited(<code>)`;
+/// a wrapped session that lost its owner shows its health (`disconnected`, `stale`).
+pub(crate) fn agent_state(sess: &Value) -> String {
+    let label = state_label(sess);
+    if label.starts_with("exited(") {
+        return label;
+    }
+    if matches!(label.as_str(), "DISCONNECTED" | "STALE") {
+        return label.to_lowercase();
+    }
+    let needs_input = sess
+        .pointer("/semantic/needs_input")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let auto = sess.pointer("/autoState/state").and_then(Value::as_str);
+    match auto {
+        _ if needs_input => "waiting",
+        Some("running" | "thinking") => "working",
+        Some("waiting_input") => "waiting",
+        Some("idle") => "idle",
+        Some("stuck") => "stuck",
+        _ => "starting",
+    }
+    .to_string()
 }
 
 /// The `list` table for an array of session objects; with `hosts`, a HOST column first (each
@@ -180,7 +197,7 @@ pub(crate) fn session_table(sessions: &[Value], home: Option<&str>, hosts: bool)
             let mut row = vec![
                 s(sess, "id").to_string(),
                 s(sess, "type").to_string(),
-                state_label(sess),
+                agent_state(sess),
                 output::short_duration(sess.get("idleSeconds").and_then(Value::as_u64)),
                 output::shorten(s(sess, "command"), 40),
                 cwd,

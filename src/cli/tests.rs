@@ -337,20 +337,33 @@ fn daemon_bind_precedence() {
 fn list_table() {
     let sessions = vec![
         json!({"id":"worker-1","type":"spawned","healthStatus":"CONNECTED","idleSeconds":5,
-               "command":"bash","cwd":"/home/u/app","exitCode":null,"exitSignal":null}),
+               "command":"bash","cwd":"/home/u/app","exitCode":null,"exitSignal":null,
+               "autoState":{"state":"idle"}}),
         json!({"id":"w2","type":"spawned","healthStatus":"DISCONNECTED","idleSeconds":3700,
                "command":"python3","cwd":"/tmp","exitCode":0,"exitSignal":null}),
         json!({"id":"w3","type":"spawned","healthStatus":"DISCONNECTED","idleSeconds":null,
                "command":"sleep","cwd":"/tmp","exitCode":null,"exitSignal":"SIGTERM"}),
         json!({"id":"x","type":"wrapped","healthStatus":"STALE","command":"wrapped","cwd":"/"}),
+        json!({"id":"ask","type":"spawned","healthStatus":"CONNECTED","idleSeconds":1,
+               "command":"claude","cwd":"/","autoState":{"state":"waiting_input"}}),
+        json!({"id":"busy","type":"spawned","healthStatus":"CONNECTED","idleSeconds":0,
+               "command":"codex","cwd":"/","autoState":{"state":"thinking"}}),
+        json!({"id":"self","type":"wrapped","healthStatus":"CONNECTED","idleSeconds":0,
+               "command":"gemini","cwd":"/","autoState":{"state":"running"},
+               "semantic":{"needs_input":true}}),
+        json!({"id":"new","type":"spawned","healthStatus":"CONNECTED","command":"bash","cwd":"/"}),
     ];
     let t = sessions::session_table(&sessions, Some("/home/u"), false);
     let expected = "\
 ID        TYPE     STATE            IDLE  COMMAND  CWD
-worker-1  spawned  CONNECTED        5s    bash     ~/app
+worker-1  spawned  idle             5s    bash     ~/app
 w2        spawned  exited(0)        1h    python3  /tmp
 w3        spawned  exited(SIGTERM)  -     sleep    /tmp
-x         wrapped  STALE            -     wrapped  /
+x         wrapped  stale            -     wrapped  /
+ask       spawned  waiting          1s    claude   /
+busy      spawned  working          0s    codex    /
+self      wrapped  waiting          0s    gemini   /
+new       spawned  starting         -     bash     /
 ";
     assert_eq!(t, expected);
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::Engine;
+use super::classifier::AutoState;
 use super::classifier::{EscapeStripper, push_tail_bytes};
 use super::session::Session;
+use crate::wire::request::AgentState;
 
 /// A stream wait matches within the last this-many bytes of output: enough for any prompt or
 /// marker, and it keeps a long wait on a chatty program bounded in memory and in regex work
@@ -27,6 +29,8 @@ pub struct WaitParams {
     pub timeout_ms: u64,
     pub since_generation: Option<u64>,
     pub scope: WaitScope,
+    /// Wait for this state (no pattern then): like a pattern, silence never ends it.
+    pub state: Option<AgentState>,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +41,25 @@ pub struct WaitResult {
     pub exited: bool,
     pub settled: bool,
     pub generation: u64,
+    pub state: Option<AgentState>,
+}
+
+/// The session's state as `list` shows it: a self-report that needs input counts as waiting.
+pub fn agent_state(s: &Session) -> AgentState {
+    if s.exited() {
+        return AgentState::Exited;
+    }
+    let needs_input = s
+        .semantic()
+        .and_then(|v| v.get("needs_input").and_then(|b| b.as_bool()))
+        .unwrap_or(false);
+    match s.classifier.lock().state() {
+        _ if needs_input => AgentState::Waiting,
+        AutoState::Running | AutoState::Thinking => AgentState::Working,
+        AutoState::WaitingInput => AgentState::Waiting,
+        AutoState::Idle => AgentState::Idle,
+        AutoState::Stuck => AgentState::Stuck,
+    }
 }
 
 impl Engine {
@@ -67,6 +90,17 @@ impl Engine {
         let mut first_check = true;
         loop {
             let generation = s.term.generation();
+            if let Some(want) = p.state {
+                if agent_state(s) == want {
+                    return WaitResult {
+                        matched: true,
+                        exited: want == AgentState::Exited,
+                        state: Some(want),
+                        generation,
+                        ..Default::default()
+                    };
+                }
+            }
             if let Some(re) = &p.pattern {
                 let fresh = generation > floor
                     || (first_check
@@ -114,7 +148,7 @@ impl Engine {
                 };
             }
             let mut wake = deadline.min(now + Duration::from_millis(100));
-            if p.pattern.is_none() {
+            if p.pattern.is_none() && p.state.is_none() {
                 if let Some(from) = settle_from {
                     let last = s
                         .term

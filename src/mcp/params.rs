@@ -80,6 +80,31 @@ pub struct ReadParams {
     pub ansi: bool,
 }
 
+/// The states `session_wait` can wait for (the wire's `AgentState`, with a schema).
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum WaitState {
+    Working,
+    Waiting,
+    Idle,
+    Stuck,
+    Exited,
+}
+
+impl From<WaitState> for crate::wire::request::AgentState {
+    fn from(s: WaitState) -> Self {
+        use crate::wire::request::AgentState as A;
+        match s {
+            WaitState::Working => A::Working,
+            WaitState::Waiting => A::Waiting,
+            WaitState::Idle => A::Idle,
+            WaitState::Stuck => A::Stuck,
+            WaitState::Exited => A::Exited,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub struct WaitParams {
@@ -90,6 +115,10 @@ pub struct WaitParams {
     /// until the output settles.
     #[serde(default)]
     pub pattern: Option<String>,
+    /// Wait until the session is in this state instead (not with a pattern): working,
+    /// waiting (a question or permission prompt), idle (ready for a prompt), stuck, exited.
+    #[serde(default)]
+    pub state: Option<WaitState>,
     /// Quiet time that counts as settled, in ms (default 300; only without a pattern).
     #[serde(default)]
     pub settle_ms: Option<u64>,

@@ -381,6 +381,7 @@ impl TeleptyMcp {
         let (c, target) = attempt!(self.session("session_wait", &p.id).await);
         let req = WaitRequest {
             pattern: p.pattern,
+            state: p.state.map(Into::into),
             settle_ms: p.settle_ms,
             timeout_ms: p.timeout_ms,
             since_generation: p.since_generation,
@@ -533,7 +534,9 @@ fn visible_text(meta: &Value) -> String {
 
 /// A wait's outcome in one line, then the screen if it came back.
 fn wait_text(label: &str, w: &Value) -> String {
-    let outcome = if w["matched"].as_bool() == Some(true) {
+    let outcome = if let (Some(true), Some(state)) = (w["matched"].as_bool(), w["state"].as_str()) {
+        format!("{label} is {state}")
+    } else if w["matched"].as_bool() == Some(true) {
         format!("matched {:?} in {label}", w["match"].as_str().unwrap_or(""))
     } else if w["exited"].as_bool() == Some(true) {
         format!("{label} exited before a match")

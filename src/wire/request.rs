@@ -323,11 +323,35 @@ impl ResizeRequest {
     }
 }
 
+/// What a session is doing, as `list` shows it and `wait --state` waits for (issue 12).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum AgentState {
+    Working,
+    Waiting,
+    Idle,
+    Stuck,
+    Exited,
+}
+
 /// `POST /api/sessions/:id/wait`.
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WaitRequest {
     pub pattern: Option<String>,
+    /// Wait for this state instead of a pattern or quiet.
+    pub state: Option<AgentState>,
     pub settle_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub since_generation: Option<u64>,
@@ -371,8 +395,22 @@ impl WaitRequest {
             Some(s) if s == "screen" || s == "stream" => Some(s),
             Some(_) => return Err(invalid("scope must be screen or stream")),
         };
+        let state = match b.get("state") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_str()
+                    .and_then(|s| s.parse::<AgentState>().ok())
+                    .ok_or_else(|| {
+                        invalid("state must be one of working, waiting, idle, stuck, exited")
+                    })?,
+            ),
+        };
+        if state.is_some() && pattern.is_some() {
+            return Err(invalid("give pattern or state, not both"));
+        }
         Ok(WaitRequest {
             pattern,
+            state,
             settle_ms,
             timeout_ms,
             since_generation,

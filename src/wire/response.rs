@@ -96,6 +96,9 @@ pub struct Waited {
     pub exited: bool,
     pub settled: bool,
     pub generation: u64,
+    /// The state reached, for a wait on a state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<super::request::AgentState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screen: Option<String>,
 }

@@ -232,3 +232,79 @@ fn cli_spawn_enter_keys_and_id_at_host() {
 
     ok(d.cli(&["version"]));
 }
+
+/// Issue 12: `wait --state` (API `state`) returns once the session is in that state, `list`
+/// shows the state, and a wait on a state that never comes times out like a pattern wait.
+#[test]
+fn wait_for_a_state_and_list_shows_it() {
+    let d = Daemon::start();
+    d.spawn(
+        "ask",
+        "bash",
+        &[
+            "-c",
+            "sleep 1; read -p 'Proceed? [y/N] ' x; while :; do echo busy-$x; sleep 0.3; done",
+        ],
+    );
+    let o = ok(d.cli(&["wait", "ask", "--state", "waiting", "--timeout-ms", "20000"]));
+    assert!(o.stdout.is_empty(), "{}", show(&o));
+    let o = ok(d.cli(&["list"]));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("ask "))
+        .unwrap_or_default();
+    assert!(row.contains(" waiting "), "{table}");
+
+    // Not idle while waiting: a short wait for idle times out, exit 1 with one line.
+    let o = d.cli(&["wait", "ask", "--state", "idle", "--timeout-ms", "300"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("did not become idle"), "{err}");
+
+    d.inject("ask", "y");
+    let r = d.post(
+        "/api/sessions/ask/wait",
+        json!({"state": "working", "timeout_ms": 20000, "include_screen": false}),
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(
+        (&r.1["matched"], &r.1["state"]),
+        (&json!(true), &json!("working")),
+        "{}",
+        r.1
+    );
+
+    // Bad input: an unknown state, or a state with a pattern.
+    let r = d.post("/api/sessions/ask/wait", json!({"state": "sleepy"}));
+    assert_error(&r, 400, "INVALID_REQUEST", None);
+    let r = d.post(
+        "/api/sessions/ask/wait",
+        json!({"state": "idle", "pattern": "x"}),
+    );
+    assert_error(&r, 400, "INVALID_REQUEST", None);
+    let o = d.cli(&["wait", "ask", "--state", "sleepy"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+
+    let r = d.delete("/api/sessions/ask");
+    assert_eq!(r.0, 200, "{}", r.1);
+}
+
+/// Issue 12: a wait for `exited` returns when the program ends.
+#[test]
+fn wait_for_exit() {
+    let d = Daemon::start();
+    d.spawn("brief", "bash", &["-c", "sleep 1"]);
+    let o = ok(d.cli(&[
+        "wait",
+        "brief",
+        "--state",
+        "exited",
+        "--timeout-ms",
+        "20000",
+    ]));
+    assert!(o.stdout.is_empty(), "{}", show(&o));
+    let o = ok(d.cli(&["list"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("exited(0)"));
+}
