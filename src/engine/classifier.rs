@@ -42,6 +42,25 @@ pub struct AgentSignal {
     pub ready: bool,
 }
 
+/// For a shell: whether the shell itself holds the terminal's foreground (at its prompt, or
+/// in a builtin such as `read`) or a job it started does. The kernel's answer, so a silent
+/// `sleep 600` is working and a prompt redrawn by a resize is not activity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShellSignal {
+    pub at_prompt: bool,
+}
+
+/// Whether a shell started with `args` reads commands from its terminal: not with `-c` (also
+/// in a cluster such as `-lc`) or a script, unless `-i` says so. Only then does its holding
+/// the foreground mean "at the prompt" (a script runs its commands without job control).
+pub fn interactive_shell(args: &[String]) -> bool {
+    let short = |a: &str, f: char| a.starts_with('-') && !a.starts_with("--") && a.contains(f);
+    if args.iter().any(|a| short(a, 'i')) {
+        return true;
+    }
+    !args.iter().any(|a| short(a, 'c') || !a.starts_with('-'))
+}
+
 #[derive(Clone, Debug)]
 pub struct ClassifierConfig {
     pub idle_timeout_ms: u64,
@@ -186,8 +205,24 @@ impl Classifier {
         now_ms: u64,
         now_wall: SystemTime,
     ) -> Option<Transition> {
+        self.tick_full(screen_tail, agent, None, now_ms, now_wall)
+    }
+
+    /// [`Classifier::tick_with`], with the shell's foreground reading when the session is a
+    /// shell.
+    pub fn tick_full(
+        &mut self,
+        screen_tail: &[String],
+        agent: Option<AgentSignal>,
+        shell: Option<ShellSignal>,
+        now_ms: u64,
+        now_wall: SystemTime,
+    ) -> Option<Transition> {
         self.prune_errors(now_ms);
-        let verdict = match agent.and_then(|a| self.profile_verdict(a, screen_tail, now_ms)) {
+        let verdict = agent
+            .and_then(|a| self.profile_verdict(a, screen_tail, now_ms))
+            .or_else(|| shell.and_then(|sh| self.shell_verdict(sh, screen_tail)));
+        let verdict = match verdict {
             Some(v) => v,
             None => self.evaluate(screen_tail, now_ms),
         };
@@ -319,6 +354,28 @@ impl Classifier {
                 AutoState::Idle,
                 0.95,
                 format!("{}: ready for input", a.profile),
+            )
+        })
+    }
+
+    /// A shell's reading: at its prompt it is idle, with a job in the foreground it works,
+    /// however quiet either is. A question on the screen and a repeated error (stuck) still
+    /// go to the screen heuristics.
+    fn shell_verdict(&self, sh: ShellSignal, screen_tail: &[String]) -> Option<Verdict> {
+        let lines: Vec<String> = screen_tail
+            .iter()
+            .map(|l| normalize_line(l).to_string())
+            .collect();
+        if waiting_input_line(&lines).is_some() || self.repeated_error().is_some() {
+            return None;
+        }
+        Some(if sh.at_prompt {
+            Verdict::new(AutoState::Idle, 0.95, "shell: at its prompt")
+        } else {
+            Verdict::new(
+                AutoState::Running,
+                0.9,
+                "shell: a command runs in the foreground",
             )
         })
     }
@@ -694,6 +751,38 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interactive_shells() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(interactive_shell(&a(&[])));
+        assert!(interactive_shell(&a(&["--norc", "--noprofile"])));
+        assert!(interactive_shell(&a(&["-l"])));
+        assert!(!interactive_shell(&a(&["-c", "sleep 1"])));
+        assert!(!interactive_shell(&a(&["-lc", "make"])));
+        assert!(!interactive_shell(&a(&["script.sh"])));
+        assert!(interactive_shell(&a(&["-i", "-c", "x"])));
+    }
+
+    #[test]
+    fn a_shell_is_idle_at_its_prompt_and_working_in_a_job_however_quiet() {
+        let wall = SystemTime::now();
+        let mut c = Classifier::new(ClassifierConfig::default(), 0, wall);
+        let prompt = vec!["$ ".to_string()];
+        let at = |p| Some(ShellSignal { at_prompt: p });
+        // A fresh shell at its prompt is idle at the first tick, not "working".
+        let t = c.tick_full(&prompt, None, at(true), 100, wall).unwrap();
+        assert_eq!(t.to, AutoState::Idle);
+        // `sleep 600` prints nothing for minutes: still working.
+        c.tick_full(&["$ sleep 600".into()], None, at(false), 1_000, wall);
+        assert_eq!(c.state(), AutoState::Running);
+        c.tick_full(&["$ sleep 600".into()], None, at(false), 400_000, wall);
+        assert_eq!(c.state(), AutoState::Running);
+        // A question still reads as waiting.
+        let ask = vec!["Proceed? [y/N] ".to_string()];
+        c.tick_full(&ask, None, at(true), 401_000, wall);
+        assert_eq!(c.state(), AutoState::WaitingInput);
+    }
     use std::time::{Duration, UNIX_EPOCH};
 
     /// The whole of `bytes` stripped; an unterminated sequence at the end is dropped.

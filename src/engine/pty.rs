@@ -258,6 +258,14 @@ impl std::ops::Deref for Pty {
 }
 
 impl Pty {
+    /// Whether the program itself holds the terminal's foreground (a shell at its prompt),
+    /// rather than a job it started; `None` if the kernel cannot say.
+    pub fn child_in_foreground(&self) -> Option<bool> {
+        // SAFETY: tcgetpgrp only reads the PTY master's foreground process group.
+        let pgrp = unsafe { libc::tcgetpgrp(self.io.master.as_raw_fd()) };
+        (pgrp > 0).then(|| u32::try_from(pgrp).ok() == Some(self.pid))
+    }
+
     /// Hand the holder the engine's metadata, for the next engine that adopts the session.
     pub fn set_meta(&self, meta: serde_json::Value) {
         if let Err(e) = proto::send(self.control.as_raw_fd(), &ToHolder::SetMeta { meta }, &[]) {

@@ -323,7 +323,15 @@ async fn classifier_tick(shared: Arc<Shared>) {
                     busy: view.busy(&s.profile),
                     ready: view.ready(&s.profile),
                 });
-            let transition = s.classifier.lock().tick_with(&tail, agent, now_ms, wall);
+            let shell = (s.profile.name == "shell"
+                && super::classifier::interactive_shell(&s.meta().args))
+                .then(|| s.pty.as_ref().and_then(|p| p.child_in_foreground()))
+                .flatten()
+                .map(|at_prompt| super::classifier::ShellSignal { at_prompt });
+            let transition = s
+                .classifier
+                .lock()
+                .tick_full(&tail, agent, shell, now_ms, wall);
             if let Some(t) = transition {
                 shared.emit_envelope(
                     Some(&s),
