@@ -325,9 +325,9 @@ async fn classifier_tick(shared: Arc<Shared>) {
                 });
             let shell = (s.profile.name == "shell"
                 && super::classifier::interactive_shell(&s.meta().args))
-                .then(|| s.pty.as_ref().and_then(|p| p.child_in_foreground()))
-                .flatten()
-                .map(|at_prompt| super::classifier::ShellSignal { at_prompt });
+            .then(|| s.pty.as_ref().and_then(|p| p.child_in_foreground()))
+            .flatten()
+            .map(|at_prompt| super::classifier::ShellSignal { at_prompt });
             let transition = s
                 .classifier
                 .lock()

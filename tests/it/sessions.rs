@@ -4,6 +4,7 @@
 use crate::common;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
@@ -739,4 +740,49 @@ fn output_counts_as_activity_for_idle_seconds() {
         .filter_map(|s| s["id"].as_str())
         .collect();
     assert_eq!(ids, vec!["silent"], "{idle}");
+}
+
+/// Issue 12: a shell's state is the kernel's foreground: idle at its prompt from the first
+/// tick, working while a quiet job runs (past the idle timeout), idle again after ctrl+c; a
+/// resize that redraws the prompt is no activity.
+#[test]
+fn a_shells_state_follows_its_foreground_job() {
+    let d = Daemon::start_with(&[("TELEPTY_STATE_IDLE_TIMEOUT_MS", "1000")], None);
+    d.spawn_bash("sh1");
+    let state = |d: &Daemon| d.session("sh1")["autoState"]["state"].clone();
+    wait_until(Duration::from_secs(5), "idle at the prompt", || {
+        state(&d) == json!("idle")
+    });
+    let mut bus = d.ws("/api/bus");
+    let r = d.post("/api/sessions/sh1/resize", json!({"cols": 90, "rows": 25}));
+    assert_eq!(r.0, 200, "{}", r.1);
+    let r = d.post("/api/sessions/sh1/resize", json!({"cols": 100, "rows": 30}));
+    assert_eq!(r.0, 200, "{}", r.1);
+    let until = Instant::now() + Duration::from_millis(2500);
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if let Some(WsEvent::Json(v)) = bus.recv(left) {
+            assert_ne!(
+                v["type"],
+                json!("session_auto_state"),
+                "a resize changed state: {v}"
+            );
+        }
+    }
+    assert_eq!(state(&d), json!("idle"));
+
+    d.inject("sh1", "sleep 100");
+    wait_until(Duration::from_secs(5), "working in sleep", || {
+        state(&d) == json!("running")
+    });
+    // Working through three idle timeouts of silence, sampled all along.
+    let until = Instant::now() + Duration::from_millis(3000);
+    while Instant::now() < until {
+        assert_eq!(state(&d), json!("running"), "{}", d.session("sh1"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = d.post("/api/sessions/sh1/keys", json!({"keys": ["ctrl+c"]}));
+    assert_eq!(r.0, 200, "{}", r.1);
+    wait_until(Duration::from_secs(5), "idle after ctrl+c", || {
+        state(&d) == json!("idle")
+    });
 }
