@@ -375,6 +375,32 @@ impl App {
         }
     }
 
+    /// `R`: start the focused session again, exited, with its command, arguments, directory
+    /// and size, under the same id.
+    fn restart_focused(&mut self) -> Vec<Effect> {
+        let Some(p) = self.focused() else {
+            return Vec::new();
+        };
+        let info = &p.info;
+        if !info.exited || !info.is_spawned() {
+            let msg = format!(
+                "{} is not an exited spawned session: R restarts those",
+                info.id
+            );
+            self.set_status(msg, true);
+            return Vec::new();
+        }
+        let op = Op::Spawn {
+            id: info.id.clone(),
+            argv: info.argv.clone(),
+            cwd: Some(info.cwd.clone()).filter(|c| !c.is_empty()),
+            cols: info.cols.max(1),
+            rows: info.rows.max(1),
+        };
+        self.set_status(format!("restarting {}…", info.id), true);
+        vec![Effect::Run(op)]
+    }
+
     /// Counts per state over every session, for the attention strip.
     pub fn attention(&self) -> Attention {
         Attention::of(self.panes.iter().map(|p| &p.info))
@@ -643,6 +669,7 @@ impl App {
             }
             KeyCode::Char('r') if self.focused().is_some() => self.open_palette_at(Cmd::Rename),
             KeyCode::Char('s') => self.open_palette_at(Cmd::Spawn),
+            KeyCode::Char('R') => return self.restart_focused(),
             KeyCode::Char('w') => self.focus_next(&Badge::Waiting),
             KeyCode::Char('n') => self.focus_next(&Badge::Idle),
             KeyCode::Char('x') => {
@@ -890,6 +917,7 @@ impl App {
                     return run(Op::Spawn {
                         id: arg(1),
                         argv,
+                        cwd: None,
                         cols,
                         rows,
                     });

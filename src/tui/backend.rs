@@ -41,6 +41,8 @@ pub enum Op {
     Spawn {
         id: String,
         argv: Vec<String>,
+        /// `None`: the daemon's directory.
+        cwd: Option<String>,
         cols: u16,
         rows: u16,
     },
@@ -238,6 +240,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
         Op::Spawn {
             id,
             argv,
+            cwd,
             cols,
             rows,
         } => {
@@ -247,7 +250,7 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 id: id.clone(),
                 command: command.clone(),
                 args: argv[1.min(argv.len())..].to_vec(),
-                cwd: None,
+                cwd,
                 cols,
                 rows,
                 prompt_type: "AGENT".into(),
@@ -338,6 +341,7 @@ async fn run_remote(client: &Client, op: Op) -> Outcome {
         Op::Spawn {
             id,
             argv,
+            cwd,
             cols,
             rows,
         } => {
@@ -345,6 +349,7 @@ async fn run_remote(client: &Client, op: Op) -> Outcome {
                 session_id: id.clone(),
                 command: argv.first().cloned().unwrap_or_default(),
                 args: argv[1.min(argv.len())..].to_vec(),
+                cwd,
                 cols: Some(cols),
                 rows: Some(rows),
                 ..Default::default()

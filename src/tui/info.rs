@@ -14,6 +14,11 @@ pub struct SessionInfo {
     pub kind: String,
     /// Command and arguments, for the title.
     pub command: String,
+    /// The command and its arguments as spawned (a restart runs them again).
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub cols: u16,
+    pub rows: u16,
     /// Machine id of the daemon that owns it.
     pub host: String,
     /// `autoState.state`: running, thinking, idle, stuck, waiting_input.
@@ -123,6 +128,12 @@ impl SessionInfo {
             id: v.id.clone(),
             kind: v.kind.clone(),
             command,
+            argv: std::iter::once(v.command.clone())
+                .chain(v.args.iter().cloned())
+                .collect(),
+            cwd: v.cwd.clone(),
+            cols: v.cols,
+            rows: v.rows,
             host: v.locator.machine_id.clone(),
             auto_state: text(&v.auto_state, "state"),
             needs_input: v

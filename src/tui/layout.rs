@@ -142,9 +142,10 @@ pub fn capacity(kind: LayoutKind, area: Rect) -> usize {
     }
 }
 
-/// Columns per row for `n` panes in a grid over `area`: the shape whose panes are the most
-/// square on screen (a cell is about twice as tall as wide), within the minimum pane size;
-/// ties go to fewer empty slots. Rows differ by at most one pane; the first rows take the
+/// Columns per row for `n` panes in a grid over `area`: the shape whose panes' shorter side
+/// is the longest, a row counting as 2.5 columns (a cell is about twice as tall as wide, and
+/// agents' screens want rows more than a square does: 4 panes on 200x48 are 2x2 at 100x24,
+/// not four 50-column strips), within the minimum pane size; ties go to fewer empty slots. Rows differ by at most one pane; the first rows take the
 /// extra ones.
 pub fn grid_rows(n: usize, area: Rect) -> Vec<usize> {
     if n == 0 {
@@ -160,7 +161,7 @@ pub fn grid_rows(n: usize, area: Rect) -> Vec<usize> {
         }
         let w = area.width as u32 / cols as u32;
         let h = area.height as u32 / rows as u32;
-        let score = w.min(2 * h);
+        let score = (2 * w).min(5 * h);
         let empty = cols * rows - n;
         let better = match best {
             None => true,
@@ -354,6 +355,14 @@ mod tests {
         assert_eq!(shape(9, 130, 38), vec![3, 3, 3]);
         assert_eq!(shape(7, 200, 48), vec![4, 3]);
         assert_eq!(shape(16, 200, 48), vec![4, 4, 4, 4]);
+    }
+
+    #[test]
+    fn four_on_a_wide_screen_are_two_by_two() {
+        let big = Rect::new(0, 0, 200, 48);
+        assert_eq!(grid_rows(4, big), vec![2, 2]);
+        assert_eq!(grid_rows(2, big), vec![2], "two side by side");
+        assert_eq!(grid_rows(3, big), vec![3]);
     }
 
     #[test]

@@ -424,3 +424,42 @@ fn entering_a_notified_state_is_announced_once() {
         vec![("w3".to_string(), "exited")]
     );
 }
+
+/// Issue 12: `R` starts an exited session again under its id, with its command, arguments,
+/// directory and size; a running one is left alone.
+#[test]
+fn r_restarts_an_exited_session() {
+    use super::app::Effect;
+    use super::backend::Op;
+    let (mut app, _) = app(2);
+    render(&mut app, 120, 40);
+    let mut infos: Vec<SessionInfo> = (0..2).map(|i| info(i, &format!("w{}", i + 1))).collect();
+    infos[0].exited = true;
+    infos[0].exit_code = Some(3);
+    infos[0].argv = vec!["bash".into(), "-c".into(), "make test".into()];
+    infos[0].cwd = "/home/u/app".into();
+    infos[0].cols = 90;
+    infos[0].rows = 30;
+    app.sync(infos, &mut |_| None);
+    let fx = app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char('R'),
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(
+        fx,
+        vec![Effect::Run(Op::Spawn {
+            id: "w1".into(),
+            argv: vec!["bash".into(), "-c".into(), "make test".into()],
+            cwd: Some("/home/u/app".into()),
+            cols: 90,
+            rows: 30,
+        })]
+    );
+    key(&mut app, KeyCode::Tab);
+    let fx = app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char('R'),
+        KeyModifiers::SHIFT,
+    )));
+    assert!(fx.iter().all(|e| !matches!(e, Effect::Run(_))), "{fx:?}");
+    assert!(render(&mut app, 120, 40).contains("R restarts those"));
+}

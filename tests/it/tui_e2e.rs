@@ -503,3 +503,39 @@ fn waiting_sessions_are_counted_named_and_notified() {
     let lines = read_log();
     assert_eq!(lines.lines().count(), 2, "one line per transition: {lines}");
 }
+
+/// Issue 12: `R` on an exited session starts it again: same id, same command and directory.
+#[test]
+fn r_restarts_an_exited_session() {
+    let (home, tui, base) = start_embedded();
+    let marker = home.path().join("runs");
+    let (st, v) = post(
+        &format!("{base}/api/sessions/spawn"),
+        json!({
+            "session_id": "once",
+            "command": "bash",
+            "args": ["-c", format!("echo run >> {}; pwd >> {}; exit 3", marker.display(), marker.display())],
+            "cwd": home.path(),
+        }),
+    );
+    assert_eq!(st, 201, "{v}");
+    tui.wait_text("exited 3");
+    let first_pid = get(&format!("{base}/api/sessions/once")).1["pid"].clone();
+    tui.keys(&["R"]);
+    let secs = std::time::Duration::from_secs(20);
+    let runs = || std::fs::read_to_string(&marker).unwrap_or_default();
+    wait_for(
+        secs,
+        "a second run",
+        || (runs().matches("run").count() == 2).then_some(()),
+        || format!("{}\n{}", runs(), tui.capture()),
+    );
+    let here = home.path().canonicalize().unwrap();
+    assert_eq!(
+        runs(),
+        format!("run\n{}\nrun\n{}\n", here.display(), here.display()),
+        "same command, same directory"
+    );
+    let s = get(&format!("{base}/api/sessions/once")).1;
+    assert_ne!(s["pid"], first_pid, "{s}");
+}
