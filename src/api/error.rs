@@ -39,7 +39,11 @@ pub fn status_of(e: &EngineError) -> u16 {
     use EngineError::*;
     match e {
         SessionNotFound { .. } => 404,
-        InvalidSessionId { .. } | InvalidRequest(_) | UnknownKey(_) | InvalidPattern(_) => 400,
+        InvalidSessionId { .. }
+        | InvalidRequest(_)
+        | UnknownKey(_)
+        | InvalidPattern(_)
+        | NotSpawnable(_) => 400,
         SessionActive(_) | SessionInUse(_) | Unsupported(_) => 409,
         SpawnFailed(_) | Internal => 500,
         Stale => 410,

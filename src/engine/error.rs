@@ -19,6 +19,9 @@ pub enum EngineError {
     SessionInUse(String),
     #[error("{0}")]
     SpawnFailed(String),
+    /// The caller named a program or directory that is not there: nothing was started.
+    #[error("{0}")]
+    NotSpawnable(String),
     #[error("Session is stale and awaiting cleanup.")]
     Stale,
     #[error("{message}")]
@@ -94,7 +97,7 @@ impl EngineError {
             InvalidSessionId { .. } => "INVALID_SESSION_ID",
             InvalidRequest(_) => "INVALID_REQUEST",
             SessionActive(_) | SessionInUse(_) => "SESSION_EXISTS",
-            SpawnFailed(_) => "SPAWN_FAILED",
+            SpawnFailed(_) | NotSpawnable(_) => "SPAWN_FAILED",
             Stale => "STALE",
             Disconnected { .. } => "DISCONNECTED",
             QueueFull | QueueBytesFull { .. } => "QUEUE_FULL",

@@ -179,6 +179,14 @@ impl Engine {
             .cwd
             .clone()
             .unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
+        let path = req
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("PATH").ok());
+        check_spawnable(&req.command, &cwd, path.as_deref())?;
         let mut env = req.env.clone();
         env.extend([
             ("TERM".to_string(), "xterm-256color".to_string()),
@@ -1367,6 +1375,40 @@ pub(crate) fn captured_env(allow: &[String], given: &[(String, String)]) -> Vec<
             Some((k.clone(), v))
         })
         .collect()
+}
+
+/// The caller's mistakes, found before anything is forked: a working directory that is not
+/// there, a program that is neither on `path` nor an executable file (API.md's SPAWN_FAILED,
+/// as a 400: a typo is not the server's failure).
+fn check_spawnable(command: &str, cwd: &str, path: Option<&str>) -> Result<(), EngineError> {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    if !Path::new(cwd).is_dir() {
+        return Err(EngineError::NotSpawnable(format!(
+            "Working directory not found: {cwd}"
+        )));
+    }
+    let runnable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if command.contains('/') {
+        runnable(&Path::new(cwd).join(command))
+    } else {
+        !command.is_empty()
+            && path
+                .unwrap_or_default()
+                .split(':')
+                .filter(|d| !d.is_empty())
+                .any(|d| runnable(&Path::new(d).join(command)))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(EngineError::NotSpawnable(format!(
+            "Command not found: {command}"
+        )))
+    }
 }
 
 #[cfg(test)]

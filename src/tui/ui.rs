@@ -427,7 +427,10 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         ("L", "next layout (grid, tall, stack, zoom)"),
         ("r  s", "rename the focused session / spawn a new one"),
         ("x", "kill the focused session (asks first)"),
-        ("R", "restart the focused exited session (same command, directory)"),
+        (
+            "R",
+            "restart the focused exited session (same command, directory)",
+        ),
         ("e  /", "event log; filter it"),
         ("Esc", "clear the message and the log filter"),
         ("?", "this help"),

@@ -209,12 +209,21 @@ fn spawn_validation_order() {
         body[k] = v.clone();
         assert_error(&spawn(body), 400, "INVALID_REQUEST", None);
     }
+    // A program or directory that is not there is the caller's mistake: 400, nothing started
+    // (issue 14: it was a 500, most of the fuzzer's 5xx).
     assert_error(
         &spawn(json!({"session_id": "new1", "command": "/nonexistent/telepty-no-such-binary"})),
-        500,
+        400,
+        "SPAWN_FAILED",
+        Some("Command not found: /nonexistent/telepty-no-such-binary"),
+    );
+    assert_error(
+        &spawn(json!({"session_id": "new1", "command": "telepty-no-such-program"})),
+        400,
         "SPAWN_FAILED",
         None,
     );
+    assert_error(&d.get("/api/sessions/new1"), 404, "SESSION_NOT_FOUND", None);
     // Numeric strings are accepted for cols/rows.
     let r = spawn(
         json!({"session_id": "numstr", "command": "sleep", "args": ["600"], "cols": "91", "rows": "22"}),
