@@ -6,7 +6,7 @@
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use tui_term::widget::{Cursor, PseudoTerminal};
@@ -135,7 +135,6 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     };
     let focused = idx == app.focus;
     let show_cursor = focused && app.mode == Mode::Typing;
-    let no_color = app.no_color;
     let t = &app.theme;
     let unread = !focused && pane.unread();
 
@@ -152,9 +151,6 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
             blank = screen.contents().trim().is_empty();
         }
     });
-    if no_color {
-        strip_colors(f.buffer_mut(), inner);
-    }
     if blank {
         if let Some(note) = note {
             let r = Rect::new(
@@ -244,16 +240,6 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
 }
 
 /// NO_COLOR: drop every colour in `area`, keeping the attributes.
-fn strip_colors(buf: &mut Buffer, area: Rect) {
-    for y in area.top()..area.bottom() {
-        for x in area.left()..area.right() {
-            let cell = &mut buf[(x, y)];
-            cell.set_fg(Color::Reset);
-            cell.set_bg(Color::Reset);
-        }
-    }
-}
-
 /// The attention strip: counts per state over every session (not only this page), waiting
 /// first and with its ids, since that is who needs the user.
 fn attention_spans(app: &App) -> Vec<Span<'static>> {
