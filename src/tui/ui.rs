@@ -615,7 +615,7 @@ fn draw_palette(f: &mut Frame, t: &Theme, p: &Palette, area: Rect) {
 /// The visible text of a buffer, one line per row (trailing spaces trimmed), wide characters
 /// once. Used by the snapshot tests.
 #[cfg(test)]
-pub fn buffer_text(buf: &Buffer) -> String {
+pub fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
     let area = buf.area;
     let mut out = String::new();
     for y in area.top()..area.bottom() {
