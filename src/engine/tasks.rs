@@ -277,13 +277,20 @@ pub(crate) fn fire_auto_report(engine: &Engine, target: &Arc<Session>) {
     let _ = engine.deliver(&source, &text, true, Source::AutoReport);
 }
 
-/// Once a second: feed each session's new output to its classifier and publish transitions.
+/// A session with new output is classified within this (a question on screen shows as
+/// `waiting` in the dashboard a fraction of a second later, issue 12)...
+const CLASSIFY_NEW_OUTPUT: Duration = Duration::from_millis(200);
+/// ...and a quiet one once a second, for the changes time alone makes (silence, a long turn)
+/// and the shell's foreground, at the cost the 1 s tick always had.
+const CLASSIFY_QUIET_MS: u64 = 1000;
+
+/// Feed each session's new output to its classifier and publish transitions.
 async fn classifier_tick(shared: Arc<Shared>) {
-    // Per session: the generation already classified and a stripper that carries escape
-    // sequences split between ticks.
-    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper)> =
+    // Per session: the generation already classified, a stripper that carries escape
+    // sequences split between ticks, and when it was last classified.
+    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper, u64)> =
         std::collections::HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(CLASSIFY_NEW_OUTPUT);
     loop {
         tick.tick().await;
         let sessions = shared.registry().ordered();
@@ -294,8 +301,12 @@ async fn classifier_tick(shared: Arc<Shared>) {
             let generation = s.term.generation();
             let entry = seen
                 .entry(key)
-                .or_insert_with(|| (0, EscapeStripper::new()));
+                .or_insert_with(|| (0, EscapeStripper::new(), 0));
             let now_ms = mono_ms();
+            if generation == entry.0 && now_ms.saturating_sub(entry.2) < CLASSIFY_QUIET_MS {
+                continue;
+            }
+            entry.2 = now_ms;
             let wall = SystemTime::now();
             if generation > entry.0 {
                 let raw = s.term.raw_since(entry.0);
