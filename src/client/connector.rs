@@ -72,12 +72,20 @@ impl Host {
         }
     }
 
-    /// `GET /api/sessions`, a peer guarded by the connect probe.
+    /// `GET /api/sessions`; a peer gets [`peer_config::PEER_DEADLINE`] for all of it.
     pub async fn sessions(&self) -> Result<Vec<Value>, ClientError> {
-        if !self.local {
-            peer_config::probe(self.client.addr(), PEER_CONNECT_TIMEOUT).await?;
-        }
-        match self.client.list_sessions().await? {
+        let list = async {
+            if !self.local {
+                peer_config::probe(self.client.addr(), PEER_CONNECT_TIMEOUT).await?;
+            }
+            self.client.list_sessions().await
+        };
+        let list = if self.local {
+            list.await?
+        } else {
+            peer_config::within_deadline(self.client.addr(), list).await?
+        };
+        match list {
             Value::Array(a) => Ok(a),
             _ => Err(ClientError::BadResponse {
                 addr: self.client.addr().authority(),
@@ -225,9 +233,10 @@ impl Connector {
     }
 
     /// A session argument for an existing session. `id@host` goes to that host (a down host
-    /// fails within 2 s). A bare id with peers configured is looked up on every host: found on
-    /// several → [`ConnectError::Ambiguous`]; found only on one peer → that peer; otherwise the
-    /// local daemon.
+    /// fails within 2 s). A bare id that this machine's daemon holds is that session, without
+    /// waiting on any peer; otherwise the peers are asked at once, each within
+    /// [`peer_config::PEER_DEADLINE`]: found on one → that peer, on several →
+    /// [`ConnectError::Ambiguous`], on none → the local daemon (which says it is not found).
     pub async fn session_target(&self, spec: &str) -> Result<(Client, Target), ConnectError> {
         if spec.is_empty() || super::split_target(spec).1.is_some() {
             let (c, t) = self.target(spec).await?;
@@ -244,32 +253,32 @@ impl Connector {
         if self.peers().await.is_empty() {
             return self.target(spec).await;
         }
+        let (local, target) = self.target(spec).await?;
+        if local.session(spec).await.is_ok() {
+            return Ok((local, target));
+        }
         let hosts = self.hosts().await?;
-        let lookups = hosts.iter().map(|h| async move {
-            if !h.local {
+        let peers: Vec<&Host> = hosts.iter().filter(|h| !h.local).collect();
+        let lookups = peers.iter().map(|h| {
+            peer_config::within_deadline(h.client.addr(), async move {
                 peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
-            }
-            h.client.session(spec).await
+                h.client.session(spec).await
+            })
         });
         let answers = join_all(lookups).await;
-        let found: Vec<&Host> = hosts
+        let found: Vec<&Host> = peers
             .iter()
             .zip(&answers)
             .filter(|(_, r)| r.is_ok())
-            .map(|(h, _)| h)
+            .map(|(h, _)| *h)
             .collect();
         match found.as_slice() {
-            [] => self.target(spec).await,
-            [only] if only.local => self.target(spec).await,
+            [] => Ok((local, target)),
             [only] => self.target(&only.address(spec)).await,
             many => Err(ConnectError::Ambiguous {
                 spec: spec.to_string(),
                 hosts: many.iter().map(|h| h.label.clone()).collect(),
-                example: many
-                    .iter()
-                    .find(|h| !h.local)
-                    .map(|h| h.address(spec))
-                    .unwrap_or_else(|| format!("{spec}@<host>")),
+                example: many[0].address(spec),
             }),
         }
     }

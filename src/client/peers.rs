@@ -16,6 +16,25 @@ use super::addr::{self, ClientEnv, DaemonAddr, Peer};
 
 /// How long a peer gets to accept a TCP connection before it counts as down.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a whole lookup on a peer (connect, request, answer) may take when the answer only
+/// completes a picture (a list, a bare id's search): a hung daemon accepts connections and
+/// never answers, and must not hold every command for the 10 s request timeout.
+pub const PEER_DEADLINE: Duration = Duration::from_secs(3);
+
+/// `fut` on the peer at `addr`, within [`PEER_DEADLINE`] in all.
+pub async fn within_deadline<T>(
+    addr: &DaemonAddr,
+    fut: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(PEER_DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ClientError::Timeout {
+                addr: addr.authority(),
+                after: PEER_DEADLINE,
+            })
+        })
+}
 /// How long `tailscale status --json` may take.
 const TAILSCALE_TIMEOUT: Duration = Duration::from_secs(2);
 
