@@ -198,7 +198,7 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
         rows: r.rows.unwrap_or(30),
         prompt_type: r.kind.unwrap_or_else(|| "AGENT".into()),
         record: r.record,
-        env: Vec::new(),
+        env: r.env.into_iter().collect(),
         profile: r.profile,
     };
     // fork/exec and PTY setup are blocking syscalls.

@@ -24,6 +24,7 @@ mod screen;
 mod service;
 mod sessions;
 mod tui;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -86,6 +87,9 @@ pub enum Command {
     /// Restart sessions lost in a reboot (same id, command, cwd, size; agents resume), or
     /// list (--list) or forget (--forget) them
     Resurrect(resurrect::ResurrectArgs),
+    /// Start the agents a project file lists (./telepty.toml): missing or exited ones start,
+    /// running ones are left alone
+    Up(up::UpArgs),
     /// Follow bus events, one readable line each
     Monitor(events::MonitorArgs),
     /// Follow bus events as JSON lines
@@ -180,6 +184,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Status(a) => info::status(&mut ctx, a).await,
             Command::Clean(a) => sessions::clean(&mut ctx, a).await,
             Command::Resurrect(a) => resurrect::run(&mut ctx, a).await,
+            Command::Up(a) => up::run(&mut ctx, a).await,
             Command::Monitor(a) => events::monitor(&mut ctx, a).await,
             Command::Listen(a) => events::listen(&mut ctx, a).await,
             Command::Version(a) => info::version(&mut ctx, a).await,

@@ -47,6 +47,9 @@ pub struct SpawnArgs {
     /// shell, python, generic, or ~/.config/telepty/profiles/NAME.toml) [default: by command]
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Set a variable for the program (repeatable)
+    #[arg(long, short = 'e', value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     /// Do not attach, even on a terminal
     #[arg(long, short = 'd')]
     pub detach: bool,
@@ -62,6 +65,14 @@ pub struct SpawnArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+}
+
+/// `NAME=VALUE` of `--env`.
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// The size of the terminal on stdout, if stdout is one.
@@ -107,6 +118,7 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         kind: a.kind.map(|k| value_name(&k)),
         record: a.record,
         profile: a.profile,
+        env: a.env.into_iter().collect(),
     };
     let resp = client.spawn(&req).await.or_fail("spawn")?;
     if a.json {

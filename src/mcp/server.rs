@@ -256,6 +256,7 @@ impl TeleptyMcp {
             kind: None,
             record: p.record,
             profile: None,
+            env: Default::default(),
         };
         let resp = attempt!(c.spawn(&req).await, "session_spawn");
         let id = resp["session_id"].as_str().unwrap_or(&target.id);

@@ -101,6 +101,41 @@ pub struct SpawnRequest {
     /// Extension: the agent profile to use (`claude`, `codex`, `gemini`, `shell`, `python`,
     /// `generic`, or one of the user's); absent: chosen by the command.
     pub profile: Option<String>,
+    /// Extension: variables for the program, over the daemon's own environment.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// Bounds of a spawn's `env`: it is kept with the session (and its holder) for its life.
+const MAX_ENV_VARS: usize = 128;
+const MAX_ENV_VALUE: usize = 32 * 1024;
+
+/// `env` of a spawn: an object of `NAME: "value"`, names as a shell would accept them.
+fn env_field(b: &Value) -> Result<std::collections::BTreeMap<String, String>, BadRequest> {
+    let bad = || {
+        invalid(
+            "env must be an object of NAME: \"value\" (at most 128, names [A-Za-z_][A-Za-z0-9_]*, values up to 32 KiB)",
+        )
+    };
+    let Some(v) = b.get("env").filter(|v| !v.is_null()) else {
+        return Ok(Default::default());
+    };
+    let obj = v
+        .as_object()
+        .filter(|o| o.len() <= MAX_ENV_VARS)
+        .ok_or_else(bad)?;
+    let name_ok = |k: &str| {
+        k.chars()
+            .next()
+            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+            && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+    };
+    obj.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) if name_ok(k) && s.len() <= MAX_ENV_VALUE => Ok((k.clone(), s.to_string())),
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 impl SpawnRequest {
@@ -145,6 +180,7 @@ impl SpawnRequest {
                 Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
                 Some(_) => return Err(invalid("profile must be a non-empty string")),
             },
+            env: env_field(b)?,
         })
     }
 }

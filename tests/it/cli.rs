@@ -308,3 +308,57 @@ fn wait_for_exit() {
     let o = ok(d.cli(&["list"]));
     assert!(String::from_utf8_lossy(&o.stdout).contains("exited(0)"));
 }
+
+/// Issue 12: `telepty up` starts what telepty.toml lists (command, directory relative to the
+/// file, environment), and again leaves running ones alone and restarts exited ones; a bad
+/// file is one line naming its line.
+#[test]
+fn up_starts_the_project_files_agents_idempotently() {
+    let d = Daemon::start();
+    let home = d.home_path();
+    std::fs::create_dir_all(home.join("proj/sub")).unwrap();
+    std::fs::write(
+        home.join("proj/telepty.toml"),
+        "[[agent]]\nid = \"u1\"\ncommand = \"bash --norc --noprofile\"\ncwd = \"sub\"\nenv = { UP_VAR = \"from-up\" }\n\n\
+         [[agent]]\nid = \"u2\"\ncommand = [\"sh\", \"-c\", \"echo once >> ../ran\"]\n",
+    )
+    .unwrap();
+    let file = home.join("proj/telepty.toml");
+    let file = file.to_str().unwrap();
+    let o = ok(d.cli(&["up", file]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("started   u1") && out.contains("started   u2"),
+        "{out}"
+    );
+    d.inject("u1", "echo \"$UP_VAR:$PWD\"");
+    let want = format!(
+        "from-up:{}",
+        home.join("proj/sub").canonicalize().unwrap().display()
+    );
+    d.wait_line("u1", &want);
+    wait_until(Duration::from_secs(20), "u2 ran and exited", || {
+        d.session("u2")["exitedAt"].is_string()
+    });
+
+    let o = ok(d.cli(&["up", file]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("running   u1") && out.contains("restarted u2"),
+        "{out}"
+    );
+    wait_until(Duration::from_secs(20), "u2 ran twice", || {
+        std::fs::read_to_string(home.join("ran")).unwrap_or_default() == "once\nonce\n"
+    });
+
+    std::fs::write(
+        home.join("bad.toml"),
+        "[[agent]]\nid = \"x\"\ncomand = \"y\"\n",
+    )
+    .unwrap();
+    let o = d.cli(&["up", home.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bad.toml:3:"), "{err}");
+}

@@ -224,6 +224,11 @@ fn spawn_validation_order() {
         None,
     );
     assert_error(&d.get("/api/sessions/new1"), 404, "SESSION_NOT_FOUND", None);
+    // Extension `env`: names a shell accepts, string values.
+    for env in [json!({"1BAD": "x"}), json!({"OK": 1}), json!(["A=b"])] {
+        let body = json!({"session_id": "new1", "command": "bash", "env": env});
+        assert_error(&spawn(body), 400, "INVALID_REQUEST", None);
+    }
     // Numeric strings are accepted for cols/rows.
     let r = spawn(
         json!({"session_id": "numstr", "command": "sleep", "args": ["600"], "cols": "91", "rows": "22"}),
