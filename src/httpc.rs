@@ -73,18 +73,7 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Response, HttpError> {
-        let req = build(method, url, headers, body)?;
-        let fut = async {
-            let resp = self
-                .inner
-                .request(req)
-                .await
-                .map_err(|e| HttpError::Connect(innermost(&e)))?;
-            read_response(resp).await
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| HttpError::Timeout)?
+        self.send(None, method, url, headers, body, timeout).await
     }
 
     /// [`HttpClient::request`] over a fresh connection to the unix socket `socket` (`url`
@@ -99,29 +88,56 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Response, HttpError> {
+        self.send(Some(socket), method, url, headers, body, timeout)
+            .await
+    }
+
+    async fn send(
+        &self,
+        socket: Option<&Path>,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
         let req = build(method, url, headers, body)?;
         let fut = async {
-            let stream = UnixStream::connect(socket)
-                .await
-                .map_err(|e| HttpError::NoSocket(e.to_string()))?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| HttpError::Other(innermost(&e)))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("unix-socket connection ended: {e}");
-                }
-            });
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| HttpError::Other(innermost(&e)))?;
+            let resp = match socket {
+                None => self
+                    .inner
+                    .request(req)
+                    .await
+                    .map_err(|e| HttpError::Connect(innermost(&e)))?,
+                Some(socket) => send_unix(socket, req).await?,
+            };
             read_response(resp).await
         };
         tokio::time::timeout(timeout, fut)
             .await
             .map_err(|_| HttpError::Timeout)?
     }
+}
+
+async fn send_unix(
+    socket: &Path,
+    req: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, HttpError> {
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| HttpError::NoSocket(e.to_string()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| HttpError::Other(innermost(&e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("unix-socket connection ended: {e}");
+        }
+    });
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| HttpError::Other(innermost(&e)))
 }
 
 fn build(

@@ -494,34 +494,22 @@ fn peer_allowlist_trusts_listed_networks() {
 
 /// `curl` as uid/gid 65534 (nobody): another local user on the same loopback.
 fn curl_as_nobody(url: &str, extra: &[&str]) -> (u16, serde_json::Value) {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "curl",
-            "-s",
-            "--max-time",
-            "20",
-            "-w",
-            "\n%{http_code}",
-        ])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("run setpriv curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
-    let status: u16 = code.trim().parse().unwrap_or_else(|_| {
-        panic!(
-            "curl {url} as nobody failed ({}): {text} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let v = serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string()));
+    let (status, v, rc) = curl(Some(65534), None, url, extra);
+    assert_ne!(status, 0, "curl {url} as nobody failed (exit {rc}): {v}");
     (status, v)
 }
+
+/// The headers of a WebSocket upgrade, for curl.
+const WS_UPGRADE: [&str; 8] = [
+    "-H",
+    "Connection: Upgrade",
+    "-H",
+    "Upgrade: websocket",
+    "-H",
+    "Sec-WebSocket-Version: 13",
+    "-H",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+];
 
 /// Issue 14: loopback is every local user. Only the daemon's own uid gets in without the
 /// token; another user needs it (a token holder is the owner's delegate), root included when
@@ -555,19 +543,7 @@ fn another_local_user_needs_the_token_on_loopback() {
     );
     assert_error(&r, 401, "PERMISSION_DENIED", None);
     // A WebSocket upgrade is refused the same way (a session socket would auto-create).
-    let r = curl_as_nobody(
-        &format!("{base}/api/sessions/intruder"),
-        &[
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        ],
-    );
+    let r = curl_as_nobody(&format!("{base}/api/sessions/intruder"), &WS_UPGRADE);
     assert_error(&r, 401, "PERMISSION_DENIED", None);
     assert_error(
         &d.get("/api/sessions/intruder"),
@@ -624,8 +600,9 @@ fn one_remote_address_cannot_take_every_connection() {
     assert_eq!(r.1["status"], json!("ok"));
 }
 
-/// `curl --unix-socket`, as `uid` (None: as this process), with the status and JSON body.
-fn curl_unix(socket: &Path, uid: Option<u32>, url: &str, extra: &[&str]) -> (u16, Value, i32) {
+/// `curl`, as `uid` (None: as this process), over the unix socket `socket` if given: the
+/// status (0 when curl got no answer), the JSON body and curl's exit code.
+fn curl(uid: Option<u32>, socket: Option<&Path>, url: &str, extra: &[&str]) -> (u16, Value, i32) {
     let mut cmd = match uid {
         Some(uid) => {
             let mut c = Command::new("setpriv");
@@ -639,20 +616,11 @@ fn curl_unix(socket: &Path, uid: Option<u32>, url: &str, extra: &[&str]) -> (u16
         }
         None => Command::new("curl"),
     };
-    let out = cmd
-        .args([
-            "-s",
-            "--max-time",
-            "20",
-            "-w",
-            "\n%{http_code}",
-            "--unix-socket",
-        ])
-        .arg(socket)
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("run curl");
+    cmd.args(["-s", "--max-time", "20", "-w", "\n%{http_code}"]);
+    if let Some(socket) = socket {
+        cmd.arg("--unix-socket").arg(socket);
+    }
+    let out = cmd.args(extra).arg(url).output().expect("run curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
     let v = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
@@ -675,7 +643,7 @@ fn the_owners_tools_use_the_private_unix_socket() {
     assert_eq!(mode(&d.runtime_dir()), 0o700, "runtime dir mode");
 
     let url = format!("http://127.0.0.1:{}", d.port);
-    let r = curl_unix(&socket, None, &format!("{url}/api/sessions"), &[]);
+    let r = curl(None, Some(&socket), &format!("{url}/api/sessions"), &[]);
     assert_eq!((r.0, r.1), (200, json!([])), "the owner over the socket");
 
     // A port where nothing listens, whose socket name leads to this daemon: the CLI can only
@@ -713,22 +681,11 @@ fn the_owners_tools_use_the_private_unix_socket() {
         String::from_utf8_lossy(&out.stdout).contains("sock-42")
     });
     // A WebSocket upgrade over the socket (what attach, monitor and the dashboard use).
-    let upgrade = curl_unix(
-        &socket,
+    let upgrade = curl(
         None,
+        Some(&socket),
         &format!("{url}/api/bus"),
-        &[
-            "--max-time",
-            "2",
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        ],
+        &[&["--max-time", "2"][..], &WS_UPGRADE].concat(),
     );
     assert_eq!(
         upgrade.0, 101,
@@ -766,7 +723,7 @@ fn the_unix_socket_refuses_another_uid() {
     let socket = d.runtime_dir().join(format!("daemon-{}.sock", d.port));
     let url = format!("http://127.0.0.1:{}/api/sessions", d.port);
     // The directory keeps others out: curl cannot even connect (exit 7).
-    let r = curl_unix(&socket, Some(65534), &url, &[]);
+    let r = curl(Some(65534), Some(&socket), &url, &[]);
     assert_eq!((r.0, r.2), (0, 7), "nobody reached the socket: {:?}", r.1);
 
     let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
@@ -781,9 +738,9 @@ fn the_unix_socket_refuses_another_uid() {
     }
     set(&socket, 0o666).unwrap();
     let spawn = json!({"session_id": "intruder", "command": "bash"}).to_string();
-    let r = curl_unix(
-        &socket,
+    let r = curl(
         Some(65534),
+        Some(&socket),
         &format!("{url}/spawn"),
         &["-X", "POST", "-d", &spawn],
     );
