@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
 use super::ApiState;
-use crate::config::{Config, ConfigError, Flags, Paths, load_or_create_token};
+use crate::config::{Config, ConfigError, DaemonState, Flags, Paths, load_or_create_token};
 use crate::engine::{Engine, EngineSettings};
 use crate::httpc::HttpClient;
 use crate::lock::{DaemonLock, lock_owner_pid};
@@ -105,26 +105,6 @@ async fn health_version_at(authority: &str) -> Option<String> {
             .unwrap_or("")
             .to_string()
     })
-}
-
-/// `~/.telepty/daemon-state.json`: the daemon that holds the lock and where it listens.
-#[derive(Default, Deserialize, Serialize)]
-#[serde(default)]
-struct DaemonState {
-    pid: u32,
-    host: String,
-    port: u16,
-    #[serde(rename = "startedAt")]
-    started_at: String,
-    version: String,
-}
-
-impl DaemonState {
-    /// The file as written, or `None` (missing, or not this shape).
-    fn read(paths: &Paths) -> Option<DaemonState> {
-        let text = std::fs::read_to_string(paths.daemon_state()).ok()?;
-        serde_json::from_str(&text).ok()
-    }
 }
 
 /// Only called by the lock holder; the pid check is a second guard.

@@ -112,6 +112,10 @@ pub struct ClientEnv {
     /// Why config.toml is invalid (the error naming file, line and key). Resolving the
     /// daemon's address then fails with it rather than silently using defaults.
     pub file_error: Option<String>,
+    /// Where this HOME's running daemon really listens (its state file, its pid alive): the
+    /// default when nothing names an address, so a daemon started with `HOST`/`PORT` of its
+    /// own is found, not doubled.
+    pub running: Option<(String, u16)>,
 }
 
 impl ClientEnv {
@@ -126,6 +130,8 @@ impl ClientEnv {
             Ok(c) => (c, None),
             Err(e) => (Config::default(), Some(e.to_string())),
         };
+        let running = config::DaemonState::running(&Paths::from_env())
+            .map(|st| (connect_host(&st.host), st.port));
         ClientEnv {
             host: env_nonempty("TELEPTY_HOST"),
             port: env_nonempty("TELEPTY_PORT"),
@@ -133,6 +139,7 @@ impl ClientEnv {
             local_token,
             config,
             file_error,
+            running,
         }
     }
 
@@ -165,6 +172,17 @@ impl ClientEnv {
     /// `0.0.0.0` or `::` means its loopback), else 127.0.0.1; the port as [`Self::default_port`].
     pub fn local_addr(&self) -> Result<DaemonAddr, ClientError> {
         self.check_file()?;
+        let named = self.host.is_some()
+            || self.port.is_some()
+            || self.config.daemon_file.host.is_some()
+            || self.config.daemon_file.port.is_some();
+        if let (false, Some((host, port))) = (named, &self.running) {
+            return Ok(DaemonAddr {
+                host: host.clone(),
+                port: *port,
+                token: self.token(),
+            });
+        }
         let (host, port) = match &self.host {
             None => match &self.config.daemon_file.host {
                 Some(h) => (connect_host(h), None),

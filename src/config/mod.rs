@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use edit::{EditError, add_peer, give_back_prefix, remove_peer};
 pub use env::{env_u64, machine_id, split_list, truthy};
-pub use paths::{Paths, load_or_create_token, read_token};
+pub use paths::{DaemonState, Paths, load_or_create_token, read_token};
 pub use show::KEYS;
 pub use window_size::{BadWindowSize, WindowSize};
 

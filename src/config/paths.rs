@@ -76,6 +76,35 @@ impl Paths {
     }
 }
 
+/// `~/.telepty/daemon-state.json`: the daemon that holds the lock and where it listens.
+#[derive(Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct DaemonState {
+    pub pid: u32,
+    pub host: String,
+    pub port: u16,
+    #[serde(rename = "startedAt")]
+    pub started_at: String,
+    pub version: String,
+}
+
+impl DaemonState {
+    /// The file as written, or `None` (missing, or not this shape).
+    pub fn read(paths: &Paths) -> Option<DaemonState> {
+        let text = std::fs::read_to_string(paths.daemon_state()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The file, if the daemon it names is alive: where this HOME's daemon really listens,
+    /// whatever address it was given.
+    pub fn running(paths: &Paths) -> Option<DaemonState> {
+        let st = Self::read(paths)?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(st.pid).ok().filter(|p| *p > 0)?);
+        nix::sys::signal::kill(pid, None).ok()?;
+        Some(st)
+    }
+}
+
 /// Ensure `~/.telepty` (0700) exists and return the token from `config.json`, creating the
 /// file (0600) when it is missing or unparsable. Unknown keys are preserved.
 pub fn load_or_create_token(paths: &Paths) -> std::io::Result<String> {

@@ -362,3 +362,32 @@ fn up_starts_the_project_files_agents_idempotently() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bad.toml:3:"), "{err}");
 }
+
+/// Issue 13 (item 6): with no address given anywhere, the CLI finds this HOME's daemon where
+/// it really listens (its state file: here all addresses and a port of its own), instead of
+/// failing to start a second one on 127.0.0.1:3848.
+#[test]
+fn the_cli_finds_its_daemon_where_it_listens() {
+    let d = Daemon::start_with(&[], Some("0.0.0.0"));
+    let run = |args: &[&str]| {
+        let mut cmd = d.cli_command(args);
+        cmd.env_remove("TELEPTY_PORT");
+        run_capped(cmd, "telepty without TELEPTY_PORT")
+    };
+    ok(run(&[
+        "spawn", "-d", "--id", "found", "--", "bash", "--norc",
+    ]));
+    let o = ok(run(&["list"]));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("found"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(d.session("found")["id"], json!("found"));
+    let o = ok(run(&["status"]));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&d.port.to_string()),
+        "{}",
+        show(&o)
+    );
+}
