@@ -386,6 +386,7 @@ pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), 
     let answers =
         futures_util::future::join_all(hosts.iter().map(crate::client::Host::sessions)).await;
     let mut all: Vec<Value> = Vec::new();
+    let mut down: Vec<Unreachable> = Vec::new();
     let mut failed = 0;
     for (h, r) in hosts.iter().zip(answers) {
         match r {
@@ -399,16 +400,21 @@ pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), 
             }
             Err(e) => {
                 failed += 1;
+                let why = super::peers::describe_peer_error(&e);
                 eprintln!(
-                    "telepty: {} ({}): {}",
+                    "telepty: {} ({}): {why}",
                     if h.local {
                         "local daemon".to_string()
                     } else {
                         format!("peer {}", h.label)
                     },
                     h.client.addr().authority(),
-                    super::peers::describe_peer_error(&e)
                 );
+                // A script must tell "down" from "no sessions": the host is in the JSON too.
+                down.push(Unreachable {
+                    host: &h.label,
+                    error: why,
+                });
             }
         }
     }
@@ -416,9 +422,17 @@ pub(crate) async fn list_all_hosts(ctx: &mut Ctx, json_out: bool) -> Result<(), 
         return Err(Failure::new("list failed", "no daemon answered"));
     }
     if json_out {
+        all.extend(down.iter().filter_map(|d| serde_json::to_value(d).ok()));
         output::json(&all);
     } else {
         print_sessions(&all, true);
     }
     Ok(())
+}
+
+/// A host of `list --json` that did not answer: `{host, error}` among the sessions.
+#[derive(serde::Serialize)]
+struct Unreachable<'a> {
+    host: &'a str,
+    error: String,
 }

@@ -134,7 +134,10 @@ fn json_hosts(o: &Output) -> Vec<(String, String)> {
         .map(|s| {
             (
                 s["host"].as_str().unwrap_or("?").to_string(),
-                s["id"].as_str().unwrap_or("?").to_string(),
+                match s["error"].as_str() {
+                    Some(_) => "<unreachable>".to_string(),
+                    None => s["id"].as_str().unwrap_or("?").to_string(),
+                },
             )
         })
         .collect();
@@ -302,7 +305,11 @@ fn peers_across_two_network_namespaces() {
     fails(&a.cli(&["inject", "s@b", "echo nope"]), denied);
     fails(&a.cli(&["read-screen", "s@b"]), denied);
     let o = ok(a.cli(&["list", "--json"]));
-    assert_eq!(json_hosts(&o), pairs(&[("local", "aonly"), ("local", "s")]));
+    assert_eq!(
+        json_hosts(&o),
+        pairs(&[("b", "<unreachable>"), ("local", "aonly"), ("local", "s")]),
+        "a host that refused is listed as {{host, error}}"
+    );
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("peer b"),
         "{}",
