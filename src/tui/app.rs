@@ -52,6 +52,8 @@ pub enum Overlay {
     #[default]
     None,
     Help,
+    /// The palette's commands, the help's second page.
+    PaletteHelp,
     Palette(Box<Palette>),
     Confirm(Confirm),
 }
@@ -498,7 +500,18 @@ impl App {
         }
         match std::mem::take(&mut self.overlay) {
             Overlay::None => {}
-            Overlay::Help => return Vec::new(),
+            Overlay::Help => {
+                if matches!(ev.code, KeyCode::Tab | KeyCode::Char('?')) {
+                    self.overlay = Overlay::PaletteHelp;
+                }
+                return Vec::new();
+            }
+            Overlay::PaletteHelp => {
+                if ev.code == KeyCode::BackTab {
+                    self.overlay = Overlay::Help;
+                }
+                return Vec::new();
+            }
             Overlay::Confirm(c) => {
                 match (c.action, ev.code) {
                     (ConfirmAction::Quit, KeyCode::Char('d' | 'D' | 'y' | 'Y' | 'q'))

@@ -175,6 +175,25 @@ fn help_overlay() {
     insta::assert_snapshot!(render(&mut app, 120, 40));
 }
 
+/// Issue 12: the help lists the palette's commands (its second page, from the palette's table).
+#[test]
+fn help_lists_the_palette_commands() {
+    let (mut app, _) = app(4);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::Tab);
+    let screen = render(&mut app, 120, 40);
+    for c in super::palette::COMMANDS {
+        assert!(
+            screen.contains(&format!("  {} ", c.name)),
+            "{} missing:\n{screen}",
+            c.name
+        );
+    }
+    insta::assert_snapshot!(screen);
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!render(&mut app, 120, 40).contains("palette commands"));
+}
+
 #[test]
 fn exited_pane() {
     let mut app = App::new(

@@ -67,6 +67,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => draw_help(f, app, area),
+        Overlay::PaletteHelp => draw_palette_help(f, app, area),
         Overlay::Palette(p) => draw_palette(f, &app.theme, p, area),
         Overlay::Confirm(c) => draw_confirm(f, &app.theme, &c.message, area),
     }
@@ -418,7 +419,7 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         ),
         ("e  /", "event log; filter it"),
         ("Esc", "clear the message and the log filter"),
-        ("?", "this help"),
+        ("?", "this help (Tab: the palette's commands)"),
         ("q", "quit (asks first when sessions would stop)"),
         ("Mouse", ""),
         ("click", "focus a pane"),
@@ -460,7 +461,48 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(t.help_border)
-        .title(Span::styled(" keys — any key closes ", t.help_title));
+        .title(Span::styled(
+            " keys — Tab: the palette's commands · any other key closes ",
+            t.help_title,
+        ));
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+/// The help's second page: every palette command with its arguments, from the palette's own
+/// table (so it cannot drift from what the palette runs).
+fn draw_palette_help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let rows: Vec<(String, &str)> = super::palette::COMMANDS
+        .iter()
+        .map(|c| {
+            let args: Vec<String> = c.args.iter().map(|a| format!("<{}>", a.name)).collect();
+            (format!("{} {}", c.name, args.join(" ")), c.desc)
+        })
+        .collect();
+    let key_w = rows.iter().map(|(k, _)| width(k)).max().unwrap_or(0) + 2;
+    let mut lines = vec![Line::from(Span::styled(
+        "`:` or ctrl+p, then a command; arguments typed after it run at once",
+        t.help_text,
+    ))];
+    lines.push(Line::from(""));
+    for (k, d) in &rows {
+        let pad = " ".repeat(key_w.saturating_sub(width(k)));
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k}{pad}"), t.help_key),
+            Span::styled(*d, t.help_text),
+        ]));
+    }
+    let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 4;
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.help_border)
+        .title(Span::styled(
+            " palette commands — shift+Tab: keys · any other key closes ",
+            t.help_title,
+        ));
     f.render_widget(Paragraph::new(lines).block(block), r);
 }
 
