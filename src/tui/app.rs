@@ -75,6 +75,11 @@ pub enum Effect {
         uid: u64,
         data: String,
     },
+    /// Capture the mouse (clicks focus, the wheel scrolls) or leave it to the terminal
+    /// (selecting text the terminal's way).
+    MouseCapture(bool),
+    /// Put text on the system clipboard (OSC 52 through the outer terminal).
+    Clipboard(String),
     /// A session entered a state the user asked to be told about (config `notify`).
     Notify {
         id: String,
@@ -120,6 +125,8 @@ pub struct Status {
 
 pub struct App {
     pub panes: Vec<Pane>,
+    /// The mouse is the dashboard's (`M` hands it to the terminal and back).
+    pub mouse: bool,
     /// The states whose entry is announced (config.toml `[tui] notify`).
     pub notify_on: Vec<String>,
     pub focus: usize,
@@ -174,6 +181,7 @@ impl App {
         };
         App {
             panes: Vec::new(),
+            mouse: true,
             notify_on: Vec::new(),
             focus: 0,
             layout: LayoutKind::Grid,
@@ -375,6 +383,25 @@ impl App {
             p.seen_gen = p.source.generation();
             self.dirty = true;
         }
+    }
+
+    /// `y`: the focused pane's screen as shown (scrolled back or live) onto the clipboard.
+    fn copy_focused(&mut self) -> Vec<Effect> {
+        let Some(p) = self.focused() else {
+            return Vec::new();
+        };
+        let mut text = String::new();
+        p.source.with_screen(p.scroll, &mut |screen| {
+            let rows: Vec<String> = screen
+                .rows(0, screen.size().1)
+                .map(|r| r.trim_end().to_string())
+                .collect();
+            text = rows.join("\n").trim_end().to_string();
+        });
+        let id = p.info.id.clone();
+        let lines = text.lines().count();
+        self.set_status(format!("copied {lines} lines of {id} (OSC 52)"), true);
+        vec![Effect::Clipboard(text)]
     }
 
     /// `R`: start the focused session again, exited, with its command, arguments, directory
@@ -683,6 +710,17 @@ impl App {
             KeyCode::Char('r') if self.focused().is_some() => self.open_palette_at(Cmd::Rename),
             KeyCode::Char('s') => self.open_palette_at(Cmd::Spawn),
             KeyCode::Char('R') => return self.restart_focused(),
+            KeyCode::Char('M') => {
+                self.mouse = !self.mouse;
+                let msg = if self.mouse {
+                    "mouse: the dashboard's (click focuses, the wheel scrolls)"
+                } else {
+                    "mouse: the terminal's (select text as usual; M takes it back)"
+                };
+                self.set_status(msg, true);
+                return vec![Effect::MouseCapture(self.mouse)];
+            }
+            KeyCode::Char('y') => return self.copy_focused(),
             KeyCode::Char('w') => self.focus_next(&Badge::Waiting),
             KeyCode::Char('n') => self.focus_next(&Badge::Idle),
             KeyCode::Char('x') => {

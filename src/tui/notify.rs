@@ -76,6 +76,20 @@ impl Notifier {
     }
 }
 
+/// OSC 52: `text` onto the system clipboard, through the outer terminal (kitty, iTerm2,
+/// WezTerm, foot, xterm with allowWindowOps; tmux keeps it as a paste buffer and, with
+/// `set-clipboard on`, passes it on).
+pub fn clipboard(text: &str) {
+    use base64::Engine as _;
+    let seq = format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(seq.as_bytes());
+    let _ = out.flush();
+}
+
 /// `sh -c COMMAND` with the session in the environment, never in the command text (an id is
 /// data, not shell).
 fn run_hook(cmd: &str, id: &str, state: &str) {

@@ -161,6 +161,8 @@ impl Effects {
                     });
                 }
                 Effect::Notify { id, state, text } => self.notifier.notify(&id, state, &text),
+                Effect::Clipboard(text) => super::notify::clipboard(&text),
+                Effect::MouseCapture(on) => term::mouse_capture(on),
                 Effect::Input { .. } | Effect::ViewerSize { .. } => {}
             }
         }

@@ -35,6 +35,15 @@ pub fn restore() {
     }
 }
 
+/// Capture the mouse, or give it back to the terminal (text selection).
+pub fn mouse_capture(on: bool) {
+    let _ = if on {
+        execute!(stdout(), EnableMouseCapture)
+    } else {
+        execute!(stdout(), DisableMouseCapture)
+    };
+}
+
 /// Restores the terminal when dropped (error paths, early returns).
 pub struct Guard;
 

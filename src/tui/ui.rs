@@ -421,6 +421,14 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         ("Esc", "clear the message and the log filter"),
         ("?", "this help (Tab: the palette's commands)"),
         ("q", "quit (asks first when sessions would stop)"),
+        (
+            "y",
+            "copy the focused pane's screen to the clipboard (OSC 52)",
+        ),
+        (
+            "M",
+            "mouse to the terminal (select text) / back to the dashboard",
+        ),
         ("Mouse", ""),
         ("click", "focus a pane"),
         ("wheel", "scroll back (any key returns to live)"),

@@ -539,3 +539,37 @@ fn r_restarts_an_exited_session() {
     let s = get(&format!("{base}/api/sessions/once")).1;
     assert_ne!(s["pid"], first_pid, "{s}");
 }
+
+/// Issue 12: `y` puts the focused pane's screen on the clipboard with OSC 52 (tmux, with
+/// `set-clipboard on`, keeps it as its paste buffer); `M` hands the mouse to the terminal.
+#[test]
+fn y_copies_the_focused_screen_and_m_releases_the_mouse() {
+    let (home, tui, base) = start_embedded();
+    let out = tui.tmux(&["set", "-g", "set-clipboard", "on"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    spawn_bash(&base, "c1", home.path());
+    wait_prompts(&tui, &["c1"]);
+    let (st, v) = post(
+        &format!("{base}/api/sessions/c1/inject"),
+        json!({"prompt": "echo copy-me-$((40+2))"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    tui.wait_pane("c1", "copy-me-42");
+    tui.keys(&["y"]);
+    tui.wait_text("copied");
+    let buffer = || String::from_utf8_lossy(&tui.tmux(&["show-buffer"]).stdout).into_owned();
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "the copied screen in tmux's buffer",
+        || buffer().lines().any(|l| l == "copy-me-42").then_some(()),
+        || format!("buffer: {:?}\n{}", buffer(), tui.capture()),
+    );
+    tui.keys(&["M"]);
+    tui.wait_text("mouse: the terminal's");
+    tui.keys(&["M"]);
+    tui.wait_text("mouse: the dashboard's");
+}

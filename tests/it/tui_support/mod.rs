@@ -143,7 +143,7 @@ impl Tui {
         }
     }
 
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
+    pub fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .args(["-u", "-L", &self.socket])
             .args(args)
