@@ -127,6 +127,11 @@ pub struct App {
     pub panes: Vec<Pane>,
     /// The mouse is the dashboard's (`M` hands it to the terminal and back).
     pub mouse: bool,
+    /// `S`: the grid ordered by who needs the user (waiting, stuck, working, idle, …) instead
+    /// of the sessions' own order.
+    pub by_state: bool,
+    /// The panes' uids in the sessions' own order (what `S` returns to).
+    list_order: Vec<u64>,
     /// The states whose entry is announced (config.toml `[tui] notify`).
     pub notify_on: Vec<String>,
     pub focus: usize,
@@ -182,6 +187,8 @@ impl App {
         App {
             panes: Vec::new(),
             mouse: true,
+            by_state: false,
+            list_order: Vec::new(),
             notify_on: Vec::new(),
             focus: 0,
             layout: LayoutKind::Grid,
@@ -356,6 +363,10 @@ impl App {
             self.dirty = true;
         }
         self.panes = panes;
+        self.list_order = self.panes.iter().map(|p| p.uid).collect();
+        if self.by_state {
+            self.sort_by_state();
+        }
         let pending = self.pending_focus.clone();
         if let Some(i) = pending.and_then(|id| self.panes.iter().position(|p| p.info.id == id)) {
             self.pending_focus = None;
@@ -383,6 +394,26 @@ impl App {
             p.seen_gen = p.source.generation();
             self.dirty = true;
         }
+    }
+
+    /// Waiting first, then stuck, working, idle, starting, disconnected, exited; stable, so
+    /// equal states keep the sessions' order. The focus stays on its session.
+    fn sort_by_state(&mut self) {
+        let rank = |p: &Pane| match p.info.badge() {
+            Badge::Waiting => 0,
+            Badge::Stuck => 1,
+            Badge::Working => 2,
+            Badge::Idle => 3,
+            Badge::Unknown => 4,
+            Badge::Disconnected => 5,
+            Badge::Exited { .. } => 6,
+        };
+        let focused = self.focused().map(|p| p.uid);
+        self.panes.sort_by_key(rank);
+        if let Some(i) = focused.and_then(|u| self.panes.iter().position(|p| p.uid == u)) {
+            self.focus = i;
+        }
+        self.dirty = true;
     }
 
     /// `y`: the focused pane's screen as shown (scrolled back or live) onto the clipboard.
@@ -721,6 +752,28 @@ impl App {
                 return vec![Effect::MouseCapture(self.mouse)];
             }
             KeyCode::Char('y') => return self.copy_focused(),
+            KeyCode::Char('S') => {
+                self.by_state = !self.by_state;
+                if self.by_state {
+                    self.sort_by_state();
+                    self.set_status(
+                        "grid by state: waiting first (S: the sessions' order)",
+                        true,
+                    );
+                } else {
+                    let order = std::mem::take(&mut self.list_order);
+                    let focused = self.focused().map(|p| p.uid);
+                    self.panes
+                        .sort_by_key(|p| order.iter().position(|u| *u == p.uid));
+                    self.list_order = order;
+                    if let Some(i) =
+                        focused.and_then(|u| self.panes.iter().position(|p| p.uid == u))
+                    {
+                        self.focus = i;
+                    }
+                    self.set_status("grid in the sessions' order (S: by state)", true);
+                }
+            }
             KeyCode::Char('w') => self.focus_next(&Badge::Waiting),
             KeyCode::Char('n') => self.focus_next(&Badge::Idle),
             KeyCode::Char('x') => {

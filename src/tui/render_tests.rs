@@ -491,3 +491,30 @@ fn r_restarts_an_exited_session() {
     assert!(fx.iter().all(|e| !matches!(e, Effect::Run(_))), "{fx:?}");
     assert!(render(&mut app, 120, 40).contains("R restarts those"));
 }
+
+/// Issue 12: `S` orders the grid by state, waiting first (the focus stays on its session),
+/// and back; the order holds across a refresh of the list.
+#[test]
+fn s_orders_the_grid_by_state_and_back() {
+    let (mut app, _) = app(6);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focused_id().as_deref(), Some("w2"));
+    let ids = |app: &App| -> Vec<String> { app.panes.iter().map(|p| p.info.id.clone()).collect() };
+    event(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT)),
+    );
+    // w5 waits; w2 and w4 work; w1, w3, w6 are idle.
+    assert_eq!(ids(&app), ["w5", "w2", "w4", "w1", "w3", "w6"]);
+    assert_eq!(app.focused_id().as_deref(), Some("w2"));
+    let infos: Vec<SessionInfo> = (0..6).map(|i| info(i, &format!("w{}", i + 1))).collect();
+    app.sync(infos, &mut |_| None);
+    assert_eq!(ids(&app)[0], "w5", "still by state after a refresh");
+    event(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT)),
+    );
+    assert_eq!(ids(&app), ["w1", "w2", "w3", "w4", "w5", "w6"]);
+    assert_eq!(app.focused_id().as_deref(), Some("w2"));
+}
