@@ -518,3 +518,17 @@ fn s_orders_the_grid_by_state_and_back() {
     assert_eq!(ids(&app), ["w1", "w2", "w3", "w4", "w5", "w6"]);
     assert_eq!(app.focused_id().as_deref(), Some("w2"));
 }
+
+/// Issue 12: typing mode shows on the pane itself (a TYPING tag in its title), not only in
+/// the status bar.
+#[test]
+fn typing_mode_shows_on_the_pane() {
+    let (mut app, _) = app(2);
+    render(&mut app, 120, 40);
+    assert!(!render(&mut app, 120, 40).lines().next().unwrap().contains("TYPING"));
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&mut app, 120, 40);
+    let title = screen.lines().next().unwrap();
+    assert!(title.contains(" TYPING  [idle]"), "{title}");
+    insta::assert_snapshot!(screen);
+}

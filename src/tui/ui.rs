@@ -5,7 +5,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use tui_term::widget::{Cursor, PseudoTerminal};
@@ -170,10 +170,16 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
 
     // Title: left = mark, id, host, command; right = badge, unread, scrollback.
     let badge = pane.info.badge();
-    let mut right: Vec<Span> = vec![
-        Span::raw(" "),
-        Span::styled(format!("[{}]", badge.text()), badge_style(t, &badge)),
-    ];
+    let mut right: Vec<Span> = Vec::new();
+    if show_cursor {
+        // Typing goes to this program: said on the pane itself, not only in the status bar.
+        right.push(Span::styled(" TYPING ", t.status_typing));
+    }
+    right.push(Span::raw(" "));
+    right.push(Span::styled(
+        format!("[{}]", badge.text()),
+        badge_style(t, &badge),
+    ));
     if unread {
         right.push(Span::raw(" "));
         right.push(Span::styled("●", t.title_unread));
@@ -213,7 +219,8 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     }
     let room = left_max.saturating_sub(line_width(&left) + 1);
     let rest = truncate(&rest, room);
-    let (host_part, cmd_part) = if rest.len() >= host_len {
+    // Truncation may have cut into the host (its `…` then straddles `host_len`).
+    let (host_part, cmd_part) = if rest.len() >= host_len && rest.is_char_boundary(host_len) {
         rest.split_at(host_len)
     } else {
         (rest.as_str(), "")
@@ -222,7 +229,10 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     left.push(Span::styled(cmd_part.to_string(), t.title_command));
     left.push(Span::raw(" "));
 
-    let (border_type, border_style) = if focused {
+    let typing_border = Style::default().fg(t.status_typing.bg.unwrap_or(Color::Reset));
+    let (border_type, border_style) = if show_cursor {
+        (BorderType::Thick, t.border_focused.patch(typing_border))
+    } else if focused {
         (BorderType::Thick, t.border_focused)
     } else if pane.marked {
         (BorderType::Double, t.border_marked)
