@@ -525,7 +525,13 @@ fn s_orders_the_grid_by_state_and_back() {
 fn typing_mode_shows_on_the_pane() {
     let (mut app, _) = app(2);
     render(&mut app, 120, 40);
-    assert!(!render(&mut app, 120, 40).lines().next().unwrap().contains("TYPING"));
+    assert!(
+        !render(&mut app, 120, 40)
+            .lines()
+            .next()
+            .unwrap()
+            .contains("TYPING")
+    );
     key(&mut app, KeyCode::Enter);
     let screen = render(&mut app, 120, 40);
     let title = screen.lines().next().unwrap();
