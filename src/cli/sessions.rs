@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::Ctx;
 use super::output::{self, Failure, OrFail, opt, s, value_name};
 use crate::client::SpawnRequest;
+use crate::wire::request::AgentState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SessionKind {
@@ -182,14 +183,14 @@ pub(crate) fn agent_state(sess: &Value) -> String {
         .pointer("/semantic/needs_input")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let auto = sess.pointer("/autoState/state").and_then(Value::as_str);
+    let auto = sess
+        .pointer("/autoState/state")
+        .and_then(Value::as_str)
+        .and_then(AgentState::from_auto);
     match auto {
         _ if needs_input => "waiting",
-        Some("running" | "thinking") => "working",
-        Some("waiting_input") => "waiting",
-        Some("idle") => "idle",
-        Some("stuck") => "stuck",
-        _ => "starting",
+        Some(state) => state.into(),
+        None => "starting",
     }
     .to_string()
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::Engine;
-use super::classifier::AutoState;
 use super::classifier::{EscapeStripper, push_tail_bytes};
 use super::session::Session;
 use crate::wire::request::AgentState;
@@ -53,13 +52,10 @@ pub fn agent_state(s: &Session) -> AgentState {
         .semantic()
         .and_then(|v| v.get("needs_input").and_then(|b| b.as_bool()))
         .unwrap_or(false);
-    match s.classifier.lock().state() {
-        _ if needs_input => AgentState::Waiting,
-        AutoState::Running | AutoState::Thinking => AgentState::Working,
-        AutoState::WaitingInput => AgentState::Waiting,
-        AutoState::Idle => AgentState::Idle,
-        AutoState::Stuck => AgentState::Stuck,
+    if needs_input {
+        return AgentState::Waiting;
     }
+    AgentState::from_auto(s.classifier.lock().state().as_str()).unwrap_or(AgentState::Working)
 }
 
 impl Engine {

@@ -187,12 +187,13 @@ impl SessionInfo {
         if self.needs_input {
             return Badge::Waiting;
         }
-        match self.auto_state.as_deref() {
-            Some("running") | Some("thinking") => Badge::Working,
-            Some("idle") => Badge::Idle,
-            Some("waiting_input") => Badge::Waiting,
-            Some("stuck") => Badge::Stuck,
-            _ => Badge::Unknown,
+        use crate::wire::request::AgentState;
+        match self.auto_state.as_deref().and_then(AgentState::from_auto) {
+            Some(AgentState::Working) => Badge::Working,
+            Some(AgentState::Idle) => Badge::Idle,
+            Some(AgentState::Waiting) => Badge::Waiting,
+            Some(AgentState::Stuck) => Badge::Stuck,
+            Some(AgentState::Exited) | None => Badge::Unknown,
         }
     }
 

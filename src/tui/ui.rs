@@ -455,10 +455,45 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
 
 fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let rows = help_lines(app.prefix.label());
+    let lines = key_table(t, &help_lines(app.prefix.label()));
+    let title = " keys — Tab: the palette's commands · any other key closes ";
+    draw_help_box(f, t, area, title, lines);
+}
+
+/// The help's second page: every palette command with its arguments, from the palette's own
+/// table (so it cannot drift from what the palette runs).
+fn draw_palette_help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let names: Vec<String> = super::palette::COMMANDS
+        .iter()
+        .map(|c| {
+            let args: Vec<String> = c.args.iter().map(|a| format!("<{}>", a.name)).collect();
+            format!("{} {}", c.name, args.join(" "))
+        })
+        .collect();
+    let rows: Vec<(&str, &str)> = names
+        .iter()
+        .zip(super::palette::COMMANDS)
+        .map(|(n, c)| (n.as_str(), c.desc))
+        .collect();
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "`:` or ctrl+p, then a command; arguments typed after it run at once",
+            t.help_text,
+        )),
+        Line::from(""),
+    ];
+    lines.extend(key_table(t, &rows));
+    let title = " palette commands — shift+Tab: keys · any other key closes ";
+    draw_help_box(f, t, area, title, lines);
+}
+
+/// `key  description` rows with the keys padded to one column; a row without a description is
+/// a section title (a blank line before it, except first).
+fn key_table<'a>(t: &Theme, rows: &[(&'a str, &'a str)]) -> Vec<Line<'a>> {
     let key_w = rows.iter().map(|(k, _)| width(k)).max().unwrap_or(0) + 2;
     let mut lines = Vec::new();
-    for (k, d) in &rows {
+    for (k, d) in rows {
         if d.is_empty() {
             if !lines.is_empty() {
                 lines.push(Line::from(""));
@@ -472,44 +507,11 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
             ]));
         }
     }
-    let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 4;
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, w, h);
-    f.render_widget(Clear, r);
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(t.help_border)
-        .title(Span::styled(
-            " keys — Tab: the palette's commands · any other key closes ",
-            t.help_title,
-        ));
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    lines
 }
 
-/// The help's second page: every palette command with its arguments, from the palette's own
-/// table (so it cannot drift from what the palette runs).
-fn draw_palette_help(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let rows: Vec<(String, &str)> = super::palette::COMMANDS
-        .iter()
-        .map(|c| {
-            let args: Vec<String> = c.args.iter().map(|a| format!("<{}>", a.name)).collect();
-            (format!("{} {}", c.name, args.join(" ")), c.desc)
-        })
-        .collect();
-    let key_w = rows.iter().map(|(k, _)| width(k)).max().unwrap_or(0) + 2;
-    let mut lines = vec![Line::from(Span::styled(
-        "`:` or ctrl+p, then a command; arguments typed after it run at once",
-        t.help_text,
-    ))];
-    lines.push(Line::from(""));
-    for (k, d) in &rows {
-        let pad = " ".repeat(key_w.saturating_sub(width(k)));
-        lines.push(Line::from(vec![
-            Span::styled(format!("  {k}{pad}"), t.help_key),
-            Span::styled(*d, t.help_text),
-        ]));
-    }
+/// A help page: `lines` in a rounded box sized to them, centred over `area`.
+fn draw_help_box(f: &mut Frame, t: &Theme, area: Rect, title: &str, lines: Vec<Line>) {
     let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 4;
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h);
@@ -517,10 +519,7 @@ fn draw_palette_help(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(t.help_border)
-        .title(Span::styled(
-            " palette commands — shift+Tab: keys · any other key closes ",
-            t.help_title,
-        ));
+        .title(Span::styled(title, t.help_title));
     f.render_widget(Paragraph::new(lines).block(block), r);
 }
 

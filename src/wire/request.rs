@@ -381,6 +381,20 @@ pub enum AgentState {
     Exited,
 }
 
+impl AgentState {
+    /// The classifier's state (`autoState.state`: running, thinking, waiting_input, idle,
+    /// stuck) as the user reads it; `None` for anything else (unknown, not yet classified).
+    pub fn from_auto(state: &str) -> Option<AgentState> {
+        match state {
+            "running" | "thinking" => Some(AgentState::Working),
+            "waiting_input" => Some(AgentState::Waiting),
+            "idle" => Some(AgentState::Idle),
+            "stuck" => Some(AgentState::Stuck),
+            _ => None,
+        }
+    }
+}
+
 /// `POST /api/sessions/:id/wait`.
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
