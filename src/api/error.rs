@@ -12,6 +12,39 @@ use crate::engine::EngineError;
 use crate::engine::handoff::StoreError;
 use crate::wire::request::BadRequest;
 
+/// Every error body (API.md §1.3): never HTML, never a stack trace. Beyond `success`, `code`
+/// and `error`, a field is there only for the errors that name it.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// Machine-readable (`INVALID_REQUEST`, `SESSION_NOT_FOUND`, …); clients branch on it.
+    pub code: String,
+    /// Human-readable; the exact texts are API.md's.
+    pub error: String,
+    /// Session lookup failures: the id as given.
+    pub requested: Option<String>,
+    /// `HANDOFF_CONFLICT`: who holds the claim.
+    pub claimed_by: Option<String>,
+    /// A failed submit: `pty_cr`.
+    pub strategy: Option<String>,
+    /// A failed submit: Enters sent.
+    pub attempts: Option<u32>,
+    /// `DELIVERY_REJECTED`: the endpoint's reply; `DISCONNECTED`: the OS's message.
+    pub detail: Option<Value>,
+    /// `DELIVERY_FAILED` from an HTTP endpoint: its status.
+    #[serde(rename = "deliveryStatus")]
+    pub delivery_status: Option<u16>,
+    /// Inject failures: the request's `inject_id`.
+    pub inject_id: Option<String>,
+    /// `TIMEOUT` of `?wait=delivered`: the message is still queued.
+    pub queued: Option<bool>,
+    /// `UNKNOWN_KEY`: the name, and the names accepted.
+    pub key: Option<String>,
+    pub valid_keys: Option<Vec<String>>,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: u16,
@@ -22,7 +55,12 @@ impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: json!({"success": false, "code": code, "error": message.into()}),
+            body: serde_json::to_value(ErrorBody {
+                code: code.into(),
+                error: message.into(),
+                ..Default::default()
+            })
+            .unwrap_or_default(),
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {

@@ -8,6 +8,7 @@ mod daemon;
 mod error;
 mod guard;
 pub mod limits;
+mod openapi;
 pub mod peer_uid;
 mod relay;
 mod routes;

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
-use super::error::{ApiError, ApiResult, created, json_response, ok};
+use super::error::{ApiError, ApiResult, ErrorBody, created, json_response, ok};
 use crate::engine::handoff::Reply;
 use crate::engine::{
     EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
@@ -68,6 +68,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 /// `status` stays `"ok"` while the API serves (clients restart daemons that say otherwise);
 /// `persistence` (additive) tells whether session state reaches the disk.
+#[utoipa::path(get, path = "/api/health", operation_id = "getHealth", tag = "daemon", responses((status = 200, body = r::Health)))]
 pub async fn health(State(st): St) -> ApiResult {
     ok(r::Health {
         status: "ok".into(),
@@ -76,6 +77,7 @@ pub async fn health(State(st): St) -> ApiResult {
     })
 }
 
+#[utoipa::path(get, path = "/api/meta", operation_id = "getMeta", tag = "daemon", responses((status = 200, body = r::Meta)))]
 pub async fn meta(State(st): St) -> ApiResult {
     // The repeated names are what clients have always been sent.
     const CAPABILITIES: &[&str] = &[
@@ -116,6 +118,7 @@ pub async fn meta(State(st): St) -> ApiResult {
     })
 }
 
+#[utoipa::path(get, path = "/api/peers", operation_id = "getPeers", tag = "daemon", responses((status = 200, body = r::Peers)))]
 pub async fn peers(State(st): St) -> ApiResult {
     let path = st.paths.telepty_dir().join("peers.json");
     let known = tokio::fs::read_to_string(path)
@@ -133,12 +136,12 @@ pub async fn peers(State(st): St) -> ApiResult {
     })
 }
 
+#[utoipa::path(get, path = "/api/openapi.json", operation_id = "getOpenApi", tag = "daemon", responses((status = 200, body = Object)))]
 pub async fn openapi() -> Response {
-    let doc: Value =
-        serde_json::from_str(include_str!("../../assets/openapi.json")).unwrap_or(Value::Null);
-    json_response(axum::http::StatusCode::OK, &doc)
+    json_response(axum::http::StatusCode::OK, super::openapi::document())
 }
 
+#[utoipa::path(get, path = "/api/sessions", operation_id = "listSessions", tag = "sessions", params(("idle_gt" = Option<f64>, Query, description = "Only sessions idle for more than N seconds")), responses((status = 200, body = Vec<wire::session::SessionView>), (status = 400, description = "`idle_gt must be a number`", body = ErrorBody)))]
 pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
     let mut sessions = st.engine.list();
     if let Some(raw) = q.get("idle_gt") {
@@ -175,6 +178,7 @@ fn window_size_field(body: &Value) -> Result<Option<Option<WindowSize>>, ApiErro
     }
 }
 
+#[utoipa::path(post, path = "/api/sessions/spawn", operation_id = "spawnSession", tag = "sessions", request_body = wire::request::SpawnRequest, responses((status = 201, body = r::Spawned), (status = 409, description = "`SESSION_EXISTS`", body = ErrorBody), (status = 507, description = "`PERSIST_FAILED`: started, but not saved", body = ErrorBody)))]
 pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     st.engine
         .check_spawn_id(&wire::request::SpawnRequest::session_id(&b)?)?;
@@ -215,40 +219,40 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     created(res)
 }
 
+#[utoipa::path(post, path = "/api/sessions/register", operation_id = "registerSession", tag = "sessions", request_body = wire::request::RegisterBody, responses((status = 201, body = r::Registration), (status = 200, description = "Re-registered (`reregistered: true`)", body = r::Registration), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let Some(id) = b.text_field("session_id") else {
         return Err(ApiError::invalid("session_id is required"));
     };
     EngineError::check_id(&id)?;
-    let delivery = b.get("delivery").filter(|d| d.is_object()).cloned();
-    let endpoint = b.str_field("delivery_endpoint").or_else(|| {
+    let delivery = match b.get("delivery") {
+        None | Some(Value::Null) => None,
+        Some(d @ Value::Object(_)) => Some(d.clone()),
+        Some(_) => return Err(ApiError::invalid("delivery must be an object")),
+    };
+    let endpoint = b.opt_str("delivery_endpoint")?.or_else(|| {
         delivery
             .as_ref()
             .and_then(|d| d.get("address"))
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let dim = |k: &str| {
-        b.int_field(k)
-            .and_then(Result::ok)
-            .filter(|n| (1..=1000).contains(n))
-            .map(|n| n as u16)
-    };
+    let nullable = |k: &str| b.opt_str(k).map(|v| b.get(k).map(|_| v));
     let req = RegisterRequest {
         id,
-        command: b.str_field("command"),
-        cwd: b.str_field("cwd"),
-        backend: b.str_field("backend"),
-        cmux_workspace_id: b.str_field("cmux_workspace_id"),
-        cmux_surface_id: b.str_field("cmux_surface_id"),
-        term_program: b.nullable_str("term_program"),
-        term: b.nullable_str("term"),
-        aterm: b.str_field("delivery_type").as_deref() == Some("aterm"),
+        command: b.opt_str("command")?,
+        cwd: b.opt_str("cwd")?,
+        backend: b.opt_str("backend")?,
+        cmux_workspace_id: b.opt_str("cmux_workspace_id")?,
+        cmux_surface_id: b.opt_str("cmux_surface_id")?,
+        term_program: nullable("term_program")?,
+        term: nullable("term")?,
+        aterm: b.opt_str("delivery_type")?.as_deref() == Some("aterm"),
         delivery_endpoint: endpoint,
         delivery,
-        cols: dim("cols"),
-        rows: dim("rows"),
-        record: b.bool_field("record"),
+        cols: wire::request::dimension(&b, "cols")?,
+        rows: wire::request::dimension(&b, "rows")?,
+        record: b.flag("record")?,
     };
     // A recorded session creates its file and writer thread: blocking work, off the runtime.
     let engine = st.engine.clone();
@@ -262,6 +266,7 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     }
 }
 
+#[utoipa::path(patch, path = "/api/sessions/{id}", operation_id = "renameSession", tag = "sessions", request_body = wire::request::RenameRequest, responses((status = 200, body = Renamed), (status = 409, description = "`SESSION_EXISTS`", body = ErrorBody), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
 pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     let new_id = wire::request::RenameRequest::parse(&b)?.new_id;
@@ -276,6 +281,7 @@ pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     })
 }
 
+#[utoipa::path(delete, path = "/api/sessions/{id}", operation_id = "deleteSession", tag = "sessions", responses((status = 200, body = r::Deleted), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
 pub async fn delete_session(State(st): St, Sid(id): Sid) -> ApiResult {
     let id = id?;
     let status = st.engine.delete(&id)?;
@@ -286,10 +292,12 @@ pub async fn delete_session(State(st): St, Sid(id): Sid) -> ApiResult {
     })
 }
 
+#[utoipa::path(get, path = "/api/sessions/{id}/state", operation_id = "getSessionState", tag = "sessions", responses((status = 200, body = r::StateView)))]
 pub async fn get_state(State(st): St, Sid(id): Sid) -> ApiResult {
     ok(st.engine.state(&id?)?)
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/state", operation_id = "reportSessionState", tag = "sessions", request_body = wire::request::StateReport, responses((status = 200, body = StateReported)))]
 pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> ApiResult {
     let (s, ev) = st.engine.self_report(&id?, &b)?;
     st.engine.emit(ev);
@@ -302,6 +310,7 @@ pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> Api
     })
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/inject", operation_id = "injectSession", tag = "inject", request_body = InjectRequest, params(("wait" = Option<String>, Query, description = "`delivered`: answer once the message was written and its submit confirmed")), responses((status = 200, body = Injected), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody), (status = 410, description = "`STALE`", body = ErrorBody), (status = 429, description = "`QUEUE_FULL`", body = ErrorBody), (status = 502, description = "`DELIVERY_FAILED` / `DELIVERY_REJECTED`: a wrapped session's endpoint refused", body = ErrorBody), (status = 504, description = "`TIMEOUT`: `?wait=delivered` did not complete within 30 s (`queued: true`)", body = ErrorBody)))]
 pub async fn inject(State(st): St, Sid(id): Sid, Query(q): Q, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     st.engine.resolve(&id)?;
@@ -365,26 +374,23 @@ fn fan_out(results: Vec<TargetResult>, strategy: &str, submit_all: bool) -> FanO
     out
 }
 
+#[utoipa::path(post, path = "/api/sessions/multicast/inject", operation_id = "multicastInject", tag = "inject", request_body = wire::request::MulticastRequest, responses((status = 200, body = FanOut)))]
 pub async fn multicast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = wire::request::MulticastRequest::parse(&b)?;
     let results = st.engine.multicast(&r.session_ids, &r.prompt);
     ok(fan_out(results, "mailbox", false))
 }
 
+#[utoipa::path(post, path = "/api/sessions/broadcast/inject", operation_id = "broadcastInject", tag = "inject", request_body = wire::request::BroadcastRequest, responses((status = 200, body = FanOut)))]
 pub async fn broadcast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = wire::request::BroadcastRequest::parse(&b)?;
     ok(fan_out(st.engine.broadcast(&r.prompt), "mailbox", false))
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/submit", operation_id = "submitSession", tag = "inject", request_body = wire::request::SubmitRequest, responses((status = 200, body = r::Submitted), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
 pub async fn submit(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
-    let clamp = |k: &str, lo: i64, hi: i64, dflt: i64| match b.int_field(k) {
-        Some(Ok(n)) => n.clamp(lo, hi),
-        _ => dflt,
-    };
-    let retries = clamp("retries", 0, 3, 0) as u32;
-    let delay = Duration::from_millis(clamp("retry_delay_ms", 100, 2000, 500) as u64);
-    let pre = Duration::from_millis(clamp("pre_delay_ms", 0, 1000, 0) as u64);
+    let (retries, delay, pre) = wire::request::SubmitRequest::parse(&b);
     match st.engine.submit(&id, retries, delay, pre).await {
         Ok(attempts) => ok(r::Submitted {
             success: true,
@@ -405,10 +411,12 @@ pub async fn submit(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     }
 }
 
+#[utoipa::path(post, path = "/api/sessions/submit-all", operation_id = "submitAll", tag = "inject", responses((status = 200, body = FanOut)))]
 pub async fn submit_all(State(st): St) -> ApiResult {
     ok(fan_out(st.engine.submit_all(), "pty_cr", true))
 }
 
+#[utoipa::path(get, path = "/api/sessions/{id}/screen", operation_id = "getScreen", tag = "screen", params(("lines" = Option<String>, Query, description = "Rows to return, 1–10000 (default 50; anything else means 50)"), ("raw" = Option<String>, Query, description = "`1` or `true`: the last lines of the raw output instead"), ("format" = Option<String>, Query, description = "`text` (default), `ansi` (with SGR sequences) or `json` (the grid)")), responses((status = 200, body = r::ScreenReply), (status = 400, description = "`format must be text, ansi or json`", body = ErrorBody)))]
 pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
@@ -422,7 +430,7 @@ pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
     let json = || {
         let mut v = s.term.json_view();
         v.session_id = sid.clone();
-        ok(v)
+        ok(r::ScreenReply::Grid(v))
     };
     let text = |screen: String, lines: usize, total_lines: usize, raw: bool| r::Screen {
         session_id: sid.clone(),
@@ -437,11 +445,16 @@ pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
         if q.get("format").map(String::as_str) == Some("json") {
             return json();
         }
-        return ok(text(String::new(), 0, 0, false));
+        return ok(r::ScreenReply::Text(text(String::new(), 0, 0, false)));
     }
     if truthy(&q, "raw") {
         let (out, n) = s.term.raw_tail(lines);
-        return ok(text(out, n, s.term.raw_total_lines(), true));
+        return ok(r::ScreenReply::Text(text(
+            out,
+            n,
+            s.term.raw_total_lines(),
+            true,
+        )));
     }
     match q.get("format").map(String::as_str).unwrap_or("text") {
         "json" => json(),
@@ -453,10 +466,10 @@ pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
             };
             let total = rows.len();
             let start = total.saturating_sub(lines);
-            ok(r::Screen {
+            ok(r::ScreenReply::Text(r::Screen {
                 format: (fmt == "ansi").then(|| "ansi".into()),
                 ..text(rows[start..].join("\n"), total - start, total, false)
-            })
+            }))
         }
         other => Err(ApiError::invalid(format!(
             "format must be text, ansi or json (got {other})"
@@ -464,6 +477,7 @@ pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
     }
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/wait", operation_id = "waitSession", tag = "screen", request_body = wire::request::WaitRequest, responses((status = 200, body = Waited), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
 pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
@@ -510,6 +524,7 @@ pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
     })
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/keys", operation_id = "sendKeys", tag = "inject", request_body = wire::request::KeysRequest, responses((status = 200, body = r::KeysSent), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
 pub async fn keys(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     st.engine.resolve(&id)?;
@@ -522,6 +537,7 @@ pub async fn keys(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
     })
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/resize", operation_id = "resizeSession", tag = "sessions", request_body = wire::request::ResizeRequest, responses((status = 200, body = r::Resized), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
 pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     st.engine.resolve(&id)?;
@@ -555,6 +571,7 @@ pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     })
 }
 
+#[utoipa::path(get, path = "/api/sessions/{id}/recording", operation_id = "getRecording", tag = "sessions", responses((status = 200, description = "The asciicast v2 file", content_type = "application/x-asciicast", body = String), (status = 404, description = "`RECORDING_NOT_AVAILABLE`", body = ErrorBody)))]
 pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
@@ -579,16 +596,16 @@ pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/sessions/{id}/mailbox", operation_id = "getMailbox", tag = "mailbox", responses((status = 200, body = r::Mailbox)))]
 pub async fn mailbox(State(st): St, Sid(id): Sid) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     ok(s.queue.view(&s.id()))
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/mailbox/ack", operation_id = "ackMailbox", tag = "mailbox", request_body = wire::request::AckRequest, responses((status = 200, body = r::Acked)))]
 pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
-    let Some(msg_id) = b.text_field("msg_id") else {
-        return Err(ApiError::invalid("msg_id is required"));
-    };
+    let msg_id = wire::request::AckRequest::parse(&b)?.msg_id;
     s.queue.ack(&msg_id);
     ok(r::Acked {
         success: true,
@@ -596,6 +613,7 @@ pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> 
     })
 }
 
+#[utoipa::path(delete, path = "/api/sessions/{id}/mailbox", operation_id = "clearMailbox", tag = "mailbox", responses((status = 200, body = r::SessionOk)))]
 pub async fn mailbox_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     s.queue.clear();
@@ -605,6 +623,7 @@ pub async fn mailbox_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     })
 }
 
+#[utoipa::path(delete, path = "/api/sessions/{id}/mailbox/dead-letter", operation_id = "clearDeadLetter", tag = "mailbox", responses((status = 200, body = r::SessionOk)))]
 pub async fn mailbox_dead_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     s.queue.clear_dead();
@@ -614,6 +633,7 @@ pub async fn mailbox_dead_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     })
 }
 
+#[utoipa::path(post, path = "/api/bus/publish", operation_id = "publishBus", tag = "bus", request_body = Object, responses((status = 200, body = r::Published), (status = 404, description = "`SESSION_NOT_FOUND`: a state report for an unknown session", body = ErrorBody)))]
 pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     if !b.is_object() {
         return Err(ApiError::invalid("Payload must be a JSON object"));
@@ -653,44 +673,53 @@ fn coord_reply<B: serde::Serialize>(st: &ApiState, r: Reply<B>) -> ApiResult {
     }
 }
 
+#[utoipa::path(post, path = "/api/handoff", operation_id = "createHandoff", tag = "handoff", request_body = wire::coord::CreateHandoff, responses((status = 201, body = wire::coord::HandoffAck)))]
 pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_handoff(&b)?;
     coord_reply(&st, r)
 }
 
+#[utoipa::path(get, path = "/api/handoff", operation_id = "listHandoffs", tag = "handoff", params(("status" = Option<String>, Query, description = "Only handoffs with this status")), responses((status = 200, body = Vec<wire::coord::HandoffSummary>)))]
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
     let status = q.get("status").map(String::as_str);
     ok(st.engine.coordination().list_handoffs(status))
 }
 
+#[utoipa::path(get, path = "/api/handoff/{id}", operation_id = "getHandoff", tag = "handoff", responses((status = 200, body = wire::coord::HandoffDetail), (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody)))]
 pub async fn handoff_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_handoff(&id)?)
 }
 
+#[utoipa::path(post, path = "/api/handoff/{id}/claim", operation_id = "claimHandoff", tag = "handoff", request_body = wire::coord::ClaimHandoff, responses((status = 200, body = wire::coord::HandoffAck), (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody), (status = 409, description = "`HANDOFF_CONFLICT` (`claimed_by`)", body = ErrorBody)))]
 pub async fn handoff_claim(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
 
+#[utoipa::path(patch, path = "/api/handoff/{id}", operation_id = "updateHandoff", tag = "handoff", request_body = wire::coord::PatchStatus, responses((status = 200, body = wire::coord::HandoffAck), (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody)))]
 pub async fn handoff_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
 
+#[utoipa::path(post, path = "/api/threads", operation_id = "createThread", tag = "threads", request_body = wire::coord::CreateThread, responses((status = 201, body = wire::coord::ThreadAck)))]
 pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_thread(&b)?;
     coord_reply(&st, r)
 }
 
+#[utoipa::path(get, path = "/api/threads", operation_id = "listThreads", tag = "threads", params(("status" = Option<String>, Query, description = "Only threads with this status")), responses((status = 200, body = Vec<wire::coord::ThreadSummary>)))]
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
     let status = q.get("status").map(String::as_str);
     ok(st.engine.coordination().list_threads(status))
 }
 
+#[utoipa::path(get, path = "/api/threads/{id}", operation_id = "getThread", tag = "threads", responses((status = 200, body = wire::coord::ThreadDetail), (status = 404, description = "`THREAD_NOT_FOUND`", body = ErrorBody)))]
 pub async fn thread_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_thread(&id)?)
 }
 
+#[utoipa::path(patch, path = "/api/threads/{id}", operation_id = "updateThread", tag = "threads", request_body = wire::coord::PatchThread, responses((status = 200, body = wire::coord::ThreadAck), (status = 404, description = "`THREAD_NOT_FOUND`", body = ErrorBody)))]
 pub async fn thread_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
     coord_reply(&st, r)
@@ -698,6 +727,7 @@ pub async fn thread_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -
 
 /// `GET /api/sessions/lost` (extension): spawned sessions of the store that were not running
 /// when this engine started (a reboot), with the arguments a resurrection would use.
+#[utoipa::path(get, path = "/api/sessions/lost", operation_id = "listLostSessions", tag = "sessions", responses((status = 200, body = Vec<r::LostSession>)))]
 pub async fn lost(State(st): St) -> ApiResult {
     ok(st.engine.lost_views())
 }
@@ -706,16 +736,9 @@ pub async fn lost(State(st): St) -> ApiResult {
 /// given lost sessions (all of them without `ids`) through the spawn path, or with
 /// `forget:true` drops them from the store. Always 200 with one result per id, unless the
 /// outcome could not be saved (507 `PERSIST_FAILED`).
+#[utoipa::path(post, path = "/api/sessions/resurrect", operation_id = "resurrectSessions", tag = "sessions", request_body = wire::request::ResurrectRequest, responses((status = 200, body = r::Resurrection), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
 pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let ids = b.strings("ids", "ids must be an array of session ids")?;
-    let forget = match b.get("forget") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(f)) => *f,
-        Some(_) => return Err(ApiError::invalid("forget must be a boolean")),
-    };
-    if forget && ids.is_empty() {
-        return Err(ApiError::invalid("forget needs the ids to drop"));
-    }
+    let (ids, forget) = wire::request::ResurrectRequest::parse(&b)?;
     let engine = st.engine.clone();
     let outcomes = if forget {
         ids.iter()

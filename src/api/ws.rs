@@ -38,7 +38,14 @@ fn query_flag(req: &Request<Body>, key: &str) -> bool {
     })
 }
 
-/// `GET /api/sessions/:id`: the session object, or a WebSocket upgrade on the same path.
+/// The session, or the WebSocket attach
+///
+/// **Also the WebSocket endpoint** (`Upgrade: websocket`; query `owner`, `snapshot`, `create`):
+/// the frames, owner rules and close codes are API.md §11. Without an upgrade, the session
+/// object with its detail fields.
+#[utoipa::path(get, path = "/api/sessions/{id}", operation_id = "getSession", tag = "sessions",
+    responses((status = 200, body = crate::wire::session::SessionView),
+        (status = 101, description = "Switched to the session's WebSocket")))]
 pub async fn session_get(
     State(st): State<Arc<ApiState>>,
     Sid(id): Sid,
@@ -235,7 +242,14 @@ async fn session_socket(
     }
 }
 
-/// `GET /api/bus`
+/// The event bus (WebSocket)
+///
+/// A WebSocket upgrade only. Every JSON object a client sends goes to all *other* bus
+/// clients; daemon events go to every client (API.md §11.3). A client that falls behind the
+/// ring (4096 events) gets a `bus_gap` (schema `BusGap`) where events are missing.
+#[utoipa::path(get, path = "/api/bus", operation_id = "busWebSocket", tag = "bus",
+    responses((status = 101, description = "Switched to the bus WebSocket"),
+        (status = 400, description = "`Expected a WebSocket upgrade.`", body = super::error::ErrorBody)))]
 pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     if !is_upgrade(&req) {
         return ApiError::invalid("Expected a WebSocket upgrade.").into_response();

@@ -294,6 +294,7 @@ impl Bridge {
             term: env("TERM"),
             cmux_workspace_id: env("CMUX_WORKSPACE_ID"),
             cmux_surface_id: env("CMUX_SURFACE_ID"),
+            ..Default::default()
         }
     }
 }

@@ -110,6 +110,7 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
     let mut argv = a.command.into_iter();
     let command = argv.next().unwrap_or_default();
     let req = SpawnRequest {
+        window_size: None,
         session_id: target.id.clone(),
         command: command.clone(),
         args: argv.collect(),

@@ -140,6 +140,7 @@ pub async fn run(ctx: &mut Ctx, a: UpArgs) -> Result<(), Failure> {
             continue;
         }
         let req = SpawnRequest {
+            window_size: None,
             session_id: target.id.clone(),
             command: argv[0].clone(),
             args: argv[1..].to_vec(),

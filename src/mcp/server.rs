@@ -247,6 +247,7 @@ impl TeleptyMcp {
                 .unwrap_or_else(|_| "/bin/sh".into()),
         };
         let req = SpawnRequest {
+            window_size: None,
             session_id: target.id.clone(),
             command,
             args: p.args,

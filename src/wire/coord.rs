@@ -8,7 +8,16 @@ use serde_json::{Number, Value};
 
 /// Where a handoff is: pending → claimed → executing → completed, or failed on the way.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -22,7 +31,16 @@ pub enum HandoffStatus {
 }
 
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -33,7 +51,7 @@ pub enum ThreadStatus {
 }
 
 /// An item of `GET /api/handoff`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct HandoffSummary {
     pub id: String,
@@ -48,7 +66,7 @@ pub struct HandoffSummary {
 }
 
 /// `GET /api/handoff/:id`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct HandoffDetail {
     pub id: String,
@@ -64,7 +82,7 @@ pub struct HandoffDetail {
     pub result: Value,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Progress {
     pub message: String,
@@ -72,7 +90,7 @@ pub struct Progress {
 }
 
 /// Create (201, without `success`), claim and patch of a handoff.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct HandoffAck {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -82,7 +100,7 @@ pub struct HandoffAck {
 }
 
 /// An item of `GET /api/threads`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ThreadSummary {
     pub id: String,
     pub topic: String,
@@ -90,13 +108,14 @@ pub struct ThreadSummary {
     pub orchestrator_session_id: Option<String>,
     pub participant_count: usize,
     /// Any JSON number a client sent.
+    #[schema(value_type = f64)]
     pub message_count: Number,
     pub created_at: String,
     pub updated_at: String,
 }
 
 /// `GET /api/threads/:id`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ThreadDetail {
     pub id: String,
     pub topic: String,
@@ -105,6 +124,7 @@ pub struct ThreadDetail {
     pub participant_session_ids: Vec<Value>,
     pub context: Value,
     pub status: ThreadStatus,
+    #[schema(value_type = f64)]
     pub message_count: Number,
     pub created_at: String,
     pub updated_at: String,
@@ -112,7 +132,7 @@ pub struct ThreadDetail {
 }
 
 /// Create (201, without `success`) and patch of a thread.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ThreadAck {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -125,44 +145,74 @@ pub struct ThreadAck {
 
 /// `POST /api/handoff`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateHandoff {
+    /// An object (`tasks`: an array counts them).
+    #[schema(value_type = Object)]
     pub synthesis: Value,
+    /// A string; anything else counts as absent (as in the original daemon).
+    #[schema(value_type = Option<Value>)]
     pub source_session_id: Option<String>,
+    /// A string; anything else counts as absent.
+    #[schema(value_type = Option<Value>)]
     pub deliberation_id: Option<String>,
+    /// `true`; anything else counts as false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = Option<Value>)]
     pub auto_execute: bool,
 }
 
 /// `POST /api/handoff/:id/claim`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimHandoff {
+    #[schema(pattern = r"\S")]
     pub agent_session_id: String,
 }
 
 /// `PATCH /api/handoff/:id` (status and/or a progress message) and `PATCH /api/threads/:id`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PatchStatus {
+    /// The next status (a transition the current one allows, else 400 `INVALID_TRANSITION`).
     pub status: Option<String>,
+    /// A progress message: a string; anything else counts as absent.
+    #[schema(value_type = Option<Value>)]
     pub message: Option<String>,
     /// A handoff's result: any JSON.
     pub result: Option<Value>,
 }
 
+/// `PATCH /api/threads/:id`: what is not understood is ignored (as in the original daemon).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PatchThread {
+    /// `closed` closes the thread; anything else is ignored.
+    #[schema(value_type = Option<Value>)]
+    pub status: Option<String>,
+    /// A number sets the count; anything else is ignored.
+    #[schema(value_type = Option<Value>)]
+    pub message_count: Option<Number>,
+}
+
 /// `POST /api/threads`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateThread {
+    #[schema(pattern = r"\S")]
     pub topic: String,
+    /// Ids; what is not a string is left out.
+    #[schema(value_type = Option<Value>)]
     pub participant_session_ids: Vec<String>,
+    /// A string; anything else counts as absent.
+    #[schema(value_type = Option<Value>)]
     pub orchestrator_session_id: Option<String>,
+    /// Any JSON, kept as given.
+    #[schema(value_type = Option<Value>)]
     pub context: Option<String>,
 }
 
 // ---- bus events
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HandoffCreated {
     /// `handoff.created`
     #[serde(rename = "type")]
@@ -176,7 +226,7 @@ pub struct HandoffCreated {
 }
 
 /// `handoff.claimed` from the claim route.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HandoffClaimed {
     #[serde(rename = "type")]
     pub kind: String,
@@ -186,7 +236,7 @@ pub struct HandoffClaimed {
 }
 
 /// `handoff.<status>` from a PATCH.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HandoffChanged {
     #[serde(rename = "type")]
     pub kind: String,
@@ -196,7 +246,7 @@ pub struct HandoffChanged {
     pub timestamp: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ThreadOpened {
     /// `thread.opened`
     #[serde(rename = "type")]
@@ -208,13 +258,14 @@ pub struct ThreadOpened {
     pub timestamp: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ThreadClosed {
     /// `thread.closed`
     #[serde(rename = "type")]
     pub kind: String,
     pub thread_id: String,
     pub topic: String,
+    #[schema(value_type = f64)]
     pub message_count: Number,
     pub timestamp: String,
 }

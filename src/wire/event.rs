@@ -215,7 +215,7 @@ pub struct Submit {
 
 /// Sent to one bus client only, in place of the events it fell too far behind to receive
 /// (API.md §11.3): the bus never drops an event silently.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct BusGap {
     pub sender: String,

@@ -19,6 +19,7 @@ pub mod event;
 pub mod frame;
 pub mod request;
 pub mod response;
+pub mod schema;
 pub mod session;
 
 pub use event::Event;

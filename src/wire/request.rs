@@ -33,9 +33,33 @@ pub trait Fields {
     fn nullable_str(&self, key: &str) -> Option<Option<String>>;
     /// An optional array of strings (absent or null: empty).
     fn strings(&self, key: &str, msg: &str) -> Result<Vec<String>, BadRequest>;
+    /// An optional boolean (absent or null: false); any other type is refused.
+    fn flag(&self, key: &str) -> Result<bool, BadRequest> {
+        match self.field(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(invalid(format!("{key} must be a boolean"))),
+        }
+    }
+    /// An optional string (absent or null: none); any other type is refused.
+    fn opt_str(&self, key: &str) -> Result<Option<String>, BadRequest> {
+        match self.field(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(format!("{key} must be a string"))),
+        }
+    }
+    /// [`Fields::opt_str`], with an empty string as none.
+    fn opt_text(&self, key: &str) -> Result<Option<String>, BadRequest> {
+        Ok(self.opt_str(key)?.filter(|s| !s.is_empty()))
+    }
+    fn field(&self, key: &str) -> Option<&Value>;
 }
 
 impl Fields for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
     fn str_field(&self, key: &str) -> Option<String> {
         self.get(key).and_then(Value::as_str).map(str::to_string)
     }
@@ -48,7 +72,16 @@ impl Fields for Value {
     fn int_field(&self, key: &str) -> Option<Result<i64, ()>> {
         match self.get(key)? {
             Value::Null => None,
-            Value::Number(n) => Some(n.as_i64().ok_or(())),
+            // JSON does not tell 3 from 3.0.
+            Value::Number(n) => Some(
+                n.as_i64()
+                    .or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_COUNT as f64)
+                            .map(|f| f as i64)
+                    })
+                    .ok_or(()),
+            ),
             Value::String(s) => Some(s.trim().parse::<i64>().map_err(|_| ())),
             _ => Some(Err(())),
         }
@@ -73,7 +106,7 @@ impl Fields for Value {
 }
 
 /// A terminal dimension: 1–1000, as a number or a string holding one.
-fn dimension(b: &Value, key: &str) -> Result<Option<u16>, BadRequest> {
+pub fn dimension(b: &Value, key: &str) -> Result<Option<u16>, BadRequest> {
     match b.int_field(key) {
         None => Ok(None),
         Some(Ok(n)) if (1..=1000).contains(&n) => Ok(Some(n as u16)),
@@ -85,24 +118,41 @@ fn dimension(b: &Value, key: &str) -> Result<Option<u16>, BadRequest> {
 
 /// `POST /api/sessions/spawn`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpawnRequest {
+    #[schema(pattern = r"^(?!\.$|multicast$|broadcast$)(?!.*\.\.)[A-Za-z0-9._-]{1,128}$")]
     pub session_id: String,
+    /// A program on the daemon's PATH (else 400 `SPAWN_FAILED`).
+    #[schema(pattern = r"\S")]
     pub command: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub args: Vec<String>,
+    /// An absolute path to an existing directory; default: the daemon's.
     pub cwd: Option<String>,
+    #[schema(schema_with = super::schema::dimension)]
     pub cols: Option<u16>,
+    #[schema(schema_with = super::schema::dimension)]
     pub rows: Option<u16>,
-    /// `AGENT` or `USER` (any case on the wire; parsed to upper case).
+    /// `AGENT` (default) or `USER`, in any case.
     #[serde(rename = "type")]
+    #[schema(pattern = "^([Aa][Gg][Ee][Nn][Tt]|[Uu][Ss][Ee][Rr])$")]
     pub kind: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// Extension: an asciicast recording.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = Option<bool>)]
     pub record: bool,
+    /// Extension (read by the route): how viewers' sizes pick this session's size; null:
+    /// the configured default.
+    #[schema(pattern = "^(smallest|largest|latest|manual)$")]
+    pub window_size: Option<String>,
     /// Extension: the agent profile to use (`claude`, `codex`, `gemini`, `shell`, `python`,
     /// `generic`, or one of the user's); absent: chosen by the command.
+    #[schema(min_length = 1)]
     pub profile: Option<String>,
     /// Extension: variables for the program, over the daemon's own environment.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    #[schema(schema_with = super::schema::env)]
     pub env: std::collections::BTreeMap<String, String>,
 }
 
@@ -153,18 +203,14 @@ impl SpawnRequest {
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| invalid("command is required"))?;
         let args = b.strings("args", "args must be an array of strings")?;
-        let cwd = match b.get("cwd") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(c)) => Some(c.clone()),
-            Some(_) => return Err(invalid("cwd must be a string")),
-        };
+        let cwd = b.opt_str("cwd")?;
         let cols = dimension(b, "cols")?;
         let rows = dimension(b, "rows")?;
-        let kind = match b.str_field("type") {
-            None => None,
-            Some(t) if t.eq_ignore_ascii_case("user") => Some("USER".to_string()),
-            Some(t) if t.eq_ignore_ascii_case("agent") => Some("AGENT".to_string()),
-            Some(_) => return Err(invalid("type must be USER or AGENT")),
+        let kind = match b.opt_text("type") {
+            Ok(None) => None,
+            Ok(Some(t)) if t.eq_ignore_ascii_case("user") => Some("USER".to_string()),
+            Ok(Some(t)) if t.eq_ignore_ascii_case("agent") => Some("AGENT".to_string()),
+            _ => return Err(invalid("type must be USER or AGENT")),
         };
         Ok(SpawnRequest {
             session_id,
@@ -174,7 +220,8 @@ impl SpawnRequest {
             cols,
             rows,
             kind,
-            record: b.bool_field("record"),
+            record: b.flag("record")?,
+            window_size: None,
             profile: match b.get("profile") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
@@ -188,37 +235,53 @@ impl SpawnRequest {
 /// `POST /api/sessions/register`, as `telepty allow` sends it (API.md §4; the daemon reads
 /// the body leniently).
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RegisterBody {
+    #[schema(pattern = r"^(?!\.$|multicast$|broadcast$)(?!.*\.\.)[A-Za-z0-9._-]{1,128}$")]
     pub session_id: String,
+    #[schema(value_type = Option<String>)]
     pub command: String,
+    #[schema(value_type = Option<String>)]
     pub cwd: String,
+    #[schema(value_type = Option<String>)]
     pub backend: String,
+    #[schema(schema_with = super::schema::dimension, required = false)]
     pub cols: u16,
+    #[schema(schema_with = super::schema::dimension, required = false)]
     pub rows: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = Option<bool>)]
     pub record: bool,
     pub term_program: Option<String>,
     pub term: Option<String>,
     pub cmux_workspace_id: Option<String>,
     pub cmux_surface_id: Option<String>,
+    /// `aterm`: deliver injects over HTTP to `delivery_endpoint` (or `delivery.address`).
+    pub delivery_type: Option<String>,
+    pub delivery_endpoint: Option<String>,
+    /// Where a wrapped session's owner takes deliveries: `{address, transport, ...}`.
+    #[schema(value_type = Option<Object>)]
+    pub delivery: Option<Value>,
 }
 
 /// `POST /api/sessions/:id/inject`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InjectRequest {
     pub prompt: String,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = Option<bool>)]
     pub no_enter: bool,
     pub from: Option<String>,
     pub reply_to: Option<String>,
     pub thread_id: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = Option<bool>)]
     pub reply_expected: bool,
     pub deliberation_session_id: Option<String>,
     /// A client-chosen idempotency key: a retry with the same key (after a timeout, say) is
     /// answered with the first request's result and never types the text twice.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{0,128}$")]
     pub inject_id: Option<String>,
 }
 
@@ -234,7 +297,7 @@ pub fn valid_inject_id(id: &str) -> bool {
 impl InjectRequest {
     /// Empty strings count as absent.
     pub fn parse(b: &Value) -> Result<Self, BadRequest> {
-        let inject_id = b.text_field("inject_id");
+        let inject_id = b.opt_text("inject_id")?;
         if inject_id.as_deref().is_some_and(|i| !valid_inject_id(i)) {
             return Err(invalid(
                 "inject_id must be 1-128 letters, digits, '.', '_', ':' or '-'",
@@ -245,12 +308,12 @@ impl InjectRequest {
             prompt: b
                 .str_field("prompt")
                 .ok_or_else(|| invalid("prompt is required"))?,
-            no_enter: b.bool_field("no_enter"),
-            from: b.text_field("from"),
-            reply_to: b.text_field("reply_to"),
-            thread_id: b.text_field("thread_id"),
-            reply_expected: b.bool_field("reply_expected"),
-            deliberation_session_id: b.text_field("deliberation_session_id"),
+            no_enter: b.flag("no_enter")?,
+            from: b.opt_text("from")?,
+            reply_to: b.opt_text("reply_to")?,
+            thread_id: b.opt_text("thread_id")?,
+            reply_expected: b.flag("reply_expected")?,
+            deliberation_session_id: b.opt_text("deliberation_session_id")?,
         })
     }
 }
@@ -261,9 +324,12 @@ fn prompt(b: &Value) -> Result<String, BadRequest> {
 }
 
 /// `POST /api/sessions/multicast/inject`: exact ids, in order.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MulticastRequest {
+    /// Exact ids; one that is not a valid id (or not a string) fails in the results.
+    #[schema(value_type = Vec<Value>)]
     pub session_ids: Vec<String>,
+    #[schema(min_length = 1)]
     pub prompt: String,
 }
 
@@ -286,8 +352,9 @@ impl MulticastRequest {
 }
 
 /// `POST /api/sessions/broadcast/inject`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BroadcastRequest {
+    #[schema(min_length = 1)]
     pub prompt: String,
 }
 
@@ -298,8 +365,10 @@ impl BroadcastRequest {
 }
 
 /// `POST /api/sessions/:id/keys`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeysRequest {
+    /// Key names (`enter`, `ctrl+c`, `up`, …; an unknown one: 400 `UNKNOWN_KEY`).
+    #[schema(min_items = 1, max_items = 64)]
     pub keys: Vec<String>,
 }
 
@@ -316,8 +385,9 @@ impl KeysRequest {
 }
 
 /// `PATCH /api/sessions/:id`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RenameRequest {
+    #[schema(pattern = r"^(?!\.$|multicast$|broadcast$)(?!.*\.\.)[A-Za-z0-9._-]{1,128}$")]
     pub new_id: String,
 }
 
@@ -333,10 +403,16 @@ impl RenameRequest {
 
 /// `POST /api/sessions/:id/resize`: a size, a `window_size` policy, or both.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResizeRequest {
+    /// With `rows`: both or neither.
+    #[schema(minimum = 1, maximum = 1000)]
     pub cols: Option<u16>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub rows: Option<u16>,
+    /// Extension (read by the route): the session's size policy; null: the configured default.
+    #[schema(pattern = "^(smallest|largest|latest|manual)$")]
+    pub window_size: Option<String>,
 }
 
 impl ResizeRequest {
@@ -369,6 +445,7 @@ impl ResizeRequest {
     Serialize,
     Deserialize,
     strum::EnumString,
+    utoipa::ToSchema,
     strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
@@ -395,17 +472,28 @@ impl AgentState {
     }
 }
 
+/// The largest count (milliseconds, a generation) a body may hold: 15 digits, exact as a
+/// JSON number in every client.
+pub const MAX_COUNT: i64 = 999_999_999_999_999;
+
 /// `POST /api/sessions/:id/wait`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WaitRequest {
+    /// A regular expression (an invalid one: 400 `INVALID_PATTERN`); empty: none.
     pub pattern: Option<String>,
     /// Wait for this state instead of a pattern or quiet.
     pub state: Option<AgentState>,
+    /// Quiet time that counts as settled, default 300.
+    #[schema(schema_with = super::schema::count)]
     pub settle_ms: Option<u64>,
+    /// Default 10000, at most 300000.
+    #[schema(schema_with = super::schema::count)]
     pub timeout_ms: Option<u64>,
+    #[schema(schema_with = super::schema::count)]
     pub since_generation: Option<u64>,
-    /// `screen` or `stream`
+    /// `screen` (default) or `stream`
+    #[schema(pattern = "^(screen|stream)$")]
     pub scope: Option<String>,
     pub include_screen: Option<bool>,
 }
@@ -425,7 +513,7 @@ impl WaitRequest {
         };
         let num = |k: &str, msg: String| match b.int_field(k) {
             None => Ok(None),
-            Some(Ok(n)) if n >= 0 => Ok(Some(n as u64)),
+            Some(Ok(n)) if (0..=MAX_COUNT).contains(&n) => Ok(Some(n as u64)),
             _ => Err(invalid(msg)),
         };
         let settle_ms = num(
@@ -440,7 +528,7 @@ impl WaitRequest {
             "since_generation",
             "since_generation must be a non-negative integer".into(),
         )?;
-        let scope = match b.str_field("scope") {
+        let scope = match b.opt_str("scope")? {
             None => None,
             Some(s) if s == "screen" || s == "stream" => Some(s),
             Some(_) => return Err(invalid("scope must be screen or stream")),
@@ -466,8 +554,9 @@ impl WaitRequest {
             since_generation,
             scope,
             include_screen: match b.get("include_screen") {
-                Some(Value::Bool(false)) => Some(false),
-                _ => None,
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(i)) => Some(*i),
+                Some(_) => return Err(invalid("include_screen must be a boolean")),
             },
         })
     }
@@ -475,14 +564,96 @@ impl WaitRequest {
 
 /// `POST /api/sessions/:id/state` as `telepty status-report` sends it.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateReport {
+    /// Required, here or as `task_phase`: a non-blank string. The text fields take strings;
+    /// anything else counts as absent. `seq` (a non-negative integer) defaults to the previous
+    /// report's + 1.
+    #[schema(value_type = Option<Value>)]
     pub phase: String,
+    #[schema(value_type = Option<Value>)]
     pub current_task: Option<String>,
+    #[schema(value_type = Option<Value>)]
     pub blocker: Option<String>,
+    #[schema(value_type = Option<bool>)]
     pub needs_input: bool,
+    #[schema(value_type = Option<Value>)]
     pub thread_id: Option<String>,
+    #[schema(value_type = Option<Value>)]
     pub source: String,
+}
+
+/// `POST /api/sessions/:id/submit`: each value is clamped to its range; one that is not an
+/// integer means the default.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SubmitRequest {
+    /// Extra Enters when the first is not confirmed: 0–3, default 0.
+    #[schema(value_type = Option<Value>)]
+    pub retries: Option<i64>,
+    /// 100–2000, default 500.
+    #[schema(value_type = Option<Value>)]
+    pub retry_delay_ms: Option<i64>,
+    /// 0–1000, default 0.
+    #[schema(value_type = Option<Value>)]
+    pub pre_delay_ms: Option<i64>,
+}
+
+impl SubmitRequest {
+    /// `(retries, retry delay, delay before the first Enter)`.
+    pub fn parse(b: &Value) -> (u32, std::time::Duration, std::time::Duration) {
+        let clamp = |k: &str, lo: i64, hi: i64, dflt: i64| match b.int_field(k) {
+            Some(Ok(n)) => n.clamp(lo, hi),
+            _ => dflt,
+        };
+        let ms = |n: i64| std::time::Duration::from_millis(n as u64);
+        (
+            clamp("retries", 0, 3, 0) as u32,
+            ms(clamp("retry_delay_ms", 100, 2000, 500)),
+            ms(clamp("pre_delay_ms", 0, 1000, 0)),
+        )
+    }
+}
+
+/// `POST /api/sessions/:id/mailbox/ack`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AckRequest {
+    #[schema(min_length = 1)]
+    pub msg_id: String,
+}
+
+impl AckRequest {
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        Ok(AckRequest {
+            msg_id: b
+                .text_field("msg_id")
+                .ok_or_else(|| invalid("msg_id is required"))?,
+        })
+    }
+}
+
+/// `POST /api/sessions/resurrect` (extension): restart the given lost sessions (all of them
+/// without `ids`), or with `forget: true` drop the given ones from the store.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResurrectRequest {
+    pub ids: Option<Vec<String>>,
+    pub forget: Option<bool>,
+}
+
+impl ResurrectRequest {
+    pub fn parse(b: &Value) -> Result<(Vec<String>, bool), BadRequest> {
+        let ids = b.strings("ids", "ids must be an array of session ids")?;
+        let forget = match b.get("forget") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(f)) => *f,
+            Some(_) => return Err(invalid("forget must be a boolean")),
+        };
+        if forget && ids.is_empty() {
+            return Err(invalid("forget needs the ids to drop"));
+        }
+        Ok((ids, forget))
+    }
 }
 
 #[cfg(test)]

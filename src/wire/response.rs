@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `POST /api/sessions/spawn` (201).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Spawned {
     pub session_id: String,
     pub command: String,
@@ -14,7 +14,7 @@ pub struct Spawned {
 
 /// `POST /api/sessions/register`: 201 when created, 200 with `reregistered: true` when the id
 /// was already live.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Registration {
     pub session_id: String,
     #[serde(rename = "type")]
@@ -26,7 +26,7 @@ pub struct Registration {
 }
 
 /// `PATCH /api/sessions/:id`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Renamed {
     pub success: bool,
     pub old_id: String,
@@ -34,7 +34,7 @@ pub struct Renamed {
 }
 
 /// One target that took the message (multicast, broadcast, submit-all).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TargetOk {
     pub id: String,
@@ -42,7 +42,7 @@ pub struct TargetOk {
 }
 
 /// One target that did not (`strategy` only in submit-all).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetFailed {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,14 +51,14 @@ pub struct TargetFailed {
     pub error: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetResults {
     pub successful: Vec<TargetOk>,
     pub failed: Vec<TargetFailed>,
 }
 
 /// Multicast, broadcast and submit-all: always 200.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FanOut {
     pub success: bool,
     pub results: TargetResults,
@@ -66,7 +66,7 @@ pub struct FanOut {
 
 /// `POST /api/sessions/:id/inject`.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Injected {
     pub success: bool,
     pub inject_id: String,
@@ -87,7 +87,7 @@ pub struct Injected {
 }
 
 /// `POST /api/sessions/:id/wait`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Waited {
     pub matched: bool,
     #[serde(rename = "match")]
@@ -104,7 +104,7 @@ pub struct Waited {
 }
 
 /// `POST /api/sessions/:id/state`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateReported {
     pub success: bool,
     pub session_id: String,
@@ -113,7 +113,7 @@ pub struct StateReported {
 }
 
 /// `GET /api/sessions/:id/state`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateView {
     pub session_id: String,
     /// The classifier's full view.
@@ -123,7 +123,7 @@ pub struct StateView {
 }
 
 /// `GET /api/health`: `status` stays `"ok"` while the API serves.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: String,
     pub version: String,
@@ -131,7 +131,7 @@ pub struct Health {
 }
 
 /// The `persistence` block of `GET /api/health`: whether session state reaches the disk.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Persistence {
     pub ok: bool,
@@ -144,7 +144,7 @@ pub struct Persistence {
 }
 
 /// `GET /api/meta`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Meta {
     pub name: String,
     pub implementation: String,
@@ -158,21 +158,21 @@ pub struct Meta {
 }
 
 /// `GET /api/peers`: `known` is the `peers` object of peers.json.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Peers {
     pub active: Vec<Value>,
     pub known: serde_json::Map<String, Value>,
 }
 
 /// `DELETE /api/sessions/:id`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deleted {
     pub success: bool,
     pub status: String,
 }
 
 /// `POST /api/sessions/:id/submit`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Submitted {
     pub success: bool,
     pub strategy: String,
@@ -180,7 +180,7 @@ pub struct Submitted {
 }
 
 /// `GET /api/sessions/:id/screen` as text (`format: "ansi"` with ANSI rows).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Screen {
     pub session_id: String,
     pub screen: String,
@@ -192,8 +192,16 @@ pub struct Screen {
     pub format: Option<String>,
 }
 
+/// `GET /api/sessions/:id/screen`: lines of text (or ANSI), or with `format=json` the grid.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ScreenReply {
+    Text(Screen),
+    Grid(ScreenGrid),
+}
+
 /// `GET /api/sessions/:id/screen?format=json`: the grid.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScreenGrid {
     /// `"json"`
     pub format: String,
@@ -207,7 +215,7 @@ pub struct ScreenGrid {
     pub session_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cursor {
     pub row: u16,
     pub col: u16,
@@ -215,14 +223,14 @@ pub struct Cursor {
 }
 
 /// `success` and the session: mailbox clear, dead-letter clear.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionOk {
     pub success: bool,
     pub session_id: String,
 }
 
 /// `POST /api/sessions/:id/keys`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeysSent {
     pub success: bool,
     pub session_id: String,
@@ -230,7 +238,7 @@ pub struct KeysSent {
 }
 
 /// `POST /api/sessions/:id/resize` with `window_size` alone (null: the configured default).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicySet {
     pub success: bool,
     pub session_id: String,
@@ -238,7 +246,7 @@ pub struct PolicySet {
 }
 
 /// `POST /api/sessions/:id/resize` with a size.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resized {
     pub success: bool,
     pub session_id: String,
@@ -247,7 +255,7 @@ pub struct Resized {
 }
 
 /// `GET /api/sessions/:id/mailbox` (API.md §8).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Mailbox {
     pub session_id: String,
     pub pending: Vec<MailboxEntry>,
@@ -255,7 +263,7 @@ pub struct Mailbox {
 }
 
 /// A queued (or recently finished) message of a mailbox.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MailboxEntry {
     pub msg_id: String,
     pub from: Option<String>,
@@ -266,7 +274,7 @@ pub struct MailboxEntry {
 }
 
 /// A message given up on; `payload` keeps the start of its text.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub msg_id: String,
     pub from: Option<String>,
@@ -278,14 +286,14 @@ pub struct DeadLetter {
 }
 
 /// `POST /api/sessions/:id/mailbox/ack`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Acked {
     pub success: bool,
     pub msg_id: String,
 }
 
 /// `POST /api/bus/publish`; `event` is the normalised state report.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Published {
     pub success: bool,
     pub delivered: usize,
@@ -294,7 +302,7 @@ pub struct Published {
 }
 
 /// `POST /api/sessions/resurrect`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resurrection {
     pub success: bool,
     pub results: Vec<Resurrected>,
@@ -302,7 +310,7 @@ pub struct Resurrection {
 
 /// One id of a resurrection: `started` (with what runs), `forgotten`, or failed.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resurrected {
     pub id: String,
     pub success: bool,
@@ -316,7 +324,7 @@ pub struct Resurrected {
 
 /// One item of `GET /api/sessions/lost`: a spawned session of the store that was not running
 /// at start, with the arguments a resurrection would use.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LostSession {
     pub id: String,

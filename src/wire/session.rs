@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The `transport` block (API.md §2), also in every bus envelope.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Transport {
     pub health_status: String,
@@ -27,7 +27,7 @@ pub struct Transport {
     pub last_thread_id: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Locator {
     pub machine_id: String,
@@ -36,7 +36,7 @@ pub struct Locator {
     pub project_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct MailboxCounts {
     pub pending: usize,
@@ -44,7 +44,7 @@ pub struct MailboxCounts {
 }
 
 /// `sizing` of a spawned session: own size, policy and the viewers' sizes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Sizing {
     pub window_size: String,
@@ -56,14 +56,14 @@ pub struct Sizing {
     pub viewers: Vec<ViewerSize>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ViewerSize {
     pub cols: u16,
     pub rows: u16,
 }
 
 /// The fields only `GET /api/sessions/:id` has.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Detail {
     /// The requested id when it differs from `id`.
@@ -73,7 +73,7 @@ pub struct Detail {
 }
 
 /// The session object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SessionView {
     pub id: String,
@@ -126,7 +126,7 @@ pub struct SessionView {
 
 /// A self-report as the daemon keeps it (`semantic`, API.md §5), and the body `telepty report`
 /// sends (without `seq`: the daemon then counts on from the previous one).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Semantic {
     pub phase: String,
@@ -140,7 +140,7 @@ pub struct Semantic {
 }
 
 /// The classifier's view: `auto` of `GET /api/sessions/:id/state`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct AutoView {
     pub state: String,
@@ -154,7 +154,7 @@ pub struct AutoView {
 }
 
 /// `autoState` of the session object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct AutoBrief {
     pub state: String,
