@@ -123,7 +123,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/health", get(routes::health))
         .route("/api/meta", get(routes::meta))
         .route("/api/peers", get(routes::peers))
-        .route("/api/openapi.json", get(routes::openapi))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/sessions", get(routes::list))
         .route("/api/sessions/spawn", post(routes::spawn))
         .route("/api/sessions/register", post(routes::register))

@@ -23,7 +23,7 @@ use crate::wire;
     ),
     servers((url = "http://127.0.0.1:3848", description = "Default local daemon")),
     paths(
-        routes::health, routes::meta, routes::peers, routes::openapi, routes::list,
+        routes::health, routes::meta, routes::peers, serve, routes::list,
         routes::spawn, routes::register, ws::session_get, routes::rename,
         routes::delete_session, routes::get_state, routes::post_state, routes::inject,
         routes::multicast, routes::broadcast, routes::submit, routes::submit_all,
@@ -41,6 +41,13 @@ use crate::wire;
     )
 )]
 struct ApiDoc;
+
+/// This document
+#[utoipa::path(get, path = "/api/openapi.json", operation_id = "getOpenApi", tag = "daemon",
+    responses((status = 200, body = Object)))]
+pub async fn serve() -> axum::response::Response {
+    super::error::json_response(axum::http::StatusCode::OK, document())
+}
 
 /// The document, built once.
 pub fn document() -> &'static Value {

@@ -8,12 +8,12 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{Method, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde_json::Value;
 
 use super::ApiState;
 use super::body::{AnyJson, Fields, JsonBody};
-use super::error::{ApiError, ApiResult, ErrorBody, created, json_response, ok};
+use super::error::{ApiError, ApiResult, ErrorBody, created, ok};
 use crate::engine::handoff::Reply;
 use crate::engine::{
     EngineError, Kind, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult, WaitParams,
@@ -134,11 +134,6 @@ pub async fn peers(State(st): St) -> ApiResult {
         active: Vec::new(),
         known,
     })
-}
-
-#[utoipa::path(get, path = "/api/openapi.json", operation_id = "getOpenApi", tag = "daemon", responses((status = 200, body = Object)))]
-pub async fn openapi() -> Response {
-    json_response(axum::http::StatusCode::OK, super::openapi::document())
 }
 
 #[utoipa::path(get, path = "/api/sessions", operation_id = "listSessions", tag = "sessions", params(("idle_gt" = Option<f64>, Query, description = "Only sessions idle for more than N seconds")), responses((status = 200, body = Vec<wire::session::SessionView>), (status = 400, description = "`idle_gt must be a number`", body = ErrorBody)))]

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::schema::MAX_COUNT;
+
 /// A body the route refuses (400).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BadRequest {
@@ -472,10 +474,6 @@ impl AgentState {
     }
 }
 
-/// The largest count (milliseconds, a generation) a body may hold: 15 digits, exact as a
-/// JSON number in every client.
-pub const MAX_COUNT: i64 = 999_999_999_999_999;
-
 /// `POST /api/sessions/:id/wait`.
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -711,5 +709,57 @@ mod tests {
             WaitRequest::parse(&json!({"pattern": 3})),
             Err(BadRequest::Pattern(_))
         ));
+    }
+
+    /// What the OpenAPI document promises, the parsers hold: a value of the wrong type is
+    /// refused rather than silently read as absent, and a number is a number however JSON
+    /// spells it (found by scripts/schemathesis.sh).
+    #[test]
+    fn wrong_types_are_refused_as_the_document_says() {
+        let spawn = |extra: Value| {
+            let mut b = json!({"session_id": "w", "command": "sh"});
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            SpawnRequest::parse(&b).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            spawn(json!({"record": "yes"})).unwrap_err(),
+            "record must be a boolean"
+        );
+        assert_eq!(
+            spawn(json!({"type": 5})).unwrap_err(),
+            "type must be USER or AGENT"
+        );
+        assert_eq!(spawn(json!({"cols": 219.0})).unwrap().cols, Some(219));
+        assert!(spawn(json!({"record": null})).is_ok_and(|s| !s.record));
+        let inject = |b: Value| InjectRequest::parse(&b).map_err(|e| e.to_string());
+        assert_eq!(
+            inject(json!({"prompt": "x", "no_enter": 1})).unwrap_err(),
+            "no_enter must be a boolean"
+        );
+        assert_eq!(
+            inject(json!({"prompt": "x", "from": ["a"]})).unwrap_err(),
+            "from must be a string"
+        );
+        assert_eq!(
+            inject(json!({"prompt": "x", "from": ""})).unwrap().from,
+            None
+        );
+        let wait = |b: Value| WaitRequest::parse(&b).map_err(|e| e.to_string());
+        assert_eq!(
+            wait(json!({"scope": 1})).unwrap_err(),
+            "scope must be a string"
+        );
+        assert_eq!(
+            wait(json!({"include_screen": "no"})).unwrap_err(),
+            "include_screen must be a boolean"
+        );
+        assert_eq!(
+            wait(json!({"timeout_ms": MAX_COUNT})).unwrap().timeout_ms,
+            Some(MAX_COUNT as u64)
+        );
+        assert!(wait(json!({"since_generation": 9.3e18})).is_err());
+        assert!(wait(json!({"since_generation": MAX_COUNT + 1})).is_err());
     }
 }

@@ -9,6 +9,10 @@ use utoipa::openapi::{Object, RefOr};
 /// A session id: what `util::valid_session_id` accepts.
 pub const SESSION_ID: &str = r"^(?!\.$|multicast$|broadcast$)(?!.*\.\.)[A-Za-z0-9._-]{1,128}$";
 
+/// The largest count (milliseconds, a generation) a body may hold: 15 digits, exact as a
+/// JSON number in every client.
+pub const MAX_COUNT: i64 = 999_999_999_999_999;
+
 /// A terminal dimension, 1–1000, as a number or a string holding one (spawn, register).
 pub fn dimension() -> Object {
     ObjectBuilder::new()
@@ -33,7 +37,7 @@ pub fn count() -> Object {
             Type::Null,
         ]))
         .minimum(Some(0))
-        .maximum(Some(super::request::MAX_COUNT))
+        .maximum(Some(MAX_COUNT))
         .pattern(Some(r"^\s*\+?[0-9]{1,15}\s*$"))
         .build()
 }

@@ -148,6 +148,48 @@ fn invalid_ids_in_paths_are_400_not_404() {
     }
 }
 
+/// Register holds the bounds spawn and resize hold, and the document states (issue 14: it
+/// took `cols: 0` and stored any `delivery`); nothing is registered by a refused body.
+#[test]
+fn register_refuses_what_its_document_does_not_allow() {
+    let d = Daemon::start();
+    for (body, message) in [
+        (
+            json!({"session_id": "r", "cols": 0}),
+            "cols must be an integer between 1 and 1000",
+        ),
+        (
+            json!({"session_id": "r", "rows": "1001"}),
+            "rows must be an integer between 1 and 1000",
+        ),
+        (
+            json!({"session_id": "r", "delivery": "unix:/tmp/x"}),
+            "delivery must be an object",
+        ),
+        (
+            json!({"session_id": "r", "command": 7}),
+            "command must be a string",
+        ),
+        (
+            json!({"session_id": "r", "record": "yes"}),
+            "record must be a boolean",
+        ),
+    ] {
+        assert_error(
+            &d.post("/api/sessions/register", body),
+            400,
+            "INVALID_REQUEST",
+            Some(message),
+        );
+    }
+    assert_eq!(d.get("/api/sessions").1, json!([]));
+    let (st, r) = d.post(
+        "/api/sessions/register",
+        json!({"session_id": "r", "cols": "120", "rows": 40.0, "term": null}),
+    );
+    assert_eq!(st, 201, "{r}");
+}
+
 #[test]
 fn spawn_validation_order() {
     let d = Daemon::start();
