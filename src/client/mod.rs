@@ -13,6 +13,7 @@ mod daemon;
 mod error;
 pub mod peers;
 pub mod shared_ref;
+pub mod ssh;
 pub mod ws;
 
 pub use addr::{ClientEnv, DaemonAddr, Peer, Target, resolve_target, split_target};
