@@ -43,8 +43,11 @@ use crate::wire;
 struct ApiDoc;
 
 /// This document
-#[utoipa::path(get, path = "/api/openapi.json", operation_id = "getOpenApi", tag = "daemon",
-    responses((status = 200, body = Object)))]
+#[utoipa::path(
+    get, path = "/api/openapi.json", operation_id = "getOpenApi", tag = "daemon",
+    summary = "This OpenAPI 3.1 document",
+    responses((status = 200, body = Object)),
+)]
 pub async fn serve() -> axum::response::Response {
     super::error::json_response(axum::http::StatusCode::OK, document())
 }

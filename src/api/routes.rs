@@ -68,7 +68,11 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 /// `status` stays `"ok"` while the API serves (clients restart daemons that say otherwise);
 /// `persistence` (additive) tells whether session state reaches the disk.
-#[utoipa::path(get, path = "/api/health", operation_id = "getHealth", tag = "daemon", responses((status = 200, body = r::Health)))]
+#[utoipa::path(
+    get, path = "/api/health", operation_id = "getHealth", tag = "daemon",
+    summary = "Liveness (no token needed)",
+    responses((status = 200, body = r::Health)),
+)]
 pub async fn health(State(st): St) -> ApiResult {
     ok(r::Health {
         status: "ok".into(),
@@ -77,7 +81,11 @@ pub async fn health(State(st): St) -> ApiResult {
     })
 }
 
-#[utoipa::path(get, path = "/api/meta", operation_id = "getMeta", tag = "daemon", responses((status = 200, body = r::Meta)))]
+#[utoipa::path(
+    get, path = "/api/meta", operation_id = "getMeta", tag = "daemon",
+    summary = "Daemon metadata",
+    responses((status = 200, body = r::Meta)),
+)]
 pub async fn meta(State(st): St) -> ApiResult {
     // The repeated names are what clients have always been sent.
     const CAPABILITIES: &[&str] = &[
@@ -118,7 +126,11 @@ pub async fn meta(State(st): St) -> ApiResult {
     })
 }
 
-#[utoipa::path(get, path = "/api/peers", operation_id = "getPeers", tag = "daemon", responses((status = 200, body = r::Peers)))]
+#[utoipa::path(
+    get, path = "/api/peers", operation_id = "getPeers", tag = "daemon",
+    summary = "Known peers",
+    responses((status = 200, body = r::Peers)),
+)]
 pub async fn peers(State(st): St) -> ApiResult {
     let path = st.paths.telepty_dir().join("peers.json");
     let known = tokio::fs::read_to_string(path)
@@ -136,7 +148,17 @@ pub async fn peers(State(st): St) -> ApiResult {
     })
 }
 
-#[utoipa::path(get, path = "/api/sessions", operation_id = "listSessions", tag = "sessions", params(("idle_gt" = Option<f64>, Query, description = "Only sessions idle for more than N seconds")), responses((status = 200, body = Vec<wire::session::SessionView>), (status = 400, description = "`idle_gt must be a number`", body = ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/sessions", operation_id = "listSessions", tag = "sessions",
+    summary = "List sessions (by createdAt ascending)",
+    params(
+        ("idle_gt" = Option<f64>, Query, description = "Only sessions idle for more than N seconds"),
+    ),
+    responses(
+        (status = 200, body = Vec<wire::session::SessionView>),
+        (status = 400, description = "`idle_gt must be a number`", body = ErrorBody),
+    ),
+)]
 pub async fn list(State(st): St, Query(q): Q) -> ApiResult {
     let mut sessions = st.engine.list();
     if let Some(raw) = q.get("idle_gt") {
@@ -173,7 +195,16 @@ fn window_size_field(body: &Value) -> Result<Option<Option<WindowSize>>, ApiErro
     }
 }
 
-#[utoipa::path(post, path = "/api/sessions/spawn", operation_id = "spawnSession", tag = "sessions", request_body = wire::request::SpawnRequest, responses((status = 201, body = r::Spawned), (status = 409, description = "`SESSION_EXISTS`", body = ErrorBody), (status = 507, description = "`PERSIST_FAILED`: started, but not saved", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/spawn", operation_id = "spawnSession", tag = "sessions",
+    summary = "Start a daemon-owned PTY session",
+    request_body = wire::request::SpawnRequest,
+    responses(
+        (status = 201, body = r::Spawned),
+        (status = 409, description = "`SESSION_EXISTS`", body = ErrorBody),
+        (status = 507, description = "`PERSIST_FAILED`: started, but not saved", body = ErrorBody),
+    ),
+)]
 pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     st.engine
         .check_spawn_id(&wire::request::SpawnRequest::session_id(&b)?)?;
@@ -214,7 +245,16 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     created(res)
 }
 
-#[utoipa::path(post, path = "/api/sessions/register", operation_id = "registerSession", tag = "sessions", request_body = wire::request::RegisterBody, responses((status = 201, body = r::Registration), (status = 200, description = "Re-registered (`reregistered: true`)", body = r::Registration), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/register", operation_id = "registerSession", tag = "sessions",
+    summary = "Declare a wrapped or aterm session",
+    request_body = wire::request::RegisterBody,
+    responses(
+        (status = 201, body = r::Registration),
+        (status = 200, description = "Re-registered (`reregistered: true`)", body = r::Registration),
+        (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody),
+    ),
+)]
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let Some(id) = b.text_field("session_id") else {
         return Err(ApiError::invalid("session_id is required"));
@@ -261,7 +301,16 @@ pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     }
 }
 
-#[utoipa::path(patch, path = "/api/sessions/{id}", operation_id = "renameSession", tag = "sessions", request_body = wire::request::RenameRequest, responses((status = 200, body = Renamed), (status = 409, description = "`SESSION_EXISTS`", body = ErrorBody), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
+#[utoipa::path(
+    patch, path = "/api/sessions/{id}", operation_id = "renameSession", tag = "sessions",
+    summary = "Rename a session",
+    request_body = wire::request::RenameRequest,
+    responses(
+        (status = 200, body = Renamed),
+        (status = 409, description = "`SESSION_EXISTS`", body = ErrorBody),
+        (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody),
+    ),
+)]
 pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     let new_id = wire::request::RenameRequest::parse(&b)?.new_id;
@@ -276,7 +325,14 @@ pub async fn rename(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     })
 }
 
-#[utoipa::path(delete, path = "/api/sessions/{id}", operation_id = "deleteSession", tag = "sessions", responses((status = 200, body = r::Deleted), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/sessions/{id}", operation_id = "deleteSession", tag = "sessions",
+    summary = "Delete a session",
+    responses(
+        (status = 200, body = r::Deleted),
+        (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody),
+    ),
+)]
 pub async fn delete_session(State(st): St, Sid(id): Sid) -> ApiResult {
     let id = id?;
     let status = st.engine.delete(&id)?;
@@ -287,12 +343,21 @@ pub async fn delete_session(State(st): St, Sid(id): Sid) -> ApiResult {
     })
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/state", operation_id = "getSessionState", tag = "sessions", responses((status = 200, body = r::StateView)))]
+#[utoipa::path(
+    get, path = "/api/sessions/{id}/state", operation_id = "getSessionState", tag = "sessions",
+    summary = "Classifier state and self-report",
+    responses((status = 200, body = r::StateView)),
+)]
 pub async fn get_state(State(st): St, Sid(id): Sid) -> ApiResult {
     ok(st.engine.state(&id?)?)
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/state", operation_id = "reportSessionState", tag = "sessions", request_body = wire::request::StateReport, responses((status = 200, body = StateReported)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/state", operation_id = "reportSessionState", tag = "sessions",
+    summary = "Self-report state",
+    request_body = wire::request::StateReport,
+    responses((status = 200, body = StateReported)),
+)]
 pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> ApiResult {
     let (s, ev) = st.engine.self_report(&id?, &b)?;
     st.engine.emit(ev);
@@ -305,7 +370,22 @@ pub async fn post_state(State(st): St, Sid(id): Sid, AnyJson(b): AnyJson) -> Api
     })
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/inject", operation_id = "injectSession", tag = "inject", request_body = InjectRequest, params(("wait" = Option<String>, Query, description = "`delivered`: answer once the message was written and its submit confirmed")), responses((status = 200, body = Injected), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody), (status = 410, description = "`STALE`", body = ErrorBody), (status = 429, description = "`QUEUE_FULL`", body = ErrorBody), (status = 502, description = "`DELIVERY_FAILED` / `DELIVERY_REJECTED`: a wrapped session's endpoint refused", body = ErrorBody), (status = 504, description = "`TIMEOUT`: `?wait=delivered` did not complete within 30 s (`queued: true`)", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/inject", operation_id = "injectSession", tag = "inject",
+    summary = "Type a prompt into a session",
+    request_body = InjectRequest,
+    params(
+        ("wait" = Option<String>, Query, description = "`delivered`: answer once the message was written and its submit confirmed"),
+    ),
+    responses(
+        (status = 200, body = Injected),
+        (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody),
+        (status = 410, description = "`STALE`", body = ErrorBody),
+        (status = 429, description = "`QUEUE_FULL`", body = ErrorBody),
+        (status = 502, description = "`DELIVERY_FAILED` / `DELIVERY_REJECTED`: a wrapped session's endpoint refused", body = ErrorBody),
+        (status = 504, description = "`TIMEOUT`: `?wait=delivered` did not complete within 30 s (`queued: true`)", body = ErrorBody),
+    ),
+)]
 pub async fn inject(State(st): St, Sid(id): Sid, Query(q): Q, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     st.engine.resolve(&id)?;
@@ -369,20 +449,38 @@ fn fan_out(results: Vec<TargetResult>, strategy: &str, submit_all: bool) -> FanO
     out
 }
 
-#[utoipa::path(post, path = "/api/sessions/multicast/inject", operation_id = "multicastInject", tag = "inject", request_body = wire::request::MulticastRequest, responses((status = 200, body = FanOut)))]
+#[utoipa::path(
+    post, path = "/api/sessions/multicast/inject", operation_id = "multicastInject", tag = "inject",
+    summary = "Inject into several sessions (exact ids)",
+    request_body = wire::request::MulticastRequest,
+    responses((status = 200, body = FanOut)),
+)]
 pub async fn multicast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = wire::request::MulticastRequest::parse(&b)?;
     let results = st.engine.multicast(&r.session_ids, &r.prompt);
     ok(fan_out(results, "mailbox", false))
 }
 
-#[utoipa::path(post, path = "/api/sessions/broadcast/inject", operation_id = "broadcastInject", tag = "inject", request_body = wire::request::BroadcastRequest, responses((status = 200, body = FanOut)))]
+#[utoipa::path(
+    post, path = "/api/sessions/broadcast/inject", operation_id = "broadcastInject", tag = "inject",
+    summary = "Inject into every session",
+    request_body = wire::request::BroadcastRequest,
+    responses((status = 200, body = FanOut)),
+)]
 pub async fn broadcast(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = wire::request::BroadcastRequest::parse(&b)?;
     ok(fan_out(st.engine.broadcast(&r.prompt), "mailbox", false))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/submit", operation_id = "submitSession", tag = "inject", request_body = wire::request::SubmitRequest, responses((status = 200, body = r::Submitted), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/submit", operation_id = "submitSession", tag = "inject",
+    summary = "Send Enter (CR) through the queue",
+    request_body = wire::request::SubmitRequest,
+    responses(
+        (status = 200, body = r::Submitted),
+        (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody),
+    ),
+)]
 pub async fn submit(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     let (retries, delay, pre) = wire::request::SubmitRequest::parse(&b);
@@ -406,12 +504,28 @@ pub async fn submit(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     }
 }
 
-#[utoipa::path(post, path = "/api/sessions/submit-all", operation_id = "submitAll", tag = "inject", responses((status = 200, body = FanOut)))]
+#[utoipa::path(
+    post, path = "/api/sessions/submit-all", operation_id = "submitAll", tag = "inject",
+    summary = "Send one CR to every session",
+    responses((status = 200, body = FanOut)),
+)]
 pub async fn submit_all(State(st): St) -> ApiResult {
     ok(fan_out(st.engine.submit_all(), "pty_cr", true))
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/screen", operation_id = "getScreen", tag = "screen", params(("lines" = Option<String>, Query, description = "Rows to return, 1–10000 (default 50; anything else means 50)"), ("raw" = Option<String>, Query, description = "`1` or `true`: the last lines of the raw output instead"), ("format" = Option<String>, Query, description = "`text` (default), `ansi` (with SGR sequences) or `json` (the grid)")), responses((status = 200, body = r::ScreenReply), (status = 400, description = "`format must be text, ansi or json`", body = ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/sessions/{id}/screen", operation_id = "getScreen", tag = "screen",
+    summary = "Rendered terminal screen",
+    params(
+        ("lines" = Option<String>, Query, description = "Rows to return, 1–10000 (default 50; anything else means 50)"),
+        ("raw" = Option<String>, Query, description = "`1` or `true`: the last lines of the raw output instead"),
+        ("format" = Option<String>, Query, description = "`text` (default), `ansi` (with SGR sequences) or `json` (the grid)"),
+    ),
+    responses(
+        (status = 200, body = r::ScreenReply),
+        (status = 400, description = "`format must be text, ansi or json`", body = ErrorBody),
+    ),
+)]
 pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
@@ -472,7 +586,15 @@ pub async fn screen(State(st): St, Sid(id): Sid, Query(q): Q) -> ApiResult {
     }
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/wait", operation_id = "waitSession", tag = "screen", request_body = wire::request::WaitRequest, responses((status = 200, body = Waited), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/wait", operation_id = "waitSession", tag = "screen",
+    summary = "Wait for output pattern or settle",
+    request_body = wire::request::WaitRequest,
+    responses(
+        (status = 200, body = Waited),
+        (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody),
+    ),
+)]
 pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
@@ -519,7 +641,15 @@ pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
     })
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/keys", operation_id = "sendKeys", tag = "inject", request_body = wire::request::KeysRequest, responses((status = 200, body = r::KeysSent), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/keys", operation_id = "sendKeys", tag = "inject",
+    summary = "Send named keys as one raw message",
+    request_body = wire::request::KeysRequest,
+    responses(
+        (status = 200, body = r::KeysSent),
+        (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody),
+    ),
+)]
 pub async fn keys(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     st.engine.resolve(&id)?;
@@ -532,7 +662,15 @@ pub async fn keys(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
     })
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/resize", operation_id = "resizeSession", tag = "sessions", request_body = wire::request::ResizeRequest, responses((status = 200, body = r::Resized), (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/resize", operation_id = "resizeSession", tag = "sessions",
+    summary = "Set the session's own terminal size",
+    request_body = wire::request::ResizeRequest,
+    responses(
+        (status = 200, body = r::Resized),
+        (status = 409, description = "`UNSUPPORTED_SESSION_TYPE`", body = ErrorBody),
+    ),
+)]
 pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
     st.engine.resolve(&id)?;
@@ -566,7 +704,14 @@ pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
     })
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/recording", operation_id = "getRecording", tag = "sessions", responses((status = 200, description = "The asciicast v2 file", content_type = "application/x-asciicast", body = String), (status = 404, description = "`RECORDING_NOT_AVAILABLE`", body = ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/sessions/{id}/recording", operation_id = "getRecording", tag = "sessions",
+    summary = "asciicast v2 recording",
+    responses(
+        (status = 200, description = "The asciicast v2 file", content_type = "application/x-asciicast", body = String),
+        (status = 404, description = "`RECORDING_NOT_AVAILABLE`", body = ErrorBody),
+    ),
+)]
 pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
     let id = id?;
     let s = st.engine.resolve(&id)?;
@@ -591,13 +736,22 @@ pub async fn recording(State(st): St, Sid(id): Sid) -> ApiResult {
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/mailbox", operation_id = "getMailbox", tag = "mailbox", responses((status = 200, body = r::Mailbox)))]
+#[utoipa::path(
+    get, path = "/api/sessions/{id}/mailbox", operation_id = "getMailbox", tag = "mailbox",
+    summary = "Inspect the inject queue",
+    responses((status = 200, body = r::Mailbox)),
+)]
 pub async fn mailbox(State(st): St, Sid(id): Sid) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     ok(s.queue.view(&s.id()))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/mailbox/ack", operation_id = "ackMailbox", tag = "mailbox", request_body = wire::request::AckRequest, responses((status = 200, body = r::Acked)))]
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/mailbox/ack", operation_id = "ackMailbox", tag = "mailbox",
+    summary = "Acknowledge a message (idempotent)",
+    request_body = wire::request::AckRequest,
+    responses((status = 200, body = r::Acked)),
+)]
 pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     let msg_id = wire::request::AckRequest::parse(&b)?.msg_id;
@@ -608,7 +762,11 @@ pub async fn mailbox_ack(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> 
     })
 }
 
-#[utoipa::path(delete, path = "/api/sessions/{id}/mailbox", operation_id = "clearMailbox", tag = "mailbox", responses((status = 200, body = r::SessionOk)))]
+#[utoipa::path(
+    delete, path = "/api/sessions/{id}/mailbox", operation_id = "clearMailbox", tag = "mailbox",
+    summary = "Drop queued and retained messages",
+    responses((status = 200, body = r::SessionOk)),
+)]
 pub async fn mailbox_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     s.queue.clear();
@@ -618,7 +776,11 @@ pub async fn mailbox_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     })
 }
 
-#[utoipa::path(delete, path = "/api/sessions/{id}/mailbox/dead-letter", operation_id = "clearDeadLetter", tag = "mailbox", responses((status = 200, body = r::SessionOk)))]
+#[utoipa::path(
+    delete, path = "/api/sessions/{id}/mailbox/dead-letter", operation_id = "clearDeadLetter", tag = "mailbox",
+    summary = "Drop dead letters",
+    responses((status = 200, body = r::SessionOk)),
+)]
 pub async fn mailbox_dead_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     let s = st.engine.resolve(&id?)?;
     s.queue.clear_dead();
@@ -628,7 +790,15 @@ pub async fn mailbox_dead_clear(State(st): St, Sid(id): Sid) -> ApiResult {
     })
 }
 
-#[utoipa::path(post, path = "/api/bus/publish", operation_id = "publishBus", tag = "bus", request_body = Object, responses((status = 200, body = r::Published), (status = 404, description = "`SESSION_NOT_FOUND`: a state report for an unknown session", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/bus/publish", operation_id = "publishBus", tag = "bus",
+    summary = "Publish an event to all bus clients",
+    request_body = Object,
+    responses(
+        (status = 200, body = r::Published),
+        (status = 404, description = "`SESSION_NOT_FOUND`: a state report for an unknown session", body = ErrorBody),
+    ),
+)]
 pub async fn publish(State(st): St, AnyJson(b): AnyJson) -> ApiResult {
     if !b.is_object() {
         return Err(ApiError::invalid("Payload must be a JSON object"));
@@ -668,53 +838,114 @@ fn coord_reply<B: serde::Serialize>(st: &ApiState, r: Reply<B>) -> ApiResult {
     }
 }
 
-#[utoipa::path(post, path = "/api/handoff", operation_id = "createHandoff", tag = "handoff", request_body = wire::coord::CreateHandoff, responses((status = 201, body = wire::coord::HandoffAck)))]
+#[utoipa::path(
+    post, path = "/api/handoff", operation_id = "createHandoff", tag = "handoff",
+    summary = "Create a handoff",
+    request_body = wire::coord::CreateHandoff,
+    responses((status = 201, body = wire::coord::HandoffAck)),
+)]
 pub async fn handoff_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_handoff(&b)?;
     coord_reply(&st, r)
 }
 
-#[utoipa::path(get, path = "/api/handoff", operation_id = "listHandoffs", tag = "handoff", params(("status" = Option<String>, Query, description = "Only handoffs with this status")), responses((status = 200, body = Vec<wire::coord::HandoffSummary>)))]
+#[utoipa::path(
+    get, path = "/api/handoff", operation_id = "listHandoffs", tag = "handoff",
+    summary = "List handoffs",
+    params(
+        ("status" = Option<String>, Query, description = "Only handoffs with this status"),
+    ),
+    responses((status = 200, body = Vec<wire::coord::HandoffSummary>)),
+)]
 pub async fn handoff_list(State(st): St, Query(q): Q) -> ApiResult {
     let status = q.get("status").map(String::as_str);
     ok(st.engine.coordination().list_handoffs(status))
 }
 
-#[utoipa::path(get, path = "/api/handoff/{id}", operation_id = "getHandoff", tag = "handoff", responses((status = 200, body = wire::coord::HandoffDetail), (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/handoff/{id}", operation_id = "getHandoff", tag = "handoff",
+    summary = "Handoff detail",
+    responses(
+        (status = 200, body = wire::coord::HandoffDetail),
+        (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 pub async fn handoff_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_handoff(&id)?)
 }
 
-#[utoipa::path(post, path = "/api/handoff/{id}/claim", operation_id = "claimHandoff", tag = "handoff", request_body = wire::coord::ClaimHandoff, responses((status = 200, body = wire::coord::HandoffAck), (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody), (status = 409, description = "`HANDOFF_CONFLICT` (`claimed_by`)", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/handoff/{id}/claim", operation_id = "claimHandoff", tag = "handoff",
+    summary = "Claim a pending handoff",
+    request_body = wire::coord::ClaimHandoff,
+    responses(
+        (status = 200, body = wire::coord::HandoffAck),
+        (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`HANDOFF_CONFLICT` (`claimed_by`)", body = ErrorBody),
+    ),
+)]
 pub async fn handoff_claim(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().claim_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
 
-#[utoipa::path(patch, path = "/api/handoff/{id}", operation_id = "updateHandoff", tag = "handoff", request_body = wire::coord::PatchStatus, responses((status = 200, body = wire::coord::HandoffAck), (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody)))]
+#[utoipa::path(
+    patch, path = "/api/handoff/{id}", operation_id = "updateHandoff", tag = "handoff",
+    summary = "Transition status / append progress / set result",
+    request_body = wire::coord::PatchStatus,
+    responses(
+        (status = 200, body = wire::coord::HandoffAck),
+        (status = 404, description = "`HANDOFF_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 pub async fn handoff_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_handoff(&id, &b)?;
     coord_reply(&st, r)
 }
 
-#[utoipa::path(post, path = "/api/threads", operation_id = "createThread", tag = "threads", request_body = wire::coord::CreateThread, responses((status = 201, body = wire::coord::ThreadAck)))]
+#[utoipa::path(
+    post, path = "/api/threads", operation_id = "createThread", tag = "threads",
+    summary = "Open a deliberation thread",
+    request_body = wire::coord::CreateThread,
+    responses((status = 201, body = wire::coord::ThreadAck)),
+)]
 pub async fn thread_create(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().create_thread(&b)?;
     coord_reply(&st, r)
 }
 
-#[utoipa::path(get, path = "/api/threads", operation_id = "listThreads", tag = "threads", params(("status" = Option<String>, Query, description = "Only threads with this status")), responses((status = 200, body = Vec<wire::coord::ThreadSummary>)))]
+#[utoipa::path(
+    get, path = "/api/threads", operation_id = "listThreads", tag = "threads",
+    summary = "List threads",
+    params(("status" = Option<String>, Query, description = "Only threads with this status")),
+    responses((status = 200, body = Vec<wire::coord::ThreadSummary>)),
+)]
 pub async fn thread_list(State(st): St, Query(q): Q) -> ApiResult {
     let status = q.get("status").map(String::as_str);
     ok(st.engine.coordination().list_threads(status))
 }
 
-#[utoipa::path(get, path = "/api/threads/{id}", operation_id = "getThread", tag = "threads", responses((status = 200, body = wire::coord::ThreadDetail), (status = 404, description = "`THREAD_NOT_FOUND`", body = ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/threads/{id}", operation_id = "getThread", tag = "threads",
+    summary = "Thread detail",
+    responses(
+        (status = 200, body = wire::coord::ThreadDetail),
+        (status = 404, description = "`THREAD_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 pub async fn thread_get(State(st): St, Path(id): Key) -> ApiResult {
     ok(st.engine.coordination().get_thread(&id)?)
 }
 
-#[utoipa::path(patch, path = "/api/threads/{id}", operation_id = "updateThread", tag = "threads", request_body = wire::coord::PatchThread, responses((status = 200, body = wire::coord::ThreadAck), (status = 404, description = "`THREAD_NOT_FOUND`", body = ErrorBody)))]
+#[utoipa::path(
+    patch, path = "/api/threads/{id}", operation_id = "updateThread", tag = "threads",
+    summary = "Close a thread / set message_count",
+    request_body = wire::coord::PatchThread,
+    responses(
+        (status = 200, body = wire::coord::ThreadAck),
+        (status = 404, description = "`THREAD_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 pub async fn thread_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -> ApiResult {
     let r = st.engine.coordination().patch_thread(&id, &b)?;
     coord_reply(&st, r)
@@ -722,7 +953,11 @@ pub async fn thread_patch(State(st): St, Path(id): Key, JsonBody(b): JsonBody) -
 
 /// `GET /api/sessions/lost` (extension): spawned sessions of the store that were not running
 /// when this engine started (a reboot), with the arguments a resurrection would use.
-#[utoipa::path(get, path = "/api/sessions/lost", operation_id = "listLostSessions", tag = "sessions", responses((status = 200, body = Vec<r::LostSession>)))]
+#[utoipa::path(
+    get, path = "/api/sessions/lost", operation_id = "listLostSessions", tag = "sessions",
+    summary = "Spawned sessions lost in a reboot (extension)",
+    responses((status = 200, body = Vec<r::LostSession>)),
+)]
 pub async fn lost(State(st): St) -> ApiResult {
     ok(st.engine.lost_views())
 }
@@ -731,7 +966,15 @@ pub async fn lost(State(st): St) -> ApiResult {
 /// given lost sessions (all of them without `ids`) through the spawn path, or with
 /// `forget:true` drops them from the store. Always 200 with one result per id, unless the
 /// outcome could not be saved (507 `PERSIST_FAILED`).
-#[utoipa::path(post, path = "/api/sessions/resurrect", operation_id = "resurrectSessions", tag = "sessions", request_body = wire::request::ResurrectRequest, responses((status = 200, body = r::Resurrection), (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/sessions/resurrect", operation_id = "resurrectSessions", tag = "sessions",
+    summary = "Restart (or forget) lost sessions (extension)",
+    request_body = wire::request::ResurrectRequest,
+    responses(
+        (status = 200, body = r::Resurrection),
+        (status = 507, description = "`PERSIST_FAILED`", body = ErrorBody),
+    ),
+)]
 pub async fn resurrect(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     let (ids, forget) = wire::request::ResurrectRequest::parse(&b)?;
     let engine = st.engine.clone();

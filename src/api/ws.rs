@@ -43,9 +43,14 @@ fn query_flag(req: &Request<Body>, key: &str) -> bool {
 /// **Also the WebSocket endpoint** (`Upgrade: websocket`; query `owner`, `snapshot`, `create`):
 /// the frames, owner rules and close codes are API.md §11. Without an upgrade, the session
 /// object with its detail fields.
-#[utoipa::path(get, path = "/api/sessions/{id}", operation_id = "getSession", tag = "sessions",
-    responses((status = 200, body = crate::wire::session::SessionView),
-        (status = 101, description = "Switched to the session's WebSocket")))]
+#[utoipa::path(
+    get, path = "/api/sessions/{id}", operation_id = "getSession", tag = "sessions",
+    summary = "Session detail, or WebSocket attach",
+    responses(
+        (status = 200, body = crate::wire::session::SessionView),
+        (status = 101, description = "Switched to the session's WebSocket"),
+    ),
+)]
 pub async fn session_get(
     State(st): State<Arc<ApiState>>,
     Sid(id): Sid,
@@ -247,9 +252,14 @@ async fn session_socket(
 /// A WebSocket upgrade only. Every JSON object a client sends goes to all *other* bus
 /// clients; daemon events go to every client (API.md §11.3). A client that falls behind the
 /// ring (4096 events) gets a `bus_gap` (schema `BusGap`) where events are missing.
-#[utoipa::path(get, path = "/api/bus", operation_id = "busWebSocket", tag = "bus",
-    responses((status = 101, description = "Switched to the bus WebSocket"),
-        (status = 400, description = "`Expected a WebSocket upgrade.`", body = super::error::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/bus", operation_id = "busWebSocket", tag = "bus",
+    summary = "Event bus WebSocket",
+    responses(
+        (status = 101, description = "Switched to the bus WebSocket"),
+        (status = 400, description = "`Expected a WebSocket upgrade.`", body = super::error::ErrorBody),
+    ),
+)]
 pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     if !is_upgrade(&req) {
         return ApiError::invalid("Expected a WebSocket upgrade.").into_response();

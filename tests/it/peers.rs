@@ -54,12 +54,13 @@ impl NsPair {
             .as_nanos() as u64)
             ^ ((std::process::id() as u64) << 20);
         let tag = format!("{:06x}", seed & 0xff_ffff);
-        let (x, y) = (250 + (seed >> 24) % 5, ((seed >> 8) % 64) * 4);
+        // 198.18.0.0/15 only: the range set aside for benchmarks, never a real network here.
+        let (x, y) = (18 + (seed >> 24) % 2, (seed >> 8) % 256);
         let net = NsPair {
             a: format!("tppa{tag}"),
             b: format!("tppb{tag}"),
-            ip_a: format!("10.{x}.{y}.1"),
-            ip_b: format!("10.{x}.{y}.2"),
+            ip_a: format!("198.{x}.{y}.{}", 1 + 4 * ((seed >> 16) % 64)),
+            ip_b: format!("198.{x}.{y}.{}", 2 + 4 * ((seed >> 16) % 64)),
         };
         let ip_a = net.ip_a.clone();
         let (if_a, if_b) = (format!("tpva{tag}"), format!("tpvb{tag}"));
@@ -426,4 +427,157 @@ fn peers_add_refuses_a_bare_unknown_name_and_names_are_case_insensitive() {
         "{list}"
     );
     assert!(!list.contains("localhost"), "{list}");
+}
+
+/// A real `sshd` (openssh-server) in namespace B, key authentication only, with its own
+/// throwaway keys; killed on drop.
+struct Sshd {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    ssh_port: u16,
+}
+
+impl Sshd {
+    fn start(ns: &str, ip: &str) -> Sshd {
+        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("this test needs openssh-server (sshd); `bash .ci/run` installs it");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for key in ["host", "user"] {
+            let path = d.join(key);
+            let st = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(st.success(), "ssh-keygen");
+        }
+        std::fs::copy(d.join("user.pub"), d.join("authorized_keys")).unwrap();
+        let ssh_port = 2222;
+        let config = format!(
+            "Port {ssh_port}\nListenAddress {ip}\nHostKey {0}/host\nAuthorizedKeysFile {0}/authorized_keys\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+             StrictModes no\nUsePAM no\nPidFile {0}/sshd.pid\nAllowTcpForwarding yes\n",
+            d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        // The privilege separation directory sshd insists on.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, sshd, "-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + T;
+        while !std::fs::read_to_string(d.join("sshd.log"))
+            .unwrap_or_default()
+            .contains("Server listening")
+        {
+            assert!(Instant::now() < deadline, "sshd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sshd {
+            child,
+            dir,
+            ssh_port,
+        }
+    }
+
+    /// What the CLI runs as `ssh`: this test's key, no host-key prompt.
+    fn ssh_command(&self) -> String {
+        format!(
+            "ssh -i {}/user -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            self.dir.path().display()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ends every ssh master a test's CLI left (by the HOME its sockets live in), even when the
+/// test fails before `peers remove`.
+struct SshMasters(String);
+
+impl Drop for SshMasters {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &self.0])
+            .status();
+    }
+}
+
+/// An `ssh://` peer: B's daemon listens on its loopback address only, no port is open to A,
+/// and A reaches it through the user's own ssh with no telepty token at all: check, list,
+/// inject, read-screen and keys all go through one tunnel, which `peers remove` ends.
+#[test]
+fn an_ssh_peer_reaches_a_loopback_daemon_without_a_token() {
+    let net = NsPair::create();
+    let a = Daemon::start_in_netns(&net.a, PORT, "127.0.0.1");
+    let b = Daemon::start_in_netns(&net.b, PORT, "127.0.0.1");
+    spawn_bash(&b, "far");
+    let sshd = Sshd::start(&net.b, &net.ip_b);
+    let _masters = SshMasters(format!("{}/.telepty/run/ssh-", a.home_path().display()));
+    let ssh = sshd.ssh_command();
+    let env = [("TELEPTY_SSH_COMMAND", ssh.as_str())];
+    let url = format!("ssh://root@{}:{}?port={PORT}", net.ip_b, sshd.ssh_port);
+
+    ok(a.cli_env(&["peers", "add", "box", &url], &env));
+    let o = ok(a.cli_env(&["peers", "check"], &env));
+    assert!(stdout(&o).starts_with("ok   box"), "{}", show(&o));
+    // The tunnel: one private socket in A's runtime directory.
+    let run = a.home_path().join(".telepty/run");
+    let socket = std::fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().ends_with(".sock") && n.to_string_lossy().starts_with("ssh-")
+            })
+        })
+        .expect("the tunnel's socket");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", socket.display());
+
+    let o = ok(a.cli_env(&["list", "--json"], &env));
+    assert!(
+        json_hosts(&o).contains(&("box".to_string(), "far".to_string())),
+        "{}",
+        show(&o)
+    );
+    ok(a.cli_env(&["inject", "far@box", "echo over-ssh-$((6*7))"], &env));
+    let deadline = Instant::now() + T;
+    loop {
+        let o = a.cli_env(&["read-screen", "far@box"], &env);
+        if o.status.success() && has_line(&stdout(&o), "over-ssh-42") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no output over ssh: {}",
+            show(&o)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(a.cli_env(&["keys", "far@box", "ctrl+l"], &env));
+
+    ok(a.cli_env(&["peers", "remove", "box"], &env));
+    let deadline = Instant::now() + T;
+    while socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the tunnel outlived `peers remove`"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

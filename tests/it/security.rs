@@ -177,13 +177,14 @@ impl NetNs {
         // Unique per process (time, pid) and per namespace within it (counter).
         let tag = format!("{:05x}{:x}", seed & 0xf_ffff, n % 16);
         let (a, b) = (
-            200 + (seed >> 8) % 50,
+            // 198.18.0.0/15: the range set aside for benchmarks, never a real network here.
+            18 + (seed >> 8) % 2,
             ((seed >> 3) % 16) * 16 + (n % 4) * 4,
         );
         let ns = NetNs {
             name: format!("tpt{tag}"),
             host_if: format!("tph{tag}"),
-            host_ip: format!("10.{a}.{b}.1"),
+            host_ip: format!("198.{a}.{b}.1"),
         };
         let peer_if = format!("tpn{tag}");
         if let Err(e) = ip(&["netns", "add", &ns.name]) {
@@ -218,7 +219,7 @@ impl NetNs {
                 "ip",
                 "addr",
                 "add",
-                &format!("10.{a}.{b}.2/30"),
+                &format!("198.{a}.{b}.2/30"),
                 "dev",
                 &peer_if,
             ])?;
