@@ -195,21 +195,9 @@ impl Classifier {
     }
 
     /// Called once a second with the last non-blank rendered screen lines (up to ~5,
-    /// oldest first) and what the session's agent profile reads on the screen (the same
-    /// model delivery waits on): a turn running, or the input area ready. Returns a
-    /// transition when the state changed.
-    pub fn tick_with(
-        &mut self,
-        screen_tail: &[String],
-        agent: Option<AgentSignal>,
-        now_ms: u64,
-        now_wall: SystemTime,
-    ) -> Option<Transition> {
-        self.tick_full(screen_tail, agent, None, now_ms, now_wall)
-    }
-
-    /// [`Classifier::tick_with`], with the shell's foreground reading when the session is a
-    /// shell.
+    /// oldest first), what the session's agent profile reads on the screen (the same model
+    /// delivery waits on: a turn running, or the input area ready) and, when the session is a
+    /// shell, its foreground reading. Returns a transition when the state changed.
     pub fn tick_full(
         &mut self,
         screen_tail: &[String],
@@ -326,11 +314,7 @@ impl Classifier {
         screen_tail: &[String],
         now_ms: u64,
     ) -> Option<Verdict> {
-        let lines: Vec<String> = screen_tail
-            .iter()
-            .map(|l| normalize_line(l).to_string())
-            .collect();
-        if waiting_input_line(&lines).is_some() {
+        if asks_question(screen_tail) {
             return None;
         }
         if a.busy {
@@ -362,11 +346,7 @@ impl Classifier {
     /// however quiet either is. A question on the screen and a repeated error (stuck) still
     /// go to the screen heuristics.
     fn shell_verdict(&self, sh: ShellSignal, screen_tail: &[String]) -> Option<Verdict> {
-        let lines: Vec<String> = screen_tail
-            .iter()
-            .map(|l| normalize_line(l).to_string())
-            .collect();
-        if waiting_input_line(&lines).is_some() || self.repeated_error().is_some() {
+        if asks_question(screen_tail) || self.repeated_error().is_some() {
             return None;
         }
         Some(if sh.at_prompt {
@@ -566,6 +546,15 @@ fn answer_pending(rest: &str) -> bool {
     !rest.chars().any(char::is_alphanumeric)
 }
 
+/// Whether the screen asks something (the question outranks a profile's or a shell's reading).
+fn asks_question(screen_tail: &[String]) -> bool {
+    let lines: Vec<String> = screen_tail
+        .iter()
+        .map(|l| normalize_line(l).to_string())
+        .collect();
+    waiting_input_line(&lines).is_some()
+}
+
 fn waiting_input_line(lines: &[String]) -> Option<&str> {
     let last = lines.last()?;
     let slot_open = |re: &Regex| {
@@ -751,6 +740,19 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Classifier {
+        /// [`Classifier::tick_full`] for a session that is not a shell.
+        fn tick_with(
+            &mut self,
+            screen_tail: &[String],
+            agent: Option<AgentSignal>,
+            now_ms: u64,
+            now_wall: SystemTime,
+        ) -> Option<Transition> {
+            self.tick_full(screen_tail, agent, None, now_ms, now_wall)
+        }
+    }
 
     #[test]
     fn interactive_shells() {

@@ -179,14 +179,7 @@ impl Engine {
             .cwd
             .clone()
             .unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
-        let path = req
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var("PATH").ok());
-        check_spawnable(&req.command, &cwd, path.as_deref())?;
+        check_spawnable(&req.command, &cwd, child_var(&req.env, "PATH").as_deref())?;
         let mut env = req.env.clone();
         env.extend([
             ("TERM".to_string(), "xterm-256color".to_string()),
@@ -1363,18 +1356,16 @@ fn base_alias(id: &str) -> &str {
 /// The allowlisted variables of a new child's environment: the value given for the spawn,
 /// else the daemon's own (which the child inherits).
 pub(crate) fn captured_env(allow: &[String], given: &[(String, String)]) -> Vec<(String, String)> {
-    allow
-        .iter()
-        .filter_map(|k| {
-            let v = given
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(k).ok())?;
-            Some((k.clone(), v))
-        })
-        .collect()
+    let value = |k: &String| Some((k.clone(), child_var(given, k)?));
+    allow.iter().filter_map(value).collect()
+}
+
+/// A variable of a new child's environment: the last value given for the spawn, else the
+/// daemon's own.
+fn child_var(given: &[(String, String)], name: &str) -> Option<String> {
+    let last = given.iter().rev().find(|(n, _)| n == name);
+    last.map(|(_, v)| v.clone())
+        .or_else(|| std::env::var(name).ok())
 }
 
 /// The caller's mistakes, found before anything is forked: a working directory that is not

@@ -104,22 +104,10 @@ impl Ring {
         }
     }
 
-    fn all(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bytes);
-        for (_, c) in &self.chunks {
-            out.extend_from_slice(c);
-        }
-        out
-    }
-
+    /// What is kept of the output after `generation` (everything: after 0).
     fn since(&self, generation: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (g, c) in &self.chunks {
-            if *g > generation {
-                out.extend_from_slice(c);
-            }
-        }
-        out
+        let kept = self.chunks.iter().filter(|(g, _)| *g > generation);
+        kept.map(|(_, c)| &c[..]).collect::<Vec<_>>().concat()
     }
 }
 
@@ -339,7 +327,7 @@ impl Terminal {
 
     /// The last `lines` lines of raw output (the ring), decoded lossily.
     pub fn raw_tail(&self, lines: usize) -> (String, usize) {
-        let all = self.lock().ring.all();
+        let all = self.lock().ring.since(0);
         let text = String::from_utf8_lossy(&all);
         if text.is_empty() {
             return (String::new(), 0);
@@ -350,7 +338,7 @@ impl Terminal {
     }
 
     pub fn raw_total_lines(&self) -> usize {
-        let all = self.lock().ring.all();
+        let all = self.lock().ring.since(0);
         if all.is_empty() {
             0
         } else {
