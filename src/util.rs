@@ -128,10 +128,7 @@ pub fn remove_stale_temps(path: &Path) {
 
 /// Signal number to its conventional name ("SIGTERM"), as the API reports `exitSignal`.
 pub fn signal_name(sig: i32) -> String {
-    match Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_string(),
-        Err(_) => format!("SIG{sig}"),
-    }
+    Signal::try_from(sig).map_or_else(|_| format!("SIG{sig}"), |s| s.as_str().to_string())
 }
 
 /// Whether a process with this pid exists (and may be signalled by us): kill(pid, 0).
