@@ -268,13 +268,9 @@ impl Classifier {
     }
 
     fn prune_errors(&mut self, now_ms: u64) {
-        let window = self.cfg.stuck_window_ms;
-        while let Some((_, at)) = self.errors.front() {
-            if now_ms.saturating_sub(*at) > window {
-                self.errors.pop_front();
-            } else {
-                break;
-            }
+        let expired = |at: &u64| now_ms.saturating_sub(*at) > self.cfg.stuck_window_ms;
+        while self.errors.front().is_some_and(|(_, at)| expired(at)) {
+            self.errors.pop_front();
         }
     }
 
@@ -367,9 +363,7 @@ impl Classifier {
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect();
-        if screen.len() > CONTEXT_LINES {
-            screen.drain(..screen.len() - CONTEXT_LINES);
-        }
+        screen.drain(..screen.len().saturating_sub(CONTEXT_LINES));
         // Without an emulator view the raw output tail is the best stand-in for the screen.
         let context = if screen.is_empty() {
             Self::tail_lines(&self.recent, CONTEXT_LINES)

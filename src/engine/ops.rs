@@ -316,10 +316,10 @@ impl Engine {
                 return Ok(RegisterOutcome::Reregistered(body));
             }
         }
-        let kind = if req.aterm {
-            Kind::Aterm
+        let (kind, backend) = if req.aterm {
+            (Kind::Aterm, "aterm")
         } else {
-            Kind::Wrapped
+            (Kind::Wrapped, "pty")
         };
         let now = SystemTime::now();
         let command = req.command.clone().unwrap_or_else(|| "wrapped".into());
@@ -332,13 +332,7 @@ impl Engine {
         let meta = Meta {
             command: command.clone(),
             cwd: cwd.clone(),
-            backend: req.backend.clone().unwrap_or_else(|| {
-                if req.aterm {
-                    "aterm".into()
-                } else {
-                    "pty".into()
-                }
-            }),
+            backend: req.backend.clone().unwrap_or_else(|| backend.into()),
             term_program: req.term_program.clone().flatten(),
             term: req.term.clone().flatten(),
             cmux_workspace_id: req.cmux_workspace_id.clone(),
@@ -799,18 +793,17 @@ impl Engine {
             .into_iter()
             .map(|s| {
                 let id = s.id();
-                if s.kind == Kind::Aterm {
-                    return TargetResult::Failed {
+                let failed = if s.kind == Kind::Aterm {
+                    Some("UNSUPPORTED_SESSION_TYPE")
+                } else {
+                    let queued = self.deliver(&s, "", true, Source::Submit);
+                    queued.err().map(|e| e.code())
+                };
+                match failed {
+                    None => TargetResult::Ok(id),
+                    Some(code) => TargetResult::Failed {
                         id,
-                        code: "UNSUPPORTED_SESSION_TYPE",
-                        error: "Submit failed".into(),
-                    };
-                }
-                match self.deliver(&s, "", true, Source::Submit) {
-                    Ok(_) => TargetResult::Ok(id),
-                    Err(e) => TargetResult::Failed {
-                        id,
-                        code: e.code(),
+                        code,
                         error: "Submit failed".into(),
                     },
                 }
@@ -1050,18 +1043,12 @@ impl Engine {
 
     /// Auto-routing of bus messages (API.md §9). Returns nothing; results go on the bus.
     pub fn auto_route(&self, msg: &Value) {
-        let kind = msg
-            .get("type")
-            .and_then(Value::as_str)
-            .or_else(|| msg.get("kind").and_then(Value::as_str));
+        let text = |k: &str| msg.get(k).and_then(Value::as_str);
+        let kind = text("type").or_else(|| text("kind"));
         if !matches!(kind, Some("turn_request") | Some("deliberation_route_turn")) {
             return;
         }
-        let Some(target) = msg
-            .get("target")
-            .and_then(Value::as_str)
-            .or_else(|| msg.get("target_session_id").and_then(Value::as_str))
-        else {
+        let Some(target) = text("target").or_else(|| text("target_session_id")) else {
             return;
         };
         let stripped = match target.rfind('@') {
@@ -1072,10 +1059,9 @@ impl Engine {
         let text = payload
             .and_then(|p| p.get("prompt"))
             .and_then(Value::as_str)
-            .or_else(|| msg.get("content").and_then(Value::as_str))
-            .or_else(|| msg.get("prompt").and_then(Value::as_str))
-            .map(str::to_string)
-            .unwrap_or_else(|| msg.to_string());
+            .or_else(|| text("content"))
+            .or_else(|| text("prompt"))
+            .map_or_else(|| msg.to_string(), str::to_string);
         let turn_id = payload
             .and_then(|p| p.get("turn_id"))
             .cloned()

@@ -374,13 +374,12 @@ impl Session {
         if let Some(tp) = m.term_program.as_deref().filter(|s| !s.is_empty()) {
             return Some(tp.to_string());
         }
-        if let Some(term) = m.term.as_deref() {
-            let lower = term.to_ascii_lowercase();
-            for w in ["kitty", "ghostty", "tmux"] {
-                if lower.contains(w) {
-                    return Some(w.to_string());
-                }
-            }
+        let term = m.term.as_deref().unwrap_or("").to_ascii_lowercase();
+        if let Some(w) = ["kitty", "ghostty", "tmux"]
+            .into_iter()
+            .find(|w| term.contains(w))
+        {
+            return Some(w.to_string());
         }
         if self.kind == Kind::Aterm {
             return Some("aterm".into());

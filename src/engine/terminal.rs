@@ -379,14 +379,7 @@ impl Terminal {
 
     /// The visible screen as text rows (for `wait` and the classifier).
     pub fn visible_text(&self) -> String {
-        let st = self.lock();
-        let screen = st.screen();
-        let (_, cols) = screen.size();
-        let rows: Vec<String> = screen
-            .rows(0, cols)
-            .map(|r| r.trim_end().to_string())
-            .collect();
-        rows.join("\n")
+        self.json_view().rows.join("\n")
     }
 
     /// The grid of `screen?format=json` (the API fills in `session_id`).

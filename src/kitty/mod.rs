@@ -321,12 +321,7 @@ pub async fn open_windows<R: RemoteControl>(
     req: &OpenRequest,
     known: &[String],
 ) -> Result<OpenReport, KittyError> {
-    let mut known: Vec<String> = known.to_vec();
-    for s in &req.sessions {
-        if !known.contains(s) {
-            known.push(s.clone());
-        }
-    }
+    let known = [known, &req.sessions].concat();
     let before = k.ls().await?;
     let held = session_windows(&before, &known);
     let mut report = OpenReport {
