@@ -273,9 +273,9 @@ impl Engine {
                 let body = {
                     let mut m = s.meta();
                     // What the request names replaces what the session had.
-                    fn update<T: Clone>(field: &mut T, given: &Option<T>) {
+                    fn update<T: Clone, F: From<T>>(field: &mut F, given: &Option<T>) {
                         if let Some(v) = given {
-                            *field = v.clone();
+                            *field = v.clone().into();
                         }
                     }
                     update(&mut m.term_program, &req.term_program);
@@ -284,15 +284,10 @@ impl Engine {
                     if s.kind != Kind::Spawned {
                         update(&mut m.command, &req.command);
                         update(&mut m.cwd, &req.cwd);
-                        fn keep<T: Clone>(field: &mut Option<T>, given: &Option<T>) {
-                            if given.is_some() {
-                                field.clone_from(given);
-                            }
-                        }
-                        keep(&mut m.cmux_workspace_id, &req.cmux_workspace_id);
-                        keep(&mut m.cmux_surface_id, &req.cmux_surface_id);
-                        keep(&mut m.delivery, &req.delivery);
-                        keep(&mut m.delivery_endpoint, &req.delivery_endpoint);
+                        update(&mut m.cmux_workspace_id, &req.cmux_workspace_id);
+                        update(&mut m.cmux_surface_id, &req.cmux_surface_id);
+                        update(&mut m.delivery, &req.delivery);
+                        update(&mut m.delivery_endpoint, &req.delivery_endpoint);
                         if req.aterm {
                             m.ready = true;
                             m.endpoint_ok = true;
