@@ -150,14 +150,11 @@ pub fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
         if b & 0xC0 == 0x80 {
             continue; // continuation byte, keep looking for the lead byte
         }
-        let need = if b >= 0xF0 {
-            4
-        } else if b >= 0xE0 {
-            3
-        } else if b >= 0xC0 {
-            2
-        } else {
-            1
+        let need = match b {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
         };
         return if need > back { back } else { 0 };
     }

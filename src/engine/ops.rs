@@ -989,12 +989,9 @@ impl Engine {
         let phase = text("phase")
             .or_else(|| text("task_phase"))
             .ok_or_else(|| EngineError::InvalidRequest("phase is required".into()))?;
-        let seq = match b.get("seq") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                EngineError::InvalidRequest("seq must be a non-negative integer".into())
-            })?),
-        };
+        let bad_seq = || EngineError::InvalidRequest("seq must be a non-negative integer".into());
+        let seq = b.get("seq").filter(|v| !v.is_null());
+        let seq = seq.map(|v| v.as_u64().ok_or_else(bad_seq)).transpose()?;
         let needs_input = match b.get("needs_input") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(x)) => *x,

@@ -53,15 +53,12 @@ impl vt100::Callbacks for Hooks {
         let first = params.first().and_then(|p| p.first()).copied().unwrap_or(0);
         match (i1, c, first) {
             (None, 'n', 5) => self.replies.extend_from_slice(b"\x1b[0n"),
-            (None, 'n', 6) => {
+            // Cursor position, in the DEC form (`?`) when asked in it.
+            (None | Some(b'?'), 'n', 6) => {
                 let (r, c) = screen.cursor_position();
-                self.replies
-                    .extend_from_slice(format!("\x1b[{};{}R", r + 1, c + 1).as_bytes());
-            }
-            (Some(b'?'), 'n', 6) => {
-                let (r, c) = screen.cursor_position();
-                self.replies
-                    .extend_from_slice(format!("\x1b[?{};{}R", r + 1, c + 1).as_bytes());
+                let dec = if i1.is_some() { "?" } else { "" };
+                let reply = format!("\x1b[{dec}{};{}R", r + 1, c + 1);
+                self.replies.extend_from_slice(reply.as_bytes());
             }
             // Primary device attributes: a VT100 with advanced video, what most TUIs probe for.
             (None, 'c', 0) => self.replies.extend_from_slice(b"\x1b[?1;2c"),
