@@ -169,19 +169,15 @@ pub struct Corrupt {
 impl Corrupt {
     /// One line for the log, `/api/health` and `telepty status`.
     pub fn message(&self, path: &Path) -> String {
-        match &self.moved_to {
-            Some(to) => format!(
-                "{} could not be loaded ({}); moved aside to {}; no saved sessions were restored from it",
-                path.display(),
-                self.error,
-                to.display()
-            ),
-            None => format!(
-                "{} could not be loaded ({}) nor moved aside; no saved sessions were restored from it",
-                path.display(),
-                self.error
-            ),
-        }
+        let moved = match &self.moved_to {
+            Some(to) => format!("; moved aside to {}", to.display()),
+            None => " nor moved aside".into(),
+        };
+        format!(
+            "{} could not be loaded ({}){moved}; no saved sessions were restored from it",
+            path.display(),
+            self.error
+        )
     }
 }
 
