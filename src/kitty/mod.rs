@@ -466,10 +466,8 @@ fn write_to_terminal(bytes: &[u8]) -> bool {
     if out.is_terminal() {
         return out.write_all(bytes).and_then(|_| out.flush()).is_ok();
     }
-    match std::fs::OpenOptions::new().write(true).open("/dev/tty") {
-        Ok(mut tty) => tty.write_all(bytes).is_ok(),
-        Err(_) => false,
-    }
+    let tty = std::fs::OpenOptions::new().write(true).open("/dev/tty");
+    tty.and_then(|mut tty| tty.write_all(bytes)).is_ok()
 }
 
 fn remote_window_title(title: &str) -> bool {
