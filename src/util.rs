@@ -128,10 +128,7 @@ pub fn remove_stale_temps(path: &Path) {
 
 /// Signal number to its conventional name ("SIGTERM"), as the API reports `exitSignal`.
 pub fn signal_name(sig: i32) -> String {
-    match Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_string(),
-        Err(_) => format!("SIG{sig}"),
-    }
+    Signal::try_from(sig).map_or_else(|_| format!("SIG{sig}"), |s| s.as_str().to_string())
 }
 
 /// Whether a process with this pid exists (and may be signalled by us): kill(pid, 0).
@@ -153,14 +150,11 @@ pub fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
         if b & 0xC0 == 0x80 {
             continue; // continuation byte, keep looking for the lead byte
         }
-        let need = if b >= 0xF0 {
-            4
-        } else if b >= 0xE0 {
-            3
-        } else if b >= 0xC0 {
-            2
-        } else {
-            1
+        let need = match b {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
         };
         return if need > back { back } else { 0 };
     }

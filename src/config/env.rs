@@ -52,10 +52,18 @@ pub(super) fn apply(
             .filter(|v| !v.is_empty())
     };
     let set = |c: &mut Config, k: &'static str| c.set_source(k, Source::Env);
-    if let Some(h) = env("HOST") {
-        c.daemon.host = h;
-        set(c, "daemon.host");
+    // A variable that is set replaces the value below it and becomes its source.
+    macro_rules! from_env {
+        ($key:literal: $field:expr => $value:expr) => {
+            if let Some(v) = $value {
+                $field = v;
+                set(c, $key);
+            }
+        };
     }
+    let list = |var: &str| env(var).map(|v| split_list(&v));
+    let flag = |var: &str| env(var).map(|v| truthy(&v));
+    from_env!("daemon.host": c.daemon.host => env("HOST"));
     if let Some((var, v)) = env("PORT")
         .map(|v| ("PORT", v))
         .or_else(|| env("TELEPTY_PORT").map(|v| ("TELEPTY_PORT", v)))
@@ -70,26 +78,10 @@ pub(super) fn apply(
                 })?;
         set(c, "daemon.port");
     }
-    let list = |field: &mut Vec<String>, var: &str| match env(var) {
-        Some(v) => {
-            *field = split_list(&v);
-            true
-        }
-        None => false,
-    };
-    if list(&mut c.trust.peer_allowlist, "TELEPTY_PEER_ALLOWLIST") {
-        set(c, "peer_allowlist");
-    }
-    if list(&mut c.trust.allowed_origins, "TELEPTY_ALLOWED_ORIGINS") {
-        set(c, "allowed_origins");
-    }
-    if list(&mut c.trust.allowed_hosts, "TELEPTY_ALLOWED_HOSTS") {
-        set(c, "allowed_hosts");
-    }
-    if let Some(v) = env("TELEPTY_TRUST_TAILSCALE") {
-        c.trust.trust_tailscale = truthy(&v);
-        set(c, "trust_tailscale");
-    }
+    from_env!("peer_allowlist": c.trust.peer_allowlist => list("TELEPTY_PEER_ALLOWLIST"));
+    from_env!("allowed_origins": c.trust.allowed_origins => list("TELEPTY_ALLOWED_ORIGINS"));
+    from_env!("allowed_hosts": c.trust.allowed_hosts => list("TELEPTY_ALLOWED_HOSTS"));
+    from_env!("trust_tailscale": c.trust.trust_tailscale => flag("TELEPTY_TRUST_TAILSCALE"));
     // Numbers: a floor each; unparsable values leave the value below in place.
     let num = |field: &mut u64, var: &str, floor: u64| match u64_of(&env, var, floor) {
         Some(v) => {
@@ -157,18 +149,9 @@ pub(super) fn apply(
     if let Some(v) = u64_of(&env, "TELEPTY_AUTO_REPORT_IDLE_SECONDS", 0).filter(|&v| v > 0) {
         c.engine.auto_report_idle_secs = v;
     }
-    if let Some(v) = env("TELEPTY_SHELL") {
-        c.shell = Some(v);
-        set(c, "spawn.shell");
-    }
-    if let Some(v) = env("TELEPTY_TUI_PREFIX") {
-        c.tui.prefix = Some(v);
-        set(c, "tui.prefix");
-    }
-    if let Some(v) = env("TELEPTY_RECORD_SESSIONS") {
-        c.recording.enabled = truthy(&v);
-        set(c, "recording.enabled");
-    }
+    from_env!("spawn.shell": c.shell => env("TELEPTY_SHELL").map(Some));
+    from_env!("tui.prefix": c.tui.prefix => env("TELEPTY_TUI_PREFIX").map(Some));
+    from_env!("recording.enabled": c.recording.enabled => flag("TELEPTY_RECORD_SESSIONS"));
     if let Some(v) = env("TELEPTY_WINDOW_SIZE") {
         c.window_size = v
             .parse()

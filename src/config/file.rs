@@ -103,6 +103,17 @@ struct RecordingFile {
     mask: Option<Vec<String>>,
 }
 
+/// A value a file sets replaces the one below it, and `config show` names the file as its
+/// source: `from_file!(config, "key": config.field => Option<value>)`.
+macro_rules! from_file {
+    ($c:ident, $key:literal: $field:expr => $value:expr) => {
+        if let Some(v) = $value {
+            $field = v;
+            $c.sources.insert($key, Source::File);
+        }
+    };
+}
+
 /// The trust keys of `~/.telepty/config.json` (the token file; API.md §16). A missing or
 /// unparsable file, or a value of the wrong type, sets nothing: the token code regenerates
 /// that file, and config.toml and the environment override it anyway.
@@ -122,28 +133,16 @@ pub(super) fn apply_json_trust(c: &mut Config, path: &Path) {
         ),
         _ => None,
     };
-    if let Some(v) = list("peer_allowlist") {
-        c.trust.peer_allowlist = v;
-        c.set_source("peer_allowlist", Source::File);
-    }
+    from_file!(c, "peer_allowlist": c.trust.peer_allowlist => list("peer_allowlist"));
     // The same boolean reading as the environment's (`"on"` is true everywhere).
     let flag = match doc.get("trust_tailscale") {
         Some(Value::Bool(b)) => Some(*b),
         Some(Value::String(s)) => Some(truthy(s)),
         _ => None,
     };
-    if let Some(v) = flag {
-        c.trust.trust_tailscale = v;
-        c.set_source("trust_tailscale", Source::File);
-    }
-    if let Some(v) = list("allowed_origins") {
-        c.trust.allowed_origins = v;
-        c.set_source("allowed_origins", Source::File);
-    }
-    if let Some(v) = list("allowed_hosts") {
-        c.trust.allowed_hosts = v;
-        c.set_source("allowed_hosts", Source::File);
-    }
+    from_file!(c, "trust_tailscale": c.trust.trust_tailscale => flag);
+    from_file!(c, "allowed_origins": c.trust.allowed_origins => list("allowed_origins"));
+    from_file!(c, "allowed_hosts": c.trust.allowed_hosts => list("allowed_hosts"));
 }
 
 /// config.toml at `path` over `c`; a missing file sets nothing.
@@ -243,87 +242,41 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
         return Err(invalid(Some("resurrect"), "env", msg));
     }
 
-    let mut set = |k: &'static str, present: bool| {
-        if present {
-            c.sources.insert(k, Source::File);
-        }
-    };
-    set("daemon.host", f.daemon.host.is_some());
-    set("daemon.port", f.daemon.port.is_some());
-    let trust = [
-        f.peer_allowlist.and_then(StrOrList::into_vec),
-        f.allowed_origins.and_then(StrOrList::into_vec),
-        f.allowed_hosts.and_then(StrOrList::into_vec),
-    ];
-    set("peer_allowlist", trust[0].is_some());
-    set("trust_tailscale", f.trust_tailscale.is_some());
-    set("allowed_origins", trust[1].is_some());
-    set("allowed_hosts", trust[2].is_some());
-    set(
-        "engine.scrollback_lines",
-        f.engine.scrollback_lines.is_some(),
-    );
-    set(
-        "engine.memory_budget_mb",
-        f.engine.memory_budget_mb.is_some(),
-    );
-    set("inject.submit_min_ms", f.inject.submit_min_ms.is_some());
-    set("inject.submit_quiet_ms", f.inject.submit_quiet_ms.is_some());
-    set("inject.submit_max_ms", f.inject.submit_max_ms.is_some());
+    let host = f.daemon.host.map(|h| h.trim().to_string());
+    c.daemon_file.host = host.clone().or(c.daemon_file.host.take());
+    c.daemon_file.port = f.daemon.port.or(c.daemon_file.port);
+    from_file!(c, "daemon.host": c.daemon.host => host);
+    from_file!(c, "daemon.port": c.daemon.port => f.daemon.port);
+    let list = |v: Option<StrOrList>| v.and_then(StrOrList::into_vec);
+    from_file!(c, "peer_allowlist": c.trust.peer_allowlist => list(f.peer_allowlist));
+    from_file!(c, "trust_tailscale": c.trust.trust_tailscale => f.trust_tailscale);
+    from_file!(c, "allowed_origins": c.trust.allowed_origins => list(f.allowed_origins));
+    from_file!(c, "allowed_hosts": c.trust.allowed_hosts => list(f.allowed_hosts));
+    let (engine, inject) = (f.engine, f.inject);
+    from_file!(c, "engine.scrollback_lines": c.engine.scrollback_lines => engine.scrollback_lines);
+    from_file!(c, "engine.memory_budget_mb": c.engine.memory_budget_mb => engine.memory_budget_mb);
+    from_file!(c, "inject.submit_min_ms": c.inject.submit_min_ms => inject.submit_min_ms);
+    from_file!(c, "inject.submit_quiet_ms": c.inject.submit_quiet_ms => inject.submit_quiet_ms);
+    from_file!(c, "inject.submit_max_ms": c.inject.submit_max_ms => inject.submit_max_ms);
     let shell = f.spawn.shell.filter(|v| !v.trim().is_empty());
-    set("spawn.shell", shell.is_some());
-    let theme = f.tui.theme.or(f.theme);
-    set("theme", theme.is_some());
-    let prefix = f.tui.prefix.or(f.prefix);
-    set("tui.prefix", prefix.is_some());
-    set("tui.notify", f.tui.notify.is_some());
+    from_file!(c, "spawn.shell": c.shell => shell.map(Some));
+    from_file!(c, "theme": c.tui.theme => f.tui.theme.or(f.theme).map(Some));
+    from_file!(c, "tui.prefix": c.tui.prefix => f.tui.prefix.or(f.prefix).map(Some));
+    from_file!(c, "tui.notify": c.tui.notify => f.tui.notify);
     let notify_command = f.tui.notify_command.filter(|v| !v.trim().is_empty());
-    set("tui.notify_command", notify_command.is_some());
-    set("recording.enabled", f.recording.enabled.is_some());
-    set("recording.mask", f.recording.mask.is_some());
-    set("sessions.window_size", window_size.is_some());
-    set("peers", !f.peers.is_empty());
-    set("resume", !f.resume.is_empty());
-    set("resurrect.env", f.resurrect.env.is_some());
-
-    if let Some(h) = f.daemon.host {
-        c.daemon.host = h.trim().to_string();
-        c.daemon_file.host = Some(c.daemon.host.clone());
+    from_file!(c, "tui.notify_command": c.tui.notify_command => notify_command.map(Some));
+    from_file!(c, "recording.enabled": c.recording.enabled => f.recording.enabled);
+    from_file!(c, "recording.mask": c.recording.masks => f.recording.mask);
+    from_file!(c, "sessions.window_size": c.window_size => window_size);
+    from_file!(c, "resurrect.env": c.resurrect_env => f.resurrect.env);
+    if !f.peers.is_empty() {
+        c.sources.insert("peers", Source::File);
     }
-    if let Some(p) = f.daemon.port {
-        c.daemon.port = p;
-        c.daemon_file.port = Some(p);
-    }
-    let [allowlist, origins, hosts] = trust;
-    let t = &mut c.trust;
-    t.peer_allowlist = allowlist.unwrap_or(std::mem::take(&mut t.peer_allowlist));
-    t.trust_tailscale = f.trust_tailscale.unwrap_or(t.trust_tailscale);
-    t.allowed_origins = origins.unwrap_or(std::mem::take(&mut t.allowed_origins));
-    t.allowed_hosts = hosts.unwrap_or(std::mem::take(&mut t.allowed_hosts));
-    let e = &mut c.engine;
-    e.scrollback_lines = f.engine.scrollback_lines.unwrap_or(e.scrollback_lines);
-    e.memory_budget_mb = f.engine.memory_budget_mb.unwrap_or(e.memory_budget_mb);
-    let i = &mut c.inject;
-    i.submit_min_ms = f.inject.submit_min_ms.unwrap_or(i.submit_min_ms);
-    i.submit_quiet_ms = f.inject.submit_quiet_ms.unwrap_or(i.submit_quiet_ms);
-    i.submit_max_ms = f.inject.submit_max_ms.unwrap_or(i.submit_max_ms);
-    c.shell = shell.or(c.shell.take());
-    c.tui.theme = theme.or(c.tui.theme.take());
-    c.tui.prefix = prefix.or(c.tui.prefix.take());
-    if let Some(states) = f.tui.notify {
-        c.tui.notify = states;
-    }
-    c.tui.notify_command = notify_command.or(c.tui.notify_command.take());
-    let r = &mut c.recording;
-    r.enabled = f.recording.enabled.unwrap_or(r.enabled);
-    r.masks = f.recording.mask.unwrap_or(std::mem::take(&mut r.masks));
-    c.window_size = window_size.unwrap_or(c.window_size);
-    c.resume.extend(f.resume);
-    c.resurrect_env = f
-        .resurrect
-        .env
-        .unwrap_or(std::mem::take(&mut c.resurrect_env));
     c.peers = f.peers.iter().filter_map(peer_of).collect();
+    if !f.resume.is_empty() {
+        c.sources.insert("resume", Source::File);
+    }
+    c.resume.extend(f.resume);
     c.discover_tailscale = f.discover_tailscale.unwrap_or(c.discover_tailscale);
     c.kitty = f.kitty.unwrap_or(std::mem::take(&mut c.kitty));
     Ok(())

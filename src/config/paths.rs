@@ -14,10 +14,7 @@ pub struct Paths {
 
 impl Paths {
     pub fn from_env() -> Self {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let home = env_path("HOME").unwrap_or_else(|| PathBuf::from("/tmp"));
         Paths { home }
     }
     pub fn telepty_dir(&self) -> PathBuf {
@@ -36,10 +33,7 @@ impl Paths {
     /// per HOME, like everything else here, so one user's daemons never adopt another HOME's
     /// sessions.
     pub fn runtime_dir(&self) -> PathBuf {
-        match std::env::var_os("TELEPTY_RUNTIME_DIR").filter(|p| !p.is_empty()) {
-            Some(p) => PathBuf::from(p),
-            None => self.telepty_dir().join("run"),
-        }
+        env_path("TELEPTY_RUNTIME_DIR").unwrap_or_else(|| self.telepty_dir().join("run"))
     }
     /// The daemon's unix socket for the owner's own tools (0600, in the 0700 runtime
     /// directory). Named by the TCP port: the port tells which daemon a client means, and a
@@ -51,14 +45,10 @@ impl Paths {
         self.home.join(".config/aigentry-telepty/sessions.json")
     }
     pub fn config_toml(&self) -> PathBuf {
-        if let Some(p) = std::env::var_os("TELEPTY_CONFIG").filter(|p| !p.is_empty()) {
-            return PathBuf::from(p);
-        }
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.home.join(".config"));
-        base.join("telepty/config.toml")
+        env_path("TELEPTY_CONFIG").unwrap_or_else(|| {
+            let base = env_path("XDG_CONFIG_HOME").unwrap_or_else(|| self.home.join(".config"));
+            base.join("telepty/config.toml")
+        })
     }
     /// The user's agent profiles (`<name>.toml`), beside config.toml.
     pub fn profiles_dir(&self) -> PathBuf {
@@ -68,12 +58,16 @@ impl Paths {
             .join("profiles")
     }
     pub fn log_dir(&self) -> PathBuf {
-        let base = std::env::var_os("XDG_STATE_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.home.join(".local/state"));
+        let base = env_path("XDG_STATE_HOME").unwrap_or_else(|| self.home.join(".local/state"));
         base.join("telepty")
     }
+}
+
+/// A path named by an environment variable (unset or empty: `None`).
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
 }
 
 /// `~/.telepty/daemon-state.json`: the daemon that holds the lock and where it listens.

@@ -195,21 +195,9 @@ impl Classifier {
     }
 
     /// Called once a second with the last non-blank rendered screen lines (up to ~5,
-    /// oldest first) and what the session's agent profile reads on the screen (the same
-    /// model delivery waits on): a turn running, or the input area ready. Returns a
-    /// transition when the state changed.
-    pub fn tick_with(
-        &mut self,
-        screen_tail: &[String],
-        agent: Option<AgentSignal>,
-        now_ms: u64,
-        now_wall: SystemTime,
-    ) -> Option<Transition> {
-        self.tick_full(screen_tail, agent, None, now_ms, now_wall)
-    }
-
-    /// [`Classifier::tick_with`], with the shell's foreground reading when the session is a
-    /// shell.
+    /// oldest first), what the session's agent profile reads on the screen (the same model
+    /// delivery waits on: a turn running, or the input area ready) and, when the session is a
+    /// shell, its foreground reading. Returns a transition when the state changed.
     pub fn tick_full(
         &mut self,
         screen_tail: &[String],
@@ -280,13 +268,9 @@ impl Classifier {
     }
 
     fn prune_errors(&mut self, now_ms: u64) {
-        let window = self.cfg.stuck_window_ms;
-        while let Some((_, at)) = self.errors.front() {
-            if now_ms.saturating_sub(*at) > window {
-                self.errors.pop_front();
-            } else {
-                break;
-            }
+        let expired = |at: &u64| now_ms.saturating_sub(*at) > self.cfg.stuck_window_ms;
+        while self.errors.front().is_some_and(|(_, at)| expired(at)) {
+            self.errors.pop_front();
         }
     }
 
@@ -326,11 +310,7 @@ impl Classifier {
         screen_tail: &[String],
         now_ms: u64,
     ) -> Option<Verdict> {
-        let lines: Vec<String> = screen_tail
-            .iter()
-            .map(|l| normalize_line(l).to_string())
-            .collect();
-        if waiting_input_line(&lines).is_some() {
+        if asks_question(screen_tail) {
             return None;
         }
         if a.busy {
@@ -362,11 +342,7 @@ impl Classifier {
     /// however quiet either is. A question on the screen and a repeated error (stuck) still
     /// go to the screen heuristics.
     fn shell_verdict(&self, sh: ShellSignal, screen_tail: &[String]) -> Option<Verdict> {
-        let lines: Vec<String> = screen_tail
-            .iter()
-            .map(|l| normalize_line(l).to_string())
-            .collect();
-        if waiting_input_line(&lines).is_some() || self.repeated_error().is_some() {
+        if asks_question(screen_tail) || self.repeated_error().is_some() {
             return None;
         }
         Some(if sh.at_prompt {
@@ -387,9 +363,7 @@ impl Classifier {
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect();
-        if screen.len() > CONTEXT_LINES {
-            screen.drain(..screen.len() - CONTEXT_LINES);
-        }
+        screen.drain(..screen.len().saturating_sub(CONTEXT_LINES));
         // Without an emulator view the raw output tail is the best stand-in for the screen.
         let context = if screen.is_empty() {
             Self::tail_lines(&self.recent, CONTEXT_LINES)
@@ -564,6 +538,15 @@ static MENU: LazyLock<Regex> =
 /// True when nothing that looks like a typed answer follows the prompt.
 fn answer_pending(rest: &str) -> bool {
     !rest.chars().any(char::is_alphanumeric)
+}
+
+/// Whether the screen asks something (the question outranks a profile's or a shell's reading).
+fn asks_question(screen_tail: &[String]) -> bool {
+    let lines: Vec<String> = screen_tail
+        .iter()
+        .map(|l| normalize_line(l).to_string())
+        .collect();
+    waiting_input_line(&lines).is_some()
 }
 
 fn waiting_input_line(lines: &[String]) -> Option<&str> {
@@ -751,6 +734,19 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Classifier {
+        /// [`Classifier::tick_full`] for a session that is not a shell.
+        fn tick_with(
+            &mut self,
+            screen_tail: &[String],
+            agent: Option<AgentSignal>,
+            now_ms: u64,
+            now_wall: SystemTime,
+        ) -> Option<Transition> {
+            self.tick_full(screen_tail, agent, None, now_ms, now_wall)
+        }
+    }
 
     #[test]
     fn interactive_shells() {

@@ -264,11 +264,7 @@ impl Coordination {
         id: &str,
         body: &Value,
     ) -> Result<Reply<HandoffAck>, StoreError> {
-        let handoff = &mut self
-            .handoffs
-            .get_mut(id)
-            .ok_or_else(StoreError::handoff_not_found)?
-            .detail;
+        let handoff = self.handoff_mut(id)?;
         // The conflict is reported before the body is validated so a racing claimer
         // learns who won even if its own request is malformed.
         if handoff.status != HandoffStatus::Pending {
@@ -301,11 +297,7 @@ impl Coordination {
         id: &str,
         body: &Value,
     ) -> Result<Reply<HandoffAck>, StoreError> {
-        let handoff = &mut self
-            .handoffs
-            .get_mut(id)
-            .ok_or_else(StoreError::handoff_not_found)?
-            .detail;
+        let handoff = self.handoff_mut(id)?;
         // Validate everything before mutating, so a rejected PATCH changes nothing.
         let target = match field(body, "status") {
             None | Some(Value::Null) => None,
@@ -359,6 +351,12 @@ impl Coordination {
                 timestamp: now,
             })],
         })
+    }
+
+    fn handoff_mut(&mut self, id: &str) -> Result<&mut HandoffDetail, StoreError> {
+        let h = self.handoffs.get_mut(id);
+        h.map(|h| &mut h.detail)
+            .ok_or_else(StoreError::handoff_not_found)
     }
 
     pub fn create_thread(&mut self, body: &Value) -> Result<Reply<ThreadAck>, StoreError> {

@@ -55,11 +55,9 @@ impl RecentInjects {
         let mut rx = e.outcome.clone();
         let (tx, done) = oneshot::channel();
         tokio::spawn(async move {
-            let outcome = match rx.wait_for(Option::is_some).await {
-                Ok(v) => v.clone(),
-                Err(_) => None,
-            };
-            if let Some(r) = outcome {
+            if let Ok(v) = rx.wait_for(Option::is_some).await
+                && let Some(r) = v.clone()
+            {
                 let _ = tx.send(r);
             }
         });

@@ -101,19 +101,9 @@ pub(crate) async fn run(
             // Let the previous submit's output settle before typing again, so the tty's echo
             // of the next text never lands in the middle of the previous command's output.
             let st = &shared.settings;
-            let max = if session.kind == Kind::Wrapped {
-                st.submit_max_wrapped
-            } else {
-                st.submit_max
-            };
-            settle_gate(
-                &session.term,
-                prev.at,
-                st.submit_min,
-                st.submit_quiet.min(SETTLE_QUIET),
-                max,
-            )
-            .await;
+            let quiet = st.submit_quiet.min(SETTLE_QUIET);
+            let max = submit_max(session.kind, st);
+            settle_gate(&session.term, prev.at, st.submit_min, quiet, max).await;
         }
         let baseline = typing.then(|| Baseline::take(&session.term.view(), &profile, &msg.text));
         let result = deliver(&session, &shared, &msg, baseline.as_ref()).await;
@@ -128,6 +118,15 @@ pub(crate) async fn run(
             _ => None,
         };
         complete(&session, msg, result);
+    }
+}
+
+/// The Enter gate's bound (`[inject] submit_max_ms`; wrapped sessions have their own).
+fn submit_max(kind: Kind, settings: &super::EngineSettings) -> Duration {
+    if kind == Kind::Wrapped {
+        settings.submit_max_wrapped
+    } else {
+        settings.submit_max
     }
 }
 
@@ -253,14 +252,12 @@ async fn deliver(
             session
                 .queue
                 .set_state(&msg.msg_id, "in_flight", attempt, None);
-            let res = match tokio::time::timeout(IN_FLIGHT_LIMIT, write_text(session, shared, msg))
+            let res = tokio::time::timeout(IN_FLIGHT_LIMIT, write_text(session, shared, msg))
                 .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(EngineError::Timeout(
-                    "Delivery exceeded the in-flight limit.".into(),
-                )),
-            };
+                .unwrap_or_else(|_| {
+                    let why = "Delivery exceeded the in-flight limit.";
+                    Err(EngineError::Timeout(why.into()))
+                });
             match res {
                 Ok(()) => {
                     owner = session.owner_conn();
@@ -304,7 +301,7 @@ async fn deliver(
     }
     session.queue.set_state(&msg.msg_id, "acked", attempt, None);
     if !msg.enter || session.kind == Kind::Aterm {
-        return Ok(Delivered::typed());
+        return Ok(Delivered::default());
     }
     // Whether the text showed in the input area before the Enter (`None`: not looked for).
     let mut seen = None;
@@ -319,7 +316,7 @@ async fn deliver(
                         "the text did not show in the input area within {} s; Enter not sent",
                         limit.as_secs()
                     )),
-                    ..Delivered::typed()
+                    ..Delivered::default()
                 });
             };
             enter_gap(&session.term, t0, at, &profile, settings).await;
@@ -327,26 +324,16 @@ async fn deliver(
         }
     }
     if seen.is_none() && !msg.text.is_empty() {
-        let max = if session.kind == Kind::Wrapped {
-            settings.submit_max_wrapped
-        } else {
-            settings.submit_max
-        };
-        enter_gate(
-            &session.term,
-            t0,
-            settings.submit_min,
-            settings.submit_quiet,
-            max,
-        )
-        .await;
+        let (min, quiet) = (settings.submit_min, settings.submit_quiet);
+        let max = submit_max(session.kind, settings);
+        enter_gate(&session.term, t0, min, quiet, max).await;
         seen = baseline.map(|b| b.consumed(&session.term.view(), &profile));
     }
     if session.kind == Kind::Wrapped && !msg.text.is_empty() {
         if let Some(why) = owner_took_the_enter(session, owner).await {
             return Ok(Delivered {
                 unconfirmed: Some(why),
-                ..Delivered::typed()
+                ..Delivered::default()
             });
         }
     }
@@ -371,14 +358,10 @@ async fn deliver(
 /// connection any more, its bridge lost us after the text and pressed the Enter itself: say so
 /// instead of sending a second one. With no owner, wait for it to come back (bounded).
 async fn owner_took_the_enter(session: &Session, owner: Option<u64>) -> Option<String> {
-    let now = match session.owner_conn() {
-        Some(c) => Some(c),
-        None => {
-            session
-                .owner_within(super::session::OWNER_RECONNECT_WAIT)
-                .await
-        }
-    };
+    // At once when an owner is connected.
+    let now = session
+        .owner_within(super::session::OWNER_RECONNECT_WAIT)
+        .await;
     match now {
         Some(c) if Some(c) != owner => {
             Some("the owner reconnected after the text; its bridge pressed the Enter".into())
@@ -398,22 +381,11 @@ async fn enter_gap(
 ) {
     let not_before = (seen + p.enter_gap).max(t0 + settings.submit_min);
     let hard = not_before + Duration::from_secs(1);
-    let mut changes = term.watch_generation();
-    loop {
-        changes.borrow_and_update();
-        let now = Instant::now();
-        let quiet_at = term
-            .last_output()
-            .map_or(now, |l| l + settings.submit_quiet);
-        let ready_at = not_before.max(quiet_at).min(hard);
-        if now >= ready_at {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(ready_at.into()) => {}
-            _ = changes.changed() => {}
-        }
-    }
+    quiet_until(term, |last| {
+        let quiet_at = last.map_or(not_before, |l| l + settings.submit_quiet);
+        not_before.max(quiet_at).min(hard)
+    })
+    .await
 }
 
 /// Wait for the screen to confirm the submit (the text left the input area, or the agent turned
@@ -451,26 +423,12 @@ pub async fn enter_gate(
     quiet: Duration,
     max: Duration,
 ) {
-    let mut changes = term.watch_generation();
     let hard = t0 + max;
-    loop {
-        let now = Instant::now();
-        if now >= hard {
-            return;
-        }
-        let ready_at = match term.last_output().filter(|l| *l >= t0) {
-            Some(last) => (t0 + min).max(last + quiet),
-            None => hard,
-        };
-        if now >= ready_at {
-            return;
-        }
-        let wake = ready_at.min(hard);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake.into()) => {}
-            r = changes.changed() => if r.is_err() { tokio::time::sleep_until(wake.into()).await; }
-        }
-    }
+    quiet_until(term, |last| match last.filter(|l| *l >= t0) {
+        Some(last) => (t0 + min).max(last + quiet).min(hard),
+        None => hard,
+    })
+    .await
 }
 
 /// After a submit: wait for its output to go quiet, bounded by `max`; a program that prints
@@ -482,20 +440,26 @@ pub async fn settle_gate(
     quiet: Duration,
     max: Duration,
 ) {
-    let mut changes = term.watch_generation();
     let hard = t + max;
+    quiet_until(term, |last| match last.filter(|l| *l >= t) {
+        Some(last) => (last + quiet).min(hard),
+        None => (t + min).min(hard),
+    })
+    .await
+}
+
+/// Wait until the time `ready_at` makes of the terminal's last output, asked again whenever
+/// output arrives.
+async fn quiet_until(term: &Terminal, ready_at: impl Fn(Option<Instant>) -> Instant) {
+    let mut changes = term.watch_generation();
     loop {
-        let now = Instant::now();
-        let ready_at = match term.last_output().filter(|l| *l >= t) {
-            Some(last) => (last + quiet).min(hard),
-            None => (t + min).min(hard),
-        };
-        if now >= ready_at {
+        let at = ready_at(term.last_output());
+        if Instant::now() >= at {
             return;
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(ready_at.into()) => {}
-            r = changes.changed() => if r.is_err() { tokio::time::sleep_until(ready_at.into()).await; }
+            _ = tokio::time::sleep_until(at.into()) => {}
+            r = changes.changed() => if r.is_err() { tokio::time::sleep_until(at.into()).await; }
         }
     }
 }
@@ -504,11 +468,16 @@ pub async fn settle_gate(
 /// text has a line break (any `ESC[201~` inside removed first), raw otherwise.
 pub fn paste_wrap(text: &str, bracketed: bool) -> Vec<u8> {
     if bracketed && (text.contains('\n') || text.contains('\r')) {
-        let inner = text.replace("\x1b[201~", "");
-        format!("\x1b[200~{inner}\x1b[201~").into_bytes()
+        paste(text)
     } else {
         text.as_bytes().to_vec()
     }
+}
+
+/// `text` as one bracketed paste.
+fn paste(text: &str) -> Vec<u8> {
+    let inner = text.replace("\x1b[201~", "");
+    format!("\x1b[200~{inner}\x1b[201~").into_bytes()
 }
 
 /// Text as the profile types it: multi-line text as a bracketed paste when the program enabled
@@ -520,8 +489,7 @@ pub fn encode_text(text: &str, p: &Profile, bracketed: bool) -> Vec<u8> {
         && p.paste_over_chars
             .is_some_and(|n| text.chars().count() >= n)
     {
-        let inner = text.replace("\x1b[201~", "");
-        return format!("\x1b[200~{inner}\x1b[201~").into_bytes();
+        return paste(text);
     }
     let multi_line = text.contains('\n') || text.contains('\r');
     match &p.newline {
@@ -550,36 +518,23 @@ async fn write_text(
     }
     match session.kind {
         Kind::Spawned => {
-            let pty = session
-                .pty
-                .as_ref()
-                .ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
-            if session.exited() {
-                return Err(EngineError::disconnected("PTY process is not connected."));
-            }
             let bytes = if msg.raw {
                 msg.text.as_bytes().to_vec()
             } else {
                 encode_text(&msg.text, &session.profile, session.term.bracketed_paste())
             };
-            pty.write(bytes)
-                .await
-                .map_err(|_| EngineError::disconnected("PTY process is not connected."))
+            write_pty(session, bytes).await
         }
-        Kind::Wrapped => {
-            let frame = Frame::Inject {
+        Kind::Wrapped => send_owner(
+            session,
+            Frame::Inject {
                 data: msg.text.clone(),
                 raw: msg.raw,
                 // Extension: an Enter follows. A bridge that loses the daemon before it comes
                 // presses it itself, so the text is never glued to the next one.
                 enter: msg.enter && !msg.raw,
-            };
-            if session.send_to_owner(frame) {
-                Ok(())
-            } else {
-                Err(EngineError::disconnected("Session owner is disconnected."))
-            }
-        }
+            },
+        ),
         Kind::Aterm => {
             let (endpoint, transport_uds) = {
                 let m = session.meta();
@@ -612,36 +567,37 @@ async fn write_text(
     }
 }
 
+/// Bytes for a spawned session's program.
+async fn write_pty(session: &Session, bytes: Vec<u8>) -> Result<(), EngineError> {
+    let gone = || EngineError::disconnected("PTY process is not connected.");
+    let pty = session.pty.as_ref().filter(|_| !session.exited());
+    pty.ok_or_else(gone)?.write(bytes).await.map_err(|_| gone())
+}
+
+/// An inject frame for a wrapped session's owner.
+fn send_owner(session: &Session, frame: Frame) -> Result<(), EngineError> {
+    if session.send_to_owner(frame) {
+        Ok(())
+    } else {
+        Err(EngineError::disconnected("Session owner is disconnected."))
+    }
+}
+
 /// Keys written as they are (the submit or clear keys), on the session's own path.
 async fn write_keys(session: &Arc<Session>, keys: &str) -> Result<(), EngineError> {
     if let Some(r) = session.term.recorder() {
         r.input(keys, None);
     }
     match session.kind {
-        Kind::Spawned => {
-            let pty = session
-                .pty
-                .as_ref()
-                .ok_or_else(|| EngineError::disconnected("PTY process is not connected."))?;
-            if session.exited() {
-                return Err(EngineError::disconnected("PTY process is not connected."));
-            }
-            pty.write(keys.as_bytes().to_vec())
-                .await
-                .map_err(|_| EngineError::disconnected("PTY process is not connected."))
-        }
-        Kind::Wrapped => {
-            let frame = Frame::Inject {
+        Kind::Spawned => write_pty(session, keys.as_bytes().to_vec()).await,
+        Kind::Wrapped => send_owner(
+            session,
+            Frame::Inject {
                 data: keys.to_string(),
                 raw: false,
                 enter: false,
-            };
-            if session.send_to_owner(frame) {
-                Ok(())
-            } else {
-                Err(EngineError::disconnected("Session owner is disconnected."))
-            }
-        }
+            },
+        ),
         Kind::Aterm => Ok(()),
     }
 }

@@ -5,29 +5,9 @@ pub fn valid_keys() -> Vec<String> {
     let mut v: Vec<String> = (b'a'..=b'z')
         .map(|c| format!("ctrl+{}", c as char))
         .collect();
-    for k in [
-        "enter",
-        "return",
-        "tab",
-        "shift+tab",
-        "escape",
-        "esc",
-        "backspace",
-        "delete",
-        "insert",
-        "up",
-        "down",
-        "right",
-        "left",
-        "home",
-        "end",
-        "pageup",
-        "pagedown",
-        "ctrl+left",
-        "ctrl+right",
-    ] {
-        v.push(k.to_string());
-    }
+    const NAMED: &str = "enter return tab shift+tab escape esc backspace delete insert up down \
+                         right left home end pageup pagedown ctrl+left ctrl+right";
+    v.extend(NAMED.split_whitespace().map(String::from));
     v.extend((1..=12).map(|n| format!("f{n}")));
     v
 }
@@ -35,13 +15,10 @@ pub fn valid_keys() -> Vec<String> {
 /// Bytes for one key name (case-insensitive); arrows and home/end follow DECCKM.
 pub fn key_bytes(name: &str, app_cursor: bool) -> Option<Vec<u8>> {
     let n = name.trim().to_ascii_lowercase();
-    if let Some(c) = n.strip_prefix("ctrl+") {
-        if c.len() == 1 {
-            let b = c.as_bytes()[0];
-            if b.is_ascii_lowercase() {
-                return Some(vec![b - b'a' + 1]);
-            }
-        }
+    if let Some(c) = n.strip_prefix("ctrl+")
+        && let &[b @ b'a'..=b'z'] = c.as_bytes()
+    {
+        return Some(vec![b - b'a' + 1]);
     }
     let arrow = |c: u8| {
         if app_cursor {

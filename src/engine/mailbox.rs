@@ -46,8 +46,9 @@ impl Source {
     }
 }
 
-/// What happened to a message, for `?wait=delivered` and `/submit`.
-#[derive(Debug, Clone)]
+/// What happened to a message, for `?wait=delivered` and `/submit` (the default: typed, no
+/// Enter).
+#[derive(Debug, Clone, Default)]
 pub struct Delivered {
     /// The Enter was sent.
     pub submitted: bool,
@@ -59,14 +60,6 @@ pub struct Delivered {
 }
 
 impl Delivered {
-    pub(super) fn typed() -> Self {
-        Delivered {
-            submitted: false,
-            submitted_at: None,
-            unconfirmed: None,
-        }
-    }
-
     /// `submitted` (the screen confirms it), `typed` (text written, submission not confirmed
     /// or not asked for).
     pub fn outcome(&self) -> &'static str {
@@ -150,8 +143,13 @@ pub struct Queue {
     book: Mutex<Book>,
 }
 
-impl Queue {
-    pub fn new() -> Self {
+/// Queued or being delivered (the other states are final).
+fn is_live(state: &str) -> bool {
+    matches!(state, "pending" | "in_flight")
+}
+
+impl Default for Queue {
+    fn default() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Queue {
             tx: Mutex::new(Some(tx)),
@@ -161,7 +159,9 @@ impl Queue {
             book: Mutex::new(Book::default()),
         }
     }
+}
 
+impl Queue {
     fn book(&self) -> MutexGuard<'_, Book> {
         self.book.lock()
     }
@@ -182,20 +182,19 @@ impl Queue {
         }
         let n = msg.text.len();
         let mine = self.bytes.load(Ordering::Acquire);
-        if mine + n > MAX_QUEUED_BYTES && mine > 0 {
-            return Err(EngineError::QueueBytesFull {
-                queued: mine,
-                limit: MAX_QUEUED_BYTES,
-                scope: "session",
-            });
-        }
         let all = QUEUED_BYTES_TOTAL.load(Ordering::Acquire);
-        if all + n > MAX_QUEUED_BYTES_TOTAL && all > 0 {
-            return Err(EngineError::QueueBytesFull {
-                queued: all,
-                limit: MAX_QUEUED_BYTES_TOTAL,
-                scope: "daemon",
-            });
+        let budgets = [
+            (mine, MAX_QUEUED_BYTES, "session"),
+            (all, MAX_QUEUED_BYTES_TOTAL, "daemon"),
+        ];
+        for (queued, limit, scope) in budgets {
+            if queued + n > limit && queued > 0 {
+                return Err(EngineError::QueueBytesFull {
+                    queued,
+                    limit,
+                    scope,
+                });
+            }
         }
         let entry = Entry {
             msg_id: msg.msg_id.clone(),
@@ -241,11 +240,7 @@ impl Queue {
     /// (pending + in_flight, dead_letter)
     pub fn counts(&self) -> (usize, usize) {
         let book = self.book();
-        let pending = book
-            .entries
-            .iter()
-            .filter(|e| e.state == "pending" || e.state == "in_flight")
-            .count();
+        let pending = book.entries.iter().filter(|e| is_live(e.state)).count();
         (pending, book.dead.len())
     }
 
@@ -272,7 +267,7 @@ impl Queue {
         reason: Option<String>,
     ) {
         let mut book = self.book();
-        let terminal = !matches!(state, "pending" | "in_flight");
+        let terminal = !is_live(state);
         let mut dead = None;
         if let Some(e) = book.entries.iter_mut().find(|e| e.msg_id == msg_id) {
             e.state = state;
@@ -289,14 +284,10 @@ impl Queue {
             book.dead.push(d);
         }
         // Keep every live entry and only the most recent terminal ones.
-        let terminal_count = book
-            .entries
-            .iter()
-            .filter(|e| !matches!(e.state, "pending" | "in_flight"))
-            .count();
+        let terminal_count = book.entries.iter().filter(|e| !is_live(e.state)).count();
         let mut excess = terminal_count.saturating_sub(RETAINED_TERMINAL);
         book.entries.retain(|e| {
-            if excess > 0 && !matches!(e.state, "pending" | "in_flight") {
+            if excess > 0 && !is_live(e.state) {
                 excess -= 1;
                 false
             } else {
@@ -340,7 +331,7 @@ impl Queue {
     pub fn ack(&self, msg_id: &str) {
         let mut book = self.book();
         if let Some(e) = book.entries.iter_mut().find(|e| e.msg_id == msg_id) {
-            if !matches!(e.state, "pending" | "in_flight") {
+            if !is_live(e.state) {
                 e.state = "acked";
             }
         }
@@ -354,11 +345,5 @@ impl Queue {
 
     pub fn clear_dead(&self) {
         self.book().dead.clear();
-    }
-}
-
-impl Default for Queue {
-    fn default() -> Self {
-        Self::new()
     }
 }

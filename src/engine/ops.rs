@@ -179,14 +179,7 @@ impl Engine {
             .cwd
             .clone()
             .unwrap_or_else(|| self.shared.settings.daemon_cwd.display().to_string());
-        let path = req
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var("PATH").ok());
-        check_spawnable(&req.command, &cwd, path.as_deref())?;
+        check_spawnable(&req.command, &cwd, child_var(&req.env, "PATH").as_deref())?;
         let mut env = req.env.clone();
         env.extend([
             ("TERM".to_string(), "xterm-256color".to_string()),
@@ -280,9 +273,9 @@ impl Engine {
                 let body = {
                     let mut m = s.meta();
                     // What the request names replaces what the session had.
-                    fn update<T: Clone>(field: &mut T, given: &Option<T>) {
+                    fn update<T: Clone, F: From<T>>(field: &mut F, given: &Option<T>) {
                         if let Some(v) = given {
-                            *field = v.clone();
+                            *field = v.clone().into();
                         }
                     }
                     update(&mut m.term_program, &req.term_program);
@@ -291,15 +284,10 @@ impl Engine {
                     if s.kind != Kind::Spawned {
                         update(&mut m.command, &req.command);
                         update(&mut m.cwd, &req.cwd);
-                        fn keep<T: Clone>(field: &mut Option<T>, given: &Option<T>) {
-                            if given.is_some() {
-                                field.clone_from(given);
-                            }
-                        }
-                        keep(&mut m.cmux_workspace_id, &req.cmux_workspace_id);
-                        keep(&mut m.cmux_surface_id, &req.cmux_surface_id);
-                        keep(&mut m.delivery, &req.delivery);
-                        keep(&mut m.delivery_endpoint, &req.delivery_endpoint);
+                        update(&mut m.cmux_workspace_id, &req.cmux_workspace_id);
+                        update(&mut m.cmux_surface_id, &req.cmux_surface_id);
+                        update(&mut m.delivery, &req.delivery);
+                        update(&mut m.delivery_endpoint, &req.delivery_endpoint);
                         if req.aterm {
                             m.ready = true;
                             m.endpoint_ok = true;
@@ -323,10 +311,10 @@ impl Engine {
                 return Ok(RegisterOutcome::Reregistered(body));
             }
         }
-        let kind = if req.aterm {
-            Kind::Aterm
+        let (kind, backend) = if req.aterm {
+            (Kind::Aterm, "aterm")
         } else {
-            Kind::Wrapped
+            (Kind::Wrapped, "pty")
         };
         let now = SystemTime::now();
         let command = req.command.clone().unwrap_or_else(|| "wrapped".into());
@@ -339,13 +327,7 @@ impl Engine {
         let meta = Meta {
             command: command.clone(),
             cwd: cwd.clone(),
-            backend: req.backend.clone().unwrap_or_else(|| {
-                if req.aterm {
-                    "aterm".into()
-                } else {
-                    "pty".into()
-                }
-            }),
+            backend: req.backend.clone().unwrap_or_else(|| backend.into()),
             term_program: req.term_program.clone().flatten(),
             term: req.term.clone().flatten(),
             cmux_workspace_id: req.cmux_workspace_id.clone(),
@@ -806,18 +788,17 @@ impl Engine {
             .into_iter()
             .map(|s| {
                 let id = s.id();
-                if s.kind == Kind::Aterm {
-                    return TargetResult::Failed {
+                let failed = if s.kind == Kind::Aterm {
+                    Some("UNSUPPORTED_SESSION_TYPE")
+                } else {
+                    let queued = self.deliver(&s, "", true, Source::Submit);
+                    queued.err().map(|e| e.code())
+                };
+                match failed {
+                    None => TargetResult::Ok(id),
+                    Some(code) => TargetResult::Failed {
                         id,
-                        code: "UNSUPPORTED_SESSION_TYPE",
-                        error: "Submit failed".into(),
-                    };
-                }
-                match self.deliver(&s, "", true, Source::Submit) {
-                    Ok(_) => TargetResult::Ok(id),
-                    Err(e) => TargetResult::Failed {
-                        id,
-                        code: e.code(),
+                        code,
                         error: "Submit failed".into(),
                     },
                 }
@@ -1008,12 +989,9 @@ impl Engine {
         let phase = text("phase")
             .or_else(|| text("task_phase"))
             .ok_or_else(|| EngineError::InvalidRequest("phase is required".into()))?;
-        let seq = match b.get("seq") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                EngineError::InvalidRequest("seq must be a non-negative integer".into())
-            })?),
-        };
+        let bad_seq = || EngineError::InvalidRequest("seq must be a non-negative integer".into());
+        let seq = b.get("seq").filter(|v| !v.is_null());
+        let seq = seq.map(|v| v.as_u64().ok_or_else(bad_seq)).transpose()?;
         let needs_input = match b.get("needs_input") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(x)) => *x,
@@ -1057,18 +1035,12 @@ impl Engine {
 
     /// Auto-routing of bus messages (API.md §9). Returns nothing; results go on the bus.
     pub fn auto_route(&self, msg: &Value) {
-        let kind = msg
-            .get("type")
-            .and_then(Value::as_str)
-            .or_else(|| msg.get("kind").and_then(Value::as_str));
+        let text = |k: &str| msg.get(k).and_then(Value::as_str);
+        let kind = text("type").or_else(|| text("kind"));
         if !matches!(kind, Some("turn_request") | Some("deliberation_route_turn")) {
             return;
         }
-        let Some(target) = msg
-            .get("target")
-            .and_then(Value::as_str)
-            .or_else(|| msg.get("target_session_id").and_then(Value::as_str))
-        else {
+        let Some(target) = text("target").or_else(|| text("target_session_id")) else {
             return;
         };
         let stripped = match target.rfind('@') {
@@ -1079,10 +1051,9 @@ impl Engine {
         let text = payload
             .and_then(|p| p.get("prompt"))
             .and_then(Value::as_str)
-            .or_else(|| msg.get("content").and_then(Value::as_str))
-            .or_else(|| msg.get("prompt").and_then(Value::as_str))
-            .map(str::to_string)
-            .unwrap_or_else(|| msg.to_string());
+            .or_else(|| text("content"))
+            .or_else(|| text("prompt"))
+            .map_or_else(|| msg.to_string(), str::to_string);
         let turn_id = payload
             .and_then(|p| p.get("turn_id"))
             .cloned()
@@ -1363,18 +1334,16 @@ fn base_alias(id: &str) -> &str {
 /// The allowlisted variables of a new child's environment: the value given for the spawn,
 /// else the daemon's own (which the child inherits).
 pub(crate) fn captured_env(allow: &[String], given: &[(String, String)]) -> Vec<(String, String)> {
-    allow
-        .iter()
-        .filter_map(|k| {
-            let v = given
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(k).ok())?;
-            Some((k.clone(), v))
-        })
-        .collect()
+    let value = |k: &String| Some((k.clone(), child_var(given, k)?));
+    allow.iter().filter_map(value).collect()
+}
+
+/// A variable of a new child's environment: the last value given for the spawn, else the
+/// daemon's own.
+fn child_var(given: &[(String, String)], name: &str) -> Option<String> {
+    let last = given.iter().rev().find(|(n, _)| n == name);
+    last.map(|(_, v)| v.clone())
+        .or_else(|| std::env::var(name).ok())
 }
 
 /// The caller's mistakes, found before anything is forked: a working directory that is not

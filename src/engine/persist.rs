@@ -51,6 +51,7 @@ pub struct PersistStatus {
     pub warning: Option<String>,
 }
 
+#[derive(Default)]
 struct State {
     requested: u64,
     running: bool,
@@ -144,11 +145,7 @@ impl Store {
         Store {
             inner: Arc::new(Inner {
                 path,
-                state: Mutex::new(State {
-                    requested: 0,
-                    running: false,
-                    stop: false,
-                }),
+                state: Mutex::new(State::default()),
                 cv: Condvar::new(),
                 status: watch::channel(PersistStatus::default()).0,
                 write_lock: Mutex::new(()),
@@ -247,7 +244,6 @@ impl Store {
         }
     }
 
-    /// The `persistence` block of `GET /api/health`.
     /// The `persistence` block of `/api/health` (the engine adds `lostSessions`).
     pub fn health(&self) -> Persistence {
         let s = self.status();

@@ -101,16 +101,12 @@ struct TimingFile {
     submit_retries: Option<u32>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 struct ProfileFile {
-    #[serde(default)]
     commands: Vec<String>,
-    #[serde(default)]
     screen: ScreenFile,
-    #[serde(default)]
     keys: KeysFile,
-    #[serde(default)]
     timing: TimingFile,
 }
 

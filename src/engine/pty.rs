@@ -114,14 +114,9 @@ fn run_writer(fd: Arc<OwnedFd>, queued: Arc<Mutex<usize>>, rx: mpsc::Receiver<Qu
 
 /// One `write(2)`.
 fn write_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: `bytes` is a valid readable buffer of `bytes.len()` bytes; `fd` is open (owned
-    // by the caller's `Writer`).
-    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    // SAFETY: `fd` is open (owned by the caller's `Writer`).
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    Ok(nix::unistd::write(fd, bytes)?)
 }
 
 /// Wait until `fd` is ready for `events` (or hung up / in error, which the next call reports).

@@ -421,21 +421,13 @@ impl Writer {
     }
 
     fn release_due(&mut self, now: f64) {
-        if self
-            .output
-            .held()
-            .is_some_and(|(_, t)| t + mask::HOLD <= now)
-        {
-            let pieces = self.output.flush(&self.masks);
-            self.stage_pieces("o", pieces);
-        }
-        if self
-            .input
-            .held()
-            .is_some_and(|(_, t)| t + mask::HOLD <= now)
-        {
-            let pieces = self.input.flush(&self.masks);
-            self.stage_pieces("i", pieces);
+        for (code, stream) in [("o", &mut self.output), ("i", &mut self.input)] {
+            if stream.held().is_some_and(|(_, t)| t + mask::HOLD <= now) {
+                let pieces = stream.flush(&self.masks);
+                for p in pieces {
+                    self.staged.push((p.seq, p.t, code, p.text));
+                }
+            }
         }
     }
 

@@ -193,7 +193,7 @@ impl Session {
             term,
             pty,
             clients: Mutex::new(Vec::new()),
-            queue: Queue::new(),
+            queue: Queue::default(),
             classifier: Mutex::new(classifier),
             profile,
             owner_joined: Notify::new(),
@@ -258,6 +258,17 @@ impl Session {
 
     pub fn reader_finished(&self) -> bool {
         self.reader_done.0.load(Ordering::Acquire)
+    }
+
+    /// Wait until the reader thread has read the PTY's last output (EOF).
+    pub async fn reader_eof(&self) {
+        while !self.reader_finished() {
+            let notified = self.reader_done.1.notified();
+            if self.reader_finished() {
+                break;
+            }
+            notified.await;
+        }
     }
 
     /// Send a frame to the owner socket; false when there is no owner.
@@ -363,13 +374,12 @@ impl Session {
         if let Some(tp) = m.term_program.as_deref().filter(|s| !s.is_empty()) {
             return Some(tp.to_string());
         }
-        if let Some(term) = m.term.as_deref() {
-            let lower = term.to_ascii_lowercase();
-            for w in ["kitty", "ghostty", "tmux"] {
-                if lower.contains(w) {
-                    return Some(w.to_string());
-                }
-            }
+        let term = m.term.as_deref().unwrap_or("").to_ascii_lowercase();
+        if let Some(w) = ["kitty", "ghostty", "tmux"]
+            .into_iter()
+            .find(|w| term.contains(w))
+        {
+            return Some(w.to_string());
         }
         if self.kind == Kind::Aterm {
             return Some("aterm".into());

@@ -169,19 +169,15 @@ pub struct Corrupt {
 impl Corrupt {
     /// One line for the log, `/api/health` and `telepty status`.
     pub fn message(&self, path: &Path) -> String {
-        match &self.moved_to {
-            Some(to) => format!(
-                "{} could not be loaded ({}); moved aside to {}; no saved sessions were restored from it",
-                path.display(),
-                self.error,
-                to.display()
-            ),
-            None => format!(
-                "{} could not be loaded ({}) nor moved aside; no saved sessions were restored from it",
-                path.display(),
-                self.error
-            ),
-        }
+        let moved = match &self.moved_to {
+            Some(to) => format!("; moved aside to {}", to.display()),
+            None => " nor moved aside".into(),
+        };
+        format!(
+            "{} could not be loaded ({}){moved}; no saved sessions were restored from it",
+            path.display(),
+            self.error
+        )
     }
 }
 
@@ -209,12 +205,9 @@ pub fn load(path: &Path) -> Loaded {
     };
     let doc = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(doc)) => doc,
-        Ok(_) => {
-            out.corrupt = Some(move_aside(path, "not a JSON object".into()));
-            return out;
-        }
-        Err(e) => {
-            out.corrupt = Some(move_aside(path, e.to_string()));
+        other => {
+            let why = other.map_or_else(|e| e.to_string(), |_| "not a JSON object".into());
+            out.corrupt = Some(move_aside(path, why));
             return out;
         }
     };
@@ -233,17 +226,8 @@ pub fn load(path: &Path) -> Loaded {
         if ty.as_deref() != Some(Kind::Wrapped.as_str()) {
             continue;
         }
-        let aliases = v
-            .get("aliases")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .filter(|a| valid_session_id(a))
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut aliases = strings(v, "aliases");
+        aliases.retain(|a| valid_session_id(a));
         let meta = Meta {
             command: text(v, "command").unwrap_or_else(|| "wrapped".into()),
             cwd: text(v, "cwd").unwrap_or_default(),
@@ -271,6 +255,15 @@ fn text(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_string)
 }
 
+/// A list of strings (other items are skipped; anything but a list counts as empty).
+fn strings(v: &Value, k: &str) -> Vec<String> {
+    let items = v.get(k).and_then(Value::as_array).into_iter().flatten();
+    items
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
 /// A timestamp field of an entry.
 fn time(v: &Value, k: &str) -> Option<SystemTime> {
     v.get(k).and_then(Value::as_str).and_then(parse_iso)
@@ -278,16 +271,6 @@ fn time(v: &Value, k: &str) -> Option<SystemTime> {
 
 fn spawned_entry(id: String, v: &Value) -> Option<SpawnedEntry> {
     let command = text(v, "command").filter(|c| !c.trim().is_empty())?;
-    let args = v
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
     let dim = |k: &str, d: u16| {
         v.get(k)
             .and_then(Value::as_u64)
@@ -305,7 +288,7 @@ fn spawned_entry(id: String, v: &Value) -> Option<SpawnedEntry> {
         .unwrap_or_default();
     Some(SpawnedEntry {
         command,
-        args,
+        args: strings(v, "args"),
         cwd: text(v, "cwd").unwrap_or_default(),
         cols: dim("cols", 80),
         rows: dim("rows", 30),

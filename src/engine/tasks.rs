@@ -83,13 +83,7 @@ async fn reaper(shared: Arc<Shared>) {
                 let sh = shared.clone();
                 shared.spawn_task(async move {
                     let shared = sh;
-                    while !s.reader_finished() {
-                        let notified = s.reader_done.1.notified();
-                        if s.reader_finished() {
-                            break;
-                        }
-                        notified.await;
-                    }
+                    s.reader_eof().await;
                     if s.meta().exit.is_none() {
                         s.meta().exit = Some(ExitInfo {
                             code: None,
@@ -107,16 +101,7 @@ async fn reaper(shared: Arc<Shared>) {
 /// Let the reader drain the last output (bounded, since a background job may keep the tty
 /// open), then tell everyone the session exited.
 async fn finish_exit(shared: Arc<Shared>, s: Arc<Session>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !s.reader_finished() {
-        let notified = s.reader_done.1.notified();
-        if s.reader_finished() {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            break;
-        }
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), s.reader_eof()).await;
     let (code, signal) = {
         let mut m = s.meta();
         m.ready = false;
@@ -316,16 +301,14 @@ async fn classifier_tick(shared: Arc<Shared>) {
             }
             // One read of the screen serves the classifier's tail and the profile's reading.
             let view = s.term.view();
-            let tail: Vec<String> = {
-                let lines: Vec<&str> = view
-                    .rows
-                    .iter()
-                    .map(|r| r.trim_end())
-                    .filter(|l| !l.trim().is_empty())
-                    .collect();
-                let start = lines.len().saturating_sub(5);
-                lines[start..].iter().map(|l| l.to_string()).collect()
-            };
+            let mut tail: Vec<String> = view
+                .rows
+                .iter()
+                .map(|r| r.trim_end())
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            tail.drain(..tail.len().saturating_sub(5));
             let agent = s
                 .profile
                 .is_agent()

@@ -53,15 +53,12 @@ impl vt100::Callbacks for Hooks {
         let first = params.first().and_then(|p| p.first()).copied().unwrap_or(0);
         match (i1, c, first) {
             (None, 'n', 5) => self.replies.extend_from_slice(b"\x1b[0n"),
-            (None, 'n', 6) => {
+            // Cursor position, in the DEC form (`?`) when asked in it.
+            (None | Some(b'?'), 'n', 6) => {
                 let (r, c) = screen.cursor_position();
-                self.replies
-                    .extend_from_slice(format!("\x1b[{};{}R", r + 1, c + 1).as_bytes());
-            }
-            (Some(b'?'), 'n', 6) => {
-                let (r, c) = screen.cursor_position();
-                self.replies
-                    .extend_from_slice(format!("\x1b[?{};{}R", r + 1, c + 1).as_bytes());
+                let dec = if i1.is_some() { "?" } else { "" };
+                let reply = format!("\x1b[{dec}{};{}R", r + 1, c + 1);
+                self.replies.extend_from_slice(reply.as_bytes());
             }
             // Primary device attributes: a VT100 with advanced video, what most TUIs probe for.
             (None, 'c', 0) => self.replies.extend_from_slice(b"\x1b[?1;2c"),
@@ -104,22 +101,10 @@ impl Ring {
         }
     }
 
-    fn all(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bytes);
-        for (_, c) in &self.chunks {
-            out.extend_from_slice(c);
-        }
-        out
-    }
-
+    /// What is kept of the output after `generation` (everything: after 0).
     fn since(&self, generation: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (g, c) in &self.chunks {
-            if *g > generation {
-                out.extend_from_slice(c);
-            }
-        }
-        out
+        let kept = self.chunks.iter().filter(|(g, _)| *g > generation);
+        kept.map(|(_, c)| &c[..]).collect::<Vec<_>>().concat()
     }
 }
 
@@ -339,7 +324,7 @@ impl Terminal {
 
     /// The last `lines` lines of raw output (the ring), decoded lossily.
     pub fn raw_tail(&self, lines: usize) -> (String, usize) {
-        let all = self.lock().ring.all();
+        let all = self.lock().ring.since(0);
         let text = String::from_utf8_lossy(&all);
         if text.is_empty() {
             return (String::new(), 0);
@@ -350,7 +335,7 @@ impl Terminal {
     }
 
     pub fn raw_total_lines(&self) -> usize {
-        let all = self.lock().ring.all();
+        let all = self.lock().ring.since(0);
         if all.is_empty() {
             0
         } else {
@@ -391,14 +376,7 @@ impl Terminal {
 
     /// The visible screen as text rows (for `wait` and the classifier).
     pub fn visible_text(&self) -> String {
-        let st = self.lock();
-        let screen = st.screen();
-        let (_, cols) = screen.size();
-        let rows: Vec<String> = screen
-            .rows(0, cols)
-            .map(|r| r.trim_end().to_string())
-            .collect();
-        rows.join("\n")
+        self.json_view().rows.join("\n")
     }
 
     /// The grid of `screen?format=json` (the API fills in `session_id`).

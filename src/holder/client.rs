@@ -55,9 +55,7 @@ pub fn ensure_runtime_dir(dir: &Path) -> Result<(), HolderError> {
         dir: dir.to_path_buf(),
         why,
     };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        return Err(err(e.to_string()));
-    }
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     let meta = std::fs::metadata(dir).map_err(|e| err(e.to_string()))?;
     let uid = nix::unistd::getuid().as_raw();
     if meta.uid() != uid {
@@ -170,7 +168,7 @@ pub fn adopt(path: &Path) -> Result<Attached, HolderError> {
         },
         &[],
     )?;
-    let (msg, mut fds) = proto::recv::<FromHolder>(sock.as_raw_fd())?;
+    let (msg, fds) = proto::recv::<FromHolder>(sock.as_raw_fd())?;
     match msg {
         FromHolder::Welcome {
             holder_pid,
@@ -179,15 +177,13 @@ pub fn adopt(path: &Path) -> Result<Attached, HolderError> {
             exit,
             ..
         } => {
-            if fds.len() != 2 {
-                return Err(ProtoError::Bad(format!(
+            let [master, ring] = <[OwnedFd; 2]>::try_from(fds).map_err(|fds| {
+                ProtoError::Bad(format!(
                     "welcome with {} descriptors instead of 2",
                     fds.len()
                 ))
-                .into());
-            }
-            let ring = Ring::open(fds.pop().expect("two fds"))?;
-            let master = fds.pop().expect("two fds");
+            })?;
+            let ring = Ring::open(ring)?;
             proto::set_recv_timeout(&sock, 0);
             Ok(Attached {
                 socket: path.to_path_buf(),

@@ -99,13 +99,10 @@ pub fn candidates(dirs: &[PathBuf], proc_net_unix: Option<&str>) -> Vec<Address>
     if let Some(text) = proc_net_unix {
         for a in parse_proc_net_unix(text) {
             // The same socket may be listed under a canonical path.
-            let dup = match &a {
-                Address::Unix(p) => out.iter().any(|o| match o {
-                    Address::Unix(q) => same_file(p, q),
-                    _ => false,
-                }),
-                _ => out.contains(&a),
-            };
+            let dup = out.iter().any(|o| match (o, &a) {
+                (Address::Unix(q), Address::Unix(p)) => same_file(p, q),
+                _ => *o == a,
+            });
             if !dup {
                 out.push(a);
             }

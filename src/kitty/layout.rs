@@ -3,15 +3,18 @@
 use std::fmt;
 use std::str::FromStr;
 
+use clap::ValueEnum;
 use serde::Serialize;
+use strum::{Display, IntoStaticStr};
 
 use super::model::{OsWindow, Tab, find_tab, session_windows, tabs};
 use super::transport::RemoteControl;
 use super::{Kitty, KittyError};
 
-/// The kitty layouts telepty offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+/// The kitty layouts telepty offers (by kitty's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, ValueEnum, IntoStaticStr, Display)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Layout {
     Grid,
     Tall,
@@ -35,21 +38,7 @@ impl Layout {
 
     /// kitty's name of the layout.
     pub fn name(self) -> &'static str {
-        match self {
-            Layout::Grid => "grid",
-            Layout::Tall => "tall",
-            Layout::Stack => "stack",
-            Layout::Fat => "fat",
-            Layout::Horizontal => "horizontal",
-            Layout::Vertical => "vertical",
-            Layout::Splits => "splits",
-        }
-    }
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        self.into()
     }
 }
 
@@ -240,8 +229,8 @@ pub fn tab_matches(
         return Err(unsupported());
     }
     let (field, value) = expr.split_once(':').ok_or_else(unsupported)?;
-    let re = || {
-        regex::Regex::new(value).map_err(|e| {
+    let re = |pattern: &str| {
+        regex::Regex::new(pattern).map_err(|e| {
             KittyError::Invalid(format!("invalid regular expression in {expr:?}: {e}"))
         })
     };
@@ -258,13 +247,13 @@ pub fn tab_matches(
             let want = if n < 0 { len + n } else { n };
             want == index as i64
         }
-        "title" => re()?.is_match(&tab.title),
+        "title" => re(value)?.is_match(&tab.title),
         "window_id" => {
             let n = num()?;
             tab.windows.iter().any(|w| w.id as i64 == n)
         }
         "window_title" => {
-            let r = re()?;
+            let r = re(value)?;
             tab.windows.iter().any(|w| r.is_match(&w.title))
         }
         "pid" => {
@@ -274,20 +263,18 @@ pub fn tab_matches(
                 .any(|w| w.pid.is_some_and(|p| p as i64 == n))
         }
         "cwd" => {
-            let r = re()?;
+            let r = re(value)?;
             tab.windows.iter().any(|w| r.is_match(&w.cwd))
         }
         "cmdline" => {
-            let r = re()?;
+            let r = re(value)?;
             tab.windows
                 .iter()
                 .any(|w| w.cmdline.iter().any(|a| r.is_match(a)))
         }
         "env" => {
             let (name, pat) = value.split_once('=').unwrap_or((value, ""));
-            let r = regex::Regex::new(pat).map_err(|e| {
-                KittyError::Invalid(format!("invalid regular expression in {expr:?}: {e}"))
-            })?;
+            let r = re(pat)?;
             tab.windows
                 .iter()
                 .any(|w| w.env.get(name).is_some_and(|v| r.is_match(v)))
@@ -322,12 +309,10 @@ pub async fn apply_layout<R: RemoteControl>(
     let before = k.ls().await?;
     let ids: Vec<u64> = match sel {
         TabSelection::Sessions => {
-            let mut ids: Vec<u64> = Vec::new();
-            for s in session_windows(&before, known) {
-                if !ids.contains(&s.tab_id) {
-                    ids.push(s.tab_id);
-                }
-            }
+            let windows = session_windows(&before, known);
+            let mut ids: Vec<u64> = windows.iter().map(|s| s.tab_id).collect();
+            // In listing order: a tab's windows are next to each other.
+            ids.dedup();
             if ids.is_empty() {
                 return Err(no_session_tabs());
             }

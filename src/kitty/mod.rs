@@ -117,40 +117,35 @@ pub struct Kitty<R> {
 }
 
 /// What `launch` should open: kitty's payload (unset fields are left out).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LaunchSpec {
     pub args: Vec<String>,
     /// `window`, `tab`, `os-window`, …
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub window_title: Option<String>,
     /// `NAME=VALUE` entries added to the window's environment.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tab_title: Option<String>,
     /// The tab to open the window in (kitty match syntax, e.g. `id:3`).
-    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "match")]
     pub tab_match: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub keep_focus: bool,
 }
 
 /// The payload of the other commands telepty sends: a `match` and what to set.
+#[serde_with::skip_serializing_none]
 #[derive(Default, Serialize)]
 struct Target<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub layout: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub layouts: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub temporary: Option<bool>,
-    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "match")]
     pub matching: Option<&'a str>,
 }
 
@@ -326,12 +321,7 @@ pub async fn open_windows<R: RemoteControl>(
     req: &OpenRequest,
     known: &[String],
 ) -> Result<OpenReport, KittyError> {
-    let mut known: Vec<String> = known.to_vec();
-    for s in &req.sessions {
-        if !known.contains(s) {
-            known.push(s.clone());
-        }
-    }
+    let known = [known, &req.sessions].concat();
     let before = k.ls().await?;
     let held = session_windows(&before, &known);
     let mut report = OpenReport {
@@ -476,10 +466,8 @@ fn write_to_terminal(bytes: &[u8]) -> bool {
     if out.is_terminal() {
         return out.write_all(bytes).and_then(|_| out.flush()).is_ok();
     }
-    match std::fs::OpenOptions::new().write(true).open("/dev/tty") {
-        Ok(mut tty) => tty.write_all(bytes).is_ok(),
-        Err(_) => false,
-    }
+    let tty = std::fs::OpenOptions::new().write(true).open("/dev/tty");
+    tty.and_then(|mut tty| tty.write_all(bytes)).is_ok()
 }
 
 fn remote_window_title(title: &str) -> bool {

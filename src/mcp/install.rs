@@ -312,10 +312,8 @@ pub fn remove_codex(existing: &str, name: &str) -> Result<Option<String>, String
 /// kept as `<path>.telepty-backup`.
 pub fn uninstall(client: McpClient, path: &Path, name: &str) -> Result<String, String> {
     let absent = || format!("no MCP server {name} in {}", path.display());
-    let existing = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(absent()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+    let Some(existing) = read_existing(path)? else {
+        return Ok(absent());
     };
     let edited = match client {
         McpClient::Codex => remove_codex(&existing, name),
@@ -327,6 +325,15 @@ pub fn uninstall(client: McpClient, path: &Path, name: &str) -> Result<String, S
     };
     replace_file(path, Some(&existing), &text)?;
     Ok(format!("removed MCP server {name} from {}", path.display()))
+}
+
+/// The file's text; `None` when there is no file.
+fn read_existing(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// Write `text` to `path` atomically (creating its directory), keeping `old` as the backup.
@@ -349,11 +356,7 @@ pub fn write(
     entry: &ServerEntry,
     force: bool,
 ) -> Result<String, String> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
+    let existing = read_existing(path)?;
     let merged = match client {
         McpClient::Codex => merge_codex(existing.as_deref(), entry, force),
         McpClient::Claude | McpClient::Gemini => {

@@ -436,15 +436,11 @@ impl TeleptyMcp {
             match g.client.multicast(&ids, &p.text).await {
                 Ok(v) => {
                     // The daemon's entries, ids labelled with their host.
-                    let r = FanOut::deserialize(&v).unwrap_or_default().results;
-                    successful.extend(r.successful.into_iter().map(|mut e| {
-                        e.id = label(&e.id);
-                        e
-                    }));
-                    failed.extend(r.failed.into_iter().map(|mut e| {
-                        e.id = label(&e.id);
-                        e
-                    }));
+                    let mut r = FanOut::deserialize(&v).unwrap_or_default().results;
+                    r.successful.iter_mut().for_each(|e| e.id = label(&e.id));
+                    r.failed.iter_mut().for_each(|e| e.id = label(&e.id));
+                    successful.append(&mut r.successful);
+                    failed.append(&mut r.failed);
                 }
                 Err(e) => {
                     for id in &ids {
