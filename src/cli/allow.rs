@@ -122,13 +122,8 @@ pub(crate) fn default_id(cwd: &std::path::Path, command: &str) -> String {
     };
     let dir = base(&cwd.to_string_lossy());
     let cmd = base(command);
-    let raw = match (dir.is_empty(), cmd.is_empty()) {
-        (false, false) => format!("{dir}-{cmd}"),
-        (true, false) => cmd,
-        (false, true) => dir,
-        (true, true) => String::new(),
-    };
-    sanitize_id(&raw)
+    let parts: Vec<String> = [dir, cmd].into_iter().filter(|p| !p.is_empty()).collect();
+    sanitize_id(&parts.join("-"))
 }
 
 /// Map a string into the session-id charset: other characters become `-` (runs collapsed),
@@ -141,10 +136,7 @@ pub(crate) fn sanitize_id(raw: &str) -> String {
         } else {
             '-'
         };
-        if c == '-' && out.ends_with('-') {
-            continue;
-        }
-        if c == '.' && out.ends_with('.') {
+        if matches!(c, '-' | '.') && out.ends_with(c) {
             continue;
         }
         out.push(c);

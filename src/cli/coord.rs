@@ -451,9 +451,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
             }
             let req = InjectRequest {
                 prompt,
-                no_enter: false,
                 from: orchestrator.as_deref().map(|o| target.sender(o, port)),
-                reply_to: None,
                 thread_id: Some(thread_id.clone()),
                 ..Default::default()
             };

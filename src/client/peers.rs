@@ -38,8 +38,9 @@ pub async fn within_deadline<T>(
 /// How long `tailscale status --json` may take.
 const TAILSCALE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where a peer entry came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a peer entry came from (`config`, `tailscale` in `peers list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum PeerSource {
     /// `[[peers]]` in config.toml
     Config,
