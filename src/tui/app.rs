@@ -480,22 +480,20 @@ impl App {
     }
 
     fn focus_id(&mut self, id: &str) -> bool {
-        match self.panes.iter().position(|p| p.info.id == id) {
-            Some(i) => {
-                self.set_focus(i);
-                true
-            }
-            None => false,
-        }
+        let Some(i) = self.panes.iter().position(|p| p.info.id == id) else {
+            return false;
+        };
+        self.set_focus(i);
+        true
     }
 
     // ---- messages from the runner ------------------------------------------------------
 
     pub fn on_outcome(&mut self, out: OpOutcome) -> Vec<Effect> {
-        if let Some(id) = out.focus {
-            if !self.focus_id(&id) {
-                self.pending_focus = Some(id);
-            }
+        if let Some(id) = out.focus
+            && !self.focus_id(&id)
+        {
+            self.pending_focus = Some(id);
         }
         self.set_status(out.text, out.ok);
         self.relayout()

@@ -369,18 +369,9 @@ impl Palette {
                 return self.begin(idx, collected, ctx);
             }
             KeyCode::Up => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down => {
-                let n = self.matches().len();
-                if self.selected + 1 < n {
-                    self.selected += 1;
-                }
-            }
+            KeyCode::Down => self.select_next(),
             KeyCode::Char('p') if ctrl => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Char('n') if ctrl => {
-                if self.selected + 1 < self.matches().len() {
-                    self.selected += 1;
-                }
-            }
+            KeyCode::Char('n') if ctrl => self.select_next(),
             KeyCode::Tab => {
                 if let Some((s, _)) = self.matches().get(self.selected) {
                     self.input.set(&format!("{} ", s.name));
@@ -395,6 +386,12 @@ impl Palette {
             }
         }
         Outcome::Continue
+    }
+
+    fn select_next(&mut self) {
+        if self.selected + 1 < self.matches().len() {
+            self.selected += 1;
+        }
     }
 
     fn key_args(
@@ -414,11 +411,10 @@ impl Palette {
             KeyCode::Esc => return Outcome::Close,
             KeyCode::Char('c') | KeyCode::Char('g') if ctrl => return Outcome::Close,
             KeyCode::Enter => {
-                let value = self.input.text.trim().to_string();
                 let value = if arg.kind == ArgKind::Text {
                     self.input.text.clone()
                 } else {
-                    value
+                    self.input.text.trim().to_string()
                 };
                 if let Err(e) = validate(spec.cmd, arg.kind, &value, ctx) {
                     self.error = Some(e);
