@@ -27,9 +27,10 @@ const WHEEL_ROWS: usize = 3;
 /// Output right after a resize is the program redrawing, not news.
 const RESIZE_QUIET: Duration = Duration::from_millis(300);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Keys drive the dashboard.
+    #[default]
     Nav,
     /// Keys go to the focused pane's program (until the prefix key).
     Typing,
@@ -123,6 +124,7 @@ pub struct Status {
     pub ok: bool,
 }
 
+#[derive(Default)]
 pub struct App {
     pub panes: Vec<Pane>,
     /// The mouse is the dashboard's (`M` hands it to the terminal and back).
@@ -179,48 +181,23 @@ impl App {
         no_color: bool,
         prefix: KeySpec,
     ) -> App {
-        let theme = if no_color {
-            theme.without_colors()
-        } else {
-            theme
-        };
-        App {
-            panes: Vec::new(),
+        let mut app = App {
             mouse: true,
-            by_state: false,
-            list_order: Vec::new(),
-            notify_on: Vec::new(),
-            focus: 0,
-            layout: LayoutKind::Grid,
-            unzoomed: LayoutKind::Grid,
-            mode: Mode::Nav,
-            attached: false,
-            overlay: Overlay::None,
             prefix,
-            prefix_armed: false,
-            theme,
             no_color,
-            status: None,
             conn_label,
             embedded,
-            log: EventLog::default(),
-            history: History::default(),
             themes: super::theme::BUILTIN
                 .iter()
                 .map(|(n, _)| n.to_string())
                 .collect(),
             key_names: crate::engine::keys::valid_keys(),
-            attach_env: Vec::new(),
-            pending_focus: None,
-            should_quit: false,
-            stop_sessions_on_quit: false,
-            dirty: true,
             next_uid: 1,
-            screen: Rect::default(),
-            regions: None,
-            visible: Vec::new(),
             page: (0, 1),
-        }
+            ..App::default()
+        };
+        app.set_theme(theme);
+        app
     }
 
     pub fn set_theme(&mut self, theme: Theme) {

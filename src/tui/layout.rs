@@ -60,10 +60,11 @@ pub fn inner(r: Rect) -> Rect {
     )
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum LayoutKind {
     /// Balanced rows × columns.
+    #[default]
     Grid,
     /// One large pane on the left, the others stacked on the right.
     Tall,
