@@ -990,10 +990,8 @@ async fn bridge_main(a: AllowArgs) -> Result<i32, Failure> {
     let env_remove: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| {
-            k == "CLAUDECODE"
+            matches!(k.as_str(), "CLAUDECODE" | "CODEX_CI" | "CODEX_THREAD_ID")
                 || k.starts_with("CLAUDECODE_")
-                || k == "CODEX_CI"
-                || k == "CODEX_THREAD_ID"
         })
         .collect();
     let mut spec = Spec {

@@ -138,12 +138,12 @@ impl Client {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.request("GET", path, None, REQUEST_TIMEOUT).await
     }
 
     /// A request with a typed body (serialising these types cannot fail).
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,

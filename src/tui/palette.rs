@@ -440,13 +440,8 @@ impl Palette {
                     (Some(_), _) => None,
                 };
                 self.history_pos = pos;
-                match pos {
-                    Some(p) => self.input.set(&h[p]),
-                    None => {
-                        let d = self.draft.clone();
-                        self.input.set(&d);
-                    }
-                }
+                let text = pos.map_or_else(|| self.draft.clone(), |p| h[p].clone());
+                self.input.set(&text);
             }
             KeyCode::Tab | KeyCode::BackTab => {
                 self.complete(arg.kind, ctx, ev.code == KeyCode::BackTab)
