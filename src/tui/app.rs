@@ -1010,20 +1010,17 @@ impl App {
                     ids: palette::split_ids(&arg(0)),
                 });
             }
-            Cmd::Layout if palette::kitty_layout_arg(&arg(0)).is_some() => {
-                let action = format!(
-                    "layout {}",
-                    palette::kitty_layout_arg(&arg(0)).unwrap_or("")
-                );
-                return self.kitty(&action);
-            }
             Cmd::Kitty => return self.kitty(&arg(0)),
-            Cmd::Layout => match LayoutKind::parse(&arg(0)) {
-                Some(k) => {
+            Cmd::Layout => match (
+                palette::kitty_layout_arg(&arg(0)),
+                LayoutKind::parse(&arg(0)),
+            ) {
+                (Some(kitty), _) => return self.kitty(&format!("layout {kitty}")),
+                (None, Some(k)) => {
                     self.set_layout(k);
                     self.set_status(format!("layout {}", k.name()), true);
                 }
-                None => self.set_status(
+                (None, None) => self.set_status(
                     format!(
                         "layout: no layout {:?} (grid, tall, stack, zoom, or kitty …)",
                         arg(0)
