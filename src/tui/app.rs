@@ -385,12 +385,17 @@ impl App {
             Badge::Disconnected => 5,
             Badge::Exited { .. } => 6,
         };
+        self.reorder(rank);
+        self.dirty = true;
+    }
+
+    /// Reorder the panes (stable); the focus stays on its session.
+    fn reorder<K: Ord>(&mut self, key: impl FnMut(&Pane) -> K) {
         let focused = self.focused().map(|p| p.uid);
-        self.panes.sort_by_key(rank);
+        self.panes.sort_by_key(key);
         if let Some(i) = focused.and_then(|u| self.panes.iter().position(|p| p.uid == u)) {
             self.focus = i;
         }
-        self.dirty = true;
     }
 
     /// `y`: the focused pane's screen as shown (scrolled back or live) onto the clipboard.
@@ -737,15 +742,8 @@ impl App {
                     );
                 } else {
                     let order = std::mem::take(&mut self.list_order);
-                    let focused = self.focused().map(|p| p.uid);
-                    self.panes
-                        .sort_by_key(|p| order.iter().position(|u| *u == p.uid));
+                    self.reorder(|p| order.iter().position(|u| *u == p.uid));
                     self.list_order = order;
-                    if let Some(i) =
-                        focused.and_then(|u| self.panes.iter().position(|p| p.uid == u))
-                    {
-                        self.focus = i;
-                    }
                     self.set_status("grid in the sessions' order (S: by state)", true);
                 }
             }
