@@ -257,14 +257,13 @@ pub(super) async fn run_ui(
 
     let result: anyhow::Result<bool> = loop {
         // Embedded session list (throttled).
-        if let Backend::Embedded(engine) = &backend
-            && refresh_due
-            && last_refresh.elapsed() >= REFRESH_MIN
-        {
-            let effects = sync_embedded(&mut app, engine);
-            fx.run(&mut app, effects);
-            refresh_due = false;
-            last_refresh = Instant::now();
+        if let Backend::Embedded(engine) = &backend {
+            if refresh_due && last_refresh.elapsed() >= REFRESH_MIN {
+                let effects = sync_embedded(&mut app, engine);
+                fx.run(&mut app, effects);
+                refresh_due = false;
+                last_refresh = Instant::now();
+            }
         }
         // One redraw watcher per pane.
         watchers.retain(|uid, h| {
@@ -275,10 +274,10 @@ pub(super) async fn run_ui(
             keep
         });
         for p in &app.panes {
-            if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(p.uid)
-                && let Some(rx) = p.source.watch()
-            {
-                slot.insert(tokio::spawn(watch_pane(rx, redraw.clone())).abort_handle());
+            if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(p.uid) {
+                if let Some(rx) = p.source.watch() {
+                    slot.insert(tokio::spawn(watch_pane(rx, redraw.clone())).abort_handle());
+                }
             }
         }
         if app.should_quit {

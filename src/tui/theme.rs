@@ -254,16 +254,15 @@ pub fn load(name: &str) -> Result<Theme, String> {
 /// Built-in themes plus the user's, sorted, without duplicates.
 pub fn available() -> Vec<String> {
     let mut v: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
-    if let Some(dir) = user_dir()
-        && let Ok(rd) = std::fs::read_dir(dir)
-    {
-        for e in rd.flatten() {
-            let file = e.file_name().to_string_lossy().into_owned();
-            if let Some(stem) = file.strip_suffix(".toml")
-                && valid_name(stem)
-                && !v.iter().any(|x| x == stem)
-            {
-                v.push(stem.to_string());
+    if let Some(dir) = user_dir() {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if let Some(stem) = file.strip_suffix(".toml") {
+                    if valid_name(stem) && !v.iter().any(|x| x == stem) {
+                        v.push(stem.to_string());
+                    }
+                }
             }
         }
     }
