@@ -73,26 +73,14 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Response, HttpError> {
-        self.send(None, method, url, headers, body, timeout).await
-    }
-
-    /// [`HttpClient::request`] over a fresh connection to the unix socket `socket` (`url`
-    /// still names the daemon: its host is the request's `Host`). No pool: a unix connect costs
-    /// microseconds. [`HttpError::NoSocket`] means nothing was sent.
-    pub async fn request_unix(
-        &self,
-        socket: &Path,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-        timeout: Duration,
-    ) -> Result<Response, HttpError> {
-        self.send(Some(socket), method, url, headers, body, timeout)
+        self.request_on(None, method, url, headers, body, timeout)
             .await
     }
 
-    async fn send(
+    /// [`HttpClient::request`] over TCP (`None`) or over a fresh connection to the unix socket
+    /// `socket` (`url` still names the daemon: its host is the request's `Host`). No pool: a
+    /// unix connect costs microseconds. [`HttpError::NoSocket`] means nothing was sent.
+    pub async fn request_on(
         &self,
         socket: Option<&Path>,
         method: &str,

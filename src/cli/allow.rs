@@ -122,13 +122,8 @@ pub(crate) fn default_id(cwd: &std::path::Path, command: &str) -> String {
     };
     let dir = base(&cwd.to_string_lossy());
     let cmd = base(command);
-    let raw = match (dir.is_empty(), cmd.is_empty()) {
-        (false, false) => format!("{dir}-{cmd}"),
-        (true, false) => cmd,
-        (false, true) => dir,
-        (true, true) => String::new(),
-    };
-    sanitize_id(&raw)
+    let parts: Vec<String> = [dir, cmd].into_iter().filter(|p| !p.is_empty()).collect();
+    sanitize_id(&parts.join("-"))
 }
 
 /// Map a string into the session-id charset: other characters become `-` (runs collapsed),
@@ -141,10 +136,7 @@ pub(crate) fn sanitize_id(raw: &str) -> String {
         } else {
             '-'
         };
-        if c == '-' && out.ends_with('-') {
-            continue;
-        }
-        if c == '.' && out.ends_with('.') {
+        if matches!(c, '-' | '.') && out.ends_with(c) {
             continue;
         }
         out.push(c);
@@ -999,10 +991,8 @@ async fn bridge_main(a: AllowArgs) -> Result<i32, Failure> {
     let env_remove: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| {
-            k == "CLAUDECODE"
+            matches!(k.as_str(), "CLAUDECODE" | "CODEX_CI" | "CODEX_THREAD_ID")
                 || k.starts_with("CLAUDECODE_")
-                || k == "CODEX_CI"
-                || k == "CODEX_THREAD_ID"
         })
         .collect();
     let mut spec = Spec {

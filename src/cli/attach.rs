@@ -7,7 +7,6 @@ use crate::wire::Frame;
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use ratatui::crossterm::terminal;
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -144,11 +143,7 @@ pub async fn attach_session(
     // Resolve aliases first: the WebSocket path takes exact ids only, and an unknown id there
     // would create a phantom wrapped session.
     let info = c.session(&target.id).await.or_fail("attach failed")?;
-    let id = info
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or(&target.id)
-        .to_string();
+    let id = super::output::s_or(&info, "id", &target.id).to_string();
     let path = format!(
         "/api/sessions/{}?snapshot=1&create=0",
         client::addr::encode_component(&id)

@@ -9,18 +9,9 @@ use super::Ctx;
 use super::output::{self, Failure, OrFail, opt, s};
 use crate::client::addr::encode_component;
 use crate::client::{Client, InjectRequest, REQUEST_TIMEOUT};
+use crate::wire::coord::{ClaimHandoff, CreateHandoff, CreateThread, PatchStatus};
 use crate::wire::request::StateReport;
 use crate::wire::session::Semantic;
-use crate::wire::{
-    self,
-    coord::{ClaimHandoff, CreateHandoff, CreateThread, PatchStatus},
-};
-
-async fn get(c: &Client, path: &str, action: &str) -> Result<Value, Failure> {
-    c.request("GET", path, None, REQUEST_TIMEOUT)
-        .await
-        .or_fail(action)
-}
 
 async fn send(
     c: &Client,
@@ -29,7 +20,7 @@ async fn send(
     body: &impl Serialize,
     action: &str,
 ) -> Result<Value, Failure> {
-    c.request(method, path, Some(&wire::value(body)), REQUEST_TIMEOUT)
+    c.send(method, path, body, REQUEST_TIMEOUT)
         .await
         .or_fail(action)
 }
@@ -141,7 +132,7 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
                 Some(st) => format!("/api/handoff?status={}", encode_component(st)),
                 None => "/api/handoff".to_string(),
             };
-            let v = get(&c, &path, "handoff list").await?;
+            let v = c.get(&path).await.or_fail("handoff list")?;
             let rows = |h: &Value| {
                 vec![
                     s(h, "id").to_string(),
@@ -202,7 +193,7 @@ pub async fn run_handoff(ctx: &mut Ctx, a: HandoffArgs) -> Result<(), Failure> {
             });
         }
         HandoffCmd::Get { id } => {
-            let v = get(&c, &path(&id), "handoff get").await?;
+            let v = c.get(&path(&id)).await.or_fail("handoff get")?;
             if a.json {
                 output::json(&v);
             } else {
@@ -312,7 +303,7 @@ pub async fn run_deliberate(ctx: &mut Ctx, a: DeliberateArgs) -> Result<(), Fail
     let path = |id: &str| format!("/api/threads/{}", encode_component(id));
     match a.cmd {
         Some(DeliberateCmd::Status { id: None }) => {
-            let v = get(&c, "/api/threads", "deliberate status").await?;
+            let v = c.get("/api/threads").await.or_fail("deliberate status")?;
             let rows = |t: &Value| {
                 vec![
                     s(t, "id").to_string(),
@@ -326,7 +317,7 @@ pub async fn run_deliberate(ctx: &mut Ctx, a: DeliberateArgs) -> Result<(), Fail
             list_table(a.json, &v, "No deliberations.", &headers, rows);
         }
         Some(DeliberateCmd::Status { id: Some(id) }) => {
-            let v = get(&c, &path(&id), "deliberate status").await?;
+            let v = c.get(&path(&id)).await.or_fail("deliberate status")?;
             if a.json {
                 output::json(&v);
             } else {
@@ -451,9 +442,7 @@ async fn start_deliberation(ctx: &mut Ctx, c: &Client, a: DeliberateArgs) -> Res
             }
             let req = InjectRequest {
                 prompt,
-                no_enter: false,
                 from: orchestrator.as_deref().map(|o| target.sender(o, port)),
-                reply_to: None,
                 thread_id: Some(thread_id.clone()),
                 ..Default::default()
             };
@@ -603,7 +592,7 @@ mod tests {
             json: false,
         };
         assert_eq!(
-            wire::value(&state_body(&a)),
+            crate::wire::value(&state_body(&a)),
             json!({"phase":"testing","current_task":"suite","needs_input":true,"source":"self_report"})
         );
     }

@@ -44,27 +44,19 @@ pub fn run(args: DaemonArgs) -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let result = rt.block_on(async move {
-        crate::api::run_daemon(
-            crate::api::DaemonOptions {
-                host: Some(host),
-                port: Some(port),
-            },
-            crate::api::RunFlags {
-                stop_sessions: args.stop_sessions,
-                replace: args.replace,
-            },
-        )
-        .await
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!(
-                "telepty: daemon failed: {}",
-                format!("{e:#}").replace('\n', " ")
-            );
-            1
-        }
-    }
+    let result = rt.block_on(crate::api::run_daemon(
+        crate::api::DaemonOptions {
+            host: Some(host),
+            port: Some(port),
+        },
+        crate::api::RunFlags {
+            stop_sessions: args.stop_sessions,
+            replace: args.replace,
+        },
+    ));
+    result.unwrap_or_else(|e| {
+        let why = format!("{e:#}").replace('\n', " ");
+        eprintln!("telepty: daemon failed: {why}");
+        1
+    })
 }

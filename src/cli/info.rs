@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail, opt, s, short_duration};
+use super::output::{self, Failure, OrFail, opt, s, s_or, short_duration};
 use super::sessions::state_label;
 use crate::client::REQUEST_TIMEOUT;
 
@@ -36,10 +36,7 @@ pub(crate) fn session_counts(sessions: &[Value]) -> Counts {
     let mut by_health = Map::new();
     let mut exited = 0u64;
     for sess in sessions {
-        let h = match s(sess, "healthStatus") {
-            "" => "UNKNOWN",
-            h => h,
-        };
+        let h = s_or(sess, "healthStatus", "UNKNOWN");
         let n = by_health.get(h).and_then(Value::as_u64).unwrap_or(0);
         by_health.insert(h.to_string(), Value::from(n + 1));
         if state_label(sess).starts_with("exited(") {
@@ -89,10 +86,7 @@ pub(crate) fn persistence_text(health: &Value) -> String {
 
 pub(crate) fn daemon_status_text(meta: &Value, counts: &Counts, authority: &str) -> String {
     let mut out = String::new();
-    let implementation = match s(meta, "implementation") {
-        "" => "telepty",
-        i => i,
-    };
+    let implementation = s_or(meta, "implementation", "telepty");
     let mut daemon = format!("{implementation} {}", s(meta, "version"));
     if let Some(pid) = opt(meta, "pid") {
         daemon.push_str(&format!(" (pid {pid})"));
@@ -272,10 +266,7 @@ pub async fn status(ctx: &mut Ctx, a: StatusArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&spec, "status").await?;
     let sess = client.session(&target.id).await.or_fail("status")?;
     // Use the resolved id so an alias that moves meanwhile still reads the same session.
-    let id = match s(&sess, "id") {
-        "" => target.id.clone(),
-        id => id.to_string(),
-    };
+    let id = s_or(&sess, "id", &target.id).to_string();
     let state = client.session_state(&id).await.ok();
     if a.json {
         output::json(&SessionStatus {
@@ -334,14 +325,11 @@ pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), Failure> {
     }
     // Never starts a daemon: only report one that is already there.
     let daemon = match ctx.local_client() {
-        Ok(c) => match c.health(Duration::from_secs(2)).await {
-            Ok(h) => Some(Daemon {
-                address: c.addr().authority(),
-                version: h.get("version").cloned().unwrap_or(Value::Null),
-                status: h.get("status").cloned().unwrap_or(Value::Null),
-            }),
-            Err(_) => None,
-        },
+        Ok(c) => c.health(Duration::from_secs(2)).await.ok().map(|h| Daemon {
+            address: c.addr().authority(),
+            version: h.get("version").cloned().unwrap_or(Value::Null),
+            status: h.get("status").cloned().unwrap_or(Value::Null),
+        }),
         Err(_) => None,
     };
     output::json(&Version {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail, s};
+use super::output::{self, Failure, OrFail, s, s_or};
 use crate::client::{ClientError, InjectRequest};
 use crate::wire::{self, response::TargetFailed};
 
@@ -179,10 +179,7 @@ pub(crate) fn result_line(entry: &Value, ok: bool, label: &str) -> String {
     if ok {
         format!("ok   {label}")
     } else {
-        let code = match s(entry, "code") {
-            "" => "ERROR",
-            c => c,
-        };
+        let code = s_or(entry, "code", "ERROR");
         format!("FAIL {label}: {code} {}", s(entry, "error"))
     }
 }

@@ -137,10 +137,8 @@ async fn known_sessions(ctx: &mut Ctx) -> Vec<String> {
     };
     // Only a hint for recognising windows: do not wait long for it.
     let quick = std::time::Duration::from_secs(2);
-    match c.request("GET", "/api/sessions", None, quick).await {
-        Ok(list) => session_ids(&list, false),
-        Err(_) => Vec::new(),
-    }
+    let list = c.request("GET", "/api/sessions", None, quick).await;
+    list.map(|l| session_ids(&l, false)).unwrap_or_default()
 }
 
 async fn connect(
@@ -242,7 +240,7 @@ async fn open(
     settings: &KittySettings,
     o: OpenArgs,
 ) -> Result<(), Failure> {
-    let layout: Layout = match o.layout {
+    let layout = match o.layout {
         Some(l) => l,
         None => settings.open_layout().map_err(fail("kitty open"))?,
     };

@@ -82,14 +82,12 @@ fn serve() -> i32 {
         .unwrap_or_else(|| "mcp".into());
     let conn = Connector::new(ClientEnv::from_env());
     tracing::info!(log = ?log, %from, "mcp server starting on stdio");
-    match rt.block_on(crate::mcp::serve_stdio(conn, from)) {
-        Ok(()) => 0,
-        Err(e) => {
-            tracing::error!("mcp server: {e:#}");
-            eprintln!("telepty: mcp server failed: {e:#}");
-            1
-        }
-    }
+    let Err(e) = rt.block_on(crate::mcp::serve_stdio(conn, from)) else {
+        return 0;
+    };
+    tracing::error!("mcp server: {e:#}");
+    eprintln!("telepty: mcp server failed: {e:#}");
+    1
 }
 
 /// The client's configuration file: `--file`, else the usual one for the client and scope.

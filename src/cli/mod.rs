@@ -130,74 +130,68 @@ pub enum Command {
 
 /// Run the CLI with the process arguments; returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    match Cli::try_parse() {
+        Ok(cli) => run(cli),
         Err(e) => {
             let _ = e.print();
-            return e.exit_code();
+            e.exit_code()
         }
-    };
-    run(cli)
+    }
 }
 
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
-    let cli = match cli.command {
-        Command::Daemon(args) => return daemon::run(args),
-        Command::Tui(args) => return tui::run(args),
-        Command::Allow(args) => return allow::run(args),
-        Command::Config(a) => return finish(config_cmd::run(a)),
-        Command::Completions(a) => return finish(completions::completions(a)),
-        Command::Man(a) => return finish(completions::man(a)),
-        Command::Service(a) => return finish(service::run(a)),
-        Command::Record(a) => return finish(record::run(a)),
-        Command::Mcp(a) => return mcp::run(a),
-        command => Cli { command },
-    };
-    let rt = match runtime(false) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let result = rt.block_on(async move {
-        let mut ctx = Ctx::new();
-        match cli.command {
-            Command::Daemon(_) | Command::Tui(_) | Command::Allow(_) => Ok(()),
-            Command::Config(_)
-            | Command::Completions(_)
-            | Command::Man(_)
-            | Command::Service(_)
-            | Command::Record(_)
-            | Command::Mcp(_) => Ok(()),
-            Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
-            Command::Attach(a) => attach::attach(&mut ctx, a).await,
-            Command::List(a) => sessions::list(&mut ctx, a).await,
-            Command::Inject(a) => input::inject(&mut ctx, a).await,
-            Command::Enter(a) => input::enter(&mut ctx, a).await,
-            Command::Keys(a) => input::keys(&mut ctx, a).await,
-            Command::Multicast(a) => input::multicast(&mut ctx, a).await,
-            Command::Broadcast(a) => input::broadcast(&mut ctx, a).await,
-            Command::SubmitAll(a) => input::submit_all(&mut ctx, a).await,
-            Command::Rename(a) => sessions::rename(&mut ctx, a).await,
-            Command::ReadScreen(a) => screen::read_screen(&mut ctx, a).await,
-            Command::Wait(a) => screen::wait(&mut ctx, a).await,
-            Command::Kill(a) => sessions::kill(&mut ctx, a).await,
-            Command::Status(a) => info::status(&mut ctx, a).await,
-            Command::Clean(a) => sessions::clean(&mut ctx, a).await,
-            Command::Resurrect(a) => resurrect::run(&mut ctx, a).await,
-            Command::Up(a) => up::run(&mut ctx, a).await,
-            Command::Monitor(a) => events::monitor(&mut ctx, a).await,
-            Command::Listen(a) => events::listen(&mut ctx, a).await,
-            Command::Version(a) => info::version(&mut ctx, a).await,
-            Command::Layout(a) => kitty::run_layout(&mut ctx, a).await,
-            Command::Kitty(a) => kitty::run_kitty(&mut ctx, a).await,
-            Command::Reply(a) => reply::run_reply(&mut ctx, a).await,
-            Command::Peers(a) => peers::run_peers(&mut ctx, a).await,
-            Command::Handoff(a) => coord::run_handoff(&mut ctx, a).await,
-            Command::Deliberate(a) => coord::run_deliberate(&mut ctx, a).await,
-            Command::StatusReport(a) => coord::run_status_report(&mut ctx, a).await,
-        }
-    });
-    finish(result)
+    match cli.command {
+        Command::Daemon(args) => daemon::run(args),
+        Command::Tui(args) => tui::run(args),
+        Command::Allow(args) => allow::run(args),
+        Command::Config(a) => finish(config_cmd::run(a)),
+        Command::Completions(a) => finish(completions::completions(a)),
+        Command::Man(a) => finish(completions::man(a)),
+        Command::Service(a) => finish(service::run(a)),
+        Command::Record(a) => finish(record::run(a)),
+        Command::Mcp(a) => mcp::run(a),
+        command => match runtime(false) {
+            Ok(rt) => finish(rt.block_on(client_command(command))),
+            Err(code) => code,
+        },
+    }
+}
+
+/// The commands that are clients of a daemon, on the current-thread runtime.
+async fn client_command(command: Command) -> Result<(), Failure> {
+    let mut ctx = Ctx::new();
+    match command {
+        Command::Spawn(a) => sessions::spawn(&mut ctx, a).await,
+        Command::Attach(a) => attach::attach(&mut ctx, a).await,
+        Command::List(a) => sessions::list(&mut ctx, a).await,
+        Command::Inject(a) => input::inject(&mut ctx, a).await,
+        Command::Enter(a) => input::enter(&mut ctx, a).await,
+        Command::Keys(a) => input::keys(&mut ctx, a).await,
+        Command::Multicast(a) => input::multicast(&mut ctx, a).await,
+        Command::Broadcast(a) => input::broadcast(&mut ctx, a).await,
+        Command::SubmitAll(a) => input::submit_all(&mut ctx, a).await,
+        Command::Rename(a) => sessions::rename(&mut ctx, a).await,
+        Command::ReadScreen(a) => screen::read_screen(&mut ctx, a).await,
+        Command::Wait(a) => screen::wait(&mut ctx, a).await,
+        Command::Kill(a) => sessions::kill(&mut ctx, a).await,
+        Command::Status(a) => info::status(&mut ctx, a).await,
+        Command::Clean(a) => sessions::clean(&mut ctx, a).await,
+        Command::Resurrect(a) => resurrect::run(&mut ctx, a).await,
+        Command::Up(a) => up::run(&mut ctx, a).await,
+        Command::Monitor(a) => events::monitor(&mut ctx, a).await,
+        Command::Listen(a) => events::listen(&mut ctx, a).await,
+        Command::Version(a) => info::version(&mut ctx, a).await,
+        Command::Layout(a) => kitty::run_layout(&mut ctx, a).await,
+        Command::Kitty(a) => kitty::run_kitty(&mut ctx, a).await,
+        Command::Reply(a) => reply::run_reply(&mut ctx, a).await,
+        Command::Peers(a) => peers::run_peers(&mut ctx, a).await,
+        Command::Handoff(a) => coord::run_handoff(&mut ctx, a).await,
+        Command::Deliberate(a) => coord::run_deliberate(&mut ctx, a).await,
+        Command::StatusReport(a) => coord::run_status_report(&mut ctx, a).await,
+        // Run by `run` itself, never here.
+        _ => Ok(()),
+    }
 }
 
 /// The async runtime for a command: one thread for clients and the bridge, several for the

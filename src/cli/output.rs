@@ -123,6 +123,14 @@ pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// A string field, or `fallback` when it is missing or empty.
+pub fn s_or<'a>(v: &'a Value, key: &str, fallback: &'a str) -> &'a str {
+    match s(v, key) {
+        "" => fallback,
+        x => x,
+    }
+}
+
 /// `12s`, `5m`, `3h`, `2d`; `-` when unknown.
 pub fn short_duration(secs: Option<u64>) -> String {
     match secs {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::output::{self, Failure, s};
-use crate::client::peers::{self as peer_config, PEER_CONNECT_TIMEOUT, PeerSource};
+use crate::client::peers::{self as peer_config, PEER_CONNECT_TIMEOUT};
 use crate::client::{self, Client, ClientError, Host, Peer, Target};
 use crate::config::Paths;
 
@@ -78,20 +78,13 @@ async fn check_resolvable(given: &str, url: &str) -> Result<(), Failure> {
         tokio::net::lookup_host(authority.to_string()),
     )
     .await;
-    let found = match resolved {
-        Ok(Ok(mut addrs)) => addrs.next().is_some(),
-        _ => false,
-    };
-    if found {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            "peers add failed",
-            format!(
-                "{g}: not a URL and no such host (give http://HOST[:PORT] of the peer's daemon)"
-            ),
-        ))
+    if resolved.is_ok_and(|r| r.is_ok_and(|mut addrs| addrs.next().is_some())) {
+        return Ok(());
     }
+    Err(Failure::new(
+        "peers add failed",
+        format!("{g}: not a URL and no such host (give http://HOST[:PORT] of the peer's daemon)"),
+    ))
 }
 
 pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
@@ -195,13 +188,6 @@ struct PeerCheck<'a> {
     error: Option<String>,
 }
 
-fn source_name(s: PeerSource) -> &'static str {
-    match s {
-        PeerSource::Config => "config",
-        PeerSource::Tailscale => "tailscale",
-    }
-}
-
 async fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Result<(), Failure> {
     // Report a broken config.toml here (elsewhere it silently means "no peers").
     peer_config::configured(env).map_err(|e| Failure::new("peers failed", e))?;
@@ -212,7 +198,7 @@ async fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Resul
             .map(|k| PeerOut {
                 url: Some(&k.peer.url),
                 token: Some(k.peer.token.is_some()),
-                source: Some(source_name(k.source)),
+                source: Some(k.source.into()),
                 name: &k.peer.name,
                 ..Default::default()
             })
@@ -234,7 +220,7 @@ async fn list_peers(env: &client::ClientEnv, paths: &Paths, json: bool) -> Resul
                 k.peer.name.clone(),
                 k.peer.url.clone(),
                 if k.peer.token.is_some() { "yes" } else { "no" }.to_string(),
-                source_name(k.source).to_string(),
+                <&str>::from(k.source).to_string(),
             ]
         })
         .collect();

@@ -96,16 +96,12 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
         RecordAction::Path { id } => {
             let found = recording::latest(&dir, &id)
                 .map_err(|e| Failure::new("record path", format!("{}: {e}", dir.display())))?;
-            match found {
-                Some(p) => {
-                    output::line(p.display());
-                    Ok(())
-                }
-                None => Err(Failure::new(
-                    "record path",
-                    format!("no recording of {id} in {}", dir.display()),
-                )),
-            }
+            let p = found.ok_or_else(|| {
+                let why = format!("no recording of {id} in {}", dir.display());
+                Failure::new("record path", why)
+            })?;
+            output::line(p.display());
+            Ok(())
         }
     }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail, s};
+use super::output::{self, Failure, OrFail, s_or};
 use crate::client::shared_ref;
 use crate::client::{InjectRequest, Target};
 use crate::config::Paths;
@@ -48,10 +48,7 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
     };
     let (c, own) = ctx.target(&me).await?;
     let info = c.session(&own.id).await.or_fail("reply")?;
-    let own_id = match s(&info, "id") {
-        "" => own.id.clone(),
-        id => id.to_string(),
-    };
+    let own_id = s_or(&info, "id", &own.id).to_string();
     let Some(to) = reply_target(&info) else {
         return Err(Failure::new(
             "reply failed",
@@ -64,8 +61,6 @@ pub async fn run_reply(ctx: &mut Ctx, a: ReplyArgs) -> Result<(), Failure> {
         prompt: a.text.join(" "),
         no_enter: a.no_enter,
         from: Some(target.sender(&own_id, port)),
-        reply_to: None,
-        thread_id: None,
         ..Default::default()
     };
     let resp = tc.inject(&target.id, &req, false).await.or_fail("reply")?;
@@ -97,10 +92,6 @@ fn ref_file(value: &str) -> Result<Option<PathBuf>, Failure> {
     Ok(None)
 }
 
-fn read_file(path: &Path) -> Result<String, Failure> {
-    shared_ref::read_payload(path).map_err(|e| Failure::new("--ref failed", e))
-}
-
 /// `inject --ref [FILE] TARGET TEXT…`: the session argument and what to share. When the
 /// `--ref` value is not a readable file it was the target (clap takes the first word after
 /// `--ref` as its value), and TARGET starts the inline text.
@@ -123,13 +114,9 @@ pub(crate) fn plan_inject_ref(
 /// `--ref [FILE] TEXT…`: a readable file is the payload (TEXT the message); otherwise the
 /// value is the first word of the inline text.
 pub(crate) fn plan_ref(value: Option<&str>, text: &[String]) -> Result<RefPlan, Failure> {
-    let file = match value {
-        Some(v) => ref_file(v)?,
-        None => None,
-    };
-    Ok(match file {
+    Ok(match value.map(ref_file).transpose()?.flatten() {
         Some(f) => RefPlan {
-            payload: read_file(&f)?,
+            payload: shared_ref::read_payload(&f).map_err(|e| Failure::new("--ref failed", e))?,
             message: Some(text.join(" ")),
         },
         None => RefPlan {

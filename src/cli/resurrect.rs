@@ -3,8 +3,6 @@
 use clap::Args;
 use serde_json::Value;
 
-use crate::wire::response::Resurrection;
-
 use super::Ctx;
 use super::output::{self, Failure, OrFail, s};
 
@@ -79,20 +77,7 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    if a.ids.is_empty() {
-        let lost = client.lost_sessions().await.or_fail("resurrect")?;
-        if lost.as_array().is_none_or(Vec::is_empty) {
-            if a.json {
-                output::json(&Resurrection {
-                    success: true,
-                    results: Vec::new(),
-                });
-            } else {
-                output::line("No lost sessions.");
-            }
-            return Ok(());
-        }
-    }
+    // Without ids: every lost session (none lost: an empty result list).
     let resp = client
         .resurrect(&a.ids, a.forget)
         .await
@@ -102,6 +87,9 @@ pub async fn run(ctx: &mut Ctx, a: ResurrectArgs) -> Result<(), Failure> {
     if a.json {
         output::json(&resp);
     } else {
+        if results.is_empty() {
+            output::line("No lost sessions.");
+        }
         let home = std::env::var("HOME").ok();
         for r in &results {
             let id = s(r, "id");

@@ -255,15 +255,12 @@ pub fn run(args: ServiceArgs) -> Result<(), Failure> {
         }
         ServiceAction::Status => {
             let installed = file.exists();
-            output::line(format!(
-                "{}: {}",
-                file.display(),
-                if installed {
-                    "installed"
-                } else {
-                    "not installed"
-                }
-            ));
+            let state = if installed {
+                "installed"
+            } else {
+                "not installed"
+            };
+            output::line(format!("{}: {state}", file.display()));
             if installed && mgr == Manager::Systemd && mgr.available() {
                 let state = Process::new("systemctl")
                     .args(["--user", "is-active", UNIT_NAME])
@@ -276,10 +273,8 @@ pub fn run(args: ServiceArgs) -> Result<(), Failure> {
                     .args(["list", LAUNCHD_LABEL])
                     .output()
                     .is_ok_and(|o| o.status.success());
-                output::line(format!(
-                    "state: {}",
-                    if loaded { "loaded" } else { "not loaded" }
-                ));
+                let state = if loaded { "loaded" } else { "not loaded" };
+                output::line(format!("state: {state}"));
             }
             Ok(())
         }

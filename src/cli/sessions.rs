@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use super::Ctx;
-use super::output::{self, Failure, OrFail, opt, s, value_name};
+use super::output::{self, Failure, OrFail, opt, s, s_or, value_name};
 use crate::client::SpawnRequest;
 use crate::wire::request::AgentState;
 
@@ -127,18 +127,12 @@ pub async fn spawn(ctx: &mut Ctx, a: SpawnArgs) -> Result<(), Failure> {
         output::json(&resp);
         return Ok(());
     }
-    let id = match s(&resp, "session_id") {
-        "" => target.id.as_str(),
-        id => id,
-    };
+    let id = s_or(&resp, "session_id", &target.id);
     let label = match &target.host {
         Some(h) => format!("{id}@{h}"),
         None => id.to_string(),
     };
-    let shown = match s(&resp, "command") {
-        "" => command.as_str(),
-        c => c,
-    };
+    let shown = s_or(&resp, "command", &command);
     output::line(format!("Spawned session {label} ({shown})"));
     if !a.detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         let detach = super::attach::detach_byte("ctrl+]").unwrap_or(0x1d);
@@ -163,10 +157,7 @@ pub(crate) fn state_label(sess: &Value) -> String {
     if let Some(sig) = opt(sess, "exitSignal") {
         return format!("exited({sig})");
     }
-    match s(sess, "healthStatus") {
-        "" => "-".into(),
-        h => h.to_string(),
-    }
+    s_or(sess, "healthStatus", "-").to_string()
 }
 
 /// What the session is doing, as `list` shows it: `working`, `waiting` (a question or a

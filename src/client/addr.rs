@@ -183,17 +183,12 @@ impl ClientEnv {
                 token: self.token(),
             });
         }
-        let (host, port) = match &self.host {
-            None => match &self.config.daemon_file.host {
-                Some(h) => (connect_host(h), None),
-                None => (DEFAULT_HOST.to_string(), None),
-            },
-            Some(h) => parse_host_port(h)?,
+        let (host, port) = match (&self.host, &self.config.daemon_file.host) {
+            (Some(h), _) => parse_host_port(h)?,
+            (None, Some(h)) => (connect_host(h), None),
+            (None, None) => (DEFAULT_HOST.to_string(), None),
         };
-        let port = match port {
-            Some(p) => p,
-            None => self.default_port()?,
-        };
+        let port = port.map_or_else(|| self.default_port(), Ok)?;
         Ok(DaemonAddr {
             host,
             port,
@@ -349,10 +344,7 @@ pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Tar
         },
         None => DaemonAddr {
             host: name,
-            port: match port {
-                Some(p) => p,
-                None => env.default_port()?,
-            },
+            port: port.map_or_else(|| env.default_port(), Ok)?,
             token: env.token(),
         },
     };

@@ -51,11 +51,6 @@ struct ResurrectRequest {
     forget: bool,
 }
 
-/// A typed request body as JSON (serialising these types cannot fail).
-fn to_body(body: &impl Serialize) -> Value {
-    serde_json::to_value(body).unwrap_or(Value::Null)
-}
-
 fn session_path(id: &str, rest: &str) -> String {
     format!("/api/sessions/{}{}", encode_component(id), rest)
 }
@@ -100,29 +95,19 @@ impl Client {
         }
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         // The owner's unix socket first; a missing or dead one (nothing sent) falls back to TCP.
-        let via_socket = match self.addr.local_socket() {
-            Some(socket) => {
-                let sent =
-                    self.http
-                        .request_unix(&socket, method, &url, &headers, body.clone(), timeout);
-                match sent.await {
-                    Err(HttpError::NoSocket(why)) => {
-                        tracing::trace!("{}: {why}; using TCP", socket.display());
-                        None
-                    }
-                    other => Some(other),
-                }
-            }
-            None => None,
-        };
-        let resp = match via_socket {
-            Some(r) => r,
-            None => {
-                self.http
-                    .request(method, &url, &headers, body, timeout)
-                    .await
-            }
-        };
+        let socket = self.addr.local_socket();
+        let via = socket.as_deref();
+        let mut resp = self
+            .http
+            .request_on(via, method, &url, &headers, body.clone(), timeout)
+            .await;
+        if let (Some(socket), Err(HttpError::NoSocket(why))) = (via, &resp) {
+            tracing::trace!("{}: {why}; using TCP", socket.display());
+            resp = self
+                .http
+                .request(method, &url, &headers, body, timeout)
+                .await;
+        }
         let resp = resp.map_err(|e| {
             let addr = self.addr.authority();
             match e {
@@ -153,13 +138,24 @@ impl Client {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.request("GET", path, None, REQUEST_TIMEOUT).await
     }
 
+    /// A request with a typed body (serialising these types cannot fail).
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        let body = serde_json::to_value(body).unwrap_or(Value::Null);
+        self.request(method, path, Some(&body), timeout).await
+    }
+
     async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
-        self.request("POST", path, Some(&to_body(body)), REQUEST_TIMEOUT)
-            .await
+        self.send("POST", path, body, REQUEST_TIMEOUT).await
     }
 
     // ---- daemon info (§3)
@@ -204,15 +200,11 @@ impl Client {
 
     /// `PATCH /api/sessions/:id` → `{success, old_id, new_id}`.
     pub async fn rename(&self, id: &str, new_id: &str) -> Result<Value, ClientError> {
-        self.request(
-            "PATCH",
-            &session_path(id, ""),
-            Some(&to_body(&RenameRequest {
-                new_id: new_id.into(),
-            })),
-            REQUEST_TIMEOUT,
-        )
-        .await
+        let body = RenameRequest {
+            new_id: new_id.into(),
+        };
+        self.send("PATCH", &session_path(id, ""), &body, REQUEST_TIMEOUT)
+            .await
     }
 
     /// `GET /api/sessions/lost` (extension) → array of lost sessions.
@@ -223,14 +215,14 @@ impl Client {
     /// `POST /api/sessions/resurrect` (extension) → `{success, results:[…]}`. Empty `ids`:
     /// every lost session. Each is a spawn, so this may take longer than one request.
     pub async fn resurrect(&self, ids: &[String], forget: bool) -> Result<Value, ClientError> {
-        let body = to_body(&ResurrectRequest {
+        let body = ResurrectRequest {
             ids: ids.to_vec(),
             forget,
-        });
-        self.request(
+        };
+        self.send(
             "POST",
             "/api/sessions/resurrect",
-            Some(&body),
+            &body,
             REQUEST_TIMEOUT * 6,
         )
         .await
@@ -253,8 +245,7 @@ impl Client {
     ) -> Result<Value, ClientError> {
         if wait_delivered {
             let path = session_path(id, "/inject?wait=delivered");
-            self.request("POST", &path, Some(&to_body(req)), INJECT_WAIT_TIMEOUT)
-                .await
+            self.send("POST", &path, req, INJECT_WAIT_TIMEOUT).await
         } else {
             self.post(&session_path(id, "/inject"), req).await
         }
@@ -327,13 +318,8 @@ impl Client {
     pub async fn wait(&self, id: &str, req: &WaitRequest) -> Result<Value, ClientError> {
         let ms = req.timeout_ms.unwrap_or(WAIT_DEFAULT_MS).min(WAIT_MAX_MS);
         let timeout = Duration::from_millis(ms) + WAIT_GRACE;
-        self.request(
-            "POST",
-            &session_path(id, "/wait"),
-            Some(&to_body(req)),
-            timeout,
-        )
-        .await
+        self.send("POST", &session_path(id, "/wait"), req, timeout)
+            .await
     }
 }
 

@@ -17,40 +17,31 @@ use super::{
 pub const LOCAL_HOST: &str = "local";
 
 /// Why a target could not be served.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The argument itself is wrong (empty id, bad `@host`, a peer's bad URL): a usage error.
+    /// No spec: the message is about something else (a peer), said as is.
+    #[error("{}", match spec.as_str() {
+        "" => why.clone(),
+        spec => format!("invalid target {spec:?}: {why}"),
+    })]
     Invalid { spec: String, why: String },
     /// The local daemon could not be reached or started.
+    #[error("{0}")]
     Daemon(ClientError),
     /// `id@host`: that host does not answer (within 2 s).
+    #[error("{target}: {error}")]
     Unreachable { target: String, error: ClientError },
     /// A bare id that several hosts hold.
+    #[error(
+        "session {spec:?} exists on several hosts ({}); name one, e.g. {example}",
+        hosts.join(", ")
+    )]
     Ambiguous {
         spec: String,
         hosts: Vec<String>,
         example: String,
     },
-}
-
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConnectError::Invalid { spec, why } if spec.is_empty() => write!(f, "{why}"),
-            ConnectError::Invalid { spec, why } => write!(f, "invalid target {spec:?}: {why}"),
-            ConnectError::Daemon(e) => write!(f, "{e}"),
-            ConnectError::Unreachable { target, error } => write!(f, "{target}: {error}"),
-            ConnectError::Ambiguous {
-                spec,
-                hosts,
-                example,
-            } => write!(
-                f,
-                "session {spec:?} exists on several hosts ({}); name one, e.g. {example}",
-                hosts.join(", ")
-            ),
-        }
-    }
 }
 
 /// One daemon of a multi-host command.

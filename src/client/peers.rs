@@ -38,8 +38,9 @@ pub async fn within_deadline<T>(
 /// How long `tailscale status --json` may take.
 const TAILSCALE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where a peer entry came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a peer entry came from (`config`, `tailscale` in `peers list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum PeerSource {
     /// `[[peers]]` in config.toml
     Config,
@@ -157,27 +158,23 @@ pub fn peer_addr(peer: &Peer, env: &ClientEnv) -> Result<DaemonAddr, ClientError
 /// fails fast with [`ClientError::Connect`] instead of holding a command up.
 pub async fn probe(addr: &DaemonAddr, within: Duration) -> Result<(), ClientError> {
     let target = (addr.host.as_str(), addr.port);
-    match tokio::time::timeout(within, tokio::net::TcpStream::connect(target)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(ClientError::Connect {
-            addr: addr.authority(),
-            reason: super::error::tidy_reason(&e.to_string()),
-        }),
-        Err(_) => Err(ClientError::Connect {
-            addr: addr.authority(),
-            reason: format!("no answer within {} s", within.as_secs()),
-        }),
-    }
+    let reason = match tokio::time::timeout(within, tokio::net::TcpStream::connect(target)).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => super::error::tidy_reason(&e.to_string()),
+        Err(_) => format!("no answer within {} s", within.as_secs()),
+    };
+    Err(ClientError::Connect {
+        addr: addr.authority(),
+        reason,
+    })
 }
 
 /// Online machines of the tailnet, as peers named by their host name with URL
 /// `http://<tailscale IPv4>:<port>` and no token. Empty when the binary is absent, fails or
 /// takes longer than 2 s.
 pub async fn discover_tailscale(port: u16) -> Vec<Peer> {
-    match run_tailscale_status().await {
-        Some(v) => parse_tailscale_status(&v, port),
-        None => Vec::new(),
-    }
+    let status = run_tailscale_status().await;
+    status.map_or_else(Vec::new, |v| parse_tailscale_status(&v, port))
 }
 
 /// Runs on the async runtime without blocking it (tokio's child reaper); a `tailscale` that

@@ -91,16 +91,12 @@ impl Bus {
     /// skipped; pings are answered by the library.
     pub async fn next_event(&mut self) -> Result<Option<Value>, ClientError> {
         loop {
-            let msg = match self.ws.next().await {
-                None => return Ok(None),
-                Some(Ok(m)) => m,
+            let parsed = match self.ws.next().await {
+                None | Some(Ok(Message::Close(_))) => return Ok(None),
                 Some(Err(e)) => return Err(self.stream_error(e)),
-            };
-            let parsed = match &msg {
-                Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).ok(),
-                Message::Binary(b) => serde_json::from_slice::<Value>(b).ok(),
-                Message::Close(_) => return Ok(None),
-                _ => None,
+                Some(Ok(Message::Text(t))) => serde_json::from_str::<Value>(t.as_str()).ok(),
+                Some(Ok(Message::Binary(b))) => serde_json::from_slice::<Value>(&b).ok(),
+                Some(Ok(_)) => None,
             };
             if let Some(v) = parsed {
                 return Ok(Some(v));

@@ -27,9 +27,10 @@ const WHEEL_ROWS: usize = 3;
 /// Output right after a resize is the program redrawing, not news.
 const RESIZE_QUIET: Duration = Duration::from_millis(300);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Keys drive the dashboard.
+    #[default]
     Nav,
     /// Keys go to the focused pane's program (until the prefix key).
     Typing,
@@ -123,6 +124,7 @@ pub struct Status {
     pub ok: bool,
 }
 
+#[derive(Default)]
 pub struct App {
     pub panes: Vec<Pane>,
     /// The mouse is the dashboard's (`M` hands it to the terminal and back).
@@ -179,48 +181,23 @@ impl App {
         no_color: bool,
         prefix: KeySpec,
     ) -> App {
-        let theme = if no_color {
-            theme.without_colors()
-        } else {
-            theme
-        };
-        App {
-            panes: Vec::new(),
+        let mut app = App {
             mouse: true,
-            by_state: false,
-            list_order: Vec::new(),
-            notify_on: Vec::new(),
-            focus: 0,
-            layout: LayoutKind::Grid,
-            unzoomed: LayoutKind::Grid,
-            mode: Mode::Nav,
-            attached: false,
-            overlay: Overlay::None,
             prefix,
-            prefix_armed: false,
-            theme,
             no_color,
-            status: None,
             conn_label,
             embedded,
-            log: EventLog::default(),
-            history: History::default(),
             themes: super::theme::BUILTIN
                 .iter()
                 .map(|(n, _)| n.to_string())
                 .collect(),
             key_names: crate::engine::keys::valid_keys(),
-            attach_env: Vec::new(),
-            pending_focus: None,
-            should_quit: false,
-            stop_sessions_on_quit: false,
-            dirty: true,
             next_uid: 1,
-            screen: Rect::default(),
-            regions: None,
-            visible: Vec::new(),
             page: (0, 1),
-        }
+            ..App::default()
+        };
+        app.set_theme(theme);
+        app
     }
 
     pub fn set_theme(&mut self, theme: Theme) {
@@ -408,12 +385,17 @@ impl App {
             Badge::Disconnected => 5,
             Badge::Exited { .. } => 6,
         };
+        self.reorder(rank);
+        self.dirty = true;
+    }
+
+    /// Reorder the panes (stable); the focus stays on its session.
+    fn reorder<K: Ord>(&mut self, key: impl FnMut(&Pane) -> K) {
         let focused = self.focused().map(|p| p.uid);
-        self.panes.sort_by_key(rank);
+        self.panes.sort_by_key(key);
         if let Some(i) = focused.and_then(|u| self.panes.iter().position(|p| p.uid == u)) {
             self.focus = i;
         }
-        self.dirty = true;
     }
 
     /// `y`: the focused pane's screen as shown (scrolled back or live) onto the clipboard.
@@ -480,22 +462,20 @@ impl App {
     }
 
     fn focus_id(&mut self, id: &str) -> bool {
-        match self.panes.iter().position(|p| p.info.id == id) {
-            Some(i) => {
-                self.set_focus(i);
-                true
-            }
-            None => false,
-        }
+        let Some(i) = self.panes.iter().position(|p| p.info.id == id) else {
+            return false;
+        };
+        self.set_focus(i);
+        true
     }
 
     // ---- messages from the runner ------------------------------------------------------
 
     pub fn on_outcome(&mut self, out: OpOutcome) -> Vec<Effect> {
-        if let Some(id) = out.focus {
-            if !self.focus_id(&id) {
-                self.pending_focus = Some(id);
-            }
+        if let Some(id) = out.focus
+            && !self.focus_id(&id)
+        {
+            self.pending_focus = Some(id);
         }
         self.set_status(out.text, out.ok);
         self.relayout()
@@ -762,15 +742,8 @@ impl App {
                     );
                 } else {
                     let order = std::mem::take(&mut self.list_order);
-                    let focused = self.focused().map(|p| p.uid);
-                    self.panes
-                        .sort_by_key(|p| order.iter().position(|u| *u == p.uid));
+                    self.reorder(|p| order.iter().position(|u| *u == p.uid));
                     self.list_order = order;
-                    if let Some(i) =
-                        focused.and_then(|u| self.panes.iter().position(|p| p.uid == u))
-                    {
-                        self.focus = i;
-                    }
                     self.set_status("grid in the sessions' order (S: by state)", true);
                 }
             }
@@ -1035,20 +1008,17 @@ impl App {
                     ids: palette::split_ids(&arg(0)),
                 });
             }
-            Cmd::Layout if palette::kitty_layout_arg(&arg(0)).is_some() => {
-                let action = format!(
-                    "layout {}",
-                    palette::kitty_layout_arg(&arg(0)).unwrap_or("")
-                );
-                return self.kitty(&action);
-            }
             Cmd::Kitty => return self.kitty(&arg(0)),
-            Cmd::Layout => match LayoutKind::parse(&arg(0)) {
-                Some(k) => {
+            Cmd::Layout => match (
+                palette::kitty_layout_arg(&arg(0)),
+                LayoutKind::parse(&arg(0)),
+            ) {
+                (Some(kitty), _) => return self.kitty(&format!("layout {kitty}")),
+                (None, Some(k)) => {
                     self.set_layout(k);
                     self.set_status(format!("layout {}", k.name()), true);
                 }
-                None => self.set_status(
+                (None, None) => self.set_status(
                     format!(
                         "layout: no layout {:?} (grid, tall, stack, zoom, or kitty …)",
                         arg(0)

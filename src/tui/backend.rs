@@ -363,23 +363,11 @@ async fn run_remote(client: &Client, op: Op) -> Outcome {
                 Err(e) => Outcome::err(format!("spawn {id} failed: {}", client_err(&e))),
             }
         }
-        Op::Resurrect { ids } => {
-            if ids.is_empty() {
-                match client.lost_sessions().await {
-                    Ok(v) if v.as_array().is_none_or(Vec::is_empty) => {
-                        return Outcome::ok("resurrect: no lost sessions".into());
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Outcome::err(format!("resurrect failed: {}", client_err(&e))),
-                }
-            }
-            match client.resurrect(&ids, false).await {
-                Ok(v) => {
-                    resurrect_summary(&Resurrection::deserialize(&v).unwrap_or_default().results)
-                }
-                Err(e) => Outcome::err(format!("resurrect failed: {}", client_err(&e))),
-            }
-        }
+        // Without ids: every lost session; none lost is an empty result list.
+        Op::Resurrect { ids } => match client.resurrect(&ids, false).await {
+            Ok(v) => resurrect_summary(&Resurrection::deserialize(&v).unwrap_or_default().results),
+            Err(e) => Outcome::err(format!("resurrect failed: {}", client_err(&e))),
+        },
     }
 }
 

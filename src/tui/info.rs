@@ -67,13 +67,9 @@ impl Badge {
 
     pub fn text(&self) -> String {
         match self {
-            Badge::Working => "working".into(),
-            Badge::Idle => "idle".into(),
             Badge::Waiting => "waiting for input".into(),
-            Badge::Stuck => "stuck".into(),
             Badge::Exited { text, .. } => text.clone(),
-            Badge::Disconnected => "disconnected".into(),
-            Badge::Unknown => "starting".into(),
+            other => other.kind().into(),
         }
     }
 }
@@ -113,11 +109,9 @@ impl Attention {
 impl SessionInfo {
     /// From the engine's own session object (embedded mode): no JSON in between.
     pub fn from_view(v: &SessionView) -> SessionInfo {
-        let mut command = v.command.clone();
-        for a in &v.args {
-            command.push(' ');
-            command.push_str(a);
-        }
+        let argv: Vec<String> = std::iter::once(v.command.clone())
+            .chain(v.args.iter().cloned())
+            .collect();
         let text = |x: &Option<Value>, key: &str| {
             x.as_ref()
                 .and_then(|x| x.get(key))
@@ -127,10 +121,8 @@ impl SessionInfo {
         SessionInfo {
             id: v.id.clone(),
             kind: v.kind.clone(),
-            command,
-            argv: std::iter::once(v.command.clone())
-                .chain(v.args.iter().cloned())
-                .collect(),
+            command: argv.join(" "),
+            argv,
             cwd: v.cwd.clone(),
             cols: v.cols,
             rows: v.rows,

@@ -9,16 +9,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// xterm's modifier parameter, or `None` when no modifier is held.
 fn modifier_param(mods: KeyModifiers) -> Option<u8> {
-    let mut m = 0;
-    if mods.contains(KeyModifiers::SHIFT) {
-        m += 1;
-    }
-    if mods.contains(KeyModifiers::ALT) {
-        m += 2;
-    }
-    if mods.contains(KeyModifiers::CONTROL) {
-        m += 4;
-    }
+    let held = |m: KeyModifiers| u8::from(mods.contains(m));
+    let m =
+        held(KeyModifiers::SHIFT) + 2 * held(KeyModifiers::ALT) + 4 * held(KeyModifiers::CONTROL);
     (m > 0).then_some(m + 1)
 }
 
@@ -201,12 +194,8 @@ impl KeySpec {
     /// The bytes of the key itself (sent through when the prefix is pressed twice).
     pub fn bytes(&self, app_cursor: bool) -> Vec<u8> {
         let mut mods = KeyModifiers::empty();
-        if self.ctrl {
-            mods |= KeyModifiers::CONTROL;
-        }
-        if self.alt {
-            mods |= KeyModifiers::ALT;
-        }
+        mods.set(KeyModifiers::CONTROL, self.ctrl);
+        mods.set(KeyModifiers::ALT, self.alt);
         encode_key(&KeyEvent::new(self.code, mods), app_cursor).unwrap_or_default()
     }
 }

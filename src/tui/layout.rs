@@ -60,9 +60,11 @@ pub fn inner(r: Rect) -> Rect {
     )
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum LayoutKind {
     /// Balanced rows × columns.
+    #[default]
     Grid,
     /// One large pane on the left, the others stacked on the right.
     Tall,
@@ -81,18 +83,11 @@ impl LayoutKind {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            LayoutKind::Grid => "grid",
-            LayoutKind::Tall => "tall",
-            LayoutKind::Stack => "stack",
-            LayoutKind::Zoom => "zoom",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<LayoutKind> {
-        LayoutKind::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+        s.trim().parse().ok()
     }
 }
 
@@ -281,28 +276,23 @@ pub fn neighbor(rects: &[Rect], from: usize, dir: Dir) -> Option<usize> {
         if i == from {
             continue;
         }
-        let (gap, overlap, center) = match dir {
-            Dir::Right if r.x >= f.right() => (
-                r.x - f.right(),
-                spans_overlap(f.y, f.bottom(), r.y, r.bottom()),
-                (r.y as i32 * 2 + r.height as i32 - fcy).abs(),
-            ),
-            Dir::Left if r.right() <= f.x => (
-                f.x - r.right(),
-                spans_overlap(f.y, f.bottom(), r.y, r.bottom()),
-                (r.y as i32 * 2 + r.height as i32 - fcy).abs(),
-            ),
-            Dir::Down if r.y >= f.bottom() => (
-                r.y - f.bottom(),
-                spans_overlap(f.x, f.right(), r.x, r.right()),
-                (r.x as i32 * 2 + r.width as i32 - fcx).abs(),
-            ),
-            Dir::Up if r.bottom() <= f.y => (
-                f.y - r.bottom(),
-                spans_overlap(f.x, f.right(), r.x, r.right()),
-                (r.x as i32 * 2 + r.width as i32 - fcx).abs(),
-            ),
+        let gap = match dir {
+            Dir::Right if r.x >= f.right() => r.x - f.right(),
+            Dir::Left if r.right() <= f.x => f.x - r.right(),
+            Dir::Down if r.y >= f.bottom() => r.y - f.bottom(),
+            Dir::Up if r.bottom() <= f.y => f.y - r.bottom(),
             _ => continue,
+        };
+        // Overlap and centre distance on the other axis.
+        let (overlap, center) = if matches!(dir, Dir::Left | Dir::Right) {
+            let center = r.y as i32 * 2 + r.height as i32 - fcy;
+            (
+                spans_overlap(f.y, f.bottom(), r.y, r.bottom()),
+                center.abs(),
+            )
+        } else {
+            let center = r.x as i32 * 2 + r.width as i32 - fcx;
+            (spans_overlap(f.x, f.right(), r.x, r.right()), center.abs())
         };
         let score = if overlap { 0 } else { 1_000_000 } + gap as i64 * 1000 + center as i64;
         if best.is_none_or(|(s, _)| score < s) {

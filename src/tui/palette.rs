@@ -369,18 +369,9 @@ impl Palette {
                 return self.begin(idx, collected, ctx);
             }
             KeyCode::Up => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down => {
-                let n = self.matches().len();
-                if self.selected + 1 < n {
-                    self.selected += 1;
-                }
-            }
+            KeyCode::Down => self.select_next(),
             KeyCode::Char('p') if ctrl => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Char('n') if ctrl => {
-                if self.selected + 1 < self.matches().len() {
-                    self.selected += 1;
-                }
-            }
+            KeyCode::Char('n') if ctrl => self.select_next(),
             KeyCode::Tab => {
                 if let Some((s, _)) = self.matches().get(self.selected) {
                     self.input.set(&format!("{} ", s.name));
@@ -395,6 +386,12 @@ impl Palette {
             }
         }
         Outcome::Continue
+    }
+
+    fn select_next(&mut self) {
+        if self.selected + 1 < self.matches().len() {
+            self.selected += 1;
+        }
     }
 
     fn key_args(
@@ -414,11 +411,10 @@ impl Palette {
             KeyCode::Esc => return Outcome::Close,
             KeyCode::Char('c') | KeyCode::Char('g') if ctrl => return Outcome::Close,
             KeyCode::Enter => {
-                let value = self.input.text.trim().to_string();
                 let value = if arg.kind == ArgKind::Text {
                     self.input.text.clone()
                 } else {
-                    value
+                    self.input.text.trim().to_string()
                 };
                 if let Err(e) = validate(spec.cmd, arg.kind, &value, ctx) {
                     self.error = Some(e);
@@ -444,13 +440,8 @@ impl Palette {
                     (Some(_), _) => None,
                 };
                 self.history_pos = pos;
-                match pos {
-                    Some(p) => self.input.set(&h[p]),
-                    None => {
-                        let d = self.draft.clone();
-                        self.input.set(&d);
-                    }
-                }
+                let text = pos.map_or_else(|| self.draft.clone(), |p| h[p].clone());
+                self.input.set(&text);
             }
             KeyCode::Tab | KeyCode::BackTab => {
                 self.complete(arg.kind, ctx, ev.code == KeyCode::BackTab)
@@ -570,65 +561,43 @@ pub fn split_ids(s: &str) -> Vec<String> {
 
 fn validate(cmd: Cmd, kind: ArgKind, value: &str, ctx: &Ctx) -> Result<(), String> {
     match kind {
-        ArgKind::Text => {
-            if value.is_empty() && matches!(cmd, Cmd::Broadcast | Cmd::Multicast) {
-                return Err("text is required".into());
-            }
+        ArgKind::Text if value.is_empty() && matches!(cmd, Cmd::Broadcast | Cmd::Multicast) => {
+            Err("text is required".into())
         }
-        ArgKind::Session => {
-            if !ctx.ids.iter().any(|i| i == value) {
-                return Err(format!("no session {value:?} (Tab completes)"));
-            }
+        ArgKind::Session if !ctx.ids.iter().any(|i| i == value) => {
+            Err(format!("no session {value:?} (Tab completes)"))
         }
-        ArgKind::Sessions => {
-            if split_ids(value).is_empty() {
-                return Err(
-                    "no targets: mark panes with space, or list ids separated by commas".into(),
-                );
-            }
+        ArgKind::Sessions if split_ids(value).is_empty() => {
+            Err("no targets: mark panes with space, or list ids separated by commas".into())
         }
-        ArgKind::Keys => {
-            let names: Vec<&str> = value.split_whitespace().collect();
-            if names.is_empty() {
-                return Err("name at least one key (ctrl+c, up, enter, …)".into());
-            }
-            if let Some(bad) = names
-                .iter()
-                .find(|n| !ctx.key_names.iter().any(|k| k.eq_ignore_ascii_case(n)))
-            {
-                return Err(format!("unknown key {bad:?} (Tab completes)"));
-            }
+        ArgKind::Keys if value.split_whitespace().next().is_none() => {
+            Err("name at least one key (ctrl+c, up, enter, …)".into())
         }
-        ArgKind::NewId => {
-            if !crate::util::valid_session_id(value) {
-                return Err("ids use 1-128 characters from A-Z a-z 0-9 . _ -".into());
-            }
+        ArgKind::Keys => match value
+            .split_whitespace()
+            .find(|n| !ctx.key_names.iter().any(|k| k.eq_ignore_ascii_case(n)))
+        {
+            Some(bad) => Err(format!("unknown key {bad:?} (Tab completes)")),
+            None => Ok(()),
+        },
+        ArgKind::NewId if !crate::util::valid_session_id(value) => {
+            Err("ids use 1-128 characters from A-Z a-z 0-9 . _ -".into())
         }
-        ArgKind::Command => {
-            if value.is_empty() {
-                return Err("command is required".into());
-            }
+        ArgKind::Command if value.is_empty() => Err("command is required".into()),
+        ArgKind::Layout => match kitty_layout_arg(value) {
+            Some(rest) => parse_kitty_layout(rest).map(drop),
+            None if LayoutKind::parse(value).is_none() => Err(
+                "layout is one of grid, tall, stack, zoom, or kitty grid|tall|stack|… (Tab completes)"
+                    .into(),
+            ),
+            None => Ok(()),
+        },
+        ArgKind::Kitty => parse_kitty_action(value, ctx).map(drop),
+        ArgKind::Theme if !ctx.themes.iter().any(|t| t == value) => {
+            Err(format!("unknown theme {value:?} (Tab completes)"))
         }
-        ArgKind::Layout => {
-            if let Some(rest) = kitty_layout_arg(value) {
-                parse_kitty_layout(rest)?;
-            } else if LayoutKind::parse(value).is_none() {
-                return Err(
-                    "layout is one of grid, tall, stack, zoom, or kitty grid|tall|stack|… (Tab completes)"
-                        .into(),
-                );
-            }
-        }
-        ArgKind::Kitty => {
-            parse_kitty_action(value, ctx)?;
-        }
-        ArgKind::Theme => {
-            if !ctx.themes.iter().any(|t| t == value) {
-                return Err(format!("unknown theme {value:?} (Tab completes)"));
-            }
-        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// What the `kitty` palette command (and `layout kitty …`) asks for.

@@ -207,17 +207,11 @@ impl PaneSource for RemotePane {
         terminal_modes(&self.term)
     }
     fn send_input(&self, data: &str) -> bool {
-        match self.link.tx.lock().as_ref() {
-            Some(tx) => tx
-                .send(
-                    Frame::Input {
-                        data: data.to_string(),
-                    }
-                    .text(),
-                )
-                .is_ok(),
-            None => false,
-        }
+        let frame = Frame::Input {
+            data: data.to_string(),
+        };
+        let tx = self.link.tx.lock();
+        tx.as_ref().is_some_and(|tx| tx.send(frame.text()).is_ok())
     }
     fn resize(&self, cols: u16, rows: u16) {
         self.set_want(Some((cols, rows)));

@@ -151,21 +151,19 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
             blank = screen.contents().trim().is_empty();
         }
     });
-    if blank {
-        if let Some(note) = note {
-            let r = Rect::new(
-                inner.x,
-                inner.y + inner.height / 2,
-                inner.width,
-                1.min(inner.height),
-            );
-            f.render_widget(
-                Paragraph::new(truncate(&note, inner.width as usize))
-                    .alignment(Alignment::Center)
-                    .style(t.empty),
-                r,
-            );
-        }
+    if blank && let Some(note) = note {
+        let r = Rect::new(
+            inner.x,
+            inner.y + inner.height / 2,
+            inner.width,
+            1.min(inner.height),
+        );
+        f.render_widget(
+            Paragraph::new(truncate(&note, inner.width as usize))
+                .alignment(Alignment::Center)
+                .style(t.empty),
+            r,
+        );
     }
 
     // Title: left = mark, id, host, command; right = badge, unread, scrollback.
@@ -249,7 +247,6 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     f.render_widget(block, rect);
 }
 
-/// NO_COLOR: drop every colour in `area`, keeping the attributes.
 /// The attention strip: counts per state over every session (not only this page), waiting
 /// first and with its ids, since that is who needs the user.
 fn attention_spans(app: &App) -> Vec<Span<'static>> {
