@@ -123,7 +123,7 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
             } else {
                 let verb = if replaced { "Updated" } else { "Added" };
                 output::line(format!("{verb} peer {} → {url}", peer.name));
-                if !has_token {
+                if !has_token && !client::ssh::is_ssh_url(&url) {
                     eprintln!(
                         "telepty: note: peer {} has no token; requests will carry TELEPTY_TOKEN or this machine's token, which that daemon must accept",
                         peer.name
@@ -133,6 +133,13 @@ pub async fn run_peers(ctx: &mut Ctx, a: PeersArgs) -> Result<(), Failure> {
             Ok(())
         }
         PeersCmd::Remove { name } => {
+            // An ssh peer's tunnel ends with it.
+            let known = peer_config::configured(ctx.env()).unwrap_or_default();
+            if let Some(p) = known.iter().find(|p| p.name.eq_ignore_ascii_case(&name)) {
+                if let Ok(t) = client::ssh::SshPeer::new(&p.url, &paths) {
+                    t.stop().await;
+                }
+            }
             let removed = crate::config::remove_peer(&paths.config_toml(), &name)
                 .map_err(|e| Failure::new("peers remove failed", e))?;
             if !removed {
@@ -363,6 +370,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 1,
             token: None,
+            tunnel: None,
         });
         let local = Host {
             label: LOCAL_HOST.into(),

@@ -16,12 +16,15 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 3848;
 
 /// One daemon: `http://<host>:<port>`, plus the token to present (if any).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct DaemonAddr {
     /// Host name or IP literal, IPv6 without brackets.
     pub host: String,
     pub port: u16,
     pub token: Option<String>,
+    /// An `ssh://` peer: the daemon is reached only through this tunnel's socket (`host` and
+    /// `port` are then the remote daemon's loopback address, what its `Host` check expects).
+    pub tunnel: Option<Box<super::ssh::SshPeer>>,
 }
 
 impl std::fmt::Debug for DaemonAddr {
@@ -31,13 +34,23 @@ impl std::fmt::Debug for DaemonAddr {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("tunnel", &self.tunnel.as_ref().map(|t| t.label()))
             .finish()
     }
 }
 
 impl DaemonAddr {
-    /// `host:port`, with IPv6 literals bracketed: what error messages show.
+    /// `host:port`, with IPv6 literals bracketed (an ssh peer's `ssh://…`): what error
+    /// messages show.
     pub fn authority(&self) -> String {
+        match &self.tunnel {
+            Some(t) => t.label(),
+            None => self.host_port(),
+        }
+    }
+
+    /// `host:port` of URLs and the `Host` header.
+    fn host_port(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -46,13 +59,13 @@ impl DaemonAddr {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.authority())
+        format!("http://{}", self.host_port())
     }
 
     /// `ws://host:port<path>` with `?token=` appended when a token is known. `path` may
     /// already carry a query string.
     pub fn ws_url(&self, path: &str) -> String {
-        let mut url = format!("ws://{}{}", self.authority(), path);
+        let mut url = format!("ws://{}{}", self.host_port(), path);
         if let Some(tok) = &self.token {
             url.push(if path.contains('?') { '&' } else { '?' });
             url.push_str("token=");
@@ -63,7 +76,7 @@ impl DaemonAddr {
 
     /// Loopback targets are the only ones for which the CLI may start a daemon.
     pub fn is_local(&self) -> bool {
-        is_local_host(&self.host)
+        self.tunnel.is_none() && is_local_host(&self.host)
     }
 
     /// The unix socket of a daemon on this machine (this HOME's, for this port): what the
@@ -181,6 +194,7 @@ impl ClientEnv {
                 host: host.clone(),
                 port: *port,
                 token: self.token(),
+                tunnel: None,
             });
         }
         let (host, port) = match (&self.host, &self.config.daemon_file.host) {
@@ -193,6 +207,7 @@ impl ClientEnv {
             host,
             port,
             token: self.token(),
+            tunnel: None,
         })
     }
 }
@@ -208,6 +223,20 @@ impl Peer {
         }
         Some((host, port.unwrap_or(80)))
     }
+}
+
+/// The address of an `ssh://` peer: its remote daemon's loopback port, through its tunnel.
+/// The remote daemon takes the tunnel's connections as its owner's; a token is sent only when
+/// the peer names one (never this machine's own).
+pub fn ssh_addr(peer: &Peer) -> Result<DaemonAddr, ClientError> {
+    let tunnel = super::ssh::SshPeer::new(&peer.url, &Paths::from_env())
+        .map_err(|e| ClientError::BadAddress(format!("peer {}: {e}", peer.name)))?;
+    Ok(DaemonAddr {
+        host: DEFAULT_HOST.to_string(),
+        port: tunnel.daemon_port,
+        token: peer.token.clone(),
+        tunnel: Some(Box::new(tunnel)),
+    })
 }
 
 /// A session addressed as `id` or `id@host`.
@@ -336,16 +365,19 @@ pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Tar
                     .is_some_and(|(h, _)| h.eq_ignore_ascii_case(&name))
             })
         });
-    let addr = match peer.and_then(|p| p.host_port().map(|hp| (p, hp))) {
-        Some((p, (phost, pport))) => DaemonAddr {
+    let addr = match (peer, peer.and_then(Peer::host_port)) {
+        (Some(p), _) if super::ssh::is_ssh_url(&p.url) => ssh_addr(p)?,
+        (Some(p), Some((phost, pport))) => DaemonAddr {
             host: phost,
             port: port.unwrap_or(pport),
             token: p.token.clone().or_else(|| env.token()),
+            tunnel: None,
         },
-        None => DaemonAddr {
+        _ => DaemonAddr {
             host: name,
             port: port.map_or_else(|| env.default_port(), Ok)?,
             token: env.token(),
+            tunnel: None,
         },
     };
     Ok(Target {
@@ -629,6 +661,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 3848,
             token: Some("a b&c".into()),
+            tunnel: None,
         };
         assert_eq!(a.base_url(), "http://127.0.0.1:3848");
         assert_eq!(

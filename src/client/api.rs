@@ -94,18 +94,30 @@ impl Client {
             headers.push(("x-telepty-token", tok));
         }
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        if let Some(t) = &self.addr.tunnel {
+            t.ensure(timeout).await?;
+        }
         // The owner's unix socket first; a missing or dead one (nothing sent) falls back to TCP.
-        let socket = self.addr.local_socket();
+        // An ssh peer has only its tunnel: a dead one is started again, never TCP (which would
+        // reach this machine's daemon).
+        let socket = match &self.addr.tunnel {
+            Some(t) => Some(t.socket.clone()),
+            None => self.addr.local_socket(),
+        };
         let via = socket.as_deref();
         let mut resp = self
             .http
             .request_on(via, method, &url, &headers, body.clone(), timeout)
             .await;
         if let (Some(socket), Err(HttpError::NoSocket(why))) = (via, &resp) {
-            tracing::trace!("{}: {why}; using TCP", socket.display());
+            tracing::trace!("{}: {why}; reconnecting", socket.display());
+            let retry_on = match &self.addr.tunnel {
+                Some(t) => t.ensure(timeout).await.map(|()| via)?,
+                None => None,
+            };
             resp = self
                 .http
-                .request(method, &url, &headers, body, timeout)
+                .request_on(retry_on, method, &url, &headers, body, timeout)
                 .await;
         }
         let resp = resp.map_err(|e| {
@@ -371,6 +383,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             token: None,
+            tunnel: None,
         });
         let err = c.health(REQUEST_TIMEOUT).await.unwrap_err();
         assert!(err.is_connect(), "{err:?}");

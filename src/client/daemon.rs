@@ -190,6 +190,7 @@ mod tests {
             host: "192.0.2.1".into(),
             port: 3848,
             token: None,
+            tunnel: None,
         });
         assert!(ensure_daemon(&mut c).await.is_ok());
     }

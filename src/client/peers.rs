@@ -115,9 +115,14 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 }
 
 /// Normalize a peer URL: `host`, `host:port`, `http://host[:port][/]` → `http://host:port`
-/// (port 3848 when none is given). Only plain `http://` is supported.
+/// (port 3848 when none is given); `ssh://[user@]host[:port][?port=N]` is checked and kept.
+/// Only plain `http://` is spoken over the network.
 pub fn normalize_url(url: &str) -> Result<String, String> {
     let u = url.trim();
+    if super::ssh::is_ssh_url(u) {
+        super::ssh::parse_url(u)?;
+        return Ok(u.to_string());
+    }
     if u.starts_with("https://") {
         return Err(format!(
             "{u}: https is not supported (telepty daemons speak plain HTTP; put TLS in front and give its http address)"
@@ -125,7 +130,7 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
     }
     let rest = u.strip_prefix("http://").unwrap_or(u);
     if rest.contains("://") {
-        return Err(format!("{u}: only http:// URLs are supported"));
+        return Err(format!("{u}: only http:// and ssh:// URLs are supported"));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let (host, port) = addr::parse_host_port(authority).map_err(|e| format!("{u}: {e}"))?;
@@ -144,6 +149,9 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
 /// The daemon address of a peer: its URL's host and port (80 when the URL has none, as in
 /// `id@host` resolution) and its token, else `TELEPTY_TOKEN`, else the local token (§15).
 pub fn peer_addr(peer: &Peer, env: &ClientEnv) -> Result<DaemonAddr, ClientError> {
+    if super::ssh::is_ssh_url(&peer.url) {
+        return addr::ssh_addr(peer);
+    }
     let (host, port) = peer.host_port().ok_or_else(|| {
         ClientError::BadAddress(format!("peer {}: invalid url {:?}", peer.name, peer.url))
     })?;
@@ -151,12 +159,16 @@ pub fn peer_addr(peer: &Peer, env: &ClientEnv) -> Result<DaemonAddr, ClientError
         host,
         port,
         token: peer.token.clone().or_else(|| env.token()),
+        tunnel: None,
     })
 }
 
-/// Can a TCP connection to the daemon be opened within `within`? A down or unreachable peer
+/// Can a TCP connection to the daemon (an ssh peer's tunnel) be opened within `within`? A down or unreachable peer
 /// fails fast with [`ClientError::Connect`] instead of holding a command up.
 pub async fn probe(addr: &DaemonAddr, within: Duration) -> Result<(), ClientError> {
+    if let Some(t) = &addr.tunnel {
+        return t.ensure(within).await;
+    }
     let target = (addr.host.as_str(), addr.port);
     let reason = match tokio::time::timeout(within, tokio::net::TcpStream::connect(target)).await {
         Ok(Ok(_)) => return Ok(()),
@@ -337,6 +349,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             token: None,
+            tunnel: None,
         };
         let t = std::time::Instant::now();
         let e = probe(&a, PEER_CONNECT_TIMEOUT).await.unwrap_err();

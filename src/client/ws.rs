@@ -17,12 +17,15 @@ pub type WsStream = WebSocketStream<Stream>;
 /// Time allowed for TCP connect + upgrade.
 pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Open `ws://host:port<path>` (with `?token=` when the address has a token): over the local
-/// daemon's unix socket when there is one, else TCP. A refused upgrade becomes
+/// Open `ws://host:port<path>` (with `?token=` when the address has a token): over an ssh
+/// peer's tunnel, or the local daemon's unix socket when there is one, else TCP. A refused upgrade becomes
 /// [`ClientError::Http`] with the daemon's JSON error.
 pub async fn connect_ws(addr: &DaemonAddr, path: &str) -> Result<WsStream, ClientError> {
     let url = addr.ws_url(path);
     let fut = async {
+        if let Some(t) = &addr.tunnel {
+            t.ensure(WS_CONNECT_TIMEOUT).await?;
+        }
         let stream = connect_stream(addr)
             .await
             .map_err(|e| ClientError::Connect {
@@ -43,6 +46,10 @@ pub async fn connect_ws(addr: &DaemonAddr, path: &str) -> Result<WsStream, Clien
 }
 
 async fn connect_stream(addr: &DaemonAddr) -> std::io::Result<Stream> {
+    if let Some(t) = &addr.tunnel {
+        // An ssh peer has only its tunnel (TCP would reach this machine's daemon).
+        return Ok(Stream::Unix(UnixStream::connect(&t.socket).await?));
+    }
     if let Some(socket) = addr.local_socket() {
         match UnixStream::connect(&socket).await {
             Ok(s) => return Ok(Stream::Unix(s)),

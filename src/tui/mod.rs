@@ -214,7 +214,12 @@ async fn main_async(
             };
             let token = env_nonempty("TELEPTY_TOKEN")
                 .or_else(|| crate::config::read_token(&Paths::from_env()));
-            let addr = DaemonAddr { host, port, token };
+            let addr = DaemonAddr {
+                host,
+                port,
+                token,
+                tunnel: None,
+            };
             let client = Client::new(addr.clone());
             if let Err(e) = client.list_sessions().await {
                 eprintln!(
