@@ -96,7 +96,12 @@ impl HttpClient {
                     .inner
                     .request(req)
                     .await
-                    .map_err(|e| HttpError::Connect(innermost(&e)))?,
+                    // Only a failed connect means nothing was sent; a connection lost
+                    // after that may have carried the request.
+                    .map_err(|e| match e.is_connect() {
+                        true => HttpError::Connect(innermost(&e)),
+                        false => HttpError::Other(innermost(&e)),
+                    })?,
                 Some(socket) => send_unix(socket, req).await?,
             };
             read_response(resp).await

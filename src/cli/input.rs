@@ -75,16 +75,31 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
             .map(|f| target.sender(&f, port)),
         reply_to: a.reply_to.map(|r| target.sender(&r, port)),
         thread_id: a.thread_id,
-        inject_id: a.inject_id,
+        // Always keyed: a retry after a lost answer is then answered, never typed twice.
+        inject_id: Some(
+            a.inject_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        ),
         ..Default::default()
     };
-    let resp = client
-        .inject(&target.id, &req, a.wait)
-        .await
-        .or_fail("inject")?;
+    let may_have_arrived = |r: &Result<Value, ClientError>| {
+        matches!(
+            r,
+            Err(ClientError::Timeout { .. } | ClientError::BadResponse { .. })
+        )
+    };
+    let mut sent = client.inject(&target.id, &req, a.wait).await;
+    let retried = may_have_arrived(&sent);
+    if retried {
+        sent = client.inject(&target.id, &req, a.wait).await;
+    }
+    if may_have_arrived(&sent) {
+        return Err(unknown_outcome(&target.label(), &req, sent, a.json));
+    }
+    let resp = sent.or_fail("inject")?;
     if a.json {
         output::json(&resp);
-    } else if resp.get("duplicate").and_then(serde_json::Value::as_bool) == Some(true) {
+    } else if !retried && resp.get("duplicate").and_then(serde_json::Value::as_bool) == Some(true) {
         output::line(format!(
             "Already injected into {} (same inject id; not typed again)",
             target.label()
@@ -106,6 +121,29 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
         output::line(format!("Submitted into {}", target.label()));
     }
     Ok(())
+}
+
+/// Twice no answer after sending: the text may or may not have been typed. Said as such
+/// (exit 3), with the key that makes a later retry safe.
+fn unknown_outcome(
+    label: &str,
+    req: &InjectRequest,
+    sent: Result<Value, ClientError>,
+    json: bool,
+) -> Failure {
+    let key = req.inject_id.as_deref().unwrap_or_default();
+    let why = sent.err().map(|e| e.to_string()).unwrap_or_default();
+    if json {
+        output::json(&serde_json::json!({
+            "success": false, "outcome": "unknown", "inject_id": key, "error": why,
+        }));
+    }
+    Failure {
+        code: 3,
+        ..Failure::plain(format!(
+            "inject into {label}: outcome unknown ({why}); it may have been delivered: repeat with --inject-id {key} to be sure it is typed once"
+        ))
+    }
 }
 
 #[derive(Args, Debug)]

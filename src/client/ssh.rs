@@ -16,8 +16,11 @@ use tokio::net::UnixStream;
 use tokio::process::Command;
 
 use super::ClientError;
-use super::addr::DEFAULT_PORT;
 use crate::config::Paths;
+
+/// The remote daemon's port when the URL names none (`addr::DEFAULT_PORT`, which this module
+/// cannot name: `addr` holds an [`SshPeer`]).
+const DEFAULT_PORT: u16 = 3848;
 
 /// Where an ssh peer is and the files of its tunnel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,8 +56,26 @@ pub fn parse_url(url: &str) -> Result<(String, Option<u16>, u16), String> {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
     };
-    let (host, ssh_port) =
-        super::addr::parse_host_port(host_port).map_err(|e| bad(&e.to_string()))?;
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']').ok_or_else(|| bad("invalid host"))?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let host = host.to_string();
+    let ssh_port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("invalid port"))?,
+        ),
+    };
     let word = |s: &str, extra: &[u8]| {
         !s.is_empty()
             && !s.starts_with('-')

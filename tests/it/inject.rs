@@ -795,3 +795,144 @@ fn a_retry_with_the_same_inject_id_is_typed_once() {
     let bad = d.cli(&["inject", "--inject-id", "has space", "idem", "x"]);
     assert_eq!(bad.status.code(), Some(2), "{}", show(&bad));
 }
+
+/// A TCP proxy to a daemon that, while `drop_injects` is above 0, passes an inject request on
+/// and then cuts the client's connection instead of returning the answer: a daemon that got
+/// the request and whose answer was lost (a slow or cut-off machine).
+struct LossyProxy {
+    port: u16,
+    drop_injects: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LossyProxy {
+    fn start(upstream: u16) -> LossyProxy {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let drop_injects = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let drops = drop_injects.clone();
+        // One HTTP/1.1 message: its head, then Content-Length bytes.
+        fn message(r: &mut BufReader<std::net::TcpStream>) -> Option<(String, Vec<u8>)> {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).ok()? == 0 {
+                    return None;
+                }
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).ok()?;
+            Some((head, body))
+        }
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let drops = drops.clone();
+                std::thread::spawn(move || {
+                    let mut from_client = BufReader::new(client.try_clone().unwrap());
+                    let mut to_client = client;
+                    let up = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                    let mut from_up = BufReader::new(up.try_clone().unwrap());
+                    let mut to_up = up;
+                    while let Some((head, body)) = message(&mut from_client) {
+                        to_up.write_all(head.as_bytes()).unwrap();
+                        to_up.write_all(&body).unwrap();
+                        let Some((rhead, rbody)) = message(&mut from_up) else {
+                            return;
+                        };
+                        let is_inject = head.starts_with("POST ") && head.contains("/inject");
+                        if is_inject
+                            && drops
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .is_ok()
+                        {
+                            return; // the answer is lost with the connection
+                        }
+                        to_client.write_all(rhead.as_bytes()).unwrap();
+                        to_client.write_all(&rbody).unwrap();
+                    }
+                });
+            }
+        });
+        LossyProxy { port, drop_injects }
+    }
+
+    fn lose_next_injects(&self, n: usize) {
+        self.drop_injects
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Issue 13: every CLI inject carries an idempotency key. When its answer is lost, the CLI
+/// asks again with the same key and the daemon answers without typing twice; when the second
+/// answer is lost too, the CLI says the outcome is unknown (exit 3) and names the key, with
+/// which a later retry is still typed at most once.
+#[test]
+fn an_inject_whose_answer_is_lost_is_typed_once() {
+    let d = Daemon::start();
+    d.spawn_bash("far");
+    let proxy = LossyProxy::start(d.port);
+    let spec = format!("far@127.0.0.1:{}", proxy.port);
+    let count = |text: &str, line: &str| text.lines().filter(|l| l.trim_end() == line).count();
+
+    proxy.lose_next_injects(1);
+    let o = d.cli(&["inject", &spec, "echo once-$((2+3))"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("Injected into far@"),
+        "{}",
+        show(&o)
+    );
+
+    proxy.lose_next_injects(2);
+    let o = d.cli(&[
+        "inject",
+        "--inject-id",
+        "k-42",
+        &spec,
+        "echo twice-$((3+4))",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("outcome unknown") && err.contains("--inject-id k-42"),
+        "{}",
+        show(&o)
+    );
+    let o = d.cli(&[
+        "inject",
+        "--inject-id",
+        "k-42",
+        &spec,
+        "echo twice-$((3+4))",
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("not typed again"),
+        "{}",
+        show(&o)
+    );
+
+    // A marker after both, so the screen is complete when it shows.
+    d.post(
+        "/api/sessions/far/inject",
+        json!({"prompt": "echo done-$((1+1))"}),
+    );
+    let screen = d.wait_line("far", "done-2");
+    assert_eq!(count(&screen, "once-5"), 1, "{screen}");
+    assert_eq!(count(&screen, "twice-7"), 1, "{screen}");
+}
