@@ -17,6 +17,9 @@ pub struct MonitorArgs {
     /// Also show the periodic session_health events
     #[arg(long)]
     pub all: bool,
+    /// Merge the buses of this machine and every peer, each line with its host
+    #[arg(long)]
+    pub all_hosts: bool,
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +55,9 @@ fn event_time(ev: &Value) -> SystemTime {
 }
 
 pub async fn monitor(ctx: &mut Ctx, a: MonitorArgs) -> Result<(), Failure> {
+    if a.all_hosts {
+        return monitor_all_hosts(ctx, a.all).await;
+    }
     let (mut bus, client) = open_bus(ctx, "monitor").await?;
     if std::io::stderr().is_terminal() {
         eprintln!(
@@ -68,6 +74,73 @@ pub async fn monitor(ctx: &mut Ctx, a: MonitorArgs) -> Result<(), Failure> {
             return Ok(());
         }
     }
+}
+
+/// One bus per host, merged as the events arrive. A host whose bus cannot be reached or
+/// drops is said once on stderr and tried again (every 1 s, up to every 30 s), so one down
+/// machine never holds up the others' lines.
+async fn monitor_all_hosts(ctx: &mut Ctx, all: bool) -> Result<(), Failure> {
+    let hosts = ctx.hosts().await?;
+    let width = hosts.iter().map(|h| h.label.len()).max().unwrap_or(5);
+    if std::io::stderr().is_terminal() {
+        let names: Vec<&str> = hosts.iter().map(|h| h.label.as_str()).collect();
+        eprintln!(
+            "Watching the telepty buses of {} (Ctrl-C to stop)",
+            names.join(", ")
+        );
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Value)>(1024);
+    for h in hosts {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut backoff = std::time::Duration::from_secs(1);
+            let mut said = false;
+            loop {
+                let why = match crate::client::peers::within_deadline(
+                    h.client.addr(),
+                    Bus::connect(h.client.addr()),
+                )
+                .await
+                {
+                    Ok(mut bus) => {
+                        if said {
+                            eprintln!("telepty: monitor: {}: bus back", h.label);
+                        }
+                        said = false;
+                        backoff = std::time::Duration::from_secs(1);
+                        loop {
+                            match bus.next_event().await {
+                                Ok(Some(ev)) => {
+                                    if tx.send((h.label.clone(), ev)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => break "the daemon closed the bus".to_string(),
+                                Err(e) => break e.to_string(),
+                            }
+                        }
+                    }
+                    Err(e) => e.to_string(),
+                };
+                if !said {
+                    eprintln!("telepty: monitor: {}: {why}; retrying", h.label);
+                    said = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            }
+        });
+    }
+    drop(tx);
+    while let Some((host, ev)) = rx.recv().await {
+        if let Some(text) = format_event(&ev, all) {
+            let clock = output::clock(event_time(&ev));
+            if !output::line(format!("{clock} {host:<width$} {text}")) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn listen(ctx: &mut Ctx, _a: ListenArgs) -> Result<(), Failure> {

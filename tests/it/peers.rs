@@ -518,7 +518,8 @@ impl Drop for SshMasters {
 
 /// An `ssh://` peer: B's daemon listens on its loopback address only, no port is open to A,
 /// and A reaches it through the user's own ssh with no telepty token at all: check, list,
-/// inject, read-screen and keys all go through one tunnel, which `peers remove` ends.
+/// inject, read-screen, keys and the bus (`monitor --all-hosts`) all go through one tunnel,
+/// which `peers remove` ends.
 #[test]
 fn an_ssh_peer_reaches_a_loopback_daemon_without_a_token() {
     let net = NsPair::create();
@@ -570,6 +571,52 @@ fn an_ssh_peer_reaches_a_loopback_daemon_without_a_token() {
         std::thread::sleep(Duration::from_millis(50));
     }
     ok(a.cli_env(&["keys", "far@box", "ctrl+l"], &env));
+
+    // `monitor --all-hosts`: this machine's bus and box's (a WebSocket through the tunnel),
+    // merged, each line with its host.
+    let mut monitor = a.cli_command(&["monitor", "--all-hosts"]);
+    monitor
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut monitor = monitor.spawn().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        use std::io::BufRead;
+        let out = std::io::BufReader::new(monitor.stdout.take().unwrap());
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                let mut all = lines.lock().unwrap();
+                all.push_str(&l);
+                all.push('\n');
+            }
+        })
+    };
+    let seen = |host: &str, id: &str| {
+        let all = lines.lock().unwrap().clone();
+        all.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.get(1) == Some(&host) && w.get(2) == Some(&"session_spawn") && w.get(3) == Some(&id)
+        })
+    };
+    let deadline = Instant::now() + T;
+    let mut n = 0;
+    while !(seen("box", &format!("late{n}")) && seen("local", &format!("here{n}"))) {
+        // Spawned until both buses are seen to be followed (the monitor connects meanwhile).
+        n += 1;
+        spawn_bash(&b, &format!("late{n}"));
+        spawn_bash(&a, &format!("here{n}"));
+        assert!(
+            Instant::now() < deadline,
+            "monitor --all-hosts: {}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let _ = reader.join();
 
     ok(a.cli_env(&["peers", "remove", "box"], &env));
     let deadline = Instant::now() + T;
