@@ -56,7 +56,9 @@ pub async fn guard(
     let token_header = text("x-telepty-token");
     let authorization = text("authorization");
     let qtoken = query_token(req.uri().query());
-    let skip_token = req.method() == Method::GET && req.uri().path() == "/api/health";
+    // Health, and the pairing claim whose one-time code is its credential (api::pair).
+    let skip_token = (req.method() == Method::GET && req.uri().path() == "/api/health")
+        || (req.method() == Method::POST && req.uri().path() == "/api/pair/claim");
     let peer = conn.peer;
     // The uid lookup reads procfs: only for loopback requests whose answer depends on it.
     let same_user = !skip_token && auth::is_loopback(peer.ip()) && conn.is_owner();

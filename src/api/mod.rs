@@ -9,6 +9,7 @@ mod error;
 mod guard;
 pub mod limits;
 mod openapi;
+mod pair;
 pub mod peer_uid;
 mod relay;
 mod routes;
@@ -42,6 +43,7 @@ pub struct ApiState {
     /// `cmux`, `kitty` or `headless`, detected at startup.
     pub terminal: String,
     pub relay: Relay,
+    pub pairing: pair::Pairing,
 }
 
 impl ApiState {
@@ -86,6 +88,7 @@ impl ApiState {
             port,
             terminal: detect_terminal(),
             relay,
+            pairing: Default::default(),
         }
     }
 
@@ -124,6 +127,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/meta", get(routes::meta))
         .route("/api/peers", get(routes::peers))
         .route("/api/openapi.json", get(openapi::serve))
+        .route("/api/pair", post(pair::start).get(pair::status))
+        .route("/api/pair/claim", post(pair::claim))
         .route("/api/sessions", get(routes::list))
         .route("/api/sessions/spawn", post(routes::spawn))
         .route("/api/sessions/register", post(routes::register))

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::error::ErrorBody;
-use super::{routes, ws};
+use super::{pair, routes, ws};
 use crate::wire;
 
 #[derive(OpenApi)]
@@ -32,7 +32,8 @@ use crate::wire;
         routes::mailbox_dead_clear, ws::bus, routes::publish, routes::handoff_create,
         routes::handoff_list, routes::handoff_get, routes::handoff_claim,
         routes::handoff_patch, routes::thread_create, routes::thread_list, routes::thread_get,
-        routes::thread_patch, routes::lost, routes::resurrect,
+        routes::thread_patch, routes::lost, routes::resurrect, pair::start, pair::status,
+        pair::claim,
     ),
     components(schemas(ErrorBody, wire::event::BusGap)),
     tags(

@@ -16,6 +16,7 @@ mod input;
 mod kitty;
 mod mcp;
 mod output;
+mod pair;
 mod peers;
 mod record;
 mod reply;
@@ -107,6 +108,8 @@ pub enum Command {
     Reply(reply::ReplyArgs),
     /// Remote daemons: list, add, remove, check
     Peers(peers::PeersArgs),
+    /// Make this machine and another each other's peers, with a one-time code
+    Pair(pair::PairArgs),
     /// Handoffs between sessions: list, drop, claim, status, get
     Handoff(coord::HandoffArgs),
     /// Open a deliberation thread and inject its topic into each participant
@@ -186,6 +189,7 @@ async fn client_command(command: Command) -> Result<(), Failure> {
         Command::Kitty(a) => kitty::run_kitty(&mut ctx, a).await,
         Command::Reply(a) => reply::run_reply(&mut ctx, a).await,
         Command::Peers(a) => peers::run_peers(&mut ctx, a).await,
+        Command::Pair(a) => pair::pair(&mut ctx, a).await,
         Command::Handoff(a) => coord::run_handoff(&mut ctx, a).await,
         Command::Deliberate(a) => coord::run_deliberate(&mut ctx, a).await,
         Command::StatusReport(a) => coord::run_status_report(&mut ctx, a).await,

@@ -654,6 +654,48 @@ impl ResurrectRequest {
     }
 }
 
+/// `POST /api/pair/claim`: the claiming machine's name (as this one will call it), its
+/// daemon's port and token.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PairClaim {
+    /// The code `telepty pair` showed (case and dashes do not matter).
+    #[schema(min_length = 1, max_length = 64)]
+    pub code: String,
+    /// A peer name: 1-128 of A-Z a-z 0-9 . _ -
+    #[schema(pattern = r"^(?!\.$|multicast$|broadcast$)(?!.*\.\.)[A-Za-z0-9._-]{1,128}$")]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: u16,
+    #[schema(min_length = 1, max_length = 512)]
+    pub token: String,
+}
+
+impl PairClaim {
+    pub fn parse(b: &Value) -> Result<Self, BadRequest> {
+        let text = |k: &str, max: usize| {
+            b.opt_str(k)?
+                .filter(|v| !v.is_empty() && v.len() <= max)
+                .ok_or_else(|| invalid(format!("{k} is required (at most {max} characters)")))
+        };
+        let name = text("name", 128)?;
+        if !crate::util::valid_session_id(&name) {
+            return Err(invalid(
+                "name must be 1-128 characters from A-Z a-z 0-9 . _ -",
+            ));
+        }
+        let port = match b.get("port").and_then(Value::as_u64) {
+            Some(p @ 1..=65535) => p as u16,
+            _ => return Err(invalid("port must be an integer between 1 and 65535")),
+        };
+        Ok(PairClaim {
+            code: text("code", 64)?,
+            name,
+            port,
+            token: text("token", 512)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

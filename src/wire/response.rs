@@ -343,3 +343,27 @@ pub struct LostSession {
     pub resume_args: Vec<String>,
     pub resurrect_args: Vec<String>,
 }
+
+/// `POST /api/pair`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PairStarted {
+    pub code: String,
+    pub expires_in_s: u64,
+}
+
+/// `GET /api/pair`.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PairStatus {
+    /// A code is open.
+    pub pending: bool,
+    /// The machine that claimed the last code.
+    pub paired: Option<String>,
+}
+
+/// `POST /api/pair/claim`: this machine's name and token, for the claimer's peer entry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PairClaimed {
+    pub name: String,
+    pub token: String,
+}

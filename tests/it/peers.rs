@@ -628,3 +628,78 @@ fn an_ssh_peer_reaches_a_loopback_daemon_without_a_token() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `telepty pair` (issue 13): a one-time code shown on A and claimed from B makes each the
+/// other's peer with its token, in one step; a wrong code is refused, and a code dies after
+/// five wrong guesses.
+#[test]
+fn pairing_makes_two_machines_peers_both_ways() {
+    let net = NsPair::create();
+    let a = Daemon::start_in_netns(&net.a, PORT, "0.0.0.0");
+    let b = Daemon::start_in_netns(&net.b, PORT, "0.0.0.0");
+    spawn_bash(&a, "on-a");
+    spawn_bash(&b, "on-b");
+    let b_env = [("TELEPTY_MACHINE_ID", "boxb")];
+    let offer = |a: &Daemon| {
+        use std::io::BufRead;
+        let mut cmd = a.cli_command(&["pair"]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let code = first
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("no code in {first:?}"))
+            .to_string();
+        (child, out, code)
+    };
+
+    let (mut child, mut out, code) = offer(&a);
+    let at = |code: &str| format!("{code}@{}", net.ip_a);
+    fails(
+        &b.cli_env(&["pair", &at("WRONGCODE")], &b_env),
+        "PAIR_REFUSED",
+    );
+    let o = ok(b.cli_env(&["pair", &at(&code.to_lowercase())], &b_env));
+    assert!(stdout(&o).starts_with("Paired with "), "{}", show(&o));
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("Paired with boxb"), "{rest}");
+
+    // Both ways: each lists the other's session under the other's name.
+    let o = ok(a.cli(&["list", "--json"]));
+    assert!(
+        json_hosts(&o).contains(&("boxb".into(), "on-b".into())),
+        "{}",
+        show(&o)
+    );
+    let o = ok(b.cli_env(&["list", "--json"], &b_env));
+    let a_name = json_hosts(&o)
+        .into_iter()
+        .find(|(h, id)| id == "on-a" && h != "local")
+        .map(|(h, _)| h)
+        .unwrap_or_else(|| panic!("A's session is not listed on B: {}", show(&o)));
+    ok(b.cli_env(
+        &["inject", &format!("on-a@{a_name}"), "echo paired-$((40+2))"],
+        &b_env,
+    ));
+    wait_screen_line(&a, "on-a", "paired-42");
+
+    // Five wrong guesses end a code: the right one is refused after them, and the waiting
+    // `telepty pair` says so.
+    let (mut child, _out, code) = offer(&a);
+    for _ in 0..5 {
+        fails(
+            &b.cli_env(&["pair", &at("AAAAAAAAAA")], &b_env),
+            "PAIR_REFUSED",
+        );
+    }
+    fails(&b.cli_env(&["pair", &at(&code)], &b_env), "PAIR_REFUSED");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+}
