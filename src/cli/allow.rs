@@ -336,29 +336,19 @@ impl RawGuard {
 
 /// The sequences that undo what the child left switched on.
 pub(crate) fn mode_resets(screen: &vt100::Screen) -> Vec<u8> {
-    let mut out = Vec::new();
-    if screen.alternate_screen() {
-        out.extend_from_slice(b"\x1b[?1049l");
-    }
-    if screen.hide_cursor() {
-        out.extend_from_slice(b"\x1b[?25h");
-    }
-    if screen.bracketed_paste() {
-        out.extend_from_slice(b"\x1b[?2004l");
-    }
-    if screen.application_cursor() {
-        out.extend_from_slice(b"\x1b[?1l");
-    }
-    if screen.application_keypad() {
-        out.extend_from_slice(b"\x1b>");
-    }
-    if screen.mouse_protocol_mode() != vt100::MouseProtocolMode::None {
-        out.extend_from_slice(
-            b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?1005l",
-        );
-    }
-    out.extend_from_slice(b"\x1b[0m");
-    out
+    let when = |on: bool, seq: &'static [u8]| if on { seq } else { &[] };
+    let mouse = screen.mouse_protocol_mode() != vt100::MouseProtocolMode::None;
+    [
+        when(screen.alternate_screen(), b"\x1b[?1049l"),
+        when(screen.hide_cursor(), b"\x1b[?25h"),
+        when(screen.bracketed_paste(), b"\x1b[?2004l"),
+        when(screen.application_cursor(), b"\x1b[?1l"),
+        when(screen.application_keypad(), b"\x1b>"),
+        when(mouse, b"\x1b[?1000l\x1b[?1002l\x1b[?1003l"),
+        when(mouse, b"\x1b[?1006l\x1b[?1015l\x1b[?1005l"),
+        b"\x1b[0m",
+    ]
+    .concat()
 }
 
 impl Drop for RawGuard {
@@ -526,10 +516,7 @@ fn local_client() -> Result<Client, ClientError> {
 async fn connect_once(bridge: &Bridge) -> Result<client::ws::WsStream, ClientError> {
     let c = local_client()?;
     let resp = c.register(&bridge.register_body()).await?;
-    let kind = resp
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("wrapped");
+    let kind = resp["type"].as_str().unwrap_or("wrapped");
     if kind != "wrapped" {
         return Err(ClientError::BadAddress(format!(
             "session {} is a {kind} session, not a wrapped one",
@@ -988,13 +975,6 @@ async fn bridge_main(a: AllowArgs) -> Result<i32, Failure> {
     if std::env::var_os("TERM").is_none_or(|t| t.is_empty()) {
         env.push(("TERM".into(), "xterm-256color".into()));
     }
-    let env_remove: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| {
-            matches!(k.as_str(), "CLAUDECODE" | "CODEX_CI" | "CODEX_THREAD_ID")
-                || k.starts_with("CLAUDECODE_")
-        })
-        .collect();
     let mut spec = Spec {
         command: argv[0].clone(),
         args: argv[1..].to_vec(),
@@ -1002,7 +982,7 @@ async fn bridge_main(a: AllowArgs) -> Result<i32, Failure> {
         cols,
         rows,
         env,
-        env_remove,
+        env_remove: crate::engine::strip_env_for_child(),
         meta: Value::Null,
     };
 

@@ -233,11 +233,7 @@ fn handoff_text(h: &Value) -> String {
     out.push_str(&format!("Claimed by:  {}\n", field("claimed_by")));
     out.push_str(&format!("Created:     {}\n", field("created_at")));
     out.push_str(&format!("Updated:     {}\n", field("updated_at")));
-    if let Some(p) = h
-        .get("progress")
-        .and_then(Value::as_array)
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(p) = h["progress"].as_array().filter(|p| !p.is_empty()) {
         out.push_str("Progress:\n");
         for e in p {
             out.push_str(&format!("  {}  {}\n", s(e, "timestamp"), s(e, "message")));
@@ -246,9 +242,8 @@ fn handoff_text(h: &Value) -> String {
     if let Some(r) = h.get("result").filter(|r| !r.is_null()) {
         out.push_str(&format!("Result:      {r}\n"));
     }
-    let synthesis = h.get("synthesis").cloned().unwrap_or(Value::Null);
     out.push_str("Synthesis:\n");
-    let pretty = serde_json::to_string_pretty(&synthesis).unwrap_or_default();
+    let pretty = serde_json::to_string_pretty(&h["synthesis"]).unwrap_or_default();
     for l in pretty.lines() {
         out.push_str(&format!("  {l}\n"));
     }
@@ -338,11 +333,8 @@ pub async fn run_deliberate(ctx: &mut Ctx, a: DeliberateArgs) -> Result<(), Fail
 }
 
 fn thread_text(v: &Value) -> String {
-    let parts: Vec<&str> = v
-        .get("participant_session_ids")
-        .and_then(Value::as_array)
-        .map(|p| p.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let parts = v["participant_session_ids"].as_array();
+    let parts: Vec<&str> = parts.map_or(vec![], |p| p.iter().filter_map(Value::as_str).collect());
     let field = |k: &str| opt(v, k).unwrap_or_else(|| "-".into());
     format!(
         "Thread:       {}\nTopic:        {}\nStatus:       {}\nOrchestrator: {}\nParticipants: {}\nMessages:     {}\nCreated:      {}\nClosed:       {}\n",

@@ -162,9 +162,7 @@ pub(crate) fn session_status_text(
     ));
     rows.extend(field("Created", "createdAt"));
 
-    let auto = state
-        .and_then(|st| st.get("auto"))
-        .filter(|a| a.is_object());
+    let auto = state.map(|st| &st["auto"]).filter(|a| a.is_object());
     if let Some(auto) = auto {
         let mut st = s(auto, "state").to_string();
         let mut extra = Vec::new();
@@ -223,11 +221,7 @@ pub(crate) fn session_status_text(
             format!("{} pending, {} dead-letter", n("pending"), n("dead_letter")),
         ));
     }
-    if let Some(aliases) = sess
-        .get("aliases")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-    {
+    if let Some(aliases) = sess["aliases"].as_array().filter(|a| !a.is_empty()) {
         let list: Vec<&str> = aliases.iter().filter_map(Value::as_str).collect();
         rows.push(("Aliases", list.join(", ")));
     }

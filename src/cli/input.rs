@@ -99,18 +99,15 @@ pub async fn inject(ctx: &mut Ctx, a: InjectArgs) -> Result<(), Failure> {
     let resp = sent.or_fail("inject")?;
     if a.json {
         output::json(&resp);
-    } else if !retried && resp.get("duplicate").and_then(serde_json::Value::as_bool) == Some(true) {
+    } else if !retried && resp["duplicate"] == true {
         output::line(format!(
             "Already injected into {} (same inject id; not typed again)",
             target.label()
         ));
     } else if !a.wait {
         output::line(format!("Injected into {}", target.label()));
-    } else if resp.get("outcome").and_then(Value::as_str) == Some("typed") && !a.no_enter {
-        let why = resp
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or("no reason given");
+    } else if resp["outcome"] == "typed" && !a.no_enter {
+        let why = resp["reason"].as_str().unwrap_or("no reason given");
         output::line(format!(
             "Typed into {} (not confirmed: {why})",
             target.label()
@@ -182,30 +179,19 @@ pub struct KeysArgs {
 pub async fn keys(ctx: &mut Ctx, a: KeysArgs) -> Result<(), Failure> {
     let (client, target) = ctx.session_target(&a.target, "keys").await?;
     let resp = client.keys(&target.id, &a.keys).await.map_err(|e| {
-        let valid = e
-            .body()
-            .and_then(|b| b.get("valid_keys"))
-            .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            });
-        match valid {
-            Some(list) if !list.is_empty() => {
-                Failure::new("keys failed", format!("{e}; valid keys: {list}"))
-            }
-            _ => Failure::client("keys", e),
+        let valid = e.body().and_then(|b| b["valid_keys"].as_array());
+        let names: Vec<&str> =
+            valid.map_or(vec![], |v| v.iter().filter_map(Value::as_str).collect());
+        let list = names.join(" ");
+        if list.is_empty() {
+            return Failure::client("keys", e);
         }
+        Failure::new("keys failed", format!("{e}; valid keys: {list}"))
     })?;
     if a.json {
         output::json(&resp);
     } else {
-        let n = resp
-            .get("count")
-            .and_then(Value::as_u64)
-            .unwrap_or(a.keys.len() as u64);
+        let n = resp["count"].as_u64().unwrap_or(a.keys.len() as u64);
         let plural = if n == 1 { "" } else { "s" };
         output::line(format!("Sent {n} key{plural} to {}", target.label()));
     }
@@ -248,13 +234,7 @@ struct MergedLists {
 
 /// Every target of a fan-out answer as `(ok, entry)`, in the daemon's order.
 fn entries(resp: &Value) -> Vec<(bool, Value)> {
-    let list = |k: &str| {
-        resp.get("results")
-            .and_then(|r| r.get(k))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let list = |k: &str| resp["results"][k].as_array().cloned().unwrap_or_default();
     let ok = list("successful").into_iter().map(|e| (true, e));
     ok.chain(list("failed").into_iter().map(|e| (false, e)))
         .collect()

@@ -146,16 +146,9 @@ pub use crate::wire::describe::{opt, shorten};
 
 /// Replace the home directory prefix by `~`.
 pub fn tilde(path: &str, home: Option<&str>) -> String {
-    match home {
-        Some(h) if !h.is_empty() && h != "/" => {
-            if path == h {
-                "~".into()
-            } else if let Some(rest) = path.strip_prefix(h).filter(|r| r.starts_with('/')) {
-                format!("~{rest}")
-            } else {
-                path.to_string()
-            }
-        }
+    let home = home.filter(|h| !h.is_empty() && *h != "/");
+    match home.and_then(|h| path.strip_prefix(h)) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
         _ => path.to_string(),
     }
 }
@@ -188,12 +181,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut push_row = |cells: &mut dyn Iterator<Item = &str>| {
         let mut line = String::new();
         for (i, cell) in cells.enumerate().take(n) {
+            line.push_str(cell);
             if i + 1 < n {
-                line.push_str(cell);
                 let pad = widths[i] - cell.chars().count() + 2;
                 line.extend(std::iter::repeat_n(' ', pad));
-            } else {
-                line.push_str(cell);
             }
         }
         out.push_str(line.trim_end());

@@ -58,7 +58,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
                 let started = crate::util::iso(
                     std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.started_ms),
                 );
-                let ok = if json {
+                let line = if json {
                     #[derive(serde::Serialize)]
                     struct Item<'a> {
                         id: &'a str,
@@ -66,25 +66,18 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
                         size: u64,
                         path: &'a std::path::Path,
                     }
-                    output::line(
-                        serde_json::to_string(&Item {
-                            id: &r.id,
-                            started_at: &started,
-                            size: r.size,
-                            path: &r.path,
-                        })
-                        .unwrap_or_default(),
-                    )
+                    serde_json::to_string(&Item {
+                        id: &r.id,
+                        started_at: &started,
+                        size: r.size,
+                        path: &r.path,
+                    })
+                    .unwrap_or_default()
                 } else {
-                    output::line(format!(
-                        "{}\t{}\t{}\t{}",
-                        r.id,
-                        started,
-                        r.size,
-                        r.path.display()
-                    ))
+                    let path = r.path.display();
+                    format!("{}\t{started}\t{}\t{path}", r.id, r.size)
                 };
-                if !ok {
+                if !output::line(line) {
                     break;
                 }
             }

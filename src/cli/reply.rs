@@ -103,9 +103,7 @@ pub(crate) fn plan_inject_ref(
     if let Some(v) = value
         && ref_file(v)?.is_none()
     {
-        let words: Vec<String> = std::iter::once(target.to_string())
-            .chain(text.iter().cloned())
-            .collect();
+        let words = [&[target.to_string()], text].concat();
         return Ok((v.to_string(), plan_ref(None, &words)?));
     }
     Ok((target.to_string(), plan_ref(value, text)?))

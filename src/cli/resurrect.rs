@@ -27,15 +27,10 @@ pub struct ResurrectArgs {
 }
 
 fn argv_text(command: &str, args: &Value) -> String {
-    let mut parts = vec![command.to_string()];
-    parts.extend(
-        args.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string),
-    );
-    parts.join(" ")
+    let args = args.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut words = vec![command];
+    words.extend(args.iter().filter_map(Value::as_str));
+    words.join(" ")
 }
 
 /// The `--list` table: one line per lost session.

@@ -87,10 +87,7 @@ pub(crate) fn wait_outcome(
 ) -> Result<Option<String>, String> {
     let flag = |k: &str| resp.get(k).and_then(Value::as_bool).unwrap_or(false);
     if flag("matched") {
-        return Ok(resp
-            .get("match")
-            .and_then(Value::as_str)
-            .map(str::to_string));
+        return Ok(resp["match"].as_str().map(str::to_string));
     }
     if a.pattern.is_none() && a.state.is_none() && flag("settled") {
         return Ok(None);
@@ -129,13 +126,10 @@ pub async fn wait(ctx: &mut Ctx, a: WaitArgs) -> Result<(), Failure> {
     if a.json {
         output::json(&resp);
     }
-    match wait_outcome(&resp, &a, &target.label()) {
-        Ok(text) => {
-            if let (Some(t), false) = (text, a.json) {
-                output::text_block(&t);
-            }
-            Ok(())
-        }
-        Err(why) => Err(Failure::new("wait failed", why)),
+    let text =
+        wait_outcome(&resp, &a, &target.label()).map_err(|why| Failure::new("wait failed", why))?;
+    if let (Some(t), false) = (text, a.json) {
+        output::text_block(&t);
     }
+    Ok(())
 }

@@ -87,33 +87,17 @@ impl Manager {
         }
     }
 
-    /// The commands that activate the installed file.
-    fn activate(self, file: &Path) -> Vec<Vec<String>> {
-        match self {
-            Manager::Systemd => vec![
-                argv(&["systemctl", "--user", "daemon-reload"]),
-                argv(&["systemctl", "--user", "enable", "--now", UNIT_NAME]),
+    /// The commands that activate the installed file (`on`), or deactivate it.
+    fn switch(self, file: &Path, on: bool) -> Vec<Vec<String>> {
+        let verb = if on { "load" } else { "unload" };
+        match (self, on) {
+            (Manager::Systemd, true) => vec![
+                systemctl(&["daemon-reload"]),
+                systemctl(&["enable", "--now", UNIT_NAME]),
             ],
-            Manager::Launchd => vec![argv(&["launchctl", "load", "-w", &file.to_string_lossy()])],
-        }
-    }
-
-    fn deactivate(self, file: &Path) -> Vec<Vec<String>> {
-        match self {
-            Manager::Systemd => vec![argv(&[
-                "systemctl",
-                "--user",
-                "disable",
-                "--now",
-                UNIT_NAME,
-            ])],
-            Manager::Launchd => {
-                vec![argv(&[
-                    "launchctl",
-                    "unload",
-                    "-w",
-                    &file.to_string_lossy(),
-                ])]
+            (Manager::Systemd, false) => vec![systemctl(&["disable", "--now", UNIT_NAME])],
+            (Manager::Launchd, _) => {
+                vec![argv(&["launchctl", verb, "-w", &file.to_string_lossy()])]
             }
         }
     }
@@ -166,6 +150,11 @@ fn argv(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
 
+/// `systemctl --user ARGS`.
+fn systemctl(args: &[&str]) -> Vec<String> {
+    argv(&[&["systemctl", "--user"], args].concat())
+}
+
 fn shell_line(cmds: &[Vec<String>]) -> String {
     cmds.iter()
         .map(|c| c.join(" "))
@@ -203,7 +192,7 @@ pub fn run(args: ServiceArgs) -> Result<(), Failure> {
                 std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
             let log = paths.telepty_dir().join("logs/daemon.log");
             let text = mgr.render(&exe, &path, &log);
-            let cmds = mgr.activate(&file);
+            let cmds = mgr.switch(&file, true);
             if args.dry_run {
                 output::line(format!("# would write {}", file.display()));
                 output::text_block(&text);
@@ -228,7 +217,7 @@ pub fn run(args: ServiceArgs) -> Result<(), Failure> {
             Ok(())
         }
         ServiceAction::Uninstall => {
-            let cmds = mgr.deactivate(&file);
+            let cmds = mgr.switch(&file, false);
             if args.dry_run {
                 output::line(format!("# would run: {}", shell_line(&cmds)));
                 output::line(format!("# would remove {}", file.display()));
@@ -249,7 +238,7 @@ pub fn run(args: ServiceArgs) -> Result<(), Failure> {
             })?;
             output::line(format!("removed {}", file.display()));
             if mgr == Manager::Systemd && mgr.available() {
-                let _ = run_all(&[argv(&["systemctl", "--user", "daemon-reload"])]);
+                let _ = run_all(&[systemctl(&["daemon-reload"])]);
             }
             Ok(())
         }

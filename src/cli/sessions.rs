@@ -171,15 +171,9 @@ pub(crate) fn agent_state(sess: &Value) -> String {
     if matches!(label.as_str(), "DISCONNECTED" | "STALE") {
         return label.to_lowercase();
     }
-    let needs_input = sess
-        .pointer("/semantic/needs_input")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let auto = sess
-        .pointer("/autoState/state")
-        .and_then(Value::as_str)
-        .and_then(AgentState::from_auto);
-    match auto {
+    let needs_input = sess["semantic"]["needs_input"] == true;
+    let auto = sess["autoState"]["state"].as_str();
+    match auto.and_then(AgentState::from_auto) {
         _ if needs_input => "waiting",
         Some(state) => state.into(),
         None => "starting",

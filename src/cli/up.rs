@@ -140,17 +140,16 @@ pub async fn run(ctx: &mut Ctx, a: UpArgs) -> Result<(), Failure> {
             continue;
         }
         let req = SpawnRequest {
-            window_size: None,
             session_id: target.id.clone(),
             command: argv[0].clone(),
             args: argv[1..].to_vec(),
             cwd: Some(cwd),
             cols: agent.cols,
             rows: agent.rows,
-            kind: None,
             record: agent.record,
             profile: agent.profile.clone(),
             env: agent.env.clone(),
+            ..Default::default()
         };
         match client.spawn(&req).await.or_fail("spawn") {
             Ok(_) => {

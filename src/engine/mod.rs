@@ -40,6 +40,7 @@ use tokio::sync::{Notify, broadcast};
 
 pub use error::EngineError;
 pub use mailbox::Source;
+pub(crate) use ops::strip_env_for_child;
 pub use ops::{InjectOutcome, RegisterOutcome, RegisterRequest, SpawnSpec, TargetResult};
 pub use persist::{PersistError, PersistStatus};
 pub use resurrect::{ResumeConfig, ResurrectOutcome};

@@ -91,7 +91,7 @@ pub enum TargetResult {
     },
 }
 
-fn strip_env_for_child() -> Vec<String> {
+pub(crate) fn strip_env_for_child() -> Vec<String> {
     let mut v: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("CLAUDECODE_"))

@@ -533,9 +533,7 @@ impl App {
         }
         self.dirty = true;
         // Any key returns scrolled panes to the live screen.
-        for p in &mut self.panes {
-            p.scroll = 0;
-        }
+        self.panes.iter_mut().for_each(|p| p.scroll = 0);
         match std::mem::take(&mut self.overlay) {
             Overlay::None => {}
             Overlay::Help => {
@@ -686,7 +684,8 @@ impl App {
             KeyCode::Up | KeyCode::Char('k') => self.move_focus(Dir::Up),
             KeyCode::Down | KeyCode::Char('j') => self.move_focus(Dir::Down),
             KeyCode::Enter | KeyCode::Char('i') => self.enter_typing(),
-            KeyCode::Char('z') => self.toggle_zoom(),
+            KeyCode::Char('z') if self.layout == LayoutKind::Zoom => self.set_layout(self.unzoomed),
+            KeyCode::Char('z') => self.set_layout(LayoutKind::Zoom),
             KeyCode::Char(' ') => {
                 if let Some(p) = self.panes.get_mut(self.focus) {
                     p.marked = !p.marked;
@@ -755,12 +754,9 @@ impl App {
                 }
             }
             KeyCode::Char('L') => {
-                let i = LayoutKind::ALL
-                    .iter()
-                    .position(|k| *k == self.layout)
-                    .unwrap_or(0);
-                let next = LayoutKind::ALL[(i + 1) % LayoutKind::ALL.len()];
-                self.set_layout(next);
+                // The next one in declaration order (ALL's order), wrapping.
+                let i = self.layout as usize + 1;
+                self.set_layout(LayoutKind::ALL[i % LayoutKind::ALL.len()]);
             }
             KeyCode::Esc => {
                 self.status = None;
@@ -822,15 +818,6 @@ impl App {
         }
         self.layout = kind;
         self.dirty = true;
-    }
-
-    fn toggle_zoom(&mut self) {
-        if self.layout == LayoutKind::Zoom {
-            self.layout = self.unzoomed;
-        } else {
-            self.unzoomed = self.layout;
-            self.layout = LayoutKind::Zoom;
-        }
     }
 
     fn move_focus(&mut self, dir: Dir) {
@@ -1029,15 +1016,11 @@ impl App {
             Cmd::Theme => return vec![Effect::SetTheme(arg(0))],
             Cmd::Log => self.log.visible = !self.log.visible,
             Cmd::MarkAll => {
-                for p in &mut self.panes {
-                    p.marked = true;
-                }
+                self.panes.iter_mut().for_each(|p| p.marked = true);
                 self.set_status(format!("{} marked for multicast", self.panes.len()), true);
             }
             Cmd::UnmarkAll => {
-                for p in &mut self.panes {
-                    p.marked = false;
-                }
+                self.panes.iter_mut().for_each(|p| p.marked = false);
                 self.set_status("marks cleared", true);
             }
             Cmd::Help => self.overlay = Overlay::Help,

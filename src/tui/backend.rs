@@ -167,20 +167,11 @@ fn engine_err(e: &EngineError) -> String {
 }
 
 fn client_err(e: &ClientError) -> String {
-    match e.code() {
-        Some(code) => {
-            let msg = e
-                .body()
-                .and_then(|b| b.get("error"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if msg.is_empty() {
-                code.to_string()
-            } else {
-                format!("{code} ({msg})")
-            }
-        }
-        None => e.to_string(),
+    let msg = e.body().and_then(|b| b["error"].as_str());
+    match (e.code(), msg.filter(|m| !m.is_empty())) {
+        (Some(code), Some(msg)) => format!("{code} ({msg})"),
+        (Some(code), None) => code.to_string(),
+        (None, _) => e.to_string(),
     }
 }
 

@@ -31,12 +31,8 @@ impl EventLog {
         let Some(text) = describe(v, Style::Log) else {
             return false;
         };
-        let time = v
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .and_then(|t| t.get(11..19))
-            .unwrap_or("--:--:--")
-            .to_string();
+        let time = v["timestamp"].as_str().and_then(|t| t.get(11..19));
+        let time = time.unwrap_or("--:--:--").to_string();
         self.lines.push_back(LogLine { time, text });
         while self.lines.len() > MAX_LINES {
             self.lines.pop_front();

@@ -13,13 +13,10 @@ pub struct FuzzyMatch {
 }
 
 fn is_boundary(prev: Option<char>, cur: char) -> bool {
-    match prev {
-        None => true,
-        Some(p) => {
-            matches!(p, ' ' | '-' | '_' | '.' | '/' | ':' | ',')
-                || (p.is_lowercase() && cur.is_uppercase())
-        }
-    }
+    prev.is_none_or(|p| {
+        matches!(p, ' ' | '-' | '_' | '.' | '/' | ':' | ',')
+            || (p.is_lowercase() && cur.is_uppercase())
+    })
 }
 
 /// Score `candidate` against `pattern`; `None` when it does not match.
@@ -80,13 +77,9 @@ pub fn fuzzy_match(pattern: &str, candidate: &str) -> Option<FuzzyMatch> {
             }
         }
     }
-    let (mut j, mut score) = (0, NONE);
-    for (jj, &s) in dp[m - 1].iter().enumerate() {
-        if s > score {
-            score = s;
-            j = jj;
-        }
-    }
+    // The best end, the first of equals (max_by_key keeps the last it sees).
+    let ends = dp[m - 1].iter().copied().enumerate().rev();
+    let (mut j, mut score) = ends.max_by_key(|&(_, s)| s)?;
     if score == NONE {
         return None;
     }

@@ -35,8 +35,10 @@ pub struct SessionInfo {
     pub pid: Option<u64>,
 }
 
-/// The agent-state badge of a pane title.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The agent-state badge of a pane title; its name is the state's in config.toml's `notify`
+/// (and `TELEPTY_STATE` of the hook).
+#[derive(Clone, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Badge {
     Working,
     Idle,
@@ -48,21 +50,13 @@ pub enum Badge {
         failed: bool,
     },
     Disconnected,
+    #[strum(serialize = "starting")]
     Unknown,
 }
 
 impl Badge {
-    /// The state's name in config.toml's `notify` (and `TELEPTY_STATE` of the hook).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Badge::Working => "working",
-            Badge::Idle => "idle",
-            Badge::Waiting => "waiting",
-            Badge::Stuck => "stuck",
-            Badge::Exited { .. } => "exited",
-            Badge::Disconnected => "disconnected",
-            Badge::Unknown => "starting",
-        }
+        self.into()
     }
 
     pub fn text(&self) -> String {
@@ -112,12 +106,6 @@ impl SessionInfo {
         let argv: Vec<String> = std::iter::once(v.command.clone())
             .chain(v.args.iter().cloned())
             .collect();
-        let text = |x: &Option<Value>, key: &str| {
-            x.as_ref()
-                .and_then(|x| x.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
         SessionInfo {
             id: v.id.clone(),
             kind: v.kind.clone(),
@@ -127,13 +115,14 @@ impl SessionInfo {
             cols: v.cols,
             rows: v.rows,
             host: v.locator.machine_id.clone(),
-            auto_state: text(&v.auto_state, "state"),
+            auto_state: v
+                .auto_state
+                .as_ref()
+                .and_then(|a| Some(a["state"].as_str()?.into())),
             needs_input: v
                 .semantic
                 .as_ref()
-                .and_then(|s| s.get("needs_input"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+                .is_some_and(|s| s["needs_input"] == true),
             exited: v.exited_at.is_some(),
             exit_code: v.exit_code.map(i64::from),
             exit_signal: v.exit_signal.clone(),

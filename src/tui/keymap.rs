@@ -126,17 +126,14 @@ impl KeySpec {
         let mut ctrl = false;
         let mut alt = false;
         let mut rest = norm.as_str();
+        fn strip<'a>(s: &'a str, long: &str, short: &str) -> Option<&'a str> {
+            s.strip_prefix(long).or_else(|| s.strip_prefix(short))
+        }
         loop {
-            if let Some(r) = rest
-                .strip_prefix("ctrl+")
-                .or_else(|| rest.strip_prefix("c-"))
-            {
+            if let Some(r) = strip(rest, "ctrl+", "c-") {
                 ctrl = true;
                 rest = r;
-            } else if let Some(r) = rest
-                .strip_prefix("alt+")
-                .or_else(|| rest.strip_prefix("m-"))
-            {
+            } else if let Some(r) = strip(rest, "alt+", "m-") {
                 alt = true;
                 rest = r;
             } else {

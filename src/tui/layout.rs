@@ -126,13 +126,8 @@ pub fn capacity(kind: LayoutKind, area: Rect) -> usize {
     match kind {
         LayoutKind::Grid => fit(area.width, MIN_W) * fit(area.height, MIN_H),
         LayoutKind::Stack => fit(area.height, MIN_H),
-        LayoutKind::Tall => {
-            if area.width < 2 * MIN_W {
-                fit(area.height, MIN_H)
-            } else {
-                1 + fit(area.height, MIN_H)
-            }
-        }
+        // The stack, and the main pane beside it where both fit.
+        LayoutKind::Tall => fit(area.height, MIN_H) + usize::from(area.width >= 2 * MIN_W),
         LayoutKind::Zoom => 1,
     }
 }
@@ -148,25 +143,15 @@ pub fn grid_rows(n: usize, area: Rect) -> Vec<usize> {
     }
     let max_cols = fit(area.width, MIN_W);
     let max_rows = fit(area.height, MIN_H);
-    let mut best: Option<(u32, usize, usize, usize)> = None; // (score, empty, cols, rows)
-    for cols in 1..=n.min(max_cols) {
-        let rows = n.div_ceil(cols);
-        if rows > max_rows {
-            continue;
-        }
+    let shapes = (1..=n.min(max_cols)).map(|cols| (cols, n.div_ceil(cols)));
+    let fitting = shapes.filter(|&(_, rows)| rows <= max_rows);
+    // Reversed: of equal shapes, max_by_key keeps the last one it sees, the fewest columns.
+    let best = fitting.rev().max_by_key(|&(cols, rows)| {
         let w = area.width as u32 / cols as u32;
         let h = area.height as u32 / rows as u32;
-        let score = (2 * w).min(5 * h);
-        let empty = cols * rows - n;
-        let better = match best {
-            None => true,
-            Some((s, e, _, _)) => score > s || (score == s && empty < e),
-        };
-        if better {
-            best = Some((score, empty, cols, rows));
-        }
-    }
-    let (_, _, _, rows) = best.unwrap_or((0, 0, n.min(max_cols), n.div_ceil(n.min(max_cols))));
+        ((2 * w).min(5 * h), std::cmp::Reverse(cols * rows - n))
+    });
+    let rows = best.map_or(n.div_ceil(n.min(max_cols)), |(_, rows)| rows);
     let base = n / rows;
     let extra = n % rows;
     (0..rows).map(|r| base + usize::from(r < extra)).collect()
@@ -215,14 +200,6 @@ pub fn plan(kind: LayoutKind, total: usize, focus: usize, area: Rect) -> Plan {
         };
     }
     let focus = focus.min(total - 1);
-    if kind == LayoutKind::Zoom {
-        return Plan {
-            page: focus,
-            pages: total,
-            range: focus..focus + 1,
-            rects: vec![area],
-        };
-    }
     let cap = capacity(kind, area);
     let pages = total.div_ceil(cap);
     let page = focus / cap;
@@ -232,7 +209,7 @@ pub fn plan(kind: LayoutKind, total: usize, focus: usize, area: Rect) -> Plan {
         LayoutKind::Grid => grid_rects(n, area),
         LayoutKind::Stack => stack_rects(n, area),
         LayoutKind::Tall => tall_rects(n, area),
-        LayoutKind::Zoom => unreachable!(),
+        LayoutKind::Zoom => vec![area],
     };
     Plan {
         page,
@@ -246,9 +223,6 @@ pub fn plan(kind: LayoutKind, total: usize, focus: usize, area: Rect) -> Plan {
 pub fn page_start(kind: LayoutKind, total: usize, page: usize, area: Rect) -> usize {
     if total == 0 {
         return 0;
-    }
-    if kind == LayoutKind::Zoom {
-        return page.min(total - 1);
     }
     let cap = capacity(kind, area);
     let pages = total.div_ceil(cap);
@@ -308,9 +282,7 @@ fn spans_overlap(a0: u16, a1: u16, b0: u16, b1: u16) -> bool {
 
 /// Index of the rect containing the point.
 pub fn hit(rects: &[Rect], x: u16, y: u16) -> Option<usize> {
-    rects
-        .iter()
-        .position(|r| x >= r.x && x < r.right() && y >= r.y && y < r.bottom())
+    rects.iter().position(|r| r.contains((x, y).into()))
 }
 
 #[cfg(test)]

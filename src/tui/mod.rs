@@ -86,69 +86,50 @@ fn init_logging(paths: &Paths) {
 
 /// Run the dashboard; returns the process exit code. Errors print one line on stderr.
 pub fn run(opts: TuiOptions) -> i32 {
+    run_checked(opts).unwrap_or_else(|line| {
+        eprintln!("{line}");
+        1
+    })
+}
+
+/// [`run`], with a failure before the dashboard starts as its line for stderr.
+fn run_checked(opts: TuiOptions) -> Result<i32, String> {
     use std::io::IsTerminal;
     let paths = Paths::from_env();
     // Flags > env > file > defaults. An invalid config file stops the dashboard the way it
     // stops `telepty daemon`, before the terminal is touched.
-    let mut settings = match crate::config::Config::load(&paths) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("telepty: invalid configuration: {e}");
-            return 1;
-        }
-    };
+    let mut settings = crate::config::Config::load(&paths)
+        .map_err(|e| format!("telepty: invalid configuration: {e}"))?;
     settings.apply_flags(&crate::config::Flags {
         host: opts.host.clone(),
         port: opts.port,
         theme: opts.theme.clone(),
     });
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        eprintln!("telepty tui: needs an interactive terminal (stdin and stdout must be a TTY)");
-        return 1;
+        let why = "needs an interactive terminal (stdin and stdout must be a TTY)";
+        return Err(format!("telepty tui: {why}"));
     }
     init_logging(&paths);
     let mut warning = None;
     let theme = match settings.tui.theme.as_deref() {
         None => theme::Theme::base(),
         Some(name) if settings.source("theme") == crate::config::Source::Flag => {
-            match theme::load(name) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("telepty tui: {e}");
-                    return 1;
-                }
-            }
+            theme::load(name).map_err(|e| format!("telepty tui: {e}"))?
         }
         // A theme named in the file that cannot be loaded is not fatal.
-        Some(name) => match theme::load(name) {
-            Ok(t) => t,
-            Err(e) => {
-                warning = Some(format!("config.toml: {e}; using the default theme"));
-                theme::Theme::base()
-            }
-        },
+        Some(name) => theme::load(name).unwrap_or_else(|e| {
+            warning = Some(format!("config.toml: {e}; using the default theme"));
+            theme::Theme::base()
+        }),
     };
-    let prefix = match settings.tui.prefix.as_deref() {
-        None => KeySpec::default(),
-        Some(p) => match KeySpec::parse(p) {
-            Ok(k) => k,
-            Err(e) => {
-                eprintln!("telepty tui: prefix key: {e}");
-                return 1;
-            }
-        },
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let prefix = settings.tui.prefix.as_deref();
+    let prefix = prefix.map_or(Ok(KeySpec::default()), KeySpec::parse);
+    let prefix = prefix.map_err(|e| format!("telepty tui: prefix key: {e}"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("telepty-tui")
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("telepty tui: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
+        .map_err(|e| format!("telepty tui: cannot start the async runtime: {e}"))?;
     // The address as resolved above (flags, env, file): served on, or mirrored.
     let opts = TuiOptions {
         host: Some(settings.daemon.host.clone()),
@@ -163,7 +144,7 @@ pub fn run(opts: TuiOptions) -> i32 {
         settings.tui.clone(),
     ));
     rt.shutdown_timeout(Duration::from_secs(2));
-    code
+    Ok(code)
 }
 
 fn is_loopback_or_any(host: &str) -> bool {

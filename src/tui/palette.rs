@@ -44,7 +44,8 @@ pub struct CmdSpec {
 }
 
 /// Declares [`Cmd`] and [`COMMANDS`] from one table: the variant, the name typed in the
-/// palette, the arguments prompted for (`"prompt": ArgKind`) and the description.
+/// palette, the arguments prompted for (`"prompt": ArgKind`) and the description. A command's
+/// entry is at its variant's index.
 macro_rules! commands {
     ($($cmd:ident $name:literal [$($arg:literal: $kind:ident),*] $desc:literal,)*) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,10 +90,7 @@ commands! {
 }
 
 pub fn spec(cmd: Cmd) -> &'static CmdSpec {
-    COMMANDS
-        .iter()
-        .find(|s| s.cmd == cmd)
-        .unwrap_or(&COMMANDS[0])
+    &COMMANDS[cmd as usize]
 }
 
 /// What the palette needs to know about the dashboard.
@@ -178,13 +176,8 @@ impl LineEdit {
     }
     /// Display column of the cursor.
     pub fn cursor_col(&self) -> usize {
-        unicode_width(&self.text[..self.cursor])
+        ratatui::text::Span::raw(&self.text[..self.cursor]).width()
     }
-}
-
-fn unicode_width(s: &str) -> usize {
-    use ratatui::text::Span;
-    Span::raw(s).width()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -248,15 +241,10 @@ pub struct Palette {
 }
 
 impl Palette {
-    pub fn new() -> Palette {
-        Palette::default()
-    }
-
     /// Open straight at the argument prompts of a command (e.g. `attach` from a key).
     pub fn for_command(cmd: Cmd, ctx: &Ctx) -> (Palette, Outcome) {
-        let mut p = Palette::new();
-        let idx = COMMANDS.iter().position(|s| s.cmd == cmd).unwrap_or(0);
-        let out = p.begin(idx, Vec::new(), ctx);
+        let mut p = Palette::default();
+        let out = p.begin(cmd as usize, Vec::new(), ctx);
         (p, out)
     }
 
@@ -356,7 +344,7 @@ impl Palette {
                     .or_else(|| {
                         let m = self.matches();
                         m.get(self.selected.min(m.len().saturating_sub(1)))
-                            .and_then(|(s, _)| COMMANDS.iter().position(|c| c.name == s.name))
+                            .map(|(s, _)| s.cmd as usize)
                     });
                 let Some(idx) = idx else {
                     self.error = Some(format!("no command matches {name:?}"));
@@ -703,6 +691,13 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn each_command_is_at_its_variant_index() {
+        for (i, c) in COMMANDS.iter().enumerate() {
+            assert_eq!(c.cmd as usize, i, "{}", c.name);
+        }
+    }
+
     fn k(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
     }
@@ -724,7 +719,7 @@ mod tests {
     #[test]
     fn filter_then_argument_prompt() {
         let (c, mut h) = (ctx(), History::default());
-        let mut p = Palette::new();
+        let mut p = Palette::default();
         typ(&mut p, "inj", &c, &mut h);
         assert_eq!(p.matches()[0].0.name, "inject");
         assert_eq!(p.key(&k(KeyCode::Enter), &c, &mut h), Outcome::Continue);
@@ -739,14 +734,14 @@ mod tests {
     #[test]
     fn inline_arguments_and_defaults() {
         let (c, mut h) = (ctx(), History::default());
-        let mut p = Palette::new();
+        let mut p = Palette::default();
         typ(&mut p, "inject ls -la", &c, &mut h);
         assert_eq!(
             p.key(&k(KeyCode::Enter), &c, &mut h),
             Outcome::Run(Cmd::Inject, vec!["ls -la".into()])
         );
         // multicast: the targets prompt starts with the marked panes.
-        let mut p = Palette::new();
+        let mut p = Palette::default();
         typ(&mut p, "multicast hello", &c, &mut h);
         assert_eq!(p.key(&k(KeyCode::Enter), &c, &mut h), Outcome::Continue);
         assert_eq!(p.input.text, "w1,build");
@@ -784,7 +779,7 @@ mod tests {
         p.key(&k(KeyCode::Tab), &c, &mut h);
         assert_eq!(p.input.text, "w1", "cycles");
         // Comma lists complete the last id and skip those already listed.
-        let mut p = Palette::new();
+        let mut p = Palette::default();
         typ(&mut p, "multicast x", &c, &mut h);
         p.key(&k(KeyCode::Enter), &c, &mut h);
         p.input.set("w1,");
@@ -905,7 +900,7 @@ mod tests {
     #[test]
     fn escape_closes_and_unknown_commands_are_reported() {
         let (c, mut h) = (ctx(), History::default());
-        let mut p = Palette::new();
+        let mut p = Palette::default();
         typ(&mut p, "zzz", &c, &mut h);
         assert_eq!(p.key(&k(KeyCode::Enter), &c, &mut h), Outcome::Continue);
         assert!(p.error.is_some());

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::info::SessionInfo;
 use super::msg::{AppMsg, is_session_event};
-use super::source::{PaneSource, terminal_modes, with_terminal};
+use super::source::{PaneSource, screen_modes, with_terminal};
 use crate::client::{Client, DaemonAddr, addr::encode_component, connect_ws};
 use crate::engine::terminal::Terminal;
 
@@ -204,7 +204,7 @@ impl PaneSource for RemotePane {
         with_terminal(&self.term, scrollback, f)
     }
     fn modes(&self) -> (bool, bool) {
-        terminal_modes(&self.term)
+        screen_modes(self.term.lock().screen())
     }
     fn send_input(&self, data: &str) -> bool {
         let frame = Frame::Input {
@@ -240,15 +240,10 @@ impl PaneSource for RemotePane {
             }
             return;
         }
-        if self.link.busy.load(Ordering::Acquire) || self.link.finished.load(Ordering::Acquire) {
-            return;
-        }
-        let recent = self
-            .link
-            .last_attempt
-            .lock()
-            .is_some_and(|t| t.elapsed() < RETRY_AFTER);
-        if !recent {
+        let link = &self.link;
+        let last = *link.last_attempt.lock();
+        let recent = last.is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        if !link.busy.load(Ordering::Acquire) && !link.finished.load(Ordering::Acquire) && !recent {
             self.start();
         }
     }

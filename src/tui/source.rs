@@ -49,8 +49,11 @@ pub trait PaneSource: Send + Sync {
 
 /// Lock a [`Terminal`] and draw its screen at the given scrollback offset.
 pub fn with_terminal(term: &Terminal, scrollback: usize, f: &mut dyn FnMut(&vt100::Screen)) {
-    let mut st = term.lock();
-    let screen = st.screen_mut();
+    at_scrollback(term.lock().screen_mut(), scrollback, f)
+}
+
+/// Run `f` with `screen` viewed `scrollback` rows up, then restore the view it had.
+fn at_scrollback(screen: &mut vt100::Screen, scrollback: usize, f: &mut dyn FnMut(&vt100::Screen)) {
     let saved = screen.scrollback();
     if saved != scrollback {
         screen.set_scrollback(scrollback);
@@ -61,9 +64,8 @@ pub fn with_terminal(term: &Terminal, scrollback: usize, f: &mut dyn FnMut(&vt10
     }
 }
 
-pub fn terminal_modes(term: &Terminal) -> (bool, bool) {
-    let st = term.lock();
-    let s = st.screen();
+/// DECCKM (cursor keys) and DECSET 2004 (bracketed paste) of a screen.
+pub fn screen_modes(s: &vt100::Screen) -> (bool, bool) {
     (s.application_cursor(), s.bracketed_paste())
 }
 
@@ -101,7 +103,7 @@ impl PaneSource for EmbeddedPane {
         with_terminal(&self.session.term, scrollback, f)
     }
     fn modes(&self) -> (bool, bool) {
-        terminal_modes(&self.session.term)
+        screen_modes(self.session.term.lock().screen())
     }
     fn send_input(&self, data: &str) -> bool {
         if self.session.kind == crate::engine::Kind::Aterm {
@@ -155,19 +157,10 @@ impl PaneSource for ParserPane {
         self.generation.load(Ordering::Acquire)
     }
     fn with_screen(&self, scrollback: usize, f: &mut dyn FnMut(&vt100::Screen)) {
-        let mut p = self.parser.lock();
-        let screen = p.screen_mut();
-        let saved = screen.scrollback();
-        screen.set_scrollback(scrollback);
-        f(screen);
-        screen.set_scrollback(saved);
+        at_scrollback(self.parser.lock().screen_mut(), scrollback, f)
     }
     fn modes(&self) -> (bool, bool) {
-        let p = self.parser.lock();
-        (
-            p.screen().application_cursor(),
-            p.screen().bracketed_paste(),
-        )
+        screen_modes(self.parser.lock().screen())
     }
     fn send_input(&self, data: &str) -> bool {
         self.typed.lock().extend_from_slice(data.as_bytes());
