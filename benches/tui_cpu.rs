@@ -17,7 +17,11 @@
 //!
 //! Phases run one after the other by default (2-core machines: concurrent floods would starve
 //! each other); `TELEPTY_BENCH_TUI_CONCURRENT=1` samples both viewers over the same window.
-//! Knobs: TELEPTY_BENCH_TUI_WARMUP (3 s), TELEPTY_BENCH_TUI_SECS (10 s), TELEPTY_BENCH_TUI_PANES (16).
+//! * moderate: the same 16 panes each printing 20 agent-like lines a second (coloured markers,
+//!   ~90-character lines; issue 12: "9 % vs tmux 2 %"), telepty vs tmux the same way.
+//!
+//! Knobs: TELEPTY_BENCH_TUI_WARMUP (3 s), TELEPTY_BENCH_TUI_SECS (10 s), TELEPTY_BENCH_TUI_PANES (16),
+//! TELEPTY_BENCH_TUI_PHASES (`idle,flood,moderate`: which phases run).
 //! Tmux sockets: `$TELEPTY_BENCH_TMUX_PREFIX-outer` / `-inner` (scripts/bench-tui.sh sets the
 //! prefix `tuibench`).
 
@@ -34,6 +38,9 @@ use support::{
 
 const W: u16 = 240;
 const H: u16 = 67;
+/// Moderate, agent-like output: 20 lines a second (paced by the clock, not by sleeps alone),
+/// coloured markers, ~90-character lines of changing text.
+const MODERATE: &str = "import sys,time\nc=['\\x1b[32m','\\x1b[33m','\\x1b[36m','\\x1b[2m']\nt=time.monotonic();i=0\nwhile 1:\n i+=1\n sys.stdout.write(c[i%4]+'\\u23fa\\x1b[0m step %d: reading src/engine/module_%d.rs, updating the plan (%d tokens)\\n'%(i,i%97,i*7%1000)); sys.stdout.flush()\n t+=0.05; time.sleep(max(0,t-time.monotonic()))";
 const FLOOD: &str = "import sys,time\nl=('x'*99+'\\n')*100\nwhile 1:\n sys.stdout.write(l); sys.stdout.flush(); time.sleep(0.01)";
 
 fn clk_tck() -> f64 {
@@ -330,6 +337,120 @@ fn load() -> String {
         .unwrap_or_default()
 }
 
+/// One load phase: `program` in `n` dashboard sessions and in `n` panes of an inner tmux shown
+/// by a client in the outer tmux; CPU of the dashboard vs the tmux server + client, and the bytes
+/// the programs wrote. Sequential (telepty, then tmux) unless `concurrent`. Leaves nothing
+/// running.
+#[allow(clippy::too_many_arguments)]
+fn load_phase(
+    outer: &Tmux,
+    inner: &Tmux,
+    dash: &Dashboard,
+    tag: &str,
+    program: &str,
+    n: usize,
+    concurrent: bool,
+    warm: Duration,
+    secs: Duration,
+) -> (Result, Result) {
+    let window = format!("tmux-{tag}");
+    let start_tmux = || -> (u32, u32, Vec<u32>) {
+        let cmd = format!("exec python3 -c {}", shell_quote(program));
+        inner.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            tag,
+            "-x",
+            &W.to_string(),
+            "-y",
+            &H.to_string(),
+            &cmd,
+        ]);
+        inner.run(&["set-option", "-g", "status", "off"]);
+        for _ in 1..n {
+            inner.run(&["split-window", "-t", tag, &cmd]);
+            inner.run(&["select-layout", "-t", tag, "tiled"]);
+        }
+        let attach = format!(
+            "exec env -u TMUX -u TMUX_PANE tmux -L {} -f /dev/null attach -t {tag}",
+            inner.socket
+        );
+        outer.run(&["new-window", "-d", "-t", "bench:", "-n", &window, &attach]);
+        outer.run(&[
+            "resize-window",
+            "-t",
+            &format!("bench:{window}"),
+            "-x",
+            &W.to_string(),
+            "-y",
+            &H.to_string(),
+        ]);
+        let server = inner.server_pid();
+        let client: u32 = wait_for(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            "inner client",
+            || {
+                inner
+                    .run(&["list-clients", "-F", "#{client_pid}"])
+                    .lines()
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            },
+        );
+        let writers = wait_writers(server, "python", n);
+        (server, client, writers)
+    };
+    let stop_tmux = || {
+        let _ = outer
+            .cmd()
+            .args(["kill-window", "-t", &format!("bench:{window}")])
+            .status();
+        inner.kill_server();
+    };
+
+    for i in 0..n {
+        dash.spawn(&format!("{tag}{i}"), "python3", &["-c", program]);
+    }
+    let tp_writers = wait_programs(|| dash.programs("python"), n);
+    let mut tm = None;
+    if concurrent {
+        tm = Some(start_tmux());
+    }
+    std::thread::sleep(warm);
+    eprintln!("{tag}: sampling {secs:?} (load {})", load());
+    let s_tp = Sample::start(vec![dash.pid], tp_writers, Some(dash.pid));
+    let s_tm = tm
+        .as_ref()
+        .map(|(srv, cl, w)| Sample::start(vec![*srv, *cl], w.clone(), None));
+    std::thread::sleep(secs);
+    let tp = s_tp.finish();
+    let mut tmux_res = s_tm.map(Sample::finish);
+    for i in 0..n {
+        dash.delete(&format!("{tag}{i}"));
+    }
+    wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        "load sessions gone",
+        || dash.programs("python").is_empty().then_some(()),
+    );
+    if !concurrent {
+        let (srv, cl, w) = start_tmux();
+        eprintln!("tmux {tag}: server {srv} client {cl}");
+        std::thread::sleep(warm);
+        eprintln!("tmux {tag}: sampling {secs:?} (load {})", load());
+        let s = Sample::start(vec![srv, cl], w, None);
+        std::thread::sleep(secs);
+        tmux_res = Some(s.finish());
+    }
+    stop_tmux();
+    (tp, tmux_res.expect("tmux sample"))
+}
+
 fn main() {
     if !Tmux::available() {
         row(
@@ -348,6 +469,9 @@ fn main() {
     let warm = Duration::from_secs(env_usize("TELEPTY_BENCH_TUI_WARMUP", 3) as u64);
     let secs = Duration::from_secs(env_usize("TELEPTY_BENCH_TUI_SECS", 10) as u64);
     let concurrent = std::env::var("TELEPTY_BENCH_TUI_CONCURRENT").is_ok_and(|v| v == "1");
+    let phases =
+        std::env::var("TELEPTY_BENCH_TUI_PHASES").unwrap_or_else(|_| "idle,flood,moderate".into());
+    let want = |p: &str| phases.split(',').any(|x| x.trim() == p);
     eprintln!(
         "tui_cpu: {n} panes, {W}x{H}, warm-up {warm:?}, window {secs:?}, {}; load average {}",
         if concurrent {
@@ -389,123 +513,39 @@ fn main() {
     eprintln!("dashboard pane {}", size.trim());
 
     // ---- idle ---------------------------------------------------------------------------
-    for i in 0..n {
-        dash.spawn(&format!("idle{i}"), "bash", &["--norc", "--noprofile"]);
-    }
-    wait_programs(|| dash.programs("bash"), n);
-    std::thread::sleep(warm);
-    eprintln!("idle: sampling {secs:?} (load {})", load());
-    let s = Sample::start(vec![dash.pid], vec![], Some(dash.pid));
-    std::thread::sleep(secs);
-    let idle = s.finish();
-    for i in 0..n {
-        dash.delete(&format!("idle{i}"));
-    }
-    wait_for(
-        Duration::from_secs(10),
-        Duration::from_millis(100),
-        "idle sessions gone",
-        || dash.programs("bash").is_empty().then_some(()),
-    );
-
-    // ---- flood: telepty -----------------------------------------------------------------
-    let start_tmux = |inner: &Tmux| -> (u32, u32, Vec<u32>) {
-        let cmd = format!("exec python3 -c {}", shell_quote(FLOOD));
-        inner.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "flood",
-            "-x",
-            &W.to_string(),
-            "-y",
-            &H.to_string(),
-            &cmd,
-        ]);
-        inner.run(&["set-option", "-g", "status", "off"]);
-        for _ in 1..n {
-            inner.run(&["split-window", "-t", "flood", &cmd]);
-            inner.run(&["select-layout", "-t", "flood", "tiled"]);
+    let idle = want("idle").then(|| {
+        for i in 0..n {
+            dash.spawn(&format!("idle{i}"), "bash", &["--norc", "--noprofile"]);
         }
-        let attach = format!(
-            "exec env -u TMUX -u TMUX_PANE tmux -L {} -f /dev/null attach -t flood",
-            inner.socket
-        );
-        outer.run(&["new-window", "-d", "-t", "bench:", "-n", "tmux", &attach]);
-        outer.run(&[
-            "resize-window",
-            "-t",
-            "bench:tmux",
-            "-x",
-            &W.to_string(),
-            "-y",
-            &H.to_string(),
-        ]);
-        let server = inner.server_pid();
-        let client: u32 = wait_for(
-            Duration::from_secs(10),
-            Duration::from_millis(50),
-            "inner client",
-            || {
-                inner
-                    .run(&["list-clients", "-F", "#{client_pid}"])
-                    .lines()
-                    .next()?
-                    .trim()
-                    .parse()
-                    .ok()
-            },
-        );
-        let writers = wait_writers(server, "python", n);
-        (server, client, writers)
-    };
-
-    for i in 0..n {
-        dash.spawn(&format!("flood{i}"), "python3", &["-c", FLOOD]);
-    }
-    let tp_writers = wait_programs(|| dash.programs("python"), n);
-    let mut tm = None;
-    if concurrent {
-        tm = Some(start_tmux(&inner));
-    }
-    std::thread::sleep(warm);
-    eprintln!("flood: sampling {secs:?} (load {})", load());
-    let s_tp = Sample::start(vec![dash.pid], tp_writers, Some(dash.pid));
-    let s_tm = tm
-        .as_ref()
-        .map(|(srv, cl, w)| Sample::start(vec![*srv, *cl], w.clone(), None));
-    std::thread::sleep(secs);
-    let flood = s_tp.finish();
-    let mut tmux_res = s_tm.map(Sample::finish);
-    for i in 0..n {
-        dash.delete(&format!("flood{i}"));
-    }
-    if !concurrent {
+        wait_programs(|| dash.programs("bash"), n);
+        std::thread::sleep(warm);
+        eprintln!("idle: sampling {secs:?} (load {})", load());
+        let s = Sample::start(vec![dash.pid], vec![], Some(dash.pid));
+        std::thread::sleep(secs);
+        let idle = s.finish();
+        for i in 0..n {
+            dash.delete(&format!("idle{i}"));
+        }
         wait_for(
             Duration::from_secs(10),
             Duration::from_millis(100),
-            "flood sessions gone",
-            || dash.programs("python").is_empty().then_some(()),
+            "idle sessions gone",
+            || dash.programs("bash").is_empty().then_some(()),
         );
-        let (srv, cl, w) = start_tmux(&inner);
-        let inner_size = inner.run(&[
-            "display-message",
-            "-p",
-            "-t",
-            "flood",
-            "#{window_width}x#{window_height}",
-        ]);
-        eprintln!(
-            "tmux: server {srv} client {cl}, inner window {}",
-            inner_size.trim()
-        );
-        std::thread::sleep(warm);
-        eprintln!("tmux flood: sampling {secs:?} (load {})", load());
-        let s = Sample::start(vec![srv, cl], w, None);
-        std::thread::sleep(secs);
-        tmux_res = Some(s.finish());
-    }
-    let tmux_res = tmux_res.expect("tmux sample");
+        idle
+    });
+
+    // ---- loads: flood (~1 MB/s a pane), moderate (20 agent-like lines/s a pane) ------------
+    let flood = want("flood").then(|| {
+        load_phase(
+            &outer, &inner, &dash, "flood", FLOOD, n, concurrent, warm, secs,
+        )
+    });
+    let moderate = want("moderate").then(|| {
+        load_phase(
+            &outer, &inner, &dash, "moderate", MODERATE, n, concurrent, warm, secs,
+        )
+    });
 
     // ---- details (stderr) ---------------------------------------------------------------
     let show_threads = |label: &str, r: &Result| {
@@ -519,71 +559,114 @@ fn main() {
             );
         }
     };
-    eprintln!("idle: telepty {:.2}% over {:.1}s", idle.cpu_pct, idle.secs);
-    show_threads("idle", &idle);
-    eprintln!(
-        "flood: telepty {:.1}% ({:.2} MB/s written by its programs), tmux {:.1}% ({:.2} MB/s)",
-        flood.cpu_pct, flood.mb_s, tmux_res.cpu_pct, tmux_res.mb_s
-    );
-    show_threads("flood", &flood);
+    if let Some(idle) = &idle {
+        eprintln!("idle: telepty {:.2}% over {:.1}s", idle.cpu_pct, idle.secs);
+        show_threads("idle", idle);
+    }
+    for (label, r) in [("flood", &flood), ("moderate", &moderate)] {
+        if let Some((tp, tm)) = r {
+            eprintln!(
+                "{label}: telepty {:.1}% ({:.3} MB/s written by its programs), tmux {:.1}% ({:.3} MB/s)",
+                tp.cpu_pct, tp.mb_s, tm.cpu_pct, tm.mb_s
+            );
+            show_threads(label, tp);
+        }
+    }
 
     // ---- rows ---------------------------------------------------------------------------
-    let ratio = if tmux_res.cpu_pct > 0.0 {
-        format!("{:.2}x", flood.cpu_pct / tmux_res.cpu_pct)
-    } else {
-        "-".into()
-    };
-    row(
-        &format!("tui CPU, {n} panes x ~1 MB/s ({W}x{H}), % of 1 core"),
-        pct_of_core(flood.cpu_pct),
-        format!("{} (tmux server+client)", pct_of_core(tmux_res.cpu_pct)),
-        ratio,
-        Goal::AtMost,
-        "<= 50%",
-        flood.cpu_pct,
-        50.0,
-    );
-    row(
-        "tui CPU vs tmux (same load)",
-        pct_of_core(flood.cpu_pct),
-        pct_of_core(tmux_res.cpu_pct),
-        format!("{:.2}x", flood.cpu_pct / tmux_res.cpu_pct.max(1e-9)),
-        Goal::AtMost,
-        "<= tmux",
-        flood.cpu_pct,
-        tmux_res.cpu_pct,
-    );
-    row(
-        "  throughput delivered by the 16 programs",
-        format!("{:.2} MB/s", flood.mb_s),
-        format!("{:.2} MB/s", tmux_res.mb_s),
-        format!("{:.2}x", flood.mb_s / tmux_res.mb_s.max(1e-9)),
-        Goal::Info,
-        "~equal",
-        0.0,
-        0.0,
-    );
     let per_mb = |r: &Result| r.cpu_pct / r.mb_s.max(1e-9);
-    row(
-        "  CPU per MB/s delivered (% of 1 core)",
-        format!("{:.2}%", per_mb(&flood)),
-        format!("{:.2}%", per_mb(&tmux_res)),
-        format!("{:.2}x", per_mb(&flood) / per_mb(&tmux_res).max(1e-9)),
-        Goal::AtMost,
-        "<= tmux",
-        per_mb(&flood),
-        per_mb(&tmux_res),
-    );
-    row(
-        &format!("tui CPU, {n} idle bash panes"),
-        format!("{:.2}%", idle.cpu_pct),
-        "-".into(),
-        "-".into(),
-        Goal::AtMost,
-        "<= 1%",
-        idle.cpu_pct,
-        1.0,
-    );
+    if let Some((flood, tmux_res)) = &flood {
+        let ratio = if tmux_res.cpu_pct > 0.0 {
+            format!("{:.2}x", flood.cpu_pct / tmux_res.cpu_pct)
+        } else {
+            "-".into()
+        };
+        row(
+            &format!("tui CPU, {n} panes x ~1 MB/s ({W}x{H}), % of 1 core"),
+            pct_of_core(flood.cpu_pct),
+            format!("{} (tmux server+client)", pct_of_core(tmux_res.cpu_pct)),
+            ratio,
+            Goal::AtMost,
+            "<= 50%",
+            flood.cpu_pct,
+            50.0,
+        );
+        row(
+            "tui CPU vs tmux (same load)",
+            pct_of_core(flood.cpu_pct),
+            pct_of_core(tmux_res.cpu_pct),
+            format!("{:.2}x", flood.cpu_pct / tmux_res.cpu_pct.max(1e-9)),
+            Goal::AtMost,
+            "<= tmux",
+            flood.cpu_pct,
+            tmux_res.cpu_pct,
+        );
+        row(
+            &format!("  throughput delivered by the {n} programs"),
+            format!("{:.2} MB/s", flood.mb_s),
+            format!("{:.2} MB/s", tmux_res.mb_s),
+            format!("{:.2}x", flood.mb_s / tmux_res.mb_s.max(1e-9)),
+            Goal::Info,
+            "~equal",
+            0.0,
+            0.0,
+        );
+        row(
+            "  CPU per MB/s delivered (% of 1 core)",
+            format!("{:.2}%", per_mb(flood)),
+            format!("{:.2}%", per_mb(tmux_res)),
+            format!("{:.2}x", per_mb(flood) / per_mb(tmux_res).max(1e-9)),
+            Goal::AtMost,
+            "<= tmux",
+            per_mb(flood),
+            per_mb(tmux_res),
+        );
+    }
+    if let Some((m, t)) = &moderate {
+        row(
+            &format!("tui CPU, {n} panes x 20 agent-like lines/s ({W}x{H}), % of 1 core"),
+            pct_of_core(m.cpu_pct),
+            format!("{} (tmux server+client)", pct_of_core(t.cpu_pct)),
+            format!("{:.2}x", m.cpu_pct / t.cpu_pct.max(1e-9)),
+            Goal::AtMost,
+            "<= tmux",
+            m.cpu_pct,
+            t.cpu_pct,
+        );
+        row(
+            &format!("  bytes written by the {n} programs (20 lines/s each)"),
+            format!("{:.1} KB/s", m.mb_s * 1000.0),
+            format!("{:.1} KB/s", t.mb_s * 1000.0),
+            format!("{:.2}x", m.mb_s / t.mb_s.max(1e-9)),
+            Goal::Info,
+            "~equal",
+            0.0,
+            0.0,
+        );
+        if let Some((th, sw)) = &m.threads {
+            let main: f64 = th
+                .iter()
+                .filter(|(k, _)| k.starts_with("main"))
+                .map(|(_, v)| *v)
+                .sum();
+            info_row(
+                "  UI thread CPU / wake-ups per s, moderate load",
+                format!("{} / {sw:.0}", pct_of_core(main)),
+            );
+        }
+    }
+    if let Some(idle) = &idle {
+        row(
+            &format!("tui CPU, {n} idle bash panes"),
+            format!("{:.2}%", idle.cpu_pct),
+            "-".into(),
+            "-".into(),
+            Goal::AtMost,
+            "<= 1%",
+            idle.cpu_pct,
+            1.0,
+        );
+    }
     // Close the dashboard while its tmux is alive to reap it (no orphaned zombie).
     let _ = outer
         .cmd()
@@ -594,7 +677,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    if let Some((t, sw)) = &flood.threads {
+    if let Some((t, sw)) = flood.as_ref().and_then(|(f, _)| f.threads.as_ref()) {
         let main: f64 = t
             .iter()
             .filter(|(k, _)| k.starts_with("main"))

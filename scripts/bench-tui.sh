@@ -8,12 +8,14 @@
 #   * 16 panes each printing ~1 MB/s: CPU of the telepty tui process (% of one core) vs the
 #     inner tmux server + its attached client showing the same 16 programs, both at 240x67
 #     inside a private outer tmux; plus the bytes/s the programs managed to write (fairness).
+#   * 16 panes each printing 20 agent-like lines/s (issue 12's "moderate output"): the same
+#     comparison, telepty tui vs tmux server + client.
 #   * 16 idle bash sessions in the dashboard: CPU (target <= 1 %).
 #   * UI-thread CPU and a lower bound on frame time (no public frame hook in src/tui yet).
 #
 # Knobs: TELEPTY_BENCH_TUI_SECS (10), TELEPTY_BENCH_TUI_WARMUP (3), TELEPTY_BENCH_TUI_PANES (16),
 # TELEPTY_BENCH_TUI_CONCURRENT=1 (sample telepty and tmux over the same window instead of one
-# after the other). Needs tmux and python3. Only private tmux servers (`tmux -L tuibench-outer`,
+# after the other), TELEPTY_BENCH_TUI_PHASES (idle,flood,moderate: which phases run). Needs tmux and python3. Only private tmux servers (`tmux -L tuibench-outer`,
 # `tmux -L tuibench-inner`) are started, and they are killed on exit (also on Ctrl-C); the
 # dashboard exits with its outer tmux (SIGHUP) and takes its sessions with it.
 set -euo pipefail
