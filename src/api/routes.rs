@@ -256,9 +256,8 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     ),
 )]
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let Some(id) = b.text_field("session_id") else {
-        return Err(ApiError::invalid("session_id is required"));
-    };
+    let id = b.text_field("session_id");
+    let id = id.ok_or_else(|| ApiError::invalid("session_id is required"))?;
     EngineError::check_id(&id)?;
     let delivery = match b.get("delivery") {
         None | Some(Value::Null) => None,
