@@ -85,13 +85,12 @@ pub fn lock_owner_pid(paths: &Paths) -> Option<u32> {
     // A shared lock is refused exactly when someone holds the exclusive one (ours is released
     // when the `Flock` drops).
     match Flock::lock(file, FlockArg::LockSharedNonblock) {
-        Ok(_) => None,
         Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             Some(text.trim().parse().unwrap_or(0))
         }
-        Err(_) => None,
+        _ => None,
     }
 }
 

@@ -190,11 +190,8 @@ pub fn check_at(
     if req.skip_token || trusted {
         return Ok(());
     }
-    if token_presented(cfg, req, now_unix) {
-        Ok(())
-    } else {
-        Err(AuthFailure::Unauthorized)
-    }
+    let presented = token_presented(cfg, req, now_unix).then_some(());
+    presented.ok_or(AuthFailure::Unauthorized)
 }
 
 /// Whether a browser origin may talk to the daemon (also drives CORS headers).
@@ -327,45 +324,7 @@ fn decode_json_object(segment: &str) -> Option<serde_json::Map<String, serde_jso
 /// Verifies a compact HS256 JWS: header alg must be exactly `HS256`, the signature must verify,
 /// and `exp` (if present) must be a number of seconds later than `now_unix`.
 pub fn verify_jwt_hs256(token: &str, secret: &str, now_unix: u64) -> bool {
-    let mut parts = token.trim().split('.');
-    let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-
-    // Pinning the algorithm is what stops `alg: none` and key-confusion forgeries.
-    let Some(header) = decode_json_object(header_b64) else {
-        return false;
-    };
-    if header.get("alg").and_then(|v| v.as_str()) != Some("HS256") {
-        return false;
-    }
-    // RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
-    if header.contains_key("crit") {
-        return false;
-    }
-
-    let Some(signature) = b64url_decode(sig_b64) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    // The signing input is the segments exactly as sent, padding and all.
-    mac.update(header_b64.as_bytes());
-    mac.update(b".");
-    mac.update(payload_b64.as_bytes());
-    // `verify_slice` compares in constant time.
-    if mac.verify_slice(&signature).is_err() {
-        return false;
-    }
-
-    // Claims are only looked at once the signature proves who wrote them.
-    let Some(claims) = decode_json_object(payload_b64) else {
-        return false;
-    };
-    match claims.get("exp") {
+    jwt_claims(token, secret).is_some_and(|claims| match claims.get("exp") {
         None => true,
         Some(exp) => match (exp.as_u64(), exp.as_f64()) {
             (Some(exp), _) => now_unix < exp,
@@ -373,7 +332,39 @@ pub fn verify_jwt_hs256(token: &str, secret: &str, now_unix: u64) -> bool {
             // A non-numeric exp is malformed; failing closed beats guessing its meaning.
             (None, None) => false,
         },
+    })
+}
+
+/// The claims of a compact HS256 JWS whose header and signature check out.
+fn jwt_claims(token: &str, secret: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut parts = token.trim().split('.');
+    let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+
+    // Pinning the algorithm is what stops `alg: none` and key-confusion forgeries.
+    let header = decode_json_object(header_b64)?;
+    if header.get("alg").and_then(|v| v.as_str()) != Some("HS256") {
+        return None;
     }
+    // RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
+    if header.contains_key("crit") {
+        return None;
+    }
+
+    let signature = b64url_decode(sig_b64)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    // The signing input is the segments exactly as sent, padding and all.
+    mac.update(header_b64.as_bytes());
+    mac.update(b".");
+    mac.update(payload_b64.as_bytes());
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&signature).ok()?;
+
+    // Claims are only looked at once the signature proves who wrote them.
+    decode_json_object(payload_b64)
 }
 
 #[cfg(test)]

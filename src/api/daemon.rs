@@ -131,16 +131,13 @@ fn bind_local_socket(paths: &Paths, port: u16) -> Option<tokio::net::UnixListene
                 .map_err(|e| e.to_string())?;
             Ok(l)
         });
-    match bound {
-        Ok(l) => Some(l),
-        Err(e) => {
-            tracing::warn!(
-                "no unix socket at {} ({e}): clients use TCP",
-                path.display()
-            );
-            None
-        }
-    }
+    let warn = |e: &String| {
+        tracing::warn!(
+            "no unix socket at {} ({e}): clients use TCP",
+            path.display()
+        )
+    };
+    bound.inspect_err(warn).ok()
 }
 
 /// SIGTERM and SIGINT, caught from the moment this is made: made before the daemon binds,
@@ -239,15 +236,15 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
 
     // Singleton: the flock. A holder that answers is the running daemon.
     let lock = loop {
-        match DaemonLock::try_acquire(&paths).context("cannot take the daemon lock")? {
-            Some(lock) => break lock,
-            None => {
-                if let Some(held) = held_by_other(&paths).await {
-                    return Ok(held);
-                }
-                // The holder let go meanwhile: try again.
-            }
+        if let Some(lock) =
+            DaemonLock::try_acquire(&paths).context("cannot take the daemon lock")?
+        {
+            break lock;
         }
+        if let Some(held) = held_by_other(&paths).await {
+            return Ok(held);
+        }
+        // The holder let go meanwhile: try again.
     };
 
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
@@ -267,9 +264,7 @@ pub async fn start_server(opts: &DaemonOptions) -> anyhow::Result<Startup> {
                 },
             });
         }
-        Err(e) => {
-            anyhow::bail!("cannot listen on {host}:{port}: {e}");
-        }
+        Err(e) => anyhow::bail!("cannot listen on {host}:{port}: {e}"),
     };
     let local = bind_local_socket(&paths, port);
     // Written once listening, by the lock holder only: it always names a daemon that answers

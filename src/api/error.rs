@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::auth::AuthFailure;
 use crate::engine::EngineError;
@@ -101,62 +101,45 @@ pub fn status_of(e: &EngineError) -> u16 {
 }
 
 /// Extra fields some errors carry on the wire.
-fn extras(e: &EngineError) -> Map<String, Value> {
-    let mut m = Map::new();
+fn extras(e: &EngineError) -> Vec<(&'static str, Value)> {
+    use EngineError::*;
     match e {
-        EngineError::SessionNotFound { requested }
-        | EngineError::InvalidSessionId { requested } => {
-            m.insert("requested".into(), json!(requested));
+        SessionNotFound { requested } | InvalidSessionId { requested } => {
+            vec![("requested", json!(requested))]
         }
-        EngineError::UnknownKey(key) => {
-            m.insert("key".into(), json!(key));
-            m.insert(
-                "valid_keys".into(),
-                json!(crate::engine::keys::valid_keys()),
-            );
-        }
-        EngineError::Disconnected {
+        UnknownKey(key) => vec![
+            ("key", json!(key)),
+            ("valid_keys", json!(crate::engine::keys::valid_keys())),
+        ],
+        Disconnected {
             detail: Some(d), ..
-        } => {
-            m.insert("detail".into(), json!(d));
-        }
-        EngineError::DeliveryRejected { detail, .. } => {
-            m.insert("detail".into(), detail.clone());
-        }
-        EngineError::DeliveryFailed {
+        } => vec![("detail", json!(d))],
+        DeliveryRejected { detail, .. } => vec![("detail", detail.clone())],
+        DeliveryFailed {
             delivery_status: Some(s),
             ..
-        } => {
-            m.insert("deliveryStatus".into(), json!(s));
-        }
-        EngineError::QueueBytesFull {
+        } => vec![("deliveryStatus", json!(s))],
+        QueueBytesFull {
             queued,
             limit,
             scope,
-        } => {
-            m.insert("queuedBytes".into(), json!(queued));
-            m.insert("limitBytes".into(), json!(limit));
-            m.insert("scope".into(), json!(scope));
-        }
-        EngineError::PersistFailed(_) => {
-            // The change is live in memory: clients must not retry it as if it failed.
-            m.insert("applied".into(), json!(true));
-        }
-        _ => {}
+        } => vec![
+            ("queuedBytes", json!(queued)),
+            ("limitBytes", json!(limit)),
+            ("scope", json!(scope)),
+        ],
+        // The change is live in memory: clients must not retry it as if it failed.
+        PersistFailed(_) => vec![("applied", json!(true))],
+        _ => Vec::new(),
     }
-    m
 }
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
-        let mut body = ApiError::new(0, e.code(), e.to_string()).body;
-        if let Value::Object(m) = &mut body {
-            m.extend(extras(&e));
-        }
-        ApiError {
-            status: status_of(&e),
-            body,
-        }
+        let err = ApiError::new(status_of(&e), e.code(), e.to_string());
+        extras(&e)
+            .into_iter()
+            .fold(err, |err, (k, v)| err.with(k, v))
     }
 }
 

@@ -256,9 +256,8 @@ pub async fn spawn(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
     ),
 )]
 pub async fn register(State(st): St, JsonBody(b): JsonBody) -> ApiResult {
-    let Some(id) = b.text_field("session_id") else {
-        return Err(ApiError::invalid("session_id is required"));
-    };
+    let id = b.text_field("session_id");
+    let id = id.ok_or_else(|| ApiError::invalid("session_id is required"))?;
     EngineError::check_id(&id)?;
     let delivery = match b.get("delivery") {
         None | Some(Value::Null) => None,
@@ -604,13 +603,9 @@ pub async fn wait(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
         );
     }
     let w = wire::request::WaitRequest::parse(&b)?;
-    let pattern = match &w.pattern {
-        Some(p) => Some(
-            regex::Regex::new(p)
-                .map_err(|e| EngineError::InvalidPattern(format!("Invalid pattern: {e}")))?,
-        ),
-        None => None,
-    };
+    let pattern = w.pattern.as_deref().map(regex::Regex::new).transpose();
+    let pattern =
+        pattern.map_err(|e| EngineError::InvalidPattern(format!("Invalid pattern: {e}")))?;
     let scope = match w.scope.as_deref() {
         Some("stream") => WaitScope::Stream,
         _ => WaitScope::Screen,
@@ -673,12 +668,11 @@ pub async fn keys(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResu
 )]
 pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiResult {
     let id = id?;
-    st.engine.resolve(&id)?;
+    let s = st.engine.resolve(&id)?;
     // Extension: `window_size` alone changes the session's policy; with cols/rows, both.
     let policy = window_size_field(&b)?;
     let sizes_given = b.get("cols").is_some() || b.get("rows").is_some();
     if let (Some(policy), false) = (policy, sizes_given) {
-        let s = st.engine.resolve(&id)?;
         st.engine.set_window_size(&s, policy)?;
         return ok(r::PolicySet {
             success: true,
@@ -692,7 +686,6 @@ pub async fn resize(State(st): St, Sid(id): Sid, JsonBody(b): JsonBody) -> ApiRe
         ));
     };
     if let Some(policy) = policy {
-        let s = st.engine.resolve(&id)?;
         st.engine.set_window_size(&s, policy)?;
     }
     let sid = st.engine.resize(&id, cols, rows)?;

@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
 use axum::http::{Request, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -71,27 +70,59 @@ pub async fn session_get(
     if no_create && st.engine.get_exact(&id).is_none() {
         return Err(crate::engine::EngineError::not_found(&id).into());
     }
-    let (mut parts, _) = req.into_parts();
-    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &st)
-        .await
-        .map_err(|e| ApiError::invalid(format!("WebSocket upgrade failed: {e}")))?;
+    let upgrade = upgrade(req, &st).await?;
     let (session, conn_id, is_owner, frames) = st.engine.attach(&id, owner)?;
     let engine = st.engine.clone();
-    Ok(upgrade
-        .max_message_size(MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| async move {
-            session_socket(
-                engine.clone(),
-                session.clone(),
-                conn_id,
-                is_owner,
-                snapshot,
-                frames,
-                socket,
-            )
-            .await;
-            engine.detach(&session, conn_id);
-        }))
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        session_socket(
+            engine.clone(),
+            session.clone(),
+            conn_id,
+            is_owner,
+            snapshot,
+            frames,
+            socket,
+        )
+        .await;
+        engine.detach(&session, conn_id);
+    }))
+}
+
+async fn upgrade(req: Request<Body>, st: &Arc<ApiState>) -> Result<WebSocketUpgrade, ApiError> {
+    let (mut parts, _) = req.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st).await;
+    let upgrade = upgrade.map_err(|e| ApiError::invalid(format!("WebSocket upgrade failed: {e}")));
+    Ok(upgrade?.max_message_size(MAX_WS_MESSAGE))
+}
+
+/// A received message as JSON (`Some(None)`: nothing to act on); `None` ends the socket. A
+/// pong clears `awaiting_pong`.
+async fn incoming(
+    socket: &mut WebSocket,
+    got: Option<Result<Message, axum::Error>>,
+    awaiting_pong: &mut bool,
+) -> Option<Option<Value>> {
+    let parsed = match got? {
+        Ok(Message::Text(t)) => serde_json::from_str::<Value>(&t),
+        Ok(Message::Binary(b)) => serde_json::from_slice::<Value>(&b),
+        Ok(Message::Pong(_)) => {
+            *awaiting_pong = false;
+            return Some(None);
+        }
+        Ok(Message::Ping(_)) => return Some(None),
+        Ok(Message::Close(_)) => return None,
+        Err(e) => {
+            close_on_error(socket, e).await;
+            return None;
+        }
+    };
+    Some(parsed.ok().filter(Value::is_object))
+}
+
+/// The keep-alive: false when the previous ping went unanswered or this one cannot be sent.
+async fn ping(socket: &mut WebSocket, awaiting_pong: &mut bool) -> bool {
+    let unanswered = std::mem::replace(awaiting_pong, true);
+    !unanswered && socket.send(Message::Ping(Default::default())).await.is_ok()
 }
 
 /// A read error ends the socket; an oversized message gets the 1009 close API.md §1.1 asks for.
@@ -158,26 +189,14 @@ async fn session_socket(
         let _ = socket.send(close(1000, "Session exited")).await;
         return;
     }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut ping_every = tokio::time::interval(PING_EVERY);
+    ping_every.tick().await;
     let mut awaiting_pong = false;
     loop {
         tokio::select! {
-            incoming = socket.recv() => {
-                let msg = match incoming {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => { close_on_error(&mut socket, e).await; break }
-                    None => break,
-                };
-                let text = match msg {
-                    Message::Text(t) => t.to_string(),
-                    Message::Binary(b) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },
-                    Message::Pong(_) => { awaiting_pong = false; continue }
-                    Message::Ping(_) => continue,
-                    Message::Close(_) => break,
-                };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                if v.is_object() && session.kind != Kind::Aterm {
+            got = socket.recv() => {
+                let Some(v) = incoming(&mut socket, got, &mut awaiting_pong).await else { break };
+                if let Some(v) = v && session.kind != Kind::Aterm {
                     engine.client_frame(&session, conn_id, is_owner, &v);
                 }
             }
@@ -238,11 +257,7 @@ async fn session_socket(
                     Err(RecvError::Closed) => { output = None; }
                 }
             }
-            _ = ping.tick() => {
-                if awaiting_pong { break }
-                awaiting_pong = true;
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
-            }
+            _ = ping_every.tick() => if !ping(&mut socket, &mut awaiting_pong).await { break },
         }
     }
 }
@@ -260,20 +275,12 @@ async fn session_socket(
         (status = 400, description = "`Expected a WebSocket upgrade.`", body = super::error::ErrorBody),
     ),
 )]
-pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
+pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> ApiResult {
     if !is_upgrade(&req) {
-        return ApiError::invalid("Expected a WebSocket upgrade.").into_response();
+        return Err(ApiError::invalid("Expected a WebSocket upgrade."));
     }
-    let (mut parts, _) = req.into_parts();
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &st).await {
-        Ok(u) => u,
-        Err(e) => {
-            return ApiError::invalid(format!("WebSocket upgrade failed: {e}")).into_response();
-        }
-    };
-    upgrade
-        .max_message_size(MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| bus_socket(st, socket))
+    let upgrade = upgrade(req, &st).await?;
+    Ok(upgrade.on_upgrade(move |socket| bus_socket(st, socket)))
 }
 
 async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
@@ -281,26 +288,14 @@ async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
     let conn_id = engine.next_conn_id();
     let mut events = engine.bus().subscribe();
     engine.bus().client_joined();
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut ping_every = tokio::time::interval(PING_EVERY);
+    ping_every.tick().await;
     let mut awaiting_pong = false;
     loop {
         tokio::select! {
-            incoming = socket.recv() => {
-                let msg = match incoming {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => { close_on_error(&mut socket, e).await; break }
-                    None => break,
-                };
-                let text = match msg {
-                    Message::Text(t) => t.to_string(),
-                    Message::Binary(b) => match String::from_utf8(b.to_vec()) { Ok(t) => t, Err(_) => continue },
-                    Message::Pong(_) => { awaiting_pong = false; continue }
-                    Message::Ping(_) => continue,
-                    Message::Close(_) => break,
-                };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                if !v.is_object() { continue }
+            got = socket.recv() => {
+                let Some(v) = incoming(&mut socket, got, &mut awaiting_pong).await else { break };
+                let Some(v) = v else { continue };
                 match engine.publish(Some(conn_id), v.clone()) {
                     Ok(Some(ev)) => st.relay.relay(ev.to_value()),
                     Ok(None) => st.relay.relay(v),
@@ -322,11 +317,7 @@ async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
                     Err(RecvError::Closed) => break,
                 }
             }
-            _ = ping.tick() => {
-                if awaiting_pong { break }
-                awaiting_pong = true;
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
-            }
+            _ = ping_every.tick() => if !ping(&mut socket, &mut awaiting_pong).await { break },
         }
     }
     engine.bus().client_left();

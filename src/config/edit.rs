@@ -105,17 +105,14 @@ pub fn remove_peer(path: &Path, name: &str) -> Result<bool, EditError> {
             // What preceded each removed table (comments included) is kept: it goes in
             // front of what now follows, or to the end of the document.
             let mut orphans = Vec::new();
-            let mut i = 0;
-            while i < list.len() {
-                let t = list.get(i).expect("index in range");
-                if named(t, name) {
-                    let prefix = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
-                    orphans.push((t.position(), prefix.to_string()));
-                    list.remove(i);
-                } else {
-                    i += 1;
+            list.retain(|t| {
+                if !named(t, name) {
+                    return true;
                 }
-            }
+                let prefix = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
+                orphans.push((t.position(), prefix.to_string()));
+                false
+            });
             let removed = list.len() != before;
             if list.is_empty() {
                 doc.remove("peers");

@@ -150,10 +150,10 @@ pub(super) fn apply_path(c: &mut Config, path: &Path) -> Result<(), ConfigError>
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
+        Err(source) => {
             return Err(ConfigError::Read {
                 path: path.to_path_buf(),
-                source: e,
+                source,
             });
         }
     };
@@ -215,13 +215,14 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
         );
         return Err(invalid(Some("tui"), "notify", msg));
     }
-    let window_size = match &f.sessions.window_size {
-        Some(v) => Some(
-            v.parse::<WindowSize>()
-                .map_err(|e| invalid(Some("sessions"), "window_size", e.to_string()))?,
-        ),
-        None => None,
-    };
+    let window_size = f
+        .sessions
+        .window_size
+        .as_deref()
+        .map(str::parse::<WindowSize>);
+    let window_size = window_size
+        .transpose()
+        .map_err(|e| invalid(Some("sessions"), "window_size", e.to_string()))?;
     // Matched against the command's file name: a path or a space can never match.
     if let Some(cmd) = f
         .resume
@@ -335,12 +336,8 @@ fn key_at(text: &str, line: usize) -> Option<String> {
 fn header(t: &str) -> Option<String> {
     let t = t.split('#').next()?.trim();
     if t.starts_with("[[") {
-        return Some(
-            t.trim_start_matches("[[")
-                .trim_end_matches("]]")
-                .trim()
-                .to_string(),
-        );
+        let inner = t.trim_start_matches("[[").trim_end_matches("]]");
+        return Some(inner.trim().to_string());
     }
     if t.starts_with('[') && t.ends_with(']') {
         return Some(t[1..t.len() - 1].trim().to_string());

@@ -69,17 +69,6 @@ pub struct ClassifierConfig {
     pub thinking_timeout_ms: u64,
 }
 
-impl Default for ClassifierConfig {
-    fn default() -> Self {
-        Self {
-            idle_timeout_ms: 5000,
-            stuck_repeat_count: 3,
-            stuck_window_ms: 180_000,
-            thinking_timeout_ms: 300_000,
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -287,10 +276,9 @@ impl Classifier {
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
     }
 
-    /// Last non-blank lines of `text`, normalised, oldest first.
-    fn tail_lines(text: &str, max: usize) -> Vec<String> {
-        let mut lines: Vec<String> = text
-            .lines()
+    /// The last non-blank `lines`, normalised, oldest first.
+    fn tail_lines<'a>(lines: impl DoubleEndedIterator<Item = &'a str>, max: usize) -> Vec<String> {
+        let mut lines: Vec<String> = lines
             .rev()
             .map(normalize_line)
             .filter(|l| !l.is_empty())
@@ -357,16 +345,10 @@ impl Classifier {
     }
 
     fn evaluate(&mut self, screen_tail: &[String], now_ms: u64) -> Verdict {
-        let mut screen: Vec<String> = screen_tail
-            .iter()
-            .map(|l| normalize_line(l))
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
-        screen.drain(..screen.len().saturating_sub(CONTEXT_LINES));
+        let screen = Self::tail_lines(screen_tail.iter().map(String::as_str), CONTEXT_LINES);
         // Without an emulator view the raw output tail is the best stand-in for the screen.
         let context = if screen.is_empty() {
-            Self::tail_lines(&self.recent, CONTEXT_LINES)
+            Self::tail_lines(self.recent.lines(), CONTEXT_LINES)
         } else {
             screen
         };
@@ -398,7 +380,7 @@ impl Classifier {
         }
 
         let mut candidates = context;
-        candidates.extend(Self::tail_lines(&self.fresh, OUTPUT_THINKING_LINES));
+        candidates.extend(Self::tail_lines(self.fresh.lines(), OUTPUT_THINKING_LINES));
         let thinking_cue = candidates
             .iter()
             .find(|l| is_thinking_line(l))
@@ -468,13 +450,7 @@ pub(super) fn push_tail_bytes(buf: &mut String, text: &str, max_bytes: usize) {
 }
 
 fn excerpt(s: &str) -> String {
-    if s.chars().count() <= DETAIL_EXCERPT_CHARS {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(DETAIL_EXCERPT_CHARS - 1).collect();
-        out.push('…');
-        out
-    }
+    wire::describe::cut(s.to_string(), DETAIL_EXCERPT_CHARS)
 }
 
 /// TUIs draw prompts inside boxes (`│ > │`), so box-drawing borders are not content.
@@ -734,6 +710,18 @@ fn string_end(b: &[u8], mut k: usize, bel_ends: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The defaults of `[engine]` (the engine gets its values from the configuration).
+    impl Default for ClassifierConfig {
+        fn default() -> Self {
+            Self {
+                idle_timeout_ms: 5000,
+                stuck_repeat_count: 3,
+                stuck_window_ms: 180_000,
+                thinking_timeout_ms: 300_000,
+            }
+        }
+    }
 
     impl Classifier {
         /// [`Classifier::tick_full`] for a session that is not a shell.

@@ -302,19 +302,14 @@ impl Coordination {
         let target = match field(body, "status") {
             None | Some(Value::Null) => None,
             Some(requested) => {
-                let name = match requested {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
+                let name = requested
+                    .as_str()
+                    .map_or_else(|| requested.to_string(), str::to_string);
                 let to = serde_json::from_value::<HandoffStatus>(Value::String(name.clone())).ok();
-                match to.filter(|to| handoff.status.can_become(*to)) {
-                    Some(to) => Some(to),
-                    None => {
-                        let from = handoff.status.as_str();
-                        let message = format!("Invalid transition: {from} -> {name}");
-                        return Err(StoreError::new(400, "INVALID_TRANSITION", message));
-                    }
-                }
+                let from = handoff.status.as_str();
+                let message = format!("Invalid transition: {from} -> {name}");
+                let to = to.filter(|to| handoff.status.can_become(*to));
+                Some(to.ok_or_else(|| StoreError::new(400, "INVALID_TRANSITION", message))?)
             }
         };
         let message = opt_string(body, "message");

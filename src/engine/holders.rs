@@ -194,12 +194,8 @@ impl Engine {
                 .collect()
         });
         let n = adopted.len();
-        let mut ok = 0;
-        for (att, term) in adopted {
-            if self.adopt_one(att, term) {
-                ok += 1;
-            }
-        }
+        let adopt = |(att, term)| self.adopt_one(att, term);
+        let ok = adopted.into_iter().map(adopt).filter(|&a| a).count();
         tracing::info!(
             "adopted {ok} of {n} live sessions in {} ms",
             t0.elapsed().as_millis()
@@ -230,18 +226,13 @@ impl Engine {
         }
         let exit = att.exit;
         let record = m.record;
-        let (cols, rows) = {
-            let (r, c) = term.size();
-            (c, r)
-        };
+        let (rows, cols) = term.size();
         let pid = att.child_pid;
         // Replay first, then record: the recording continues with new output only.
-        let (pty, done) = match self.attach_holder(att, term.clone(), true) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!("cannot drive adopted session {id}: {e}");
-                return false;
-            }
+        let attached = self.attach_holder(att, term.clone(), true);
+        let warn = |e: &EngineError| tracing::warn!("cannot drive adopted session {id}: {e}");
+        let Ok((pty, done)) = attached.inspect_err(warn) else {
+            return false;
         };
         if record {
             self.attach_recorder(&term, &id, true, cols, rows);

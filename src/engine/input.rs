@@ -359,15 +359,9 @@ async fn deliver(
 /// instead of sending a second one. With no owner, wait for it to come back (bounded).
 async fn owner_took_the_enter(session: &Session, owner: Option<u64>) -> Option<String> {
     // At once when an owner is connected.
-    let now = session
-        .owner_within(super::session::OWNER_RECONNECT_WAIT)
-        .await;
-    match now {
-        Some(c) if Some(c) != owner => {
-            Some("the owner reconnected after the text; its bridge pressed the Enter".into())
-        }
-        _ => None,
-    }
+    let now = session.owner_within(super::session::OWNER_RECONNECT_WAIT);
+    let other = now.await.filter(|c| Some(*c) != owner);
+    other.map(|_| "the owner reconnected after the text; its bridge pressed the Enter".into())
 }
 
 /// After the text showed at `seen`: the profile's gap, no earlier than the `[inject]` minimum
@@ -576,11 +570,8 @@ async fn write_pty(session: &Session, bytes: Vec<u8>) -> Result<(), EngineError>
 
 /// An inject frame for a wrapped session's owner.
 fn send_owner(session: &Session, frame: Frame) -> Result<(), EngineError> {
-    if session.send_to_owner(frame) {
-        Ok(())
-    } else {
-        Err(EngineError::disconnected("Session owner is disconnected."))
-    }
+    let sent = session.send_to_owner(frame).then_some(());
+    sent.ok_or_else(|| EngineError::disconnected("Session owner is disconnected."))
 }
 
 /// Keys written as they are (the submit or clear keys), on the session's own path.

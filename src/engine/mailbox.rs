@@ -267,21 +267,17 @@ impl Queue {
         reason: Option<String>,
     ) {
         let mut book = self.book();
-        let terminal = !is_live(state);
-        let mut dead = None;
-        if let Some(e) = book.entries.iter_mut().find(|e| e.msg_id == msg_id) {
+        let Book { entries, dead } = &mut *book;
+        if let Some(e) = entries.iter_mut().find(|e| e.msg_id == msg_id) {
             e.state = state;
             e.attempt = attempt;
-            if terminal {
+            if !is_live(state) {
                 e.failed_at = Some(SystemTime::now());
                 e.reason = reason;
             }
             if state == "dead_letter" {
-                dead = Some(e.clone());
+                dead.push(e.clone());
             }
-        }
-        if let Some(d) = dead {
-            book.dead.push(d);
         }
         // Keep every live entry and only the most recent terminal ones.
         let terminal_count = book.entries.iter().filter(|e| !is_live(e.state)).count();
@@ -330,17 +326,15 @@ impl Queue {
 
     pub fn ack(&self, msg_id: &str) {
         let mut book = self.book();
-        if let Some(e) = book.entries.iter_mut().find(|e| e.msg_id == msg_id) {
-            if !is_live(e.state) {
-                e.state = "acked";
-            }
+        let finished = |e: &&mut Entry| e.msg_id == msg_id && !is_live(e.state);
+        if let Some(e) = book.entries.iter_mut().find(finished) {
+            e.state = "acked";
         }
     }
 
     /// Drop retained (terminal) entries; queued messages still drain but are no longer listed.
     pub fn clear(&self) {
-        let mut book = self.book();
-        book.entries.clear();
+        self.book().entries.clear();
     }
 
     pub fn clear_dead(&self) {

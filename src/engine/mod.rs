@@ -111,13 +111,8 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub fn resolve(&self, id: &str) -> Option<Arc<Session>> {
-        if let Some(s) = self.sessions.get(id) {
-            return Some(s.clone());
-        }
-        self.aliases
-            .get(id)
-            .and_then(|t| self.sessions.get(t))
-            .cloned()
+        let aliased = || self.aliases.get(id).and_then(|t| self.sessions.get(t));
+        self.sessions.get(id).or_else(aliased).cloned()
     }
 
     pub fn aliases_of(&self, id: &str) -> Vec<String> {

@@ -12,7 +12,7 @@ use super::session::{Client, ClientRx, Kind, Meta, PendingReport, Session, clien
 use super::terminal::Terminal;
 use super::{Engine, keys, tasks};
 use crate::util::{now_iso, valid_session_id};
-use crate::wire::request::InjectRequest;
+use crate::wire::request::{Fields, InjectRequest};
 use crate::wire::response::{Registration, Spawned, StateView, TargetOk};
 use crate::wire::{self, Event, Frame, event as ev};
 
@@ -766,11 +766,10 @@ impl Engine {
             let rx = self
                 .deliver(&s, "", true, Source::Submit)
                 .map_err(|e| (e, attempts))?;
-            match rx.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err((e, attempts)),
-                Err(_) => return Err((EngineError::disconnected("Session is closing."), attempts)),
-            }
+            let closing = |_| Err(EngineError::disconnected("Session is closing."));
+            rx.await
+                .unwrap_or_else(closing)
+                .map_err(|e| (e, attempts))?;
         }
         self.shared.emit(Event::Submit(ev::Submit {
             sender: ev::DAEMON.into(),
@@ -992,15 +991,8 @@ impl Engine {
         let bad_seq = || EngineError::InvalidRequest("seq must be a non-negative integer".into());
         let seq = b.get("seq").filter(|v| !v.is_null());
         let seq = seq.map(|v| v.as_u64().ok_or_else(bad_seq)).transpose()?;
-        let needs_input = match b.get("needs_input") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(x)) => *x,
-            Some(_) => {
-                return Err(EngineError::InvalidRequest(
-                    "needs_input must be a boolean".into(),
-                ));
-            }
-        };
+        let needs_input = body.flag("needs_input");
+        let needs_input = needs_input.map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
         let now = SystemTime::now();
         {
             let mut m = s.meta();
@@ -1168,15 +1160,9 @@ impl Engine {
         };
         let conn_id = self.shared.next_conn_id();
         let (tx, rx) = client_channel();
-        let mut owner = false;
-        if s.kind == Kind::Wrapped {
-            let has_owner = s.has_owner();
-            if want_owner || !has_owner {
-                owner = true;
-                if let Some(prev) = s.take_owner() {
-                    prev.close(4001, "Owner replaced");
-                }
-            }
+        let owner = s.kind == Kind::Wrapped && (want_owner || !s.has_owner());
+        if owner && let Some(prev) = s.take_owner() {
+            prev.close(4001, "Owner replaced");
         }
         s.add_client(Client { conn_id, owner, tx });
         if owner {
@@ -1301,12 +1287,10 @@ impl Engine {
                 }
             }
             (Kind::Wrapped, true, "session_died") => {
-                let signal = match frame.get("signal") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(name)) => Some(name.clone()),
-                    // API.md: a name or null; anything else is passed on as its JSON text.
-                    Some(other) => Some(other.to_string()),
-                };
+                // API.md: a name or null; anything else is passed on as its JSON text.
+                let signal = frame.get("signal").filter(|v| !v.is_null());
+                let signal =
+                    signal.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
                 self.shared.emit_envelope(
                     Some(s),
                     ev::SessionExit {
@@ -1371,13 +1355,8 @@ fn check_spawnable(command: &str, cwd: &str, path: Option<&str>) -> Result<(), E
                 .filter(|d| !d.is_empty())
                 .any(|d| runnable(&Path::new(d).join(command)))
     };
-    if found {
-        Ok(())
-    } else {
-        Err(EngineError::NotSpawnable(format!(
-            "Command not found: {command}"
-        )))
-    }
+    let not_found = || EngineError::NotSpawnable(format!("Command not found: {command}"));
+    found.then_some(()).ok_or_else(not_found)
 }
 
 #[cfg(test)]

@@ -243,12 +243,6 @@ pub struct Profiles {
     order: Vec<String>,
 }
 
-impl Default for Profiles {
-    fn default() -> Self {
-        Self::builtin()
-    }
-}
-
 impl Profiles {
     pub fn builtin() -> Self {
         let mut p = Profiles {
@@ -267,15 +261,11 @@ impl Profiles {
     /// The built-in profiles, with `dir/*.toml` replacing or adding profiles of that name.
     pub fn load(dir: &Path) -> Result<Self, ProfileError> {
         let mut p = Self::builtin();
+        let io = |file: String| move |source| ProfileError::Io { file, source };
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(p),
-            Err(source) => {
-                return Err(ProfileError::Io {
-                    file: dir.display().to_string(),
-                    source,
-                });
-            }
+            Err(source) => return Err(io(dir.display().to_string())(source)),
         };
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -288,10 +278,7 @@ impl Profiles {
                 continue;
             };
             let shown = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|source| ProfileError::Io {
-                file: shown.clone(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(&file).map_err(io(shown.clone()))?;
             let profile = Profile::compile(&name, &text, &shown)?;
             p.by_name.insert(name.clone(), Arc::new(profile));
             p.order.retain(|n| *n != name);

@@ -86,12 +86,7 @@ impl Writer {
         } else {
             bytes[off..].to_vec()
         };
-        let (atx, arx) = if ack {
-            let (t, r) = oneshot::channel();
-            (Some(t), Some(r))
-        } else {
-            (None, None)
-        };
+        let (atx, arx) = ack.then(oneshot::channel).unzip();
         self.tx
             .send(Queued(rest, atx))
             .map_err(|_| Writer::closed())?;
@@ -202,11 +197,8 @@ impl PtyIo {
     /// written (or failed). Usually that is right away, without leaving the calling task.
     pub async fn write(&self, bytes: Vec<u8>) -> std::io::Result<()> {
         match self.writer.write_or_queue(bytes, true)? {
-            Direct::Done => Ok(()),
-            Direct::Queued(rx) => match rx {
-                Some(rx) => rx.await.unwrap_or_else(|_| Err(Writer::closed())),
-                None => Ok(()),
-            },
+            Direct::Queued(Some(rx)) => rx.await.unwrap_or_else(|_| Err(Writer::closed())),
+            Direct::Queued(None) | Direct::Done => Ok(()),
         }
     }
 
@@ -450,11 +442,10 @@ pub(super) fn start_io(
                 // Coalesce what is already queued into one feed: one lock, one generation.
                 batch.clear();
                 batch.extend_from_slice(&first);
-                while batch.len() < READ_BUF {
-                    match crx.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
+                while batch.len() < READ_BUF
+                    && let Ok(more) = crx.try_recv()
+                {
+                    batch.extend_from_slice(&more);
                 }
                 let answer = terminal.feed(&batch);
                 if !answer.is_empty() {
@@ -520,11 +511,7 @@ fn run_reader(
         if master_ready {
             loop {
                 match nix::unistd::read(master, &mut buf) {
-                    Ok(0) => {
-                        ctx = None;
-                        break;
-                    }
-                    Ok(n) => {
+                    Ok(n) if n > 0 => {
                         tee(&buf[..n]);
                         // An exact-size copy: chunks in flight cost what they hold.
                         let sent = ctx
@@ -537,8 +524,8 @@ fn run_reader(
                     }
                     Err(nix::Error::EINTR) => continue,
                     Err(nix::Error::EAGAIN) => break,
-                    // EIO is how Linux reports that the slave side is gone.
-                    Err(_) => {
+                    // The end of output; EIO is how Linux reports that the slave side is gone.
+                    _ => {
                         ctx = None;
                         break;
                     }
@@ -548,8 +535,7 @@ fn run_reader(
         if let (true, Some(h)) = (control_ready, &holder) {
             match proto::recv::<FromHolder>(h.control.as_raw_fd()) {
                 Ok((FromHolder::Exited(st), _)) => (h.on_exit)(st),
-                Ok(_) => {}
-                Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => {}
+                Ok(_) | Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => {}
                 Err(_) => {
                     if let Some(h) = holder.take() {
                         (h.on_holder_lost)();

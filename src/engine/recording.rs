@@ -285,18 +285,11 @@ impl Recorder {
 
     /// Stop accepting events, write what is queued and flush the file.
     pub fn finish(&self) -> io::Result<()> {
-        {
-            let mut q = self.shared.queue.lock();
-            q.closed = true;
-        }
+        self.shared.queue.lock().closed = true;
         self.shared.ready.notify_one();
         let handle = self.writer.lock().take();
-        match handle {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("recording writer panicked"))),
-            None => Ok(()),
-        }
+        let panicked = |_| Err(io::Error::other("recording writer panicked"));
+        handle.map_or(Ok(()), |h| h.join().unwrap_or_else(panicked))
     }
 }
 

@@ -13,7 +13,6 @@ use super::Engine;
 use super::error::EngineError;
 use super::ops::SpawnSpec;
 use super::store::SpawnedEntry;
-use crate::util::valid_session_id;
 use crate::wire::response::{LostSession, Resurrected};
 
 /// Resume arguments per command name (`[resume]` of config.toml).
@@ -197,29 +196,26 @@ impl Engine {
     }
 
     fn resurrect_one(&self, id: &str) -> ResurrectOutcome {
-        if !valid_session_id(id) {
-            return ResurrectOutcome::failed(id, EngineError::invalid_id(id));
-        }
+        self.try_resurrect(id)
+            .unwrap_or_else(|e| ResurrectOutcome::failed(id, e))
+    }
+
+    fn try_resurrect(&self, id: &str) -> Result<ResurrectOutcome, EngineError> {
+        EngineError::check_id(id)?;
         let entry = {
             let reg = self.shared.registry();
-            let live = reg.sessions.contains_key(id);
             let e = self.shared.lost().get(id).cloned();
-            match e {
-                Some(_) if live => {
-                    return ResurrectOutcome::failed(id, EngineError::SessionActive(id.into()));
-                }
-                Some(e) => e,
-                None => return ResurrectOutcome::failed(id, EngineError::not_found(id)),
+            let e = e.ok_or_else(|| EngineError::not_found(id))?;
+            if reg.sessions.contains_key(id) {
+                return Err(EngineError::SessionActive(id.into()));
             }
+            e
         };
         if !entry.cwd.is_empty() && !Path::new(&entry.cwd).is_dir() {
-            return ResurrectOutcome::failed(
-                id,
-                EngineError::SpawnFailed(format!(
-                    "cwd does not exist any more: {} (`telepty resurrect --forget {id}` drops it)",
-                    entry.cwd
-                )),
-            );
+            return Err(EngineError::SpawnFailed(format!(
+                "cwd does not exist any more: {} (`telepty resurrect --forget {id}` drops it)",
+                entry.cwd
+            )));
         }
         let args = self
             .shared
@@ -238,20 +234,16 @@ impl Engine {
             env: entry.env.clone(),
             profile: None,
         };
-        match self.spawn(req) {
-            Ok(v) => {
-                self.shared.lost().remove(id);
-                self.shared.request_persist();
-                tracing::info!("resurrected {id}: {} {}", entry.command, args.join(" "));
-                ResurrectOutcome::Started {
-                    id: id.to_string(),
-                    command: entry.command,
-                    args,
-                    cwd: v.cwd,
-                }
-            }
-            Err(e) => ResurrectOutcome::failed(id, e),
-        }
+        let v = self.spawn(req)?;
+        self.shared.lost().remove(id);
+        self.shared.request_persist();
+        tracing::info!("resurrected {id}: {} {}", entry.command, args.join(" "));
+        Ok(ResurrectOutcome::Started {
+            id: id.to_string(),
+            command: entry.command,
+            args,
+            cwd: v.cwd,
+        })
     }
 }
 

@@ -370,27 +370,22 @@ impl Session {
         self.last_activity().map(secs_since)
     }
 
+    /// The first that says: `TERM_PROGRAM`, a terminal `TERM` names, aterm, the cmux or kitty
+    /// backend, the daemon's own PTY.
     fn terminal_label(&self, m: &Meta) -> Option<String> {
-        if let Some(tp) = m.term_program.as_deref().filter(|s| !s.is_empty()) {
-            return Some(tp.to_string());
-        }
         let term = m.term.as_deref().unwrap_or("").to_ascii_lowercase();
-        if let Some(w) = ["kitty", "ghostty", "tmux"]
-            .into_iter()
-            .find(|w| term.contains(w))
-        {
-            return Some(w.to_string());
-        }
-        if self.kind == Kind::Aterm {
-            return Some("aterm".into());
-        }
-        if m.backend == "cmux" || m.backend == "kitty" {
-            return Some(m.backend.clone());
-        }
-        if self.kind == Kind::Spawned {
-            return Some("daemon-pty".into());
-        }
-        None
+        let backend = Some(m.backend.as_str()).filter(|b| matches!(*b, "cmux" | "kitty"));
+        let label = m.term_program.as_deref().filter(|s| !s.is_empty());
+        let label = label
+            .or_else(|| {
+                ["kitty", "ghostty", "tmux"]
+                    .into_iter()
+                    .find(|w| term.contains(w))
+            })
+            .or((self.kind == Kind::Aterm).then_some("aterm"))
+            .or(backend)
+            .or((self.kind == Kind::Spawned).then_some("daemon-pty"));
+        label.map(str::to_string)
     }
 
     /// The `transport` block (API.md §2), also used in bus envelopes.

@@ -316,13 +316,9 @@ fn move_aside(path: &Path, error: String) -> Corrupt {
     if to.exists() {
         to = to.with_extension(format!("{}", std::process::id()));
     }
-    let moved_to = match std::fs::rename(path, &to) {
-        Ok(()) => Some(to),
-        Err(e) => {
-            tracing::error!("cannot move {} aside: {e}", path.display());
-            None
-        }
-    };
+    let moved = std::fs::rename(path, &to);
+    let moved = moved.inspect_err(|e| tracing::error!("cannot move {} aside: {e}", path.display()));
+    let moved_to = moved.ok().map(|()| to);
     let c = Corrupt {
         moved_to,
         error,

@@ -22,9 +22,7 @@ pub(crate) fn mono_ms() -> u64 {
 
 pub(crate) fn socket_exists(path: &str) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path)
-        .map(|m| m.file_type().is_socket())
-        .unwrap_or(false)
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 pub(crate) fn start(shared: Arc<Shared>) {
@@ -55,20 +53,15 @@ async fn reaper(shared: Arc<Shared>) {
         };
         match status {
             Some(st) => {
-                let fresh = {
-                    let mut m = s.meta();
-                    let fresh = m.exit.is_none();
-                    // Adopted sessions that ended while detached were marked already.
-                    if fresh || m.ready {
-                        m.exit = Some(ExitInfo {
-                            code: st.code,
-                            signal: st.signal.map(signal_name),
-                            at: SystemTime::now(),
-                        });
-                    }
-                    fresh || m.ready
-                };
-                if fresh {
+                let mut m = s.meta();
+                // Adopted sessions that ended while detached were marked already.
+                if m.exit.is_none() || m.ready {
+                    m.exit = Some(ExitInfo {
+                        code: st.code,
+                        signal: st.signal.map(signal_name),
+                        at: SystemTime::now(),
+                    });
+                    drop(m);
                     shared.spawn_task(finish_exit(shared.clone(), s));
                 }
             }

@@ -359,13 +359,11 @@ impl Terminal {
     /// Rendered candidate rows (API.md §7): primary scrollback + visible rows, or only the
     /// visible rows on the alternate screen; trailing spaces and trailing blank rows dropped.
     pub fn text_rows(&self) -> Vec<String> {
-        let mut st = self.lock();
-        candidate_rows(st.screen_mut(), false)
+        candidate_rows(self.lock().screen_mut(), false)
     }
 
     pub fn ansi_rows(&self) -> Vec<String> {
-        let mut st = self.lock();
-        candidate_rows(st.screen_mut(), true)
+        candidate_rows(self.lock().screen_mut(), true)
     }
 
     /// The visible screen as the screen gate reads it.
@@ -458,16 +456,11 @@ fn candidate_rows(screen: &mut vt100::Screen, ansi: bool) -> Vec<String> {
 
 fn render_row(screen: &vt100::Screen, row: u16, cols: u16, ansi: bool) -> String {
     // Find the last cell worth printing so trailing blanks disappear.
-    let mut last = None;
-    for c in 0..cols {
-        if let Some(cell) = screen.cell(row, c) {
-            let blank = !cell.has_contents() || cell.contents() == " ";
-            if !blank || (ansi && cell.bgcolor() != vt100::Color::Default) {
-                last = Some(c);
-            }
-        }
-    }
-    let Some(last) = last else {
+    let worth = |cell: &vt100::Cell| {
+        let blank = !cell.has_contents() || cell.contents() == " ";
+        !blank || (ansi && cell.bgcolor() != vt100::Color::Default)
+    };
+    let Some(last) = (0..cols).rfind(|&c| screen.cell(row, c).is_some_and(worth)) else {
         return String::new();
     };
     let mut s = String::new();

@@ -48,11 +48,7 @@ pub fn agent_state(s: &Session) -> AgentState {
     if s.exited() {
         return AgentState::Exited;
     }
-    let needs_input = s
-        .semantic()
-        .and_then(|v| v.get("needs_input").and_then(|b| b.as_bool()))
-        .unwrap_or(false);
-    if needs_input {
+    if s.semantic().and_then(|v| v.get("needs_input")?.as_bool()) == Some(true) {
         return AgentState::Waiting;
     }
     AgentState::from_auto(s.classifier.lock().state().as_str()).unwrap_or(AgentState::Working)
@@ -78,11 +74,8 @@ impl Engine {
         let mut stream_seen = floor;
         let settle = Duration::from_millis(p.settle_ms);
         // Settling counts from the call, or from the first output past since_generation.
-        let mut settle_from = if p.since_generation.is_some_and(|g| start_gen <= g) {
-            None
-        } else {
-            Some(tokio::time::Instant::now())
-        };
+        let past_output_only = p.since_generation.is_some_and(|g| start_gen <= g);
+        let mut settle_from = (!past_output_only).then(tokio::time::Instant::now);
         let mut first_check = true;
         loop {
             let generation = s.term.generation();

@@ -151,13 +151,10 @@ pub fn adopt(path: &Path) -> Result<Attached, HolderError> {
     )
     .map_err(ProtoError::Io)?;
     let addr = UnixAddr::new(path).map_err(ProtoError::Io)?;
-    match connect(sock.as_raw_fd(), &addr) {
-        Ok(()) => {}
-        Err(nix::Error::ECONNREFUSED | nix::Error::ENOENT) => {
-            return Err(HolderError::Stale(path.to_path_buf()));
-        }
-        Err(e) => return Err(ProtoError::Io(e).into()),
-    }
+    connect(sock.as_raw_fd(), &addr).map_err(|e| match e {
+        nix::Error::ECONNREFUSED | nix::Error::ENOENT => HolderError::Stale(path.to_path_buf()),
+        e => ProtoError::Io(e).into(),
+    })?;
     // A holder that hangs (stopped) must not hang the engine's start.
     proto::set_recv_timeout(&sock, 3);
     proto::send(

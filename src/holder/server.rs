@@ -151,24 +151,16 @@ fn start(dir: &Path, spec: Spec, ready_w: OwnedFd) -> Result<Holder, ()> {
         fail(&mut ready, format!("cannot make the PTY non-blocking: {e}"));
     })?;
     let ring = Ring::create(DEFAULT_CAPACITY).map_err(|e| fail(&mut ready, e.to_string()))?;
-    let listener = match bind_socket(&sock_path) {
-        Ok(l) => l,
-        Err(e) => {
-            fail(&mut ready, e);
-            kill_session(pid, libc::SIGKILL);
-            return Err(());
-        }
-    };
+    let listener = bind_socket(&sock_path).map_err(|e| {
+        fail(&mut ready, e);
+        kill_session(pid, libc::SIGKILL);
+    })?;
     let sock_ino = std::fs::metadata(&sock_path).map(|m| m.ino()).unwrap_or(0);
-    let sigchld = match install_signals() {
-        Ok(fd) => fd,
-        Err(e) => {
-            fail(&mut ready, format!("signals: {e}"));
-            kill_session(pid, libc::SIGKILL);
-            let _ = std::fs::remove_file(&sock_path);
-            return Err(());
-        }
-    };
+    let sigchld = install_signals().map_err(|e| {
+        fail(&mut ready, format!("signals: {e}"));
+        kill_session(pid, libc::SIGKILL);
+        let _ = std::fs::remove_file(&sock_path);
+    })?;
     let inotify = watch_dir(dir);
     report(&mut ready, &format!("ok {hid} {pid}"));
     Ok(Holder {
@@ -414,15 +406,12 @@ impl Holder {
         }
         loop {
             match nix::unistd::read(unsafe { BorrowedFd::borrow_raw(self.master_fd) }, buf) {
-                Ok(0) => {
-                    self.master_eof = true;
-                    return;
-                }
-                Ok(n) => self.ring.append(&buf[..n]),
+                Ok(n) if n > 0 => self.ring.append(&buf[..n]),
                 Err(nix::Error::EINTR) => continue,
                 Err(nix::Error::EAGAIN) => return,
-                // EIO: every slave descriptor is closed (the child and its jobs are gone).
-                Err(_) => {
+                // End of file, or EIO: every slave descriptor is closed (the child and its jobs
+                // are gone).
+                _ => {
                     self.master_eof = true;
                     return;
                 }
@@ -444,8 +433,9 @@ impl Holder {
                 self.end(Duration::from_millis(grace_ms.min(30_000)));
                 Some(0)
             }
-            Ok((ToHolder::Hello { .. }, _)) => None,
-            Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => None,
+            Ok((ToHolder::Hello { .. }, _)) | Err(proto::ProtoError::Io(nix::Error::EAGAIN)) => {
+                None
+            }
             // Closed, or garbage: the engine is gone (crashed or detached). From now on the
             // holder drains the PTY itself.
             Err(_) => {
@@ -462,9 +452,9 @@ impl Holder {
         // SAFETY: accept4 returned a new descriptor that nobody else owns.
         let conn = unsafe { OwnedFd::from_raw_fd(raw) };
         // Only the owner may drive the session (the dir is 0700 too; this is belt and braces).
-        match nix::sys::socket::getsockopt(&conn, sockopt::PeerCredentials) {
-            Ok(cred) if cred.uid() == self.uid => {}
-            _ => return,
+        let cred = nix::sys::socket::getsockopt(&conn, sockopt::PeerCredentials);
+        if !cred.is_ok_and(|c| c.uid() == self.uid) {
+            return;
         }
         // A client that connects and says nothing must not stall the holder.
         proto::set_recv_timeout(&conn, 2);

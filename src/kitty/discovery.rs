@@ -313,12 +313,10 @@ pub async fn connect_resolved(
         let mut rc = res.remote(addr.clone());
         rc.timeout = PROBE_TIMEOUT.min(res.timeout);
         let p = match rc.call("ls", Value::Null).await {
-            Ok(data) => match parse_ls(&data) {
-                Ok(l) => Probe::Listing(l),
-                Err(e) => Probe::Dead(e),
-            },
-            Err(e @ KittyError::Remote { .. }) => Probe::Refused(e),
-            Err(e @ KittyError::NoResponse { .. }) => Probe::Refused(e),
+            Ok(data) => parse_ls(&data).map_or_else(Probe::Dead, Probe::Listing),
+            Err(e @ (KittyError::Remote { .. } | KittyError::NoResponse { .. })) => {
+                Probe::Refused(e)
+            }
             Err(e) => Probe::Dead(e),
         };
         probed.push((addr, p));

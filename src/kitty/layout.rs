@@ -60,12 +60,8 @@ impl FromStr for Layout {
 
 /// The layout name of an `enabled_layouts` entry (which may carry options: `tall:bias=60`).
 fn base_name(entry: &str) -> String {
-    entry
-        .split(':')
-        .next()
-        .unwrap_or(entry)
-        .trim()
-        .to_ascii_lowercase()
+    let name = entry.split_once(':').map_or(entry, |(name, _)| name);
+    name.trim().to_ascii_lowercase()
 }
 
 fn is_enabled(tab: &Tab, layout: Layout) -> bool {

@@ -223,10 +223,9 @@ fn connect_error(addr: &Address, e: &std::io::Error) -> KittyError {
 
 fn connect(addr: &Address, timeout: Duration) -> Result<Box<dyn Stream>, KittyError> {
     match addr {
-        Address::Unix(path) => match UnixStream::connect(path) {
-            Ok(s) => Ok(Box::new(s)),
-            Err(e) => Err(connect_error(addr, &e)),
-        },
+        Address::Unix(path) => UnixStream::connect(path)
+            .map(|s| Box::new(s) as Box<dyn Stream>)
+            .map_err(|e| connect_error(addr, &e)),
         Address::Abstract(name) => connect_abstract(addr, name),
         Address::Tty => Err(KittyError::Invalid("the terminal is not a socket".into())),
         Address::Tcp { host, port } => {
@@ -263,10 +262,9 @@ fn connect_abstract(addr: &Address, name: &str) -> Result<Box<dyn Stream>, Kitty
     use std::os::linux::net::SocketAddrExt;
     let sa = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
         .map_err(|e| connect_error(addr, &e))?;
-    match UnixStream::connect_addr(&sa) {
-        Ok(s) => Ok(Box::new(s)),
-        Err(e) => Err(connect_error(addr, &e)),
-    }
+    UnixStream::connect_addr(&sa)
+        .map(|s| Box::new(s) as Box<dyn Stream>)
+        .map_err(|e| connect_error(addr, &e))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]

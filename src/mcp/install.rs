@@ -56,13 +56,6 @@ impl ServerEntry {
         })
     }
 
-    fn env_json(&self) -> Map<String, Value> {
-        self.env
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect()
-    }
-
     /// The JSON object Claude Code and Gemini CLI keep under `mcpServers.<name>`.
     pub fn json_value(&self, client: McpClient) -> Value {
         /// Claude Code wants `type`; `env` only when there is one.
@@ -79,7 +72,11 @@ impl ServerEntry {
             kind: (client == McpClient::Claude).then_some("stdio"),
             command: &self.command,
             args: &self.args,
-            env: self.env_json(),
+            env: self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect(),
         })
     }
 
@@ -153,9 +150,7 @@ pub fn snippet(client: McpClient, entry: &ServerEntry) -> String {
         McpClient::Claude | McpClient::Gemini => {
             let servers = Map::from_iter([(entry.name.clone(), entry.json_value(client))]);
             let v = Map::from_iter([("mcpServers".to_string(), Value::Object(servers))]);
-            let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
-            s.push('\n');
-            s
+            json_text(&v).unwrap_or_default()
         }
     }
 }
@@ -198,9 +193,14 @@ pub fn merge_json(
         None => false,
     };
     servers.insert(entry.name.clone(), want);
-    let mut text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
-    text.push('\n');
+    let text = json_text(&root)?;
     Ok(Merge::Updated { text, replaced })
+}
+
+/// A JSON file's text: pretty, with a final newline.
+fn json_text(v: &impl serde::Serialize) -> Result<String, String> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    Ok(text + "\n")
 }
 
 fn differs(name: &str) -> String {
@@ -286,9 +286,7 @@ pub fn remove_json(existing: &str, name: &str) -> Result<Option<String>, String>
     if servers.shift_remove(name).is_none() {
         return Ok(None);
     }
-    let mut text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
-    text.push('\n');
-    Ok(Some(text))
+    json_text(&root).map(Some)
 }
 
 /// Remove `mcp_servers.<name>` (and its sub-tables) from Codex's config.toml; `None` when it

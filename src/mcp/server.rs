@@ -161,10 +161,8 @@ impl TeleptyMcp {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn session_list(&self) -> ToolResult {
-        let hosts = match self.conn.hosts().await {
-            Ok(h) => h,
-            Err(e) => return Ok(connect_failure("session_list", e)),
-        };
+        let hosts = self.conn.hosts().await;
+        let hosts = attempt!(hosts.map_err(|e| connect_failure("session_list", e)));
         // With peers configured every host is listed, as `telepty list` does.
         let multi = hosts.len() > 1;
         let answers = futures_util::future::join_all(hosts.iter().map(Host::sessions)).await;
@@ -195,11 +193,7 @@ impl TeleptyMcp {
             }
         }
         let n = sessions.len();
-        let mut text = format!("{n} session{}", if n == 1 { "" } else { "s" });
-        for l in lines {
-            text.push('\n');
-            text.push_str(&l);
-        }
+        lines.insert(0, format!("{n} session{}", if n == 1 { "" } else { "s" }));
         #[derive(Serialize)]
         struct Unreachable<'a> {
             host: &'a str,
@@ -216,7 +210,7 @@ impl TeleptyMcp {
             sessions,
             unreachable: multi.then_some(unreachable),
         };
-        Ok(answer(text, value))
+        Ok(answer(lines.join("\n"), value))
     }
 
     #[tool(

@@ -28,20 +28,21 @@ pub trait Fields {
     fn str_field(&self, key: &str) -> Option<String>;
     /// A string that is not empty.
     fn text_field(&self, key: &str) -> Option<String>;
-    fn bool_field(&self, key: &str) -> bool;
     /// Integer, or a string holding one (spawn's cols/rows).
     fn int_field(&self, key: &str) -> Option<Result<i64, ()>>;
-    /// `None` when the key is absent, `Some(None)` for an explicit null.
-    fn nullable_str(&self, key: &str) -> Option<Option<String>>;
     /// An optional array of strings (absent or null: empty).
     fn strings(&self, key: &str, msg: &str) -> Result<Vec<String>, BadRequest>;
-    /// An optional boolean (absent or null: false); any other type is refused.
-    fn flag(&self, key: &str) -> Result<bool, BadRequest> {
+    /// An optional boolean (absent or null: none); any other type is refused.
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, BadRequest> {
         match self.field(key) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(invalid(format!("{key} must be a boolean"))),
         }
+    }
+    /// [`Fields::opt_bool`], with none as false.
+    fn flag(&self, key: &str) -> Result<bool, BadRequest> {
+        Ok(self.opt_bool(key)?.unwrap_or(false))
     }
     /// An optional string (absent or null: none); any other type is refused.
     fn opt_str(&self, key: &str) -> Result<Option<String>, BadRequest> {
@@ -68,9 +69,6 @@ impl Fields for Value {
     fn text_field(&self, key: &str) -> Option<String> {
         self.str_field(key).filter(|s| !s.is_empty())
     }
-    fn bool_field(&self, key: &str) -> bool {
-        matches!(self.get(key), Some(Value::Bool(true)))
-    }
     fn int_field(&self, key: &str) -> Option<Result<i64, ()>> {
         match self.get(key)? {
             Value::Null => None,
@@ -86,13 +84,6 @@ impl Fields for Value {
             ),
             Value::String(s) => Some(s.trim().parse::<i64>().map_err(|_| ())),
             _ => Some(Err(())),
-        }
-    }
-    fn nullable_str(&self, key: &str) -> Option<Option<String>> {
-        match self.get(key)? {
-            Value::Null => Some(None),
-            Value::String(s) => Some(Some(s.clone())),
-            other => Some(Some(other.to_string())),
         }
     }
     fn strings(&self, key: &str, msg: &str) -> Result<Vec<String>, BadRequest> {
@@ -509,23 +500,14 @@ impl WaitRequest {
                 ));
             }
         };
-        let num = |k: &str, msg: String| match b.int_field(k) {
+        let num = |k: &str| match b.int_field(k) {
             None => Ok(None),
             Some(Ok(n)) if (0..=MAX_COUNT).contains(&n) => Ok(Some(n as u64)),
-            _ => Err(invalid(msg)),
+            _ => Err(invalid(format!("{k} must be a non-negative integer"))),
         };
-        let settle_ms = num(
-            "settle_ms",
-            "settle_ms must be a non-negative integer".into(),
-        )?;
-        let timeout_ms = num(
-            "timeout_ms",
-            "timeout_ms must be a non-negative integer".into(),
-        )?;
-        let since_generation = num(
-            "since_generation",
-            "since_generation must be a non-negative integer".into(),
-        )?;
+        let settle_ms = num("settle_ms")?;
+        let timeout_ms = num("timeout_ms")?;
+        let since_generation = num("since_generation")?;
         let scope = match b.opt_str("scope")? {
             None => None,
             Some(s) if s == "screen" || s == "stream" => Some(s),
@@ -551,11 +533,7 @@ impl WaitRequest {
             timeout_ms,
             since_generation,
             scope,
-            include_screen: match b.get("include_screen") {
-                None | Some(Value::Null) => None,
-                Some(Value::Bool(i)) => Some(*i),
-                Some(_) => return Err(invalid("include_screen must be a boolean")),
-            },
+            include_screen: b.opt_bool("include_screen")?,
         })
     }
 }
@@ -642,11 +620,7 @@ pub struct ResurrectRequest {
 impl ResurrectRequest {
     pub fn parse(b: &Value) -> Result<(Vec<String>, bool), BadRequest> {
         let ids = b.strings("ids", "ids must be an array of session ids")?;
-        let forget = match b.get("forget") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(f)) => *f,
-            Some(_) => return Err(invalid("forget must be a boolean")),
-        };
+        let forget = b.flag("forget")?;
         if forget && ids.is_empty() {
             return Err(invalid("forget needs the ids to drop"));
         }
