@@ -31,8 +31,14 @@ use crate::engine::{Engine, Session};
 /// Room for messages between the background tasks and the loop: a bus flood waits for the
 /// dashboard (the bus subscription lags and skips) instead of queueing without bound.
 const MSG_QUEUE: usize = 256;
-/// Shortest time between two draws (~60 fps).
+/// Shortest time between two draws (~60 fps): what a key, a paste or a resize gets.
 const FRAME: Duration = Duration::from_millis(16);
+/// Shortest time between two draws that only show programs' output (20 fps), unless a key
+/// went out within [`TYPING`] (its echo is then drawn at [`FRAME`]). Sixteen busy panes change
+/// on almost every frame, and a frame redraws them all: agents' output at 20 fps reads the
+/// same, for a fraction of the dashboard's CPU (docs/PERFORMANCE.md, session 6).
+const OUTPUT_FRAME: Duration = Duration::from_millis(50);
+const TYPING: Duration = Duration::from_secs(1);
 /// Shortest time between two embedded session-list refreshes.
 const REFRESH_MIN: Duration = Duration::from_millis(50);
 
@@ -253,6 +259,7 @@ pub(super) async fn run_ui(
     let mut last_refresh = Instant::now();
     let mut refresh_due = false;
     let mut output_pending = false;
+    let mut last_input = Instant::now();
     let mut last_error: Option<String> = None;
 
     let result: anyhow::Result<bool> = loop {
@@ -285,9 +292,13 @@ pub(super) async fn run_ui(
         }
         let mut deadline: Option<Instant> = None;
         let wants = app.dirty || (output_pending && app.needs_draw());
+        let frame = match app.dirty || last_input.elapsed() < TYPING {
+            true => FRAME,
+            false => OUTPUT_FRAME,
+        };
         if !wants {
             output_pending = false;
-        } else if last_draw.elapsed() >= FRAME {
+        } else if last_draw.elapsed() >= frame {
             // A resize the input stream has not reported yet: lay out for the size drawn on.
             match terminal.size() {
                 Ok(s) if app.screen.width != s.width || app.screen.height != s.height => {
@@ -304,7 +315,7 @@ pub(super) async fn run_ui(
             last_draw = Instant::now();
             output_pending = false;
         } else {
-            deadline = Some(last_draw + FRAME);
+            deadline = Some(last_draw + frame);
         }
         if refresh_due {
             let at = last_refresh + REFRESH_MIN;
@@ -318,6 +329,7 @@ pub(super) async fn run_ui(
                     Some(Err(e)) => break Err(anyhow::anyhow!("reading terminal input: {e}")),
                     None => break Err(anyhow::anyhow!("terminal input closed")),
                 };
+                last_input = Instant::now();
                 let effects = app.on_event(ev);
                 fx.run(&mut app, effects);
                 // Take everything already typed or pasted before drawing again. Polled with
@@ -329,7 +341,9 @@ pub(super) async fn run_ui(
                     fx.run(&mut app, effects);
                 }
             }
-            _ = redraw.notified() => output_pending = true,
+            // Once output is pending, more of it changes nothing until the frame is drawn:
+            // the loop is not woken for each pane's every change.
+            _ = redraw.notified(), if !output_pending => output_pending = true,
             msg = msg_rx.recv() => match msg {
                 None => break Ok(false),
                 Some(AppMsg::Bus(v)) => app.on_bus(&v),
