@@ -131,7 +131,14 @@ pub struct Classifier {
     errors: VecDeque<(String, u64)>,
     /// Start of the current uninterrupted run of thinking cues.
     thinking_since: Option<u64>,
+    /// Output read before this (monotonic ms) is the program's redraw after a resize (a new
+    /// size, a viewer joining or leaving): it is screen, not activity.
+    redraw_until_ms: u64,
 }
+
+/// How long after a resize output counts as the redraw it causes. It covers the program's
+/// reaction and the classifier's tick (200 ms) that reads it.
+const REDRAW_GRACE_MS: u64 = 500;
 
 impl Classifier {
     pub fn new(cfg: ClassifierConfig, now_ms: u64, now_wall: SystemTime) -> Self {
@@ -151,7 +158,13 @@ impl Classifier {
             partial_line: String::new(),
             errors: VecDeque::new(),
             thinking_since: None,
+            redraw_until_ms: 0,
         }
+    }
+
+    /// The terminal was resized: the redraw that follows is not activity.
+    pub fn note_resize(&mut self, now_ms: u64) {
+        self.redraw_until_ms = now_ms + REDRAW_GRACE_MS;
     }
 
     /// Escape-stripped output text as it arrives (may split lines anywhere). Keeps a
@@ -161,8 +174,10 @@ impl Classifier {
         if text.is_empty() {
             return;
         }
-        self.last_output_ms = Some(now_ms);
-        self.last_output_wall = Some(now_wall);
+        if now_ms >= self.redraw_until_ms {
+            self.last_output_ms = Some(now_ms);
+            self.last_output_wall = Some(now_wall);
+        }
         push_tail_chars(&mut self.preview, text, PREVIEW_CHARS);
         push_tail_bytes(&mut self.recent, text, RECENT_BYTES);
         push_tail_bytes(&mut self.fresh, text, RECENT_BYTES);
@@ -962,6 +977,24 @@ mod tests {
         let t = tick(&mut c, &["x", "more output"], 7100).unwrap();
         assert_eq!((t.from, t.to), (AutoState::Idle, AutoState::Running));
         assert_eq!(t.detail, c.view(7100)["detail"]);
+    }
+
+    /// Issue 12: a program without a profile, idle at its prompt, that redraws because the
+    /// terminal was resized (or a viewer came) stays idle; output after the redraw's grace
+    /// is activity again (found by scripts/state-accuracy.py --only spurious).
+    #[test]
+    fn a_redraw_after_a_resize_is_not_activity() {
+        let mut c = new_at(0);
+        out(&mut c, "$ \n", 10);
+        tick(&mut c, &["$"], 6000);
+        assert_eq!(c.state(), AutoState::Idle);
+        c.note_resize(7000);
+        out(&mut c, "$ \n", 7150);
+        assert_eq!(tick(&mut c, &["$"], 7200), None);
+        assert_eq!(c.state(), AutoState::Idle);
+        out(&mut c, "real output\n", 8000);
+        let t = tick(&mut c, &["$", "real output"], 8100).unwrap();
+        assert_eq!(t.to, AutoState::Running);
     }
 
     #[test]

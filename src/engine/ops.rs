@@ -926,6 +926,7 @@ impl Engine {
             let _ = p.resize(rows, cols);
         }
         s.term.resize(rows, cols);
+        s.classifier.lock().note_resize(tasks::mono_ms());
         sz.applied = (cols, rows);
         self.shared.bump();
     }
