@@ -98,6 +98,7 @@ async fn monitor_all_hosts(ctx: &mut Ctx, all: bool) -> Result<(), Failure> {
             loop {
                 let why = match crate::client::peers::within_deadline(
                     h.client.addr(),
+                    h.deadline,
                     Bus::connect(h.client.addr()),
                 )
                 .await

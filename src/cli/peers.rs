@@ -376,11 +376,13 @@ mod tests {
             label: LOCAL_HOST.into(),
             client: c.clone(),
             local: true,
+            deadline: std::time::Duration::from_secs(3),
         };
         let peer = Host {
             label: "lab".into(),
             client: c,
             local: false,
+            deadline: std::time::Duration::from_secs(3),
         };
         assert_eq!(local.address("w"), "w");
         assert_eq!(peer.address("w"), "w@lab");

@@ -176,6 +176,15 @@ impl ClientEnv {
     }
 
     /// The token sent when no peer entry supplies one: `TELEPTY_TOKEN`, else the local token.
+    /// `TELEPTY_PEER_DEADLINE_MS`, else `peer_deadline_ms` of config.toml, else 3 s (each
+    /// within 100 ms – 60 s).
+    pub fn peer_deadline(&self) -> std::time::Duration {
+        let ms = env_nonempty("TELEPTY_PEER_DEADLINE_MS")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(self.config.peer_deadline_ms);
+        std::time::Duration::from_millis(ms.clamp(100, 60_000))
+    }
+
     pub fn token(&self) -> Option<String> {
         self.token.clone().or_else(|| self.local_token.clone())
     }

@@ -51,6 +51,8 @@ pub struct Host {
     pub label: String,
     pub client: Client,
     pub local: bool,
+    /// What a peer may take in all for a list, a lookup or a bus connection.
+    pub deadline: std::time::Duration,
 }
 
 impl Host {
@@ -63,7 +65,7 @@ impl Host {
         }
     }
 
-    /// `GET /api/sessions`; a peer gets [`peer_config::PEER_DEADLINE`] for all of it.
+    /// `GET /api/sessions`; a peer gets its [`Host::deadline`] for all of it.
     pub async fn sessions(&self) -> Result<Vec<Value>, ClientError> {
         let list = async {
             if !self.local {
@@ -74,7 +76,7 @@ impl Host {
         let list = if self.local {
             list.await?
         } else {
-            peer_config::within_deadline(self.client.addr(), list).await?
+            peer_config::within_deadline(self.client.addr(), self.deadline, list).await?
         };
         match list {
             Value::Array(a) => Ok(a),
@@ -203,10 +205,12 @@ impl Connector {
     pub async fn hosts(&self) -> Result<Vec<Host>, ConnectError> {
         let peers = self.peers().await;
         let local = self.local().await.map_err(ConnectError::Daemon)?;
+        let deadline = self.env.peer_deadline();
         let mut hosts = vec![Host {
             label: LOCAL_HOST.to_string(),
             client: local.clone(),
             local: true,
+            deadline,
         }];
         for p in &peers {
             let addr = peer_config::peer_addr(p, &self.env).map_err(|e| ConnectError::Invalid {
@@ -218,6 +222,7 @@ impl Connector {
                 label: p.name.clone(),
                 client: local.with_addr(addr),
                 local: false,
+                deadline,
             });
         }
         Ok(hosts)
@@ -226,7 +231,7 @@ impl Connector {
     /// A session argument for an existing session. `id@host` goes to that host (a down host
     /// fails within 2 s). A bare id that this machine's daemon holds is that session, without
     /// waiting on any peer; otherwise the peers are asked at once, each within
-    /// [`peer_config::PEER_DEADLINE`]: found on one → that peer, on several →
+    /// `peer_deadline_ms`: found on one → that peer, on several →
     /// [`ConnectError::Ambiguous`], on none → the local daemon (which says it is not found).
     pub async fn session_target(&self, spec: &str) -> Result<(Client, Target), ConnectError> {
         if spec.is_empty() || super::split_target(spec).1.is_some() {
@@ -251,7 +256,7 @@ impl Connector {
         let hosts = self.hosts().await?;
         let peers: Vec<&Host> = hosts.iter().filter(|h| !h.local).collect();
         let lookups = peers.iter().map(|h| {
-            peer_config::within_deadline(h.client.addr(), async move {
+            peer_config::within_deadline(h.client.addr(), h.deadline, async move {
                 peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
                 h.client.session(spec).await
             })

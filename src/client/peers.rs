@@ -16,22 +16,21 @@ use super::addr::{self, ClientEnv, DaemonAddr, Peer};
 
 /// How long a peer gets to accept a TCP connection before it counts as down.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a whole lookup on a peer (connect, request, answer) may take when the answer only
-/// completes a picture (a list, a bare id's search): a hung daemon accepts connections and
-/// never answers, and must not hold every command for the 10 s request timeout.
-pub const PEER_DEADLINE: Duration = Duration::from_secs(3);
-
-/// `fut` on the peer at `addr`, within [`PEER_DEADLINE`] in all.
+/// `fut` on the peer at `addr`, within `deadline` in all ([`ClientEnv::peer_deadline`]): when
+/// the answer only completes a picture (a list, a bare id's search, a bus), a hung daemon that
+/// accepts connections and never answers must not hold every command for the 10 s request
+/// timeout.
 pub async fn within_deadline<T>(
     addr: &DaemonAddr,
+    deadline: Duration,
     fut: impl std::future::Future<Output = Result<T, ClientError>>,
 ) -> Result<T, ClientError> {
-    tokio::time::timeout(PEER_DEADLINE, fut)
+    tokio::time::timeout(deadline, fut)
         .await
         .unwrap_or_else(|_| {
             Err(ClientError::Timeout {
                 addr: addr.authority(),
-                after: PEER_DEADLINE,
+                after: deadline,
             })
         })
 }

@@ -143,6 +143,10 @@ pub(super) fn apply(
             set(c, key);
         }
     }
+    if let Some(v) = u64_of(&env, "TELEPTY_PEER_DEADLINE_MS", 100) {
+        c.peer_deadline_ms = v.min(60_000);
+        set(c, "peer_deadline_ms");
+    }
     // The cleanup never comes before a session counts as stale.
     c.engine.cleanup_secs = c.engine.cleanup_secs.max(c.engine.stale_secs);
     // 0 (or nothing usable) keeps the default: auto-reports cannot be turned off this way.

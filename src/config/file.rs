@@ -50,6 +50,7 @@ struct FileConfig {
     sessions: SessionsFile,
     peers: Vec<toml::Table>,
     discover_tailscale: Option<bool>,
+    peer_deadline_ms: Option<u64>,
     resume: BTreeMap<String, Vec<String>>,
     resurrect: ResurrectFile,
     kitty: Option<KittyConfig>,
@@ -279,6 +280,8 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
     }
     c.resume.extend(f.resume);
     c.discover_tailscale = f.discover_tailscale.unwrap_or(c.discover_tailscale);
+    let deadline = f.peer_deadline_ms.map(|ms| ms.clamp(100, 60_000));
+    from_file!(c, "peer_deadline_ms": c.peer_deadline_ms => deadline);
     c.kitty = f.kitty.unwrap_or(std::mem::take(&mut c.kitty));
     Ok(())
 }

@@ -25,6 +25,7 @@ pub const KEYS: &[&str] = &[
     "recording.mask",
     "sessions.window_size",
     "peers",
+    "peer_deadline_ms",
     "resume",
     "resurrect.env",
 ];
@@ -64,6 +65,7 @@ impl Config {
             "recording.mask" => list(&self.recording.masks),
             "sessions.window_size" => format!("{:?}", self.window_size.as_str()),
             "peers" => format!("{} configured", self.peers.len()),
+            "peer_deadline_ms" => self.peer_deadline_ms.to_string(),
             "resume" => {
                 let items: Vec<String> = self
                     .resume

@@ -337,7 +337,16 @@ fn peers_across_two_network_namespaces() {
     let t0 = Instant::now();
     let o = ok(a.cli(&["list"]));
     let listed = t0.elapsed();
+    // The deadline is a setting (peer_deadline_ms / TELEPTY_PEER_DEADLINE_MS).
+    let t0 = Instant::now();
+    let quick = ok(a.cli_env(&["list"], &[("TELEPTY_PEER_DEADLINE_MS", "400")]));
+    let listed_quick = t0.elapsed();
     nix::sys::signal::kill(hung, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        listed_quick < Duration::from_millis(1800) && listed_quick >= Duration::from_millis(400),
+        "list with a 400 ms deadline took {listed_quick:?}: {}",
+        show(&quick)
+    );
     assert!(
         local < Duration::from_millis(1500),
         "local commands took {local:?}"
