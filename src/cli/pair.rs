@@ -16,8 +16,7 @@ use crate::wire::response::{PairClaimed, PairStarted, PairStatus};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  telepty pair                   # here: shows a code, waits\n  \
-                        telepty pair K7QX2MWP9D@box    # there: pairs with this machine"
+    after_help = "Example: telepty pair   (then on the other machine: telepty pair CODE@this-host)"
 )]
 pub struct PairArgs {
     /// The code another machine's `telepty pair` shows, as CODE@HOST[:PORT]; without it,

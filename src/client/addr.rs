@@ -176,7 +176,7 @@ impl ClientEnv {
     }
 
     /// The token sent when no peer entry supplies one: `TELEPTY_TOKEN`, else the local token.
-    /// `TELEPTY_PEER_DEADLINE_MS`, else `peer_deadline_ms` of config.toml, else 3 s (each
+    /// `TELEPTY_PEER_DEADLINE_MS`, else `peer_deadline_ms` of config.toml, else 2.5 s (each
     /// within 100 ms – 60 s).
     pub fn peer_deadline(&self) -> std::time::Duration {
         let ms = env_nonempty("TELEPTY_PEER_DEADLINE_MS")

@@ -236,7 +236,7 @@ pub struct Config {
     pub peers: Vec<Peer>,
     /// `discover_tailscale`: add the tailnet's online machines to the peers.
     pub discover_tailscale: bool,
-    /// `peer_deadline_ms` (`TELEPTY_PEER_DEADLINE_MS`; 100–60000, default 3000): what one
+    /// `peer_deadline_ms` (`TELEPTY_PEER_DEADLINE_MS`; 100–60000, default 2500): what one
     /// peer may take in all for a list, a lookup or a bus connection before it is skipped.
     pub peer_deadline_ms: u64,
     /// `[resume]`: command name → arguments added when a lost session is resurrected, merged
@@ -285,7 +285,7 @@ impl Default for Config {
             window_size: WindowSize::default(),
             peers: Vec::new(),
             discover_tailscale: false,
-            peer_deadline_ms: 3000,
+            peer_deadline_ms: 2500,
             resume: default_resume(),
             resurrect_env: DEFAULT_RESURRECT_ENV
                 .iter()
