@@ -208,3 +208,41 @@ const SHARED_BY_STATUS: &[(&str, &str)] = &[
     ("500", "Internal"),
     ("503", "ServerBusy"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A schema attribute takes only a literal, so the session-id pattern is written out on
+    /// each field that carries an id; they must all be the one the `{id}` parameter uses.
+    #[test]
+    fn every_session_id_field_has_the_one_pattern() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, field) in [
+            ("SpawnRequest", "session_id"),
+            ("RegisterBody", "session_id"),
+            ("RenameRequest", "new_id"),
+            ("PairClaim", "name"),
+        ] {
+            assert_eq!(
+                schemas[schema]["properties"][field]["pattern"],
+                wire::schema::SESSION_ID,
+                "{schema}.{field}"
+            );
+        }
+        let inject = &doc["paths"]["/api/sessions/{id}/inject"];
+        assert_eq!(
+            inject["parameters"][0]["schema"]["pattern"],
+            wire::schema::SESSION_ID
+        );
+        // Every operation answers the access checks' errors.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if method != "parameters" {
+                    assert!(op["responses"].get("401").is_some(), "{method} {path}");
+                }
+            }
+        }
+    }
+}
