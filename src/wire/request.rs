@@ -648,7 +648,7 @@ impl PairClaim {
     pub fn parse(b: &Value) -> Result<Self, BadRequest> {
         let text = |k: &str, max: usize| {
             b.opt_str(k)?
-                .filter(|v| !v.is_empty() && v.len() <= max)
+                .filter(|v| !v.is_empty() && v.chars().count() <= max)
                 .ok_or_else(|| invalid(format!("{k} is required (at most {max} characters)")))
         };
         let name = text("name", 128)?;
@@ -657,8 +657,13 @@ impl PairClaim {
                 "name must be 1-128 characters from A-Z a-z 0-9 . _ -",
             ));
         }
-        let port = match b.get("port").and_then(Value::as_u64) {
-            Some(p @ 1..=65535) => p as u16,
+        // A number only (3848.0 is one too), not a string holding one.
+        let port = match b
+            .get("port")
+            .filter(|v| v.is_number())
+            .map(|_| b.int_field("port"))
+        {
+            Some(Some(Ok(p @ 1..=65535))) => p as u16,
             _ => return Err(invalid("port must be an integer between 1 and 65535")),
         };
         Ok(PairClaim {
