@@ -42,51 +42,81 @@ async fn reaper(shared: Arc<Shared>) {
         return;
     };
     while let Some((pid, status)) = rx.recv().await {
-        let Some(s) = shared
-            .registry()
-            .sessions
-            .values()
-            .find(|s| s.kind == Kind::Spawned && s.pty.as_ref().is_some_and(|p| p.pid == pid))
-            .cloned()
-        else {
-            continue;
-        };
-        match status {
-            Some(st) => {
-                let mut m = s.meta();
-                // Adopted sessions that ended while detached were marked already.
-                if m.exit.is_none() || m.ready {
-                    m.exit = Some(ExitInfo {
-                        code: st.code,
-                        signal: st.signal.map(signal_name),
+        match spawned_by(&shared, pid) {
+            Some(s) => on_exit(&shared, s, pid, status),
+            // A command that ends at once can be reaped before its session is in the
+            // registry: wait (a while, on its own) for the registry to change.
+            None => shared.spawn_task({
+                let shared = shared.clone();
+                async move {
+                    let mut changes = shared.changes.subscribe();
+                    let found = tokio::time::timeout(Duration::from_secs(5), async {
+                        loop {
+                            if let Some(s) = spawned_by(&shared, pid) {
+                                return Some(s);
+                            }
+                            changes.changed().await.ok()?;
+                        }
+                    });
+                    if let Ok(Some(s)) = found.await {
+                        on_exit(&shared, s, pid, status);
+                    }
+                }
+            }),
+        }
+    }
+}
+
+fn spawned_by(shared: &Shared, pid: u32) -> Option<Arc<Session>> {
+    shared
+        .registry()
+        .sessions
+        .values()
+        .find(|s| s.kind == Kind::Spawned && s.pty.as_ref().is_some_and(|p| p.pid == pid))
+        .cloned()
+}
+
+fn on_exit(
+    shared: &Arc<Shared>,
+    s: Arc<Session>,
+    pid: u32,
+    status: Option<crate::holder::ExitStatus>,
+) {
+    match status {
+        Some(st) => {
+            let mut m = s.meta();
+            // Adopted sessions that ended while detached were marked already.
+            if m.exit.is_none() || m.ready {
+                m.exit = Some(ExitInfo {
+                    code: st.code,
+                    signal: st.signal.map(signal_name),
+                    at: SystemTime::now(),
+                });
+                drop(m);
+                shared.spawn_task(finish_exit(shared.clone(), s));
+            }
+        }
+        None => {
+            if s.exited() {
+                return;
+            }
+            tracing::warn!(
+                "the holder of session {} (pid {pid}) went away; its exit status will be unknown",
+                s.id()
+            );
+            let sh = shared.clone();
+            shared.spawn_task(async move {
+                let shared = sh;
+                s.reader_eof().await;
+                if s.meta().exit.is_none() {
+                    s.meta().exit = Some(ExitInfo {
+                        code: None,
+                        signal: None,
                         at: SystemTime::now(),
                     });
-                    drop(m);
-                    shared.spawn_task(finish_exit(shared.clone(), s));
+                    finish_exit(shared, s).await;
                 }
-            }
-            None => {
-                if s.exited() {
-                    continue;
-                }
-                tracing::warn!(
-                    "the holder of session {} (pid {pid}) went away; its exit status will be unknown",
-                    s.id()
-                );
-                let sh = shared.clone();
-                shared.spawn_task(async move {
-                    let shared = sh;
-                    s.reader_eof().await;
-                    if s.meta().exit.is_none() {
-                        s.meta().exit = Some(ExitInfo {
-                            code: None,
-                            signal: None,
-                            at: SystemTime::now(),
-                        });
-                        finish_exit(shared, s).await;
-                    }
-                });
-            }
+            });
         }
     }
 }
