@@ -19,7 +19,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${1:-target/debug/telepty}")
 MAX_EXAMPLES=${MAX_EXAMPLES:-50}
-command -v schemathesis >/dev/null || { echo "schemathesis not installed (pip install schemathesis)" >&2; exit 1; }
+# The console script, or the module where a fresh `pip install` left no script on PATH (a
+# pyenv without a rehash).
+st() {
+    if command -v schemathesis >/dev/null; then
+        schemathesis "$@"
+    else
+        python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"
+    fi
+}
+st --version >/dev/null 2>&1 || { echo "schemathesis not installed (pip install schemathesis)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/telepty-st.XXXXXX)
 mkdir -p "$work/home" "$work/bin"
@@ -36,7 +45,7 @@ for _ in $(seq 100); do
 done
 
 status=0
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts" schemathesis --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
+SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts" st --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
     --checks all --exclude-checks ignored_auth,unsupported_method,allow_header_conformance \
     --max-examples "$MAX_EXAMPLES" --phases examples,coverage,fuzzing \
     --request-timeout 40 --no-color --seed 1 \
