@@ -31,11 +31,11 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 #[derive(Default)]
 pub struct Pairing {
-    state: Mutex<State_>,
+    state: Mutex<Codes>,
 }
 
 #[derive(Default)]
-struct State_ {
+struct Codes {
     pending: Option<Pending>,
     /// The name of the machine that claimed the last code, for `GET /api/pair`.
     paired: Option<String>,

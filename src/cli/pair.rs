@@ -89,12 +89,12 @@ async fn claim(ctx: &mut Ctx, spec: &str) -> Result<(), Failure> {
     let (host, port) = client::addr::parse_host_port(host).map_err(Failure::usage)?;
     let port = port.unwrap_or(client::addr::DEFAULT_PORT);
     let local = ctx.local().await?;
-    let env = client::ClientEnv::from_env();
     let body = PairClaim {
         code: code.to_string(),
         name: crate::config::machine_id(),
         port: local.addr().port,
-        token: env
+        token: ctx
+            .env()
             .token()
             .ok_or_else(|| Failure::plain("pair: this machine's daemon has no token yet"))?,
     };
@@ -121,11 +121,11 @@ async fn claim(ctx: &mut Ctx, spec: &str) -> Result<(), Failure> {
         url: format!("http://{shown}:{port}"),
         token: Some(answer.token),
     };
-    crate::config::add_peer(&Paths::from_env().config_toml(), &peer)
-        .map_err(|e| Failure::new("pair", e))?;
+    let paths = Paths::from_env();
+    crate::config::add_peer(&paths.config_toml(), &peer).map_err(|e| Failure::new("pair", e))?;
     output::line(format!("Paired with {} (both ways).", answer.name));
     if crate::client::addr::is_local_host(&local.addr().host)
-        && crate::config::DaemonState::running(&Paths::from_env())
+        && crate::config::DaemonState::running(&paths)
             .is_some_and(|s| crate::client::addr::is_local_host(&s.host))
     {
         eprintln!(

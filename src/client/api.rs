@@ -94,12 +94,9 @@ impl Client {
             headers.push(("x-telepty-token", tok));
         }
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        if let Some(t) = &self.addr.tunnel {
-            t.ensure(timeout).await?;
-        }
         // The owner's unix socket first; a missing or dead one (nothing sent) falls back to TCP.
-        // An ssh peer has only its tunnel: a dead one is started again, never TCP (which would
-        // reach this machine's daemon).
+        // An ssh peer has only its tunnel: a missing or dead one is started, never TCP (which
+        // would reach this machine's daemon).
         let socket = match &self.addr.tunnel {
             Some(t) => Some(t.socket.clone()),
             None => self.addr.local_socket(),

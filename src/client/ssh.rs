@@ -115,8 +115,8 @@ pub fn parse_url(url: &str) -> Result<(String, Option<u16>, u16), String> {
 
 impl SshPeer {
     /// The peer of `url`, with its tunnel's files in `paths`' runtime directory. The names
-    /// hash the URL (stably: the tunnel outlives this binary): a socket path must stay under 108 bytes, and a changed URL gets a new
-    /// tunnel rather than the old one.
+    /// hash the URL (stably: the tunnel outlives this binary): a socket path must stay under
+    /// 108 bytes, and a changed URL gets a new tunnel rather than the old one.
     pub fn new(url: &str, paths: &Paths) -> Result<SshPeer, String> {
         let (destination, ssh_port, daemon_port) = parse_url(url)?;
         use sha2::Digest;

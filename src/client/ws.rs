@@ -18,20 +18,22 @@ pub type WsStream = WebSocketStream<Stream>;
 pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Open `ws://host:port<path>` (with `?token=` when the address has a token): over an ssh
-/// peer's tunnel, or the local daemon's unix socket when there is one, else TCP. A refused upgrade becomes
-/// [`ClientError::Http`] with the daemon's JSON error.
+/// peer's tunnel (started when it is not up), or the local daemon's unix socket when there is
+/// one, else TCP. A refused upgrade becomes [`ClientError::Http`] with the daemon's JSON error.
 pub async fn connect_ws(addr: &DaemonAddr, path: &str) -> Result<WsStream, ClientError> {
     let url = addr.ws_url(path);
     let fut = async {
-        if let Some(t) = &addr.tunnel {
-            t.ensure(WS_CONNECT_TIMEOUT).await?;
-        }
-        let stream = connect_stream(addr)
-            .await
-            .map_err(|e| ClientError::Connect {
-                addr: addr.authority(),
-                reason: tidy_reason(&e.to_string()),
-            })?;
+        let stream = match (connect_stream(addr).await, &addr.tunnel) {
+            (Err(_), Some(t)) => {
+                t.ensure(WS_CONNECT_TIMEOUT).await?;
+                connect_stream(addr).await
+            }
+            (connected, _) => connected,
+        };
+        let stream = stream.map_err(|e| ClientError::Connect {
+            addr: addr.authority(),
+            reason: tidy_reason(&e.to_string()),
+        })?;
         tokio_tungstenite::client_async(url, stream)
             .await
             .map(|(ws, _resp)| ws)
