@@ -152,6 +152,8 @@ pub struct App {
     /// `embedded :3848` / `client → 127.0.0.1:3848`
     pub conn_label: String,
     pub embedded: bool,
+    /// The peers whose sessions the grid shows, and whether each answers.
+    pub hosts: Vec<(String, bool)>,
     pub log: EventLog,
     pub history: History,
     pub themes: Vec<String>,
@@ -382,7 +384,7 @@ impl App {
             Badge::Working => 2,
             Badge::Idle => 3,
             Badge::Unknown => 4,
-            Badge::Disconnected => 5,
+            Badge::Disconnected | Badge::HostDown => 5,
             Badge::Exited { .. } => 6,
         };
         self.reorder(rank);
@@ -500,8 +502,8 @@ impl App {
         }
     }
 
-    pub fn on_bus(&mut self, v: &Value) {
-        if self.log.push(v) && self.log.visible {
+    pub fn on_bus(&mut self, peer: Option<&str>, v: &Value) {
+        if self.log.push_from(peer, v) && self.log.visible {
             self.dirty = true;
         }
     }

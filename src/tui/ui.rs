@@ -123,7 +123,7 @@ fn badge_style(t: &Theme, b: &Badge) -> Style {
         Badge::Stuck => t.badge_stuck,
         Badge::Exited { failed: true, .. } => t.badge_failed,
         Badge::Exited { .. } => t.badge_exited,
-        Badge::Disconnected => t.badge_disconnected,
+        Badge::Disconnected | Badge::HostDown => t.badge_disconnected,
         Badge::Unknown => t.badge_unknown,
     }
 }
@@ -299,6 +299,23 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(label, style),
         Span::styled(format!(" {}", app.conn_label), t.status_info),
     ];
+    if !app.hosts.is_empty() {
+        let n = app.hosts.len();
+        let peers = format!(" + {n} peer{}", if n == 1 { "" } else { "s" });
+        spans.push(Span::styled(peers, t.status_info));
+        let down: Vec<&str> = app
+            .hosts
+            .iter()
+            .filter(|h| !h.1)
+            .map(|h| h.0.as_str())
+            .collect();
+        if !down.is_empty() {
+            spans.push(Span::styled(
+                format!(" ({} down)", down.join(", ")),
+                t.badge_failed,
+            ));
+        }
+    }
     let n = app.panes.len();
     let sep = || Span::styled(" │ ", t.status_info);
     spans.push(sep());
