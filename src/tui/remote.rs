@@ -283,7 +283,7 @@ pub async fn follow_bus(
 ) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match crate::client::Bus::connect(&addr).await {
+        match crate::client::Bus::connect_skipping(&addr, "session_health").await {
             Ok(mut bus) => {
                 backoff = Duration::from_millis(500);
                 while let Ok(Some(v)) = bus.next_event().await {
