@@ -292,7 +292,9 @@ pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> ApiResu
 fn skipped_types(query: Option<&str>) -> Vec<String> {
     const MAX_SKIPPED: usize = 32;
     let values = query.into_iter().flat_map(|q| q.split('&'));
-    let skip = values.filter_map(|kv| kv.strip_prefix("skip=")).map(super::guard::percent_decode);
+    let skip = values
+        .filter_map(|kv| kv.strip_prefix("skip="))
+        .map(super::guard::percent_decode);
     let types = skip.flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>());
     types.filter(|t| !t.is_empty()).take(MAX_SKIPPED).collect()
 }

@@ -74,6 +74,7 @@ impl Fleet {
                         client: Client::new(addr),
                         local: false,
                         deadline,
+                        health: None,
                     },
                     poke: Arc::new(Notify::new()),
                 }),

@@ -341,7 +341,34 @@ fn peers_across_two_network_namespaces() {
     let t0 = Instant::now();
     let quick = ok(a.cli_env(&["list"], &[("TELEPTY_PEER_DEADLINE_MS", "400")]));
     let listed_quick = t0.elapsed();
+    // The next commands remember it as down for a while: a short deadline, not the whole one.
+    let t0 = Instant::now();
+    ok(a.cli(&["list"]));
+    let remembered = t0.elapsed();
     nix::sys::signal::kill(hung, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        remembered < Duration::from_millis(1500),
+        "a list with b remembered down took {remembered:?}"
+    );
+    // Back: a list has its sessions again (still asked, only with a shorter deadline).
+    let listed_b = |o: &Output| {
+        json_hosts(o)
+            .iter()
+            .any(|(h, id)| h == "b" && id != "<unreachable>")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let back = ok(a.cli(&["list", "--json"]));
+        if listed_b(&back) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never listed again: {}",
+            show(&back)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         listed_quick < Duration::from_millis(1800) && listed_quick >= Duration::from_millis(400),
         "list with a 400 ms deadline took {listed_quick:?}: {}",
