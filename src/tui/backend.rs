@@ -521,6 +521,21 @@ mod tests {
     }
 
     #[test]
+    fn up_summaries() {
+        let s = up_summary(&["a".into(), "b".into()], 1, &[]);
+        assert_eq!(
+            (s.text.as_str(), s.ok),
+            ("up: 2 started (a, b), 1 already running", true)
+        );
+        let s = up_summary(&[], 0, &[("x".into(), "INVALID_CWD".into())]);
+        assert_eq!(
+            s.text,
+            "up: 0 started, 0 already running, 1 failed (x: INVALID_CWD)"
+        );
+        assert!(!s.ok);
+    }
+
+    #[test]
     fn summaries() {
         let s = summarize(
             "broadcast",
