@@ -440,11 +440,15 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         ("click", "focus a pane"),
         ("wheel", "scroll back (any key returns to live)"),
         ("Palette", ""),
-        ("type", "filter commands; `inject echo hi` runs at once"),
+        (
+            "type",
+            "filter commands; `inject echo hi` (or `inject ID echo hi`) runs at once",
+        ),
         (
             "Enter  Tab",
-            "run / next argument; complete ids, keys, themes",
+            "run / next argument; complete commands, ids, keys, themes",
         ),
+        ("typing", "replaces a proposed value (← → keep it to edit)"),
         ("↑ ↓", "select a command; recall earlier arguments"),
         ("Esc", "close"),
     ]
