@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::info::SessionInfo;
 use crate::client::{self, Client, ClientError};
+use crate::config::project;
 use crate::engine::{self, Engine, EngineError, TargetResult};
 use crate::wire::response::{FanOut, Resurrected, Resurrection};
 
@@ -49,6 +50,13 @@ pub enum Op {
     /// Restart lost sessions (empty: all of them).
     Resurrect {
         ids: Vec<String>,
+    },
+    /// Start what a project file lists, as `telepty up` does; `cols`/`rows` for agents the
+    /// file gives no size.
+    Up {
+        file: String,
+        cols: u16,
+        rows: u16,
     },
 }
 
@@ -249,6 +257,101 @@ fn fanout_outcome(what: &str, split: Result<Split, String>) -> Outcome {
     }
 }
 
+/// `up: 2 started (a, b), 1 running, 1 failed (x: CODE)`.
+fn up_summary(started: &[String], running: usize, failed: &[(String, String)]) -> Outcome {
+    let mut text = format!("up: {} started", started.len());
+    if !started.is_empty() {
+        text.push_str(&format!(" ({})", started.join(", ")));
+    }
+    text.push_str(&format!(", {running} already running"));
+    if !failed.is_empty() {
+        let list: Vec<String> = failed.iter().map(|(id, e)| format!("{id}: {e}")).collect();
+        text.push_str(&format!(", {} failed ({})", failed.len(), list.join(", ")));
+    }
+    Outcome::new(text, failed.is_empty())
+}
+
+impl Backend {
+    /// `:up [FILE]`: the file read and planned exactly as `telepty up` does (a running
+    /// session is left alone, a missing or exited one started), through this dashboard's
+    /// engine or daemon.
+    async fn up(&self, file: &str, cols: u16, rows: u16) -> Outcome {
+        let agents = match project::load(std::path::Path::new(file)) {
+            Ok(a) => a,
+            Err(e) => return Outcome::err(format!("up: {e}")),
+        };
+        let sessions = match self.list().await {
+            Ok(s) => s,
+            Err(e) => return Outcome::err(format!("up: {e}")),
+        };
+        let (mut started, mut running, mut failed) = (Vec::new(), 0, Vec::new());
+        for (agent, argv, cwd) in agents {
+            let existing = sessions.iter().find(|s| s.id == agent.id).map(|s| s.exited);
+            if project::plan(existing) == project::Plan::LeaveRunning {
+                running += 1;
+                continue;
+            }
+            let size = (agent.cols.unwrap_or(cols), agent.rows.unwrap_or(rows));
+            match self.spawn_agent(&agent, argv, cwd, size).await {
+                Ok(()) => started.push(agent.id),
+                Err(e) => failed.push((agent.id, e)),
+            }
+        }
+        up_summary(&started, running, &failed)
+    }
+
+    async fn spawn_agent(
+        &self,
+        agent: &project::Agent,
+        argv: Vec<String>,
+        cwd: String,
+        (cols, rows): (u16, u16),
+    ) -> Result<(), String> {
+        match self {
+            Backend::Embedded(engine) => {
+                let spec = engine::SpawnSpec {
+                    id: agent.id.clone(),
+                    command: argv[0].clone(),
+                    args: argv[1..].to_vec(),
+                    cwd: Some(cwd),
+                    cols,
+                    rows,
+                    prompt_type: "AGENT".into(),
+                    record: agent.record,
+                    env: agent.env.clone().into_iter().collect(),
+                    profile: agent.profile.clone(),
+                };
+                let engine = engine.clone();
+                // Spawning forks and execs: keep it off the async workers.
+                match tokio::task::spawn_blocking(move || engine.spawn(spec)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(engine_err(&e)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Backend::Remote(client) => {
+                let req = client::SpawnRequest {
+                    session_id: agent.id.clone(),
+                    command: argv[0].clone(),
+                    args: argv[1..].to_vec(),
+                    cwd: Some(cwd),
+                    cols: Some(cols),
+                    rows: Some(rows),
+                    record: agent.record,
+                    profile: agent.profile.clone(),
+                    env: agent.env.clone(),
+                    ..Default::default()
+                };
+                client
+                    .spawn(&req)
+                    .await
+                    .map(drop)
+                    .map_err(|e| client_err(&e))
+            }
+        }
+    }
+}
+
 async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
     match op {
         Op::Inject { id, text } => inject_embedded(engine, &id, &text, "inject").await,
@@ -319,6 +422,10 @@ async fn run_embedded(engine: &Engine, op: Op) -> Outcome {
                 }
                 Err(e) => Outcome::err(format!("resurrect failed: {e}")),
             }
+        }
+        Op::Up { file, cols, rows } => {
+            let backend = Backend::Embedded(engine.clone());
+            backend.up(&file, cols, rows).await
         }
     }
 }
@@ -411,6 +518,10 @@ pub(super) async fn run_remote(client: &Client, op: Op, peer: Option<&str>) -> O
             Ok(v) => resurrect_summary(&Resurrection::deserialize(&v).unwrap_or_default().results),
             Err(e) => Outcome::err(format!("resurrect failed: {}", client_err(&e))),
         },
+        Op::Up { file, cols, rows } => {
+            let backend = Backend::Remote(client.clone());
+            backend.up(&file, cols, rows).await
+        }
     }
 }
 
@@ -476,6 +587,21 @@ mod tests {
         );
         assert!(!s.ok);
         assert!(resurrect_summary(&[]).ok);
+    }
+
+    #[test]
+    fn up_summaries() {
+        let s = up_summary(&["a".into(), "b".into()], 1, &[]);
+        assert_eq!(
+            (s.text.as_str(), s.ok),
+            ("up: 2 started (a, b), 1 already running", true)
+        );
+        let s = up_summary(&[], 0, &[("x".into(), "INVALID_CWD".into())]);
+        assert_eq!(
+            s.text,
+            "up: 0 started, 0 already running, 1 failed (x: INVALID_CWD)"
+        );
+        assert!(!s.ok);
     }
 
     #[test]

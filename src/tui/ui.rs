@@ -457,11 +457,15 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         ("click", "focus a pane"),
         ("wheel", "scroll back (any key returns to live)"),
         ("Palette", ""),
-        ("type", "filter commands; `inject echo hi` runs at once"),
+        (
+            "type",
+            "filter commands; `inject echo hi` (or `inject ID echo hi`) runs at once",
+        ),
         (
             "Enter  Tab",
-            "run / next argument; complete ids, keys, themes",
+            "run / next argument; complete commands, ids, keys, themes",
         ),
+        ("typing", "replaces a proposed value (← → keep it to edit)"),
         ("↑ ↓", "select a command; recall earlier arguments"),
         ("Esc", "close"),
     ]
@@ -560,11 +564,23 @@ fn draw_palette(f: &mut Frame, t: &Theme, p: &Palette, area: Rect) {
     let mut body: Vec<Line> = Vec::new();
     let (title, label) = match p.current_arg() {
         None => (" command palette ".to_string(), ": ".to_string()),
-        Some((spec, arg)) => (format!(" {} ", spec.name), format!("{} › ", arg.name)),
+        Some((spec, arg)) => match &p.target {
+            Some(id) => (
+                format!(" {} → {id} ", spec.name),
+                format!("{} › ", arg.name),
+            ),
+            None => (format!(" {} ", spec.name), format!("{} › ", arg.name)),
+        },
+    };
+    // A proposed default is drawn selected: typing replaces it.
+    let input_style = if p.input.selected {
+        t.palette_selected
+    } else {
+        t.palette_text
     };
     let input_line = Line::from(vec![
         Span::styled(label.clone(), t.palette_prompt),
-        Span::styled(p.input.text.clone(), t.palette_text),
+        Span::styled(p.input.display(), input_style),
     ]);
     let inner_w = w.saturating_sub(2) as usize;
     match &p.stage {
