@@ -260,6 +260,7 @@ impl App {
             marked: self.marked_ids(),
             themes: self.themes.clone(),
             key_names: self.key_names.clone(),
+            hosts: self.hosts.iter().map(|(name, _)| name.clone()).collect(),
         }
     }
 

@@ -112,7 +112,8 @@ impl Fleet {
         let link = match &mut op {
             Op::Broadcast { text } => return self.fanout("broadcast", None, text).await,
             Op::Multicast { ids, text } => return self.fanout("multicast", Some(ids), text).await,
-            Op::Resurrect { .. } => None,
+            // This machine's own: lost sessions, its project file.
+            Op::Resurrect { .. } | Op::Up { .. } => None,
             Op::Rename { id, new_id } => {
                 let shown = id.clone();
                 let link = match self.locate(id) {

@@ -95,6 +95,13 @@ commands! {
     Quit "quit" [] "leave the dashboard",
 }
 
+/// A session id, or `id@peer` for one of the grid's peers (spawn and rename on that machine).
+fn new_id_ok(value: &str, ctx: &Ctx) -> bool {
+    let (id, host) = crate::client::split_target(value);
+    crate::util::valid_session_id(id)
+        && host.is_none_or(|h| ctx.hosts.iter().any(|k| k.eq_ignore_ascii_case(h)))
+}
+
 pub fn spec(cmd: Cmd) -> &'static CmdSpec {
     &COMMANDS[cmd as usize]
 }
@@ -107,6 +114,8 @@ pub struct Ctx {
     pub marked: Vec<String>,
     pub themes: Vec<String>,
     pub key_names: Vec<String>,
+    /// The peers whose sessions the grid shows (a new id may be `id@peer`).
+    pub hosts: Vec<String>,
 }
 
 /// A one-line text input (a paste may bring line breaks: shown as `⏎`). `cursor` is a byte
@@ -703,8 +712,8 @@ fn validate(cmd: Cmd, kind: ArgKind, value: &str, ctx: &Ctx) -> Result<(), Strin
             Some(bad) => Err(format!("unknown key {bad:?} (Tab completes)")),
             None => Ok(()),
         },
-        ArgKind::NewId if !crate::util::valid_session_id(value) => {
-            Err("ids use 1-128 characters from A-Z a-z 0-9 . _ -".into())
+        ArgKind::NewId if !new_id_ok(value, ctx) => {
+            Err("ids use 1-128 characters from A-Z a-z 0-9 . _ - (id@peer for a peer)".into())
         }
         ArgKind::Command => parse_spawn(value).map(drop),
         ArgKind::File if !value.is_empty() && !std::path::Path::new(value).is_file() => {
@@ -887,7 +896,15 @@ mod tests {
             marked: vec!["w1".into(), "build".into()],
             themes: vec!["dark".into(), "light".into()],
             key_names: crate::engine::keys::valid_keys(),
+            hosts: vec!["hostB".into()],
         }
+    }
+
+    #[test]
+    fn a_new_id_may_name_a_peer() {
+        let c = ctx();
+        assert!(new_id_ok("x", &c) && new_id_ok("x@hostB", &c) && new_id_ok("x@HOSTB", &c));
+        assert!(!new_id_ok("x@nosuch", &c) && !new_id_ok("a b", &c) && !new_id_ok("@hostB", &c));
     }
 
     #[test]

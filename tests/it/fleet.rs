@@ -76,6 +76,15 @@ fn the_grid_shows_a_peers_sessions_and_survives_it_going_down() {
     });
     assert_eq!(session_ids(&base_b), vec!["b1"]);
 
+    // Spawn on the peer: the new id names it.
+    tui.palette("spawn bash --norc --noprofile", 0);
+    tui.wait_text("id ›");
+    tui.type_text("n1@hostB");
+    tui.keys(&["Enter"]);
+    tui.wait_text("spawn n1@hostB: started");
+    tui.wait_screen("the new peer pane", |s| pane_text(s, "n1@hostB").is_some());
+    assert_eq!(session_ids(&base_b), vec!["b1", "n1"]);
+
     // The event log has the peer's events, each with its host.
     tui.keys(&["e"]);
     tui.wait_text("@hostB inject");
@@ -92,7 +101,7 @@ fn the_grid_shows_a_peers_sessions_and_survives_it_going_down() {
         "marked down after {marked:?}"
     );
     assert!(tui.capture().contains("[host down]"));
-    tui.keys(&["h"]);
+    tui.palette("focus a1", 0);
     let sent = Instant::now();
     tui.palette("inject echo local-$((4+4))", 0);
     tui.wait_pane("a1", "local-8");
@@ -107,7 +116,7 @@ fn the_grid_shows_a_peers_sessions_and_survives_it_going_down() {
     tui.wait_screen("the peer's pane live again", |s| {
         !s.contains("[host down]") && pane_text(s, "b1@hostB").is_some()
     });
-    tui.keys(&["l"]);
+    tui.palette("focus b1@hostB", 0);
     tui.palette("inject echo again-$((5+5))", 0);
     tui.wait_pane("b1@hostB", "again-10");
 }
