@@ -44,7 +44,7 @@ def http(url, method="GET", body=None, token=None):
         return json.loads(r.read() or b"null")
 
 
-def wait(what, pred, timeout=30):
+def wait(what, pred, timeout=30, pause=0.05):
     deadline = time.time() + timeout
     while True:
         v = pred()
@@ -52,7 +52,7 @@ def wait(what, pred, timeout=30):
             return v
         if time.time() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(pause)
 
 
 class Peer:
@@ -144,7 +144,8 @@ class Dashboard:
             token = f"k{i}q{os.getpid() % 97}z"
             t = time.perf_counter()
             self.keys(token, literal=True)
-            wait(f"{token} on screen", lambda: token in self.screen(), timeout=10)
+            # Polled back to back: each capture-pane takes a few ms.
+            wait(f"{token} on screen", lambda: token in self.screen(), timeout=10, pause=0)
             times.append((time.perf_counter() - t) * 1000)
             self.keys("C-u")
             time.sleep(0.05)

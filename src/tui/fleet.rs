@@ -6,7 +6,7 @@
 //! retry could type twice.
 //!
 //! Each peer has a poller in the background: its session list when its bus reports a session
-//! change (or every [`RELIST`]), otherwise a small health request every [`HEARTBEAT`], each
+//! change or (re)connects (or every [`RELIST`]), otherwise a small health request every [`HEARTBEAT`], each
 //! within the peer deadline (`peer_deadline_ms`). An idle peer costs a health request per
 //! heartbeat, not a list per second. A peer that does not answer is marked down — its last
 //! sessions stay on screen with a `host down` badge — and is retried with a growing pause, so a
@@ -26,8 +26,9 @@ use crate::client::{Client, ClientEnv, Host, peers, split_target};
 
 /// How often an up peer is asked whether it still answers.
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// A full list at least this often, in case a bus event was missed.
-const RELIST: Duration = Duration::from_secs(30);
+/// A full list at least this often besides the bus's pokes (a list of 16 sessions is ~25 kB:
+/// every 30 s would be most of an idle peer's traffic).
+const RELIST: Duration = Duration::from_secs(300);
 /// The longest pause between two attempts at a down peer.
 const RETRY_MAX: Duration = Duration::from_secs(10);
 

@@ -286,6 +286,8 @@ pub async fn follow_bus(
         match crate::client::Bus::connect_skipping(&addr, "session_health").await {
             Ok(mut bus) => {
                 backoff = Duration::from_millis(500);
+                // Events may have been missed while it was not connected: a fresh list.
+                poke.notify_one();
                 while let Ok(Some(v)) = bus.next_event().await {
                     if is_session_event(&v) {
                         poke.notify_one();
