@@ -243,6 +243,8 @@ def main():
             dash.stop()
         for p in peers:
             p.stop()
+        # Stopped daemons leave their sessions running in their holders, by design: end them.
+        subprocess.run(["pkill", "-f", f"telepty-hold __hold {root}/"], check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 

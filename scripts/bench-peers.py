@@ -179,6 +179,8 @@ def main():
             s.close()
         for d in daemons:
             d.stop()
+        # Stopped daemons leave their sessions running in their holders, by design: end them.
+        subprocess.run(["pkill", "-f", f"telepty-hold __hold {root}/"], check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 
