@@ -119,6 +119,15 @@ fn the_grid_shows_a_peers_sessions_and_survives_it_going_down() {
     tui.palette("focus b1@hostB", 0);
     tui.palette("inject echo again-$((5+5))", 0);
     tui.wait_pane("b1@hostB", "again-10");
+
+    // Rename on the peer: the new id may repeat the peer or not; the pane keeps its screen.
+    tui.palette("rename", 0);
+    tui.wait_text("new id ›");
+    tui.type_text("r1@hostB");
+    tui.keys(&["Enter"]);
+    tui.wait_text("rename b1@hostB → r1@hostB: ok");
+    tui.wait_pane("r1@hostB", "again-10");
+    assert_eq!(session_ids(&base_b), vec!["r1", "n1"], "ordered by creation");
 }
 
 #[test]
