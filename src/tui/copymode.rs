@@ -652,8 +652,8 @@ impl Frozen {
             }
             at -= step;
         }
-        let hidden = (rows - height) as usize;
-        lines.truncate(lines.len() - hidden);
+        let hidden = rows.saturating_sub(height) as usize;
+        lines.truncate(lines.len().saturating_sub(hidden));
         wrapped.truncate(lines.len());
         let offset = offset.min(history);
         screen.set_scrollback(offset);

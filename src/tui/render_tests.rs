@@ -346,7 +346,7 @@ fn tiny_windows_never_panic() {
         (43, 11),
         (60, 16),
     ] {
-        for setup in 0..6 {
+        for setup in 0..9 {
             let (mut app, _) = app(5);
             match setup {
                 1 => app.log.visible = true,
@@ -360,6 +360,21 @@ fn tiny_windows_never_panic() {
                 5 => {
                     key(&mut app, KeyCode::Char('L'));
                     key(&mut app, KeyCode::Char('x'));
+                }
+                // Copy mode entered on a large screen, drawn on a small one, and the other
+                // way round.
+                6 | 8 => {
+                    let (ew, eh) = if setup == 6 { (120, 40) } else { (w, h) };
+                    render(&mut app, ew, eh);
+                    key(&mut app, KeyCode::Char('c'));
+                    typ(&mut app, "/AGENT");
+                    key(&mut app, KeyCode::Enter);
+                    typ(&mut app, "vjj$");
+                }
+                7 => {
+                    key(&mut app, KeyCode::Char('b'));
+                    key(&mut app, KeyCode::Char('f'));
+                    key(&mut app, KeyCode::Down);
                 }
                 _ => {}
             }
