@@ -328,7 +328,7 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
         right.push(Span::raw(" "));
         right.push(Span::styled(
             format!(
-                " COPY [{}/{}] ",
+                "COPY [{}/{}]",
                 c.mode.offset(),
                 c.mode.len() - c.mode.height()
             ),
