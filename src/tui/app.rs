@@ -668,6 +668,7 @@ impl App {
         match c.key(&ev) {
             CopyAction::Stay => {}
             CopyAction::Say(text, ok) => self.set_status(text, ok),
+            CopyAction::Refresh => self.refresh_copy(),
             CopyAction::Leave => {
                 self.copy = None;
                 self.set_status("left copy mode", true);
@@ -682,6 +683,28 @@ impl App {
             }
         }
         Vec::new()
+    }
+
+    /// `r` in copy mode: the copy taken again from its pane, live (the view stays put).
+    fn refresh_copy(&mut self) {
+        let Some(c) = self.copy.as_mut() else {
+            return;
+        };
+        let Some(p) = self.panes.iter().find(|p| p.uid == c.uid) else {
+            return;
+        };
+        let mut kept = false;
+        p.source
+            .with_screen(0, &mut |screen| kept = c.refresh(screen));
+        let msg = if kept {
+            format!("refreshed from {}; the view stays on the same text", c.id)
+        } else {
+            format!(
+                "refreshed from {}: the text in view has left the scrollback; at the bottom",
+                c.id
+            )
+        };
+        self.set_status(msg, kept);
     }
 
     /// `b`: show the sidebar with the keyboard in it; from the grid, back into it; in it, hide.

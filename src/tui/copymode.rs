@@ -61,6 +61,9 @@ pub enum Action {
     Say(String, bool),
     /// Put the text on the clipboard and leave.
     Copy(String),
+    /// `r` (tmux's refresh-from-pane): take a fresh copy of the pane, the view kept on the
+    /// same text.
+    Refresh,
     Leave,
 }
 
@@ -533,6 +536,48 @@ impl CopyMode {
         };
     }
 
+    /// Where the text in view now is in `lines`: the last place at or before where it would
+    /// be if lines were only added (the oldest also drop off a full scrollback, moving it up).
+    fn find_view(&self, lines: &[Vec<char>]) -> Option<usize> {
+        let view = &self.lines[self.top..self.top + self.height];
+        let grown = lines.len().saturating_sub(self.lines.len());
+        let guess = (self.top + grown).min(lines.len().saturating_sub(self.height));
+        (0..=guess)
+            .rev()
+            .find(|&k| lines.get(k..k + self.height) == Some(view))
+    }
+
+    /// The same mode over a newer copy of the pane (`lines`, `wrapped`, `height` rows in
+    /// view): the view, cursor and selection stay on the text they were on, and the search is
+    /// run again. False when that text is gone (out of the scrollback): the view is then at
+    /// the bottom.
+    pub fn rebase(&mut self, lines: Vec<String>, wrapped: Vec<bool>, height: usize) -> bool {
+        let mut next = CopyMode::new(lines, wrapped, height, 0, (height.max(1) - 1, 0));
+        let found = self.find_view(&next.lines);
+        if let Some(top) = found {
+            let last = next.last_line();
+            let shift = |p: Pos| Pos {
+                line: (p.line + top).saturating_sub(self.top).min(last),
+                col: p.col,
+            };
+            next.top = top.min(next.max_top());
+            next.cursor = shift(self.cursor);
+            next.want_col = self.want_col;
+            next.selection = self.selection.map(|(a, k)| (shift(a), k));
+            next.follow();
+        }
+        if let Some(s) = &self.search {
+            next.search = Some(Search {
+                query: s.query.clone(),
+                forward: s.forward,
+                matches: next.find_all(&s.query),
+                current: None,
+            });
+        }
+        *self = next;
+        found.is_some()
+    }
+
     pub fn key(&mut self, ev: &KeyEvent) -> Action {
         if self.prompt.is_some() {
             return self.prompt_key(ev);
@@ -592,6 +637,7 @@ impl CopyMode {
                     input: String::new(),
                 });
             }
+            KeyCode::Char('r') => return Action::Refresh,
             KeyCode::Char('n') => return self.next_match(true),
             KeyCode::Char('N') => return self.next_match(false),
             KeyCode::Char('v') | KeyCode::Char(' ') => self.toggle_selection(SelKind::Chars),
@@ -611,6 +657,41 @@ impl CopyMode {
     }
 }
 
+/// The text of `screen` and its whole scrollback, oldest line first, with each line's wrap
+/// flag; a pane `height` rows tall shows the screen's top rows, so the rows below are left
+/// out. Returns the height in effect (at least 1, at most the screen's rows). Bounded by the
+/// emulator's scrollback. Leaves `screen` scrolled back.
+fn document(screen: &mut vt100::Screen, height: u16) -> (Vec<String>, Vec<bool>, usize) {
+    let (rows, cols) = screen.size();
+    let height = height.clamp(1, rows.max(1));
+    screen.set_scrollback(usize::MAX);
+    let history = screen.scrollback();
+    let mut lines = Vec::with_capacity(history + rows as usize);
+    let mut wrapped = Vec::with_capacity(lines.capacity());
+    // Page down from the oldest line, a screenful at a time.
+    let mut at = history;
+    loop {
+        screen.set_scrollback(at);
+        let step = if at == 0 {
+            rows as usize
+        } else {
+            at.min(rows as usize)
+        };
+        for (r, text) in screen.rows(0, cols).enumerate().take(step) {
+            lines.push(text);
+            wrapped.push(screen.row_wrapped(r as u16));
+        }
+        if at == 0 {
+            break;
+        }
+        at -= step;
+    }
+    let hidden = rows.saturating_sub(height) as usize;
+    lines.truncate(lines.len().saturating_sub(hidden));
+    wrapped.truncate(lines.len());
+    (lines, wrapped, height as usize)
+}
+
 /// A pane in copy mode: the copy of its screen it is drawn from, scrolled to the mode's view.
 #[derive(Clone, Debug)]
 pub struct Frozen {
@@ -627,35 +708,8 @@ impl Frozen {
     /// scrollback.
     pub fn new(uid: u64, id: String, screen: &vt100::Screen, height: u16, offset: usize) -> Frozen {
         let mut screen = screen.clone();
-        let (rows, cols) = screen.size();
-        // A pane smaller than the screen shows its top rows: the rows below are left out.
-        let height = height.clamp(1, rows.max(1));
-        screen.set_scrollback(usize::MAX);
-        let history = screen.scrollback();
-        let mut lines = Vec::with_capacity(history + rows as usize);
-        let mut wrapped = Vec::with_capacity(lines.capacity());
-        // Page down from the oldest line, a screenful at a time.
-        let mut at = history;
-        loop {
-            screen.set_scrollback(at);
-            let step = if at == 0 {
-                rows as usize
-            } else {
-                at.min(rows as usize)
-            };
-            for (r, text) in screen.rows(0, cols).enumerate().take(step) {
-                lines.push(text);
-                wrapped.push(screen.row_wrapped(r as u16));
-            }
-            if at == 0 {
-                break;
-            }
-            at -= step;
-        }
-        let hidden = rows.saturating_sub(height) as usize;
-        lines.truncate(lines.len().saturating_sub(hidden));
-        wrapped.truncate(lines.len());
-        let offset = offset.min(history);
+        let (lines, wrapped, height) = document(&mut screen, height);
+        let offset = offset.min(lines.len() - height);
         screen.set_scrollback(offset);
         let cursor = if offset == 0 {
             let (r, c) = screen.cursor_position();
@@ -663,13 +717,24 @@ impl Frozen {
         } else {
             (0, 0)
         };
-        let mode = CopyMode::new(lines, wrapped, height as usize, offset, cursor);
+        let mode = CopyMode::new(lines, wrapped, height, offset, cursor);
         Frozen {
             uid,
             id,
             screen,
             mode,
         }
+    }
+
+    /// `r`: a fresh copy of the pane's live `screen`, the view kept on the same text (false:
+    /// that text has left the scrollback; the view is at the bottom).
+    pub fn refresh(&mut self, screen: &vt100::Screen) -> bool {
+        let mut screen = screen.clone();
+        let (lines, wrapped, height) = document(&mut screen, self.mode.height() as u16);
+        let kept = self.mode.rebase(lines, wrapped, height);
+        self.screen = screen;
+        self.sync_view();
+        kept
     }
 
     /// A key in copy mode; the copied screen follows the view.
@@ -880,6 +945,38 @@ mod tests {
         assert_eq!(m.column_of(0, 4), 7);
     }
 
+    fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("line {i}")).collect()
+    }
+
+    /// `r`: a newer copy keeps the view, cursor and selection on their text, whether lines
+    /// were only added or the oldest also left a full scrollback; text that is gone sends the
+    /// view to the bottom.
+    #[test]
+    fn rebase_keeps_the_view_on_the_same_text() {
+        let mut m = CopyMode::new(numbered(0..10), vec![false; 10], 3, 4, (1, 2));
+        assert_eq!((m.top(), m.cursor()), (3, at(4, 2)));
+        press(&mut m, "vk/line 1");
+        code(&mut m, KeyCode::Enter);
+        assert_eq!(m.cursor(), at(1, 0), "wrapped to the only match");
+        press(&mut m, "N");
+        // Five lines more: the same place.
+        let mut grown = m.clone();
+        assert!(grown.rebase(numbered(0..15), vec![false; 15], 3));
+        assert_eq!((grown.top(), grown.cursor()), (m.top(), m.cursor()));
+        assert_eq!(grown.selected_text(), m.selected_text());
+        assert_eq!(grown.search().unwrap().matches.len(), 6, "line 1, 10 … 14");
+        // A full scrollback: four lines more, the four oldest gone; everything moves up four.
+        let mut m = CopyMode::new(numbered(0..10), vec![false; 10], 3, 1, (0, 0));
+        assert_eq!(m.top(), 6);
+        assert!(m.rebase(numbered(4..14), vec![false; 10], 3));
+        assert_eq!((m.top(), m.cursor(), m.offset()), (2, at(2, 0), 5));
+        // The text in view is gone: the bottom.
+        let mut m = CopyMode::new(numbered(0..10), vec![false; 10], 3, 7, (0, 0));
+        assert!(!m.rebase(numbered(8..18), vec![false; 10], 3));
+        assert_eq!((m.offset(), m.cursor().line), (0, 9));
+    }
+
     #[test]
     fn frozen_reads_the_scrollback_and_follows_the_view() {
         let mut p = vt100::Parser::new(4, 20, 100);
@@ -908,6 +1005,14 @@ mod tests {
         assert_eq!(f.mode.cursor(), at(29, 0));
         let top = f.screen.rows(0, 20).next().unwrap();
         assert_eq!(top, format!("row {}", f.mode.top()));
+        // `r` takes the live screen again; the view stays on "row 26".
+        assert!(f.refresh(p.screen()));
+        assert_eq!(
+            f.screen.rows(0, 20).next().unwrap(),
+            format!("row {}", f.mode.top())
+        );
+        assert_eq!(f.mode.len(), 33);
+        assert_eq!(f.screen.rows(0, 20).last().unwrap(), "row 29");
         // Entered while scrolled back: the view starts there.
         let f = Frozen::new(7, "w1".into(), p.screen(), 4, 10);
         assert_eq!(f.mode.offset(), 10);

@@ -669,7 +669,7 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         ),
         (
             "c",
-            "copy mode: hjkl g G move, / ? n N search, v V select, y copy, q leave",
+            "copy mode: move, / ? search, v V select, y copy, r refresh, q leave",
         ),
         (
             "b",

@@ -623,6 +623,14 @@ fn copy_mode_searches_the_scrollback_and_copies_a_line() {
         pane.contains("find-me-77") && !pane.contains("after-2"),
         "{screen}"
     );
+    // `r` takes the pane's screen again: the view and the cursor stay on the same text.
+    tui.keys(&["r"]);
+    tui.wait_text("refreshed from c1; the view stays on the same text");
+    assert!(
+        pane_text(&tui.capture(), "c1")
+            .unwrap()
+            .contains("find-me-77")
+    );
 
     tui.keys(&["V"]);
     tui.wait_text("COPY c1 · selecting lines");
@@ -637,6 +645,28 @@ fn copy_mode_searches_the_scrollback_and_copies_a_line() {
     );
     tui.wait_pane("c1", "after-2");
     tui.wait_text(" NAV ");
+
+    // After `r`, what the program printed meanwhile is in the copy (G: the bottom).
+    tui.keys(&["c"]);
+    tui.wait_text("COPY c1");
+    let (st, v) = post(
+        &format!("{base}/api/sessions/c1/inject"),
+        json!({"prompt": "echo later-$((2+3))"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "the program's output",
+        || api_screen(&base, "c1").contains("later-5").then_some(()),
+        || api_screen(&base, "c1"),
+    );
+    assert!(!pane_text(&tui.capture(), "c1").unwrap().contains("later-5"));
+    tui.keys(&["r"]);
+    tui.wait_text("refreshed from c1");
+    tui.keys(&["G"]);
+    tui.wait_pane("c1", "later-5");
+    tui.keys(&["q"]);
+    tui.wait_text("left copy mode");
 
     // A search for what is not there says so; q leaves.
     tui.keys(&["c"]);
