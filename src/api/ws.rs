@@ -270,6 +270,8 @@ async fn session_socket(
 #[utoipa::path(
     get, path = "/api/bus", operation_id = "busWebSocket", tag = "bus",
     summary = "Event bus WebSocket",
+    params(("skip" = Option<String>, Query,
+        description = "Event types this client does not want, comma-separated (extension; e.g. `session_health`, which every session sends every sweep)")),
     responses(
         (status = 101, description = "Switched to the bus WebSocket"),
         (status = 400, description = "`Expected a WebSocket upgrade.`", body = super::error::ErrorBody),
@@ -279,11 +281,25 @@ pub async fn bus(State(st): State<Arc<ApiState>>, req: Request<Body>) -> ApiResu
     if !is_upgrade(&req) {
         return Err(ApiError::invalid("Expected a WebSocket upgrade."));
     }
+    let skip = skipped_types(req.uri().query());
     let upgrade = upgrade(req, &st).await?;
-    Ok(upgrade.on_upgrade(move |socket| bus_socket(st, socket)))
+    Ok(upgrade.on_upgrade(move |socket| bus_socket(st, socket, skip)))
 }
 
-async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
+/// `skip=a,b`: event types a bus client does not want (at most [`MAX_SKIPPED`]). A dashboard
+/// showing another machine's sessions skips `session_health`, which each session sends
+/// every sweep, so an idle peer costs its wire next to nothing.
+fn skipped_types(query: Option<&str>) -> Vec<String> {
+    const MAX_SKIPPED: usize = 32;
+    let values = query.into_iter().flat_map(|q| q.split('&'));
+    let skip = values
+        .filter_map(|kv| kv.strip_prefix("skip="))
+        .map(super::guard::percent_decode);
+    let types = skip.flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>());
+    types.filter(|t| !t.is_empty()).take(MAX_SKIPPED).collect()
+}
+
+async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket, skip: Vec<String>) {
     let engine = &st.engine;
     let conn_id = engine.next_conn_id();
     let mut events = engine.bus().subscribe();
@@ -306,6 +322,8 @@ async fn bus_socket(st: Arc<ApiState>, mut socket: WebSocket) {
                 match ev {
                     Ok(ev) => {
                         if ev.origin == Some(conn_id) { continue }
+                        let kind = ev.value.get("type").and_then(serde_json::Value::as_str);
+                        if kind.is_some_and(|k| skip.iter().any(|s| s == k)) { continue }
                         if socket.send(Message::Text(ev.value.to_string().into())).await.is_err() { break }
                     }
                     Err(RecvError::Lagged(n)) => {

@@ -377,12 +377,14 @@ mod tests {
             client: c.clone(),
             local: true,
             deadline: std::time::Duration::from_secs(3),
+            health: None,
         };
         let peer = Host {
             label: "lab".into(),
             client: c,
             local: false,
             deadline: std::time::Duration::from_secs(3),
+            health: None,
         };
         assert_eq!(local.address("w"), "w");
         assert_eq!(peer.address("w"), "w@lab");

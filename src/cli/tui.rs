@@ -15,6 +15,13 @@ pub struct TuiArgs {
     /// Theme: dark, light, high-contrast, or a file in ~/.config/telepty/themes/ [file: theme]
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    /// Show that daemon's sessions alone, without starting an engine here: a peer's name or
+    /// HOST[:PORT]
+    #[arg(long, value_name = "HOST", conflicts_with_all = ["host", "port", "no_peers"])]
+    pub connect: Option<String>,
+    /// Only this machine's sessions: leave the peers' (`telepty peers list`) out of the grid
+    #[arg(long)]
+    pub no_peers: bool,
 }
 
 pub fn run(a: TuiArgs) -> i32 {
@@ -23,5 +30,7 @@ pub fn run(a: TuiArgs) -> i32 {
         host: a.host,
         port: a.port,
         theme: a.theme,
+        connect: a.connect,
+        no_peers: a.no_peers,
     })
 }

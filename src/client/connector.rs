@@ -2,12 +2,13 @@
 //! daemon named by `id@host`. Shared by the CLI and the MCP server so both resolve targets
 //! the same way.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::health::PeerHealth;
 use super::peers::{self as peer_config, PEER_CONNECT_TIMEOUT};
 use super::{
     Client, ClientEnv, ClientError, Peer, Target, ensure_daemon, load_peers, resolve_target,
@@ -53,9 +54,18 @@ pub struct Host {
     pub local: bool,
     /// What a peer may take in all for a list, a lookup or a bus connection.
     pub deadline: std::time::Duration,
+    /// Where a list or lookup's outcome is remembered for the next commands (`None`: not
+    /// remembered, e.g. by the dashboard, which keeps its own).
+    pub health: Option<Arc<PeerHealth>>,
 }
 
 impl Host {
+    fn remember<T>(&self, answer: &Result<T, ClientError>) {
+        if let Some(h) = &self.health {
+            h.record(self.client.addr(), answer);
+        }
+    }
+
     /// `id` for the local host, `id@peer` for a peer.
     pub fn address(&self, id: &str) -> String {
         if self.local {
@@ -76,7 +86,10 @@ impl Host {
         let list = if self.local {
             list.await?
         } else {
-            peer_config::within_deadline(self.client.addr(), self.deadline, list).await?
+            let answer =
+                peer_config::within_deadline(self.client.addr(), self.deadline, list).await;
+            self.remember(&answer);
+            answer?
         };
         match list {
             Value::Array(a) => Ok(a),
@@ -104,6 +117,7 @@ pub struct Connector {
     base: OnceLock<Client>,
     ensured: OnceCell<Client>,
     peers: OnceCell<Vec<Peer>>,
+    health: OnceLock<Arc<PeerHealth>>,
 }
 
 impl Connector {
@@ -113,6 +127,7 @@ impl Connector {
             base: OnceLock::new(),
             ensured: OnceCell::new(),
             peers: OnceCell::new(),
+            health: OnceLock::new(),
         }
     }
 
@@ -211,7 +226,12 @@ impl Connector {
             client: local.clone(),
             local: true,
             deadline,
+            health: None,
         }];
+        let health = self
+            .health
+            .get_or_init(|| Arc::new(PeerHealth::of_home()))
+            .clone();
         for p in &peers {
             let addr = peer_config::peer_addr(p, &self.env).map_err(|e| ConnectError::Invalid {
                 // No spec: the message is about the peer, not an argument.
@@ -220,9 +240,10 @@ impl Connector {
             })?;
             hosts.push(Host {
                 label: p.name.clone(),
+                deadline: health.deadline(&addr, deadline),
                 client: local.with_addr(addr),
                 local: false,
-                deadline,
+                health: Some(health.clone()),
             });
         }
         Ok(hosts)
@@ -255,11 +276,14 @@ impl Connector {
         }
         let hosts = self.hosts().await?;
         let peers: Vec<&Host> = hosts.iter().filter(|h| !h.local).collect();
-        let lookups = peers.iter().map(|h| {
-            peer_config::within_deadline(h.client.addr(), h.deadline, async move {
+        let lookups = peers.iter().map(|h| async move {
+            let answer = peer_config::within_deadline(h.client.addr(), h.deadline, async move {
                 peer_config::probe(h.client.addr(), PEER_CONNECT_TIMEOUT).await?;
                 h.client.session(spec).await
             })
+            .await;
+            h.remember(&answer);
+            answer
         });
         let answers = join_all(lookups).await;
         let found: Vec<&Host> = peers

@@ -11,6 +11,7 @@ mod api;
 mod connector;
 mod daemon;
 mod error;
+pub mod health;
 pub mod peers;
 pub mod shared_ref;
 pub mod ssh;

@@ -90,8 +90,18 @@ pub struct Bus {
 
 impl Bus {
     pub async fn connect(addr: &DaemonAddr) -> Result<Bus, ClientError> {
+        Bus::connect_skipping(addr, "").await
+    }
+
+    /// [`Bus::connect`] without the event types in `skip` (comma-separated; a daemon that
+    /// does not know the parameter sends them anyway).
+    pub async fn connect_skipping(addr: &DaemonAddr, skip: &str) -> Result<Bus, ClientError> {
+        let path = match skip {
+            "" => "/api/bus".to_string(),
+            skip => format!("/api/bus?skip={}", super::addr::encode_component(skip)),
+        };
         Ok(Bus {
-            ws: connect_ws(addr, "/api/bus").await?,
+            ws: connect_ws(addr, &path).await?,
             addr: addr.authority(),
         })
     }

@@ -15,6 +15,7 @@ mod edit;
 mod env;
 mod file;
 mod paths;
+pub mod project;
 mod show;
 mod window_size;
 

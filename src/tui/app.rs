@@ -25,6 +25,8 @@ use super::theme::Theme;
 
 /// Rows scrolled per mouse wheel step.
 const WHEEL_ROWS: usize = 3;
+/// How the status line starts while typing into a pane (removed when typing ends).
+const TYPING_MESSAGE: &str = "typing into ";
 /// Output right after a resize is the program redrawing, not news.
 const RESIZE_QUIET: Duration = Duration::from_millis(300);
 
@@ -163,6 +165,8 @@ pub struct App {
     /// `embedded :3848` / `client → 127.0.0.1:3848`
     pub conn_label: String,
     pub embedded: bool,
+    /// The peers whose sessions the grid shows, and whether each answers.
+    pub hosts: Vec<(String, bool)>,
     pub log: EventLog,
     pub history: History,
     pub themes: Vec<String>,
@@ -267,6 +271,7 @@ impl App {
             marked: self.marked_ids(),
             themes: self.themes.clone(),
             key_names: self.key_names.clone(),
+            hosts: self.hosts.iter().map(|(name, _)| name.clone()).collect(),
         }
     }
 
@@ -373,7 +378,7 @@ impl App {
         } else {
             if focused_uid.is_some() {
                 // The focused session went away.
-                self.mode = Mode::Nav;
+                self.leave_typing();
                 self.attached = false;
             }
             self.focus = self.focus.min(self.panes.len().saturating_sub(1));
@@ -400,7 +405,7 @@ impl App {
             Badge::Working => 2,
             Badge::Idle => 3,
             Badge::Unknown => 4,
-            Badge::Disconnected => 5,
+            Badge::Disconnected | Badge::HostDown => 5,
             Badge::Exited { .. } => 6,
         };
         self.reorder(rank);
@@ -526,8 +531,8 @@ impl App {
         }
     }
 
-    pub fn on_bus(&mut self, v: &Value) {
-        if self.log.push(v) && self.log.visible {
+    pub fn on_bus(&mut self, peer: Option<&str>, v: &Value) {
+        if self.log.push_from(peer, v) && self.log.visible {
             self.dirty = true;
         }
     }
@@ -807,7 +812,7 @@ impl App {
 
     fn key_typing(&mut self, ev: KeyEvent) -> Vec<Effect> {
         if self.prefix.matches(&ev) {
-            self.mode = Mode::Nav;
+            self.leave_typing();
             self.prefix_armed = true;
             if self.attached {
                 self.attached = false;
@@ -832,12 +837,24 @@ impl App {
         }
     }
 
+    /// Back to navigation; the "typing into …" message goes with the mode it described.
+    fn leave_typing(&mut self) {
+        self.mode = Mode::Nav;
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.starts_with(TYPING_MESSAGE))
+        {
+            self.status = None;
+        }
+    }
+
     fn enter_typing(&mut self) {
         if let Some(id) = self.focused_id().filter(|_| self.focus_shown()) {
             self.mode = Mode::Typing;
             self.set_status(
                 format!(
-                    "typing into {id} — {} returns to navigation",
+                    "{TYPING_MESSAGE}{id} — {} returns to navigation",
                     self.prefix.label()
                 ),
                 true,
@@ -860,12 +877,13 @@ impl App {
         }
         self.prefix_armed = false;
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
-        // Letters are navigation actions only when typed plain: ctrl+j must not move, ctrl+x
-        // must not ask to kill (ctrl+p and ctrl+c have bindings of their own).
+        // Navigation keys are plain keys: ctrl+j must not move, ctrl+x must not ask to kill,
+        // ctrl+Enter must not start typing (the prefix was handled above; ctrl+p and ctrl+c
+        // have bindings of their own).
         let chorded = ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-        if chorded && matches!(ev.code, KeyCode::Char(c) if !(ctrl && matches!(c, 'p' | 'c'))) {
+        if chorded && !(ctrl && matches!(ev.code, KeyCode::Char('p' | 'c'))) {
             return Vec::new();
         }
         match ev.code {
@@ -1146,7 +1164,11 @@ impl App {
     /// Run a palette command.
     pub fn execute(&mut self, cmd: Cmd, args: Vec<String>) -> Vec<Effect> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
-        let focused = self.focused_id();
+        // `inject ID text`: the palette passes the named session after the text.
+        let target = (cmd == Cmd::Inject)
+            .then(|| arg(1))
+            .filter(|t| !t.is_empty());
+        let focused = target.or_else(|| self.focused_id());
         let need_focus = matches!(cmd, Cmd::Inject | Cmd::Enter | Cmd::Keys | Cmd::Rename);
         if need_focus && focused.is_none() {
             self.set_status(
@@ -1162,7 +1184,7 @@ impl App {
             // An empty inject would press a bare Enter in the program: say so instead (the
             // palette's `enter` is the way to do that on purpose).
             Cmd::Inject if arg(0).trim().is_empty() => self.set_status(
-                "inject: nothing to type (use `enter` to press Enter)",
+                "inject: nothing to type, nothing sent (`enter` presses Enter)",
                 false,
             ),
             Cmd::Inject => {
@@ -1194,20 +1216,29 @@ impl App {
                     self.set_status(format!("no session {}", arg(0)), false);
                 }
             }
-            Cmd::Spawn => match palette::split_command(&arg(0)) {
-                Ok(argv) => {
+            Cmd::Spawn => match palette::parse_spawn(&arg(0)) {
+                Ok((cwd, argv)) => {
                     let (cols, rows) = self.predicted_size();
                     self.set_status(format!("spawn {}: …", arg(1)), true);
                     return run(Op::Spawn {
                         id: arg(1),
                         argv,
-                        cwd: None,
+                        cwd,
                         cols,
                         rows,
                     });
                 }
                 Err(e) => self.set_status(format!("spawn: {e}"), false),
             },
+            Cmd::Up => {
+                let file = match arg(0).trim() {
+                    "" => crate::config::project::DEFAULT_FILE.to_string(),
+                    f => f.to_string(),
+                };
+                let (cols, rows) = self.predicted_size();
+                self.set_status(format!("up {file}: …"), true);
+                return run(Op::Up { file, cols, rows });
+            }
             Cmd::Kill => self.confirm_kill(arg(0)),
             Cmd::Resurrect => {
                 self.set_status("resurrect: …", true);
@@ -1479,6 +1510,66 @@ mod tests {
         ch(&mut app, 'i');
         event(&mut app, Event::Paste("x\ny".into()));
         assert_eq!(*panes[1].typed.lock(), b"x\ry");
+    }
+
+    #[test]
+    fn chorded_keys_do_nothing_in_navigation_and_typing_ends_cleanly() {
+        let (mut app, panes) = app_with(&["a", "bb"]);
+        let alt = KeyModifiers::ALT;
+        let ctrl = KeyModifiers::CONTROL;
+        for (code, mods) in [
+            (KeyCode::Char('j'), ctrl),
+            (KeyCode::Char('l'), ctrl),
+            (KeyCode::Right, ctrl),
+            (KeyCode::Char('x'), ctrl),
+            (KeyCode::Char('a'), alt),
+            (KeyCode::Enter, ctrl),
+            (KeyCode::Char('z'), alt),
+        ] {
+            assert!(key(&mut app, code, mods).is_empty());
+            assert_eq!(
+                (app.focus, app.mode, app.attached, app.layout),
+                (0, Mode::Nav, false, LayoutKind::Grid),
+                "{mods:?} {code:?}"
+            );
+            assert!(matches!(app.overlay, Overlay::None), "{code:?}");
+        }
+        // The "typing into" message leaves with the typing mode.
+        ch(&mut app, 'i');
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("typing into a")
+        );
+        key(&mut app, KeyCode::Char('a'), ctrl);
+        assert_eq!((app.mode, app.status.clone()), (Mode::Nav, None));
+        assert!(panes[0].typed.lock().is_empty());
+    }
+
+    #[test]
+    fn inject_targets_spawn_directories_and_up() {
+        let (mut app, _) = app_with(&["a", "bb"]);
+        let fx = app.execute(Cmd::Inject, vec!["hi".into(), "bb".into()]);
+        assert_eq!(
+            fx,
+            vec![Effect::Run(Op::Inject {
+                id: "bb".into(),
+                text: "hi".into()
+            })]
+        );
+        assert_eq!(app.focused_id().as_deref(), Some("a"), "the focus stays");
+        let fx = app.execute(Cmd::Spawn, vec!["--cwd / sh -l".into(), "sh-1".into()]);
+        assert!(
+            matches!(&fx[..], [Effect::Run(Op::Spawn { cwd: Some(d), argv, .. })] if d == "/" && argv == &["sh", "-l"]),
+            "{fx:?}"
+        );
+        let fx = app.execute(Cmd::Up, vec![String::new()]);
+        assert!(
+            matches!(&fx[..], [Effect::Run(Op::Up { file, .. })] if file == "telepty.toml"),
+            "{fx:?}"
+        );
     }
 
     #[test]

@@ -27,10 +27,18 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn push(&mut self, v: &Value) -> bool {
+        self.push_from(None, v)
+    }
+
+    /// An event of a peer's bus (`Some(peer)`) starts with `@peer`.
+    pub fn push_from(&mut self, peer: Option<&str>, v: &Value) -> bool {
         // `None`: not worth a line (`session_health`, …).
-        let Some(text) = describe(v, Style::Log) else {
+        let Some(mut text) = describe(v, Style::Log) else {
             return false;
         };
+        if let Some(peer) = peer {
+            text = format!("@{peer} {text}");
+        }
         let time = v["timestamp"].as_str().and_then(|t| t.get(11..19));
         let time = time.unwrap_or("--:--:--").to_string();
         self.lines.push_back(LogLine { time, text });

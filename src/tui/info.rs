@@ -33,6 +33,11 @@ pub struct SessionInfo {
     /// `createdAt` (identity across renames, with `pid`).
     pub created_at: String,
     pub pid: Option<u64>,
+    /// The peer whose daemon holds it (`None`: this dashboard's own daemon). Its `id` is then
+    /// the address a user types, `name@peer`.
+    pub peer: Option<String>,
+    /// Its peer did not answer the last list: what is shown is the last known state.
+    pub host_down: bool,
 }
 
 /// The agent-state badge of a pane title; its name is the state's in config.toml's `notify`
@@ -50,6 +55,9 @@ pub enum Badge {
         failed: bool,
     },
     Disconnected,
+    /// The session's peer does not answer (the last known screen is shown).
+    #[strum(serialize = "host down")]
+    HostDown,
     #[strum(serialize = "starting")]
     Unknown,
 }
@@ -93,7 +101,7 @@ impl Attention {
                 Badge::Idle => a.idle += 1,
                 Badge::Stuck => a.stuck += 1,
                 Badge::Exited { .. } => a.exited += 1,
-                Badge::Disconnected | Badge::Unknown => {}
+                Badge::Disconnected | Badge::HostDown | Badge::Unknown => {}
             }
         }
         a
@@ -174,6 +182,8 @@ impl SessionInfo {
             health: v.health_status.clone(),
             created_at: v.created_at.clone().unwrap_or_default(),
             pid: v.pid.map(u64::from),
+            peer: None,
+            host_down: false,
         }
     }
 
@@ -189,16 +199,45 @@ impl SessionInfo {
             .collect()
     }
 
+    /// The same list as seen from a peer's daemon: each id becomes `id@peer`.
+    pub fn at_peer(list: Vec<SessionInfo>, peer: &str) -> Vec<SessionInfo> {
+        list.into_iter()
+            .map(|s| SessionInfo {
+                id: format!("{}@{peer}", s.id),
+                peer: Some(peer.to_string()),
+                ..s
+            })
+            .collect()
+    }
+
+    /// The id its own daemon knows it by (without `@peer`).
+    pub fn daemon_id(&self) -> &str {
+        match &self.peer {
+            Some(peer) => self
+                .id
+                .strip_suffix(peer.as_str())
+                .and_then(|s| s.strip_suffix('@'))
+                .unwrap_or(&self.id),
+            None => &self.id,
+        }
+    }
+
     pub fn is_spawned(&self) -> bool {
         self.kind == "spawned"
     }
 
     /// Running: input and resizes make sense.
     pub fn live(&self) -> bool {
-        !self.exited && self.health != "STALE" && (self.is_spawned() || self.health == "CONNECTED")
+        !self.exited
+            && !self.host_down
+            && self.health != "STALE"
+            && (self.is_spawned() || self.health == "CONNECTED")
     }
 
     pub fn badge(&self) -> Badge {
+        if self.host_down {
+            return Badge::HostDown;
+        }
         if self.exited {
             let (text, failed) = match (&self.exit_signal, self.exit_code) {
                 (Some(sig), _) => (format!("exited {sig}"), true),

@@ -13,6 +13,7 @@
 //! | `copymode` | copy mode: a cursor, search and selection over a copy of a pane's screen and scrollback |
 //! | `source` | [`source::PaneSource`]: a pane's screen — embedded session, remote mirror, plain parser |
 //! | `remote` | client mode: WS mirrors, the session poller, the bus follower |
+//! | `fleet` | the peers' sessions in the grid: pollers, host-down state, actions routed by `@peer` |
 //! | `backend` | actions (inject, broadcast, …) against the engine or over HTTP |
 //! | `layout` | grid / tall / stack / zoom, paging, geometric focus movement |
 //! | `palette`, `fuzzy` | the command palette and its matcher |
@@ -25,6 +26,7 @@ mod app;
 mod backend;
 mod copymode;
 mod eventlog;
+mod fleet;
 mod fuzzy;
 mod info;
 mod keymap;
@@ -63,6 +65,10 @@ pub struct TuiOptions {
     pub port: Option<u16>,
     /// Theme name (built-in or `~/.config/telepty/themes/<name>.toml`).
     pub theme: Option<String>,
+    /// `--connect`: that daemon alone (a peer's name or `host[:port]`), nothing served here.
+    pub connect: Option<String>,
+    /// `--no-peers`: this machine's sessions only.
+    pub no_peers: bool,
 }
 
 fn init_logging(paths: &Paths) {
@@ -160,6 +166,19 @@ async fn main_async(
     warning: Option<String>,
     tui: crate::config::TuiConfig,
 ) -> i32 {
+    if let Some(spec) = &opts.connect {
+        let (client, label) = match connect_to(spec).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("telepty tui: --connect {spec}: {e}");
+                return 1;
+            }
+        };
+        let attach_env = crate::kitty::attach_env(&client.addr().host, client.addr().port);
+        let fleet = fleet::Fleet::alone(Backend::Remote(client));
+        let result = runner::run_ui(fleet, label, theme, prefix, warning, attach_env, &tui).await;
+        return exit_code(result);
+    }
     let startup = match crate::api::start_server(&DaemonOptions {
         host: opts.host.clone(),
         port: opts.port,
@@ -223,7 +242,15 @@ async fn main_async(
         }
     };
     let attach_env = crate::kitty::attach_env(&daemon_at.0, daemon_at.1);
-    let result = runner::run_ui(backend, label, theme, prefix, warning, attach_env, &tui).await;
+    let (fleet, problems) = match opts.no_peers {
+        true => (fleet::Fleet::alone(backend), Vec::new()),
+        false => fleet::Fleet::with_peers(backend).await,
+    };
+    let warning = match (warning, problems.is_empty()) {
+        (w, true) => w,
+        (w, false) => Some(w.into_iter().chain(problems).collect::<Vec<_>>().join("; ")),
+    };
+    let result = runner::run_ui(fleet, label, theme, prefix, warning, attach_env, &tui).await;
     if let Some(server) = server {
         // Detach by default: the sessions live on in their holders. Stop them only when the
         // user chose "stop all" on quit.
@@ -232,6 +259,10 @@ async fn main_async(
             tracing::warn!("server shutdown: {e:#}");
         }
     }
+    exit_code(result)
+}
+
+fn exit_code(result: anyhow::Result<bool>) -> i32 {
     match result {
         Ok(_) => 0,
         Err(e) => {
@@ -239,6 +270,21 @@ async fn main_async(
             1
         }
     }
+}
+
+/// The daemon `--connect` names, as `id@HOST` would reach it (a peer's address and token,
+/// or `host[:port]` with `TELEPTY_TOKEN`), checked by listing its sessions.
+async fn connect_to(spec: &str) -> Result<(Client, String), String> {
+    let env = crate::client::ClientEnv::from_env();
+    let peers = crate::client::peers::load(&env).await;
+    let target = crate::client::resolve_target(&format!("_@{spec}"), &env, &peers)
+        .map_err(|e| e.to_string())?;
+    let client = Client::new(target.addr);
+    if let Err(e) = client.list_sessions().await {
+        return Err(format!("listing its sessions failed: {e}"));
+    }
+    let label = format!("client → {spec}");
+    Ok((client, label))
 }
 
 /// Benchmark hook (not API): draw a grid of `panes` panes on a `cols`×`rows` test backend

@@ -11,7 +11,16 @@ use super::theme;
 pub(crate) enum AppMsg {
     Sessions(Vec<SessionInfo>),
     SessionsFailed(String),
-    Bus(Value),
+    /// A bus event of this dashboard's daemon (`peer` = `None`) or of a peer's.
+    Bus {
+        peer: Option<String>,
+        event: Value,
+    },
+    /// A peer's poller: its sessions, only that it answers (`None`), or why it does not.
+    Peer {
+        name: String,
+        result: Result<Option<Vec<SessionInfo>>, String>,
+    },
     Refresh,
     Outcome(backend::Outcome),
     /// Boxed: a theme is large, the other messages are not.

@@ -22,8 +22,10 @@ pub enum ArgKind {
     Keys,
     /// A new session id.
     NewId,
-    /// A command line to run.
+    /// A command line to run, optionally after `--cwd DIR` (see [`parse_spawn`]).
     Command,
+    /// A project file (blank: `./telepty.toml`).
+    File,
     /// A pane layout, or `kitty <layout>` for the kitty windows.
     Layout,
     /// `open [all|ID,…]`, `focus ID` or `layout NAME` (see [`parse_kitty_action`]).
@@ -63,7 +65,8 @@ macro_rules! commands {
 }
 
 commands! {
-    Inject "inject" ["text": Text] "type text + Enter into the focused session",
+    Inject "inject" ["text": Text]
+        "type text + Enter into the focused session (inject ID text…: into ID)",
     Broadcast "broadcast" ["text": Text] "type text + Enter into every session",
     Multicast "multicast" ["text": Text, "targets": Sessions]
         "type text + Enter into the marked sessions (or a comma list)",
@@ -73,7 +76,10 @@ commands! {
     Attach "attach" ["session": Session]
         "full screen + typing into one session until the prefix key",
     Focus "focus" ["session": Session] "move the focus to a session",
-    Spawn "spawn" ["command": Command, "id": NewId] "start a command in a new session",
+    Spawn "spawn" ["command": Command, "id": NewId]
+        "start a command in a new session (spawn --cwd DIR command…: in DIR)",
+    Up "up" ["file (blank: ./telepty.toml)": File]
+        "start the agents a project file lists, as `telepty up` does",
     Kill "kill" ["session": Session] "stop a session and remove it (asks first)",
     Resurrect "resurrect" ["ids (blank: all lost)": Text]
         "restart sessions lost in a reboot (blank: all; or ids, comma-separated)",
@@ -93,6 +99,13 @@ commands! {
     Quit "quit" [] "leave the dashboard",
 }
 
+/// A session id, or `id@peer` for one of the grid's peers (spawn and rename on that machine).
+fn new_id_ok(value: &str, ctx: &Ctx) -> bool {
+    let (id, host) = crate::client::split_target(value);
+    crate::util::valid_session_id(id)
+        && host.is_none_or(|h| ctx.hosts.iter().any(|k| k.eq_ignore_ascii_case(h)))
+}
+
 pub fn spec(cmd: Cmd) -> &'static CmdSpec {
     &COMMANDS[cmd as usize]
 }
@@ -105,24 +118,58 @@ pub struct Ctx {
     pub marked: Vec<String>,
     pub themes: Vec<String>,
     pub key_names: Vec<String>,
+    /// The peers whose sessions the grid shows (a new id may be `id@peer`).
+    pub hosts: Vec<String>,
 }
 
-/// A one-line text input. `cursor` is a byte index on a char boundary.
+/// A one-line text input (a paste may bring line breaks: shown as `⏎`). `cursor` is a byte
+/// index on a char boundary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LineEdit {
     pub text: String,
     pub cursor: usize,
+    /// The text is a proposed default, selected: the first character typed or pasted replaces
+    /// it instead of being appended to it (a cursor movement keeps it for editing).
+    pub selected: bool,
 }
 
 impl LineEdit {
     pub fn set(&mut self, text: &str) {
         self.text = text.to_string();
         self.cursor = self.text.len();
+        self.selected = false;
     }
-    pub fn insert_str(&mut self, s: &str) {
-        let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    /// A default the user accepts with Enter or replaces by typing.
+    pub fn propose(&mut self, text: &str) {
+        self.set(text);
+        self.selected = !text.is_empty();
+    }
+    fn take_selection(&mut self) {
+        if std::mem::take(&mut self.selected) {
+            self.text.clear();
+            self.cursor = 0;
+        }
+    }
+    /// Insert pasted text: line breaks are kept (as `\n`) when `multiline`, else only the first
+    /// line is taken; other control characters are dropped.
+    pub fn insert_str(&mut self, s: &str, multiline: bool) {
+        let unified = s.replace("\r\n", "\n").replace('\r', "\n");
+        let part = if multiline {
+            unified.as_str()
+        } else {
+            unified.lines().next().unwrap_or("")
+        };
+        let clean: String = part
+            .chars()
+            .filter(|c| *c == '\n' || !c.is_control())
+            .collect();
+        self.take_selection();
         self.text.insert_str(self.cursor, &clean);
         self.cursor += clean.len();
+    }
+    /// The text as drawn: line breaks as `⏎`.
+    pub fn display(&self) -> String {
+        self.text.replace('\n', "⏎")
     }
     fn prev_boundary(&self) -> usize {
         self.text[..self.cursor]
@@ -139,6 +186,24 @@ impl LineEdit {
     /// Handle an editing key; false if the key is not an editing key.
     pub fn key(&mut self, ev: &KeyEvent) -> bool {
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        let moves = matches!(
+            ev.code,
+            KeyCode::Left | KeyCode::Right | KeyCode::Home | KeyCode::End
+        ) || (ctrl && matches!(ev.code, KeyCode::Char('a' | 'e')));
+        if self.selected && !moves {
+            match ev.code {
+                KeyCode::Backspace | KeyCode::Delete => {
+                    self.take_selection();
+                    return true;
+                }
+                KeyCode::Char('u' | 'w') if ctrl => {
+                    self.take_selection();
+                    return true;
+                }
+                KeyCode::Char(_) if !ctrl => self.take_selection(),
+                _ => {}
+            }
+        }
         match ev.code {
             KeyCode::Char('u') if ctrl => {
                 self.text.drain(..self.cursor);
@@ -176,11 +241,12 @@ impl LineEdit {
             KeyCode::End => self.cursor = self.text.len(),
             _ => return false,
         }
+        self.selected = false;
         true
     }
     /// Display column of the cursor.
     pub fn cursor_col(&self) -> usize {
-        ratatui::text::Span::raw(&self.text[..self.cursor]).width()
+        ratatui::text::Span::raw(self.text[..self.cursor].replace('\n', "⏎")).width()
     }
 }
 
@@ -242,6 +308,8 @@ pub struct Palette {
     history_pos: Option<usize>,
     draft: String,
     completion: Option<Completion>,
+    /// `inject ID …`: the session named on the command line (else the focused one).
+    pub target: Option<String>,
 }
 
 impl Palette {
@@ -288,8 +356,9 @@ impl Palette {
             (Cmd::Rename, ArgKind::NewId) => ctx.focused.clone().unwrap_or_default(),
             (Cmd::Multicast, ArgKind::Sessions) => ctx.marked.join(","),
             (Cmd::Spawn, ArgKind::NewId) => {
-                let cmd = collected.first().map(String::as_str).unwrap_or("");
-                suggest_id(cmd, &ctx.ids)
+                let line = collected.first().map(String::as_str).unwrap_or("");
+                let argv = parse_spawn(line).map(|(_, argv)| argv).unwrap_or_default();
+                suggest_id(argv.first().map_or("", String::as_str), &ctx.ids)
             }
             (_, ArgKind::Session) => ctx.focused.clone().unwrap_or_default(),
             (_, ArgKind::Kitty) if !ctx.marked.is_empty() => {
@@ -300,9 +369,10 @@ impl Palette {
         }
     }
 
-    fn begin(&mut self, spec_idx: usize, collected: Vec<String>, ctx: &Ctx) -> Outcome {
+    fn begin(&mut self, spec_idx: usize, mut collected: Vec<String>, ctx: &Ctx) -> Outcome {
         let spec = &COMMANDS[spec_idx];
         if collected.len() >= spec.args.len() {
+            collected.extend(self.target.take());
             return Outcome::Run(spec.cmd, collected);
         }
         let kind = spec.args[collected.len()].kind;
@@ -311,7 +381,7 @@ impl Palette {
             spec: spec_idx,
             collected,
         };
-        self.input.set(&default);
+        self.input.propose(&default);
         self.error = None;
         self.history_pos = None;
         self.completion = None;
@@ -320,18 +390,23 @@ impl Palette {
 
     pub fn key(&mut self, ev: &KeyEvent, ctx: &Ctx, history: &mut History) -> Outcome {
         match self.stage.clone() {
-            Stage::Select => self.key_select(ev, ctx),
+            Stage::Select => self.key_select(ev, ctx, history),
             Stage::Args { spec, collected } => self.key_args(ev, ctx, history, spec, collected),
         }
     }
 
+    /// A paste keeps its line breaks where the value is text (a prompt for `inject`, or the
+    /// command line, whose rest may be one); an id or a key name takes the first line.
     pub fn paste(&mut self, text: &str) {
-        let first = text.lines().next().unwrap_or("");
-        self.input.insert_str(first);
+        let multiline = self
+            .current_arg()
+            .is_none_or(|(_, a)| a.kind == ArgKind::Text);
+        self.input.insert_str(text, multiline);
         self.selected = 0;
+        self.error = None;
     }
 
-    fn key_select(&mut self, ev: &KeyEvent, ctx: &Ctx) -> Outcome {
+    fn key_select(&mut self, ev: &KeyEvent, ctx: &Ctx, history: &mut History) -> Outcome {
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
         match ev.code {
             KeyCode::Esc => return Outcome::Close,
@@ -354,21 +429,14 @@ impl Palette {
                     self.error = Some(format!("no command matches {name:?}"));
                     return Outcome::Continue;
                 };
-                let mut collected = Vec::new();
-                if !rest.is_empty() && !COMMANDS[idx].args.is_empty() {
-                    collected.push(rest);
-                }
-                return self.begin(idx, collected, ctx);
+                return self.begin_inline(idx, rest, ctx, history);
             }
             KeyCode::Up => self.selected = self.selected.saturating_sub(1),
             KeyCode::Down => self.select_next(),
             KeyCode::Char('p') if ctrl => self.selected = self.selected.saturating_sub(1),
             KeyCode::Char('n') if ctrl => self.select_next(),
-            KeyCode::Tab => {
-                if let Some((s, _)) = self.matches().get(self.selected) {
-                    self.input.set(&format!("{} ", s.name));
-                    self.selected = 0;
-                }
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.complete_select(ctx, ev.code == KeyCode::BackTab)
             }
             _ => {
                 if self.input.key(ev) {
@@ -378,6 +446,73 @@ impl Palette {
             }
         }
         Outcome::Continue
+    }
+
+    /// `kill w1`, `inject w2 hello`: a command with its first argument typed after it, checked
+    /// as its prompt checks it and kept in that prompt's history. A bad one keeps the line
+    /// open with the error, so it can be corrected.
+    fn begin_inline(
+        &mut self,
+        idx: usize,
+        rest: String,
+        ctx: &Ctx,
+        history: &mut History,
+    ) -> Outcome {
+        let spec = &COMMANDS[idx];
+        let Some(arg) = spec.args.first().filter(|_| !rest.is_empty()) else {
+            return self.begin(idx, Vec::new(), ctx);
+        };
+        let mut value = rest;
+        if spec.cmd == Cmd::Inject {
+            let (first, text) = value
+                .split_once([' ', '\n'])
+                .map_or((value.as_str(), ""), |(a, b)| (a, b.trim_start()));
+            if ctx.ids.iter().any(|i| i == first) {
+                history.push(ArgKind::Session, first);
+                self.target = Some(first.to_string());
+                value = text.to_string();
+                if value.is_empty() {
+                    return self.begin(idx, Vec::new(), ctx);
+                }
+            }
+        }
+        if let Err(e) = validate(spec.cmd, arg.kind, &value, ctx) {
+            self.target = None;
+            self.error = Some(e);
+            return Outcome::Continue;
+        }
+        history.push(arg.kind, &value);
+        self.begin(idx, vec![value], ctx)
+    }
+
+    /// Tab in the command list: the command's name, then its first argument (for `inject`,
+    /// the target id). What was typed is never lost.
+    fn complete_select(&mut self, ctx: &Ctx, backwards: bool) {
+        let text = self.input.text.clone();
+        let chosen = self
+            .matches()
+            .get(self.selected)
+            .map(|(s, _)| s.name.to_string());
+        let Some((name, rest)) = text.split_once(' ') else {
+            if let Some(n) = chosen {
+                self.input.set(&format!("{n} "));
+                self.selected = 0;
+            }
+            return;
+        };
+        let Some(spec) = COMMANDS.iter().find(|s| s.name.eq_ignore_ascii_case(name)) else {
+            if let Some(n) = chosen {
+                self.input.set(&format!("{n} {rest}"));
+            }
+            return;
+        };
+        let kind = match (spec.cmd, spec.args.first()) {
+            (Cmd::Inject, _) if rest.trim_start().contains([' ', '\n']) => return,
+            (Cmd::Inject, _) => ArgKind::Session,
+            (_, Some(a)) => a.kind,
+            (_, None) => return,
+        };
+        self.complete(kind, ctx, backwards, name.len() + 1);
     }
 
     fn select_next(&mut self) {
@@ -436,7 +571,7 @@ impl Palette {
                 self.input.set(&text);
             }
             KeyCode::Tab | KeyCode::BackTab => {
-                self.complete(arg.kind, ctx, ev.code == KeyCode::BackTab)
+                self.complete(arg.kind, ctx, ev.code == KeyCode::BackTab, 0)
             }
             _ => {
                 if self.input.key(ev) {
@@ -448,7 +583,8 @@ impl Palette {
         Outcome::Continue
     }
 
-    fn complete(&mut self, kind: ArgKind, ctx: &Ctx, backwards: bool) {
+    /// Complete the value that starts at byte `at` of the input (what is before it stays).
+    fn complete(&mut self, kind: ArgKind, ctx: &Ctx, backwards: bool, at: usize) {
         if let Some(c) = self
             .completion
             .as_mut()
@@ -460,13 +596,17 @@ impl Palette {
             } else {
                 (c.idx + 1) % n
             };
-            let text = replace_token(&c.base, kind, &c.candidates[c.idx]);
+            let text = format!(
+                "{}{}",
+                &c.base[..at],
+                replace_token(&c.base[at..], kind, &c.candidates[c.idx])
+            );
             c.shown = text.clone();
             self.input.set(&text);
             return;
         }
         let base = self.input.text.clone();
-        let (token, others) = current_token(&base, kind);
+        let (token, others) = current_token(&base[at..], kind);
         let pool: Vec<String> = match kind {
             ArgKind::Session | ArgKind::Sessions => ctx.ids.clone(),
             ArgKind::Keys => ctx.key_names.clone(),
@@ -481,7 +621,7 @@ impl Palette {
                 .collect(),
             ArgKind::Kitty => kitty_completions(ctx),
             ArgKind::Theme => ctx.themes.clone(),
-            ArgKind::Text | ArgKind::NewId | ArgKind::Command => Vec::new(),
+            ArgKind::Text | ArgKind::NewId | ArgKind::Command | ArgKind::File => Vec::new(),
         };
         let pool: Vec<String> = pool.into_iter().filter(|c| !others.contains(c)).collect();
         let mut candidates: Vec<String> = pool
@@ -499,7 +639,11 @@ impl Palette {
             self.error = Some(format!("no completion for {token:?}"));
             return;
         }
-        let text = replace_token(&base, kind, &candidates[0]);
+        let text = format!(
+            "{}{}",
+            &base[..at],
+            replace_token(&base[at..], kind, &candidates[0])
+        );
         self.completion = Some(Completion {
             base,
             shown: text.clone(),
@@ -572,10 +716,13 @@ fn validate(cmd: Cmd, kind: ArgKind, value: &str, ctx: &Ctx) -> Result<(), Strin
             Some(bad) => Err(format!("unknown key {bad:?} (Tab completes)")),
             None => Ok(()),
         },
-        ArgKind::NewId if !crate::util::valid_session_id(value) => {
-            Err("ids use 1-128 characters from A-Z a-z 0-9 . _ -".into())
+        ArgKind::NewId if !new_id_ok(value, ctx) => {
+            Err("ids use 1-128 characters from A-Z a-z 0-9 . _ - (id@peer for a peer)".into())
         }
-        ArgKind::Command if value.is_empty() => Err("command is required".into()),
+        ArgKind::Command => parse_spawn(value).map(drop),
+        ArgKind::File if !value.is_empty() && !std::path::Path::new(value).is_file() => {
+            Err(format!("no file {value:?}"))
+        }
         ArgKind::Layout => match kitty_layout_arg(value) {
             Some(rest) => parse_kitty_layout(rest).map(drop),
             None if LayoutKind::parse(value).is_none() => Err(
@@ -691,6 +838,42 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// The spawn prompt's line, `[--cwd DIR] COMMAND ARGS…`: the directory (absolute; `~/` is
+/// the home directory; it must exist) and the command's words.
+pub fn parse_spawn(line: &str) -> Result<(Option<String>, Vec<String>), String> {
+    let mut words = split_command(line)?;
+    let dir = if words[0] == "--cwd" {
+        if words.len() < 2 {
+            return Err("--cwd needs a directory: --cwd DIR command…".into());
+        }
+        words.drain(..2).nth(1)
+    } else if let Some(d) = words[0].strip_prefix("--cwd=") {
+        let d = d.to_string();
+        words.remove(0);
+        Some(d)
+    } else {
+        None
+    };
+    if words.is_empty() {
+        return Err("command is required after --cwd DIR".into());
+    }
+    let dir = dir.map(|d| existing_dir(&d)).transpose()?;
+    Ok((dir, words))
+}
+
+fn existing_dir(d: &str) -> Result<String, String> {
+    let path = match d.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => crate::config::Paths::from_env()
+            .home
+            .join(rest.trim_start_matches('/')),
+        _ => std::path::PathBuf::from(d),
+    };
+    match std::path::absolute(&path) {
+        Ok(abs) if abs.is_dir() => Ok(abs.display().to_string()),
+        _ => Err(format!("--cwd {d}: no such directory")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,7 +900,15 @@ mod tests {
             marked: vec!["w1".into(), "build".into()],
             themes: vec!["dark".into(), "light".into()],
             key_names: crate::engine::keys::valid_keys(),
+            hosts: vec!["hostB".into()],
         }
+    }
+
+    #[test]
+    fn a_new_id_may_name_a_peer() {
+        let c = ctx();
+        assert!(new_id_ok("x", &c) && new_id_ok("x@hostB", &c) && new_id_ok("x@HOSTB", &c));
+        assert!(!new_id_ok("x@nosuch", &c) && !new_id_ok("a b", &c) && !new_id_ok("@hostB", &c));
     }
 
     #[test]
@@ -927,6 +1118,204 @@ mod tests {
         assert_eq!(suggest_id("/usr/bin/bash -l", &["bash-1".into()]), "bash-2");
         assert_eq!(suggest_id("", &[]), "session-1");
         assert_eq!(split_ids(" a, b,,c "), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn arguments_on_the_command_line_are_checked_and_remembered() {
+        let (c, mut h) = (ctx(), History::default());
+        for (line, err) in [
+            ("kill nosuch", "no session \"nosuch\""),
+            ("focus x", "no session \"x\""),
+            ("layout nosuch", "layout is one of"),
+            ("theme neon", "unknown theme"),
+            ("keys ctrl+c hyper", "unknown key \"hyper\""),
+        ] {
+            let mut p = Palette::default();
+            typ(&mut p, line, &c, &mut h);
+            assert_eq!(p.key(&k(KeyCode::Enter), &c, &mut h), Outcome::Continue);
+            assert!(
+                p.error.as_deref().unwrap().contains(err),
+                "{line}: {:?}",
+                p.error
+            );
+            assert_eq!(
+                (p.stage.clone(), p.input.text.as_str()),
+                (Stage::Select, line)
+            );
+        }
+        let mut p = Palette::default();
+        typ(&mut p, "kill w1", &c, &mut h);
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Kill, vec!["w1".into()])
+        );
+        let mut p = Palette::default();
+        typ(&mut p, "layout tall", &c, &mut h);
+        p.key(&k(KeyCode::Enter), &c, &mut h);
+        assert_eq!(h.get(ArgKind::Session), ["w1"]);
+        assert_eq!(h.get(ArgKind::Layout), ["tall"]);
+        assert!(
+            h.get(ArgKind::Theme).is_empty(),
+            "a refused value is not kept"
+        );
+    }
+
+    #[test]
+    fn inject_can_name_its_target() {
+        let (c, mut h) = (ctx(), History::default());
+        let run = |line: &str, h: &mut History| {
+            let mut p = Palette::default();
+            typ(&mut p, line, &c, h);
+            p.key(&k(KeyCode::Enter), &c, h)
+        };
+        assert_eq!(
+            run("inject build make test", &mut h),
+            Outcome::Run(Cmd::Inject, vec!["make test".into(), "build".into()])
+        );
+        assert_eq!(
+            run("inject make test", &mut h),
+            Outcome::Run(Cmd::Inject, vec!["make test".into()])
+        );
+        // An id alone opens the text prompt for that session.
+        let mut p = Palette::default();
+        typ(&mut p, "inject w1", &c, &mut h);
+        assert_eq!(p.key(&k(KeyCode::Enter), &c, &mut h), Outcome::Continue);
+        assert_eq!(p.target.as_deref(), Some("w1"));
+        typ(&mut p, "hi", &c, &mut h);
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Inject, vec!["hi".into(), "w1".into()])
+        );
+    }
+
+    #[test]
+    fn tab_in_the_command_list_completes_and_keeps_the_input() {
+        let (c, mut h) = (ctx(), History::default());
+        let mut p = Palette::default();
+        typ(&mut p, "inj", &c, &mut h);
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "inject ");
+        typ(&mut p, "w", &c, &mut h);
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "inject w1");
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "inject w2");
+        typ(&mut p, " echo", &c, &mut h);
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(
+            p.input.text, "inject w2 echo",
+            "the text is not an id: kept"
+        );
+        let mut p = Palette::default();
+        typ(&mut p, "layout t", &c, &mut h);
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "layout tall");
+        // A misspelt command is completed, its argument kept.
+        let mut p = Palette::default();
+        typ(&mut p, "kil w1", &c, &mut h);
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "kill w1");
+        let mut p = Palette::default();
+        typ(&mut p, "kill b", &c, &mut h);
+        p.key(&k(KeyCode::Tab), &c, &mut h);
+        assert_eq!(p.input.text, "kill build");
+    }
+
+    #[test]
+    fn proposed_values_are_replaced_by_typing() {
+        let (c, mut h) = (ctx(), History::default());
+        for cmd in [Cmd::Focus, Cmd::Attach, Cmd::Kill, Cmd::Rename] {
+            let (mut p, _) = Palette::for_command(cmd, &c);
+            assert_eq!((p.input.text.as_str(), p.input.selected), ("w2", true));
+            typ(&mut p, "build", &c, &mut h);
+            assert_eq!(p.input.text, "build", "{cmd:?}");
+        }
+        // A cursor movement keeps the value for editing; Backspace clears it.
+        let (mut p, _) = Palette::for_command(Cmd::Rename, &c);
+        p.key(&k(KeyCode::End), &c, &mut h);
+        typ(&mut p, "-b", &c, &mut h);
+        assert_eq!(p.input.text, "w2-b");
+        let (mut p, _) = Palette::for_command(Cmd::Kill, &c);
+        p.key(&k(KeyCode::Backspace), &c, &mut h);
+        assert_eq!(p.input.text, "");
+        // A paste replaces it too.
+        let (mut p, _) = Palette::for_command(Cmd::Focus, &c);
+        p.paste("w1\n");
+        assert_eq!(p.input.text, "w1");
+    }
+
+    #[test]
+    fn a_pasted_text_keeps_its_lines() {
+        let (c, mut h) = (ctx(), History::default());
+        let (mut p, _) = Palette::for_command(Cmd::Inject, &c);
+        p.paste("prompt\r\nsecond line\rthird line");
+        assert_eq!(p.input.display(), "prompt⏎second line⏎third line");
+        assert_eq!(p.input.cursor_col(), 29);
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Inject, vec!["prompt\nsecond line\nthird line".into()])
+        );
+        // Typed after the command too; an id takes the first line only.
+        let mut p = Palette::default();
+        typ(&mut p, "inject w1 ", &c, &mut h);
+        p.paste("a\nb");
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Inject, vec!["a\nb".into(), "w1".into()])
+        );
+        let (mut p, _) = Palette::for_command(Cmd::Keys, &c);
+        p.paste("up\ndown");
+        assert_eq!(p.input.text, "up");
+    }
+
+    #[test]
+    fn spawn_takes_a_directory_and_up_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        assert_eq!(
+            parse_spawn(&format!("--cwd {d} bash -l")).unwrap(),
+            (Some(d.clone()), vec!["bash".to_string(), "-l".into()])
+        );
+        assert_eq!(
+            parse_spawn(&format!("--cwd={d} sh")).unwrap().0,
+            Some(d.clone())
+        );
+        assert_eq!(parse_spawn("sh -c 'x y'").unwrap().0, None);
+        assert!(
+            parse_spawn("--cwd /no/such/dir sh")
+                .unwrap_err()
+                .contains("no such directory")
+        );
+        assert!(
+            parse_spawn("--cwd")
+                .unwrap_err()
+                .contains("needs a directory")
+        );
+        assert!(
+            parse_spawn(&format!("--cwd {d}"))
+                .unwrap_err()
+                .contains("command is required")
+        );
+        // The prompt checks it, and the id is suggested from the command, not from --cwd.
+        let (c, mut h) = (ctx(), History::default());
+        let mut p = Palette::default();
+        typ(&mut p, "spawn --cwd /no/such bash", &c, &mut h);
+        p.key(&k(KeyCode::Enter), &c, &mut h);
+        assert!(p.error.as_deref().unwrap().contains("no such directory"));
+        let mut p = Palette::default();
+        typ(&mut p, &format!("spawn --cwd {d} bash"), &c, &mut h);
+        p.key(&k(KeyCode::Enter), &c, &mut h);
+        assert_eq!(p.input.text, "bash-1");
+        // up: a blank file is the default one; a named one must exist.
+        let (mut p, _) = Palette::for_command(Cmd::Up, &c);
+        assert_eq!(
+            p.key(&k(KeyCode::Enter), &c, &mut h),
+            Outcome::Run(Cmd::Up, vec![String::new()])
+        );
+        let mut p = Palette::default();
+        typ(&mut p, "up nosuch.toml", &c, &mut h);
+        p.key(&k(KeyCode::Enter), &c, &mut h);
+        assert!(p.error.as_deref().unwrap().contains("no file"));
     }
 
     #[test]

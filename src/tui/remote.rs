@@ -68,7 +68,8 @@ impl RemotePane {
     }
 
     fn attachable(info: &SessionInfo) -> bool {
-        info.is_spawned() || (info.kind == "wrapped" && info.health == "CONNECTED")
+        !info.host_down
+            && (info.is_spawned() || (info.kind == "wrapped" && info.health == "CONNECTED"))
     }
 
     /// Record the pane's viewer size and tell the daemon if connected; a connection being
@@ -229,13 +230,15 @@ impl PaneSource for RemotePane {
         self.link.note.lock().clone()
     }
     fn update(&self, info: &SessionInfo) {
-        *self.link.id.lock() = info.id.clone();
+        *self.link.id.lock() = info.daemon_id().to_string();
         if info.kind == "aterm" {
             *self.link.note.lock() = Some("aterm session: no terminal to show".into());
             return;
         }
         if !RemotePane::attachable(info) {
-            if !self.link.busy.load(Ordering::Acquire) {
+            if info.host_down {
+                *self.link.note.lock() = Some("host down: not attached".into());
+            } else if !self.link.busy.load(Ordering::Acquire) {
                 *self.link.note.lock() = Some("owner disconnected: nothing to show".into());
             }
             return;
@@ -270,18 +273,30 @@ pub async fn poll_sessions(
     }
 }
 
-/// Follow the daemon's bus, reconnecting with backoff.
-pub async fn follow_bus(addr: DaemonAddr, tx: mpsc::Sender<AppMsg>, poke: Arc<Notify>) {
+/// Follow a daemon's bus (`peer`: a peer's), reconnecting with backoff; a session event
+/// wakes `poke`, the poller of that daemon's sessions.
+pub async fn follow_bus(
+    addr: DaemonAddr,
+    peer: Option<String>,
+    tx: mpsc::Sender<AppMsg>,
+    poke: Arc<Notify>,
+) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match crate::client::Bus::connect(&addr).await {
+        match crate::client::Bus::connect_skipping(&addr, "session_health").await {
             Ok(mut bus) => {
                 backoff = Duration::from_millis(500);
+                // Events may have been missed while it was not connected: a fresh list.
+                poke.notify_one();
                 while let Ok(Some(v)) = bus.next_event().await {
                     if is_session_event(&v) {
                         poke.notify_one();
                     }
-                    if tx.send(AppMsg::Bus(v)).await.is_err() {
+                    let msg = AppMsg::Bus {
+                        peer: peer.clone(),
+                        event: v,
+                    };
+                    if tx.send(msg).await.is_err() {
                         return;
                     }
                 }

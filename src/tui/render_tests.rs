@@ -231,7 +231,7 @@ fn typing_log_unread_and_scrollback() {
         serde_json::json!({"type": "inject_written", "target_agent": "w2", "content": "npm test", "timestamp": "2026-04-08T12:00:03.000Z"}),
         serde_json::json!({"type": "session_rename", "old_id": "w9", "new_id": "w2", "timestamp": "2026-04-08T12:00:04.000Z"}),
     ] {
-        app.on_bus(&ev);
+        app.on_bus(None, &ev);
     }
     render(&mut app, 120, 40);
     // New output in the unfocused pane (not right after a resize): unread marker.

@@ -19,11 +19,12 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::app::{App, Effect};
 use super::backend::{self, Backend};
+use super::fleet::{self, Fleet, PeerBoard};
 use super::info::SessionInfo;
 use super::keymap::KeySpec;
 use super::msg::{AppMsg, is_session_event};
 use super::notify::Notifier;
-use super::source::EmbeddedPane;
+use super::source::{EmbeddedPane, PaneSource};
 use super::{kitty_ops, remote, term, theme, ui};
 use crate::config::TuiConfig;
 use crate::engine::{Engine, Session};
@@ -52,7 +53,11 @@ async fn embedded_bus(engine: Engine, tx: mpsc::Sender<AppMsg>) {
                     continue;
                 }
                 let refresh = is_session_event(v);
-                if tx.send(AppMsg::Bus(v.clone())).await.is_err()
+                let msg = AppMsg::Bus {
+                    peer: None,
+                    event: v.clone(),
+                };
+                if tx.send(msg).await.is_err()
                     || (refresh && tx.send(AppMsg::Refresh).await.is_err())
                 {
                     return;
@@ -81,17 +86,57 @@ async fn watch_pane(mut rx: watch::Receiver<u64>, redraw: Arc<Notify>) {
     }
 }
 
-fn sync_embedded(app: &mut App, engine: &Engine) -> Vec<Effect> {
+/// Put the grid's sessions in the app: this daemon's (`local`; `make_local` makes a new
+/// one's pane), then every peer's, mirrored over that peer's WebSocket.
+fn sync_fleet(
+    app: &mut App,
+    local: Vec<SessionInfo>,
+    make_local: &mut dyn FnMut(&SessionInfo) -> Option<Arc<dyn PaneSource>>,
+    board: &PeerBoard,
+    fleet: &Fleet,
+) -> Vec<Effect> {
+    let rt = tokio::runtime::Handle::current();
+    let infos = local.into_iter().chain(board.sessions()).collect();
+    app.sync(infos, &mut |info| match &info.peer {
+        None => make_local(info),
+        Some(name) => {
+            let client = fleet.peer(name)?.host.client.clone();
+            Some(Arc::new(remote::RemotePane::new(client, rt.clone(), info)))
+        }
+    })
+}
+
+fn sync_embedded(app: &mut App, engine: &Engine, board: &PeerBoard, fleet: &Fleet) -> Vec<Effect> {
     let pairs: Vec<(SessionInfo, Arc<Session>)> = engine
         .sessions()
         .into_iter()
         .map(|s| (SessionInfo::from_view(&engine.view(&s, None)), s))
         .collect();
     let infos = pairs.iter().map(|(i, _)| i.clone()).collect();
-    app.sync(infos, &mut |info| {
+    let mut make = |info: &SessionInfo| -> Option<Arc<dyn PaneSource>> {
         let (_, session) = pairs.iter().find(|(i, _)| i.id == info.id)?;
         Some(Arc::new(EmbeddedPane::new(engine.clone(), session.clone())))
-    })
+    };
+    sync_fleet(app, infos, &mut make, board, fleet)
+}
+
+/// Client mode: `local` is the mirrored daemon's list.
+fn sync_remote(
+    app: &mut App,
+    client: &crate::client::Client,
+    local: Vec<SessionInfo>,
+    board: &PeerBoard,
+    fleet: &Fleet,
+) -> Vec<Effect> {
+    let rt = tokio::runtime::Handle::current();
+    let mut make = |info: &SessionInfo| -> Option<Arc<dyn PaneSource>> {
+        Some(Arc::new(remote::RemotePane::new(
+            client.clone(),
+            rt.clone(),
+            info,
+        )))
+    };
+    sync_fleet(app, local, &mut make, board, fleet)
 }
 
 /// Execute an effect on a pane's own source: a write to its program or a viewer-size
@@ -125,7 +170,7 @@ pub(super) fn pane_effect(app: &mut App, fx: Effect) -> Option<Effect> {
 
 /// Executes effects: pane effects at once, the rest as background tasks that report back.
 struct Effects {
-    backend: Backend,
+    backend: Fleet,
     notifier: Notifier,
     tx: mpsc::Sender<AppMsg>,
     /// Wakes the remote session poller after an action, so its result shows at once.
@@ -182,7 +227,7 @@ fn no_color() -> bool {
 /// Run the dashboard until the user quits (`Ok(true)`: stop every session too) or a signal or
 /// a closed terminal detaches (`Ok(false)`).
 pub(super) async fn run_ui(
-    backend: Backend,
+    fleet: Fleet,
     label: String,
     theme: theme::Theme,
     prefix: KeySpec,
@@ -195,12 +240,15 @@ pub(super) async fn run_ui(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
 
+    let backend = fleet.local.clone();
+    let mut board = PeerBoard::new(&fleet);
     let (mut terminal, _guard) = term::setup()?;
     let mut app = App::new(label, backend.is_embedded(), theme, no_color(), prefix);
     app.themes = theme::available();
     app.attach_env = attach_env;
     app.notify_on = tui.notify.clone();
     app.sidebar = tui.sidebar;
+    app.hosts = board.hosts();
     // A config problem and sessions lost in a reboot both need the user's eye at start.
     let lost = match &backend {
         Backend::Embedded(engine) => backend::lost_notice(engine.lost_sessions().len()),
@@ -216,7 +264,7 @@ pub(super) async fn run_ui(
     let (msg_tx, mut msg_rx) = mpsc::channel::<AppMsg>(MSG_QUEUE);
     let redraw = Arc::new(Notify::new());
     let fx = Effects {
-        backend: backend.clone(),
+        backend: fleet.clone(),
         notifier: Notifier::from_config(tui),
         tx: msg_tx.clone(),
         poke: Arc::new(Notify::new()),
@@ -234,7 +282,7 @@ pub(super) async fn run_ui(
                 engine.clone(),
                 msg_tx.clone(),
             )));
-            let effects = sync_embedded(&mut app, engine);
+            let effects = sync_embedded(&mut app, engine, &board, &fleet);
             fx.run(&mut app, effects);
         }
         Backend::Remote(client) => {
@@ -245,11 +293,21 @@ pub(super) async fn run_ui(
             )));
             tasks.push(tokio::spawn(remote::follow_bus(
                 client.addr().clone(),
+                None,
                 msg_tx.clone(),
                 fx.poke.clone(),
             )));
         }
     }
+    for (i, link) in fleet.peers.iter().enumerate() {
+        let poll = fleet::poll_peer(fleet.clone(), i, msg_tx.clone());
+        tasks.push(tokio::spawn(poll));
+        let (addr, name) = (link.host.client.addr().clone(), link.name().to_string());
+        let bus = remote::follow_bus(addr, Some(name), msg_tx.clone(), link.poke.clone());
+        tasks.push(tokio::spawn(bus));
+    }
+    // Client mode: the mirrored daemon's last list, for a sync a peer's change starts.
+    let mut last_local: Vec<SessionInfo> = Vec::new();
     drop(msg_tx);
     let mut watchers: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -267,7 +325,7 @@ pub(super) async fn run_ui(
         // Embedded session list (throttled).
         if let Backend::Embedded(engine) = &backend {
             if refresh_due && last_refresh.elapsed() >= REFRESH_MIN {
-                let effects = sync_embedded(&mut app, engine);
+                let effects = sync_embedded(&mut app, engine, &board, &fleet);
                 fx.run(&mut app, effects);
                 refresh_due = false;
                 last_refresh = Instant::now();
@@ -347,7 +405,26 @@ pub(super) async fn run_ui(
             _ = redraw.notified(), if !output_pending => output_pending = true,
             msg = msg_rx.recv() => match msg {
                 None => break Ok(false),
-                Some(AppMsg::Bus(v)) => app.on_bus(&v),
+                Some(AppMsg::Bus { peer, event }) => app.on_bus(peer.as_deref(), &event),
+                Some(AppMsg::Peer { name, result }) => {
+                    let listed = matches!(result, Ok(Some(_)));
+                    let change = board.update(&name, result);
+                    if let Some((line, ok)) = &change {
+                        app.log.push(&super::eventlog::notice(line));
+                        app.set_status(line.clone(), *ok);
+                        app.hosts = board.hosts();
+                    }
+                    if listed || change.is_some() {
+                        match &backend {
+                            Backend::Embedded(_) => refresh_due = true,
+                            Backend::Remote(client) => {
+                                let local = last_local.clone();
+                                let effects = sync_remote(&mut app, client, local, &board, &fleet);
+                                fx.run(&mut app, effects);
+                            }
+                        }
+                    }
+                }
                 Some(AppMsg::Refresh) => refresh_due = true,
                 Some(AppMsg::Outcome(out)) => {
                     let effects = app.on_outcome(out);
@@ -360,10 +437,8 @@ pub(super) async fn run_ui(
                         app.set_status("daemon reachable again", true);
                     }
                     if let Backend::Remote(client) = &backend {
-                        let rt = tokio::runtime::Handle::current();
-                        let effects = app.sync(list, &mut |info| {
-                            Some(Arc::new(remote::RemotePane::new(client.clone(), rt.clone(), info)))
-                        });
+                        last_local = list.clone();
+                        let effects = sync_remote(&mut app, client, list, &board, &fleet);
                         fx.run(&mut app, effects);
                     }
                 }

@@ -3,9 +3,9 @@
 //! `~/.config/telepty/themes/<name>.toml` (or under `$XDG_CONFIG_HOME`) overrides or adds one.
 //!
 //! `NO_COLOR`: the chrome keeps only modifiers (bold, reverse…; a style that had a background
-//! becomes reverse video so selections stay visible), and pane contents are drawn without the
-//! programs' colours too — NO_COLOR asks software not to add colour to the terminal, and the
-//! dashboard is the software doing the drawing. Attributes (bold, underline, inverse) are kept.
+//! becomes reverse video so selections stay visible). Pane contents keep the programs' own
+//! colours, as in tmux: NO_COLOR is about the colours telepty adds, and a program that honours
+//! it sees it in its own environment.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -282,12 +282,55 @@ mod tests {
                 ..Default::default()
             };
             t.apply(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            // Every key is set in every built-in theme.
+            // Every key is set in every built-in theme ("default" is a choice too).
+            let doc: toml::Table = toml::from_str(text).unwrap();
             for (section, key) in KEYS {
-                let s = *t.slot(section, key).unwrap();
-                assert_ne!(s, Style::default(), "{name}: {section}.{key} unset");
+                assert!(
+                    doc[*section].get(*key).is_some(),
+                    "{name}: {section}.{key} unset"
+                );
             }
             assert_eq!(&t.name, name);
+        }
+    }
+
+    /// `light` may meet a dark terminal: text it draws on the terminal's own background is
+    /// the terminal's colour or a mid tone, never near-black (nor near-white) alone.
+    #[test]
+    fn light_text_without_a_background_reads_on_dark_and_light() {
+        fn luminance(c: Color) -> Option<f64> {
+            let lin = |v: u8| {
+                let v = f64::from(v) / 255.0;
+                if v <= 0.03928 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            match c {
+                Color::Black => Some(0.0),
+                Color::White => Some(1.0),
+                Color::Rgb(r, g, b) => Some(0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)),
+                _ => None,
+            }
+        }
+        let contrast = |a: f64, b: f64| (a.max(b) + 0.05) / (a.min(b) + 0.05);
+        let mut t = load("light").unwrap();
+        assert_eq!(
+            t.title_text.fg, None,
+            "unfocused pane ids in the terminal's colour"
+        );
+        for (section, key) in KEYS {
+            let s = *t.slot(section, key).unwrap();
+            let Some(l) = s.fg.filter(|_| s.bg.is_none()).and_then(luminance) else {
+                continue;
+            };
+            let worst = contrast(l, 0.0).min(contrast(l, 1.0));
+            assert!(
+                worst >= 3.0,
+                "light: {section}.{key} {:?}: {worst:.1}",
+                s.fg
+            );
         }
     }
 

@@ -147,6 +147,7 @@ fn short_badge(b: &Badge) -> String {
         Badge::Stuck => "stuck".into(),
         Badge::Exited { text, .. } => text.replace("exited", "exit"),
         Badge::Disconnected => "disc".into(),
+        Badge::HostDown => "down".into(),
         Badge::Unknown => "start".into(),
     }
 }
@@ -256,7 +257,7 @@ fn badge_style(t: &Theme, b: &Badge) -> Style {
         Badge::Stuck => t.badge_stuck,
         Badge::Exited { failed: true, .. } => t.badge_failed,
         Badge::Exited { .. } => t.badge_exited,
-        Badge::Disconnected => t.badge_disconnected,
+        Badge::Disconnected | Badge::HostDown => t.badge_disconnected,
         Badge::Unknown => t.badge_unknown,
     }
 }
@@ -509,6 +510,23 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(label, style),
         Span::styled(format!(" {}", app.conn_label), t.status_info),
     ];
+    if !app.hosts.is_empty() {
+        let n = app.hosts.len();
+        let peers = format!(" + {n} peer{}", if n == 1 { "" } else { "s" });
+        spans.push(Span::styled(peers, t.status_info));
+        let down: Vec<&str> = app
+            .hosts
+            .iter()
+            .filter(|h| !h.1)
+            .map(|h| h.0.as_str())
+            .collect();
+        if !down.is_empty() {
+            spans.push(Span::styled(
+                format!(" ({} down)", down.join(", ")),
+                t.badge_failed,
+            ));
+        }
+    }
     let n = app.panes.len();
     let sep = || Span::styled(" │ ", t.status_info);
     spans.push(sep());
@@ -672,22 +690,22 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
             "copy mode: move, / ? search, v V select, y copy, r refresh, q leave",
         ),
         (
-            "b",
-            "session sidebar (↑↓ choose, Esc back to the grid; b again hides it)",
-        ),
-        (
-            "f",
-            "filter the grid by state: all, waiting, idle, working, exited",
+            "b  f",
+            "session sidebar (↑↓ choose, Esc: grid, b: hide) / show one state or all",
         ),
         ("Mouse", ""),
         ("click", "focus a pane"),
         ("wheel", "scroll back (any key returns to live)"),
         ("Palette", ""),
-        ("type", "filter commands; `inject echo hi` runs at once"),
+        (
+            "type",
+            "filter commands; `inject echo hi` (or `inject ID echo hi`) runs at once",
+        ),
         (
             "Enter  Tab",
-            "run / next argument; complete ids, keys, themes",
+            "run / next argument; complete commands, ids, keys, themes",
         ),
+        ("typing", "replaces a proposed value (← → keep it to edit)"),
         ("↑ ↓", "select a command; recall earlier arguments"),
         ("Esc", "close"),
     ]
@@ -786,11 +804,23 @@ fn draw_palette(f: &mut Frame, t: &Theme, p: &Palette, area: Rect) {
     let mut body: Vec<Line> = Vec::new();
     let (title, label) = match p.current_arg() {
         None => (" command palette ".to_string(), ": ".to_string()),
-        Some((spec, arg)) => (format!(" {} ", spec.name), format!("{} › ", arg.name)),
+        Some((spec, arg)) => match &p.target {
+            Some(id) => (
+                format!(" {} → {id} ", spec.name),
+                format!("{} › ", arg.name),
+            ),
+            None => (format!(" {} ", spec.name), format!("{} › ", arg.name)),
+        },
+    };
+    // A proposed default is drawn selected: typing replaces it.
+    let input_style = if p.input.selected {
+        t.palette_selected
+    } else {
+        t.palette_text
     };
     let input_line = Line::from(vec![
         Span::styled(label.clone(), t.palette_prompt),
-        Span::styled(p.input.text.clone(), t.palette_text),
+        Span::styled(p.input.display(), input_style),
     ]);
     let inner_w = w.saturating_sub(2) as usize;
     match &p.stage {

@@ -556,3 +556,24 @@ fn monitor_and_listen_print_the_gap() {
         }
     }
 }
+
+/// `GET /api/bus?skip=…` (extension): those event types are not sent to that client; the
+/// others still are, and other clients get everything.
+#[test]
+fn a_bus_client_can_skip_event_types() {
+    let d = Daemon::start_with(&[("TELEPTY_HEALTH_POLL_MS", "200")], None);
+    d.spawn("sk", "sleep", &["600"]);
+    let mut skipping = d.ws("/api/bus?skip=session_health,nosuch");
+    let mut plain = d.bus();
+    for _ in 0..3 {
+        plain.recv_until(T, "a health event", |v| v["type"] == "session_health");
+    }
+    d.publish(json!({"type": "skip-marker"}));
+    loop {
+        let v = skipping.recv_until(T, "the marker", |_| true);
+        assert_ne!(v["type"], json!("session_health"), "{v}");
+        if v["type"] == "skip-marker" {
+            break;
+        }
+    }
+}

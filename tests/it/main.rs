@@ -15,6 +15,7 @@ mod cli;
 mod config;
 mod durable;
 mod errors;
+mod fleet;
 mod inject;
 mod kitty;
 mod layers;

@@ -341,7 +341,34 @@ fn peers_across_two_network_namespaces() {
     let t0 = Instant::now();
     let quick = ok(a.cli_env(&["list"], &[("TELEPTY_PEER_DEADLINE_MS", "400")]));
     let listed_quick = t0.elapsed();
+    // The next commands remember it as down for a while: a short deadline, not the whole one.
+    let t0 = Instant::now();
+    ok(a.cli(&["list"]));
+    let remembered = t0.elapsed();
     nix::sys::signal::kill(hung, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        remembered < Duration::from_millis(1500),
+        "a list with b remembered down took {remembered:?}"
+    );
+    // Back: a list has its sessions again (still asked, only with a shorter deadline).
+    let listed_b = |o: &Output| {
+        json_hosts(o)
+            .iter()
+            .any(|(h, id)| h == "b" && id != "<unreachable>")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let back = ok(a.cli(&["list", "--json"]));
+        if listed_b(&back) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never listed again: {}",
+            show(&back)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         listed_quick < Duration::from_millis(1800) && listed_quick >= Duration::from_millis(400),
         "list with a 400 ms deadline took {listed_quick:?}: {}",
@@ -711,4 +738,105 @@ fn pairing_makes_two_machines_peers_both_ways() {
     fails(&b.cli_env(&["pair", &at(&code)], &b_env), "PAIR_REFUSED");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
+}
+
+/// Tailscale discovery with tokens (issue 13): a machine `tailscale status` reports is a peer
+/// (its name lower-cased); without a token it refuses, and `list --json` says so for that
+/// host; pairing writes its token under the same name, which then wins over discovery, so its
+/// sessions are listed and injectable. `tailscale` here is a script printing a real
+/// `status --json` shape, with B's namespace address as its Tailscale IP.
+#[test]
+fn tailscale_discovered_peers_get_their_token_by_pairing() {
+    let net = NsPair::create();
+    let a = Daemon::start_in_netns(&net.a, PORT, "0.0.0.0");
+    let b = Daemon::start_in_netns(&net.b, PORT, "0.0.0.0");
+    spawn_bash(&b, "on-b");
+    let bin_dir = a.home_path().join("fakebin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let status = json!({
+        "Self": {"HostName": "boxa", "TailscaleIPs": [net.ip_a], "Online": true},
+        "Peer": {"nodekey:b": {"HostName": "BoxB", "DNSName": "boxb.tail1234.ts.net.",
+                               "TailscaleIPs": [net.ip_b, "fd7a:115c:a1e0::2"], "Online": true},
+                 "nodekey:c": {"HostName": "offline-c", "TailscaleIPs": ["198.18.0.9"], "Online": false}}
+    });
+    let script = bin_dir.join("tailscale");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat <<'JSON'\n{status}\nJSON\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = a.home_path().join(".config/telepty/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, "discover_tailscale = true\n").unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let env = [("PATH", path.as_str())];
+
+    let o = ok(a.cli_env(&["peers", "list"], &env));
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("boxb"))
+        .map(str::to_string);
+    let line = line.unwrap_or_else(|| panic!("boxb not discovered: {}", show(&o)));
+    assert!(
+        line.contains(&format!("http://{}:{PORT}", net.ip_b)) && line.ends_with("tailscale"),
+        "{line}"
+    );
+    assert!(
+        !stdout(&o).contains("offline-c"),
+        "offline machines are left out"
+    );
+    // No token yet: B refuses, and the list says so for that host instead of omitting it.
+    let o = ok(a.cli_env(&["list", "--json"], &env));
+    assert!(
+        json_hosts(&o).contains(&("boxb".into(), "<unreachable>".into())),
+        "{}",
+        show(&o)
+    );
+
+    // Pairing (B claims A's code) writes B under the name it gives, with its token.
+    let mut offer = a.cli_command(&["pair"]);
+    offer
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = offer.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    let code = first
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no code in {first:?}"));
+    let claim = format!("{code}@{}", net.ip_a);
+    ok(b.cli_env(&["pair", &claim], &[("TELEPTY_MACHINE_ID", "BoxB")]));
+    assert!(child.wait().unwrap().success());
+
+    let o = ok(a.cli_env(&["peers", "list"], &env));
+    let listed = stdout(&o);
+    let names: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.eq_ignore_ascii_case("boxb"))
+            .count(),
+        1,
+        "{}",
+        show(&o)
+    );
+    let o = ok(a.cli_env(&["list", "--json"], &env));
+    let hosts = json_hosts(&o);
+    assert!(
+        hosts
+            .iter()
+            .any(|(h, id)| h.eq_ignore_ascii_case("boxb") && id == "on-b"),
+        "{}",
+        show(&o)
+    );
+    ok(a.cli_env(&["inject", "on-b@boxb", "echo ts-$((40+2))"], &env));
+    wait_screen_line(&b, "on-b", "ts-42");
 }

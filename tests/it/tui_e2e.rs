@@ -745,3 +745,102 @@ fn sidebar_lists_sessions_and_f_filters_the_grid_by_state() {
     tui.keys(&["b"]);
     tui.wait_screen("the sidebar hidden", |s| !s.contains(" sessions 2 "));
 }
+
+/// Three pasted lines into `:inject ID ` reach that program as one paste with its lines (bash
+/// runs three commands), not glued into one line; an argument typed after a command is
+/// checked like the prompt's (no y/N for a session that does not exist).
+#[test]
+fn a_pasted_multi_line_inject_arrives_intact_and_inline_arguments_are_checked() {
+    let (home, tui, base) = start_embedded();
+    spawn_bash(&base, "w1", home.path());
+    spawn_bash(&base, "w2", home.path());
+    wait_prompts(&tui, &["w1", "w2"]);
+
+    tui.type_text(":");
+    tui.wait_text("command palette");
+    tui.type_text("inject w2 ");
+    let lines = "echo one-$((1))\necho two-$((2))\necho three-$((3))";
+    assert!(tui.tmux(&["set-buffer", "-b", "p", lines]).status.success());
+    assert!(
+        tui.tmux(&["paste-buffer", "-p", "-b", "p", "-t", "t"])
+            .status
+            .success()
+    );
+    tui.wait_text("inject w2 echo one-$((1))⏎echo two-$((2))⏎echo three-$((3))");
+    tui.keys(&["Enter"]);
+    tui.wait_text("inject → w2: delivered");
+    let pane = tui.wait_pane("w2", "three-3");
+    for out in ["one-1", "two-2"] {
+        assert!(
+            pane.lines().any(|l| l.trim_end() == out),
+            "{out} on a line of its own:\n{pane}"
+        );
+    }
+    assert!(!pane.contains("$((1))echo"), "lines glued:\n{pane}");
+    assert!(
+        !api_screen(&base, "w1").contains("one-1"),
+        "w1 was not named"
+    );
+
+    tui.palette("kill nosuch", 0);
+    let screen = tui.wait_text("no session \"nosuch\"");
+    assert!(!screen.contains("[y/N]"), "{screen}");
+    tui.keys(&["Escape"]);
+}
+
+/// In navigation mode ctrl and alt chords are not actions (ctrl+j does not move, ctrl+x does
+/// not ask to kill, ctrl+a does not attach); leaving typing mode removes its message.
+#[test]
+fn chorded_keys_do_nothing_in_navigation() {
+    let (home, tui, base) = start_embedded();
+    for id in ["w1", "w2", "w3", "w4"] {
+        spawn_bash(&base, id, home.path());
+    }
+    wait_prompts(&tui, &["w1", "w2", "w3", "w4"]);
+    tui.wait_text("┏ w1 ");
+    // A plain `l` after the chords: once it has moved the focus, the chords were handled.
+    tui.keys(&["C-j", "C-x", "C-a", "M-x", "M-a", "C-l", "l"]);
+    let screen = tui.wait_text("┏ w2 ");
+    assert!(!screen.contains("Kill session"), "{screen}");
+    assert!(!screen.contains("ATTACHED"), "{screen}");
+    assert!(screen.contains(" NAV "), "{screen}");
+
+    tui.keys(&["i"]);
+    tui.wait_text("typing into w2");
+    tui.keys(&["C-a"]);
+    let screen = tui.wait_text(" NAV ");
+    assert!(!screen.contains("typing into"), "{screen}");
+}
+
+/// `:up FILE` starts a project file's agents in their directories, as `telepty up` does, and
+/// leaves them alone the second time; `:spawn --cwd DIR` starts a command in DIR.
+#[test]
+fn palette_up_and_spawn_with_a_directory() {
+    let (home, tui, base) = start_embedded();
+    let proj = home.path().join("proj");
+    std::fs::create_dir_all(proj.join("sub")).unwrap();
+    let file = proj.join("telepty.toml");
+    std::fs::write(
+        &file,
+        "[[agent]]\nid = \"u1\"\ncommand = \"bash --norc --noprofile\"\ncwd = \"sub\"\n\n\
+         [[agent]]\nid = \"u2\"\ncommand = \"bash --norc --noprofile\"\n",
+    )
+    .unwrap();
+    tui.palette(&format!("up {}", file.display()), 0);
+    tui.wait_text("up: 2 started (u1, u2), 0 already running");
+    wait_prompts(&tui, &["u1", "u2"]);
+    let cwd = |id: &str| {
+        let (_, v) = get(&format!("{base}/api/sessions/{id}"));
+        v["cwd"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(cwd("u1"), proj.join("sub").display().to_string());
+    tui.palette(&format!("up {}", file.display()), 0);
+    tui.wait_text("up: 0 started, 2 already running");
+
+    tui.palette(
+        &format!("spawn --cwd {} bash --norc --noprofile", proj.display()),
+        1,
+    );
+    tui.wait_text("spawn bash-1: started");
+    assert_eq!(cwd("bash-1"), proj.display().to_string());
+}
