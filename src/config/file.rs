@@ -91,6 +91,7 @@ struct TuiFile {
     prefix: Option<String>,
     notify: Option<Vec<String>>,
     notify_command: Option<String>,
+    sidebar: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,6 +268,7 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
     from_file!(c, "tui.notify": c.tui.notify => f.tui.notify);
     let notify_command = f.tui.notify_command.filter(|v| !v.trim().is_empty());
     from_file!(c, "tui.notify_command": c.tui.notify_command => notify_command.map(Some));
+    from_file!(c, "tui.sidebar": c.tui.sidebar => f.tui.sidebar);
     from_file!(c, "recording.enabled": c.recording.enabled => f.recording.enabled);
     from_file!(c, "recording.mask": c.recording.masks => f.recording.mask);
     from_file!(c, "sessions.window_size": c.window_size => window_size);

@@ -170,6 +170,8 @@ pub struct TuiConfig {
     pub notify: Vec<String>,
     /// `notify_command`: run by `sh -c` with `TELEPTY_SESSION`, `TELEPTY_STATE` set
     pub notify_command: Option<String>,
+    /// `sidebar`: the dashboard starts with the session list shown (`b` toggles it)
+    pub sidebar: bool,
 }
 
 impl Default for TuiConfig {
@@ -179,6 +181,7 @@ impl Default for TuiConfig {
             prefix: None,
             notify: vec!["waiting".to_string()],
             notify_command: None,
+            sidebar: false,
         }
     }
 }

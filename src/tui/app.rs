@@ -14,8 +14,9 @@ use ratatui::layout::Rect;
 use serde_json::Value;
 
 use super::backend::{Op, Outcome as OpOutcome};
+use super::copymode::{Action as CopyAction, Frozen};
 use super::eventlog::EventLog;
-use super::info::{Attention, Badge, SessionInfo};
+use super::info::{Attention, Badge, SessionInfo, StateFilter};
 use super::keymap::{KeySpec, encode_key, encode_paste};
 use super::layout::{self, Dir, LayoutKind, Regions};
 use super::palette::{self, Cmd, Ctx, History, Outcome, Palette};
@@ -136,6 +137,16 @@ pub struct App {
     pub by_state: bool,
     /// The panes' uids in the sessions' own order (what `S` returns to).
     list_order: Vec<u64>,
+    /// `f`: the grid shows only sessions in this state.
+    pub filter: StateFilter,
+    /// `b`: the list of every session left of the grid (config.toml `[tui] sidebar`).
+    pub sidebar: bool,
+    /// The keyboard is in the sidebar: up and down walk the list.
+    pub sidebar_keys: bool,
+    /// Copy mode, over a copy of one pane's screen.
+    pub copy: Option<Box<Frozen>>,
+    /// The focused pane's wheel offset when the current key arrived (copy mode starts there).
+    wheel_at_key: usize,
     /// The states whose entry is announced (config.toml `[tui] notify`).
     pub notify_on: Vec<String>,
     pub focus: usize,
@@ -346,6 +357,13 @@ impl App {
         }
         self.panes = panes;
         self.list_order = self.panes.iter().map(|p| p.uid).collect();
+        if let Some(c) = &self.copy
+            && !self.panes.iter().any(|p| p.uid == c.uid)
+        {
+            let msg = format!("copy mode ended: {} is gone", c.id);
+            self.copy = None;
+            self.set_status(msg, false);
+        }
         if self.by_state {
             self.sort_by_state();
         }
@@ -461,7 +479,15 @@ impl App {
             .map(|k| (self.focus + k) % n)
             .find(|&i| self.panes[i].info.badge() == *want);
         match next {
-            Some(i) => self.set_focus(i),
+            Some(i) => {
+                if !self.filter.keeps(want) {
+                    self.filter = StateFilter::All;
+                    let id = &self.panes[i].info.id;
+                    let msg = format!("{id} is {}: the filter is off", want.text());
+                    self.set_status(msg, true);
+                }
+                self.set_focus(i);
+            }
             None => self.set_status(format!("no session is {}", want.text()), true),
         }
     }
@@ -537,6 +563,7 @@ impl App {
             return Vec::new();
         }
         self.dirty = true;
+        self.wheel_at_key = self.focused().map_or(0, |p| p.scroll);
         // Any key returns scrolled panes to the live screen.
         self.panes.iter_mut().for_each(|p| p.scroll = 0);
         match std::mem::take(&mut self.overlay) {
@@ -596,10 +623,175 @@ impl App {
             }
             return Vec::new();
         }
+        if self.copy.is_some() {
+            return self.key_copy(ev);
+        }
         match self.mode {
             Mode::Typing => self.key_typing(ev),
+            Mode::Nav if self.sidebar_keys => self.key_sidebar(ev),
             Mode::Nav => self.key_nav(ev),
         }
+    }
+
+    /// `c`: copy mode in the focused pane, from where the wheel left it.
+    fn enter_copy(&mut self) {
+        let Some(p) = self.focused().filter(|_| self.focus_shown()) else {
+            self.set_status("copy mode: no session is shown", false);
+            return;
+        };
+        let height = self
+            .visible
+            .iter()
+            .find(|(i, _)| *i == self.focus)
+            .map_or(1, |(_, r)| layout::inner(*r).height);
+        let (uid, id) = (p.uid, p.info.id.clone());
+        let mut frozen = None;
+        p.source.with_screen(self.wheel_at_key, &mut |screen| {
+            frozen = Some(Frozen::new(
+                uid,
+                id.clone(),
+                screen,
+                height,
+                screen.scrollback(),
+            ));
+        });
+        let Some(frozen) = frozen else {
+            return;
+        };
+        let n = frozen.mode.len();
+        self.copy = Some(Box::new(frozen));
+        self.set_status(
+            format!("copy mode in {id} ({n} lines): hjkl move · / ? search · v V select · y copy · q leave"),
+            true,
+        );
+    }
+
+    fn key_copy(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        let Some(c) = self.copy.as_mut() else {
+            return Vec::new();
+        };
+        match c.key(&ev) {
+            CopyAction::Stay => {}
+            CopyAction::Say(text, ok) => self.set_status(text, ok),
+            CopyAction::Refresh => self.refresh_copy(),
+            CopyAction::Leave => {
+                self.copy = None;
+                self.set_status("left copy mode", true);
+            }
+            CopyAction::Copy(text) => {
+                let id = c.id.clone();
+                self.copy = None;
+                let lines = text.lines().count().max(1);
+                let s = if lines == 1 { "" } else { "s" };
+                self.set_status(format!("copied {lines} line{s} of {id} (OSC 52)"), true);
+                return vec![Effect::Clipboard(text)];
+            }
+        }
+        Vec::new()
+    }
+
+    /// `r` in copy mode: the copy taken again from its pane, live (the view stays put).
+    fn refresh_copy(&mut self) {
+        let Some(c) = self.copy.as_mut() else {
+            return;
+        };
+        let Some(p) = self.panes.iter().find(|p| p.uid == c.uid) else {
+            return;
+        };
+        let mut kept = false;
+        p.source
+            .with_screen(0, &mut |screen| kept = c.refresh(screen));
+        let msg = if kept {
+            format!("refreshed from {}; the view stays on the same text", c.id)
+        } else {
+            format!(
+                "refreshed from {}: the text in view has left the scrollback; at the bottom",
+                c.id
+            )
+        };
+        self.set_status(msg, kept);
+    }
+
+    /// `b`: show the sidebar with the keyboard in it; from the grid, back into it; in it, hide.
+    fn toggle_sidebar(&mut self) {
+        if self.sidebar && self.sidebar_keys {
+            self.sidebar = false;
+            self.sidebar_keys = false;
+            self.set_status("sidebar hidden (b shows it)", true);
+        } else {
+            self.sidebar = true;
+            self.sidebar_keys = true;
+            self.set_status(
+                "sidebar: ↑↓ jk choose a session · Esc/Enter back to the grid · b hides it",
+                true,
+            );
+        }
+    }
+
+    /// Keys while the sidebar has them: up and down walk every shown session (the grid flips
+    /// to the chosen one's page); the rest act as in the grid.
+    fn key_sidebar(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        if ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return self.key_nav(ev);
+        }
+        let shown = self.shown();
+        let pos = shown.iter().position(|&i| i == self.focus);
+        let last = shown.len().saturating_sub(1);
+        let to = match ev.code {
+            KeyCode::Up | KeyCode::Char('k') => pos.map(|p| p.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => pos.map_or(Some(0), |p| Some((p + 1).min(last))),
+            KeyCode::Home | KeyCode::Char('g') => Some(0),
+            KeyCode::End | KeyCode::Char('G') => Some(last),
+            KeyCode::Esc | KeyCode::Enter => {
+                self.sidebar_keys = false;
+                self.set_status("keys back in the grid (b: the sidebar)", true);
+                return Vec::new();
+            }
+            _ => return self.key_nav(ev),
+        };
+        if let Some(&i) = to.and_then(|k| shown.get(k)) {
+            self.set_focus(i);
+        }
+        Vec::new()
+    }
+
+    /// The panes the grid may show, in grid order: those the filter keeps, and the focused one
+    /// while keys go to it (typing, attached, copy mode), so an answered agent that leaves
+    /// the filter's state does not vanish under the user's hands.
+    pub fn shown(&self) -> Vec<usize> {
+        let busy = self.mode == Mode::Typing || self.attached || self.copy.is_some();
+        self.panes
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| self.filter.keeps(&p.info.badge()) || (busy && *i == self.focus))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn focus_shown(&self) -> bool {
+        self.visible.iter().any(|(i, _)| *i == self.focus)
+    }
+
+    /// `f` / the palette's `filter`: show only the sessions in one state.
+    fn set_filter(&mut self, filter: StateFilter) {
+        self.filter = filter;
+        // `relayout`, after this key, moves the focus onto a shown session.
+        let shown = self.shown();
+        let msg = if filter == StateFilter::All {
+            "showing every session (f: filter by state)".to_string()
+        } else {
+            format!(
+                "showing {} sessions: {} of {} (f: next filter)",
+                filter.name(),
+                shown.len(),
+                self.panes.len()
+            )
+        };
+        self.set_status(msg, true);
+        self.dirty = true;
     }
 
     fn type_bytes(&mut self, bytes: &[u8]) -> Vec<Effect> {
@@ -658,7 +850,7 @@ impl App {
     }
 
     fn enter_typing(&mut self) {
-        if let Some(id) = self.focused_id() {
+        if let Some(id) = self.focused_id().filter(|_| self.focus_shown()) {
             self.mode = Mode::Typing;
             self.set_status(
                 format!(
@@ -749,6 +941,9 @@ impl App {
                 return vec![Effect::MouseCapture(self.mouse)];
             }
             KeyCode::Char('y') => return self.copy_focused(),
+            KeyCode::Char('c') => self.enter_copy(),
+            KeyCode::Char('b') => self.toggle_sidebar(),
+            KeyCode::Char('f') => self.set_filter(self.filter.next()),
             KeyCode::Char('S') => {
                 self.by_state = !self.by_state;
                 if self.by_state {
@@ -850,24 +1045,30 @@ impl App {
     }
 
     fn cycle_focus(&mut self, delta: isize) {
-        let n = self.panes.len() as isize;
+        let shown = self.shown();
+        let n = shown.len() as isize;
         if n > 0 {
-            let i = (self.focus as isize + delta).rem_euclid(n) as usize;
-            self.set_focus(i);
+            let pos = shown.iter().position(|&i| i == self.focus).unwrap_or(0);
+            let k = (pos as isize + delta).rem_euclid(n) as usize;
+            self.set_focus(shown[k]);
         }
     }
 
     fn flip_page(&mut self, delta: isize) {
         let kind = self.effective_layout();
-        let total = self.panes.len();
+        let shown = self.shown();
+        let total = shown.len();
         let area = self.pane_area();
-        let plan = layout::plan(kind, total, self.focus, area);
+        let pos = shown.iter().position(|&i| i == self.focus).unwrap_or(0);
+        let plan = layout::plan(kind, total, pos, area);
         let target = plan.page as isize + delta;
         if target < 0 || target as usize >= plan.pages {
             return;
         }
-        let i = layout::page_start(kind, total, target as usize, area);
-        self.set_focus(i);
+        let k = layout::page_start(kind, total, target as usize, area);
+        if let Some(&i) = shown.get(k) {
+            self.set_focus(i);
+        }
     }
 
     fn on_mouse(&mut self, m: MouseEvent) {
@@ -879,8 +1080,23 @@ impl App {
             return;
         };
         let i = self.visible[hit].0;
+        let uid = self.panes[i].uid;
+        if let Some(c) = self.copy.as_mut().filter(|c| c.uid == uid) {
+            match m.kind {
+                MouseEventKind::ScrollUp => c.scroll(-(WHEEL_ROWS as isize)),
+                MouseEventKind::ScrollDown => c.scroll(WHEEL_ROWS as isize),
+                _ => return,
+            }
+            self.dirty = true;
+            return;
+        }
         match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => self.set_focus(i),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if self.copy.take().is_some() {
+                    self.set_status("left copy mode", true);
+                }
+                self.set_focus(i);
+            }
             MouseEventKind::ScrollUp => {
                 // As far as the emulator's scrollback goes, so scrolling down again is
                 // immediate.
@@ -912,6 +1128,10 @@ impl App {
             self.log.filter.push_str(text.lines().next().unwrap_or(""));
             return Vec::new();
         }
+        if let Some(c) = &mut self.copy {
+            c.mode.paste(text);
+            return Vec::new();
+        }
         match self.panes.get(self.focus) {
             Some(p) if self.mode == Mode::Typing => {
                 let bytes = encode_paste(text, p.source.modes().1);
@@ -931,7 +1151,7 @@ impl App {
         if area.width < 3 || area.height < 3 {
             return (80, 24);
         }
-        let n = self.panes.len() + 1;
+        let n = self.shown().len() + 1;
         let plan = layout::plan(self.effective_layout(), n, n - 1, area);
         plan.rects.last().map_or((80, 24), |r| {
             (
@@ -1046,6 +1266,22 @@ impl App {
             },
             Cmd::Theme => return vec![Effect::SetTheme(arg(0))],
             Cmd::Log => self.log.visible = !self.log.visible,
+            Cmd::CopyMode => self.enter_copy(),
+            Cmd::Sidebar => {
+                self.sidebar = !self.sidebar;
+                self.sidebar_keys = false;
+            }
+            Cmd::Filter if arg(0).trim().is_empty() => self.set_filter(self.filter.next()),
+            Cmd::Filter => match StateFilter::parse(&arg(0)) {
+                Some(f) => self.set_filter(f),
+                None => self.set_status(
+                    format!(
+                        "filter: no state {:?} (all, waiting, idle, working, exited)",
+                        arg(0).trim()
+                    ),
+                    false,
+                ),
+            },
             Cmd::MarkAll => {
                 self.panes.iter_mut().for_each(|p| p.marked = true);
                 self.set_status(format!("{} marked for multicast", self.panes.len()), true);
@@ -1100,19 +1336,28 @@ impl App {
     /// page, zoomed away) withdraws it, and registers again when shown. A screen too small to
     /// draw keeps the last layout.
     pub fn relayout(&mut self) -> Vec<Effect> {
-        let Some(regions) = layout::regions(self.screen, self.attached, self.log.visible) else {
+        let Some(regions) =
+            layout::regions(self.screen, self.attached, self.log.visible, self.sidebar)
+        else {
             self.regions = None;
             return Vec::new();
         };
         self.regions = Some(regions);
-        let plan = layout::plan(
-            self.effective_layout(),
-            self.panes.len(),
-            self.focus,
-            regions.panes,
-        );
+        let mut shown = self.shown();
+        // The focus stays on a session the grid shows (a filter, or a state change under it).
+        if !shown.is_empty() && !shown.contains(&self.focus) {
+            let i = shown
+                .iter()
+                .copied()
+                .find(|&i| i > self.focus)
+                .unwrap_or(shown[0]);
+            self.set_focus(i);
+            shown = self.shown();
+        }
+        let pos = shown.iter().position(|&i| i == self.focus).unwrap_or(0);
+        let plan = layout::plan(self.effective_layout(), shown.len(), pos, regions.panes);
         self.page = (plan.page, plan.pages);
-        self.visible = plan.range.zip(plan.rects).collect();
+        self.visible = plan.range.map(|k| shown[k]).zip(plan.rects).collect();
         let mut fx = Vec::new();
         for &(idx, rect) in &self.visible {
             let Some(p) = self.panes.get_mut(idx) else {
@@ -1551,5 +1796,111 @@ mod tests {
         assert_eq!(app.panes[0].scroll, top - WHEEL_ROWS);
         ch(&mut app, 'j');
         assert_eq!(app.panes[0].scroll, 0, "any key returns to live");
+    }
+
+    fn typ(app: &mut App, s: &str) {
+        for c in s.chars() {
+            ch(app, c);
+        }
+    }
+
+    /// Issue 12: copy mode finds a word printed long before (in the scrollback), selects its
+    /// line and copies it with OSC 52; the program's later output does not move the view.
+    #[test]
+    fn copy_mode_searches_the_scrollback_and_copies_a_selection() {
+        let (mut app, panes) = app_with(&["a", "bb"]);
+        panes[0].feed(b"needle-7 was here\r\n");
+        for i in 0..80 {
+            panes[0].feed(format!("filler {i}\r\n").as_bytes());
+        }
+        ch(&mut app, 'c');
+        let c = app.copy.as_ref().expect("in copy mode");
+        assert_eq!((c.id.as_str(), c.mode.offset()), ("a", 0));
+        typ(&mut app, "?needle");
+        key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        let c = app.copy.as_ref().unwrap();
+        assert_eq!(c.mode.cursor().line, 0, "the first line of the scrollback");
+        assert!(c.mode.offset() > 0);
+        assert_eq!(
+            app.status.as_ref().unwrap().text,
+            "\"needle\": match 1 of 1"
+        );
+        let view = c.screen.rows(0, 40).next().unwrap();
+        panes[0].feed(b"more output\r\n");
+        assert_eq!(
+            app.copy
+                .as_ref()
+                .unwrap()
+                .screen
+                .rows(0, 40)
+                .next()
+                .unwrap(),
+            view
+        );
+        // Keys are copy mode's: `l` moves its cursor, not the grid's focus.
+        typ(&mut app, "wwwv$");
+        assert_eq!(app.focus, 0);
+        let fx = key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(fx, vec![Effect::Clipboard("was here".into())]);
+        assert!(app.copy.is_none());
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("copied 1 line of a")
+        );
+        // A failed search says so and stays; q leaves.
+        ch(&mut app, 'c');
+        typ(&mut app, "/haystack");
+        key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(app.copy.is_some());
+        assert_eq!(
+            app.status.clone().unwrap(),
+            Status {
+                text: "no match for \"haystack\"".into(),
+                ok: false
+            }
+        );
+        ch(&mut app, 'q');
+        assert!(app.copy.is_none());
+        // From the palette too; the pane going away ends it.
+        app.execute(Cmd::CopyMode, vec![]);
+        assert!(app.copy.is_some());
+        app.sync(vec![info("bb")], &mut |_| unreachable!());
+        assert!(app.copy.is_none());
+        assert!(app.status.as_ref().unwrap().text.contains("a is gone"));
+    }
+
+    /// Copy mode starts where the wheel left the pane, and the wheel scrolls its view.
+    #[test]
+    fn copy_mode_starts_at_the_wheel_offset() {
+        let (mut app, panes) = app_with(&["a"]);
+        for i in 0..100 {
+            panes[0].feed(format!("line {i}\r\n").as_bytes());
+        }
+        let wheel = |app: &mut App, kind| {
+            event(
+                app,
+                Event::Mouse(MouseEvent {
+                    kind,
+                    column: 10,
+                    row: 5,
+                    modifiers: KeyModifiers::NONE,
+                }),
+            )
+        };
+        wheel(&mut app, MouseEventKind::ScrollUp);
+        wheel(&mut app, MouseEventKind::ScrollUp);
+        ch(&mut app, 'c');
+        assert_eq!(app.copy.as_ref().unwrap().mode.offset(), 2 * WHEEL_ROWS);
+        wheel(&mut app, MouseEventKind::ScrollDown);
+        let c = app.copy.as_ref().unwrap();
+        assert_eq!(
+            (c.mode.offset(), c.screen.scrollback()),
+            (WHEEL_ROWS, WHEEL_ROWS)
+        );
+        key(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+        assert!(app.copy.is_none());
     }
 }

@@ -108,6 +108,51 @@ impl Attention {
     }
 }
 
+/// `f`: which sessions the grid shows, by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+pub enum StateFilter {
+    #[default]
+    All,
+    Waiting,
+    Idle,
+    Working,
+    Exited,
+}
+
+impl StateFilter {
+    /// The order `f` steps through.
+    pub const ALL: [StateFilter; 5] = [
+        StateFilter::All,
+        StateFilter::Waiting,
+        StateFilter::Idle,
+        StateFilter::Working,
+        StateFilter::Exited,
+    ];
+
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn parse(s: &str) -> Option<StateFilter> {
+        s.trim().parse().ok()
+    }
+
+    pub fn next(self) -> StateFilter {
+        Self::ALL[(self as usize + 1) % Self::ALL.len()]
+    }
+
+    pub fn keeps(self, badge: &Badge) -> bool {
+        match self {
+            StateFilter::All => true,
+            StateFilter::Waiting => *badge == Badge::Waiting,
+            StateFilter::Idle => *badge == Badge::Idle,
+            StateFilter::Working => *badge == Badge::Working,
+            StateFilter::Exited => matches!(badge, Badge::Exited { .. }),
+        }
+    }
+}
+
 impl SessionInfo {
     /// From the engine's own session object (embedded mode): no JSON in between.
     pub fn from_view(v: &SessionView) -> SessionInfo {

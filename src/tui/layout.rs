@@ -12,19 +12,26 @@ pub const MIN_INNER_H: u16 = 8;
 pub const MIN_W: u16 = MIN_INNER_W + 2;
 pub const MIN_H: u16 = MIN_INNER_H + 2;
 
-/// The parts of the screen, top to bottom: the attach banner, the panes, the event log, the
-/// status bar and the message line.
+/// The parts of the screen, top to bottom: the attach banner, the session sidebar left of the
+/// panes, the panes, the event log, the status bar and the message line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Regions {
     pub banner: Rect,
+    /// Zero-sized when hidden, or when the screen is too narrow for it and one pane.
+    pub sidebar: Rect,
     pub panes: Rect,
     pub log: Rect,
     pub status: Rect,
     pub message: Rect,
 }
 
+/// The sidebar's width on a screen `width` wide: a fifth of it, within 24..=36 columns.
+pub fn sidebar_width(width: u16) -> u16 {
+    (width / 5).clamp(24, 36)
+}
+
 /// Split the screen; `None` when it is too small to draw anything but a notice.
-pub fn regions(area: Rect, banner: bool, log: bool) -> Option<Regions> {
+pub fn regions(area: Rect, banner: bool, log: bool, sidebar: bool) -> Option<Regions> {
     if area.width < 20 || area.height < 5 {
         return None;
     }
@@ -37,12 +44,25 @@ pub fn regions(area: Rect, banner: bool, log: bool) -> Option<Regions> {
     };
     let panes_h = area.height.saturating_sub(banner_h + log_h + 2);
     let banner = Rect::new(area.x, area.y, area.width, banner_h);
-    let panes = Rect::new(area.x, area.y + banner_h, area.width, panes_h);
+    let side_w = sidebar_width(area.width);
+    let side_w = if sidebar && area.width >= side_w + MIN_W {
+        side_w
+    } else {
+        0
+    };
+    let sidebar = Rect::new(area.x, area.y + banner_h, side_w, panes_h);
+    let panes = Rect::new(
+        area.x + side_w,
+        area.y + banner_h,
+        area.width - side_w,
+        panes_h,
+    );
     let log = Rect::new(area.x, panes.bottom(), area.width, log_h);
     let status = Rect::new(area.x, log.bottom(), area.width, 1);
     let message = Rect::new(area.x, status.bottom(), area.width, 1);
     Some(Regions {
         banner,
+        sidebar,
         panes,
         log,
         status,
@@ -431,6 +451,20 @@ mod tests {
         assert_eq!(neighbor(&p.rects, 4, Dir::Up), Some(2));
         assert_eq!(hit(&p.rects, 150, 30), Some(4));
         assert_eq!(hit(&p.rects, 250, 30), None);
+    }
+
+    #[test]
+    fn the_sidebar_takes_a_column_when_there_is_room() {
+        let r = regions(Rect::new(0, 0, 120, 40), false, false, true).unwrap();
+        assert_eq!(r.sidebar, Rect::new(0, 0, 24, 38));
+        assert_eq!(r.panes, Rect::new(24, 0, 96, 38));
+        let r = regions(Rect::new(0, 0, 200, 50), true, false, true).unwrap();
+        assert_eq!((r.sidebar.width, r.sidebar.y, r.panes.x), (36, 1, 36));
+        // Too narrow for it and a pane: the panes keep the width.
+        let r = regions(Rect::new(0, 0, 60, 20), false, false, true).unwrap();
+        assert_eq!((r.sidebar.width, r.panes.width), (0, 60));
+        let r = regions(Rect::new(0, 0, 120, 40), false, false, false).unwrap();
+        assert_eq!((r.sidebar.width, r.panes.width), (0, 120));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `runner` | the event loop: input, messages and signals → `App` updates; effects executed |
 //! | `app` | state and update: events → state and effects; modes, overlays, focus, marks, layout |
 //! | `ui` | drawing (reads the app only; snapshot-tested) |
+//! | `copymode` | copy mode: a cursor, search and selection over a copy of a pane's screen and scrollback |
 //! | `source` | [`source::PaneSource`]: a pane's screen — embedded session, remote mirror, plain parser |
 //! | `remote` | client mode: WS mirrors, the session poller, the bus follower |
 //! | `fleet` | the peers' sessions in the grid: pollers, host-down state, actions routed by `@peer` |
@@ -23,6 +24,7 @@
 
 mod app;
 mod backend;
+mod copymode;
 mod eventlog;
 mod fleet;
 mod fuzzy;

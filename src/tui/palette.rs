@@ -89,6 +89,10 @@ commands! {
         "kitty windows: open [all|ids] (attached), focus ID, layout grid|tall|stack|…",
     Theme "theme" ["theme": Theme] "switch the colour theme",
     Log "log" [] "show or hide the event log",
+    CopyMode "copy-mode" [] "scroll, search (/ ?), select (v V) and copy (y) in the focused pane",
+    Filter "filter" ["state": Text]
+        "show only one state: all, waiting, idle, working, exited (blank: the next)",
+    Sidebar "sidebar" [] "show or hide the list of every session",
     MarkAll "mark-all" [] "mark every pane for multicast",
     UnmarkAll "unmark-all" [] "clear all marks",
     Help "help" [] "list every key binding",

@@ -346,7 +346,7 @@ fn tiny_windows_never_panic() {
         (43, 11),
         (60, 16),
     ] {
-        for setup in 0..6 {
+        for setup in 0..9 {
             let (mut app, _) = app(5);
             match setup {
                 1 => app.log.visible = true,
@@ -360,6 +360,21 @@ fn tiny_windows_never_panic() {
                 5 => {
                     key(&mut app, KeyCode::Char('L'));
                     key(&mut app, KeyCode::Char('x'));
+                }
+                // Copy mode entered on a large screen, drawn on a small one, and the other
+                // way round.
+                6 | 8 => {
+                    let (ew, eh) = if setup == 6 { (120, 40) } else { (w, h) };
+                    render(&mut app, ew, eh);
+                    key(&mut app, KeyCode::Char('c'));
+                    typ(&mut app, "/AGENT");
+                    key(&mut app, KeyCode::Enter);
+                    typ(&mut app, "vjj$");
+                }
+                7 => {
+                    key(&mut app, KeyCode::Char('b'));
+                    key(&mut app, KeyCode::Char('f'));
+                    key(&mut app, KeyCode::Down);
                 }
                 _ => {}
             }
@@ -537,4 +552,175 @@ fn typing_mode_shows_on_the_pane() {
     let title = screen.lines().next().unwrap();
     assert!(title.contains(" TYPING  [idle]"), "{title}");
     insta::assert_snapshot!(screen);
+}
+
+/// The status bar and message line: the last two rows of a screen.
+fn bottom(screen: &str) -> String {
+    let lines: Vec<&str> = screen.lines().collect();
+    lines[lines.len().saturating_sub(2)..].join("\n")
+}
+
+/// Issue 12: the attention strip counts every session, on every page, names the waiting ones
+/// and shows the grid's state filter.
+#[test]
+fn attention_strip_counts_names_and_shows_the_filter() {
+    let (mut app, _) = app(9);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char(']'));
+    let paged = bottom(&render(&mut app, 120, 40));
+    key(&mut app, KeyCode::Char('f'));
+    let filtered = bottom(&render(&mut app, 120, 40));
+    insta::assert_snapshot!(format!("{paged}\n{filtered}"));
+}
+
+/// Issue 12: `f` steps the grid through the states; only matching sessions are shown, the
+/// focus goes onto one of them, and an empty state says so.
+#[test]
+fn filter_shows_only_sessions_in_one_state() {
+    let (mut app, _) = app(6);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char('f'));
+    let screen = render(&mut app, 120, 40);
+    assert_eq!(app.focused_id().as_deref(), Some("w5"));
+    assert!(screen.contains("filter: waiting (1 shown)"), "{screen}");
+    assert!(!screen.contains(" w1 @"), "{screen}");
+    insta::assert_snapshot!(screen);
+    key(&mut app, KeyCode::Char('f'));
+    let screen = render(&mut app, 120, 40);
+    let shown: Vec<&str> = app
+        .visible
+        .iter()
+        .map(|(i, _)| app.panes[*i].info.id.as_str())
+        .collect();
+    assert_eq!(shown, ["w1", "w3", "w6"], "{screen}");
+    assert_eq!(
+        app.focused_id().as_deref(),
+        Some("w6"),
+        "the next shown after w5"
+    );
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(
+        app.focused_id().as_deref(),
+        Some("w1"),
+        "Tab walks the shown ones"
+    );
+    key(&mut app, KeyCode::Char('f'));
+    assert_eq!(
+        app.focused_id().as_deref(),
+        Some("w2"),
+        "working: w2 and w4"
+    );
+    key(&mut app, KeyCode::Char('f'));
+    let screen = render(&mut app, 120, 40);
+    assert!(screen.contains("No exited session"), "{screen}");
+    // Nothing to type into or copy from while nothing is shown.
+    key(&mut app, KeyCode::Char('c'));
+    assert!(app.copy.is_none());
+    key(&mut app, KeyCode::Char('f'));
+    assert_eq!(app.visible.len(), 6);
+    // The palette names a state, and says which exist when it does not know one.
+    app.execute(super::palette::Cmd::Filter, vec!["Waiting".into()]);
+    assert_eq!(app.filter, super::info::StateFilter::Waiting);
+    app.execute(super::palette::Cmd::Filter, vec!["busy".into()]);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("no state \"busy\"")
+    );
+}
+
+/// Issue 12: the sidebar lists every session (all pages) with its state; ↑↓ in it move the
+/// focus and flip the grid to that session's page; Esc gives the keys back to the grid.
+#[test]
+fn sidebar_lists_every_session_and_walks_the_pages() {
+    let (mut app, _) = app(9);
+    render(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char('b'));
+    let screen = render(&mut app, 120, 40);
+    assert!(app.sidebar && app.sidebar_keys);
+    for i in 1..=9 {
+        assert!(
+            screen.contains(&format!(" w{i} @devbox")),
+            "w{i}:\n{screen}"
+        );
+    }
+    assert!(screen.contains("page 1/2"), "{screen}");
+    for _ in 0..6 {
+        key(&mut app, KeyCode::Down);
+    }
+    let screen = render(&mut app, 120, 40);
+    assert_eq!(app.focused_id().as_deref(), Some("w7"));
+    assert!(screen.contains("page 2/2"), "{screen}");
+    insta::assert_snapshot!(screen);
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.focused_id().as_deref(), Some("w9"));
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.focused_id().as_deref(), Some("w8"));
+    // Back to the grid: arrows move geometrically again; b brings the keys back, b hides.
+    key(&mut app, KeyCode::Esc);
+    assert!(app.sidebar && !app.sidebar_keys);
+    key(&mut app, KeyCode::Char('b'));
+    assert!(app.sidebar_keys);
+    key(&mut app, KeyCode::Char('b'));
+    assert!(!app.sidebar);
+    assert!(!render(&mut app, 120, 40).contains(" sessions 9 "));
+}
+
+/// Issue 12: copy mode on the pane border and in the bottom bar; search matches, the
+/// selection and the cursor drawn over the copied screen.
+#[test]
+fn copy_mode_marks_matches_selection_and_cursor() {
+    use ratatui::style::Modifier;
+    let (mut app, panes) = app(2);
+    render(&mut app, 120, 40);
+    for i in 0..60 {
+        panes[0].feed(format!("log line {i}: ok\r\n").as_bytes());
+    }
+    key(&mut app, KeyCode::Char('c'));
+    typ(&mut app, "?ne 3");
+    let prompt = render(&mut app, 120, 40);
+    assert!(prompt.contains("search up: ne 3▏"), "{prompt}");
+    key(&mut app, KeyCode::Enter);
+    typ(&mut app, "v$");
+    let t = draw(&mut app, 120, 40);
+    let screen = ui::buffer_text(t.backend().buffer());
+    assert!(screen.contains(" COPY w1 · selecting "), "{screen}");
+    assert!(screen.contains("COPY ["), "{screen}");
+    insta::assert_snapshot!(screen);
+    // Up from the bottom, "log line 39" is the current match; "log line 38" another.
+    let buf = t.backend().buffer();
+    let row_of = |text: &str| {
+        screen
+            .lines()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not on screen:\n{screen}")) as u16
+    };
+    let cur = row_of("log line 39: ok");
+    let other = row_of("log line 38: ok");
+    let theme = Theme::base();
+    // "log li" is 6 cells; the match starts at column 1 + 6.
+    assert_eq!(
+        buf[(7, other)].bg,
+        theme.title_scroll.bg.unwrap(),
+        "a match"
+    );
+    assert_eq!(buf[(6, other)].bg, Color::Reset, "not a match");
+    assert_eq!(
+        buf[(7, cur)].bg,
+        theme.palette_selected.bg.unwrap(),
+        "the current match"
+    );
+    assert!(
+        buf[(13, cur)].modifier.contains(Modifier::REVERSED),
+        "selected"
+    );
+    // `$` left the cursor on the last character, "k" of "ok".
+    assert_eq!(buf[(15, cur)].symbol(), "k");
+    let cursor = buf[(15, cur)].modifier;
+    assert!(
+        !cursor.contains(Modifier::REVERSED) && cursor.contains(Modifier::UNDERLINED),
+        "the cursor stands out in the selection: {cursor:?}"
+    );
 }

@@ -247,6 +247,7 @@ pub(super) async fn run_ui(
     app.themes = theme::available();
     app.attach_env = attach_env;
     app.notify_on = tui.notify.clone();
+    app.sidebar = tui.sidebar;
     app.hosts = board.hosts();
     // A config problem and sessions lost in a reboot both need the user's eye at start.
     let lost = match &backend {

@@ -11,7 +11,8 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use tui_term::widget::{Cursor, PseudoTerminal};
 
 use super::app::{App, Mode, Overlay};
-use super::info::Badge;
+use super::copymode::{Frozen, SelKind};
+use super::info::{Badge, StateFilter};
 use super::layout::{self, LayoutKind};
 use super::palette::{Palette, Stage};
 use super::theme::Theme;
@@ -57,6 +58,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     };
     if app.attached {
         draw_banner(f, app, r.banner);
+    }
+    if r.sidebar.width > 0 {
+        draw_sidebar(f, app, r.sidebar);
     }
     draw_panes(f, app, r.panes);
     if app.log.visible {
@@ -110,9 +114,139 @@ fn draw_panes(f: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
+    if app.visible.is_empty() {
+        let msg = format!(
+            "No {} session (f: next filter · :filter all)",
+            app.filter.name()
+        );
+        let r = Rect::new(
+            area.x,
+            area.y + area.height / 2,
+            area.width,
+            1.min(area.height),
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .alignment(Alignment::Center)
+                .style(app.theme.empty),
+            r,
+        );
+        return;
+    }
     for &(idx, rect) in &app.visible {
         draw_pane(f, app, idx, rect);
     }
+}
+
+/// A short state word for the sidebar's narrow column.
+fn short_badge(b: &Badge) -> String {
+    match b {
+        Badge::Working => "work".into(),
+        Badge::Idle => "idle".into(),
+        Badge::Waiting => "WAIT".into(),
+        Badge::Stuck => "stuck".into(),
+        Badge::Exited { text, .. } => text.replace("exited", "exit"),
+        Badge::Disconnected => "disc".into(),
+        Badge::HostDown => "down".into(),
+        Badge::Unknown => "start".into(),
+    }
+}
+
+/// The session sidebar: one line per session, every session (however the grid pages), the
+/// focused one highlighted; sessions the filter hides are dimmed. It scrolls to keep the
+/// focused one in sight.
+fn draw_sidebar(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let border = if app.sidebar_keys && app.mode == Mode::Nav {
+        (BorderType::Thick, t.border_focused)
+    } else {
+        (BorderType::Plain, t.border_unfocused)
+    };
+    let title = format!(" sessions {} ", app.panes.len());
+    let block = Block::bordered()
+        .border_type(border.0)
+        .border_style(border.1)
+        .title(Span::styled(title, t.title_text));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows = inner.height as usize;
+    if rows == 0 {
+        return;
+    }
+    let start = app.focus.saturating_sub(rows - 1);
+    let shown = app.shown();
+    let w = inner.width as usize;
+    // The state column is as wide as its longest word, so ids line up.
+    let state_w = app
+        .panes
+        .iter()
+        .map(|p| width(&short_badge(&p.info.badge())))
+        .max()
+        .unwrap_or(0)
+        .min(12);
+    let lines: Vec<Line> = app
+        .panes
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(rows)
+        .map(|(i, p)| {
+            let badge = p.info.badge();
+            let focused = i == app.focus;
+            let dim = !shown.contains(&i);
+            let mut state = truncate(&short_badge(&badge), state_w);
+            state.push_str(&" ".repeat(state_w.saturating_sub(width(&state))));
+            let mark = if focused {
+                "▶"
+            } else if p.marked {
+                "◆"
+            } else {
+                " "
+            };
+            let mut spans = vec![
+                Span::styled(mark, t.title_marked),
+                Span::styled(state, badge_style(t, &badge)),
+            ];
+            let id_style = if focused {
+                t.title_focused
+            } else {
+                t.title_text
+            };
+            let mut rest = format!(" {}", p.info.id);
+            let id_len = rest.len();
+            if !p.info.host.is_empty() {
+                rest.push_str(&format!(" @{}", p.info.host));
+            }
+            let host_len = rest.len();
+            if !p.info.command.is_empty() {
+                rest.push_str(&format!(" {}", p.info.command));
+            }
+            let rest = truncate(&rest, w.saturating_sub(line_width(&spans)));
+            let cut = |n: usize| n.min(rest.len());
+            let (id, tail) = rest.split_at(if rest.is_char_boundary(cut(id_len)) {
+                cut(id_len)
+            } else {
+                rest.len()
+            });
+            let split = cut(host_len).saturating_sub(id.len()).min(tail.len());
+            let (host, cmd) = tail.split_at(if tail.is_char_boundary(split) {
+                split
+            } else {
+                tail.len()
+            });
+            spans.push(Span::styled(id.to_string(), id_style));
+            spans.push(Span::styled(host.to_string(), t.title_host));
+            spans.push(Span::styled(cmd.to_string(), t.title_command));
+            let mut line = Line::from(spans);
+            if focused {
+                line = line.patch_style(Style::default().add_modifier(Modifier::REVERSED));
+            } else if dim {
+                line = line.patch_style(Style::default().add_modifier(Modifier::DIM));
+            }
+            line
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn badge_style(t: &Theme, b: &Badge) -> Style {
@@ -143,14 +277,22 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     let note = pane.source.note();
     let mut blank = false;
     let scroll = pane.scroll;
-    pane.source.with_screen(scroll, &mut |screen| {
-        let cursor = Cursor::default().visibility(show_cursor && screen.scrollback() == 0);
-        f.render_widget(PseudoTerminal::new(screen).cursor(cursor), inner);
-        eff_scroll = screen.scrollback();
-        if note.is_some() {
-            blank = screen.contents().trim().is_empty();
-        }
-    });
+    let copy = app.copy.as_deref().filter(|c| c.uid == pane.uid);
+    if let Some(c) = copy {
+        let cursor = Cursor::default().visibility(false);
+        f.render_widget(PseudoTerminal::new(&c.screen).cursor(cursor), inner);
+        draw_copy_marks(f, t, c, inner);
+        eff_scroll = c.mode.offset();
+    } else {
+        pane.source.with_screen(scroll, &mut |screen| {
+            let cursor = Cursor::default().visibility(show_cursor && screen.scrollback() == 0);
+            f.render_widget(PseudoTerminal::new(screen).cursor(cursor), inner);
+            eff_scroll = screen.scrollback();
+            if note.is_some() {
+                blank = screen.contents().trim().is_empty();
+            }
+        });
+    }
     if blank && let Some(note) = note {
         let r = Rect::new(
             inner.x,
@@ -182,7 +324,18 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
         right.push(Span::raw(" "));
         right.push(Span::styled("●", t.title_unread));
     }
-    if eff_scroll > 0 {
+    if let Some(c) = copy {
+        // tmux's position indicator: the view's distance from the live screen, of the whole.
+        right.push(Span::raw(" "));
+        right.push(Span::styled(
+            format!(
+                "COPY [{}/{}]",
+                c.mode.offset(),
+                c.mode.len() - c.mode.height()
+            ),
+            t.title_scroll,
+        ));
+    } else if eff_scroll > 0 {
         right.push(Span::raw(" "));
         right.push(Span::styled(
             format!("[scrollback -{eff_scroll}]"),
@@ -228,7 +381,10 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     left.push(Span::raw(" "));
 
     let typing_border = Style::default().fg(t.status_typing.bg.unwrap_or(Color::Reset));
-    let (border_type, border_style) = if show_cursor {
+    let copy_border = Style::default().fg(t.title_scroll.bg.unwrap_or(Color::Reset));
+    let (border_type, border_style) = if copy.is_some() {
+        (BorderType::Thick, t.border_focused.patch(copy_border))
+    } else if show_cursor {
         (BorderType::Thick, t.border_focused.patch(typing_border))
     } else if focused {
         (BorderType::Thick, t.border_focused)
@@ -245,6 +401,52 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
         block = block.title(Line::from(right).right_aligned());
     }
     f.render_widget(block, rect);
+}
+
+/// Copy mode over the pane's copied screen: the search's matches, the selection and the
+/// cursor, as styles on the cells already drawn.
+fn draw_copy_marks(f: &mut Frame, t: &Theme, c: &Frozen, inner: Rect) {
+    let m = &c.mode;
+    let rows = (inner.height as usize).min(m.height());
+    let current = m.current_match();
+    let buf = f.buffer_mut();
+    let mut mark = |line: usize, cols: std::ops::Range<usize>, style: &dyn Fn(Style) -> Style| {
+        let y = inner.y + (line - m.top()) as u16;
+        let from = m.column_of(line, cols.start);
+        let to = m.column_of(line, cols.end).max(from + 1);
+        for x in from..to.min(inner.width as usize) {
+            let cell = &mut buf[(inner.x + x as u16, y)];
+            cell.set_style(style(cell.style()));
+        }
+    };
+    for line in m.top()..m.top() + rows {
+        for hit in m.search().map_or(&[][..], |s| &s.matches[..]) {
+            if hit.line != line {
+                continue;
+            }
+            let style = if Some(*hit) == current {
+                t.palette_selected
+            } else {
+                t.title_scroll
+            };
+            mark(line, hit.start..hit.start + hit.len, &|s| s.patch(style));
+        }
+        if let Some(cols) = m.selected_cols(line) {
+            mark(line, cols, &|s| s.add_modifier(Modifier::REVERSED));
+        }
+    }
+    let cur = m.cursor();
+    if (m.top()..m.top() + rows).contains(&cur.line) {
+        // The cursor shows inside a selection too: its cell is inverted against the rest.
+        mark(cur.line, cur.col..cur.col + 1, &|s| {
+            if s.add_modifier.contains(Modifier::REVERSED) {
+                s.remove_modifier(Modifier::REVERSED)
+                    .add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
+            } else {
+                s.add_modifier(Modifier::REVERSED)
+            }
+        });
+    }
 }
 
 /// The attention strip: counts per state over every session (not only this page), waiting
@@ -284,7 +486,16 @@ fn attention_spans(app: &App) -> Vec<Span<'static>> {
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    let copy = app.copy.as_deref();
     let (label, style) = match (app.mode, app.attached) {
+        (_, _) if let Some(c) = copy => {
+            let selecting = match c.mode.selection_kind() {
+                Some(SelKind::Chars) => "· selecting ",
+                Some(SelKind::Lines) => "· selecting lines ",
+                None => "",
+            };
+            (format!(" COPY {} {selecting}", c.id), t.title_scroll)
+        }
         (_, true) => (
             format!(" ATTACHED {} ", app.focused_id().unwrap_or_default()),
             t.status_attached,
@@ -324,6 +535,17 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         t.status_info,
     ));
     spans.extend(attention_spans(app));
+    if app.filter != StateFilter::All {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!(
+                "filter: {} ({} shown)",
+                app.filter.name(),
+                app.shown().len()
+            ),
+            t.status_key,
+        ));
+    }
     spans.push(sep());
     let kind = app.effective_layout();
     spans.push(Span::styled(kind.name().to_string(), t.status_info));
@@ -346,6 +568,8 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(format!("{marked} marked"), t.status_info));
     }
     let hint = match app.mode {
+        _ if copy.is_some() => "/ ? search  v V select  y copy  q leave ".to_string(),
+        Mode::Nav if app.sidebar_keys => "↑↓ choose  Esc grid  b hide ".to_string(),
         Mode::Typing => format!("{} → navigation ", app.prefix.label()),
         Mode::Nav => "? help  : palette  q quit ".to_string(),
     };
@@ -363,12 +587,20 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_message(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let line = match &app.status {
-        Some(s) => Line::from(Span::styled(
+    let prompt = app.copy.as_deref().and_then(|c| c.mode.prompt());
+    let line = match (&app.status, prompt) {
+        (_, Some(p)) => Line::from(vec![
+            Span::styled(
+                format!(" search {}: ", if p.forward { "down" } else { "up" }),
+                t.palette_prompt,
+            ),
+            Span::styled(format!("{}▏", p.input), t.palette_text),
+        ]),
+        (Some(s), None) => Line::from(Span::styled(
             format!(" {}", s.text),
             if s.ok { t.status_ok } else { t.status_error },
         )),
-        None => Line::from(Span::styled(
+        (None, None) => Line::from(Span::styled(
             " Enter/i: type into the pane · space: mark · z: zoom · e: events",
             t.status_message,
         )),
@@ -452,6 +684,14 @@ fn help_lines(prefix: &str) -> Vec<(&str, &str)> {
         (
             "M",
             "mouse to the terminal (select text) / back to the dashboard",
+        ),
+        (
+            "c",
+            "copy mode: move, / ? search, v V select, y copy, r refresh, q leave",
+        ),
+        (
+            "b  f",
+            "session sidebar (↑↓ choose, Esc: grid, b: hide) / show one state or all",
         ),
         ("Mouse", ""),
         ("click", "focus a pane"),

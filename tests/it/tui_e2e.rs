@@ -574,6 +574,178 @@ fn y_copies_the_focused_screen_and_m_releases_the_mouse() {
     tui.wait_text("mouse: the dashboard's");
 }
 
+/// Issue 12: copy mode from the keyboard: `?` finds a word printed hundreds of lines before
+/// (in the scrollback), the view goes there and stays while the program prints on, `V` `y`
+/// copy its line with OSC 52 (tmux's buffer, with `set-clipboard on`), and the pane is live
+/// again after.
+#[test]
+fn copy_mode_searches_the_scrollback_and_copies_a_line() {
+    let (home, tui, base) = start_embedded();
+    let out = tui.tmux(&["set", "-g", "set-clipboard", "on"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    spawn_bash(&base, "c1", home.path());
+    wait_prompts(&tui, &["c1"]);
+    let (st, v) = post(
+        &format!("{base}/api/sessions/c1/inject"),
+        json!({"prompt": "echo find-me-$((70+7)); seq 1 300 | sed s/^/n-/"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    let screen = tui.wait_pane("c1", "n-300");
+    assert!(!screen.contains("find-me-77"), "scrolled off:\n{screen}");
+
+    tui.keys(&["c"]);
+    tui.wait_text("COPY c1");
+    tui.type_text("?find-me-77");
+    tui.wait_text("search up: find-me-77");
+    tui.keys(&["Enter"]);
+    tui.wait_text("\"find-me-77\": match 1 of 1");
+    tui.wait_pane("c1", "find-me-77");
+
+    // The program prints on; the copy-mode view does not move.
+    let (st, v) = post(
+        &format!("{base}/api/sessions/c1/inject"),
+        json!({"prompt": "echo after-$((1+1))"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "the program's output",
+        || api_screen(&base, "c1").contains("after-2").then_some(()),
+        || api_screen(&base, "c1"),
+    );
+    let screen = tui.capture();
+    let pane = pane_text(&screen, "c1").unwrap();
+    assert!(
+        pane.contains("find-me-77") && !pane.contains("after-2"),
+        "{screen}"
+    );
+    // `r` takes the pane's screen again: the view and the cursor stay on the same text.
+    tui.keys(&["r"]);
+    tui.wait_text("refreshed from c1; the view stays on the same text");
+    assert!(
+        pane_text(&tui.capture(), "c1")
+            .unwrap()
+            .contains("find-me-77")
+    );
+
+    tui.keys(&["V"]);
+    tui.wait_text("COPY c1 · selecting lines");
+    tui.keys(&["y"]);
+    tui.wait_text("copied 1 line of c1");
+    let buffer = || String::from_utf8_lossy(&tui.tmux(&["show-buffer"]).stdout).into_owned();
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "the copied line in tmux's buffer",
+        || (buffer() == "find-me-77").then_some(()),
+        || format!("buffer: {:?}\n{}", buffer(), tui.capture()),
+    );
+    tui.wait_pane("c1", "after-2");
+    tui.wait_text(" NAV ");
+
+    // After `r`, what the program printed meanwhile is in the copy (G: the bottom).
+    tui.keys(&["c"]);
+    tui.wait_text("COPY c1");
+    let (st, v) = post(
+        &format!("{base}/api/sessions/c1/inject"),
+        json!({"prompt": "echo later-$((2+3))"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "the program's output",
+        || api_screen(&base, "c1").contains("later-5").then_some(()),
+        || api_screen(&base, "c1"),
+    );
+    assert!(!pane_text(&tui.capture(), "c1").unwrap().contains("later-5"));
+    tui.keys(&["r"]);
+    tui.wait_text("refreshed from c1");
+    tui.keys(&["G"]);
+    tui.wait_pane("c1", "later-5");
+    tui.keys(&["q"]);
+    tui.wait_text("left copy mode");
+
+    // A search for what is not there says so; q leaves.
+    tui.keys(&["c"]);
+    tui.type_text("/not-printed-anywhere");
+    tui.keys(&["Enter"]);
+    tui.wait_text("no match for \"not-printed-anywhere\"");
+    tui.keys(&["q"]);
+    tui.wait_text("left copy mode");
+}
+
+/// Issue 12: `[tui] sidebar = true` lists every session with its state beside the grid; `f`
+/// shows only the waiting one (the bar says so); in the sidebar (`b`) the arrows move the
+/// focus.
+#[test]
+fn sidebar_lists_sessions_and_f_filters_the_grid_by_state() {
+    let home = Home::new();
+    let config = home.path().join(".config/telepty/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[tui]\nsidebar = true\nnotify = []\n").unwrap();
+    let port = free_port();
+    let tui = Tui::start(&home, port, &[]);
+    tui.wait_text(&format!("embedded :{port}"));
+    let base = tui.url("");
+    spawn_bash(&base, "calm", home.path());
+    let (st, v) = post(
+        &format!("{base}/api/sessions/spawn"),
+        json!({
+            "session_id": "ask",
+            "command": "bash",
+            "args": ["-c", "sleep 1; read -p 'Proceed? [y/N] ' x; echo answered-$x; sleep 600"],
+            "cwd": home.path(),
+        }),
+    );
+    assert_eq!(st, 201, "{v}");
+    tui.wait_text("1 waiting: ask");
+    let screen = tui.wait_text(" sessions 2 ");
+    let row = |s: &str, id: &str| {
+        s.lines()
+            .find(|l| l.contains(&format!(" {id} @")) && l.starts_with(['│', '┃']))
+            .map(str::to_string)
+    };
+    assert!(
+        row(&screen, "ask").is_some_and(|l| l.contains("WAIT ask")),
+        "{screen}"
+    );
+    assert!(pane_text(&screen, "calm").is_some(), "{screen}");
+
+    tui.keys(&["f"]);
+    let screen = tui.wait_text("filter: waiting (1 shown)");
+    assert!(
+        pane_text(&screen, "ask").unwrap().contains("Proceed?"),
+        "{screen}"
+    );
+    assert!(pane_text(&screen, "calm").is_none(), "{screen}");
+    assert!(
+        row(&screen, "calm").is_some(),
+        "the sidebar keeps every session:\n{screen}"
+    );
+    tui.palette("filter all", 0);
+    tui.wait_text("showing every session");
+    tui.wait_screen("both panes", |s| {
+        pane_text(s, "calm").is_some() && pane_text(s, "ask").is_some()
+    });
+
+    // The keys in the sidebar: the focus marker follows the arrows.
+    tui.keys(&["b"]);
+    tui.wait_text("↑↓ choose");
+    tui.keys(&["Down"]);
+    tui.wait_screen("the marker on ask", |s| {
+        row(s, "ask").is_some_and(|l| l.contains('▶'))
+    });
+    tui.keys(&["Up"]);
+    tui.wait_screen("the marker on calm", |s| {
+        row(s, "calm").is_some_and(|l| l.contains('▶'))
+    });
+    tui.keys(&["b"]);
+    tui.wait_screen("the sidebar hidden", |s| !s.contains(" sessions 2 "));
+}
+
 /// Three pasted lines into `:inject ID ` reach that program as one paste with its lines (bash
 /// runs three commands), not glued into one line; an argument typed after a command is
 /// checked like the prompt's (no y/N for a session that does not exist).

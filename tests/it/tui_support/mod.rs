@@ -269,14 +269,16 @@ pub fn pane_text(screen: &str, id: &str) -> Option<String> {
     let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
     for (y, line) in lines.iter().enumerate() {
         let s: String = line.iter().collect();
-        for pat in [format!(" {id} @"), format!("◆ {id} @")] {
-            let Some(byte_pos) = s.find(&pat) else {
+        let pats = [format!(" {id} @"), format!("◆ {id} @")];
+        for (byte_pos, _) in pats.iter().flat_map(|p| s.match_indices(p.as_str())) {
+            let col = s[..byte_pos].chars().count();
+            // The corner left of the title; none: not a title (the sidebar's line for it).
+            let Some(start) = (0..=col).rev().find(|&x| CORNERS_LEFT.contains(&line[x])) else {
                 continue;
             };
-            let col = s[..byte_pos].chars().count();
-            // The corner left of the title.
-            let start = (0..=col).rev().find(|&x| CORNERS_LEFT.contains(&line[x]))?;
-            let end = (col..line.len()).find(|&x| CORNERS_RIGHT.contains(&line[x]))?;
+            let Some(end) = (col..line.len()).find(|&x| CORNERS_RIGHT.contains(&line[x])) else {
+                continue;
+            };
             let mut out = String::new();
             for l in &lines[y + 1..] {
                 if l.get(start).is_some_and(|c| CORNERS_BOTTOM.contains(c)) {
