@@ -127,7 +127,11 @@ fn the_grid_shows_a_peers_sessions_and_survives_it_going_down() {
     tui.keys(&["Enter"]);
     tui.wait_text("rename b1@hostB → r1@hostB: ok");
     tui.wait_pane("r1@hostB", "again-10");
-    assert_eq!(session_ids(&base_b), vec!["r1", "n1"], "ordered by creation");
+    assert_eq!(
+        session_ids(&base_b),
+        vec!["r1", "n1"],
+        "ordered by creation"
+    );
 }
 
 #[test]
