@@ -19,6 +19,9 @@ use crate::wire::{
 
 /// Characters of output kept for `last_output_preview`.
 const PREVIEW_CHARS: usize = 200;
+/// How long a prompt must stand without output before a program without a profile counts as
+/// idle at it (a prompt drawn mid-output is not a resting one).
+const PROMPT_SETTLE_MS: u64 = 500;
 /// Bytes of recent output kept for analysis; trimmed lazily at twice this size.
 const RECENT_BYTES: usize = 4096;
 /// A line longer than this without a newline is analysed anyway, so a program that
@@ -394,6 +397,7 @@ impl Classifier {
             };
         }
 
+        let at_prompt = context.last().is_some_and(|l| looks_like_prompt(l));
         let mut candidates = context;
         candidates.extend(Self::tail_lines(self.fresh.lines(), OUTPUT_THINKING_LINES));
         let thinking_cue = candidates
@@ -404,6 +408,16 @@ impl Classifier {
             self.thinking_since.get_or_insert(now_ms);
         } else {
             self.thinking_since = None;
+        }
+
+        // A prompt that has stood still for a moment: the program waits for its next input.
+        // Without this, a program that has no profile read `running` at its prompt for the
+        // whole idle timeout (scripts/state-accuracy.py, the plain program).
+        let quiet = self
+            .last_output_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) >= PROMPT_SETTLE_MS);
+        if quiet && at_prompt && thinking_cue.is_none() && self.repeated_error().is_none() {
+            return Verdict::new(AutoState::Idle, 0.9, "prompt visible, quiet");
         }
 
         if let Some((fp, n)) = self.repeated_error() {
@@ -944,24 +958,26 @@ mod tests {
 
     #[test]
     fn idle_confidence_depends_on_prompt() {
-        for (line, want) in [
-            ("user@host:~/src$ ", 0.9),
-            ("root@box:/# ", 0.9),
-            ("zsh %", 0.9),
-            (">>> ", 0.9),
-            ("irb(main):001> ", 0.9),
-            ("~/proj ❯ ", 0.9),
-            ("│ >                         │", 0.9),
-            ("Done compiling", 0.6),
-            ("$ ls -la", 0.6),
+        // A prompt that stands still for PROMPT_SETTLE_MS is idle at once; other silence only
+        // after the idle timeout, with less confidence.
+        for (line, at, want) in [
+            ("user@host:~/src$ ", 600, 0.9),
+            ("root@box:/# ", 600, 0.9),
+            ("zsh %", 600, 0.9),
+            (">>> ", 600, 0.9),
+            ("irb(main):001> ", 600, 0.9),
+            ("~/proj ❯ ", 600, 0.9),
+            ("│ >                         │", 600, 0.9),
+            ("Done compiling", 5100, 0.6),
+            ("$ ls -la", 5100, 0.6),
         ] {
             let mut c = new_at(0);
             out(&mut c, "some output\n", 100);
             assert!(
-                tick(&mut c, &["some output", line], 5099).is_none(),
+                tick(&mut c, &["some output", line], at - 101).is_none(),
                 "{line}"
             );
-            let t = tick(&mut c, &["some output", line], 5100).unwrap();
+            let t = tick(&mut c, &["some output", line], at).unwrap();
             assert_eq!(t.to, AutoState::Idle, "{line}");
             assert_eq!(confidence(&c), want, "{line}");
         }

@@ -289,14 +289,16 @@ pub(crate) fn fire_auto_report(engine: &Engine, target: &Arc<Session>) {
 /// `waiting` in the dashboard a fraction of a second later, issue 12)...
 const CLASSIFY_NEW_OUTPUT: Duration = Duration::from_millis(200);
 /// ...and a quiet one once a second, for the changes time alone makes (silence, a long turn)
-/// and the shell's foreground, at the cost the 1 s tick always had.
+/// and the shell's foreground, at the cost the 1 s tick always had; except in the first
+/// second after its output stopped, when a prompt settling is worth seeing at once.
 const CLASSIFY_QUIET_MS: u64 = 1000;
 
 /// Feed each session's new output to its classifier and publish transitions.
 async fn classifier_tick(shared: Arc<Shared>) {
     // Per session: the generation already classified, a stripper that carries escape
-    // sequences split between ticks, and when it was last classified.
-    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper, u64)> =
+    // sequences split between ticks, when it was last classified, and when its output last
+    // changed.
+    let mut seen: std::collections::HashMap<usize, (u64, EscapeStripper, u64, u64)> =
         std::collections::HashMap::new();
     let mut tick = tokio::time::interval(CLASSIFY_NEW_OUTPUT);
     loop {
@@ -309,9 +311,13 @@ async fn classifier_tick(shared: Arc<Shared>) {
             let generation = s.term.generation();
             let entry = seen
                 .entry(key)
-                .or_insert_with(|| (0, EscapeStripper::new(), 0));
+                .or_insert_with(|| (0, EscapeStripper::new(), 0, 0));
             let now_ms = mono_ms();
-            if generation == entry.0 && now_ms.saturating_sub(entry.2) < CLASSIFY_QUIET_MS {
+            let settling = now_ms.saturating_sub(entry.3) < CLASSIFY_QUIET_MS;
+            if generation == entry.0
+                && !settling
+                && now_ms.saturating_sub(entry.2) < CLASSIFY_QUIET_MS
+            {
                 continue;
             }
             entry.2 = now_ms;
@@ -321,6 +327,7 @@ async fn classifier_tick(shared: Arc<Shared>) {
                 let text = entry.1.push(&String::from_utf8_lossy(&raw));
                 s.classifier.lock().observe_output(&text, now_ms, wall);
                 entry.0 = generation;
+                entry.3 = now_ms;
             }
             // One read of the screen serves the classifier's tail and the profile's reading.
             let view = s.term.view();
