@@ -99,19 +99,7 @@ fn draw_panes(f: &mut Frame, app: &App, area: Rect) {
             Line::from("Press : and run `spawn`, or start one over the API:"),
             Line::from("POST /api/sessions/spawn {\"session_id\":\"w1\",\"command\":\"bash\"}"),
         ];
-        let h = msg.len() as u16;
-        let r = Rect::new(
-            area.x,
-            area.y + area.height.saturating_sub(h) / 2,
-            area.width,
-            h.min(area.height),
-        );
-        f.render_widget(
-            Paragraph::new(msg)
-                .alignment(Alignment::Center)
-                .style(app.theme.empty),
-            r,
-        );
+        draw_centered(f, area, msg, app.theme.empty);
         return;
     }
     if app.visible.is_empty() {
@@ -119,18 +107,7 @@ fn draw_panes(f: &mut Frame, app: &App, area: Rect) {
             "No {} session (f: next filter · :filter all)",
             app.filter.name()
         );
-        let r = Rect::new(
-            area.x,
-            area.y + area.height / 2,
-            area.width,
-            1.min(area.height),
-        );
-        f.render_widget(
-            Paragraph::new(msg)
-                .alignment(Alignment::Center)
-                .style(app.theme.empty),
-            r,
-        );
+        draw_centered(f, area, vec![Line::from(msg)], app.theme.empty);
         return;
     }
     for &(idx, rect) in &app.visible {
@@ -262,6 +239,21 @@ fn badge_style(t: &Theme, b: &Badge) -> Style {
     }
 }
 
+/// `lines` centred in `area`, both ways.
+fn draw_centered(f: &mut Frame, area: Rect, lines: Vec<Line>, style: Style) {
+    let h = lines.len() as u16;
+    let r = Rect::new(
+        area.x,
+        area.y + area.height.saturating_sub(h) / 2,
+        area.width,
+        h.min(area.height),
+    );
+    let text = Paragraph::new(lines)
+        .alignment(Alignment::Center)
+        .style(style);
+    f.render_widget(text, r);
+}
+
 fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
     let inner = layout::inner(rect);
     let Some(pane) = app.panes.get(idx) else {
@@ -294,18 +286,8 @@ fn draw_pane(f: &mut Frame, app: &App, idx: usize, rect: Rect) {
         });
     }
     if blank && let Some(note) = note {
-        let r = Rect::new(
-            inner.x,
-            inner.y + inner.height / 2,
-            inner.width,
-            1.min(inner.height),
-        );
-        f.render_widget(
-            Paragraph::new(truncate(&note, inner.width as usize))
-                .alignment(Alignment::Center)
-                .style(t.empty),
-            r,
-        );
+        let line = Line::from(truncate(&note, inner.width as usize));
+        draw_centered(f, inner, vec![line], t.empty);
     }
 
     // Title: left = mark, id, host, command; right = badge, unread, scrollback.
