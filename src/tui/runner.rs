@@ -3,8 +3,9 @@
 //! are executed here; a frame is drawn when something changed (≤ 60 per second).
 //!
 //! The loop sleeps until something happens: a key, a bus event, a session change, or a
-//! visible pane's output (each pane's generation watch wakes it, coalesced to one wake per
-//! frame). An idle embedded dashboard does no work beyond a once-a-second session refresh.
+//! pane's output (the loop polls every pane's generation watch itself while it waits for
+//! output, and not at all while a frame is pending: one wake per frame at most, on the loop's
+//! own thread). An idle embedded dashboard does no work beyond a once-a-second session refresh.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,11 +79,18 @@ async fn embedded_changes(engine: Engine, tx: mpsc::Sender<AppMsg>) {
     }
 }
 
-async fn watch_pane(mut rx: watch::Receiver<u64>, redraw: Arc<Notify>) {
-    while rx.changed().await.is_ok() {
-        redraw.notify_one();
-        // Coalesce: a flooding pane wakes the UI at most once per frame.
-        tokio::time::sleep(FRAME).await;
+/// Resolves when any pane's screen changed since it was last looked at. Polled by the loop
+/// itself, so a change wakes only the loop's own thread, and only while it waits for output:
+/// once a frame is pending the branch is off and further changes wake nothing.
+async fn any_pane_changed(panes: &mut HashMap<u64, watch::Receiver<u64>>) {
+    if panes.is_empty() {
+        return std::future::pending().await;
+    }
+    let changes = panes.values_mut().map(|rx| Box::pin(rx.changed()));
+    let (result, ..) = futures_util::future::select_all(changes).await;
+    if result.is_err() {
+        // A pane's emulator is gone; the next session sync removes it.
+        std::future::pending::<()>().await;
     }
 }
 
@@ -262,7 +270,6 @@ pub(super) async fn run_ui(
         app.set_status(notice.join("; "), false);
     }
     let (msg_tx, mut msg_rx) = mpsc::channel::<AppMsg>(MSG_QUEUE);
-    let redraw = Arc::new(Notify::new());
     let fx = Effects {
         backend: fleet.clone(),
         notifier: Notifier::from_config(tui),
@@ -309,7 +316,7 @@ pub(super) async fn run_ui(
     // Client mode: the mirrored daemon's last list, for a sync a peer's change starts.
     let mut last_local: Vec<SessionInfo> = Vec::new();
     drop(msg_tx);
-    let mut watchers: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
+    let mut watchers: HashMap<u64, watch::Receiver<u64>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = Instant::now()
@@ -331,18 +338,12 @@ pub(super) async fn run_ui(
                 last_refresh = Instant::now();
             }
         }
-        // One redraw watcher per pane.
-        watchers.retain(|uid, h| {
-            let keep = app.panes.iter().any(|p| p.uid == *uid);
-            if !keep {
-                h.abort();
-            }
-            keep
-        });
+        // One screen watch per pane.
+        watchers.retain(|uid, _| app.panes.iter().any(|p| p.uid == *uid));
         for p in &app.panes {
             if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(p.uid) {
                 if let Some(rx) = p.source.watch() {
-                    slot.insert(tokio::spawn(watch_pane(rx, redraw.clone())).abort_handle());
+                    slot.insert(rx);
                 }
             }
         }
@@ -366,6 +367,11 @@ pub(super) async fn run_ui(
                 }
                 Ok(_) => {}
                 Err(e) => break Err(e.into()),
+            }
+            // What this frame shows needs no wake-up: marked seen before the screens are read,
+            // so a change from now on is drawn now or wakes the loop again.
+            for rx in watchers.values_mut() {
+                rx.borrow_and_update();
             }
             app.on_frame();
             if let Err(e) = terminal.draw(|f| ui::draw(f, &app)) {
@@ -402,7 +408,7 @@ pub(super) async fn run_ui(
             }
             // Once output is pending, more of it changes nothing until the frame is drawn:
             // the loop is not woken for each pane's every change.
-            _ = redraw.notified(), if !output_pending => output_pending = true,
+            _ = any_pane_changed(&mut watchers), if !output_pending => output_pending = true,
             msg = msg_rx.recv() => match msg {
                 None => break Ok(false),
                 Some(AppMsg::Bus { peer, event }) => app.on_bus(peer.as_deref(), &event),
@@ -465,9 +471,6 @@ pub(super) async fn run_ui(
     drop(events);
     for t in tasks {
         t.abort();
-    }
-    for (_, h) in watchers {
-        h.abort();
     }
     // Sessions (kept running or not) go back to their own size when their viewers leave.
     let effects = app.release_all();
