@@ -92,6 +92,7 @@ struct TuiFile {
     notify: Option<Vec<String>>,
     notify_command: Option<String>,
     sidebar: Option<bool>,
+    output_fps: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -269,6 +270,8 @@ pub(super) fn apply_toml(c: &mut Config, text: &str, file_name: &str) -> Result<
     let notify_command = f.tui.notify_command.filter(|v| !v.trim().is_empty());
     from_file!(c, "tui.notify_command": c.tui.notify_command => notify_command.map(Some));
     from_file!(c, "tui.sidebar": c.tui.sidebar => f.tui.sidebar);
+    let fps = f.tui.output_fps.map(|v| v.clamp(1, 60));
+    from_file!(c, "tui.output_fps": c.tui.output_fps => fps);
     from_file!(c, "recording.enabled": c.recording.enabled => f.recording.enabled);
     from_file!(c, "recording.mask": c.recording.masks => f.recording.mask);
     from_file!(c, "sessions.window_size": c.window_size => window_size);

@@ -172,6 +172,9 @@ pub struct TuiConfig {
     pub notify_command: Option<String>,
     /// `sidebar`: the dashboard starts with the session list shown (`b` toggles it)
     pub sidebar: bool,
+    /// `output_fps` (1–60, default 10): how often frames that only show programs' output are
+    /// drawn; a key's echo is always drawn at once (docs/PERFORMANCE.md, session 7)
+    pub output_fps: u64,
 }
 
 impl Default for TuiConfig {
@@ -182,6 +185,7 @@ impl Default for TuiConfig {
             notify: vec!["waiting".to_string()],
             notify_command: None,
             sidebar: false,
+            output_fps: 10,
         }
     }
 }

@@ -252,6 +252,11 @@ fn tui_keys_top_level_or_section() {
     assert_eq!(s.tui.prefix.as_deref(), Some("ctrl+b"));
     let s = parse_str("[tui]\ntheme = \"x\"\nprefix = \"ctrl+a\"\n", "c").unwrap();
     assert_eq!(s.tui.theme.as_deref(), Some("x"));
+    assert_eq!(s.tui.output_fps, 10, "the default");
+    let s = parse_str("[tui]\noutput_fps = 30\n", "c").unwrap();
+    assert_eq!(s.tui.output_fps, 30);
+    let s = parse_str("[tui]\noutput_fps = 500\n", "c").unwrap();
+    assert_eq!(s.tui.output_fps, 60, "clamped to 1-60");
 }
 
 #[test]

@@ -35,11 +35,10 @@ use crate::engine::{Engine, Session};
 const MSG_QUEUE: usize = 256;
 /// Shortest time between two draws (~60 fps): what a key, a paste or a resize gets.
 const FRAME: Duration = Duration::from_millis(16);
-/// Shortest time between two draws that only show programs' output (20 fps), unless a key
-/// went out within [`TYPING`] (its echo is then drawn at [`FRAME`]). Sixteen busy panes change
-/// on almost every frame, and a frame redraws them all: agents' output at 20 fps reads the
-/// same, for a fraction of the dashboard's CPU (docs/PERFORMANCE.md, session 6).
-const OUTPUT_FRAME: Duration = Duration::from_millis(50);
+/// Frames that only show programs' output are drawn at most `[tui] output_fps` times a second
+/// (default 10), unless a key went out within [`TYPING`] (its echo is then drawn at [`FRAME`]).
+/// Sixteen busy panes change on almost every frame, and a frame redraws them all: agents'
+/// output at 10 fps reads the same, for less CPU than tmux's (docs/PERFORMANCE.md, session 7).
 const TYPING: Duration = Duration::from_secs(1);
 /// Shortest time between two embedded session-list refreshes.
 const REFRESH_MIN: Duration = Duration::from_millis(50);
@@ -317,6 +316,7 @@ pub(super) async fn run_ui(
     let mut last_local: Vec<SessionInfo> = Vec::new();
     drop(msg_tx);
     let mut watchers: HashMap<u64, watch::Receiver<u64>> = HashMap::new();
+    let output_frame = Duration::from_millis(1000 / tui.output_fps.clamp(1, 60));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = Instant::now()
@@ -354,7 +354,7 @@ pub(super) async fn run_ui(
         let wants = app.dirty || (output_pending && app.needs_draw());
         let frame = match app.dirty || last_input.elapsed() < TYPING {
             true => FRAME,
-            false => OUTPUT_FRAME,
+            false => output_frame,
         };
         if !wants {
             output_pending = false;
