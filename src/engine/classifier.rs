@@ -53,6 +53,58 @@ pub struct ShellSignal {
     pub at_prompt: bool,
 }
 
+/// What the kernel says of a program that has no profile: its foreground process is blocked
+/// reading the terminal (ready for input, whatever the screen shows), or busy (running, on a
+/// timer, waiting for a child or a pipe), or neither can be told (poll, futex, …: the screen
+/// decides, as before).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessSignal {
+    ReadsTerminal,
+    Busy,
+    Unknown,
+}
+
+impl ProcessSignal {
+    /// From `/proc/PID/stat`'s state letter, `/proc/PID/wchan`, and whether the process has
+    /// a socket open. `wait_woken` is where a read of a terminal sleeps, but a socket read
+    /// sleeps there too: with a socket open it could be either.
+    pub fn from_proc(state: char, wchan: &str, has_socket: bool) -> ProcessSignal {
+        match (state, wchan) {
+            ('R', _) => ProcessSignal::Busy,
+            (_, "wait_woken" | "n_tty_read") if !has_socket => ProcessSignal::ReadsTerminal,
+            (_, "hrtimer_nanosleep" | "do_nanosleep" | "do_wait" | "pipe_read") => {
+                ProcessSignal::Busy
+            }
+            _ => ProcessSignal::Unknown,
+        }
+    }
+
+    /// The reading of process `pid` (`Unknown` if /proc does not say). A few small reads of
+    /// /proc, no syscall tracing: `wchan` and `fd` need only the read access a process's
+    /// owner has, not the ptrace rights `/proc/PID/syscall` would.
+    pub fn of_pid(pid: u32) -> ProcessSignal {
+        let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            return ProcessSignal::Unknown;
+        };
+        // The state follows the command's closing parenthesis (which may itself hold spaces).
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next());
+        let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
+        let has_socket = std::fs::read_dir(dir.join("fd")).map_or(true, |fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            })
+        });
+        match state {
+            Some(state) => ProcessSignal::from_proc(state, wchan.trim(), has_socket),
+            None => ProcessSignal::Unknown,
+        }
+    }
+}
+
 /// Whether a shell started with `args` reads commands from its terminal: not with `-c` (also
 /// in a cluster such as `-lc`) or a script, unless `-i` says so. Only then does its holding
 /// the foreground mean "at the prompt" (a script runs its commands without job control).
@@ -137,6 +189,8 @@ pub struct Classifier {
     /// Output read before this (monotonic ms) is the program's redraw after a resize (a new
     /// size, a viewer joining or leaving): it is screen, not activity.
     redraw_until_ms: u64,
+    /// What the kernel last said of a program without a profile (see [`ProcessSignal`]).
+    process: ProcessSignal,
 }
 
 /// How long after a resize output counts as the redraw it causes. It covers the program's
@@ -162,7 +216,13 @@ impl Classifier {
             errors: VecDeque::new(),
             thinking_since: None,
             redraw_until_ms: 0,
+            process: ProcessSignal::Unknown,
         }
+    }
+
+    /// The kernel's reading of the foreground process, for a program without a profile.
+    pub fn note_process(&mut self, signal: ProcessSignal) {
+        self.process = signal;
     }
 
     /// The terminal was resized: the redraw that follows is not activity.
@@ -386,6 +446,15 @@ impl Classifier {
         let silent_ms = now_ms.saturating_sub(last_activity);
         if silent_ms >= self.cfg.idle_timeout_ms {
             self.thinking_since = None;
+            match self.process {
+                ProcessSignal::Busy => {
+                    return Verdict::new(AutoState::Running, 0.6, "no output, but busy (kernel)");
+                }
+                ProcessSignal::ReadsTerminal => {
+                    return Verdict::new(AutoState::Idle, 0.9, "reading its terminal, quiet");
+                }
+                ProcessSignal::Unknown => {}
+            }
             if self.last_output_ms.is_none() {
                 return Verdict::new(AutoState::Idle, 0.6, "no output since start");
             }
@@ -412,12 +481,21 @@ impl Classifier {
 
         // A prompt that has stood still for a moment: the program waits for its next input.
         // Without this, a program that has no profile read `running` at its prompt for the
-        // whole idle timeout (scripts/state-accuracy.py, the plain program).
-        let quiet = self
-            .last_output_ms
-            .is_some_and(|t| now_ms.saturating_sub(t) >= PROMPT_SETTLE_MS);
-        if quiet && at_prompt && thinking_cue.is_none() && self.repeated_error().is_none() {
-            return Verdict::new(AutoState::Idle, 0.9, "prompt visible, quiet");
+        // whole idle timeout (scripts/state-accuracy.py, the plain program). The kernel can
+        // say more: a program blocked reading its terminal waits for input whatever its
+        // screen shows, and one that sleeps or waits for a child is not at a resting prompt.
+        let settled = now_ms.saturating_sub(last_activity) >= PROMPT_SETTLE_MS;
+        let quiet = settled && self.last_output_ms.is_some();
+        if settled && thinking_cue.is_none() && self.repeated_error().is_none() {
+            match self.process {
+                ProcessSignal::ReadsTerminal => {
+                    return Verdict::new(AutoState::Idle, 0.9, "reading its terminal, quiet");
+                }
+                ProcessSignal::Unknown if at_prompt && quiet => {
+                    return Verdict::new(AutoState::Idle, 0.9, "prompt visible, quiet");
+                }
+                _ => {}
+            }
         }
 
         if let Some((fp, n)) = self.repeated_error() {
@@ -980,6 +1058,65 @@ mod tests {
             let t = tick(&mut c, &["some output", line], at).unwrap();
             assert_eq!(t.to, AutoState::Idle, "{line}");
             assert_eq!(confidence(&c), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_kernel_reading_of_a_program_without_a_profile() {
+        use ProcessSignal::*;
+        assert_eq!(
+            ProcessSignal::from_proc('S', "wait_woken", false),
+            ReadsTerminal
+        );
+        assert_eq!(
+            ProcessSignal::from_proc('S', "wait_woken", true),
+            Unknown,
+            "a socket?"
+        );
+        assert_eq!(
+            ProcessSignal::from_proc('S', "hrtimer_nanosleep", true),
+            Busy
+        );
+        assert_eq!(ProcessSignal::from_proc('S', "do_wait", false), Busy);
+        assert_eq!(ProcessSignal::from_proc('R', "0", false), Busy);
+        assert_eq!(
+            ProcessSignal::from_proc('S', "do_epoll_wait", false),
+            Unknown
+        );
+        // A real sleeping process, read from /proc.
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while ProcessSignal::of_pid(sleeper.id()) != Busy {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sleep never read as busy"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        assert_eq!(ProcessSignal::of_pid(u32::MAX), Unknown);
+
+        // Reading its terminal: idle once quiet, with no prompt on screen.
+        let mut c = new_at(0);
+        out(&mut c, "Enter a name:\n", 10);
+        c.note_process(ReadsTerminal);
+        assert!(
+            tick(&mut c, &["Enter a name:"], 400).is_none(),
+            "not settled yet"
+        );
+        let t = tick(&mut c, &["Enter a name:"], 600).unwrap();
+        assert_eq!(t.to, AutoState::Idle);
+        // Busy: a prompt-like last line is not a resting prompt, and silence stays working.
+        let mut c = new_at(0);
+        out(&mut c, "progress 45%\n", 10);
+        c.note_process(Busy);
+        for ms in [600, 5_000, 60_000] {
+            tick(&mut c, &["progress 45%"], ms);
+            assert_eq!(c.state(), AutoState::Running, "at {ms} ms");
         }
     }
 

@@ -253,6 +253,13 @@ impl Pty {
         (pgrp > 0).then(|| u32::try_from(pgrp).ok() == Some(self.pid))
     }
 
+    /// The terminal's foreground process group (its leader's pid), if the kernel says.
+    pub fn foreground_pgrp(&self) -> Option<u32> {
+        // SAFETY: tcgetpgrp only reads the PTY master's foreground process group.
+        let pgrp = unsafe { libc::tcgetpgrp(self.io.master.as_raw_fd()) };
+        u32::try_from(pgrp).ok().filter(|&p| p > 0)
+    }
+
     /// Hand the holder the engine's metadata, for the next engine that adopts the session.
     pub fn set_meta(&self, meta: serde_json::Value) {
         if let Err(e) = proto::send(self.control.as_raw_fd(), &ToHolder::SetMeta { meta }, &[]) {

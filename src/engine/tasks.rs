@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
-use super::classifier::EscapeStripper;
+use super::classifier::{EscapeStripper, ProcessSignal};
 use super::session::{ExitInfo, Kind, Session};
 use super::{Engine, Shared, Source, aterm};
 use crate::util::{now_iso, secs_since, signal_name};
@@ -352,10 +352,17 @@ async fn classifier_tick(shared: Arc<Shared>) {
             .then(|| s.pty.as_ref().and_then(|p| p.child_in_foreground()))
             .flatten()
             .map(|at_prompt| super::classifier::ShellSignal { at_prompt });
-            let transition = s
-                .classifier
-                .lock()
-                .tick_full(&tail, agent, shell, now_ms, wall);
+            // A program without a profile: what its foreground process is doing, once it has
+            // been quiet for a moment (a chatty one is working whatever the kernel says).
+            let quiet = now_ms.saturating_sub(entry.3) >= 300;
+            let process = (agent.is_none() && shell.is_none() && quiet)
+                .then(|| s.pty.as_ref().and_then(|p| p.foreground_pgrp()))
+                .flatten()
+                .map_or(ProcessSignal::Unknown, ProcessSignal::of_pid);
+            let mut classifier = s.classifier.lock();
+            classifier.note_process(process);
+            let transition = classifier.tick_full(&tail, agent, shell, now_ms, wall);
+            drop(classifier);
             if let Some(t) = transition {
                 shared.emit_envelope(
                     Some(&s),

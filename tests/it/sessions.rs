@@ -786,3 +786,42 @@ fn a_shells_state_follows_its_foreground_job() {
         state(&d) == json!("idle")
     });
 }
+
+/// Issue 12: a program without a profile is read from the kernel too: blocked reading its
+/// terminal it is idle, however blank its screen; sleeping without output it stays working
+/// past the idle timeout (it used to read idle after 5 s of silence either way).
+#[test]
+fn a_program_without_a_profile_is_read_from_the_kernel() {
+    let d = Daemon::start_with(&[("TELEPTY_STATE_IDLE_TIMEOUT_MS", "1000")], None);
+    d.spawn("reader", "cat", &[]);
+    d.spawn("sleeper", "sleep", &["600"]);
+    let state = |id: &str| d.session(id)["autoState"]["state"].clone();
+    wait_until(Duration::from_secs(5), "cat idle on its input", || {
+        state("reader") == json!("idle")
+    });
+    // Three idle timeouts of silence: the sleeper is busy all along, the reader idle.
+    let until = Instant::now() + Duration::from_millis(3000);
+    while Instant::now() < until {
+        assert_eq!(
+            state("sleeper"),
+            json!("running"),
+            "{}",
+            d.session("sleeper")
+        );
+        assert_eq!(state("reader"), json!("idle"), "{}", d.session("reader"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, reading) = d.get("/api/sessions/reader/state");
+    assert_eq!(status, 200);
+    assert_eq!(
+        reading["auto"]["detail"],
+        json!("reading its terminal, quiet"),
+        "{reading}"
+    );
+    let (_, sleeping) = d.get("/api/sessions/sleeper/state");
+    assert_eq!(
+        sleeping["auto"]["detail"],
+        json!("no output, but busy (kernel)"),
+        "{sleeping}"
+    );
+}
