@@ -363,6 +363,20 @@ pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Tar
             addr: env.local_addr()?,
         });
     };
+    Ok(Target {
+        id: id.to_string(),
+        host: Some(host.to_string()),
+        addr: resolve_host(host, env, peers)?,
+    })
+}
+
+/// The daemon `host` (the part after `@`) names: a peer by name (case-insensitive) or by its
+/// host, with the peer's token (an `ssh://` peer through its tunnel); else `host[:port]` itself.
+pub fn resolve_host(
+    host: &str,
+    env: &ClientEnv,
+    peers: &[Peer],
+) -> Result<DaemonAddr, ClientError> {
     let (name, port) = parse_host_port(host)?;
     let peer = peers
         .iter()
@@ -374,7 +388,7 @@ pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Tar
                     .is_some_and(|(h, _)| h.eq_ignore_ascii_case(&name))
             })
         });
-    let addr = match (peer, peer.and_then(Peer::host_port)) {
+    Ok(match (peer, peer.and_then(Peer::host_port)) {
         (Some(p), _) if super::ssh::is_ssh_url(&p.url) => ssh_addr(p)?,
         (Some(p), Some((phost, pport))) => DaemonAddr {
             host: phost,
@@ -388,11 +402,6 @@ pub fn resolve_target(spec: &str, env: &ClientEnv, peers: &[Peer]) -> Result<Tar
             token: env.token(),
             tunnel: None,
         },
-    };
-    Ok(Target {
-        id: id.to_string(),
-        host: Some(host.to_string()),
-        addr,
     })
 }
 

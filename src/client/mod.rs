@@ -17,7 +17,7 @@ pub mod shared_ref;
 pub mod ssh;
 pub mod ws;
 
-pub use addr::{ClientEnv, DaemonAddr, Peer, Target, resolve_target, split_target};
+pub use addr::{ClientEnv, DaemonAddr, Peer, Target, resolve_host, resolve_target, split_target};
 pub use api::{
     Client, INJECT_WAIT_TIMEOUT, InjectRequest, REQUEST_TIMEOUT, ScreenQuery, SpawnRequest,
     WAIT_DEFAULT_MS, WAIT_GRACE, WAIT_MAX_MS, WaitRequest,

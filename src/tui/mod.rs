@@ -277,9 +277,8 @@ fn exit_code(result: anyhow::Result<bool>) -> i32 {
 async fn connect_to(spec: &str) -> Result<(Client, String), String> {
     let env = crate::client::ClientEnv::from_env();
     let peers = crate::client::peers::load(&env).await;
-    let target = crate::client::resolve_target(&format!("_@{spec}"), &env, &peers)
-        .map_err(|e| e.to_string())?;
-    let client = Client::new(target.addr);
+    let addr = crate::client::resolve_host(spec, &env, &peers).map_err(|e| e.to_string())?;
+    let client = Client::new(addr);
     if let Err(e) = client.list_sessions().await {
         return Err(format!("listing its sessions failed: {e}"));
     }

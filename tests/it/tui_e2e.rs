@@ -488,11 +488,7 @@ fn waiting_sessions_are_counted_named_and_notified() {
         || read_log().contains("ask waiting").then_some(()),
         || tui.capture(),
     );
-    let (st, v) = post(
-        &format!("{base}/api/sessions/ask/inject"),
-        json!({"prompt": "y"}),
-    );
-    assert_eq!(st, 200, "{v}");
+    inject(&base, "ask", "y");
     wait_for(
         secs,
         "the hook ran for the exit",
@@ -545,29 +541,16 @@ fn r_restarts_an_exited_session() {
 #[test]
 fn y_copies_the_focused_screen_and_m_releases_the_mouse() {
     let (home, tui, base) = start_embedded();
-    let out = tui.tmux(&["set", "-g", "set-clipboard", "on"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tui.clipboard_on();
     spawn_bash(&base, "c1", home.path());
     wait_prompts(&tui, &["c1"]);
-    let (st, v) = post(
-        &format!("{base}/api/sessions/c1/inject"),
-        json!({"prompt": "echo copy-me-$((40+2))"}),
-    );
-    assert_eq!(st, 200, "{v}");
+    inject(&base, "c1", "echo copy-me-$((40+2))");
     tui.wait_pane("c1", "copy-me-42");
     tui.keys(&["y"]);
     tui.wait_text("copied");
-    let buffer = || String::from_utf8_lossy(&tui.tmux(&["show-buffer"]).stdout).into_owned();
-    wait_for(
-        std::time::Duration::from_secs(20),
-        "the copied screen in tmux's buffer",
-        || buffer().lines().any(|l| l == "copy-me-42").then_some(()),
-        || format!("buffer: {:?}\n{}", buffer(), tui.capture()),
-    );
+    tui.wait_buffer("the copied screen in tmux's buffer", |b| {
+        b.lines().any(|l| l == "copy-me-42")
+    });
     tui.keys(&["M"]);
     tui.wait_text("mouse: the terminal's");
     tui.keys(&["M"]);
@@ -581,19 +564,14 @@ fn y_copies_the_focused_screen_and_m_releases_the_mouse() {
 #[test]
 fn copy_mode_searches_the_scrollback_and_copies_a_line() {
     let (home, tui, base) = start_embedded();
-    let out = tui.tmux(&["set", "-g", "set-clipboard", "on"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tui.clipboard_on();
     spawn_bash(&base, "c1", home.path());
     wait_prompts(&tui, &["c1"]);
-    let (st, v) = post(
-        &format!("{base}/api/sessions/c1/inject"),
-        json!({"prompt": "echo find-me-$((70+7)); seq 1 300 | sed s/^/n-/"}),
+    inject(
+        &base,
+        "c1",
+        "echo find-me-$((70+7)); seq 1 300 | sed s/^/n-/",
     );
-    assert_eq!(st, 200, "{v}");
     let screen = tui.wait_pane("c1", "n-300");
     assert!(!screen.contains("find-me-77"), "scrolled off:\n{screen}");
 
@@ -606,17 +584,8 @@ fn copy_mode_searches_the_scrollback_and_copies_a_line() {
     tui.wait_pane("c1", "find-me-77");
 
     // The program prints on; the copy-mode view does not move.
-    let (st, v) = post(
-        &format!("{base}/api/sessions/c1/inject"),
-        json!({"prompt": "echo after-$((1+1))"}),
-    );
-    assert_eq!(st, 200, "{v}");
-    wait_for(
-        std::time::Duration::from_secs(20),
-        "the program's output",
-        || api_screen(&base, "c1").contains("after-2").then_some(()),
-        || api_screen(&base, "c1"),
-    );
+    inject(&base, "c1", "echo after-$((1+1))");
+    wait_api_screen(&base, "c1", "after-2");
     let screen = tui.capture();
     let pane = pane_text(&screen, "c1").unwrap();
     assert!(
@@ -636,30 +605,15 @@ fn copy_mode_searches_the_scrollback_and_copies_a_line() {
     tui.wait_text("COPY c1 · selecting lines");
     tui.keys(&["y"]);
     tui.wait_text("copied 1 line of c1");
-    let buffer = || String::from_utf8_lossy(&tui.tmux(&["show-buffer"]).stdout).into_owned();
-    wait_for(
-        std::time::Duration::from_secs(20),
-        "the copied line in tmux's buffer",
-        || (buffer() == "find-me-77").then_some(()),
-        || format!("buffer: {:?}\n{}", buffer(), tui.capture()),
-    );
+    tui.wait_buffer("the copied line in tmux's buffer", |b| b == "find-me-77");
     tui.wait_pane("c1", "after-2");
     tui.wait_text(" NAV ");
 
     // After `r`, what the program printed meanwhile is in the copy (G: the bottom).
     tui.keys(&["c"]);
     tui.wait_text("COPY c1");
-    let (st, v) = post(
-        &format!("{base}/api/sessions/c1/inject"),
-        json!({"prompt": "echo later-$((2+3))"}),
-    );
-    assert_eq!(st, 200, "{v}");
-    wait_for(
-        std::time::Duration::from_secs(20),
-        "the program's output",
-        || api_screen(&base, "c1").contains("later-5").then_some(()),
-        || api_screen(&base, "c1"),
-    );
+    inject(&base, "c1", "echo later-$((2+3))");
+    wait_api_screen(&base, "c1", "later-5");
     assert!(!pane_text(&tui.capture(), "c1").unwrap().contains("later-5"));
     tui.keys(&["r"]);
     tui.wait_text("refreshed from c1");

@@ -248,6 +248,27 @@ impl Tui {
         }
     }
 
+    /// OSC 52 from the dashboard becomes tmux's paste buffer.
+    pub fn clipboard_on(&self) {
+        let out = self.tmux(&["set", "-g", "set-clipboard", "on"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Wait until tmux's paste buffer satisfies `ok`.
+    pub fn wait_buffer(&self, what: &str, ok: impl Fn(&str) -> bool) {
+        let buffer = || String::from_utf8_lossy(&self.tmux(&["show-buffer"]).stdout).into_owned();
+        wait_for(
+            T,
+            what,
+            || ok(&buffer()).then_some(()),
+            || format!("buffer: {:?}\n{}", buffer(), self.capture()),
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -368,6 +389,25 @@ pub fn api_screen(base: &str, id: &str) -> String {
     let (st, v) = get(&format!("{base}/api/sessions/{id}/screen?lines=200"));
     assert_eq!(st, 200, "screen {id}: {v}");
     v["screen"].as_str().unwrap_or("").to_string()
+}
+
+/// Wait until the daemon's screen of `id` shows `text`.
+pub fn wait_api_screen(base: &str, id: &str, text: &str) {
+    wait_for(
+        T,
+        &format!("{text:?} on {id}'s screen"),
+        || api_screen(base, id).contains(text).then_some(()),
+        || api_screen(base, id),
+    );
+}
+
+/// `POST /api/sessions/ID/inject` of `prompt`, which must be accepted.
+pub fn inject(base: &str, id: &str, prompt: &str) {
+    let (st, v) = post(
+        &format!("{base}/api/sessions/{id}/inject"),
+        json!({"prompt": prompt}),
+    );
+    assert_eq!(st, 200, "inject {id}: {v}");
 }
 
 pub fn session_ids(base: &str) -> Vec<String> {
